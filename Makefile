@@ -1,0 +1,62 @@
+# The two commands a new user needs: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup migrate demo lint bench worker beat serve clean check-python
+
+check-python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 not found as '$(PYTHON)'. Install it or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
+
+$(STAMP): pyproject.toml | check-python
+	@echo "==> creating virtual environment in $(VENV) and installing (first run takes a few minutes)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	@echo "==> migrating the database ($${DATABASE_URL:-sqlite db.sqlite3})"
+	@$(PY) manage.py migrate --noinput
+
+demo: migrate
+	@echo "==> loading demo data"
+	@$(PY) manage.py seed_demo
+
+run: demo
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo ""
+	@echo "==> mlgov is starting on http://$(HOST):$(PORT)/"
+	@echo "    admin:     http://$(HOST):$(PORT)/admin/   (logins above)"
+	@echo "    API docs:  http://$(HOST):$(PORT)/api/docs/"
+	@echo "    health:    http://$(HOST):$(PORT)/healthz"
+	@$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+test: setup
+	@$(VENV)/bin/ruff check .
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+
+bench: setup
+	@$(PY) bench/run_all.py
+
+# Production-style processes (see docs/operations.md).
+serve: setup
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
+	@$(VENV)/bin/gunicorn governance.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
+
+worker: setup
+	@$(VENV)/bin/celery -A governance worker --loglevel INFO
+
+beat: setup
+	@$(VENV)/bin/celery -A governance beat --loglevel INFO --schedule var/celerybeat-schedule
+
+clean:
+	rm -rf $(VENV) var media staticfiles db.sqlite3

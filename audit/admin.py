@@ -1,0 +1,64 @@
+"""Read-only admin for the log: browse and filter, never change."""
+
+import base64
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from audit.models import AuditCheckpoint, AuditEvent, AuditVerification
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        return {}
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "ts", "actor_display", "action", "object_type", "object_id", "request_id")
+    list_filter = ("action", "actor_type", "object_type", ("ts", admin.DateFieldListFilter))
+    search_fields = ("=seq", "actor_username", "actor_id", "action", "object_id", "request_id")
+    date_hierarchy = "ts"
+    list_per_page = 100
+    fields = ("seq", "ts", "actor_display", "action", "object_type", "object_id", "request_id",
+              "leaf_hash_b64", "pretty_record")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="actor", ordering="actor_username")
+    def actor_display(self, obj):
+        return f"{obj.actor_username or obj.actor_id} ({obj.actor_type})"
+
+    @admin.display(description="leaf hash (base64)")
+    def leaf_hash_b64(self, obj):
+        return base64.b64encode(bytes(obj.leaf_hash)).decode()
+
+    @admin.display(description="record (exact hashed bytes, pretty-printed)")
+    def pretty_record(self, obj):
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>",
+                           json.dumps(obj.record_json, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("size", "created_at", "key_names")
+    fields = ("size", "created_at", "key_names", "note")
+    readonly_fields = fields
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "finished_at", "ok", "size", "checkpoints_checked", "first_bad_seq", "trigger")
+    list_filter = ("ok", "trigger")
+    readonly_fields = ("started_at", "finished_at", "ok", "size", "checkpoints_checked", "first_bad_seq",
+                       "message", "trigger")

@@ -1,0 +1,186 @@
+"""The one write path of the audit log.
+
+``audit_event_append`` (and its batch form ``audit_events_append``) joins the caller's
+transaction: the event commits if and only if the caller's change commits. The record is
+built and validated first; the head row is locked last, just before the rows are written, so
+the lock that serialises every audited commit is held as briefly as possible.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.context import Actor, current_context
+from audit.merkle import CompactRange, node_id
+from audit.models import AuditEvent, AuditHead, AuditTreeNode
+from audit.verifier import canonical_json, hash_leaf
+
+SCHEMA = "mlgov.audit/v1"
+ZERO_HASH = bytes(32)
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+MAX_RECORD_BYTES = 64 * 1024
+MAX_REASON_CHARS = 10_000
+MAX_INT = 2**53 - 1
+
+
+class AuditInputError(ValueError):
+    """An event that cannot be recorded; ``field`` names the offending part."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    actor: Actor
+    action: str
+    target: Mapping
+    details: Mapping | None = None
+    reason: str | None = None
+
+
+def format_ts(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime(TS_FORMAT)
+
+
+def parse_ts(value: str) -> dt.datetime:
+    return dt.datetime.strptime(value, TS_FORMAT).replace(tzinfo=dt.UTC)
+
+
+def intake_value(value, *, path: str, floats: str = "convert"):
+    """Turn a Python value into the restricted JSON the log hashes.
+
+    Strings are NFC-normalised here, once, at intake. Decimals become strings. Floats become
+    their shortest round-trip decimal string (``floats="convert"``, for values the service
+    itself computed) or are refused (``floats="reject"``, for values sent by callers).
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            return str(value)
+        return value
+    if isinstance(value, float):
+        if floats == "reject":
+            raise AuditInputError("floats are not allowed in audit details; send decimals as strings", field=path)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise AuditInputError("NaN and infinite values cannot be recorded", field=path)
+        return repr(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise AuditInputError("NaN and infinite values cannot be recorded", field=path)
+        return str(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise AuditInputError("text is not valid Unicode", field=path) from exc
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise AuditInputError("datetimes must be timezone-aware", field=path)
+        return format_ts(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not KEY_RE.match(key):
+                raise AuditInputError(
+                    "keys must be 1-64 ASCII letters, digits or _ . : -", field=f"{path}.{key}"
+                )
+            out[key] = intake_value(item, path=f"{path}.{key}", floats=floats)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [intake_value(item, path=f"{path}[{i}]", floats=floats) for i, item in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return sorted(intake_value(item, path=path, floats=floats) for item in value)
+    raise AuditInputError(f"cannot record a value of type {type(value).__name__}", field=path)
+
+
+def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:
+    """Validate one event and return its record fields that do not depend on the log position."""
+    if not isinstance(spec.action, str) or not ACTION_RE.match(spec.action):
+        raise AuditInputError(
+            "action must be dotted lower_snake words such as model_version.register", field="action"
+        )
+    target = intake_value(dict(spec.target or {}), path="object", floats=floats)
+    if not target.get("type") or target.get("id") in (None, ""):
+        raise AuditInputError("target needs a type and an id", field="object")
+    target["id"] = str(target["id"])
+    body = {
+        "actor": spec.actor.as_record(),
+        "action": spec.action,
+        "object": target,
+        "data": intake_value(dict(spec.details or {}), path="data", floats=floats),
+    }
+    if spec.reason:
+        if len(spec.reason) > MAX_REASON_CHARS:
+            raise AuditInputError(f"reason is longer than {MAX_REASON_CHARS} characters", field="reason")
+        body["reason"] = intake_value(spec.reason, path="reason")
+    return body
+
+
+def audit_event_append(
+    *, actor: Actor, action: str, target: Mapping, details: Mapping | None = None, reason: str | None = None
+) -> AuditEvent:
+    """Append one event inside the caller's transaction and return it."""
+    return audit_events_append([EventSpec(actor, action, target, details, reason)])[0]
+
+
+def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") -> list[AuditEvent]:
+    """Append several events under one head lock, in order, with contiguous seqs."""
+    bodies = [build_body(spec, floats=floats) for spec in specs]
+    ctx = current_context().as_record()
+    with transaction.atomic():
+        head = AuditHead.objects.select_for_update().get(pk=1)
+        compact = CompactRange.from_bytes(head.size, bytes(head.compact_range))
+        prev = bytes(head.last_leaf) if head.size else ZERO_HASH
+        moment = timezone.now()
+        ts = format_ts(moment)
+        events: list[AuditEvent] = []
+        nodes: list[AuditTreeNode] = []
+        for offset, body in enumerate(bodies):
+            seq = head.size + offset
+            record = {**body, "v": SCHEMA, "log": head.origin, "seq": seq,
+                      "prev": base64.b64encode(prev).decode("ascii"), "ts": ts, "ctx": ctx}
+            raw = canonical_json(record)
+            if len(raw) > MAX_RECORD_BYTES:
+                raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data")
+            leaf = hash_leaf(raw)
+            for level, index, digest in compact.append(leaf):
+                nodes.append(AuditTreeNode(id=node_id(level, index), hash=digest))
+            events.append(
+                AuditEvent(
+                    seq=seq, record=raw, leaf_hash=leaf, ts=moment,
+                    actor_type=body["actor"]["type"], actor_id=body["actor"]["id"],
+                    actor_username=body["actor"].get("username", ""), action=body["action"],
+                    object_type=body["object"]["type"], object_id=body["object"]["id"],
+                    request_id=ctx["request_id"],
+                )
+            )
+            prev = leaf
+        AuditEvent.objects.bulk_create(events)
+        if nodes:
+            AuditTreeNode.objects.bulk_create(nodes)
+        AuditHead.objects.filter(pk=1).update(
+            size=head.size + len(events), last_leaf=prev, compact_range=compact.to_bytes(), updated_at=moment
+        )
+    return events

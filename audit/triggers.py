@@ -1,0 +1,103 @@
+"""Database triggers that make the log append-only (invariant 2).
+
+PostgreSQL: BEFORE UPDATE/DELETE row triggers and a BEFORE TRUNCATE statement trigger on the
+log tables, marked ENABLE ALWAYS so ``session_replication_role = replica`` does not silence
+them. SQLite: BEFORE UPDATE and BEFORE DELETE triggers (SQLite has no TRUNCATE; a DELETE
+without WHERE still fires row triggers on a table that has them). On both, the head row may
+only grow: its size never decreases and must match the rows written.
+"""
+
+APPEND_ONLY_TABLES = ("audit_auditevent", "audit_audittreenode", "audit_auditcheckpoint")
+
+PG_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION audit_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+
+CREATE OR REPLACE FUNCTION audit_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'UPDATE' THEN
+    RAISE EXCEPTION 'audit head: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NEW.origin <> OLD.origin OR NEW.size < OLD.size THEN
+    RAISE EXCEPTION 'audit head may only grow' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NEW.size > OLD.size AND (
+       NOT EXISTS (SELECT 1 FROM audit_auditevent WHERE seq = NEW.size - 1)
+       OR EXISTS (SELECT 1 FROM audit_auditevent WHERE seq = NEW.size)) THEN
+    RAISE EXCEPTION 'audit head size % does not match the rows written', NEW.size
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END $$;
+
+CREATE OR REPLACE FUNCTION audit_event_insert_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.seq < (SELECT size FROM audit_audithead WHERE id = 1) THEN
+    RAISE EXCEPTION 'audit event seq % is below the head', NEW.seq USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END $$;
+"""
+
+
+def pg_statements() -> list[str]:
+    statements = [PG_FUNCTIONS]
+    for table in APPEND_ONLY_TABLES:
+        statements += [
+            f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION audit_reject_change()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change()",
+            f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_change",
+            f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate",
+        ]
+    statements += [
+        "CREATE TRIGGER audit_audithead_guard BEFORE UPDATE OR DELETE ON audit_audithead "
+        "FOR EACH ROW EXECUTE FUNCTION audit_head_guard()",
+        "CREATE TRIGGER audit_audithead_no_truncate BEFORE TRUNCATE ON audit_audithead "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change()",
+        "ALTER TABLE audit_audithead ENABLE ALWAYS TRIGGER audit_audithead_guard",
+        "ALTER TABLE audit_audithead ENABLE ALWAYS TRIGGER audit_audithead_no_truncate",
+        "CREATE TRIGGER audit_auditevent_insert_guard BEFORE INSERT ON audit_auditevent "
+        "FOR EACH ROW EXECUTE FUNCTION audit_event_insert_guard()",
+        "ALTER TABLE audit_auditevent ENABLE ALWAYS TRIGGER audit_auditevent_insert_guard",
+    ]
+    return statements
+
+
+def sqlite_statements() -> list[str]:
+    statements = []
+    for table in APPEND_ONLY_TABLES:
+        for op in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {table} refused'); END"
+            )
+    statements += [
+        "CREATE TRIGGER audit_audithead_no_delete BEFORE DELETE ON audit_audithead "
+        "BEGIN SELECT RAISE(ABORT, 'audit head: DELETE refused'); END",
+        "CREATE TRIGGER audit_audithead_guard BEFORE UPDATE ON audit_audithead "
+        "WHEN NEW.origin <> OLD.origin OR NEW.size < OLD.size OR (NEW.size > OLD.size AND ("
+        "NOT EXISTS (SELECT 1 FROM audit_auditevent WHERE seq = NEW.size - 1) "
+        "OR EXISTS (SELECT 1 FROM audit_auditevent WHERE seq = NEW.size))) "
+        "BEGIN SELECT RAISE(ABORT, 'audit head may only grow with the rows written'); END",
+        "CREATE TRIGGER audit_auditevent_insert_guard BEFORE INSERT ON audit_auditevent "
+        "WHEN NEW.seq < (SELECT size FROM audit_audithead WHERE id = 1) "
+        "BEGIN SELECT RAISE(ABORT, 'audit event seq is below the head'); END",
+    ]
+    return statements
+
+
+def install(schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        statements = pg_statements()
+    elif vendor == "sqlite":
+        statements = sqlite_statements()
+    else:  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"unsupported database for the audit log: {vendor}")
+    for statement in statements:
+        schema_editor.execute(statement)

@@ -1,0 +1,124 @@
+"""Verification of the log as stored in the database (``manage.py audit_verify``).
+
+Streams the rows in seq order (memory flat in the log's size), re-canonicalises and re-hashes
+every record with the same primitives as the offline verifier (``audit/verifier.py``), checks
+seq contiguity and every ``prev``, the derived columns, the head row, and the Merkle root and
+signature of every stored checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+
+from audit.merkle import CompactRange
+from audit.models import AuditCheckpoint, AuditEvent, AuditHead
+from audit.verifier import EntryError, Result, check_entry_bytes, hash_leaf, verify_checkpoint
+
+ZERO_PREV = base64.b64encode(bytes(32)).decode()
+Progress = Callable[[int], None]
+
+
+def _fail(seq: int, reason: str) -> Result:
+    return Result(ok=False, first_bad_seq=seq, bad_file="database", reason=reason)
+
+
+def _derived_mismatch(row, obj: dict) -> str | None:
+    expected = {
+        "actor_type": obj["actor"]["type"], "actor_id": obj["actor"]["id"], "action": obj["action"],
+        "object_type": obj["object"]["type"], "object_id": obj["object"]["id"],
+        "request_id": obj["ctx"]["request_id"],
+    }
+    for name, value in expected.items():
+        if row[name] != value:
+            return f"column {name} ({row[name]!r}) does not match the record ({value!r})"
+    return None
+
+
+def _claimed_prev(raw: bytes) -> str | None:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    return record.get("prev") if isinstance(record, dict) else None
+
+
+def verify_database(*, trusted_keys=None, progress: Progress | None = None, chunk_size: int = 5000) -> Result:
+    head = AuditHead.objects.get(pk=1)
+    checkpoints = {cp.size: cp for cp in AuditCheckpoint.objects.all()}
+    key_names: set[str] = set()
+    for size, cp in checkpoints.items():
+        if trusted_keys:
+            try:
+                origin, signed_size, root, names = verify_checkpoint(cp.note, trusted_keys)
+            except ValueError as exc:
+                return Result(ok=False, bad_file=f"checkpoint {size}", reason=f"signature does not verify: {exc}")
+            if origin != head.origin or signed_size != size or root != bytes(cp.root):
+                return Result(ok=False, bad_file=f"checkpoint {size}", reason="note does not match the stored row")
+            key_names.update(names)
+        if size > head.size:
+            return Result(ok=False, bad_file=f"checkpoint {size}",
+                          reason=f"checkpoint size {size} is beyond the head size {head.size}")
+
+    compact = CompactRange()
+    prev = ZERO_PREV
+    n = 0
+    rows = (AuditEvent.objects.order_by("seq")
+            .values("seq", "record", "leaf_hash", "actor_type", "actor_id", "action", "object_type", "object_id",
+                    "request_id")
+            .iterator(chunk_size=chunk_size))
+    pending_break: tuple[int, bytes] | None = None
+    for row in rows:
+        raw = bytes(row["record"])
+        if pending_break is not None:
+            # Entry n-1's prev did not match: if this entry still records leaf(n-1) as its prev,
+            # entry n-2's bytes were changed; otherwise entry n-1's prev was.
+            broken_seq, broken_leaf = pending_break
+            intact = row["seq"] == broken_seq + 1 and _claimed_prev(raw) == base64.b64encode(broken_leaf).decode()
+            return _fail(broken_seq - 1 if intact else broken_seq,
+                         "record bytes changed: its leaf hash does not match the next entry's prev" if intact
+                         else f"prev does not match the leaf hash of seq {broken_seq - 1}")
+        if row["seq"] != n:
+            return _fail(n, f"expected seq {n}, found seq {row['seq']} (row deleted, moved or inserted)")
+        try:
+            obj = check_entry_bytes(raw)
+        except EntryError as exc:
+            return _fail(n, str(exc))
+        if obj["seq"] != n:
+            return _fail(n, f"record says seq {obj['seq']} but is stored at seq {n}")
+        if obj["log"] != head.origin:
+            return _fail(n, f"record belongs to log {obj['log']!r}, not {head.origin!r}")
+        leaf = hash_leaf(raw)
+        if bytes(row["leaf_hash"]) != leaf:
+            return _fail(n, "stored leaf_hash column does not match the record bytes")
+        mismatch = _derived_mismatch(row, obj)
+        if mismatch:
+            return _fail(n, mismatch)
+        if obj["prev"] != prev:
+            pending_break = (n, leaf)
+            n += 1
+            continue
+        compact.append(leaf)
+        prev = base64.b64encode(leaf).decode()
+        n += 1
+        if n in checkpoints and compact.root() != bytes(checkpoints[n].root):
+            return _fail(n - 1, f"Merkle root at size {n} does not match the signed checkpoint")
+        if progress and n % chunk_size == 0:
+            progress(chunk_size)
+    if pending_break is not None:
+        broken_seq, _ = pending_break
+        return _fail(broken_seq, f"prev does not match the leaf hash of seq {broken_seq - 1}")
+    if progress:
+        progress(n % chunk_size)
+    if n != head.size:
+        if n > head.size:
+            return _fail(head.size, f"{n - head.size} row(s) beyond the head size {head.size}: "
+                                    "written without the head lock (forged or out-of-band insert)")
+        return _fail(n, f"head says {head.size} entries but only {n} rows exist (rows deleted)")
+    if head.size and bytes(head.last_leaf) != base64.b64decode(prev):
+        return _fail(n - 1, "head's last leaf does not match the last record")
+    if bytes(head.compact_range) != compact.to_bytes():
+        return Result(ok=False, bad_file="head", reason="head's compact range does not match the records")
+    return Result(ok=True, size=n, root=compact.root(), entries=n, checkpoints=len(checkpoints),
+                  key_names=sorted(key_names))

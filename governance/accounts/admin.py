@@ -1,0 +1,138 @@
+"""People, roles and tokens in the admin. Every save goes through the audited services."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from audit.services import audit_event_append
+from governance.accounts.models import ApiToken, User
+from governance.accounts.services import api_token_issue, api_token_revoke, service_account_create
+from governance.common.admin import admin_actor
+from governance.common.errors import DomainError
+
+TRACKED_USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser",
+                       "is_service_account")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "get_full_name", "email", "roles", "is_service_account", "is_staff", "is_active")
+    list_filter = ("groups", "is_service_account", "is_staff", "is_active")
+    fieldsets = DjangoUserAdmin.fieldsets + (("Governance", {"fields": ("is_service_account",)}),)
+    actions = None
+
+    @admin.display(description="roles")
+    def roles(self, obj):
+        return ", ".join(obj.role_names) or "—"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # people who signed things stay on record; deactivate instead
+
+    def save_model(self, request, obj, form, change):
+        before = {}
+        if change:
+            stored = User.objects.get(pk=obj.pk)
+            before = {name: getattr(stored, name) for name in TRACKED_USER_FIELDS}
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            after = {name: getattr(obj, name) for name in TRACKED_USER_FIELDS}
+            diff = {k: {"before": before.get(k), "after": v} for k, v in after.items() if before.get(k) != v}
+            if diff or "password" in form.changed_data:
+                audit_event_append(
+                    actor=admin_actor(request), action="user.update" if change else "user.create",
+                    target={"type": "user", "id": str(obj.pk), "username": obj.username},
+                    details={"changes": diff, "password_changed": "password" in form.changed_data},
+                )
+
+    def save_related(self, request, form, formsets, change):
+        before = sorted(form.instance.groups.values_list("name", flat=True)) if change else []
+        with transaction.atomic():
+            super().save_related(request, form, formsets, change)
+            after = sorted(form.instance.groups.values_list("name", flat=True))
+            if before != after:
+                audit_event_append(
+                    actor=admin_actor(request), action="user.roles_change",
+                    target={"type": "user", "id": str(form.instance.pk), "username": form.instance.username},
+                    details={"before": before, "after": after},
+                )
+
+
+class TokenIssueForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False,
+                                  help_text="An existing person or service account.")
+    new_service_account = forms.RegexField(
+        regex=r"^[a-z0-9][a-z0-9._-]{1,99}$", required=False,
+        help_text="Or: the name of a new pipeline service account to create.")
+    name = forms.CharField(max_length=100, required=False, help_text="What the token is for.")
+    expires_days = forms.IntegerField(min_value=1, max_value=3650, initial=90)
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("user")) == bool(data.get("new_service_account")):
+            raise forms.ValidationError("Choose an existing user or name a new service account (one of the two).")
+        return data
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "name", "status", "created_at", "expires_at", "last_used_at")
+    list_filter = ("user__is_service_account",)
+    search_fields = ("prefix", "user__username", "name")
+    readonly_fields = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+    exclude = ("key_sha256",)
+    actions = ["revoke_selected"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke_selected(self, request, queryset):
+        revoked = 0
+        for token in queryset:
+            if token.revoked_at is None:
+                api_token_revoke(actor=admin_actor(request), token=token)
+                revoked += 1
+        self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
+
+    def get_urls(self):
+        return [path("issue/", self.admin_site.admin_view(self.issue_view), name="accounts_apitoken_issue")] + \
+            super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return redirect("admin:accounts_apitoken_issue")
+
+    def issue_view(self, request):
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        form = TokenIssueForm(request.POST or None)
+        key = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["new_service_account"]:
+                    user, key = service_account_create(actor=admin_actor(request), name=data["new_service_account"],
+                                                       expires_days=data["expires_days"])
+                else:
+                    user = data["user"]
+                    _, key = api_token_issue(actor=admin_actor(request), user=user, name=data["name"],
+                                             expires_days=data["expires_days"])
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.warning(request, "Copy the key now: it is stored hashed and will never be shown again.")
+                form = TokenIssueForm()
+        context = {**self.admin_site.each_context(request), "title": "Issue an API token", "form": form,
+                   "key": key, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/accounts/issue_token.html", context)

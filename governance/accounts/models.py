@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class User(AbstractUser):
+    """A person, or a pipeline's service account (``is_service_account``), which never signs."""
+
+    is_service_account = models.BooleanField(
+        default=False, help_text="Pipelines authenticate with API tokens and can never approve anything."
+    )
+
+    def has_role(self, role: str) -> bool:
+        return self.is_active and self.groups.filter(name=role).exists()
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted(self.groups.values_list("name", flat=True))
+
+
+class ApiToken(models.Model):
+    """An API token. Only the SHA-256 of the secret is stored; the key is shown once."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, unique=True, help_text="Public part of the key, used to find it.")
+    key_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(key_sha256__regex=r"^[0-9a-f]{64}$"), name="apitoken_key_sha256_hex"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.username}:{self.prefix}"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

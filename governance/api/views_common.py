@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from rest_framework import permissions, viewsets
+
+from audit.context import Actor
+from governance.accounts.services import actor_for
+from governance.api import idempotency
+
+
+def actor_from_request(request) -> Actor:
+    auth = "token" if request.auth is not None else "session"
+    return actor_for(request.user, auth=auth)
+
+
+class RolePermissions(permissions.DjangoModelPermissions):
+    """Model permissions from the user's roles, including ``view`` for reads."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+class GovernanceViewSet(viewsets.GenericViewSet):
+    """Base for API viewsets: role permissions and ``Idempotency-Key`` handling on POST."""
+
+    permission_classes = [permissions.IsAuthenticated, RolePermissions]
+    _idempotency_record = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._idempotency_record = idempotency.begin(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            if self._idempotency_record is not None:  # unhandled failure: let the client retry
+                idempotency.abandon(self._idempotency_record)
+                self._idempotency_record = None
+            raise
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self._idempotency_record is not None:
+            idempotency.complete(self._idempotency_record, response)
+            self._idempotency_record = None
+        return response
+
+    @property
+    def actor(self) -> Actor:
+        return actor_from_request(self.request)

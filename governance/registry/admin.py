@@ -1,0 +1,81 @@
+from django.contrib import admin
+
+from governance.common.admin import ServiceBackedAdmin, admin_actor
+from governance.registry import services
+from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
+
+
+class ModelVersionInline(admin.TabularInline):
+    model = ModelVersion
+    fields = ("version", "stage", "stage_changed_at", "artifact_sha256", "registered_by", "registered_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(ServiceBackedAdmin):
+    list_display = ("name", "title", "risk_tier", "eu_ai_act_category", "annex_iii_area", "owner", "business_unit",
+                    "status")
+    list_filter = ("risk_tier", "eu_ai_act_category", "annex_iii_area", "status", "business_unit")
+    search_fields = ("name", "title", "purpose", "owner__username")
+    readonly_fields = ("created_by", "created_at", "updated_at")
+    inlines = [ModelVersionInline]
+    fieldsets = (
+        (None, {"fields": ("name", "title", "purpose", "owner", "business_unit", "status")}),
+        ("Risk classification (risk officers only)", {"fields": ("risk_tier", "eu_ai_act_category", "annex_iii_area")}),
+        ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("name")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+        if change:
+            saved = services.registered_model_update(actor=admin_actor(request), user=request.user,
+                                                     model=RegisteredModel.objects.get(pk=obj.pk), data=data)
+        else:
+            saved = services.registered_model_create(
+                actor=admin_actor(request), user=request.user, name=obj.name, title=obj.title, purpose=obj.purpose,
+                business_unit=obj.business_unit, eu_ai_act_category=obj.eu_ai_act_category,
+                risk_tier=obj.risk_tier, annex_iii_area=obj.annex_iii_area, owner=obj.owner)
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the only inline is read-only
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ServiceBackedAdmin):
+    list_display = ("model", "version", "stage", "stage_changed_at", "framework", "registered_by", "registered_at")
+    list_filter = ("stage", "model__risk_tier", "framework")
+    search_fields = ("model__name", "version", "artifact_sha256", "code_commit")
+    list_select_related = ("model", "registered_by")
+    fields = ("model", "version", "description", *LINEAGE_FIELDS, "stage", "stage_changed_at", "registered_by",
+              "registered_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        always = ["stage", "stage_changed_at", "registered_by", "registered_at"]
+        if obj is None:
+            return always
+        set_lineage = [name for name in LINEAGE_FIELDS if getattr(obj, name) not in ("", None, {})]
+        return ["model", "version", *set_lineage, *always]
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+        if change:
+            saved = services.model_version_update(actor=admin_actor(request), user=request.user,
+                                                  version=ModelVersion.objects.get(pk=obj.pk), data=data)
+        else:
+            saved = services.model_version_create(
+                actor=admin_actor(request), user=request.user, model=obj.model, version=obj.version,
+                description=obj.description, **{name: getattr(obj, name) for name in LINEAGE_FIELDS})
+        obj.pk = saved.pk

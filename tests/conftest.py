@@ -1,0 +1,86 @@
+"""Shared test fixtures. Data comes from factories (tests/factories), built through the services."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import accounts as account_factories
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a real service is absent on a developer machine; fail under CI=true."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        message = f"{name} is not reachable at {host}:{port} ({exc})"
+        if IN_CI:
+            pytest.fail(f"{message}; CI needs it running")
+        pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def is_postgres():
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def postgres_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only behaviour; covered by the PostgreSQL pass of .ci/run (DATABASE_URL)")
+
+
+def make_api_client(user) -> APIClient:
+    from governance.accounts.services import api_token_issue
+    from tests.factories.accounts import ADMIN_ACTOR
+
+    _, key = api_token_issue(actor=ADMIN_ACTOR, user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+@pytest.fixture
+def developer(db):
+    return account_factories.person("developer")
+
+
+@pytest.fixture
+def validator(db):
+    return account_factories.person("validator")
+
+
+@pytest.fixture
+def risk_officer(db):
+    return account_factories.person("risk_officer")
+
+
+@pytest.fixture
+def auditor(db):
+    return account_factories.person("auditor")
+
+
+@pytest.fixture
+def pipeline(db):
+    return account_factories.service_account()
+
+
+@pytest.fixture
+def api_for():
+    return make_api_client
