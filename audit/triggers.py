@@ -99,5 +99,6 @@ def install(schema_editor) -> None:
         statements = sqlite_statements()
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"unsupported database for the audit log: {vendor}")
-    for statement in statements:
-        schema_editor.execute(statement)
+    with schema_editor.connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)  # no params: the PL/pgSQL bodies contain literal '%' placeholders

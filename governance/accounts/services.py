@@ -91,9 +91,10 @@ def api_token_issue(
         raise ValidationFailed("expiry must be between 1 and 3650 days", field="expires_days")
     prefix = secrets.token_hex(4)
     key = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    now = timezone.now()
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=prefix, key_sha256=_hash_key(key),
-        expires_at=timezone.now() + dt.timedelta(days=days),
+        user=user, name=name, prefix=prefix, key_sha256=_hash_key(key), created_at=now,
+        expires_at=now + dt.timedelta(days=days),
     )
     audit_event_append(
         actor=actor, action="api_token.issue", target={"type": "api_token", "id": str(token.pk), "prefix": prefix},
@@ -133,7 +134,7 @@ class TokenRejected(Exception):
 
 def api_token_authenticate(key: str, *, ip: str | None = None) -> tuple[User, ApiToken]:
     """Resolve a presented key. Every refusal is audited (it may be an attack)."""
-    parts = key.split("_")
+    parts = key.split("_", 2)
     token = None
     if len(parts) == 3 and parts[0] == TOKEN_PREFIX:
         token = ApiToken.objects.select_related("user").filter(prefix=parts[1]).first()

@@ -1,0 +1,210 @@
+"""Invariants 1-4 on the database we run against (SQLite by default, PostgreSQL with DATABASE_URL)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import unicodedata
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+
+from audit.context import Actor
+from audit.models import AppendOnlyError, AuditEvent, AuditHead
+from audit.services import AuditInputError, audit_event_append
+from audit.verification import verify_database
+from audit.verifier import check_entry_bytes, hash_leaf
+from governance.registry.models import RegisteredModel
+from tests.audit.helpers import triggers_disabled
+from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.registry import registered_model
+
+pytestmark = pytest.mark.django_db
+
+
+def append(n: int, **details) -> list[AuditEvent]:
+    return [audit_event_append(actor=ADMIN_ACTOR, action="test.event", target={"type": "thing", "id": i},
+                               details={"i": i, **details}) for i in range(n)]
+
+
+def test_records_are_canonical_chained_and_hashed():
+    events = append(3, note="Cafe\u0301", amount=1.25)
+    head = AuditHead.objects.get()
+    prev = bytes(32)
+    for expected_seq, event in enumerate(events):
+        raw = bytes(AuditEvent.objects.get(seq=event.seq).record)
+        record = check_entry_bytes(raw)  # canonical, schema-valid, NFC
+        assert record["seq"] == expected_seq
+        assert record["prev"] == base64.b64encode(prev).decode()
+        assert record["log"] == head.origin
+        assert record["data"]["amount"] == "1.25", "floats are stored as decimal strings"
+        assert record["data"]["note"] == unicodedata.normalize("NFC", "Cafe\u0301")
+        assert bytes(event.leaf_hash) == hash_leaf(raw)
+        prev = hash_leaf(raw)
+    assert head.size == 3 and bytes(head.last_leaf) == prev
+
+
+def test_an_actor_must_be_named():
+    with pytest.raises(ValueError, match="named"):
+        Actor(type="user", id="")
+    with pytest.raises(ValueError):
+        Actor(type="nobody", id="x")
+
+
+@pytest.mark.parametrize("details, field", [
+    ({"bad key": 1}, "data.bad key"),
+    ({"x": float("nan")}, "data.x"),
+    ({"x": object()}, "data.x"),
+])
+def test_bad_details_are_refused_and_nothing_is_written(details, field):
+    with pytest.raises(AuditInputError) as info:
+        audit_event_append(actor=ADMIN_ACTOR, action="test.event", target={"type": "t", "id": 1}, details=details)
+    assert info.value.field == field
+    assert AuditEvent.objects.count() == AuditHead.objects.get().size
+
+
+def test_action_must_be_dotted():
+    with pytest.raises(AuditInputError, match="dotted"):
+        audit_event_append(actor=ADMIN_ACTOR, action="Create", target={"type": "t", "id": 1})
+
+
+def test_the_event_commits_only_with_its_change():
+    developer = person("developer")
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        registered_model(owner=developer, name="rolled-back")
+        raise RuntimeError("a failure after the change")
+    assert not RegisteredModel.objects.filter(name="rolled-back").exists()
+    assert AuditEvent.objects.count() == before
+    assert verify_database().ok
+
+
+def test_a_failing_audit_append_keeps_the_change_out(monkeypatch):
+    import governance.registry.services as registry_services
+
+    def broken_append(**kwargs):
+        raise DatabaseError("audit append failed")
+
+    developer = person("developer")
+    monkeypatch.setattr(registry_services, "audit_event_append", broken_append)
+    with pytest.raises(DatabaseError):
+        registered_model(owner=developer, name="never-kept")
+    assert not RegisteredModel.objects.filter(name="never-kept").exists()
+
+
+def test_orm_refuses_save_over_and_delete():
+    event = append(1)[0]
+    stored = AuditEvent.objects.get(seq=event.seq)
+    stored.action = "test.tampered"
+    with pytest.raises(AppendOnlyError):
+        stored.save()
+    with pytest.raises(AppendOnlyError):
+        stored.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(seq=event.seq).update(action="x.y")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE audit_auditevent SET action = 'x.y'",
+    "DELETE FROM audit_auditevent",
+    "DELETE FROM audit_audithead",
+    "UPDATE audit_audithead SET size = 0",
+])
+def test_raw_sql_cannot_change_or_remove_audit_rows(sql):
+    append(2)
+    with pytest.raises((DatabaseError, IntegrityError)), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert AuditEvent.objects.count() == 2 + 0 or AuditEvent.objects.count() >= 2
+    assert verify_database().ok
+
+
+def test_postgres_truncate_and_replica_mode_are_refused(postgres_only):
+    append(2)
+    for sql in ("TRUNCATE audit_auditevent CASCADE", "TRUNCATE audit_audithead CASCADE"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM audit_auditevent")
+    assert verify_database().ok
+
+
+def _tamper(seq: int, record: bytes) -> None:
+    with triggers_disabled(), connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET record = %s WHERE seq = %s", [record, seq])
+
+
+def test_audit_verify_names_the_first_edited_row():
+    append(10)
+    call_command("audit_verify", "--no-progress")
+    original = bytes(AuditEvent.objects.get(seq=6).record)
+    edited = original.replace(b'"i":6', b'"i":7')
+    assert edited != original
+    _tamper(6, edited)
+    with pytest.raises(CommandError, match=r"seq 6\b"):
+        call_command("audit_verify", "--no-progress")
+
+
+def test_audit_verify_catches_a_changed_prev_and_a_deleted_row():
+    append(10)
+    record = json.loads(bytes(AuditEvent.objects.get(seq=4).record))
+    record["prev"] = base64.b64encode(b"\x01" * 32).decode()
+    from audit.verifier import canonical_json
+
+    _tamper(4, canonical_json(record))
+    result = verify_database()
+    assert not result.ok and result.first_bad_seq == 4
+    with triggers_disabled(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = 2")
+    result = verify_database()
+    assert not result.ok and result.first_bad_seq == 2
+
+
+def test_audit_verify_catches_a_forged_row_beyond_the_head():
+    events = append(3)
+    forged = json.loads(bytes(AuditEvent.objects.get(seq=2).record))
+    forged.update(seq=3, prev=base64.b64encode(bytes(events[-1].leaf_hash)).decode(), action="test.forged")
+    from audit.verifier import canonical_json
+
+    raw = canonical_json(forged)
+    with triggers_disabled():
+        AuditEvent.objects.bulk_create([AuditEvent(
+            seq=3, record=raw, leaf_hash=hash_leaf(raw), ts=events[-1].ts, actor_type="system", actor_id="tests",
+            action="test.forged", object_type="thing", object_id="2", request_id=forged["ctx"]["request_id"])])
+    result = verify_database()
+    assert not result.ok and result.first_bad_seq == 3 and "head" in result.reason
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_writers_leave_a_contiguous_unforked_chain(postgres_only):
+    writers, per_writer = 8, 25
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(writers)
+
+    def work(worker: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_writer):
+                with transaction.atomic():
+                    audit_event_append(actor=Actor.system(f"writer-{worker}"), action="test.concurrent",
+                                       target={"type": "w", "id": worker}, details={"i": i})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(writers * per_writer))
+    result = verify_database()
+    assert result.ok, result.line()
+    assert AuditHead.objects.get().size == writers * per_writer
