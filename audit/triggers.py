@@ -30,7 +30,20 @@ BEGIN
     RAISE EXCEPTION 'audit head size % does not match the rows written', NEW.size
       USING ERRCODE = 'insufficient_privilege';
   END IF;
+  IF NEW.size > OLD.size THEN
+    -- Mark this transaction as audited; governed tables check the mark at commit.
+    PERFORM set_config('mlgov.audited_xact', txid_current()::text, true);
+  END IF;
   RETURN NEW;
+END $$;
+
+CREATE OR REPLACE FUNCTION audit_require_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('mlgov.audited_xact', true) IS DISTINCT FROM txid_current()::text THEN
+    RAISE EXCEPTION 'unaudited change to %: governed data changes only through a service that appends '
+      'an audit event in the same transaction', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION audit_event_insert_guard() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -68,6 +81,19 @@ def pg_statements() -> list[str]:
     return statements
 
 
+def governed_pg_statements(table: str, update_columns: tuple[str, ...] | None = None) -> list[str]:
+    """A deferred constraint trigger: a transaction that changes ``table`` must also append an
+    audit event, or its COMMIT fails. ``update_columns`` limits UPDATE checks to those columns
+    (bookkeeping columns such as a token's last-used time stay free)."""
+    update = f"UPDATE OF {', '.join(update_columns)}" if update_columns else "UPDATE"
+    name = f"{table}_audited"
+    return [
+        f"CREATE CONSTRAINT TRIGGER {name} AFTER INSERT OR {update} OR DELETE ON {table} "
+        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_require_event()",
+        f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name}",
+    ]
+
+
 def sqlite_statements() -> list[str]:
     statements = []
     for table in APPEND_ONLY_TABLES:
@@ -89,6 +115,28 @@ def sqlite_statements() -> list[str]:
         "BEGIN SELECT RAISE(ABORT, 'audit event seq is below the head'); END",
     ]
     return statements
+
+
+def govern(table: str, update_columns: tuple[str, ...] | None = None):
+    """A migration operation that puts ``table`` under the audit guard (PostgreSQL).
+
+    SQLite has no deferred triggers; there the ORM-level refusals of ``audit.guard`` apply.
+    """
+    from django.db import migrations
+
+    def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            for statement in governed_pg_statements(table, update_columns):
+                cursor.execute(statement)
+
+    def backwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {table}_audited ON {table}")
+
+    return migrations.RunPython(forwards, backwards)
 
 
 def install(schema_editor) -> None:

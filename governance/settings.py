@@ -114,7 +114,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test-db.sqlite3")
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # A file (not :memory:) so threads in concurrency tests share it; one per process.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")
+
+# The audit log is never serialized for test rollbacks: its rows cannot be re-inserted.
+TEST_NON_SERIALIZED_APPS = ["audit"]
 
 # AUTH ---------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -88,16 +88,19 @@ def api_for():
 
 @pytest.fixture(autouse=True)
 def _audit_log_flushable(request):
-    """Transactional tests end with a flush of every table, which the append-only triggers
-    refuse. Around those tests only, the triggers are restored at setup and lifted before the
-    flush (this fixture's teardown runs before pytest-django's)."""
+    """Transactional tests (``django_db(transaction=True)``) end with a flush of every table,
+    which the guard triggers refuse. Around those tests only: at setup the head row, the
+    triggers and the migrated reference data (roles, default policies) are put back; at teardown
+    (which runs before pytest-django's flush) the triggers are lifted."""
     marker = request.node.get_closest_marker("django_db")
     if not marker or not marker.kwargs.get("transaction"):
         yield
         return
-    from tests.audit.helpers import disable_triggers, reinstall_triggers
+    from tests.audit.helpers import disable_triggers, ensure_head, reinstall_triggers, restore_reference_data
 
     request.getfixturevalue("_django_db_helper")
+    ensure_head()
     reinstall_triggers()
+    restore_reference_data()
     yield
-    disable_triggers()
+    disable_triggers(governed=True)

@@ -50,7 +50,8 @@ def test_healthz_in_eager_mode(client):
 
 @pytest.mark.django_db
 @pytest.mark.broker
-@pytest.mark.parametrize("url, port", [("redis://127.0.0.1:6379/15", 6379), ("amqp://guest:guest@127.0.0.1:5672//", 5672)])
+@pytest.mark.parametrize("url, port", [("redis://127.0.0.1:6379/15", 6379),
+                                       ("amqp://guest:guest@127.0.0.1:5672//", 5672)])
 def test_healthz_reports_a_real_broker(client, settings, url, port):
     require_service("broker", "127.0.0.1", port)
     from governance.celery import app

@@ -49,14 +49,20 @@ class UserAdmin(DjangoUserAdmin):
                 )
 
     def save_related(self, request, form, formsets, change):
-        before = sorted(form.instance.groups.values_list("name", flat=True)) if change else []
+        user = form.instance
+
+        def grants():
+            return {"roles": sorted(user.groups.values_list("name", flat=True)),
+                    "permissions": sorted(user.user_permissions.values_list("codename", flat=True))}
+
+        before = grants() if change else {"roles": [], "permissions": []}
         with transaction.atomic():
             super().save_related(request, form, formsets, change)
-            after = sorted(form.instance.groups.values_list("name", flat=True))
+            after = grants()
             if before != after:
                 audit_event_append(
                     actor=admin_actor(request), action="user.roles_change",
-                    target={"type": "user", "id": str(form.instance.pk), "username": form.instance.username},
+                    target={"type": "user", "id": str(user.pk), "username": user.username},
                     details={"before": before, "after": after},
                 )
 

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
+
+from audit.guard import governed_queryset
+
+# Columns that change without an audit event: login bookkeeping and password hashes (password
+# changes made in the admin are audited by the admin itself). Migration 0003 guards the others.
+USER_BOOKKEEPING_FIELDS = ("last_login", "password")
+
+
+class GovernedUserManager(UserManager.from_queryset(governed_queryset(*USER_BOOKKEEPING_FIELDS))):
+    pass
 
 
 class User(AbstractUser):
@@ -11,6 +21,8 @@ class User(AbstractUser):
     is_service_account = models.BooleanField(
         default=False, help_text="Pipelines authenticate with API tokens and can never approve anything."
     )
+
+    objects = GovernedUserManager()
 
     def has_role(self, role: str) -> bool:
         return self.is_active and self.groups.filter(name=role).exists()
@@ -31,6 +43,8 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = governed_queryset("last_used_at").as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from audit.guard import GovernedQuerySet
 from governance.registry.models import SHA256_RE, ModelVersion
 
 
@@ -57,6 +58,8 @@ class Evaluation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = GovernedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["model_version", "kind", "dataset", "status"], name="evaluation_lookup_idx")]
@@ -73,17 +76,17 @@ class Evaluation(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.dataset} of {self.model_version} ({self.status})"
 
-    @property
-    def passed(self) -> bool | None:
-        if self.status != EvaluationStatus.DONE:
-            return None
-        return all(check.get("passed") for check in self.checks)
-
     def save(self, *args, **kwargs):
         if not self._state.adding and getattr(self, "_stored_status", None) in FINISHED:
             raise EvaluationFrozen(f"evaluation {self.pk} is {self._stored_status} and cannot change")
         super().save(*args, **kwargs)
         self._stored_status = self.status
+
+    @property
+    def passed(self) -> bool | None:
+        if self.status != EvaluationStatus.DONE:
+            return None
+        return all(check.get("passed") for check in self.checks)
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -103,6 +106,8 @@ class ReferenceSample(models.Model):
     rows = models.BigIntegerField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -7,6 +7,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from audit.guard import GovernedQuerySet
+
 SHA256_RE = r"^[0-9a-f]{64}$"
 sha256_validator = RegexValidator(SHA256_RE, "must be 64 lowercase hexadecimal characters (a SHA-256 digest)")
 commit_validator = RegexValidator(
@@ -64,6 +66,8 @@ LINEAGE_FIELDS = (
 
 
 class RegisteredModel(models.Model):
+    """A model in the inventory, with its SR 11-7 risk tier and EU AI Act classification."""
+
     name = models.CharField(max_length=100, unique=True, validators=[name_validator])
     title = models.CharField(max_length=200, blank=True)
     purpose = models.TextField()
@@ -76,6 +80,8 @@ class RegisteredModel(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -93,7 +99,7 @@ class StageWriteRefused(Exception):
     """The stage is written only by ``registry.services.model_version_stage_change``."""
 
 
-class ModelVersionQuerySet(models.QuerySet):
+class ModelVersionQuerySet(GovernedQuerySet):
     def update(self, **kwargs):
         if "stage" in kwargs:
             raise StageWriteRefused("stage is changed only through the promotion workflow")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from governance.accounts.models import ApiToken
 from governance.registry.models import ModelVersion, RegisteredModel
 from tests.factories.registry import model_version, registered_model, sha
 
@@ -199,7 +199,9 @@ def test_expired_and_revoked_tokens_are_refused_and_audited(pipeline):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/models/").status_code == 200
-    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    with connection.cursor() as cursor:  # time passes: the token is now past its expiry
+        cursor.execute("UPDATE accounts_apitoken SET expires_at = %s WHERE id = %s",
+                       [timezone.now() - dt.timedelta(seconds=1), token.pk])
     response = client.get("/api/v1/models/")
     assert response.status_code == 401 and response.json()["error"]["message"] == "token expired"
     token2, key2 = api_token_issue(actor=ADMIN_ACTOR, user=pipeline)
@@ -207,7 +209,8 @@ def test_expired_and_revoked_tokens_are_refused_and_audited(pipeline):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key2}")
     response = client.get("/api/v1/models/")
     assert response.status_code == 401 and response.json()["error"]["message"] == "token revoked"
-    reasons = [e.record_json["data"]["reason"] for e in AuditEvent.objects.filter(action="api_token.authenticate.denied")]
+    denied = AuditEvent.objects.filter(action="api_token.authenticate.denied")
+    reasons = [event.record_json["data"]["reason"] for event in denied]
     assert reasons == ["token expired", "token revoked"]
 
 

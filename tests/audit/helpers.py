@@ -36,17 +36,55 @@ def reinstall_triggers() -> None:
             for statement in pg_statements():
                 if statement.startswith("ALTER TABLE"):
                     cursor.execute(statement)
+            for table in _governed_tables(cursor):
+                cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_audited")
         else:
             for statement in sqlite_statements():
                 cursor.execute(statement.replace("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ", 1))
 
 
-def disable_triggers() -> None:
+def _governed_tables(cursor) -> list[str]:
+    cursor.execute("SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE '%%_audited'")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def disable_triggers(*, governed: bool = False) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for table in (*APPEND_ONLY_TABLES, "audit_audithead"):
+            tables = [*APPEND_ONLY_TABLES, "audit_audithead"] + (_governed_tables(cursor) if governed else [])
+            for table in tables:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'audit_%'")
             for (name,) in cursor.fetchall():
                 cursor.execute(f"DROP TRIGGER {name}")
+
+
+def ensure_head() -> None:
+    """After a flush the head row is gone; a fresh log starts (as a new database would)."""
+    import uuid
+
+    from audit.models import AuditHead
+
+    if not AuditHead.objects.filter(pk=1).exists():
+        AuditHead.objects.create(pk=1, origin=f"tests/mlgov-audit/{uuid.uuid4()}", size=0, last_leaf=bytes(32),
+                                 compact_range=b"")
+
+
+# Data migrations that create reference data (roles, default policies). Transactional tests
+# flush every table; these idempotent functions put the reference data back afterwards.
+REFERENCE_DATA = (
+    ("governance.accounts.migrations.0002_roles", "create_roles"),
+    ("governance.workflow.migrations.0002_default_policies", "seed"),
+)
+
+
+def restore_reference_data() -> None:
+    import importlib
+
+    from django.apps import apps as global_apps
+    from django.db import transaction
+
+    for module_name, function in REFERENCE_DATA:
+        with transaction.atomic():  # as in the migration: the data and its audit events commit together
+            getattr(importlib.import_module(module_name), function)(global_apps, None)

@@ -30,10 +30,11 @@ def append(n: int, **details) -> list[AuditEvent]:
 
 
 def test_records_are_canonical_chained_and_hashed():
+    start = AuditHead.objects.get()
+    prev = bytes(start.last_leaf) if start.size else bytes(32)
     events = append(3, note="Cafe\u0301", amount=1.25)
     head = AuditHead.objects.get()
-    prev = bytes(32)
-    for expected_seq, event in enumerate(events):
+    for expected_seq, event in enumerate(events, start=start.size):
         raw = bytes(AuditEvent.objects.get(seq=event.seq).record)
         record = check_entry_bytes(raw)  # canonical, schema-valid, NFC
         assert record["seq"] == expected_seq
@@ -43,7 +44,7 @@ def test_records_are_canonical_chained_and_hashed():
         assert record["data"]["note"] == unicodedata.normalize("NFC", "Cafe\u0301")
         assert bytes(event.leaf_hash) == hash_leaf(raw)
         prev = hash_leaf(raw)
-    assert head.size == 3 and bytes(head.last_leaf) == prev
+    assert head.size == start.size + 3 and bytes(head.last_leaf) == prev
 
 
 def test_an_actor_must_be_named():
@@ -139,47 +140,50 @@ def _tamper(seq: int, record: bytes) -> None:
 
 
 def test_audit_verify_names_the_first_edited_row():
-    append(10)
+    events = append(10)
     call_command("audit_verify", "--no-progress")
-    original = bytes(AuditEvent.objects.get(seq=6).record)
+    target = events[6].seq
+    original = bytes(AuditEvent.objects.get(seq=target).record)
     edited = original.replace(b'"i":6', b'"i":7')
     assert edited != original
-    _tamper(6, edited)
-    with pytest.raises(CommandError, match=r"seq 6\b"):
+    _tamper(target, edited)
+    with pytest.raises(CommandError, match=rf"seq {target}\b"):
         call_command("audit_verify", "--no-progress")
 
 
 def test_audit_verify_catches_a_changed_prev_and_a_deleted_row():
-    append(10)
-    record = json.loads(bytes(AuditEvent.objects.get(seq=4).record))
-    record["prev"] = base64.b64encode(b"\x01" * 32).decode()
+    events = append(10)
     from audit.verifier import canonical_json
 
-    _tamper(4, canonical_json(record))
+    record = json.loads(bytes(AuditEvent.objects.get(seq=events[4].seq).record))
+    record["prev"] = base64.b64encode(b"\x01" * 32).decode()
+    _tamper(events[4].seq, canonical_json(record))
     result = verify_database()
-    assert not result.ok and result.first_bad_seq == 4
+    assert not result.ok and result.first_bad_seq == events[4].seq
     with triggers_disabled(), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM audit_auditevent WHERE seq = 2")
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = %s", [events[2].seq])
     result = verify_database()
-    assert not result.ok and result.first_bad_seq == 2
+    assert not result.ok and result.first_bad_seq == events[2].seq
 
 
 def test_audit_verify_catches_a_forged_row_beyond_the_head():
-    events = append(3)
-    forged = json.loads(bytes(AuditEvent.objects.get(seq=2).record))
-    forged.update(seq=3, prev=base64.b64encode(bytes(events[-1].leaf_hash)).decode(), action="test.forged")
     from audit.verifier import canonical_json
 
+    events = append(3)
+    last = events[-1]
+    forged = json.loads(bytes(AuditEvent.objects.get(seq=last.seq).record))
+    forged.update(seq=last.seq + 1, prev=base64.b64encode(bytes(last.leaf_hash)).decode(), action="test.forged")
     raw = canonical_json(forged)
     with triggers_disabled():
         AuditEvent.objects.bulk_create([AuditEvent(
-            seq=3, record=raw, leaf_hash=hash_leaf(raw), ts=events[-1].ts, actor_type="system", actor_id="tests",
-            action="test.forged", object_type="thing", object_id="2", request_id=forged["ctx"]["request_id"])])
+            seq=last.seq + 1, record=raw, leaf_hash=hash_leaf(raw), ts=last.ts, actor_type="system",
+            actor_id="tests", action="test.forged", object_type="thing", object_id="2",
+            request_id=forged["ctx"]["request_id"])])
     result = verify_database()
-    assert not result.ok and result.first_bad_seq == 3 and "head" in result.reason
+    assert not result.ok and result.first_bad_seq == last.seq + 1 and "head" in result.reason
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_leave_a_contiguous_unforked_chain(postgres_only):
     writers, per_writer = 8, 25
     errors: list[BaseException] = []
@@ -204,7 +208,8 @@ def test_concurrent_writers_leave_a_contiguous_unforked_chain(postgres_only):
         thread.join()
     assert not errors, errors
     seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(writers * per_writer))
+    assert seqs == list(range(len(seqs))) and len(seqs) >= writers * per_writer
+    assert AuditEvent.objects.filter(action="test.concurrent").count() == writers * per_writer
     result = verify_database()
     assert result.ok, result.line()
-    assert AuditHead.objects.get().size == writers * per_writer
+    assert AuditHead.objects.get().size == len(seqs)
