@@ -38,9 +38,10 @@ MAX_INT = 2**53 - 1
 class AuditInputError(ValueError):
     """An event that cannot be recorded; ``field`` names the offending part."""
 
-    def __init__(self, message: str, *, field: str):
+    def __init__(self, message: str, *, field: str, index: int | None = None):
         super().__init__(message)
         self.field = field
+        self.index = index  # position in a batch, when the event came in one
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,13 @@ def audit_event_append(
 
 def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") -> list[AuditEvent]:
     """Append several events under one head lock, in order, with contiguous seqs."""
-    bodies = [build_body(spec, floats=floats) for spec in specs]
+    bodies = []
+    for index, spec in enumerate(specs):
+        try:
+            bodies.append(build_body(spec, floats=floats))
+        except AuditInputError as exc:
+            exc.index = index
+            raise
     ctx = current_context().as_record()
     with transaction.atomic():
         head = AuditHead.objects.select_for_update().get(pk=1)
@@ -163,7 +170,7 @@ def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") 
                       "prev": base64.b64encode(prev).decode("ascii"), "ts": ts, "ctx": ctx}
             raw = canonical_json(record)
             if len(raw) > MAX_RECORD_BYTES:
-                raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data")
+                raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data", index=offset)
             leaf = hash_leaf(raw)
             for level, index, digest in compact.append(leaf):
                 nodes.append(AuditTreeNode(id=node_id(level, index), hash=digest))

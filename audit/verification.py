@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable
 
+from django.utils import timezone
+
 from audit.merkle import CompactRange
-from audit.models import AuditCheckpoint, AuditEvent, AuditHead
+from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
 from audit.verifier import EntryError, Result, check_entry_bytes, hash_leaf, verify_checkpoint
+
+alerts = logging.getLogger("mlgov.alerts")
 
 ZERO_PREV = base64.b64encode(bytes(32)).decode()
 Progress = Callable[[int], None]
@@ -122,3 +127,22 @@ def verify_database(*, trusted_keys=None, progress: Progress | None = None, chun
         return Result(ok=False, bad_file="head", reason="head's compact range does not match the records")
     return Result(ok=True, size=n, root=compact.root(), entries=n, checkpoints=len(checkpoints),
                   key_names=sorted(key_names))
+
+
+def record_verification(*, trigger: str, progress: Progress | None = None) -> AuditVerification:
+    """Verify with the log's own public keys, store the result, and alert on failure."""
+    from audit.keys import verifier_keys_for
+
+    run = AuditVerification.objects.create(started_at=timezone.now(), trigger=trigger)
+    origin = AuditHead.objects.get(pk=1).origin
+    result = verify_database(trusted_keys=verifier_keys_for(origin), progress=progress)
+    run.finished_at = timezone.now()
+    run.ok = result.ok
+    run.size = result.size or 0
+    run.checkpoints_checked = result.checkpoints
+    run.first_bad_seq = result.first_bad_seq
+    run.message = result.line()
+    run.save()
+    if not result.ok:
+        alerts.error("audit log verification FAILED (%s): %s", trigger, result.line())
+    return run

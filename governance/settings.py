@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -192,7 +193,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 900
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
+    "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
+    # Full re-verification of the log and every checkpoint; a failure alerts the admins.
+    "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
+}
 
 # E-MAIL -------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(
@@ -206,6 +212,8 @@ ADMINS = [("Admins", addr) for addr in env_list("ADMIN_EMAILS", "")]
 # The log origin names this log in every record and checkpoint. The signing key lives outside
 # the database: a file (AUDIT_SIGNING_KEY_FILE) or the environment (AUDIT_SIGNING_KEYS).
 AUDIT_ORIGIN_HOST = os.environ.get("AUDIT_ORIGIN_HOST", "localhost")
+# The full origin of a new log; default "<AUDIT_ORIGIN_HOST>/mlgov-audit/<random uuid>" at migration.
+AUDIT_LOG_ORIGIN = os.environ.get("AUDIT_LOG_ORIGIN", "")
 AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing.key"))
 AUDIT_SIGNING_KEYS = os.environ.get("AUDIT_SIGNING_KEYS", "")
 AUDIT_GENERATE_DEV_KEY = DEBUG

@@ -29,6 +29,7 @@ def _fast_passwords(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "audit-signing.key")
 
 
 @pytest.fixture

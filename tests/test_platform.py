@@ -36,6 +36,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env_overrides={
         "DEBUG": "false", "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-value-0123456789",
         "ALLOWED_HOSTS": "mlgov.example.com", "VAR_DIR": str(tmp_path),
+        "AUDIT_SIGNING_KEYS": "PRIVATE+KEY+mlgov.example.com/audit+3e2d0b0b+AQ" + "A" * 42 + "=",
         "DATABASE_URL": f"sqlite:///{tmp_path}/prod.sqlite3"})
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -8,7 +8,7 @@ def create_head(apps, schema_editor):
     AuditHead = apps.get_model("audit", "AuditHead")
     if not AuditHead.objects.filter(pk=1).exists():
         # Each database gets its own log origin, so two logs can never be confused.
-        origin = f"{settings.AUDIT_ORIGIN_HOST}/mlgov-audit/{uuid.uuid4()}"
+        origin = settings.AUDIT_LOG_ORIGIN or f"{settings.AUDIT_ORIGIN_HOST}/mlgov-audit/{uuid.uuid4()}"
         AuditHead.objects.create(pk=1, origin=origin, size=0, last_leaf=bytes(32), compact_range=b"")
 
 

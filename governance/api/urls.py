@@ -1,12 +1,27 @@
-"""API v1 routes. Other apps register their viewsets here, one line each."""
+"""API v1 routes. Every route answers with or without its trailing slash, so the paths written in
+the docs (``/api/v1/audit/keys``, ``/api/v1/promotions/``) work exactly as written."""
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from governance.api.views_audit import AuditLogViewSet
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
+from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
 
-router = DefaultRouter(trailing_slash=True)
+class OptionalSlashRouter(DefaultRouter):
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
 router.register("models", RegisteredModelViewSet, basename="model")
 router.register("versions", ModelVersionViewSet, basename="version")
+router.register("promotions", PromotionRequestViewSet, basename="promotion")
+router.register("audit", AuditLogViewSet, basename="audit")
 
 app_name = "api"
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(r"^models/(?P<pk>[0-9]+)/history/?$", ModelHistoryView.as_view(), name="model-history"),
+    *router.urls,
+]

@@ -6,6 +6,7 @@ import base64
 import json
 import threading
 import unicodedata
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -183,19 +184,30 @@ def test_audit_verify_catches_a_forged_row_beyond_the_head():
     assert not result.ok and result.first_bad_seq == last.seq + 1 and "head" in result.reason
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_leave_a_contiguous_unforked_chain(postgres_only):
-    writers, per_writer = 8, 25
+class _Rollback(Exception):
+    pass
+
+
+def _run_writers(writers: int, per_writer: int, rollback_every: int | None) -> int:
+    """Each thread appends ``per_writer`` events in their own transactions; every
+    ``rollback_every``-th transaction is rolled back after its append. Returns the commits."""
     errors: list[BaseException] = []
+    committed = [0] * writers
     barrier = threading.Barrier(writers)
 
     def work(worker: int) -> None:
         try:
             barrier.wait()
             for i in range(per_writer):
-                with transaction.atomic():
-                    audit_event_append(actor=Actor.system(f"writer-{worker}"), action="test.concurrent",
-                                       target={"type": "w", "id": worker}, details={"i": i})
+                try:
+                    with transaction.atomic():
+                        audit_event_append(actor=Actor.system(f"writer-{worker}"), action="test.concurrent",
+                                           target={"type": "w", "id": worker}, details={"i": i})
+                        if rollback_every and (i * 7 + worker) % rollback_every == 0:
+                            raise _Rollback
+                    committed[worker] += 1
+                except _Rollback:
+                    pass
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -207,9 +219,72 @@ def test_concurrent_writers_leave_a_contiguous_unforked_chain(postgres_only):
     for thread in threads:
         thread.join()
     assert not errors, errors
+    return sum(committed)
+
+
+def _assert_contiguous_and_valid(expected_new: int) -> None:
     seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(len(seqs))) and len(seqs) >= writers * per_writer
-    assert AuditEvent.objects.filter(action="test.concurrent").count() == writers * per_writer
+    assert seqs == list(range(len(seqs))), "seq must be exactly 0..N-1"
+    assert AuditEvent.objects.filter(action="test.concurrent").count() == expected_new
     result = verify_database()
     assert result.ok, result.line()
-    assert AuditHead.objects.get().size == len(seqs)
+    from audit import checkpoints
+
+    checkpoint = checkpoints.checkpoint_create()
+    from audit.merkle import root_from_leaf_hashes
+
+    leaves = [bytes(h) for h in AuditEvent.objects.order_by("seq").values_list("leaf_hash", flat=True)]
+    assert bytes(checkpoint.root) == root_from_leaf_hashes(leaves), "signed root equals a recomputation"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_32_writers_with_random_rollbacks_leave_a_gapless_chain(postgres_only):
+    committed = _run_writers(writers=32, per_writer=500, rollback_every=10)
+    assert 0.85 * 16000 < committed < 16000
+    _assert_contiguous_and_valid(committed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threaded_writers_on_sqlite_are_serialized(settings):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite variant; PostgreSQL runs the 32-writer test")
+    committed = _run_writers(writers=4, per_writer=25, rollback_every=5)
+    _assert_contiguous_and_valid(committed)
+
+
+KILLED_WRITER = """
+import os, sys, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
+django.setup()
+from django.db import connection, transaction
+from audit.context import Actor
+from audit.services import audit_event_append
+connection.settings_dict["NAME"] = sys.argv[1]
+with transaction.atomic():
+    audit_event_append(actor=Actor.system("doomed"), action="test.killed", target={"type": "w", "id": 1})
+    print("appended", flush=True)
+    os._exit(9)  # killed between INSERT and COMMIT
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_killed_before_commit_leaves_a_log_that_verifies(postgres_only, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    before = AuditHead.objects.get().size
+    script = tmp_path / "killed_writer.py"
+    script.write_text(KILLED_WRITER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, str(script), connection.settings_dict["NAME"]], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 9 and "appended" in result.stdout, result.stderr
+    assert AuditHead.objects.get().size == before
+    assert not AuditEvent.objects.filter(action="test.killed").exists()
+    audit_event_append(actor=Actor.system("survivor"), action="test.after", target={"type": "w", "id": 2})
+    assert verify_database().ok

@@ -1,0 +1,118 @@
+"""Signed checkpoints, proofs and exports, read from the stored tree in O(log n) rows."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.keys import signers_for, verifier_keys_for
+from audit.merkle import CompactRange, consistency_proof, inclusion_proof, node_id, root_at
+from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
+from audit.notes import checkpoint_body, sign_note
+
+logger = logging.getLogger("mlgov.alerts")
+MIN_CHECKPOINT_INTERVAL = dt.timedelta(seconds=1)
+
+
+class CheckpointRefused(Exception):
+    """The stored tree is not consistent with a checkpoint already signed: never sign it."""
+
+
+class ProofRequestInvalid(ValueError):
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+def fetch_nodes(nodes: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Stored subtree hashes: level 0 from the events' leaf hashes, higher levels from the node table."""
+    found: dict[tuple[int, int], bytes] = {}
+    leaves = [index for level, index in nodes if level == 0]
+    if leaves:
+        for seq, leaf in AuditEvent.objects.filter(seq__in=leaves).values_list("seq", "leaf_hash"):
+            found[(0, seq)] = bytes(leaf)
+    inner = {node_id(level, index): (level, index) for level, index in nodes if level > 0}
+    if inner:
+        for key, digest in AuditTreeNode.objects.filter(id__in=list(inner)).values_list("id", "hash"):
+            found[inner[key]] = bytes(digest)
+    return found
+
+
+def head() -> AuditHead:
+    return AuditHead.objects.get(pk=1)
+
+
+def latest_checkpoint() -> AuditCheckpoint | None:
+    return AuditCheckpoint.objects.order_by("-size").first()
+
+
+def checkpoint_create(*, min_interval: dt.timedelta | None = None) -> AuditCheckpoint | None:
+    """Sign a checkpoint for the current tree unless nothing changed (or one was signed too recently).
+
+    Before signing, the stored tree must reproduce the latest signed root at its size (the new
+    tree extends it); otherwise signing is refused and an alert is raised.
+    """
+    current = head()
+    latest = latest_checkpoint()
+    if latest and latest.size >= current.size:
+        return None
+    if latest and min_interval and timezone.now() - latest.created_at < min_interval:
+        return None
+    root = CompactRange.from_bytes(current.size, bytes(current.compact_range)).root()
+    if current.size and root_at(current.size, fetch_nodes) != root:
+        _alert(f"stored tree nodes do not reproduce the head's root at size {current.size}")
+        raise CheckpointRefused("the stored tree does not match the head; run audit_verify")
+    if latest and root_at(latest.size, fetch_nodes) != bytes(latest.root):
+        _alert(f"tree at size {latest.size} is inconsistent with the signed checkpoint of that size")
+        raise CheckpointRefused(f"the tree is inconsistent with signed checkpoint {latest.size}; run audit_verify")
+    signers = signers_for(current.origin)
+    note = sign_note(checkpoint_body(current.origin, current.size, root), signers)
+    try:
+        with transaction.atomic():
+            return AuditCheckpoint.objects.create(
+                size=current.size, root=root, note=note, created_at=timezone.now(),
+                key_names=",".join(f"{signer.name}+{signer.key_id:08x}" for signer in signers))
+    except IntegrityError:  # another process signed the same size first
+        return None
+
+
+def _alert(message: str) -> None:
+    logger.error("audit log alert: %s", message)
+
+
+def inclusion(seq: int, size: int) -> dict:
+    if size < 1 or size > head().size:
+        raise ProofRequestInvalid(f"tree size must be between 1 and the log size {head().size}", field="size")
+    if not 0 <= seq < size:
+        raise ProofRequestInvalid(f"seq must be in [0, {size})", field="seq")
+    leaf = fetch_nodes([(0, seq)])[(0, seq)]
+    proof = inclusion_proof(seq, size, fetch_nodes)
+    return {"seq": seq, "tree_size": size, "leaf_hash": _b64(leaf), "proof": [_b64(h) for h in proof],
+            "root": _b64(root_at(size, fetch_nodes))}
+
+
+def consistency(first: int, second: int) -> dict:
+    if not 0 <= first <= second:
+        raise ProofRequestInvalid("need 0 <= first <= second", field="first")
+    if second > head().size:
+        raise ProofRequestInvalid(f"second must not exceed the log size {head().size}", field="second")
+    proof = consistency_proof(first, second, fetch_nodes)
+    return {"first": first, "second": second, "proof": [_b64(h) for h in proof],
+            "first_root": _b64(root_at(first, fetch_nodes)), "second_root": _b64(root_at(second, fetch_nodes))}
+
+
+def checkpoint_payload(checkpoint: AuditCheckpoint) -> dict:
+    return {"size": checkpoint.size, "root": _b64(bytes(checkpoint.root)), "note": checkpoint.note,
+            "created_at": checkpoint.created_at, "keys": checkpoint.key_names.split(",")}
+
+
+def public_keys() -> list[str]:
+    return verifier_keys_for(head().origin)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,21 @@
+"""Celery tasks of the audit log: periodic checkpoints and the nightly verification."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from audit.checkpoints import MIN_CHECKPOINT_INTERVAL, checkpoint_create
+from audit.verification import record_verification
+
+
+@shared_task(name="audit.checkpoint_if_due", ignore_result=True)
+def checkpoint_if_due() -> int | None:
+    """Sign a checkpoint when the log grew, at most once per MIN_CHECKPOINT_INTERVAL."""
+    checkpoint = checkpoint_create(min_interval=MIN_CHECKPOINT_INTERVAL)
+    return checkpoint.size if checkpoint else None
+
+
+@shared_task(name="audit.verify_log", ignore_result=True)
+def verify_log() -> bool:
+    """Full verification of the stored log and its checkpoints; failures raise an alert."""
+    return record_verification(trigger="nightly").ok
