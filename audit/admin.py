@@ -6,7 +6,28 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from audit.models import AuditCheckpoint, AuditEvent, AuditVerification
+from django.utils import timezone
+
+from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
+
+STALE_CHECKPOINT_SECONDS = 15 * 60
+
+
+def log_status() -> dict:
+    """What the audit page shows above the list: size, latest checkpoint and its age, last verification."""
+    head = AuditHead.objects.get(pk=1)
+    checkpoint = AuditCheckpoint.objects.order_by("-size").first()
+    verification = AuditVerification.objects.filter(finished_at__isnull=False).order_by("-started_at").first()
+    age = (timezone.now() - checkpoint.created_at).total_seconds() if checkpoint else None
+    return {
+        "origin": head.origin,
+        "size": head.size,
+        "checkpoint": checkpoint,
+        "checkpoint_age_seconds": int(age) if age is not None else None,
+        "unsigned_entries": head.size - (checkpoint.size if checkpoint else 0),
+        "checkpoint_stale": checkpoint is None or (head.size > checkpoint.size and age > STALE_CHECKPOINT_SECONDS),
+        "verification": verification,
+    }
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,6 +55,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
               "leaf_hash_b64", "pretty_record")
     readonly_fields = fields
     show_full_result_count = False
+    change_list_template = "admin/audit/auditevent/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "log_status": log_status()})
 
     @admin.display(description="actor", ordering="actor_username")
     def actor_display(self, obj):

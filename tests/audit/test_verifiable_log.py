@@ -346,3 +346,16 @@ def test_zip_bundle_layout(tmp_path):
     names = set(zipfile.ZipFile(summary["path"]).namelist())
     assert {"entries.jsonl", "keys.txt", "README.md"} <= names
     assert any(name.startswith("checkpoints/") for name in names)
+
+
+def test_admin_audit_page_shows_checkpoint_and_verification(client):
+    from tests.factories.accounts import person
+
+    grow(12)
+    checkpoints.checkpoint_create()
+    _sql("DELETE FROM audit_auditevent WHERE seq = 3")
+    record_verification(trigger="nightly")
+    client.force_login(person(is_superuser=True))
+    page = client.get("/admin/audit/auditevent/").content.decode()
+    assert "Latest signed checkpoint" in page and "ALERT: the last verification FAILED" in page
+    assert "seq 3" in page
