@@ -4,9 +4,8 @@ import base64
 import json
 
 from django.contrib import admin
-from django.utils.html import format_html
-
 from django.utils import timezone
+from django.utils.html import format_html
 
 from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
 

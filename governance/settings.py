@@ -198,6 +198,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
     # Full re-verification of the log and every checkpoint; a failure alerts the admins.
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
+    # Promotion requests older than their policy's window become expired.
+    "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
 }
 
 # E-MAIL -------------------------------------------------------------------------------------

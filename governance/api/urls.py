@@ -8,6 +8,7 @@ from governance.api.views_audit import AuditLogViewSet
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
 from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
 
+
 class OptionalSlashRouter(DefaultRouter):
     def __init__(self):
         super().__init__()

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from governance.common.admin import ServiceBackedAdmin, admin_actor
 from governance.registry import services
@@ -23,13 +25,20 @@ class RegisteredModelAdmin(ServiceBackedAdmin):
                     "status")
     list_filter = ("risk_tier", "eu_ai_act_category", "annex_iii_area", "status", "business_unit")
     search_fields = ("name", "title", "purpose", "owner__username")
-    readonly_fields = ("created_by", "created_at", "updated_at")
+    readonly_fields = ("created_by", "created_at", "updated_at", "stage_timeline")
     inlines = [ModelVersionInline]
     fieldsets = (
         (None, {"fields": ("name", "title", "purpose", "owner", "business_unit", "status")}),
         ("Risk classification (risk officers only)", {"fields": ("risk_tier", "eu_ai_act_category", "annex_iii_area")}),
-        ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
+        ("Record", {"fields": ("created_by", "created_at", "updated_at", "stage_timeline")}),
     )
+
+    @admin.display(description="stage history")
+    def stage_timeline(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        return format_html('<a href="{}">Stage timeline: which version was where, since when, signed by whom</a>',
+                           reverse("admin:workflow_model_timeline", args=[obj.pk]))
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

@@ -87,7 +87,13 @@ def seed_model(command: BaseCommand, actor) -> None:
         command.stderr.write(f"  registered {MODEL_NAME} {version}")
 
 
-DEMO_STEPS = [seed_people, seed_model]
+def seed_workflow(command: BaseCommand, actor) -> None:
+    from governance.workflow import demo as workflow_demo
+
+    workflow_demo.seed(command, actor)
+
+
+DEMO_STEPS = [seed_people, seed_model, seed_workflow]
 
 
 class Command(BaseCommand):

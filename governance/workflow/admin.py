@@ -1,0 +1,398 @@
+"""The risk officer's admin: the signature queue, the request page with its signing forms, the
+policy editor (every save is a new, audited version) and a model's stage timeline.
+
+Views are thin: they read through ``selectors``, change state through ``services`` and show a
+refused attempt (already audited by the service) as an error message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
+
+from governance.common.admin import ServiceBackedAdmin, admin_actor
+from governance.common.errors import DomainError
+from governance.evaluations.models import Evaluation
+from governance.registry.models import RegisteredModel
+from governance.workflow import selectors, services
+from governance.workflow.models import (
+    OPEN_STATUSES,
+    Approval,
+    Policy,
+    PromotionRequest,
+    ReviewFlag,
+    StageTransition,
+)
+
+KEY_METRICS = ("auc", "gini", "ks_statistic", "accuracy", "demographic_parity_difference", "disparate_impact_ratio",
+               "equalized_odds_difference", "max_psi", "drift_share")
+
+
+def _age(moment: dt.datetime) -> str:
+    delta = timezone.now() - moment
+    if delta.days >= 1:
+        return f"{delta.days} d"
+    hours = delta.seconds // 3600
+    return f"{hours} h" if hours else f"{max(delta.seconds // 60, 1)} min"
+
+
+def _short(value) -> str:
+    if value is None:
+        return "—"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.4g}"
+
+
+def _checklist(rows: list[dict]) -> list[dict]:
+    out = []
+    for row in rows:
+        label = row["metric"] or f"{row['kind']} evaluation"
+        out.append({**row, "label": label, "short_value": _short(row["value"]),
+                    "ok": row["outcome"] == "pass",
+                    "rule": "exists" if row["comparator"] == "exists" else f"{row['comparator']} {row['threshold']}"})
+    return out
+
+
+# --- forms ----------------------------------------------------------------------------------------------------
+
+class SignForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.HiddenInput)
+    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why you sign"}),
+                                    required=False)
+    override_justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why the failing gate(s) may be overridden"}),
+        required=False)
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                               required=False, strip=False, label="Your password")
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class JSONListField(forms.JSONField):
+    def prepare_value(self, value):
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, indent=1)
+
+
+class PolicyForm(forms.ModelForm):
+    required_kinds = JSONListField(required=False, help_text='e.g. ["fairness", "drift", "performance"]')
+    checks = JSONListField(required=False, widget=forms.Textarea(attrs={"rows": 12, "cols": 90}), help_text=(
+        'List of {"kind", "metric", "comparator", "threshold"}, threshold as a decimal string.'))
+    allowed_from_stages = JSONListField(required=False, help_text='e.g. ["staging"]')
+    required_roles = JSONListField(required=False, help_text='e.g. ["risk_officer", "validator"]')
+    accepted_roles = JSONListField(required=False, help_text='e.g. ["risk_officer", "validator"]')
+    change_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                    help_text="Recorded in the audit log with the new version.")
+
+    class Meta:
+        model = Policy
+        fields = ["scope", "target_stage", "is_rollback", "description", "required_kinds", "checks",
+                  "allowed_from_stages", "max_evaluation_age_days", "require_computed", "approvals_required",
+                  "required_roles", "accepted_roles", "request_window_days"]
+
+
+# --- policies -------------------------------------------------------------------------------------------------
+
+@admin.register(Policy)
+class PolicyAdmin(ServiceBackedAdmin):
+    form = PolicyForm
+    list_display = ("__str__", "scope", "target_stage", "is_rollback", "version", "is_current", "approvals_required",
+                    "roles", "max_evaluation_age_days", "require_computed", "created_by", "created_at")
+    list_filter = ("is_current", "scope", "target_stage", "is_rollback")
+    readonly_fields = ("version", "is_current", "created_by", "created_at")
+
+    @admin.display(description="required roles")
+    def roles(self, obj):
+        return ", ".join(obj.required_roles) or "—"
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields += ["scope", "target_stage", "is_rollback"]
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not obj.is_current:
+            return False  # old versions are the record; edit the current one
+        return super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in services.POLICY_FIELDS if name in form.cleaned_data}
+        for name in ("required_kinds", "checks", "allowed_from_stages", "required_roles", "accepted_roles"):
+            data[name] = data.get(name) or []
+        if change:
+            saved = services.policy_revise(actor=admin_actor(request), user=request.user,
+                                           policy=Policy.objects.get(pk=obj.pk), data=data,
+                                           reason=form.cleaned_data.get("change_reason", ""))
+        else:
+            saved = services.policy_create(actor=admin_actor(request), user=request.user, scope=obj.scope,
+                                           target_stage=obj.target_stage, is_rollback=obj.is_rollback, **data)
+        obj.pk = saved.pk
+        obj.version = saved.version
+
+    def response_change(self, request, obj):
+        self.message_user(request, f"Saved as a new version: {Policy.objects.get(pk=obj.pk)}. The previous version "
+                                   "stays on record for the requests judged under it.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:workflow_policy_change", args=[obj.pk]))
+
+
+# --- requests: the queue and the request page -----------------------------------------------------------------
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(admin.ModelAdmin):
+    """Replaces the default changelist and change form with the queue and the request page."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # every change is a signature, a withdrawal or a refresh, through the services
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        custom = [
+            path("timeline/<int:model_id>/", self.admin_site.admin_view(self.timeline_view),
+                 name="workflow_model_timeline"),
+            path("<int:object_id>/refresh/", self.admin_site.admin_view(self.refresh_view),
+                 name=f"{info[0]}_{info[1]}_refresh"),
+        ]
+        return custom + super().get_urls()
+
+    # queue
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        tab = request.GET.get("tab") or "mine"
+        mine = selectors.requests_awaiting(request.user)
+        open_requests = list(selectors.open_requests())
+        decided = list(selectors.decided_requests()[:100])
+        rows = {"mine": mine, "open": open_requests, "decided": decided}.get(tab, mine)
+        can_sign_any = bool(mine) or any(services.signer_refusal(request.user, r) is None for r in open_requests)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Promotion requests",
+            "opts": self.opts,
+            "tab": tab,
+            "tabs": [("mine", "Awaiting my signature", len(mine)), ("open", "All open", len(open_requests)),
+                     ("decided", "Decided", len(decided))],
+            "rows": [self._queue_row(request, req) for req in rows],
+            "read_only": not any(request.user.has_role(r) for r in ("validator", "risk_officer")),
+            "can_sign_any": can_sign_any,
+            "flags": ReviewFlag.objects.filter(resolved_at__isnull=True).select_related("model_version__model"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/workflow/queue.html", context)
+
+    def _queue_row(self, request, req: PromotionRequest) -> dict:
+        version = req.model_version
+        outstanding = services.approvals_outstanding(
+            req, [a for a in req.approvals.all() if a.invalidated_at is None and a.decision == "approve"])
+        return {
+            "req": req, "model": version.model, "version": version, "age": _age(req.created_at),
+            "checklist": _checklist(req.gate_results), "outstanding": outstanding,
+            "invalidated": sum(1 for a in req.approvals.all() if a.invalidated_at),
+            "override": any(a.override_justification and not a.invalidated_at for a in req.approvals.all()),
+            "url": reverse("admin:workflow_promotionrequest_change", args=[req.pk]),
+            "overdue": req.is_open and timezone.now() > req.expires_at,
+        }
+
+    # request page
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        req = get_object_or_404(selectors.promotion_request_list(), pk=object_id)
+        if not self.has_view_permission(request, req):
+            raise PermissionDenied
+        refusal = services.signer_refusal(request.user, req)
+        sign_form, withdraw_form = SignForm(initial={"decision": "approve"}), WithdrawForm()
+        if request.method == "POST":
+            actor = admin_actor(request)
+            try:
+                if "withdraw" in request.POST:
+                    withdraw_form = WithdrawForm(request.POST)
+                    withdraw_form.is_valid()
+                    services.promotion_request_withdraw(actor=actor, user=request.user, request=req,
+                                                        reason=withdraw_form.cleaned_data.get("reason", ""))
+                    self.message_user(request, f"Request #{req.pk} withdrawn.", messages.SUCCESS)
+                else:
+                    sign_form = SignForm(request.POST)
+                    sign_form.is_valid()
+                    data = sign_form.cleaned_data
+                    if data.get("decision") == "reject":
+                        req = services.promotion_reject(actor=actor, user=request.user, request=req,
+                                                        justification=data.get("justification", ""),
+                                                        password=data.get("password", ""))
+                    else:
+                        req = services.promotion_approve(
+                            actor=actor, user=request.user, request=req, justification=data.get("justification", ""),
+                            password=data.get("password", ""),
+                            override_justification=data.get("override_justification", ""))
+                    self.message_user(request, f"Signed. Request #{req.pk} is now {req.status}.", messages.SUCCESS)
+                return HttpResponseRedirect(request.path)
+            except DomainError as exc:
+                self.message_user(request, f"Refused (recorded in the audit log): {exc.message}", messages.ERROR)
+                req = selectors.promotion_request_list().get(pk=req.pk)
+                refusal = services.signer_refusal(request.user, req)
+        version = req.model_version
+        approvals = list(req.approvals.all())
+        evaluations = list(Evaluation.objects.filter(model_version=version).order_by("-created_at")[:20])
+        is_risk_officer = request.user.has_role("risk_officer")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Promotion request #{req.pk}",
+            "opts": self.opts, "original": req, "req": req, "version": version, "model": version.model,
+            "checklist": _checklist(req.gate_results),
+            "outstanding": services.approvals_outstanding(req),
+            "approvals": approvals,
+            "evaluations": [{"ev": e, "metrics": [(k, _short(e.metrics[k])) for k in KEY_METRICS if k in e.metrics]
+                             or [(k, _short(v)) for k, v in list(e.metrics.items())[:6]],
+                             "in_gates": any(r["evaluation_id"] == e.pk for r in req.gate_results)}
+                            for e in evaluations],
+            "trail": [self._trail_row(ev) for ev in selectors.request_audit_trail(req)],
+            "transitions": list(req.transitions.select_related("model_version")),
+            "can_sign": refusal is None, "refusal": refusal,
+            "can_override": is_risk_officer and refusal is None and not req.gates_passed,
+            "can_withdraw": req.is_open and (req.requested_by_id == request.user.pk or is_risk_officer),
+            "sign_form": sign_form, "withdraw_form": withdraw_form,
+            "meaning_approve": services.signature_meaning(req, "approve"),
+            "meaning_reject": services.signature_meaning(req, "reject"),
+            "eligible": selectors.eligible_signers(req) if req.is_open else [],
+            "timeline_url": reverse("admin:workflow_model_timeline", args=[version.model_id]),
+            "refresh_url": reverse("admin:workflow_promotionrequest_refresh", args=[req.pk]),
+            "overridden": [a for a in approvals if a.override_justification],
+            "open": req.status in OPEN_STATUSES,
+        }
+        return TemplateResponse(request, "admin/workflow/request.html", context)
+
+    @staticmethod
+    def _trail_row(event) -> dict:
+        record = json.loads(bytes(event.record))
+        data = record.get("data") or {}
+        summary = data.get("reason") or record.get("reason") or ""
+        if event.action.endswith(".approve") or event.action.endswith(".reject"):
+            summary = f"{data.get('signature_meaning', '')} — {record.get('reason', '')}"
+            if data.get("override"):
+                summary += f" [OVERRIDE: {data.get('override_justification')}]"
+        elif event.action.endswith(".promote"):
+            summary = f"{data.get('from')} → {data.get('to')}; evaluations {data.get('evaluation_ids')}"
+        elif event.action.endswith(".gates_refresh"):
+            summary = f"failing: {', '.join(data.get('failing') or []) or 'none'}; invalidated approvals: " \
+                      f"{data.get('invalidated_approvals') or 'none'}"
+        return {"seq": event.seq, "ts": event.ts, "actor": event.actor_username or event.actor_id,
+                "action": event.action, "summary": summary, "denied": event.action.endswith(".denied")}
+
+    def refresh_view(self, request, object_id):
+        req = get_object_or_404(PromotionRequest, pk=object_id)
+        if request.method == "POST" and self.has_view_permission(request, req):
+            services.promotion_gates_refresh(actor=admin_actor(request), request=req)
+            self.message_user(request, "Gates re-evaluated.", messages.INFO)
+        return HttpResponseRedirect(reverse("admin:workflow_promotionrequest_change", args=[object_id]))
+
+    # model timeline
+    def timeline_view(self, request, model_id):
+        if not (self.has_view_permission(request) and request.user.has_perm("registry.view_registeredmodel")):
+            raise PermissionDenied
+        model = get_object_or_404(RegisteredModel, pk=model_id)
+        at, raw = timezone.now(), request.GET.get("at", "")
+        if raw:
+            parsed = parse_datetime(raw)
+            if parsed is None:
+                self.message_user(request, f"Not a date and time: {raw!r}", messages.ERROR)
+            else:
+                at = timezone.make_aware(parsed, dt.UTC) if timezone.is_naive(parsed) else parsed
+        history = selectors.model_history(model, at)
+        events = [{"at": v.registered_at, "kind": "registered", "version": v.version, "by": v.registered_by.username}
+                  for v in model.versions.select_related("registered_by")]
+        for t in StageTransition.objects.filter(model=model).select_related("model_version"):
+            events.append({"at": t.at, "kind": "transition", "version": t.model_version.version, "t": t})
+        events.sort(key=lambda e: e["at"])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Stage timeline of {model.name}", "opts": self.opts, "model": model, "history": history,
+            "at": at, "at_value": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "events": events, "stage_order": ["production", "staging", "development", "retired"],
+        }
+        return TemplateResponse(request, "admin/workflow/timeline.html", context)
+
+
+# --- read-only records ----------------------------------------------------------------------------------------
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    list_display = ("request_link", "approver", "role", "decision", "override", "signed_at", "invalidated_at")
+    list_filter = ("decision", "role")
+    search_fields = ("approver__username", "justification")
+    list_select_related = ("request", "approver")
+
+    @admin.display(description="request")
+    def request_link(self, obj):
+        url = reverse("admin:workflow_promotionrequest_change", args=[obj.request_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.request_id)
+
+    @admin.display(boolean=True)
+    def override(self, obj):
+        return bool(obj.override_justification)
+
+
+@admin.register(StageTransition)
+class StageTransitionAdmin(ReadOnlyAdmin):
+    list_display = ("model_version", "from_stage", "to_stage", "at", "request", "is_rollback")
+    list_filter = ("to_stage", "is_rollback")
+    list_select_related = ("model_version__model", "request")
+
+
+class ResolveFlagForm(forms.ModelForm):
+    class Meta:
+        model = ReviewFlag
+        fields = ["resolution"]
+
+
+@admin.register(ReviewFlag)
+class ReviewFlagAdmin(ServiceBackedAdmin):
+    form = ResolveFlagForm
+    list_display = ("model_version", "evaluation", "created_at", "resolved_at", "resolved_by")
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter),)
+    readonly_fields = ("model_version", "evaluation", "policy", "breaches", "created_at", "resolved_at",
+                       "resolved_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.resolved_at:
+            fields.append("resolution")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        services.review_flag_resolve(actor=admin_actor(request), user=request.user,
+                                     flag=ReviewFlag.objects.get(pk=obj.pk), resolution=obj.resolution)
