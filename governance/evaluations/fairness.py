@@ -1,0 +1,205 @@
+"""Group fairness metrics from per-group confusion counts (one ``np.bincount``).
+
+Definitions follow fairlearn 0.15 / scikit-learn (see docs/evaluations.md):
+undefined rates (0/0) are 0.0 as in ``sklearn.metrics.confusion_matrix(normalize="true")``
+and ``precision_score(zero_division=0)``; ratios whose denominator is 0 are ``None``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from governance.common.errors import ValidationFailed
+
+from .inputs import Parsed, finite_or_none, library_versions
+
+RATE_KEYS = ("selection_rate", "tpr", "fpr", "fnr", "tnr", "precision", "accuracy")
+METRIC_KEYS = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+    "disparate_impact_ratio",
+)
+_DIRECT_RANGE_LIMIT = 1 << 16
+_CHUNK = 1 << 18
+
+
+def _feature_codes(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (codes >= 0, labels) with labels sorted; codes index labels (some labels may be unused)."""
+    if a.dtype.kind in "iu":
+        lo, hi = int(a.min()), int(a.max())
+        span = hi - lo + 1
+        if span <= max(_DIRECT_RANGE_LIMIT, 2 * len(a)):
+            codes = a if lo == 0 and a.dtype == np.int64 else (a - lo).astype(np.int64, copy=False)
+            return codes, np.arange(lo, hi + 1, dtype=np.int64)
+    labels, inv = np.unique(a, return_inverse=True)
+    return inv.astype(np.int64, copy=False).reshape(-1), labels
+
+
+def _group_codes(features: list[np.ndarray]) -> tuple[np.ndarray, int, list[np.ndarray], np.ndarray | None]:
+    """Combine per-feature codes into one code in lexicographic (feature 1, feature 2, ...) order.
+
+    Returns (code, n_codes, per-feature label arrays, key table or None). Without a key table a
+    code decodes by mixed radix over the label counts; with one, ``keys[code]`` gives the
+    per-feature label indices.
+    """
+    per = [_feature_codes(a) for a in features]
+    dims = [len(lbl) for _c, lbl in per]
+    total = 1
+    for d in dims:
+        total *= d
+    n = len(features[0])
+    if total <= max(_DIRECT_RANGE_LIMIT, 4 * n):
+        code = per[0][0]
+        for (c, _lbl), d in zip(per[1:], dims[1:], strict=True):
+            code = code * d + c
+        return code, total, [lbl for _c, lbl in per], None
+    stacked = np.stack([c for c, _l in per], axis=1)
+    keys, inv = np.unique(stacked, axis=0, return_inverse=True)
+    return inv.reshape(-1).astype(np.int64), len(keys), [lbl for _c, lbl in per], keys
+
+
+def _confusion_counts(code, k, y_true, y_pred, sw, chunk: int = _CHUNK):
+    """bincount over cell = group*4 + y_true*2 + y_pred -> (counts (k, 4), weighted counts (k, 4)).
+
+    Processed in cache-sized chunks with one reused buffer: the same single pass over the data,
+    without allocating (and page-faulting) an n-long temporary.
+    """
+    n = len(code)
+    size = 4 * k
+    counts = np.zeros(size, dtype=np.int64)
+    wsum = np.zeros(size, dtype=np.float64) if sw is not None else None
+    buf = np.empty(min(chunk, n), dtype=np.intp)
+    for i in range(0, n, chunk):
+        j = min(i + chunk, n)
+        b = buf[: j - i]
+        np.multiply(code[i:j], 4, out=b)
+        b += y_true[i:j]
+        b += y_true[i:j]
+        b += y_pred[i:j]
+        counts += np.bincount(b, minlength=size)
+        if wsum is not None:
+            wsum += np.bincount(b, weights=sw[i:j], minlength=size)
+    counts = counts.reshape(k, 4)
+    return counts, (counts if wsum is None else wsum.reshape(k, 4))
+
+
+def _rates(tn, fp, fn, tp):
+    """Vectorised per-row rates; 0/0 -> 0.0 (sklearn/fairlearn convention)."""
+    def div(a, b):
+        out = np.zeros(np.broadcast(a, b).shape, dtype=np.float64)
+        np.divide(a, b, out=out, where=b != 0)
+        return out
+
+    total = tn + fp + fn + tp
+    return {
+        "selection_rate": div(fp + tp, total),
+        "tpr": div(tp, fn + tp),
+        "fpr": div(fp, tn + fp),
+        "fnr": div(fn, fn + tp),
+        "tnr": div(tn, tn + fp),
+        "precision": div(tp, tp + fp),
+        "accuracy": div(tn + tp, total),
+    }
+
+
+def _py(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _ratio(lo: float, hi: float) -> float | None:
+    return None if hi == 0 else float(lo / hi)
+
+
+def compute_fairness(parsed: Parsed, *, min_group_size: int = 30) -> dict:
+    if parsed.kind != "fairness":
+        raise ValidationFailed("parsed input is not a fairness input", field="kind")
+    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 0:
+        raise ValidationFailed("params.min_group_size: must be a non-negative integer",
+                               field="params.min_group_size")
+    y_true = parsed.arrays["y_true"]
+    y_pred = parsed.y_pred
+    sw = parsed.arrays.get("sample_weight")
+    sens = parsed.sensitive_features
+    names = list(sens)
+    code, k, labels, keys = _group_codes([sens[nm] for nm in names])
+
+    counts, wcounts = _confusion_counts(code, k, y_true, y_pred, sw)
+    n_rows = counts.sum(axis=1)
+    present = np.flatnonzero(n_rows > 0)
+    c = wcounts[present].astype(np.float64)
+    tn, fp, fn, tp = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+    g = _rates(tn, fp, fn, tp)
+    # overall: from totals over all rows (sums of integer counts are exact; weighted sums
+    # are taken over the data, not over the groups, so they match a direct computation)
+    if sw is None:
+        tot = counts.sum(axis=0).astype(np.float64)
+    else:
+        yt1 = y_true.astype(bool)
+        yp1 = y_pred.astype(bool)
+        tot = np.array([sw[~yt1 & ~yp1].sum(), sw[~yt1 & yp1].sum(),
+                        sw[yt1 & ~yp1].sum(), sw[yt1 & yp1].sum()])
+    o = _rates(*(np.array([v]) for v in tot))
+
+    if keys is None:
+        idx = np.unravel_index(present, [len(lbl) for lbl in labels])
+    else:
+        idx = tuple(keys[present, j] for j in range(len(names)))
+    group_dicts = [
+        {nm: _py(labels[j][idx[j][i]]) for j, nm in enumerate(names)} for i in range(len(present))
+    ]
+
+    by_group = []
+    warnings = []
+    for i, gd in enumerate(group_dicts):
+        row = {"group": gd, "overall": False, "count": int(n_rows[present[i]])}
+        if sw is not None:
+            row["weight"] = float(c[i].sum())
+        for key in RATE_KEYS:
+            row[key] = float(g[key][i])
+        by_group.append(row)
+        if row["count"] < min_group_size:
+            warnings.append({"code": "small_group", "group": gd, "count": row["count"],
+                             "message": f"group has {row['count']} rows, fewer than min_group_size "
+                                        f"({min_group_size}); its rates are unreliable"})
+        if tp[i] + fn[i] == 0:
+            warnings.append({"code": "no_positives", "group": gd, "count": row["count"],
+                             "message": "group has no positive labels; tpr and fnr are reported as 0"})
+        if tn[i] + fp[i] == 0:
+            warnings.append({"code": "no_negatives", "group": gd, "count": row["count"],
+                             "message": "group has no negative labels; fpr and tnr are reported as 0"})
+    overall = {"group": {}, "overall": True, "count": int(len(y_true))}
+    if sw is not None:
+        overall["weight"] = float(tot.sum())
+    for key in RATE_KEYS:
+        overall[key] = float(o[key][0])
+    by_group.append(overall)
+
+    sr, tpr, fpr = g["selection_rate"], g["tpr"], g["fpr"]
+    dpd = float(sr.max() - sr.min())
+    dpr = _ratio(sr.min(), sr.max())
+    tpr_d, fpr_d = float(tpr.max() - tpr.min()), float(fpr.max() - fpr.min())
+    tpr_r, fpr_r = _ratio(tpr.min(), tpr.max()), _ratio(fpr.min(), fpr.max())
+    metrics = {
+        "demographic_parity_difference": dpd,
+        "demographic_parity_ratio": dpr,
+        "equalized_odds_difference": max(tpr_d, fpr_d),
+        "equalized_odds_ratio": None if tpr_r is None or fpr_r is None else min(tpr_r, fpr_r),
+        "equal_opportunity_difference": tpr_d,
+        "disparate_impact_ratio": dpr,
+    }
+    metrics = {k2: finite_or_none(v) for k2, v in metrics.items()}
+    params = dict(parsed.params)
+    params.update({"min_group_size": min_group_size, "sensitive_features": names,
+                   "weighted": sw is not None})
+    return {
+        "kind": "fairness",
+        "metrics": metrics,
+        "by_group": by_group,
+        "n_groups": len(group_dicts),
+        "warnings": warnings,
+        "params": params,
+        "library_versions": library_versions(),
+    }
