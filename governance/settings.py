@@ -202,6 +202,14 @@ CELERY_BEAT_SCHEDULE: dict = {
     "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
 }
 
+# EVALUATIONS --------------------------------------------------------------------------------
+# Inputs up to these sizes are computed in the request (201); larger ones are stored to a file
+# and computed by a Celery worker (202, status queued -> running -> done | failed).
+EVALUATION_SYNC_MAX_ROWS = int(os.environ.get("EVALUATION_SYNC_MAX_ROWS", "1000000"))
+EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(64 * 1024 * 1024)))
+# Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
+EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
+
 # E-MAIL -------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
@@ -219,6 +227,18 @@ AUDIT_LOG_ORIGIN = os.environ.get("AUDIT_LOG_ORIGIN", "")
 AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing.key"))
 AUDIT_SIGNING_KEYS = os.environ.get("AUDIT_SIGNING_KEYS", "")
 AUDIT_GENERATE_DEV_KEY = DEBUG
+
+# DOCUMENTATION PACKS ------------------------------------------------------------------------
+ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Example Bank plc (demo)")
+# Printed on EU AI Act packs; the Annex III dates were reported as postponed (Digital Omnibus): verify.
+EU_AI_ACT_APPLICABLE_DATE = os.environ.get(
+    "EU_AI_ACT_APPLICABLE_DATE",
+    "Annex III high-risk obligations: 2 August 2026 per Regulation (EU) 2024/1689 Art. 113; a postponement to "
+    "2 December 2027 (Digital Omnibus) was reported — confirm the date in force",
+)
+
+# Where seed_demo copies the two sample packs linked from the README (generated, not committed).
+DEMO_SAMPLES_DIR = Path(os.environ.get("DEMO_SAMPLES_DIR", BASE_DIR / "docs" / "samples"))
 
 # SECURITY (production) ----------------------------------------------------------------------
 if not DEBUG:

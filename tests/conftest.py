@@ -30,6 +30,7 @@ def _fast_passwords(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "audit-signing.key")
+    settings.DEMO_SAMPLES_DIR = tmp_path / "samples"
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from governance.api.views_audit import AuditLogViewSet
+from governance.api.views_evaluations import EvaluationViewSet, ReferenceSampleViewSet
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
+from governance.api.views_reports import ReportViewSet
 from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
 
 
@@ -20,9 +22,13 @@ router.register("models", RegisteredModelViewSet, basename="model")
 router.register("versions", ModelVersionViewSet, basename="version")
 router.register("promotions", PromotionRequestViewSet, basename="promotion")
 router.register("audit", AuditLogViewSet, basename="audit")
+router.register("evaluations", EvaluationViewSet, basename="evaluation")
+router.register("reports", ReportViewSet, basename="report")
 
 app_name = "api"
 urlpatterns = [
     re_path(r"^models/(?P<pk>[0-9]+)/history/?$", ModelHistoryView.as_view(), name="model-history"),
+    re_path(r"^versions/(?P<pk>[0-9]+)/reference/?$",
+            ReferenceSampleViewSet.as_view({"get": "list", "post": "create"}), name="version-reference"),
     *router.urls,
 ]

@@ -769,9 +769,10 @@ class _Renderer:
                                      hash_keys=("Root hash", "Signed note"), key_width=0.22))
             size = cp.get("size")
             if isinstance(size, int) and events:
-                uncovered = sum(1 for e in events if isinstance(e.get("seq"), int) and e["seq"] > size)
+                # seq is 0-based: a checkpoint of size N covers seq 0 to N-1.
+                uncovered = sum(1 for e in events if isinstance(e.get("seq"), int) and e["seq"] >= size)
                 msg = (f"All {len(events)} events listed have sequence numbers within the checkpoint "
-                       f"(1 to {size})." if not uncovered else
+                       f"(0 to {size - 1}); each has an inclusion proof in the evidence bundle." if not uncovered else
                        f"{uncovered} of {len(events)} events have sequence numbers beyond the checkpoint "
                        f"size {size} and are not yet covered by it.")
                 out.append(self.p(escape(msg), "small"))

@@ -93,7 +93,13 @@ def seed_workflow(command: BaseCommand, actor) -> None:
     workflow_demo.seed(command, actor)
 
 
-DEMO_STEPS = [seed_people, seed_model, seed_workflow]
+def seed_packs(command: BaseCommand, actor) -> None:
+    from governance.reports import demo as reports_demo
+
+    reports_demo.seed(command, actor)
+
+
+DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_packs]
 
 
 class Command(BaseCommand):

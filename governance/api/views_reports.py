@@ -1,0 +1,111 @@
+"""Documentation packs over the API: request a pack, follow the job, download the PDF and bundle."""
+
+from __future__ import annotations
+
+import django_filters
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from governance.accounts.roles import AUDITOR, RISK_OFFICER
+from governance.api.views_common import GovernanceViewSet
+from governance.registry.models import ModelVersion
+from governance.reports import services
+from governance.reports.models import DocumentationPack, PackStatus, Regime
+
+
+class PackSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.CharField(source="model_version.version", read_only=True)
+    as_of = serializers.SerializerMethodField()
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    pdf_url = serializers.SerializerMethodField()
+    bundle_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DocumentationPack
+        fields = ["id", "model_version", "model", "version", "regime", "status", "progress", "failure_reason",
+                  "as_of", "pack_id", "content_sha256", "pdf_sha256", "bundle_sha256", "outline_version",
+                  "generator_version", "regulatory_text", "requested_by", "created_at", "finished_at", "pdf_url",
+                  "bundle_url"]
+
+    def get_as_of(self, obj) -> dict:
+        return {"seq": obj.as_of_seq, "ts": obj.as_of_ts}
+
+    def _url(self, obj, name: str) -> str | None:
+        if obj.status != PackStatus.DONE:
+            return None
+        request = self.context.get("request")
+        path = f"/api/v1/reports/{obj.pk}/{name}/"
+        return request.build_absolute_uri(path) if request else path
+
+    def get_pdf_url(self, obj) -> str | None:
+        return self._url(obj, "pdf")
+
+    def get_bundle_url(self, obj) -> str | None:
+        return self._url(obj, "bundle")
+
+
+class PackRequestSerializer(serializers.Serializer):
+    model_version = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all(), error_messages={"does_not_exist": "no model version with id {pk_value}"})
+    regime = serializers.ChoiceField(choices=Regime.choices)
+    as_of = serializers.IntegerField(required=False, min_value=0, help_text="Audit seq; default: the latest entry.")
+
+
+class PackFilter(django_filters.FilterSet):
+    class Meta:
+        model = DocumentationPack
+        fields = ["model_version", "regime", "status"]
+
+
+class CanUsePacks(permissions.BasePermission):
+    message = "documentation packs are requested and downloaded by auditors and risk officers"
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and not user.is_service_account and (
+            user.is_superuser or user.groups.filter(name__in=(AUDITOR, RISK_OFFICER)).exists()))
+
+
+class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
+    """SR 11-7 and EU AI Act documentation packs, generated as jobs (Celery)."""
+
+    permission_classes = [CanUsePacks]
+    serializer_class = PackSerializer
+    filterset_class = PackFilter
+    queryset = DocumentationPack.objects.none()
+
+    def get_queryset(self):
+        return DocumentationPack.objects.select_related("model_version__model", "requested_by")
+
+    @extend_schema(request=PackRequestSerializer, responses={202: PackSerializer})
+    def create(self, request):
+        data = PackRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pack = services.pack_request(actor=self.actor, user=request.user, version=data.validated_data["model_version"],
+                                     regime=data.validated_data["regime"], as_of=data.validated_data.get("as_of"))
+        pack.refresh_from_db()
+        return Response(PackSerializer(pack, context={"request": request}).data, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/v1/reports/{pack.pk}/"})
+
+    def _download(self, request, pk, what: str, content_type: str, suffix: str):
+        pack = self.get_object()
+        handle = services.pack_download(actor=self.actor, user=request.user, pack=pack, what=what)
+        return FileResponse(handle, as_attachment=True, filename=f"{pack.pack_id}-{pack.regime}.{suffix}",
+                            content_type=content_type)
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        """The pack's PDF (audited download)."""
+        return self._download(request, pk, "pdf", "application/pdf", "pdf")
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def bundle(self, request, pk=None):
+        """The signed evidence bundle (zip) for audit/verifier.py (audited download)."""
+        return self._download(request, pk, "bundle", "application/zip", "zip")

@@ -1,0 +1,130 @@
+"""Signed evidence bundles: the PDF, pack.json, the audit entries the pack cites with inclusion
+proofs against a signed checkpoint, the public keys, manifest.json and its signature.
+
+The layout is what ``audit/verifier.py`` checks offline (``verify_evidence_bundle``). The zip is
+written deterministically (sorted members, fixed timestamps) so the same pack gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+from audit import checkpoints
+from audit.keys import signers_for
+from audit.merkle import inclusion_proof
+from audit.models import AuditCheckpoint, AuditEvent
+from audit.notes import sign_note
+from audit.verifier import canonical_json
+from governance.reports.modelcard import model_card
+from governance.reports.render import canonical_pack_bytes
+
+FORMAT = "mlgov.evidence/v1"
+PROOF_FETCH_CHUNK = 2000
+
+README = """# Evidence bundle {pack_id}
+
+{title} for {model} {version}, as of audit seq {seq} ({ts}).
+
+Files
+- pack.pdf — the documentation pack
+- pack.json — every value the PDF shows (canonical JSON; its SHA-256 is the content hash printed in the PDF)
+- model_card.json — the same data in Model Card Toolkit form
+- audit/entries.jsonl — the {n} audit entries the pack cites, exact canonical bytes, one per line
+- audit/proofs.json — an RFC 9162 inclusion proof for each entry against audit/checkpoint.txt
+- audit/checkpoint.txt — the signed checkpoint (tree size {size}) that covers them
+- keys.txt — the log's public keys as served (pin your own copy; do not trust this one)
+- manifest.json — SHA-256 of every other file; manifest.sig — its Ed25519 signature (signed note)
+
+Verify offline with the standalone verifier (Python 3.11 + cryptography, no access to the service):
+
+    python verifier.py THIS_BUNDLE.zip --key YOUR_PINNED_KEY_FILE
+
+It checks every file against the manifest, the manifest's signature, the checkpoint's signature and
+every entry's inclusion proof. A changed byte anywhere fails and names the file.
+"""
+
+
+def _proofs(events: list[AuditEvent], size: int) -> list[dict]:
+    """Inclusion proofs for many entries with a few bulk reads instead of one query per proof."""
+    wanted: set[tuple[int, int]] = set()
+
+    def plan(nodes):
+        wanted.update(nodes)
+        return dict.fromkeys(nodes, bytes(32))
+
+    for event in events:
+        inclusion_proof(event.seq, size, plan)
+    stored: dict[tuple[int, int], bytes] = {}
+    nodes = sorted(wanted)
+    for start in range(0, len(nodes), PROOF_FETCH_CHUNK):
+        stored.update(checkpoints.fetch_nodes(nodes[start:start + PROOF_FETCH_CHUNK]))
+    return [{"seq": event.seq, "proof": [base64.b64encode(h).decode() for h in
+                                         inclusion_proof(event.seq, size, lambda ns: {n: stored[n] for n in ns})]}
+            for event in events]
+
+
+def write_bundle(*, out_path: Path, pdf_path: Path, pack: dict, events: list[AuditEvent],
+                 checkpoint: AuditCheckpoint, title: str) -> str:
+    """Write the zip and return its SHA-256."""
+    origin = checkpoints.head().origin
+    members: dict[str, bytes | Path] = {
+        "pack.pdf": pdf_path,
+        "pack.json": canonical_pack_bytes(pack),
+        "model_card.json": json.dumps(model_card(pack), sort_keys=True, indent=2, ensure_ascii=False).encode(),
+        "audit/entries.jsonl": b"".join(bytes(e.record) + b"\n" for e in events),
+        "audit/proofs.json": json.dumps({"tree_size": checkpoint.size, "proofs": _proofs(events, checkpoint.size)},
+                                        sort_keys=True, separators=(",", ":")).encode(),
+        "audit/checkpoint.txt": checkpoint.note.encode(),
+        "keys.txt": ("\n".join(signer.verifier_key() for signer in signers_for(origin)) + "\n").encode(),
+        "README.md": README.format(pack_id=pack["pack_id"], title=title, model=pack["model"]["name"],
+                                   version=pack["version"]["version"], seq=pack["as_of"]["seq"],
+                                   ts=pack["as_of"]["ts"], n=len(events), size=checkpoint.size).encode(),
+    }
+    hashes = {name: file_sha256(content) for name, content in members.items()}
+    manifest = canonical_json({"format": FORMAT, "origin": origin, "files": dict(sorted(hashes.items()))})
+    signature = sign_note(f"{origin}\n{FORMAT}\nsha256:{hashlib.sha256(manifest).hexdigest()}\n",
+                          signers_for(origin))
+    members["manifest.json"] = manifest
+    members["manifest.sig"] = signature.encode()
+    stamp = _zip_time(pack["as_of"]["ts"])
+    tmp = out_path.with_suffix(".part")
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            content = members[name]
+            with archive.open(info, "w", force_zip64=True) as handle:
+                if isinstance(content, Path):
+                    with open(content, "rb") as source:
+                        for chunk in iter(lambda: source.read(1 << 20), b""):
+                            handle.write(chunk)
+                else:
+                    handle.write(content)
+    with open(tmp, "rb") as written:
+        for chunk in iter(lambda: written.read(1 << 20), b""):
+            digest.update(chunk)
+    tmp.replace(out_path)
+    return digest.hexdigest()
+
+
+def file_sha256(content: bytes | Path) -> str:
+    """SHA-256 hex of bytes or of a file's content (streamed)."""
+    digest = hashlib.sha256()
+    if isinstance(content, Path):
+        with open(content, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    else:
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def _zip_time(timestamp: str) -> tuple[int, int, int, int, int, int]:
+    return (int(timestamp[0:4]), int(timestamp[5:7]), int(timestamp[8:10]), int(timestamp[11:13]),
+            int(timestamp[14:16]), int(timestamp[17:19]) // 2 * 2)

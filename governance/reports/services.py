@@ -1,0 +1,182 @@
+"""Narratives and documentation packs: who may write and request what, and the generation job."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import unicodedata
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from audit.context import Actor
+from audit.services import audit_event_append
+from governance.accounts.models import User
+from governance.accounts.roles import AUDITOR, RISK_OFFICER
+from governance.common.errors import Conflict, ValidationFailed
+from governance.common.services import deny
+from governance.registry.models import ModelVersion, RegisteredModel
+from governance.registry.services import model_target, version_target
+from governance.reports.bundle import file_sha256, write_bundle
+from governance.reports.models import DocumentationPack, NarrativeEntry, PackStatus, Regime
+from governance.reports.narratives import BY_KEY
+from governance.reports.outlines import load_outline
+from governance.reports.render import pack_content_hash, render_pack_pdf
+from governance.reports.snapshot import SnapshotError, as_of_event, build_pack
+
+logger = logging.getLogger(__name__)
+PACK_ROLES = (AUDITOR, RISK_OFFICER)
+MAX_NARRATIVE_CHARS = 50_000
+
+
+def pack_target(pack: DocumentationPack) -> dict:
+    return {"type": "documentation_pack", "id": str(pack.pk), "model": pack.model_version.model.name,
+            "version": pack.model_version.version, "regime": pack.regime}
+
+
+def _roles(user: User) -> set[str]:
+    return set(user.groups.values_list("name", flat=True))
+
+
+def narrative_set(*, actor: Actor, user: User, model: RegisteredModel, key: str, text: str,
+                  version: ModelVersion | None = None) -> NarrativeEntry:
+    """Record a narrative (a new entry; earlier ones stay). Only the owning role writes it;
+    service accounts never do: these are statements by accountable people."""
+    spec = BY_KEY.get(key)
+    target = version_target(version) if version is not None else model_target(model)
+    if spec is None:
+        raise ValidationFailed(f"unknown narrative {key!r}", field="key")
+    if spec.scope == "version" and version is None:
+        raise ValidationFailed(f"{key} is written per model version: choose the version", field="model_version")
+    if spec.scope == "model" and version is not None:
+        raise ValidationFailed(f"{key} is written once for the model, not per version", field="model_version")
+    if version is not None and version.model_id != model.pk:
+        raise ValidationFailed("the version belongs to another model", field="model_version")
+    if len(text) > MAX_NARRATIVE_CHARS:
+        raise ValidationFailed(f"at most {MAX_NARRATIVE_CHARS} characters", field="text")
+    roles = _roles(user)
+    if user.is_service_account or not (user.is_superuser or spec.role in roles):
+        deny(actor=actor, action="narrative.set", target=target, field="key",
+             reason=f"{spec.label} is written by the {spec.role.replace('_', ' ')}, and only by a person",
+             details={"key": key})
+    role = spec.role if spec.role in roles else "administrator"
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
+    with transaction.atomic():
+        entry = NarrativeEntry.objects.create(model=model, model_version=version, key=key, text=text, author=user,
+                                              author_role=role)
+        audit_event_append(actor=actor, action="narrative.set", target=target,
+                           details={"key": key, "label": spec.label, "role": role, "chars": len(text),
+                                    "withdrawn": not text, "entry": entry.pk},
+                           reason=text[:2000] or None)
+    return entry
+
+
+def pack_request(*, actor: Actor, user: User, version: ModelVersion, regime: str,
+                 as_of: int | None = None) -> DocumentationPack:
+    """Queue a pack for ``version`` as of audit seq ``as_of`` (default: the latest entry)."""
+    if regime not in Regime.values:
+        raise ValidationFailed(f"regime must be one of {', '.join(Regime.values)}", field="regime")
+    if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
+        deny(actor=actor, action="report.request", target=version_target(version),
+             reason="documentation packs are requested by auditors and risk officers", details={"regime": regime})
+    try:
+        event = as_of_event(as_of)
+    except SnapshotError as exc:
+        raise ValidationFailed(str(exc), field=exc.field) from exc
+    outline = load_outline(regime)
+    with transaction.atomic():
+        pack = DocumentationPack.objects.create(
+            model_version=version, regime=regime, as_of_seq=event.seq, as_of_ts=event.record_json["ts"],
+            requested_by=user, outline_version=outline["outline_version"],
+            regulatory_text=outline.get("regulatory_text", "")[:300])
+        audit_event_append(actor=actor, action="report.request", target=pack_target(pack),
+                           details={"as_of": event.seq, "outline_version": outline["outline_version"]})
+        transaction.on_commit(lambda: _enqueue(pack.pk))
+    return pack
+
+
+def _enqueue(pack_id: int) -> None:
+    from governance.reports.tasks import generate_pack
+
+    generate_pack.delay(pack_id)
+
+
+def _progress(pack: DocumentationPack, text: str, status: str | None = None) -> None:
+    fields = {"progress": text[:300]}
+    if status:
+        fields["status"] = status
+    DocumentationPack.objects.filter(pk=pack.pk).update(**fields)  # bookkeeping, not audited
+
+
+def pack_generate(pack_id: int, *, actor: Actor) -> DocumentationPack:
+    """Render and sign a queued pack. On failure the job records why and offers no file."""
+    pack = DocumentationPack.objects.select_related("model_version__model").get(pk=pack_id)
+    if pack.status == PackStatus.DONE:
+        return pack
+    workdir = Path(tempfile.mkdtemp(prefix="mlgov-pack-", dir=_scratch_dir()))
+    try:
+        _progress(pack, "building the snapshot", PackStatus.RENDERING)
+        outline = load_outline(pack.regime, pack.outline_version)
+        document, events, checkpoint = build_pack(pack.model_version, pack.regime, pack.as_of_seq)
+        pdf_path = workdir / f"{document['pack_id']}.pdf"
+        render_pack_pdf(document, outline, pdf_path,
+                        progress=lambda k, n, title: _progress(pack, f"rendering section {k} of {n}: {title}"))
+        _progress(pack, "signing the evidence bundle", PackStatus.SIGNING)
+        bundle_path = workdir / f"{document['pack_id']}.zip"
+        bundle_sha = write_bundle(out_path=bundle_path, pdf_path=pdf_path, pack=document, events=events,
+                                  checkpoint=checkpoint, title=outline.get("title", pack.regime))
+        with transaction.atomic():
+            pack = DocumentationPack.objects.select_for_update().get(pk=pack.pk)
+            with open(pdf_path, "rb") as pdf, open(bundle_path, "rb") as bundle:
+                pack.pdf.save(pdf_path.name, File(pdf), save=False)
+                pack.bundle.save(bundle_path.name, File(bundle), save=False)
+            pack.pack_id = document["pack_id"]
+            pack.content_sha256 = pack_content_hash(document)
+            pack.pdf_sha256 = file_sha256(pdf_path)
+            pack.bundle_sha256 = bundle_sha
+            pack.generator_version = document["generator"]["version"]
+            pack.status = PackStatus.DONE
+            pack.progress = "done"
+            pack.finished_at = timezone.now()
+            pack.save()
+            audit_event_append(actor=actor, action="report.complete", target=pack_target(pack), details={
+                "pack_id": pack.pack_id, "as_of": pack.as_of_seq, "content_sha256": pack.content_sha256,
+                "pdf_sha256": pack.pdf_sha256, "bundle_sha256": pack.bundle_sha256,
+                "cited_events": len(events), "checkpoint_size": checkpoint.size})
+        return pack
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job, then re-raised
+        logger.exception("documentation pack %s failed", pack_id)
+        with transaction.atomic():
+            DocumentationPack.objects.filter(pk=pack_id).update(
+                status=PackStatus.FAILED, failure_reason=f"{type(exc).__name__}: {exc}"[:2000], progress="failed",
+                finished_at=timezone.now(), pdf="", bundle="")
+            audit_event_append(actor=actor, action="report.fail", target=pack_target(pack),
+                               details={"error": f"{type(exc).__name__}: {exc}"[:500]})
+        raise
+    finally:
+        for leftover in workdir.glob("*"):
+            leftover.unlink()
+        workdir.rmdir()
+
+
+def _scratch_dir() -> str:
+    path = Path(settings.MEDIA_ROOT) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def pack_download(*, actor: Actor, user: User, pack: DocumentationPack, what: str):
+    """Open the PDF or the bundle of a finished pack for download; audited."""
+    if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
+        deny(actor=actor, action="report.download", target=pack_target(pack),
+             reason="documentation packs are downloaded by auditors and risk officers", details={"file": what})
+    if pack.status != PackStatus.DONE:
+        raise Conflict(f"the pack is {pack.status}; nothing to download yet", field="status")
+    field = pack.pdf if what == "pdf" else pack.bundle
+    with transaction.atomic():
+        audit_event_append(actor=actor, action="report.download", target=pack_target(pack),
+                           details={"file": what, "sha256": pack.pdf_sha256 if what == "pdf" else pack.bundle_sha256})
+    return field.open("rb")
