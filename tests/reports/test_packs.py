@@ -181,7 +181,8 @@ def test_roles_without_access_are_refused_and_audited(governed_version, api_for)
     assert AuditEvent.objects.filter(action="report.request.denied").exists()
 
 
-def test_api_job_lifecycle_and_audited_downloads(governed_version, auditor_user, api_for, django_capture_on_commit_callbacks):
+def test_api_job_lifecycle_and_audited_downloads(governed_version, auditor_user, api_for,
+                                                 django_capture_on_commit_callbacks):
     client = api_for(auditor_user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/api/v1/reports/", {"model_version": governed_version.pk, "regime": "eu-ai-act"},
