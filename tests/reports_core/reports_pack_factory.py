@@ -147,13 +147,13 @@ def audit_events(count: int = 40) -> list[dict]:
               "svc-scoring-pipeline", "thomas.klein@bank.example"]
     return [{"seq": i, "ts": ts(1 + (i * 59) // max(count, 1), i * 131), "actor": actors[i % len(actors)],
              "action": actions[i % len(actions)], "object": f"model:german-credit-scorecard/v{1 + (i % 2)}.0#{i}",
-             "leaf_hash": leaf(i)} for i in range(1, count + 1)]
+             "leaf_hash": leaf(i)} for i in range(count)]  # seq is 0-based, as in the log
 
 
 def make_pack(regime: str = "sr11-7", *, n_evaluations: int = 6, n_audit: int = 40,
               as_of_seq: int | None = None) -> dict:
     outline = load_outline(regime)
-    seq = as_of_seq if as_of_seq is not None else n_audit
+    seq = as_of_seq if as_of_seq is not None else n_audit - 1
     model = {
         "model_id": "mdl-7f3a", "name": "German Credit Scorecard",
         "purpose": "Estimate the probability of default of consumer credit applicants to support "

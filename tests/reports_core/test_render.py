@@ -117,7 +117,7 @@ def test_cover_and_document_control(full):
     cover = norm(full.pages[0])
     assert pack_content_hash(full.pack) in full.compact
     assert full.pack["pack_id"] in cover
-    assert "log sequence 40 at 2026-04-02T09:30:00.000000Z" in cover
+    assert "log sequence 39 at 2026-04-02T09:30:00.000000Z" in cover
     assert "mlgov 0.1.0" in cover
     assert "not legal advice" in cover.lower()
     assert "compliance or legal owner must review" in cover
@@ -241,7 +241,7 @@ def test_content_hash_and_pack_id():
     assert pack_content_hash(pack) == expected
     assert canonical_pack_bytes(pack) == json.dumps(pack, sort_keys=True, separators=(",", ":"),
                                                     ensure_ascii=False).encode()
-    assert pack["pack_id"] == derive_pack_id("sr11-7", "1", "mdl-7f3a", "2.0", 40)
+    assert pack["pack_id"] == derive_pack_id("sr11-7", "1", "mdl-7f3a", "2.0", 39)
     assert derive_pack_id("sr11-7", "1", "mdl-7f3a", "2.0", 41) != pack["pack_id"]
     assert pack_content_hash(factory.make_pack("sr11-7")) == expected
 
