@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from governance.api.views_health import healthz
 
+admin.site.site_header = "mlgov — model governance"
+admin.site.site_title = "mlgov"
+admin.site.index_title = "Inventory, promotions, evaluations and the audit log"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
