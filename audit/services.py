@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -139,14 +140,42 @@ def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:
     return body
 
 
+EVENT_COLUMNS = ("seq", "record", "leaf_hash", "ts", "actor_type", "actor_id", "actor_username", "action",
+                 "object_type", "object_id", "request_id")
+NODE_COLUMNS = ("id", "hash")
+COPY_THRESHOLD = 20  # rows; below this a plain INSERT is cheaper than starting a COPY
+
+
+class AppendedEvent(NamedTuple):
+    """What an append returns: the event's place in the log."""
+
+    seq: int
+    leaf_hash: bytes
+    ts: dt.datetime
+
+
+def _insert(model, rows: list[tuple], columns: tuple[str, ...]) -> None:
+    """Insert rows given as tuples in ``columns`` order. Large batches on PostgreSQL go through
+    COPY, several times faster than a many-parameter INSERT built in Python (the head lock is
+    held meanwhile)."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or len(rows) < COPY_THRESHOLD:
+        model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
+        return
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
 def audit_event_append(
     *, actor: Actor, action: str, target: Mapping, details: Mapping | None = None, reason: str | None = None
-) -> AuditEvent:
-    """Append one event inside the caller's transaction and return it."""
+) -> AppendedEvent:
+    """Append one event inside the caller's transaction; returns its seq, leaf hash and time."""
     return audit_events_append([EventSpec(actor, action, target, details, reason)])[0]
 
 
-def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") -> list[AuditEvent]:
+def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") -> list[AppendedEvent]:
     """Append several events under one head lock, in order, with contiguous seqs."""
     bodies = []
     for index, spec in enumerate(specs):
@@ -156,38 +185,35 @@ def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") 
             exc.index = index
             raise
     ctx = current_context().as_record()
+    request_id = ctx["request_id"]
     with transaction.atomic():
         head = AuditHead.objects.select_for_update().get(pk=1)
         compact = CompactRange.from_bytes(head.size, bytes(head.compact_range))
         prev = bytes(head.last_leaf) if head.size else ZERO_HASH
         moment = timezone.now()
         ts = format_ts(moment)
-        events: list[AuditEvent] = []
-        nodes: list[AuditTreeNode] = []
+        rows: list[tuple] = []
+        nodes: list[tuple] = []
+        appended: list[AppendedEvent] = []
         for offset, body in enumerate(bodies):
             seq = head.size + offset
             record = {**body, "v": SCHEMA, "log": head.origin, "seq": seq,
                       "prev": base64.b64encode(prev).decode("ascii"), "ts": ts, "ctx": ctx}
-            raw = canonical_json(record)
+            raw = canonical_json(record, validated=True)  # build_body checked every value at intake
             if len(raw) > MAX_RECORD_BYTES:
                 raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data", index=offset)
             leaf = hash_leaf(raw)
             for level, index, digest in compact.append(leaf):
-                nodes.append(AuditTreeNode(id=node_id(level, index), hash=digest))
-            events.append(
-                AuditEvent(
-                    seq=seq, record=raw, leaf_hash=leaf, ts=moment,
-                    actor_type=body["actor"]["type"], actor_id=body["actor"]["id"],
-                    actor_username=body["actor"].get("username", ""), action=body["action"],
-                    object_type=body["object"]["type"], object_id=body["object"]["id"],
-                    request_id=ctx["request_id"],
-                )
-            )
+                nodes.append((node_id(level, index), digest))
+            actor, target = body["actor"], body["object"]
+            rows.append((seq, raw, leaf, moment, actor["type"], actor["id"], actor.get("username", ""),
+                         body["action"], target["type"], target["id"], request_id))
+            appended.append(AppendedEvent(seq, leaf, moment))
             prev = leaf
-        AuditEvent.objects.bulk_create(events)
+        _insert(AuditEvent, rows, EVENT_COLUMNS)
         if nodes:
-            AuditTreeNode.objects.bulk_create(nodes)
+            _insert(AuditTreeNode, nodes, NODE_COLUMNS)
         AuditHead.objects.filter(pk=1).update(
-            size=head.size + len(events), last_leaf=prev, compact_range=compact.to_bytes(), updated_at=moment
+            size=head.size + len(rows), last_leaf=prev, compact_range=compact.to_bytes(), updated_at=moment
         )
-    return events
+    return appended
