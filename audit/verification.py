@@ -29,15 +29,18 @@ def _fail(seq: int, reason: str) -> Result:
     return Result(ok=False, first_bad_seq=seq, bad_file="database", reason=reason)
 
 
-def _derived_mismatch(row, obj: dict) -> str | None:
-    expected = {
-        "actor_type": obj["actor"]["type"], "actor_id": obj["actor"]["id"], "action": obj["action"],
-        "object_type": obj["object"]["type"], "object_id": obj["object"]["id"],
-        "request_id": obj["ctx"]["request_id"],
-    }
-    for name, value in expected.items():
-        if row[name] != value:
-            return f"column {name} ({row[name]!r}) does not match the record ({value!r})"
+DERIVED_COLUMNS = ("actor_type", "actor_id", "action", "object_type", "object_id", "request_id")
+
+
+def _derived_values(obj: dict) -> tuple:
+    return (obj["actor"]["type"], obj["actor"]["id"], obj["action"], obj["object"]["type"], obj["object"]["id"],
+            obj["ctx"]["request_id"])
+
+
+def _derived_mismatch(stored: tuple, obj: dict) -> str | None:
+    for name, have, want in zip(DERIVED_COLUMNS, stored, _derived_values(obj), strict=True):
+        if have != want:
+            return f"column {name} ({have!r}) does not match the record ({want!r})"
     return None
 
 
@@ -70,42 +73,42 @@ def verify_database(*, trusted_keys=None, progress: Progress | None = None, chun
     prev = ZERO_PREV
     n = 0
     rows = (AuditEvent.objects.order_by("seq")
-            .values("seq", "record", "leaf_hash", "actor_type", "actor_id", "action", "object_type", "object_id",
-                    "request_id")
+            .values_list("seq", "record", "leaf_hash", *DERIVED_COLUMNS)
             .iterator(chunk_size=chunk_size))
     pending_break: tuple[int, bytes] | None = None
+    origin = head.origin
+    b64encode = base64.b64encode
     for row in rows:
-        raw = bytes(row["record"])
+        row_seq, raw, stored_leaf = row[0], bytes(row[1]), row[2]
         if pending_break is not None:
             # Entry n-1's prev did not match: if this entry still records leaf(n-1) as its prev,
             # entry n-2's bytes were changed; otherwise entry n-1's prev was.
             broken_seq, broken_leaf = pending_break
-            intact = row["seq"] == broken_seq + 1 and _claimed_prev(raw) == base64.b64encode(broken_leaf).decode()
+            intact = row_seq == broken_seq + 1 and _claimed_prev(raw) == b64encode(broken_leaf).decode()
             return _fail(broken_seq - 1 if intact else broken_seq,
                          "record bytes changed: its leaf hash does not match the next entry's prev" if intact
                          else f"prev does not match the leaf hash of seq {broken_seq - 1}")
-        if row["seq"] != n:
-            return _fail(n, f"expected seq {n}, found seq {row['seq']} (row deleted, moved or inserted)")
+        if row_seq != n:
+            return _fail(n, f"expected seq {n}, found seq {row_seq} (row deleted, moved or inserted)")
         try:
             obj = check_entry_bytes(raw)
         except EntryError as exc:
             return _fail(n, str(exc))
         if obj["seq"] != n:
             return _fail(n, f"record says seq {obj['seq']} but is stored at seq {n}")
-        if obj["log"] != head.origin:
-            return _fail(n, f"record belongs to log {obj['log']!r}, not {head.origin!r}")
+        if obj["log"] != origin:
+            return _fail(n, f"record belongs to log {obj['log']!r}, not {origin!r}")
         leaf = hash_leaf(raw)
-        if bytes(row["leaf_hash"]) != leaf:
+        if bytes(stored_leaf) != leaf:
             return _fail(n, "stored leaf_hash column does not match the record bytes")
-        mismatch = _derived_mismatch(row, obj)
-        if mismatch:
-            return _fail(n, mismatch)
+        if row[3:] != _derived_values(obj):
+            return _fail(n, _derived_mismatch(row[3:], obj))
         if obj["prev"] != prev:
             pending_break = (n, leaf)
             n += 1
             continue
         compact.append(leaf)
-        prev = base64.b64encode(leaf).decode()
+        prev = b64encode(leaf).decode()
         n += 1
         if n in checkpoints and compact.root() != bytes(checkpoints[n].root):
             return _fail(n - 1, f"Merkle root at size {n} does not match the signed checkpoint")
