@@ -180,13 +180,19 @@ def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") 
     bodies = []
     for index, spec in enumerate(specs):
         try:
-            bodies.append(build_body(spec, floats=floats))
+            body = build_body(spec, floats=floats)
         except AuditInputError as exc:
             exc.index = index
             raise
+        # Refuse oversized events before taking the lock (the full record adds < 1 KiB of fields).
+        if len(canonical_json(body, validated=True)) > MAX_RECORD_BYTES - 1024:
+            raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data", index=index)
+        bodies.append(body)
     ctx = current_context().as_record()
     request_id = ctx["request_id"]
-    with transaction.atomic():
+    # No savepoint: a failed append must fail the caller's whole transaction (invariant 1), and a
+    # SAVEPOINT/RELEASE pair would add a round trip while the head lock is held.
+    with transaction.atomic(savepoint=False):
         head = AuditHead.objects.select_for_update().get(pk=1)
         compact = CompactRange.from_bytes(head.size, bytes(head.compact_range))
         prev = bytes(head.last_leaf) if head.size else ZERO_HASH
@@ -200,8 +206,6 @@ def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") 
             record = {**body, "v": SCHEMA, "log": head.origin, "seq": seq,
                       "prev": base64.b64encode(prev).decode("ascii"), "ts": ts, "ctx": ctx}
             raw = canonical_json(record, validated=True)  # build_body checked every value at intake
-            if len(raw) > MAX_RECORD_BYTES:
-                raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data", index=offset)
             leaf = hash_leaf(raw)
             for level, index, digest in compact.append(leaf):
                 nodes.append((node_id(level, index), digest))
