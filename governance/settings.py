@@ -209,6 +209,15 @@ EVALUATION_SYNC_MAX_ROWS = int(os.environ.get("EVALUATION_SYNC_MAX_ROWS", "10000
 EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(64 * 1024 * 1024)))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
+# OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "EvaluationStatusEnum": "governance.evaluations.models.EvaluationStatus",
+    "EvaluationKindEnum": "governance.evaluations.models.EvaluationKind",
+    "EvaluationSourceEnum": "governance.evaluations.models.EvaluationSource",
+    "ModelStatusEnum": "governance.registry.models.ModelStatus",
+    "PackStatusEnum": "governance.reports.models.PackStatus",
+    "RequestStatusEnum": "governance.workflow.models.RequestStatus",
+})
 
 # E-MAIL -------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(

@@ -99,7 +99,15 @@ def seed_packs(command: BaseCommand, actor) -> None:
     reports_demo.seed(command, actor)
 
 
-DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_packs]
+def seed_evaluations(command: BaseCommand, actor) -> None:
+    """Computed evaluations of both versions from the German Credit data (after the workflow walk,
+    so the production version's monitoring results feed its review flags, as they would in life)."""
+    from governance.evaluations import demo as evaluations_demo
+
+    evaluations_demo.seed(command, actor)
+
+
+DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_evaluations, seed_packs]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,112 @@
+"""Evaluations over the API: the response shape, and the request documentation (the request itself is
+decoded by ``decode_create_request`` and validated, with audited refusals, by the service)."""
+
+from __future__ import annotations
+
+import json
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from governance.common.errors import ValidationFailed
+from governance.evaluations.models import Evaluation, EvaluationKind, ReferenceSample
+
+CREATE_FIELDS = ("model_version", "kind", "dataset", "thresholds", "params", "data", "file", "file_format", "columns")
+JSON_FORM_FIELDS = ("thresholds", "params", "data", "columns")
+REFERENCE_FIELDS = ("file", "file_format", "columns")
+# Base fields of every evaluation; the kind's result fields are added at top level without overriding them.
+BASE_FIELDS = ["id", "url", "model_version", "model", "version", "kind", "dataset", "source", "status",
+               "failure_reason", "input_sha256", "input_rows", "library_versions", "params", "thresholds", "checks",
+               "passed", "warnings", "metrics", "created_by", "created_at", "started_at", "finished_at"]
+
+
+class EvaluationSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    model = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.CharField(source="model_version.version", read_only=True)
+    model_version = serializers.IntegerField(source="model_version_id", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    passed = serializers.BooleanField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Evaluation
+        fields = BASE_FIELDS
+
+    def get_url(self, obj) -> str:
+        return reverse("api:evaluation-detail", args=[obj.pk])
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        result = instance.result or {}
+        for key, value in result.items():
+            if key == "input":
+                data["input"] = value
+            elif key not in data:
+                data[key] = value
+        return data
+
+
+class EvaluationCreateSerializer(serializers.Serializer):
+    """Documentation of ``POST /api/v1/evaluations/`` (JSON, or multipart with ``file``)."""
+
+    model_version = serializers.IntegerField(help_text="The model version's id.")
+    kind = serializers.ChoiceField(choices=EvaluationKind.choices)
+    dataset = serializers.CharField(max_length=200, help_text="A label such as holdout-2026-10.")
+    thresholds = serializers.JSONField(required=False, help_text='[{"metric", "comparator", "threshold"}]; '
+                                                                 "JSON-encoded in multipart.")
+    params = serializers.JSONField(required=False, help_text="Kind parameters (threshold, min_group_size, "
+                                                             "categorical, n_boot, ...); JSON-encoded in multipart.")
+    data = serializers.JSONField(required=False, help_text="Inline data (see docs/api-guide.md); for reported: "
+                                                           "{metric: number}.")
+    file = serializers.FileField(required=False, help_text="CSV or Parquet table (multipart).")
+    file_format = serializers.ChoiceField(choices=["csv", "parquet"], required=False,
+                                          help_text="Inferred from the file name when omitted.")
+    columns = serializers.JSONField(required=False, help_text="Column mapping for a file; JSON-encoded in multipart.")
+
+
+class ReferenceSampleSerializer(serializers.ModelSerializer):
+    model_version = serializers.IntegerField(source="model_version_id", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ReferenceSample
+        fields = ["id", "model_version", "file_format", "sha256", "columns", "rows", "created_by", "created_at"]
+
+
+class ReferenceSampleCreateSerializer(serializers.Serializer):
+    """Documentation of ``POST /api/v1/versions/{id}/reference/`` (multipart)."""
+
+    file = serializers.FileField(help_text="CSV or Parquet table of the reference sample.")
+    file_format = serializers.ChoiceField(choices=["csv", "parquet"], required=False)
+    columns = serializers.JSONField(help_text='{"features": [...], "categorical": [...]} (JSON-encoded).')
+
+
+def decode_request(request, allowed: tuple[str, ...]) -> dict:
+    """The request's fields as Python values: JSON bodies as they are; form fields JSON-decoded where
+    structured. Raises ValidationFailed naming the field (the caller audits the refusal)."""
+    form = not request.content_type.startswith("application/json")
+    body = request.data
+    if not hasattr(body, "keys"):
+        raise ValidationFailed("body: must be a JSON object", field="body")
+    unknown = sorted(set(body.keys()) - set(allowed))
+    if unknown:
+        raise ValidationFailed(f"{unknown[0]}: unknown field (expected one of: {', '.join(allowed)})",
+                               field=unknown[0])
+    out = {}
+    for name in allowed:
+        if name == "file":
+            if name in getattr(request, "FILES", {}):
+                out["file"] = request.FILES["file"]
+            elif name in body and not form:
+                raise ValidationFailed("file: upload files as multipart/form-data", field="file")
+            continue
+        if name not in body:
+            continue
+        value = body.get(name) if form else body[name]
+        if form and name in JSON_FORM_FIELDS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValidationFailed(f"{name}: is not valid JSON ({exc})", field=name) from exc
+        out[name] = value
+    return out

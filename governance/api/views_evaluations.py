@@ -1,0 +1,110 @@
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, parsers, status
+from rest_framework.response import Response
+
+from governance.api.serializers_evaluations import (
+    CREATE_FIELDS,
+    REFERENCE_FIELDS,
+    EvaluationCreateSerializer,
+    EvaluationSerializer,
+    ReferenceSampleCreateSerializer,
+    ReferenceSampleSerializer,
+    decode_request,
+)
+from governance.api.views_common import GovernanceViewSet, RolePermissions
+from governance.common.errors import PermissionRefused
+from governance.evaluations import selectors, services
+from governance.evaluations.models import Evaluation, EvaluationKind, EvaluationSource, EvaluationStatus
+
+
+class PostDecidedByService(RolePermissions):
+    """Reads need the ``view`` permission of the role; who may POST is decided (and a refusal audited
+    as ``<action>.denied``) by the service."""
+
+    perms_map = {**RolePermissions.perms_map, "POST": []}
+
+
+class LenientJSONParser(parsers.JSONParser):
+    """Accepts NaN and Infinity (as Python's json writes them) so the service can name the field that
+    holds them, instead of a generic parse error."""
+
+    strict = False
+
+
+class EvaluationFilter(django_filters.FilterSet):
+    model_version = django_filters.NumberFilter(field_name="model_version_id")
+    model = django_filters.CharFilter(field_name="model_version__model__name", help_text="The model's name.")
+    kind = django_filters.ChoiceFilter(choices=EvaluationKind.choices)
+    status = django_filters.ChoiceFilter(choices=EvaluationStatus.choices)
+    source = django_filters.ChoiceFilter(choices=EvaluationSource.choices)
+
+    class Meta:
+        model = Evaluation
+        fields = ["model_version", "model", "kind", "dataset", "status", "source"]
+
+
+def _refusals(view, action: str, model_version) -> services.audited_refusals:
+    return services.audited_refusals(actor=view.actor, action=action,
+                                     target={"type": "model_version", "id": str(model_version)[:100]})
+
+
+class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
+    """Fairness, drift and performance evaluations computed by the service from raw data, and reported
+    metrics. Small inputs are computed in the request (201); large ones are queued (202) and the
+    evaluation's ``status`` goes queued -> running -> done or failed. Finished evaluations never change."""
+
+    serializer_class = EvaluationSerializer
+    filterset_class = EvaluationFilter
+    ordering_fields = ["created_at", "finished_at", "kind", "dataset"]
+    permission_classes = [*GovernanceViewSet.permission_classes[:-1], PostDecidedByService]
+    queryset = Evaluation.objects.none()
+    parser_classes = [LenientJSONParser, parsers.FormParser, parsers.MultiPartParser]
+
+    def get_queryset(self):
+        return selectors.evaluation_list()
+
+    @extend_schema(request={"application/json": EvaluationCreateSerializer,
+                            "multipart/form-data": EvaluationCreateSerializer},
+                   responses={201: EvaluationSerializer, 202: EvaluationSerializer})
+    def create(self, request):
+        model_version = request.data.get("model_version", "") if hasattr(request.data, "get") else ""
+        with _refusals(self, "evaluation.create", model_version):
+            if not services.may_post(request.user):
+                raise PermissionRefused("only pipelines, developers, validators and risk officers post evaluations")
+            fields = decode_request(request, CREATE_FIELDS)
+        input_bytes = int(request.META.get("CONTENT_LENGTH") or 0) if "file" not in fields else None
+        evaluation = services.evaluation_create(
+            actor=self.actor, user=request.user, model_version=fields.get("model_version"),
+            kind=fields.get("kind"), dataset=fields.get("dataset"), thresholds=fields.get("thresholds"),
+            params=fields.get("params"), data=fields.get("data"), file=fields.get("file"),
+            file_format=fields.get("file_format"), columns=fields.get("columns"), input_bytes=input_bytes)
+        code = status.HTTP_202_ACCEPTED if evaluation.was_queued else status.HTTP_201_CREATED
+        evaluation = selectors.evaluation_list().get(pk=evaluation.pk)
+        body = EvaluationSerializer(evaluation, context={"request": request}).data
+        return Response(body, status=code, headers={"Location": body["url"]})
+
+
+class ReferenceSampleViewSet(mixins.ListModelMixin, GovernanceViewSet):
+    """A version's reference samples for drift: ``POST /api/v1/versions/{id}/reference/`` (multipart
+    ``file``, ``file_format``, ``columns``) stores one with its SHA-256; GET lists them."""
+
+    serializer_class = ReferenceSampleSerializer
+    permission_classes = [*GovernanceViewSet.permission_classes[:-1], PostDecidedByService]
+    queryset = selectors.reference_sample_list().none()
+
+    def get_queryset(self):
+        return selectors.reference_sample_list(self.kwargs["pk"])
+
+    @extend_schema(request={"multipart/form-data": ReferenceSampleCreateSerializer},
+                   responses={201: ReferenceSampleSerializer})
+    def create(self, request, pk=None):
+        with _refusals(self, "reference_sample.create", pk):
+            if not services.may_post(request.user):
+                raise PermissionRefused("only pipelines, developers, validators and risk officers register "
+                                        "reference samples")
+            fields = decode_request(request, REFERENCE_FIELDS)
+        sample = services.reference_sample_register(
+            actor=self.actor, user=request.user, model_version=pk, file=fields.get("file"),
+            file_format=fields.get("file_format"), columns=fields.get("columns"))
+        return Response(ReferenceSampleSerializer(sample).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+
+from audit.models import AuditEvent
+from tests.factories import evaluations as ev_factories
+from tests.factories import registry as registry_factories
+
+
+@pytest.fixture(scope="session")
+def g():
+    return ev_factories.german()
+
+
+@pytest.fixture
+def model(developer):
+    return registry_factories.registered_model(owner=developer)
+
+
+@pytest.fixture
+def version(model, developer):
+    return registry_factories.model_version(model=model, user=developer)
+
+
+def events(action: str, **filters) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action, **filters).order_by("seq"))
+
+
+def record(event: AuditEvent) -> dict:
+    import json
+
+    return json.loads(bytes(event.record))
