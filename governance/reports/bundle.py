@@ -23,7 +23,6 @@ from governance.reports.modelcard import model_card
 from governance.reports.render import canonical_pack_bytes
 
 FORMAT = "mlgov.evidence/v1"
-PROOF_FETCH_CHUNK = 2000
 
 README = """# Evidence bundle {pack_id}
 
@@ -50,20 +49,8 @@ every entry's inclusion proof. A changed byte anywhere fails and names the file.
 
 def _proofs(events: list[AuditEvent], size: int) -> list[dict]:
     """Inclusion proofs for many entries with a few bulk reads instead of one query per proof."""
-    wanted: set[tuple[int, int]] = set()
-
-    def plan(nodes):
-        wanted.update(nodes)
-        return dict.fromkeys(nodes, bytes(32))
-
-    for event in events:
-        inclusion_proof(event.seq, size, plan)
-    stored: dict[tuple[int, int], bytes] = {}
-    nodes = sorted(wanted)
-    for start in range(0, len(nodes), PROOF_FETCH_CHUNK):
-        stored.update(checkpoints.fetch_nodes(nodes[start:start + PROOF_FETCH_CHUNK]))
-    return [{"seq": event.seq, "proof": [base64.b64encode(h).decode() for h in
-                                         inclusion_proof(event.seq, size, lambda ns: {n: stored[n] for n in ns})]}
+    fetch = checkpoints.Prefetched(*[lambda f, seq=event.seq: inclusion_proof(seq, size, f) for event in events])
+    return [{"seq": event.seq, "proof": [base64.b64encode(h).decode() for h in inclusion_proof(event.seq, size, fetch)]}
             for event in events]
 
 
