@@ -26,7 +26,9 @@ SCRIPTS = {
     "offline_verifier": "bench_offline_verifier.py",
     "fairness": "bench_fairness.py",
     "drift": "bench_drift.py",
+    "evaluations_api": "bench_evaluations_api.py",
     "pack": "bench_pack.py",
+    "pack_db": "bench_pack_db.py",
 }
 
 # For scripts without --quick: smaller sizes through options they do have (used only if the script
