@@ -30,6 +30,8 @@ def log_status() -> dict:
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that are only ever read in the admin (the log, signatures, history)."""
+
     def has_add_permission(self, request):
         return False
 

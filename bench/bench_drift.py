@@ -6,17 +6,16 @@ Evidently runs only if bench/.venv-evidently exists (create it with bench/eviden
 
 import argparse
 import json
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import current_rss_mb, peak_rss_mb, timeit  # noqa: E402
 
 from governance.evaluations.drift import compute_drift
 from governance.evaluations.inputs import parse_inline
@@ -25,29 +24,6 @@ HERE = Path(__file__).resolve().parent
 EVIDENTLY_PY = HERE / ".venv-evidently" / "bin" / "python"
 CARDS = (2, 4, 8, 16, 50)
 
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def timeit(fn, reps: int, warmup: bool = True):
-    if warmup:
-        fn()
-    times = []
-    out = None
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times, out
 
 
 # Runs inside bench/.venv-evidently (argv: npz path, reps); prints one JSON line.

@@ -5,42 +5,17 @@
 """
 
 import argparse
-import resource
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import current_rss_mb, peak_rss_mb, timeit  # noqa: E402
+
 from governance.evaluations.fairness import compute_fairness
 from governance.evaluations.inputs import parse_inline
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def timeit(fn, reps: int, warmup: bool = True):
-    if warmup:
-        fn()
-    times = []
-    out = None
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times, out
 
 
 def make_fair(n: int, seed: int = 0):

@@ -88,6 +88,21 @@ def api_for():
     return make_api_client
 
 
+@pytest.fixture
+def model(developer):
+    """A tier 1, EU high-risk model owned by the developer (judged under the 'high' policies)."""
+    from tests.factories import registry as registry_factories
+
+    return registry_factories.registered_model(owner=developer)
+
+
+@pytest.fixture
+def version(model, developer):
+    from tests.factories import registry as registry_factories
+
+    return registry_factories.model_version(model=model, user=developer)
+
+
 @pytest.fixture(autouse=True)
 def _audit_log_flushable(request):
     """Transactional tests (``django_db(transaction=True)``) end with a flush of every table,

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audit.admin import ReadOnlyAdmin
 from governance.common.admin import admin_actor
 from governance.common.errors import DomainError
 from governance.registry.models import ModelVersion
@@ -18,22 +19,8 @@ from governance.reports.models import DocumentationPack, NarrativeEntry, Regime
 from governance.reports.narratives import CATALOGUE
 
 
-class ReadOnlyHistoryAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        return {}
-
-
 @admin.register(NarrativeEntry)
-class NarrativeEntryAdmin(ReadOnlyHistoryAdmin):
+class NarrativeEntryAdmin(ReadOnlyAdmin):
     """Every edit of every narrative, read-only; edit them on a version's narratives page."""
 
     list_display = ("key", "model", "model_version", "author", "author_role", "created_at", "excerpt")
@@ -94,7 +81,7 @@ class GenerateForm(forms.Form):
 
 
 @admin.register(DocumentationPack)
-class DocumentationPackAdmin(ReadOnlyHistoryAdmin):
+class DocumentationPackAdmin(ReadOnlyAdmin):
     list_display = ("model_version", "regime", "status", "progress", "as_of_seq", "pack_id", "requested_by",
                     "created_at", "downloads")
     list_filter = ("regime", "status")

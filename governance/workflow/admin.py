@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
+from audit.admin import ReadOnlyAdmin
 from governance.common.admin import ServiceBackedAdmin, admin_actor
 from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
@@ -334,17 +335,6 @@ class PromotionRequestAdmin(admin.ModelAdmin):
 
 
 # --- read-only records ----------------------------------------------------------------------------------------
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Approval)
 class ApprovalAdmin(ReadOnlyAdmin):

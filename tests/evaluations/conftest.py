@@ -4,7 +4,6 @@ import pytest
 
 from audit.models import AuditEvent
 from tests.factories import evaluations as ev_factories
-from tests.factories import registry as registry_factories
 
 
 @pytest.fixture(scope="session")
@@ -12,14 +11,6 @@ def g():
     return ev_factories.german()
 
 
-@pytest.fixture
-def model(developer):
-    return registry_factories.registered_model(owner=developer)
-
-
-@pytest.fixture
-def version(model, developer):
-    return registry_factories.model_version(model=model, user=developer)
 
 
 def events(action: str, **filters) -> list[AuditEvent]:

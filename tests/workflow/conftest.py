@@ -3,19 +3,7 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
-from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-
-
-@pytest.fixture
-def model(developer):
-    """A tier 1, EU high-risk model owned by the developer (judged under the 'high' policies)."""
-    return registry_factories.registered_model(owner=developer)
-
-
-@pytest.fixture
-def version(model, developer):
-    return registry_factories.model_version(model=model, user=developer)
 
 
 @pytest.fixture
