@@ -52,6 +52,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ("=seq", "actor_username", "actor_id", "action", "object_id", "request_id")
     date_hierarchy = "ts"
     list_per_page = 100
+    ordering = ("-seq",)  # newest first; filters and search narrow it down
     fields = ("seq", "ts", "actor_display", "action", "object_type", "object_id", "request_id",
               "leaf_hash_b64", "pretty_record")
     readonly_fields = fields

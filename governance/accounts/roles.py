@@ -29,3 +29,21 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "registry.view_modelversion", "registry.add_modelversion",
     ),
 }
+
+
+def grant_app_permissions(apps, app_label: str, role_codenames: dict[str, list[str]]) -> None:
+    """Give roles model permissions of one app, from a data migration (idempotent).
+
+    Permissions are created on ``post_migrate``, after data migrations run, so they are created here.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    app_config = apps.get_app_config(app_label)
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codenames in role_codenames.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.add(*Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))

@@ -100,9 +100,6 @@ class DocumentationPackAdmin(ReadOnlyAdmin):
                            reverse("admin:reports_pack_download", args=[obj.pk, "pdf"]),
                            reverse("admin:reports_pack_download", args=[obj.pk, "bundle"]))
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
-
     def get_urls(self):
         return [
             path("generate/<int:version_id>/", self.admin_site.admin_view(self.generate_view),

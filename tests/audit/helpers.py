@@ -77,6 +77,7 @@ REFERENCE_DATA = (
     ("governance.accounts.migrations.0002_roles", "create_roles"),
     ("governance.workflow.migrations.0002_default_policies", "seed"),
     ("governance.evaluations.migrations.0003_role_permissions", "grant"),
+    ("governance.reports.migrations.0003_role_permissions", "grant"),
 )
 
 

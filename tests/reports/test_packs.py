@@ -244,3 +244,12 @@ def test_narratives_belong_to_their_owners(governed_version):
                           text="Sound, with conditions.", version=governed_version)
     event = AuditEvent.objects.filter(action="narrative.set").last()
     assert event.record_json["data"]["key"] == "validation_opinion" and entry.author_role == "validator"
+
+
+def test_auditors_see_packs_and_narrative_history_in_the_admin(governed_version, auditor_user, client):
+    generate(governed_version, "sr11-7", auditor_user)
+    client.force_login(auditor_user)
+    index = client.get("/admin/").content.decode()
+    assert "Documentation packs" in index and "Narrative entries" in index
+    page = client.get("/admin/reports/documentationpack/").content.decode()
+    assert "signed bundle" in page

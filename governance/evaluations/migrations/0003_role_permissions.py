@@ -16,18 +16,9 @@ ROLE_PERMISSIONS = {
 
 
 def grant(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
+    from governance.accounts.roles import grant_app_permissions
 
-    app_config = apps.get_app_config("evaluations")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="evaluations",
-                                                         codename__in=codenames))
+    grant_app_permissions(apps, "evaluations", ROLE_PERMISSIONS)
 
 
 class Migration(migrations.Migration):
