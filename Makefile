@@ -53,10 +53,12 @@ serve: setup
 	@$(VENV)/bin/gunicorn governance.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
 
 worker: setup
+	@test -n "$$CELERY_BROKER_URL" || { echo "CELERY_BROKER_URL is not set: without a broker tasks run in the web process and no worker is needed (e.g. export CELERY_BROKER_URL=redis://127.0.0.1:6379/0)"; exit 1; }
 	@$(VENV)/bin/celery -A governance worker --loglevel INFO
 
 beat: setup
-	@$(VENV)/bin/celery -A governance beat --loglevel INFO --schedule var/celerybeat-schedule
+	@mkdir -p $${VAR_DIR:-var}
+	@$(VENV)/bin/celery -A governance beat --loglevel INFO --schedule $${VAR_DIR:-var}/celerybeat-schedule
 
 clean:
 	rm -rf $(VENV) var media staticfiles db.sqlite3
