@@ -13,10 +13,11 @@ import json
 import logging
 from collections.abc import Callable
 
+from django.db.models import Q
 from django.utils import timezone
 
-from audit.merkle import CompactRange
-from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
+from audit.merkle import CompactRange, node_from_id, node_id
+from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode, AuditVerification
 from audit.verifier import EntryError, Result, check_entry_bytes, hash_leaf, verify_checkpoint
 
 alerts = logging.getLogger("mlgov.alerts")
@@ -41,6 +42,37 @@ def _derived_mismatch(stored: tuple, obj: dict) -> str | None:
     for name, have, want in zip(DERIVED_COLUMNS, stored, _derived_values(obj), strict=True):
         if have != want:
             return f"column {name} ({have!r}) does not match the record ({want!r})"
+    return None
+
+
+def _stored_nodes_mismatch(expected: dict[int, bytes], limit: int) -> Result | None:
+    """Compare the stored subtree hashes (which proofs are built from) with the recomputed ones.
+
+    The nodes a chunk of records completes are contiguous per level, so they are read with one
+    range per level (index range scans), not one lookup per node. Only subtrees within the
+    head's size are compared; rows beyond the head are reported by the head check."""
+    ranges: dict[int, list[int]] = {}
+    for key in list(expected):
+        level, index = node_from_id(key)
+        if (index + 1) << level > limit:
+            del expected[key]
+            continue
+        span = ranges.setdefault(level, [index, index])
+        span[0], span[1] = min(span[0], index), max(span[1], index)
+    if not expected:
+        return None
+    within = Q()
+    for level, (low, high) in ranges.items():
+        within |= Q(id__range=(node_id(level, low), node_id(level, high)))
+    stored = dict(AuditTreeNode.objects.filter(within).values_list("id", "hash"))
+    for key in sorted(expected):
+        if key not in stored or bytes(stored[key]) != expected[key]:
+            level, index = node_from_id(key)
+            first = index << level
+            expected.clear()
+            return _fail(first, f"stored Merkle subtree (level {level}, seq {first} to {first + (1 << level) - 1}) "
+                                "is missing or does not match the records: proofs served from it would be wrong")
+    expected.clear()
     return None
 
 
@@ -76,6 +108,7 @@ def verify_database(*, trusted_keys=None, progress: Progress | None = None, chun
             .values_list("seq", "record", "leaf_hash", *DERIVED_COLUMNS)
             .iterator(chunk_size=chunk_size))
     pending_break: tuple[int, bytes] | None = None
+    expected_nodes: dict[int, bytes] = {}  # subtree hashes recomputed from the records, checked per chunk
     origin = head.origin
     b64encode = base64.b64encode
     for row in rows:
@@ -107,13 +140,18 @@ def verify_database(*, trusted_keys=None, progress: Progress | None = None, chun
             pending_break = (n, leaf)
             n += 1
             continue
-        compact.append(leaf)
+        for level, index, digest in compact.append(leaf):
+            expected_nodes[node_id(level, index)] = digest
         prev = b64encode(leaf).decode()
         n += 1
         if n in checkpoints and compact.root() != bytes(checkpoints[n].root):
             return _fail(n - 1, f"Merkle root at size {n} does not match the signed checkpoint")
-        if progress and n % chunk_size == 0:
-            progress(chunk_size)
+        if n % chunk_size == 0:
+            bad = _stored_nodes_mismatch(expected_nodes, head.size)
+            if bad:
+                return bad
+            if progress:
+                progress(chunk_size)
     if pending_break is not None:
         broken_seq, _ = pending_break
         return _fail(broken_seq, f"prev does not match the leaf hash of seq {broken_seq - 1}")
@@ -124,6 +162,9 @@ def verify_database(*, trusted_keys=None, progress: Progress | None = None, chun
             return _fail(head.size, f"{n - head.size} row(s) beyond the head size {head.size}: "
                                     "written without the head lock (forged or out-of-band insert)")
         return _fail(n, f"head says {head.size} entries but only {n} rows exist (rows deleted)")
+    bad = _stored_nodes_mismatch(expected_nodes, head.size)
+    if bad:
+        return bad
     if head.size and bytes(head.last_leaf) != base64.b64decode(prev):
         return _fail(n - 1, "head's last leaf does not match the last record")
     if bytes(head.compact_range) != compact.to_bytes():

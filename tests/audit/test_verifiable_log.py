@@ -359,3 +359,10 @@ def test_admin_audit_page_shows_checkpoint_and_verification(client):
     page = client.get("/admin/audit/auditevent/").content.decode()
     assert "Latest signed checkpoint" in page and "ALERT: the last verification FAILED" in page
     assert "seq 3" in page
+
+
+def test_a_tampered_tree_node_is_caught(log_1000):
+    from audit.merkle import node_id
+
+    _sql("UPDATE audit_audittreenode SET hash = %s WHERE id = %s", [b"\x02" * 32, node_id(3, 40)])
+    _check(40 * 8, "Merkle subtree")
