@@ -140,6 +140,30 @@ def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:
     return body
 
 
+def _encode_body(body: dict) -> tuple[bytes, bytes, bytes, bytes, bytes | None]:
+    """Canonical bytes of each body field, made before the head lock is taken."""
+    reason = body.get("reason")
+    return (canonical_json(body["action"], validated=True), canonical_json(body["actor"], validated=True),
+            canonical_json(body["data"], validated=True), canonical_json(body["object"], validated=True),
+            canonical_json(reason, validated=True) if reason is not None else None)
+
+
+def _record_bytes(parts, ctx: bytes, log: bytes, prev_b64: bytes, seq: int, tail: bytes) -> bytes:
+    """The record's canonical JSON, assembled from canonical pieces under the lock.
+
+    Canonical JSON of an object is its members in sorted key order; the record's keys sort as
+    action, actor, ctx, data, log, object, prev, reason, seq, ts, v, so concatenating the
+    canonical values in that order gives exactly ``canonical_json(record)`` (a test checks it).
+    """
+    action, actor, data, target, reason = parts
+    out = [b'{"action":', action, b',"actor":', actor, b',"ctx":', ctx, b',"data":', data, b',"log":', log,
+           b',"object":', target, b',"prev":"', prev_b64, b'"']
+    if reason is not None:
+        out += [b',"reason":', reason]
+    out += [b',"seq":', str(seq).encode(), tail]
+    return b"".join(out)
+
+
 EVENT_COLUMNS = ("seq", "record", "leaf_hash", "ts", "actor_type", "actor_id", "actor_username", "action",
                  "object_type", "object_id", "request_id")
 NODE_COLUMNS = ("id", "hash")
@@ -177,19 +201,22 @@ def audit_event_append(
 
 def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") -> list[AppendedEvent]:
     """Append several events under one head lock, in order, with contiguous seqs."""
-    bodies = []
+    bodies, encoded = [], []
     for index, spec in enumerate(specs):
         try:
             body = build_body(spec, floats=floats)
         except AuditInputError as exc:
             exc.index = index
             raise
+        parts = _encode_body(body)
         # Refuse oversized events before taking the lock (the full record adds < 1 KiB of fields).
-        if len(canonical_json(body, validated=True)) > MAX_RECORD_BYTES - 1024:
+        if sum(len(part) for part in parts if part) > MAX_RECORD_BYTES - 1024:
             raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data", index=index)
         bodies.append(body)
+        encoded.append(parts)
     ctx = current_context().as_record()
     request_id = ctx["request_id"]
+    ctx_bytes = canonical_json(ctx, validated=True)
     # No savepoint: a failed append must fail the caller's whole transaction (invariant 1), and a
     # SAVEPOINT/RELEASE pair would add a round trip while the head lock is held.
     with transaction.atomic(savepoint=False):
@@ -201,11 +228,11 @@ def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") 
         rows: list[tuple] = []
         nodes: list[tuple] = []
         appended: list[AppendedEvent] = []
-        for offset, body in enumerate(bodies):
+        log_bytes = canonical_json(head.origin)
+        tail = b',"ts":"' + ts.encode() + b'","v":"' + SCHEMA.encode() + b'"}'
+        for offset, (body, parts) in enumerate(zip(bodies, encoded, strict=True)):
             seq = head.size + offset
-            record = {**body, "v": SCHEMA, "log": head.origin, "seq": seq,
-                      "prev": base64.b64encode(prev).decode("ascii"), "ts": ts, "ctx": ctx}
-            raw = canonical_json(record, validated=True)  # build_body checked every value at intake
+            raw = _record_bytes(parts, ctx_bytes, log_bytes, base64.b64encode(prev), seq, tail)
             leaf = hash_leaf(raw)
             for level, index, digest in compact.append(leaf):
                 nodes.append((node_id(level, index), digest))
