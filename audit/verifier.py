@@ -582,7 +582,7 @@ def parse_note(text: str | bytes) -> tuple[str, list[NoteSignature]]:
         if not sep or not _valid_key_name(name) or not b64:
             raise NoteError("malformed signature line")
         try:
-            sig = base64.b64decode(b64, validate=True)
+            sig = _b64decode_strict(b64)  # canonical only: a note has exactly one encoding
         except (binascii.Error, ValueError):
             raise NoteError("signature is not valid base64") from None
         if len(sig) < 5:

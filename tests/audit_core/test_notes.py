@@ -223,3 +223,21 @@ def test_checkpoint_body_builder():
         checkpoint_body(NAME, -1, ROOT)
     with pytest.raises(ValueError):
         checkpoint_body(NAME, 0, ROOT)
+
+
+def test_signature_with_non_canonical_base64_padding_bits_is_rejected():
+    """68-byte signatures end in one '=': the last data character carries 2 unused bits. Setting
+    them gives another string that decodes to the same bytes; a note must have one encoding."""
+    from audit.notes import Signer, generate_signer_key, sign_note
+    from audit.verifier import NoteError, parse_note
+
+    signer = Signer.from_key_string(generate_signer_key("example.org/log"))
+    note = sign_note("example.org/log\n1\n" + "A" * 43 + "=\n", signer)
+    line = note.rstrip("\n").rsplit("\n", 1)[1]
+    b64 = line.rsplit(" ", 1)[1]
+    assert b64.endswith("=") and not b64.endswith("==")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    changed = b64[:-2] + alphabet[alphabet.index(b64[-2]) ^ 1] + "="
+    forged = note.replace(b64, changed)
+    with pytest.raises(NoteError, match="base64"):
+        parse_note(forged)
