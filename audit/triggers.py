@@ -48,10 +48,11 @@ END $$;
 
 CREATE OR REPLACE FUNCTION audit_event_insert_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.seq < (SELECT size FROM audit_audithead WHERE id = 1) THEN
-    RAISE EXCEPTION 'audit event seq % is below the head', NEW.seq USING ERRCODE = 'insufficient_privilege';
+  -- once per statement (a batch of 10,000 events is one COPY), over the rows it inserted
+  IF EXISTS (SELECT 1 FROM inserted_events WHERE seq < (SELECT size FROM audit_audithead WHERE id = 1)) THEN
+    RAISE EXCEPTION 'audit events below the head were inserted' USING ERRCODE = 'insufficient_privilege';
   END IF;
-  RETURN NEW;
+  RETURN NULL;
 END $$;
 """
 
@@ -74,8 +75,8 @@ def pg_statements() -> list[str]:
         "FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change()",
         "ALTER TABLE audit_audithead ENABLE ALWAYS TRIGGER audit_audithead_guard",
         "ALTER TABLE audit_audithead ENABLE ALWAYS TRIGGER audit_audithead_no_truncate",
-        "CREATE TRIGGER audit_auditevent_insert_guard BEFORE INSERT ON audit_auditevent "
-        "FOR EACH ROW EXECUTE FUNCTION audit_event_insert_guard()",
+        "CREATE TRIGGER audit_auditevent_insert_guard AFTER INSERT ON audit_auditevent "
+        "REFERENCING NEW TABLE AS inserted_events FOR EACH STATEMENT EXECUTE FUNCTION audit_event_insert_guard()",
         "ALTER TABLE audit_auditevent ENABLE ALWAYS TRIGGER audit_auditevent_insert_guard",
     ]
     return statements

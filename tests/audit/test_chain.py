@@ -288,3 +288,17 @@ def test_a_writer_killed_before_commit_leaves_a_log_that_verifies(postgres_only,
     assert not AuditEvent.objects.filter(action="test.killed").exists()
     audit_event_append(actor=Actor.system("survivor"), action="test.after", target={"type": "w", "id": 2})
     assert verify_database().ok
+
+
+def test_rows_below_the_head_cannot_be_inserted():
+    """A row may only extend the log: re-inserting a deleted position is refused by a trigger."""
+    events = append(3)
+    raw = bytes(AuditEvent.objects.get(seq=events[1].seq).record)
+    with triggers_disabled(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = %s", [events[1].seq])
+    insert = ("INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, "
+              "action, object_type, object_id, request_id) VALUES (%s, %s, %s, %s, 'system', 'x', '', 'test.event', "
+              "'t', '1', 'r')")
+    with pytest.raises((DatabaseError, IntegrityError), match="below the head"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(insert, [events[1].seq, raw, hash_leaf(raw), events[1].ts])
