@@ -61,11 +61,11 @@ ROLE_PERMISSIONS = {
 
 
 def seed(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
     from django.utils import timezone
 
     from audit.context import Actor, request_context
     from audit.services import audit_event_append
+    from governance.accounts.roles import grant_app_permissions
 
     Policy = apps.get_model("workflow", "Policy")
     actor = Actor.system("migration:workflow.0002_default_policies", auth="system")
@@ -82,15 +82,7 @@ def seed(apps, schema_editor):
                         "is_rollback": rollback, "version": 1},
                 details={"description": description, "require_computed": False, **fields})
 
-    app_config = apps.get_app_config("workflow")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="workflow", codename__in=codenames))
+    grant_app_permissions(apps, "workflow", ROLE_PERMISSIONS)
 
 
 class Migration(migrations.Migration):
