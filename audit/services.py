@@ -62,6 +62,17 @@ def parse_ts(value: str) -> dt.datetime:
     return dt.datetime.strptime(value, TS_FORMAT).replace(tzinfo=dt.UTC)
 
 
+class _Refused(Exception):
+    """Raised deep inside ``_intake``; the field path is assembled on the way out (only on failure)."""
+
+    def __init__(self, message: str, suffix: str = ""):
+        super().__init__(message)
+        self.message, self.suffix = message, suffix
+
+
+_CHECKED_KEYS: set[str] = set()  # keys already matched against KEY_RE (they repeat across events)
+
+
 def intake_value(value, *, path: str, floats: str = "convert"):
     """Turn a Python value into the restricted JSON the log hashes.
 
@@ -69,31 +80,58 @@ def intake_value(value, *, path: str, floats: str = "convert"):
     their shortest round-trip decimal string (``floats="convert"``, for values the service
     itself computed) or are refused (``floats="reject"``, for values sent by callers).
     """
+    try:
+        return _intake(value, floats == "reject")
+    except _Refused as exc:
+        raise AuditInputError(exc.message, field=path + exc.suffix) from None
+
+
+def _intake(value, reject_floats: bool):
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type
+        if value.isascii():
+            return value
+    elif kind is dict:
+        out = {}
+        for key, item in value.items():
+            if key not in _CHECKED_KEYS:
+                if not isinstance(key, str) or not KEY_RE.match(key):
+                    raise _Refused("keys must be 1-64 ASCII letters, digits or _ . : -", f".{key}")
+                if len(_CHECKED_KEYS) < 4096:
+                    _CHECKED_KEYS.add(key)
+            try:
+                out[key] = _intake(item, reject_floats)
+            except _Refused as exc:
+                exc.suffix = f".{key}{exc.suffix}"
+                raise
+        return out
+    elif kind is int:
+        return value if -MAX_INT <= value <= MAX_INT else str(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if abs(value) > MAX_INT:
-            return str(value)
-        return value
+        return value if -MAX_INT <= value <= MAX_INT else str(value)
     if isinstance(value, float):
-        if floats == "reject":
-            raise AuditInputError("floats are not allowed in audit details; send decimals as strings", field=path)
+        if reject_floats:
+            raise _Refused("floats are not allowed in audit details; send decimals as strings")
         if value != value or value in (float("inf"), float("-inf")):
-            raise AuditInputError("NaN and infinite values cannot be recorded", field=path)
+            raise _Refused("NaN and infinite values cannot be recorded")
         return repr(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise AuditInputError("NaN and infinite values cannot be recorded", field=path)
+            raise _Refused("NaN and infinite values cannot be recorded")
         return str(value)
     if isinstance(value, str):
+        if value.isascii():
+            return value
         try:
             value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise AuditInputError("text is not valid Unicode", field=path) from exc
-        return value if value.isascii() else unicodedata.normalize("NFC", value)
+        except UnicodeEncodeError:
+            raise _Refused("text is not valid Unicode") from None
+        return unicodedata.normalize("NFC", value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            raise AuditInputError("datetimes must be timezone-aware", field=path)
+            raise _Refused("datetimes must be timezone-aware")
         return format_ts(value)
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -102,19 +140,19 @@ def intake_value(value, *, path: str, floats: str = "convert"):
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str) or not KEY_RE.match(key):
-                raise AuditInputError(
-                    "keys must be 1-64 ASCII letters, digits or _ . : -", field=f"{path}.{key}"
-                )
-            out[key] = intake_value(item, path=f"{path}.{key}", floats=floats)
-        return out
+        return _intake(dict(value), reject_floats)
     if isinstance(value, (list, tuple)):
-        return [intake_value(item, path=f"{path}[{i}]", floats=floats) for i, item in enumerate(value)]
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(_intake(item, reject_floats))
+            except _Refused as exc:
+                exc.suffix = f"[{i}]{exc.suffix}"
+                raise
+        return out
     if isinstance(value, (set, frozenset)):
-        return sorted(intake_value(item, path=path, floats=floats) for item in value)
-    raise AuditInputError(f"cannot record a value of type {type(value).__name__}", field=path)
+        return sorted(_intake(item, reject_floats) for item in value)
+    raise _Refused(f"cannot record a value of type {type(value).__name__}")
 
 
 def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:

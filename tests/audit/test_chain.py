@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import threading
 import unicodedata
@@ -59,6 +60,9 @@ def test_an_actor_must_be_named():
     ({"bad key": 1}, "data.bad key"),
     ({"x": float("nan")}, "data.x"),
     ({"x": object()}, "data.x"),
+    ({"rows": [1, {"ok": [2, {"bad key": 3}]}]}, "data.rows[1].ok[1].bad key"),
+    ({"nested": {"x": "\ud800"}}, "data.nested.x"),
+    ({"when": dt.datetime(2026, 1, 1)}, "data.when"),
 ])
 def test_bad_details_are_refused_and_nothing_is_written(details, field):
     with pytest.raises(AuditInputError) as info:
