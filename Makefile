@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup migrate demo lint bench worker beat serve clean check-python
+.PHONY: run test setup migrate demo lint bench worker beat sequencer serve clean check-python
 
 check-python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 not found as '$(PYTHON)'. Install it or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
@@ -59,6 +59,9 @@ worker: setup
 beat: setup
 	@mkdir -p $${VAR_DIR:-var}
 	@$(VENV)/bin/celery -A governance beat --loglevel INFO --schedule $${VAR_DIR:-var}/celerybeat-schedule
+
+sequencer: setup
+	@$(PY) manage.py audit_sequencer
 
 clean:
 	rm -rf $(VENV) var media staticfiles db.sqlite3

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 
-from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
+from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditPendingEvent, AuditVerification
 
 STALE_CHECKPOINT_SECONDS = 15 * 60
 
@@ -21,6 +21,7 @@ def log_status() -> dict:
     return {
         "origin": head.origin,
         "size": head.size,
+        "pending": AuditPendingEvent.objects.count(),
         "checkpoint": checkpoint,
         "checkpoint_age_seconds": int(age) if age is not None else None,
         "unsigned_entries": head.size - (checkpoint.size if checkpoint else 0),
@@ -89,3 +90,24 @@ class AuditVerificationAdmin(ReadOnlyAdmin):
     list_filter = ("ok", "trigger")
     readonly_fields = ("started_at", "finished_at", "ok", "size", "checkpoints_checked", "first_bad_seq",
                        "message", "trigger")
+
+
+@admin.register(AuditPendingEvent)
+class AuditPendingEventAdmin(ReadOnlyAdmin):
+    """Events committed under ``AUDIT_SEQUENCING=deferred`` that the sequencer has not appended yet."""
+
+    list_display = ("id", "created_at", "action", "target")
+    fields = ("created_at", "action", "actor", "target", "data")
+    readonly_fields = fields
+
+    @admin.display(description="actor")
+    def actor(self, obj):
+        return bytes(obj.actor_json).decode()
+
+    @admin.display(description="target")
+    def target(self, obj):
+        return bytes(obj.object_json).decode()
+
+    @admin.display(description="details")
+    def data(self, obj):
+        return bytes(obj.data_json).decode()

@@ -13,6 +13,7 @@ from audit.keys import signers_for, verifier_keys_for
 from audit.merkle import CompactRange, consistency_proof, inclusion_proof, node_id, root_at
 from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
 from audit.notes import checkpoint_body, sign_note
+from audit.services import audit_pending_sequence
 
 logger = logging.getLogger("mlgov.alerts")
 MIN_CHECKPOINT_INTERVAL = dt.timedelta(seconds=1)
@@ -57,6 +58,7 @@ def checkpoint_create(*, min_interval: dt.timedelta | None = None) -> AuditCheck
     Before signing, the stored tree must reproduce the latest signed root at its size (the new
     tree extends it); otherwise signing is refused and an alert is raised.
     """
+    audit_pending_sequence()  # events left pending (AUDIT_SEQUENCING=deferred) join the log first
     current = head()
     latest = latest_checkpoint()
     if latest and latest.size >= current.size:

@@ -33,5 +33,6 @@ def external_events_append(*, actor: Actor, events: Sequence[dict]) -> dict:
                                        field=f"events[{index}].action")
         specs.append(EventSpec(actor=actor, action=action, target=event.get("target") or {},
                                details=event.get("details") or {}, reason=event.get("reason")))
-    appended = audit_events_append(specs, floats="reject")
+    # Always inline: the caller is told the seq range its events occupy.
+    appended = audit_events_append(specs, floats="reject", sequencing="inline")
     return {"count": len(appended), "first_seq": appended[0].seq, "last_seq": appended[-1].seq}

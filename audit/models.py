@@ -90,6 +90,35 @@ class AuditEvent(AppendOnlyModel):
         return json.loads(bytes(self.record))
 
 
+class AuditPendingEvent(models.Model):
+    """An event committed with its change but not yet in the log (``AUDIT_SEQUENCING=deferred``).
+
+    Holds the action and the canonical bytes of the event's other fields, made in the business
+    transaction without taking the head lock. The sequencer (``audit.services.
+    audit_pending_sequence``) later assigns ``seq`` and ``prev`` under the head lock, writes the
+    ``AuditEvent`` (deriving its query columns from these bytes) and deletes this row in the
+    same transaction. Database triggers refuse UPDATE, and DELETE outside that transaction.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField()
+    action = models.CharField(max_length=128)
+    actor_json = models.BinaryField()
+    ctx_json = models.BinaryField()
+    data_json = models.BinaryField()
+    object_json = models.BinaryField()
+    reason_json = models.BinaryField(null=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "audit event awaiting sequencing"
+        verbose_name_plural = "audit events awaiting sequencing"
+
+    def __str__(self) -> str:
+        return f"pending {self.action} {self.object_type}:{self.object_id}"
+
+
 class AuditTreeNode(AppendOnlyModel):
     """A complete Merkle subtree hash at level >= 1 (level 0 is ``AuditEvent.leaf_hash``)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import unicodedata
 import uuid
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from audit.context import Actor, current_context
 from audit.merkle import CompactRange, node_id
-from audit.models import AuditEvent, AuditHead, AuditTreeNode
+from audit.models import AuditEvent, AuditHead, AuditPendingEvent, AuditTreeNode
 from audit.verifier import canonical_json, hash_leaf
 
 SCHEMA = "mlgov.audit/v1"
@@ -205,41 +207,64 @@ def _record_bytes(parts, ctx: bytes, log: bytes, prev_b64: bytes, seq: int, tail
 EVENT_COLUMNS = ("seq", "record", "leaf_hash", "ts", "actor_type", "actor_id", "actor_username", "action",
                  "object_type", "object_id", "request_id")
 NODE_COLUMNS = ("id", "hash")
+# Pending rows hold the action and the canonical bytes of the other fields (PART order) and context.
+PENDING_COLUMNS = ("created_at", "action", "actor_json", "data_json", "object_json", "reason_json", "ctx_json")
 COPY_THRESHOLD = 20  # rows; below this a plain INSERT is cheaper than starting a COPY
+SEQUENCE_BATCH = 5000  # pending events sequenced per transaction
 
 
 class AppendedEvent(NamedTuple):
-    """What an append returns: the event's place in the log."""
+    """What an inline append returns: the event's place in the log."""
 
     seq: int
     leaf_hash: bytes
     ts: dt.datetime
 
 
+class _Entry(NamedTuple):
+    """An event ready for the log: canonical bytes of its fields, of its request context, and
+    the derived query columns of its row (``EVENT_COLUMNS`` from actor_type to request_id)."""
+
+    parts: tuple[bytes, bytes, bytes, bytes, bytes | None]
+    ctx: bytes
+    derived: tuple
+
+
 def _insert(model, rows: list[tuple], columns: tuple[str, ...]) -> None:
-    """Insert rows given as tuples in ``columns`` order. Large batches on PostgreSQL go through
-    COPY, several times faster than a many-parameter INSERT built in Python (the head lock is
-    held meanwhile)."""
+    """Insert rows given as tuples in ``columns`` order, by the cheapest route: on PostgreSQL one
+    plain INSERT for small batches and COPY for large ones (several times faster than a
+    many-parameter INSERT built by the ORM; the head lock may be held meanwhile)."""
     connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or len(rows) < COPY_THRESHOLD:
+    if connection.vendor != "postgresql":
         model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
         return
+    table, names = model._meta.db_table, ", ".join(columns)
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
+        if len(rows) < COPY_THRESHOLD:
+            one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))}",
+                           [value for row in rows for value in row])
+            return
+        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
 
 
 def audit_event_append(
     *, actor: Actor, action: str, target: Mapping, details: Mapping | None = None, reason: str | None = None
-) -> AppendedEvent:
-    """Append one event inside the caller's transaction; returns its seq, leaf hash and time."""
-    return audit_events_append([EventSpec(actor, action, target, details, reason)])[0]
+) -> AppendedEvent | None:
+    """Append one event inside the caller's transaction; returns its seq, leaf hash and time
+    (``None`` under ``AUDIT_SEQUENCING=deferred``, where the sequencer assigns the seq later)."""
+    appended = audit_events_append([EventSpec(actor, action, target, details, reason)])
+    return appended[0] if appended else None
 
 
-def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") -> list[AppendedEvent]:
-    """Append several events under one head lock, in order, with contiguous seqs."""
-    bodies, encoded = [], []
+def _prepare(specs: Sequence[EventSpec], floats: str) -> list[_Entry]:
+    """Validate and encode every event, before any lock is taken."""
+    ctx = current_context().as_record()
+    ctx_bytes = canonical_json(ctx, validated=True)
+    request_id = ctx["request_id"]
+    entries = []
     for index, spec in enumerate(specs):
         try:
             body = build_body(spec, floats=floats)
@@ -250,39 +275,117 @@ def audit_events_append(specs: Sequence[EventSpec], *, floats: str = "convert") 
         # Refuse oversized events before taking the lock (the full record adds < 1 KiB of fields).
         if sum(len(part) for part in parts if part) > MAX_RECORD_BYTES - 1024:
             raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data", index=index)
-        bodies.append(body)
-        encoded.append(parts)
-    ctx = current_context().as_record()
-    request_id = ctx["request_id"]
-    ctx_bytes = canonical_json(ctx, validated=True)
+        actor, target = body["actor"], body["object"]
+        entries.append(_Entry(parts, ctx_bytes, (actor["type"], actor["id"], actor.get("username", ""),
+                                                 body["action"], target["type"], target["id"], request_id)))
+    return entries
+
+
+def audit_events_append(
+    specs: Sequence[EventSpec], *, floats: str = "convert", sequencing: str | None = None
+) -> list[AppendedEvent] | None:
+    """Append several events in the caller's transaction, in order.
+
+    ``sequencing`` (default ``settings.AUDIT_SEQUENCING``): ``"inline"`` locks the head and gives
+    the events contiguous seqs now, returning them; ``"deferred"`` stores them as pending rows
+    that commit with the caller's change, and the sequencer (``audit_pending_sequence``) appends
+    them to the log after the commit (returns None).
+    """
+    entries = _prepare(specs, floats)
     # No savepoint: a failed append must fail the caller's whole transaction (invariant 1), and a
     # SAVEPOINT/RELEASE pair would add a round trip while the head lock is held.
     with transaction.atomic(savepoint=False):
-        head = AuditHead.objects.select_for_update().get(pk=1)
-        compact = CompactRange.from_bytes(head.size, bytes(head.compact_range))
-        prev = bytes(head.last_leaf) if head.size else ZERO_HASH
-        moment = timezone.now()
-        ts = format_ts(moment)
-        rows: list[tuple] = []
-        nodes: list[tuple] = []
-        appended: list[AppendedEvent] = []
-        log_bytes = canonical_json(head.origin)
-        tail = b',"ts":"' + ts.encode() + b'","v":"' + SCHEMA.encode() + b'"}'
-        for offset, (body, parts) in enumerate(zip(bodies, encoded, strict=True)):
-            seq = head.size + offset
-            raw = _record_bytes(parts, ctx_bytes, log_bytes, base64.b64encode(prev), seq, tail)
-            leaf = hash_leaf(raw)
-            for level, index, digest in compact.append(leaf):
-                nodes.append((node_id(level, index), digest))
-            actor, target = body["actor"], body["object"]
-            rows.append((seq, raw, leaf, moment, actor["type"], actor["id"], actor.get("username", ""),
-                         body["action"], target["type"], target["id"], request_id))
-            appended.append(AppendedEvent(seq, leaf, moment))
-            prev = leaf
-        _insert(AuditEvent, rows, EVENT_COLUMNS)
-        if nodes:
-            _insert(AuditTreeNode, nodes, NODE_COLUMNS)
-        AuditHead.objects.filter(pk=1).update(
-            size=head.size + len(rows), last_leaf=prev, compact_range=compact.to_bytes(), updated_at=moment
-        )
+        if (sequencing or settings.AUDIT_SEQUENCING) == "deferred":
+            moment = timezone.now()
+            _insert(AuditPendingEvent, [(moment, e.derived[3], *e.parts[1:], e.ctx) for e in entries],
+                    PENDING_COLUMNS)
+            return None
+        return _sequence(AuditHead.objects.select_for_update().get(pk=1), entries)
+
+
+def _sequence(head: AuditHead, entries: Sequence[_Entry]) -> list[AppendedEvent]:
+    """Give ``entries`` the next seqs after the locked ``head``; write them, the Merkle nodes they
+    complete and the new head (whose guard trigger checks that the rows match)."""
+    compact = CompactRange.from_bytes(head.size, bytes(head.compact_range))
+    prev = bytes(head.last_leaf) if head.size else ZERO_HASH
+    moment = timezone.now()
+    ts = format_ts(moment)
+    rows: list[tuple] = []
+    nodes: list[tuple] = []
+    appended: list[AppendedEvent] = []
+    log_bytes = canonical_json(head.origin)
+    tail = b',"ts":"' + ts.encode() + b'","v":"' + SCHEMA.encode() + b'"}'
+    for offset, entry in enumerate(entries):
+        seq = head.size + offset
+        raw = _record_bytes(entry.parts, entry.ctx, log_bytes, base64.b64encode(prev), seq, tail)
+        leaf = hash_leaf(raw)
+        for level, index, digest in compact.append(leaf):
+            nodes.append((node_id(level, index), digest))
+        rows.append((seq, raw, leaf, moment, *entry.derived))
+        appended.append(AppendedEvent(seq, leaf, moment))
+        prev = leaf
+    _insert(AuditEvent, rows, EVENT_COLUMNS)
+    if nodes:
+        _insert(AuditTreeNode, nodes, NODE_COLUMNS)
+    AuditHead.objects.filter(pk=1).update(
+        size=head.size + len(rows), last_leaf=prev, compact_range=compact.to_bytes(), updated_at=moment
+    )
     return appended
+
+
+# One sequencer at a time: a session-level advisory lock (released by pg_advisory_unlock, or by
+# PostgreSQL when the session ends, so a dead sequencer never blocks the next one).
+SEQUENCER_LOCK = 0x6D6C676F76  # "mlgov"
+_CLAIM_SEQUENCER = ("SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_auditpendingevent) "
+                    f"THEN pg_try_advisory_lock({SEQUENCER_LOCK}) END")
+
+
+def audit_pending_sequence() -> int:
+    """The sequencer: move committed pending events into the log, oldest first, in batches.
+
+    One statement decides: nothing pending, or another sequencer at work (return 0), or this
+    call becomes the sequencer until fewer than a batch is left. Each batch is one transaction
+    that locks the head, appends the events (``_sequence``) and deletes their pending rows.
+    ``manage.py audit_sequencer`` calls it in a loop; every checkpoint calls it first, so the
+    periodic checkpoint task drains pending events when no sequencer runs. Returns how many
+    events this call sequenced.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        return 0  # SQLite sequences inline only (the pending table refuses rows there)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SEQUENCER)
+        if not cursor.fetchone()[0]:
+            return 0
+    done = 0
+    try:
+        while True:
+            count = _sequence_pending_batch()
+            done += count
+            if count < SEQUENCE_BATCH:
+                return done
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT pg_advisory_unlock({SEQUENCER_LOCK})")
+
+
+def _pending_entry(action: str, actor, data, target, reason, ctx) -> _Entry:
+    actor, data, target, ctx = bytes(actor), bytes(data), bytes(target), bytes(ctx)
+    who, what = json.loads(actor), json.loads(target)
+    return _Entry((canonical_json(action), actor, data, target, None if reason is None else bytes(reason)), ctx,
+                  (who["type"], who["id"], who.get("username", ""), action, what["type"], what["id"],
+                   json.loads(ctx)["request_id"]))
+
+
+def _sequence_pending_batch() -> int:
+    with transaction.atomic():
+        rows = list(AuditPendingEvent.objects.order_by("id").values_list("id", *PENDING_COLUMNS[1:])[:SEQUENCE_BATCH])
+        if not rows:
+            return 0
+        entries = [_pending_entry(*row[1:]) for row in rows]
+        _sequence(AuditHead.objects.select_for_update().get(pk=1), entries)
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute("DELETE FROM audit_auditpendingevent WHERE id = ANY(%s)", [[row[0] for row in rows]])
+            if cursor.rowcount != len(rows):  # only a second, concurrent sequencer could cause this
+                raise RuntimeError("pending audit events were sequenced twice; rolled back")
+    return len(rows)

@@ -31,8 +31,10 @@ BEGIN
       USING ERRCODE = 'insufficient_privilege';
   END IF;
   IF NEW.size > OLD.size THEN
-    -- Mark this transaction as audited; governed tables check the mark at commit.
+    -- Mark this transaction as audited; governed tables check the mark at commit. Only a
+    -- transaction that advanced the head may remove the pending events it sequenced.
     PERFORM set_config('mlgov.audited_xact', txid_current()::text, true);
+    PERFORM set_config('mlgov.sequenced_xact', txid_current()::text, true);
   END IF;
   RETURN NEW;
 END $$;
@@ -44,6 +46,22 @@ BEGIN
       'an audit event in the same transaction', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
   END IF;
   RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION audit_pending_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- an event awaiting sequencing audits its transaction's changes just as an appended one does
+  PERFORM set_config('mlgov.audited_xact', txid_current()::text, true);
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION audit_pending_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' AND current_setting('mlgov.sequenced_xact', true) = txid_current()::text THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'audit events awaiting sequencing: % refused (only the sequencer removes them, '
+    'in the transaction that appends them to the log)', TG_OP USING ERRCODE = 'insufficient_privilege';
 END $$;
 
 CREATE OR REPLACE FUNCTION audit_event_insert_guard() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -80,6 +98,31 @@ def pg_statements() -> list[str]:
         "ALTER TABLE audit_auditevent ENABLE ALWAYS TRIGGER audit_auditevent_insert_guard",
     ]
     return statements
+
+
+PENDING_TABLE = "audit_auditpendingevent"
+
+
+def pending_pg_statements() -> list[str]:
+    """Triggers of the table of events awaiting sequencing (migration 0003)."""
+    t = PENDING_TABLE
+    return [
+        PG_FUNCTIONS,  # CREATE OR REPLACE: also brings the head guard of older databases up to date
+        f"CREATE TRIGGER {t}_mark AFTER INSERT ON {t} FOR EACH STATEMENT EXECUTE FUNCTION audit_pending_mark()",
+        f"CREATE TRIGGER {t}_guard BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION audit_pending_guard()",
+        f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change()",
+        f"ALTER TABLE {t} ENABLE ALWAYS TRIGGER {t}_mark",
+        f"ALTER TABLE {t} ENABLE ALWAYS TRIGGER {t}_guard",
+        f"ALTER TABLE {t} ENABLE ALWAYS TRIGGER {t}_no_truncate",
+    ]
+
+
+def pending_sqlite_statements() -> list[str]:
+    """SQLite does not sequence after commit (one writer at a time anyway): the table stays empty."""
+    return [f"CREATE TRIGGER {PENDING_TABLE}_no_{op.lower()} BEFORE {op} ON {PENDING_TABLE} "
+            f"BEGIN SELECT RAISE(ABORT, 'audit events awaiting sequencing: {op} refused'); END"
+            for op in ("INSERT", "UPDATE", "DELETE")]
 
 
 def governed_pg_statements(table: str, update_columns: tuple[str, ...] | None = None) -> list[str]:
@@ -140,12 +183,13 @@ def govern(table: str, update_columns: tuple[str, ...] | None = None):
     return migrations.RunPython(forwards, backwards)
 
 
-def install(schema_editor) -> None:
+def install(schema_editor, *, pending: bool = False) -> None:
+    """Install the log's triggers (migration 0002), or those of the pending table (0003)."""
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        statements = pg_statements()
+        statements = pending_pg_statements() if pending else pg_statements()
     elif vendor == "sqlite":
-        statements = sqlite_statements()
+        statements = pending_sqlite_statements() if pending else sqlite_statements()
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"unsupported database for the audit log: {vendor}")
     with schema_editor.connection.cursor() as cursor:

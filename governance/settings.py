@@ -236,6 +236,16 @@ AUDIT_LOG_ORIGIN = os.environ.get("AUDIT_LOG_ORIGIN", "")
 AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing.key"))
 AUDIT_SIGNING_KEYS = os.environ.get("AUDIT_SIGNING_KEYS", "")
 AUDIT_GENERATE_DEV_KEY = DEBUG
+# When an audited change gets its place in the log (docs/architecture.md, "Sequencing"):
+#   inline   - under the head lock inside the change's own transaction (default; seq known at once)
+#   deferred - the event commits with the change as a pending row; a sequencer appends it to the
+#              log right after the commit (PostgreSQL only; audited writes scale with writers)
+AUDIT_SEQUENCING = os.environ.get("AUDIT_SEQUENCING", "inline")
+if AUDIT_SEQUENCING not in ("inline", "deferred"):
+    raise ImproperlyConfigured(f"AUDIT_SEQUENCING must be inline or deferred, got {AUDIT_SEQUENCING!r}")
+if AUDIT_SEQUENCING == "deferred" and "postgresql" not in DATABASES["default"]["ENGINE"]:
+    raise ImproperlyConfigured("AUDIT_SEQUENCING=deferred needs PostgreSQL (set DATABASE_URL); SQLite has one "
+                               "writer at a time, so use the default AUDIT_SEQUENCING=inline there")
 
 # DOCUMENTATION PACKS ------------------------------------------------------------------------
 ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Example Bank plc (demo)")

@@ -7,7 +7,14 @@ from contextlib import contextmanager
 
 from django.db import connection
 
-from audit.triggers import APPEND_ONLY_TABLES, pg_statements, sqlite_statements
+from audit.triggers import (
+    APPEND_ONLY_TABLES,
+    PENDING_TABLE,
+    pending_pg_statements,
+    pending_sqlite_statements,
+    pg_statements,
+    sqlite_statements,
+)
 
 
 @contextmanager
@@ -33,13 +40,13 @@ def triggers_present() -> bool:
 def reinstall_triggers() -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for statement in pg_statements():
+            for statement in pg_statements() + pending_pg_statements():
                 if statement.startswith("ALTER TABLE"):
                     cursor.execute(statement)
             for table in _governed_tables(cursor):
                 cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_audited")
         else:
-            for statement in sqlite_statements():
+            for statement in sqlite_statements() + pending_sqlite_statements():
                 cursor.execute(statement.replace("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ", 1))
 
 
@@ -51,7 +58,8 @@ def _governed_tables(cursor) -> list[str]:
 def disable_triggers(*, governed: bool = False) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            tables = [*APPEND_ONLY_TABLES, "audit_audithead"] + (_governed_tables(cursor) if governed else [])
+            tables = [*APPEND_ONLY_TABLES, "audit_audithead", PENDING_TABLE]
+            tables += _governed_tables(cursor) if governed else []
             for table in tables:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         else:
