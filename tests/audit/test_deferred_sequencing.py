@@ -184,3 +184,10 @@ def test_the_admin_shows_events_awaiting_sequencing(deferred, client):
     assert "test.pending" in client.get("/admin/audit/auditpendingevent/").content.decode()
     audit_pending_sequence()
     assert "committed and awaiting sequencing" not in client.get("/admin/audit/auditevent/").content.decode()
+
+
+def test_audit_verify_mentions_events_awaiting_sequencing(deferred, capsys):
+    audit_event_append(actor=Actor.system("tests"), action="test.pending", target={"type": "w", "id": 1})
+    call_command("audit_verify", "--no-progress", "--jobs", "1")
+    out = capsys.readouterr().out
+    assert out.startswith("PASS") and "1 committed event(s) are awaiting sequencing" in out

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from audit.models import AuditPendingEvent
-from audit.services import audit_pending_sequence
+from audit.services import SEQUENCE_BATCH, audit_pending_sequence
 
 REPORT_EVERY = 10.0  # seconds between progress lines
 
@@ -17,7 +17,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="sequence what is pending now, then exit")
         parser.add_argument("--interval", type=float, default=0.05,
-                            help="seconds to wait when nothing is pending (default 0.05)")
+                            help="seconds to wait after a round that emptied the queue (default 0.05): events "
+                                 "gather meanwhile and are appended in one transaction")
 
     def handle(self, *args, once, interval, **options):
         if connection.vendor != "postgresql":
@@ -42,7 +43,7 @@ class Command(BaseCommand):
                         self.stdout.write(f"sequenced {window} event(s) in the last {REPORT_EVERY:.0f} s "
                                           f"({total} since start)")
                     window, last_report = 0, time.monotonic()
-                if not count:
+                if count < SEQUENCE_BATCH:  # caught up: let the next batch gather
                     time.sleep(interval)
         except KeyboardInterrupt:
             self.stdout.write(f"stopped; sequenced {total} event(s)")

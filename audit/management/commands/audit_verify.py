@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from audit.models import AuditHead
+from audit.models import AuditHead, AuditPendingEvent
 from audit.verification import record_verification
 
 
@@ -30,3 +30,7 @@ class Command(BaseCommand):
         if not run.ok:
             raise CommandError(run.message.replace("FAIL: ", "audit log FAILED verification: "))
         self.stdout.write(run.message)
+        pending = AuditPendingEvent.objects.count()
+        if pending:
+            self.stdout.write(f"{pending} committed event(s) are awaiting sequencing (AUDIT_SEQUENCING=deferred) and "
+                              "are not in the log yet: is manage.py audit_sequencer running?")
