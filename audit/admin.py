@@ -97,17 +97,14 @@ class AuditPendingEventAdmin(ReadOnlyAdmin):
     """Events committed under ``AUDIT_SEQUENCING=deferred`` that the sequencer has not appended yet."""
 
     list_display = ("id", "created_at", "action", "target")
-    fields = ("created_at", "action", "actor", "target", "data")
+    fields = ("created_at", "fields")
     readonly_fields = fields
 
-    @admin.display(description="actor")
-    def actor(self, obj):
-        return bytes(obj.actor_json).decode()
+    @admin.display(description="action")
+    def action(self, obj):
+        return obj.parts["action"]
 
     @admin.display(description="target")
     def target(self, obj):
-        return bytes(obj.object_json).decode()
-
-    @admin.display(description="details")
-    def data(self, obj):
-        return bytes(obj.data_json).decode()
+        target = obj.parts["object"]
+        return f"{target.get('type')}:{target.get('id')}"

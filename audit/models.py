@@ -9,6 +9,7 @@ UPDATE, DELETE and TRUNCATE.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Now
 
 
 class AppendOnlyError(Exception):
@@ -93,21 +94,17 @@ class AuditEvent(AppendOnlyModel):
 class AuditPendingEvent(models.Model):
     """An event committed with its change but not yet in the log (``AUDIT_SEQUENCING=deferred``).
 
-    Holds the action and the canonical bytes of the event's other fields, made in the business
-    transaction without taking the head lock. The sequencer (``audit.services.
+    ``fields`` holds the canonical JSON of the event's action, actor, context, data, target and
+    (optional) reason, one per line (canonical JSON never contains a raw newline), made in the
+    business transaction without taking the head lock. The sequencer (``audit.services.
     audit_pending_sequence``) later assigns ``seq`` and ``prev`` under the head lock, writes the
-    ``AuditEvent`` (deriving its query columns from these bytes) and deletes this row in the
+    ``AuditEvent`` (deriving its query columns from these fields) and deletes this row in the
     same transaction. Database triggers refuse UPDATE, and DELETE outside that transaction.
     """
 
     id = models.BigAutoField(primary_key=True)
-    created_at = models.DateTimeField()
-    action = models.CharField(max_length=128)
-    actor_json = models.BinaryField()
-    ctx_json = models.BinaryField()
-    data_json = models.BinaryField()
-    object_json = models.BinaryField()
-    reason_json = models.BinaryField(null=True)
+    created_at = models.DateTimeField(db_default=Now())
+    fields = models.TextField()
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -116,7 +113,15 @@ class AuditPendingEvent(models.Model):
         verbose_name_plural = "audit events awaiting sequencing"
 
     def __str__(self) -> str:
-        return f"pending {self.action} {self.object_type}:{self.object_id}"
+        return f"pending event {self.id}"
+
+    @property
+    def parts(self) -> dict:
+        """The fields as JSON values, by name."""
+        import json
+
+        names = ("action", "actor", "ctx", "data", "object", "reason")
+        return dict(zip(names, (json.loads(line) for line in self.fields.split("\n")), strict=False))
 
 
 class AuditTreeNode(AppendOnlyModel):

@@ -207,8 +207,6 @@ def _record_bytes(parts, ctx: bytes, log: bytes, prev_b64: bytes, seq: int, tail
 EVENT_COLUMNS = ("seq", "record", "leaf_hash", "ts", "actor_type", "actor_id", "actor_username", "action",
                  "object_type", "object_id", "request_id")
 NODE_COLUMNS = ("id", "hash")
-# Pending rows hold the action and the canonical bytes of the other fields (PART order) and context.
-PENDING_COLUMNS = ("created_at", "action", "actor_json", "data_json", "object_json", "reason_json", "ctx_json")
 COPY_THRESHOLD = 20  # rows; below this a plain INSERT is cheaper than starting a COPY
 SEQUENCE_BATCH = 5000  # pending events sequenced per transaction
 
@@ -296,9 +294,7 @@ def audit_events_append(
     # SAVEPOINT/RELEASE pair would add a round trip while the head lock is held.
     with transaction.atomic(savepoint=False):
         if (sequencing or settings.AUDIT_SEQUENCING) == "deferred":
-            moment = timezone.now()
-            _insert(AuditPendingEvent, [(moment, e.derived[3], *e.parts[1:], e.ctx) for e in entries],
-                    PENDING_COLUMNS)
+            _insert(AuditPendingEvent, [(_pending_fields(e),) for e in entries], ("fields",))
             return None
         return _sequence(AuditHead.objects.select_for_update().get(pk=1), entries)
 
@@ -369,20 +365,27 @@ def audit_pending_sequence() -> int:
             cursor.execute(f"SELECT pg_advisory_unlock({SEQUENCER_LOCK})")
 
 
-def _pending_entry(action: str, actor, data, target, reason, ctx) -> _Entry:
-    actor, data, target, ctx = bytes(actor), bytes(data), bytes(target), bytes(ctx)
+def _pending_fields(entry: _Entry) -> str:
+    """A pending row's ``fields``: canonical JSON of action, actor, ctx, data, object[, reason],
+    one per line (canonical JSON has no raw newline)."""
+    action, actor, data, target, reason = entry.parts
+    return b"\n".join((action, actor, entry.ctx, data, target) + ((reason,) if reason is not None else ())).decode()
+
+
+def _pending_entry(fields: str) -> _Entry:
+    action, actor, ctx, data, target, *reason = (line.encode() for line in fields.split("\n"))
     who, what = json.loads(actor), json.loads(target)
-    return _Entry((canonical_json(action), actor, data, target, None if reason is None else bytes(reason)), ctx,
-                  (who["type"], who["id"], who.get("username", ""), action, what["type"], what["id"],
+    return _Entry((action, actor, data, target, reason[0] if reason else None), ctx,
+                  (who["type"], who["id"], who.get("username", ""), json.loads(action), what["type"], what["id"],
                    json.loads(ctx)["request_id"]))
 
 
 def _sequence_pending_batch() -> int:
     with transaction.atomic():
-        rows = list(AuditPendingEvent.objects.order_by("id").values_list("id", *PENDING_COLUMNS[1:])[:SEQUENCE_BATCH])
+        rows = list(AuditPendingEvent.objects.order_by("id").values_list("id", "fields")[:SEQUENCE_BATCH])
         if not rows:
             return 0
-        entries = [_pending_entry(*row[1:]) for row in rows]
+        entries = [_pending_entry(fields) for _, fields in rows]
         _sequence(AuditHead.objects.select_for_update().get(pk=1), entries)
         with transaction.get_connection().cursor() as cursor:
             cursor.execute("DELETE FROM audit_auditpendingevent WHERE id = ANY(%s)", [[row[0] for row in rows]])
