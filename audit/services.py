@@ -289,11 +289,14 @@ def audit_events_append(
     that commit with the caller's change, and the sequencer (``audit_pending_sequence``) appends
     them to the log after the commit (returns None).
     """
+    mode = sequencing or settings.AUDIT_SEQUENCING
+    if mode not in ("inline", "deferred"):
+        raise ValueError(f"sequencing must be inline or deferred, got {mode!r}")
     entries = _prepare(specs, floats)
     # No savepoint: a failed append must fail the caller's whole transaction (invariant 1), and a
     # SAVEPOINT/RELEASE pair would add a round trip while the head lock is held.
     with transaction.atomic(savepoint=False):
-        if (sequencing or settings.AUDIT_SEQUENCING) == "deferred":
+        if mode == "deferred":
             _insert(AuditPendingEvent, [(_pending_fields(e),) for e in entries], ("fields",))
             return None
         return _sequence(AuditHead.objects.select_for_update().get(pk=1), entries)

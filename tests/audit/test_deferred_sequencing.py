@@ -191,3 +191,14 @@ def test_audit_verify_mentions_events_awaiting_sequencing(deferred, capsys):
     call_command("audit_verify", "--no-progress", "--jobs", "1")
     out = capsys.readouterr().out
     assert out.startswith("PASS") and "1 committed event(s) are awaiting sequencing" in out
+
+
+@pytest.mark.django_db(transaction=False)
+def test_an_unknown_sequencing_mode_is_refused_before_anything_is_written():
+    from audit.services import EventSpec, audit_events_append
+
+    size = AuditHead.objects.get().size
+    with pytest.raises(ValueError, match="inline or deferred"):
+        audit_events_append([EventSpec(Actor.system("tests"), "test.event", {"type": "w", "id": 1})],
+                            sequencing="later")
+    assert AuditHead.objects.get().size == size
