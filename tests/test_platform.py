@@ -47,6 +47,7 @@ def test_healthz_in_eager_mode(client):
     assert response.status_code == 200
     body = response.json()
     assert body["database"]["ok"] and body["broker"]["mode"] == "eager"
+    assert body["database"]["audit_log_size"] >= 0 and body["database"]["audit_pending"] == 0
 
 
 @pytest.mark.django_db

@@ -202,3 +202,9 @@ def test_an_unknown_sequencing_mode_is_refused_before_anything_is_written():
         audit_events_append([EventSpec(Actor.system("tests"), "test.event", {"type": "w", "id": 1})],
                             sequencing="later")
     assert AuditHead.objects.get().size == size
+
+
+def test_healthz_counts_events_awaiting_sequencing(deferred, client):
+    audit_pending_sequence()
+    audit_event_append(actor=Actor.system("tests"), action="test.pending", target={"type": "w", "id": 1})
+    assert client.get("/healthz").json()["database"]["audit_pending"] == 1
