@@ -8,6 +8,8 @@ UPDATE, DELETE and TRUNCATE.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.db import models
 from django.db.models.functions import Now
 
@@ -106,6 +108,9 @@ class AuditPendingEvent(models.Model):
     created_at = models.DateTimeField(db_default=Now())
     fields = models.TextField()
 
+    # The lines of ``fields``, in order (``audit.services._pending_fields`` writes them).
+    FIELD_NAMES = ("action", "actor", "ctx", "data", "object", "reason")
+
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
@@ -115,13 +120,12 @@ class AuditPendingEvent(models.Model):
     def __str__(self) -> str:
         return f"pending event {self.id}"
 
-    @property
+    @cached_property
     def parts(self) -> dict:
         """The fields as JSON values, by name."""
         import json
 
-        names = ("action", "actor", "ctx", "data", "object", "reason")
-        return dict(zip(names, (json.loads(line) for line in self.fields.split("\n")), strict=False))
+        return dict(zip(self.FIELD_NAMES, (json.loads(line) for line in self.fields.split("\n")), strict=False))
 
 
 class AuditTreeNode(AppendOnlyModel):

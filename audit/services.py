@@ -107,8 +107,6 @@ def _intake(value, reject_floats: bool):
                 exc.suffix = f".{key}{exc.suffix}"
                 raise
         return out
-    elif kind is int:
-        return value if -MAX_INT <= value <= MAX_INT else str(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -369,8 +367,8 @@ def audit_pending_sequence() -> int:
 
 
 def _pending_fields(entry: _Entry) -> str:
-    """A pending row's ``fields``: canonical JSON of action, actor, ctx, data, object[, reason],
-    one per line (canonical JSON has no raw newline)."""
+    """A pending row's ``fields``: canonical JSON of each of ``AuditPendingEvent.FIELD_NAMES``
+    (reason only when there is one), one per line (canonical JSON has no raw newline)."""
     action, actor, data, target, reason = entry.parts
     return b"\n".join((action, actor, entry.ctx, data, target) + ((reason,) if reason is not None else ())).decode()
 
