@@ -39,10 +39,12 @@ run: demo
 
 test: setup
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check --quiet . || { echo "ruff format would change the files above: run .venv/bin/ruff format ."; exit 1; }
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 
 bench: setup
 	@$(PY) bench/run_all.py

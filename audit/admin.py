@@ -54,8 +54,17 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "ts"
     list_per_page = 100
     ordering = ("-seq",)  # newest first; filters and search narrow it down
-    fields = ("seq", "ts", "actor_display", "action", "object_type", "object_id", "request_id",
-              "leaf_hash_b64", "pretty_record")
+    fields = (
+        "seq",
+        "ts",
+        "actor_display",
+        "action",
+        "object_type",
+        "object_id",
+        "request_id",
+        "leaf_hash_b64",
+        "pretty_record",
+    )
     readonly_fields = fields
     show_full_result_count = False
     change_list_template = "admin/audit/auditevent/change_list.html"
@@ -73,8 +82,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="record (exact hashed bytes, pretty-printed)")
     def pretty_record(self, obj):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>",
-                           json.dumps(obj.record_json, indent=2, ensure_ascii=False, sort_keys=True))
+        return format_html(
+            "<pre style='white-space:pre-wrap'>{}</pre>",
+            json.dumps(obj.record_json, indent=2, ensure_ascii=False, sort_keys=True),
+        )
 
 
 @admin.register(AuditCheckpoint)
@@ -88,8 +99,16 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
 class AuditVerificationAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "finished_at", "ok", "size", "checkpoints_checked", "first_bad_seq", "trigger")
     list_filter = ("ok", "trigger")
-    readonly_fields = ("started_at", "finished_at", "ok", "size", "checkpoints_checked", "first_bad_seq",
-                       "message", "trigger")
+    readonly_fields = (
+        "started_at",
+        "finished_at",
+        "ok",
+        "size",
+        "checkpoints_checked",
+        "first_bad_seq",
+        "message",
+        "trigger",
+    )
 
 
 @admin.register(AuditPendingEvent)

@@ -77,8 +77,12 @@ def checkpoint_create(*, min_interval: dt.timedelta | None = None) -> AuditCheck
     try:
         with transaction.atomic():
             return AuditCheckpoint.objects.create(
-                size=current.size, root=root, note=note, created_at=timezone.now(),
-                key_names=",".join(f"{signer.name}+{signer.key_id:08x}" for signer in signers))
+                size=current.size,
+                root=root,
+                note=note,
+                created_at=timezone.now(),
+                key_names=",".join(f"{signer.name}+{signer.key_id:08x}" for signer in signers),
+            )
     except IntegrityError:  # another process signed the same size first
         return None
 
@@ -103,7 +107,7 @@ class Prefetched:
         ordered = sorted(wanted)
         self.nodes = {}
         for start in range(0, len(ordered), FETCH_CHUNK):  # stay under the database's parameter limit
-            self.nodes.update(fetch_nodes(ordered[start:start + FETCH_CHUNK]))
+            self.nodes.update(fetch_nodes(ordered[start : start + FETCH_CHUNK]))
 
     def __call__(self, nodes):
         return {node: self.nodes[node] for node in nodes}
@@ -117,8 +121,13 @@ def inclusion(seq: int, size: int) -> dict:
         raise ProofRequestInvalid(f"seq must be in [0, {size})", field="seq")
     fetch = Prefetched(lambda f: f([(0, seq)]), lambda f: inclusion_proof(seq, size, f), lambda f: root_at(size, f))
     proof = inclusion_proof(seq, size, fetch)
-    return {"seq": seq, "tree_size": size, "leaf_hash": _b64(fetch([(0, seq)])[(0, seq)]),
-            "proof": [_b64(h) for h in proof], "root": _b64(root_at(size, fetch))}
+    return {
+        "seq": seq,
+        "tree_size": size,
+        "leaf_hash": _b64(fetch([(0, seq)])[(0, seq)]),
+        "proof": [_b64(h) for h in proof],
+        "root": _b64(root_at(size, fetch)),
+    }
 
 
 def consistency(first: int, second: int) -> dict:
@@ -127,16 +136,27 @@ def consistency(first: int, second: int) -> dict:
     log_size = head().size
     if second > log_size:
         raise ProofRequestInvalid(f"second must not exceed the log size {log_size}", field="second")
-    fetch = Prefetched(lambda f: consistency_proof(first, second, f), lambda f: root_at(first, f),
-                        lambda f: root_at(second, f))
+    fetch = Prefetched(
+        lambda f: consistency_proof(first, second, f), lambda f: root_at(first, f), lambda f: root_at(second, f)
+    )
     proof = consistency_proof(first, second, fetch)
-    return {"first": first, "second": second, "proof": [_b64(h) for h in proof],
-            "first_root": _b64(root_at(first, fetch)), "second_root": _b64(root_at(second, fetch))}
+    return {
+        "first": first,
+        "second": second,
+        "proof": [_b64(h) for h in proof],
+        "first_root": _b64(root_at(first, fetch)),
+        "second_root": _b64(root_at(second, fetch)),
+    }
 
 
 def checkpoint_payload(checkpoint: AuditCheckpoint) -> dict:
-    return {"size": checkpoint.size, "root": _b64(bytes(checkpoint.root)), "note": checkpoint.note,
-            "created_at": checkpoint.created_at, "keys": checkpoint.key_names.split(",")}
+    return {
+        "size": checkpoint.size,
+        "root": _b64(bytes(checkpoint.root)),
+        "note": checkpoint.note,
+        "created_at": checkpoint.created_at,
+        "keys": checkpoint.key_names.split(","),
+    }
 
 
 def public_keys() -> list[str]:

@@ -93,5 +93,10 @@ def export_bundle(output: str | Path, *, progress: Callable[[int], None] | None 
         if output.exists():
             output.rmdir()
         shutil.move(str(staging), str(output))
-    return {"path": str(output), "origin": origin, "size": size, "root": checkpoint_payload(checkpoint)["root"],
-            "checkpoints": len(files) - 3}
+    return {
+        "path": str(output),
+        "origin": origin,
+        "size": size,
+        "root": checkpoint_payload(checkpoint)["root"],
+        "checkpoints": len(files) - 3,
+    }

@@ -9,8 +9,21 @@ from audit.services import EventSpec, audit_events_append
 
 MAX_BATCH = 10_000
 # Actions the service itself writes; external callers may not impersonate them.
-RESERVED_PREFIXES = ("api.", "api_token.", "approval.", "audit.", "evaluation.", "model_version.", "policy.",
-                     "promotion.", "registered_model.", "report.", "user.", "narrative.", "reference_sample.")
+RESERVED_PREFIXES = (
+    "api.",
+    "api_token.",
+    "approval.",
+    "audit.",
+    "evaluation.",
+    "model_version.",
+    "policy.",
+    "promotion.",
+    "registered_model.",
+    "report.",
+    "user.",
+    "narrative.",
+    "reference_sample.",
+)
 
 
 class ExternalEventRefused(ValueError):
@@ -29,10 +42,19 @@ def external_events_append(*, actor: Actor, events: Sequence[dict]) -> dict:
     for index, event in enumerate(events):
         action = event.get("action", "")
         if isinstance(action, str) and action.startswith(RESERVED_PREFIXES):
-            raise ExternalEventRefused(f"actions starting with {action.split('.')[0]}. are reserved for the service",
-                                       field=f"events[{index}].action")
-        specs.append(EventSpec(actor=actor, action=action, target=event.get("target") or {},
-                               details=event.get("details") or {}, reason=event.get("reason")))
+            raise ExternalEventRefused(
+                f"actions starting with {action.split('.')[0]}. are reserved for the service",
+                field=f"events[{index}].action",
+            )
+        specs.append(
+            EventSpec(
+                actor=actor,
+                action=action,
+                target=event.get("target") or {},
+                details=event.get("details") or {},
+                reason=event.get("reason"),
+            )
+        )
     # Always inline: the caller is told the seq range its events occupy.
     appended = audit_events_append(specs, floats="reject", sequencing="inline")
     return {"count": len(appended), "first_seq": appended[0].seq, "last_seq": appended[-1].seq}

@@ -91,7 +91,7 @@ class CompactRange:
     def from_bytes(cls, size: int, data: bytes) -> CompactRange:
         if size < 0 or len(data) != 32 * size.bit_count():
             raise ValueError("compact range data length does not match size")
-        return cls(size, [bytes(data[i:i + 32]) for i in range(0, len(data), 32)])
+        return cls(size, [bytes(data[i : i + 32]) for i in range(0, len(data), 32)])
 
     def copy(self) -> CompactRange:
         return CompactRange(self.size, self.hashes)

@@ -121,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m audit.notes LOG_ORIGIN   (prints a new private signer key; public key on stderr)",
-              file=sys.stderr)
+        print(
+            "usage: python -m audit.notes LOG_ORIGIN   (prints a new private signer key; public key on stderr)",
+            file=sys.stderr,
+        )
         return 2
     key = generate_signer_key(args[0])
     print(f"public key: {Signer.from_key_string(key).verifier_key()}", file=sys.stderr)

@@ -158,9 +158,7 @@ def _intake(value, reject_floats: bool):
 def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:
     """Validate one event and return its record fields that do not depend on the log position."""
     if not isinstance(spec.action, str) or not ACTION_RE.match(spec.action):
-        raise AuditInputError(
-            "action must be dotted lower_snake words such as model_version.register", field="action"
-        )
+        raise AuditInputError("action must be dotted lower_snake words such as model_version.register", field="action")
     target = intake_value(dict(spec.target or {}), path="object", floats=floats)
     if not target.get("type") or target.get("id") in (None, ""):
         raise AuditInputError("target needs a type and an id", field="object")
@@ -181,9 +179,13 @@ def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:
 def _encode_body(body: dict) -> tuple[bytes, bytes, bytes, bytes, bytes | None]:
     """Canonical bytes of each body field, made before the head lock is taken."""
     reason = body.get("reason")
-    return (canonical_json(body["action"], validated=True), canonical_json(body["actor"], validated=True),
-            canonical_json(body["data"], validated=True), canonical_json(body["object"], validated=True),
-            canonical_json(reason, validated=True) if reason is not None else None)
+    return (
+        canonical_json(body["action"], validated=True),
+        canonical_json(body["actor"], validated=True),
+        canonical_json(body["data"], validated=True),
+        canonical_json(body["object"], validated=True),
+        canonical_json(reason, validated=True) if reason is not None else None,
+    )
 
 
 def _record_bytes(parts, ctx: bytes, log: bytes, prev_b64: bytes, seq: int, tail: bytes) -> bytes:
@@ -194,16 +196,42 @@ def _record_bytes(parts, ctx: bytes, log: bytes, prev_b64: bytes, seq: int, tail
     canonical values in that order gives exactly ``canonical_json(record)`` (a test checks it).
     """
     action, actor, data, target, reason = parts
-    out = [b'{"action":', action, b',"actor":', actor, b',"ctx":', ctx, b',"data":', data, b',"log":', log,
-           b',"object":', target, b',"prev":"', prev_b64, b'"']
+    out = [
+        b'{"action":',
+        action,
+        b',"actor":',
+        actor,
+        b',"ctx":',
+        ctx,
+        b',"data":',
+        data,
+        b',"log":',
+        log,
+        b',"object":',
+        target,
+        b',"prev":"',
+        prev_b64,
+        b'"',
+    ]
     if reason is not None:
         out += [b',"reason":', reason]
     out += [b',"seq":', str(seq).encode(), tail]
     return b"".join(out)
 
 
-EVENT_COLUMNS = ("seq", "record", "leaf_hash", "ts", "actor_type", "actor_id", "actor_username", "action",
-                 "object_type", "object_id", "request_id")
+EVENT_COLUMNS = (
+    "seq",
+    "record",
+    "leaf_hash",
+    "ts",
+    "actor_type",
+    "actor_id",
+    "actor_username",
+    "action",
+    "object_type",
+    "object_id",
+    "request_id",
+)
 NODE_COLUMNS = ("id", "hash")
 COPY_THRESHOLD = 20  # rows; below this a plain INSERT is cheaper than starting a COPY
 SEQUENCE_BATCH = 5000  # pending events sequenced per transaction
@@ -238,8 +266,10 @@ def _insert(model, rows: list[tuple], columns: tuple[str, ...]) -> None:
     with connection.cursor() as cursor:
         if len(rows) < COPY_THRESHOLD:
             one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))}",
-                           [value for row in rows for value in row])
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))}",
+                [value for row in rows for value in row],
+            )
             return
         with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
@@ -272,8 +302,21 @@ def _prepare(specs: Sequence[EventSpec], floats: str) -> list[_Entry]:
         if sum(len(part) for part in parts if part) > MAX_RECORD_BYTES - 1024:
             raise AuditInputError(f"event is larger than {MAX_RECORD_BYTES} bytes", field="data", index=index)
         actor, target = body["actor"], body["object"]
-        entries.append(_Entry(parts, ctx_bytes, (actor["type"], actor["id"], actor.get("username", ""),
-                                                 body["action"], target["type"], target["id"], request_id)))
+        entries.append(
+            _Entry(
+                parts,
+                ctx_bytes,
+                (
+                    actor["type"],
+                    actor["id"],
+                    actor.get("username", ""),
+                    body["action"],
+                    target["type"],
+                    target["id"],
+                    request_id,
+                ),
+            )
+        )
     return entries
 
 
@@ -333,8 +376,9 @@ def _sequence(head: AuditHead, entries: Sequence[_Entry]) -> list[AppendedEvent]
 # One sequencer at a time: a session-level advisory lock (released by pg_advisory_unlock, or by
 # PostgreSQL when the session ends, so a dead sequencer never blocks the next one).
 SEQUENCER_LOCK = 0x6D6C676F76  # "mlgov"
-_CLAIM_SEQUENCER = ("SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_auditpendingevent) "
-                    f"THEN pg_try_advisory_lock({SEQUENCER_LOCK}) END")
+_CLAIM_SEQUENCER = (
+    f"SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_auditpendingevent) THEN pg_try_advisory_lock({SEQUENCER_LOCK}) END"
+)
 
 
 def audit_pending_sequence() -> int:
@@ -376,9 +420,19 @@ def _pending_fields(entry: _Entry) -> str:
 def _pending_entry(fields: str) -> _Entry:
     action, actor, ctx, data, target, *reason = (line.encode() for line in fields.split("\n"))
     who, what = json.loads(actor), json.loads(target)
-    return _Entry((action, actor, data, target, reason[0] if reason else None), ctx,
-                  (who["type"], who["id"], who.get("username", ""), json.loads(action), what["type"], what["id"],
-                   json.loads(ctx)["request_id"]))
+    return _Entry(
+        (action, actor, data, target, reason[0] if reason else None),
+        ctx,
+        (
+            who["type"],
+            who["id"],
+            who.get("username", ""),
+            json.loads(action),
+            what["type"],
+            what["id"],
+            json.loads(ctx)["request_id"],
+        ),
+    )
 
 
 def _sequence_pending_batch() -> int:

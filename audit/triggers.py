@@ -120,9 +120,11 @@ def pending_pg_statements() -> list[str]:
 
 def pending_sqlite_statements() -> list[str]:
     """SQLite does not sequence after commit (one writer at a time anyway): the table stays empty."""
-    return [f"CREATE TRIGGER {PENDING_TABLE}_no_{op.lower()} BEFORE {op} ON {PENDING_TABLE} "
-            f"BEGIN SELECT RAISE(ABORT, 'audit events awaiting sequencing: {op} refused'); END"
-            for op in ("INSERT", "UPDATE", "DELETE")]
+    return [
+        f"CREATE TRIGGER {PENDING_TABLE}_no_{op.lower()} BEFORE {op} ON {PENDING_TABLE} "
+        f"BEGIN SELECT RAISE(ABORT, 'audit events awaiting sequencing: {op} refused'); END"
+        for op in ("INSERT", "UPDATE", "DELETE")
+    ]
 
 
 def governed_pg_statements(table: str, update_columns: tuple[str, ...] | None = None) -> list[str]:

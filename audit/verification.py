@@ -44,8 +44,14 @@ DERIVED_COLUMNS = ("actor_type", "actor_id", "action", "object_type", "object_id
 
 
 def _derived_values(obj: dict) -> tuple:
-    return (obj["actor"]["type"], obj["actor"]["id"], obj["action"], obj["object"]["type"], obj["object"]["id"],
-            obj["ctx"]["request_id"])
+    return (
+        obj["actor"]["type"],
+        obj["actor"]["id"],
+        obj["action"],
+        obj["object"]["type"],
+        obj["object"]["id"],
+        obj["ctx"]["request_id"],
+    )
 
 
 def _derived_mismatch(stored: tuple, obj: dict) -> str | None:
@@ -80,8 +86,11 @@ def _stored_nodes_mismatch(expected: dict[int, bytes], limit: int) -> Result | N
             level, index = node_from_id(key)
             first = index << level
             expected.clear()
-            return _fail(first, f"stored Merkle subtree (level {level}, seq {first} to {first + (1 << level) - 1}) "
-                                "is missing or does not match the records: proofs served from it would be wrong")
+            return _fail(
+                first,
+                f"stored Merkle subtree (level {level}, seq {first} to {first + (1 << level) - 1}) "
+                "is missing or does not match the records: proofs served from it would be wrong",
+            )
     expected.clear()
     return None
 
@@ -90,8 +99,10 @@ def _rows_beyond_head() -> tuple[int, int]:
     """(rows at or beyond the head's size, that size), in one statement, so one snapshot: rows
     appended by a concurrent writer come with the head that covers them and are not counted."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT (SELECT count(*) FROM audit_auditevent WHERE seq >= h.size), h.size "
-                       "FROM audit_audithead h WHERE h.id = 1")
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM audit_auditevent WHERE seq >= h.size), h.size "
+            "FROM audit_audithead h WHERE h.id = 1"
+        )
         return cursor.fetchone()
 
 
@@ -103,8 +114,9 @@ def _claimed_prev(raw: bytes) -> str | None:
     return record.get("prev") if isinstance(record, dict) else None
 
 
-def verify_database(*, trusted_keys=None, progress: Progress | None = None, chunk_size: int = 5000,
-                    jobs: int | None = None) -> Result:
+def verify_database(
+    *, trusted_keys=None, progress: Progress | None = None, chunk_size: int = 5000, jobs: int | None = None
+) -> Result:
     """Verify the stored log; ``progress(count)`` is called as entries are checked.
 
     ``jobs`` worker processes check chunks of the log in parallel (see ``_verify_parallel``).
@@ -129,8 +141,11 @@ def verify_database(*, trusted_keys=None, progress: Progress | None = None, chun
                 return Result(ok=False, bad_file=f"checkpoint {size}", reason="note does not match the stored row")
             key_names.update(names)
         if size > head.size:
-            return Result(ok=False, bad_file=f"checkpoint {size}",
-                          reason=f"checkpoint size {size} is beyond the head size {head.size}")
+            return Result(
+                ok=False,
+                bad_file=f"checkpoint {size}",
+                reason=f"checkpoint size {size} is beyond the head size {head.size}",
+            )
 
     if jobs is None:
         jobs = os.cpu_count() or 1
@@ -144,15 +159,23 @@ def verify_database(*, trusted_keys=None, progress: Progress | None = None, chun
     return _verify_sequential(head, checkpoints, key_names, progress, chunk_size)
 
 
-def _verify_sequential(head: AuditHead, checkpoints: dict[int, AuditCheckpoint], key_names: set[str],
-                       progress: Progress | None, chunk_size: int) -> Result:
+def _verify_sequential(
+    head: AuditHead,
+    checkpoints: dict[int, AuditCheckpoint],
+    key_names: set[str],
+    progress: Progress | None,
+    chunk_size: int,
+) -> Result:
     """Stream every row in seq order in this process; reports the first bad seq exactly."""
     compact = CompactRange()
     prev = ZERO_PREV
     n = 0
-    rows = (AuditEvent.objects.filter(seq__lt=head.size).order_by("seq")
-            .values_list("seq", "record", "leaf_hash", *DERIVED_COLUMNS)
-            .iterator(chunk_size=chunk_size))
+    rows = (
+        AuditEvent.objects.filter(seq__lt=head.size)
+        .order_by("seq")
+        .values_list("seq", "record", "leaf_hash", *DERIVED_COLUMNS)
+        .iterator(chunk_size=chunk_size)
+    )
     pending_break: tuple[int, bytes] | None = None
     expected_nodes: dict[int, bytes] = {}  # subtree hashes recomputed from the records, checked per chunk
     origin = head.origin
@@ -164,9 +187,12 @@ def _verify_sequential(head: AuditHead, checkpoints: dict[int, AuditCheckpoint],
             # entry n-2's bytes were changed; otherwise entry n-1's prev was.
             broken_seq, broken_leaf = pending_break
             intact = row_seq == broken_seq + 1 and _claimed_prev(raw) == b64encode(broken_leaf).decode()
-            return _fail(broken_seq - 1 if intact else broken_seq,
-                         "record bytes changed: its leaf hash does not match the next entry's prev" if intact
-                         else f"prev does not match the leaf hash of seq {broken_seq - 1}")
+            return _fail(
+                broken_seq - 1 if intact else broken_seq,
+                "record bytes changed: its leaf hash does not match the next entry's prev"
+                if intact
+                else f"prev does not match the leaf hash of seq {broken_seq - 1}",
+            )
         if row_seq != n:
             return _fail(n, f"expected seq {n}, found seq {row_seq} (row deleted, moved or inserted)")
         try:
@@ -207,8 +233,11 @@ def _verify_sequential(head: AuditHead, checkpoints: dict[int, AuditCheckpoint],
         return _fail(n, f"head says {head.size} entries but only {n} rows exist (rows deleted)")
     beyond, size_now = _rows_beyond_head()
     if beyond:
-        return _fail(size_now, f"{beyond} row(s) beyond the head size {size_now}: "
-                               "written without the head lock (forged or out-of-band insert)")
+        return _fail(
+            size_now,
+            f"{beyond} row(s) beyond the head size {size_now}: "
+            "written without the head lock (forged or out-of-band insert)",
+        )
     bad = _stored_nodes_mismatch(expected_nodes, head.size)
     if bad:
         return bad
@@ -216,8 +245,9 @@ def _verify_sequential(head: AuditHead, checkpoints: dict[int, AuditCheckpoint],
         return _fail(n - 1, "head's last leaf does not match the last record")
     if bytes(head.compact_range) != compact.to_bytes():
         return Result(ok=False, bad_file="head", reason="head's compact range does not match the records")
-    return Result(ok=True, size=n, root=compact.root(), entries=n, checkpoints=len(checkpoints),
-                  key_names=sorted(key_names))
+    return Result(
+        ok=True, size=n, root=compact.root(), entries=n, checkpoints=len(checkpoints), key_names=sorted(key_names)
+    )
 
 
 # --- parallel fast path --------------------------------------------------------------------------------------------
@@ -297,8 +327,11 @@ def _fetch(rows) -> list[tuple]:
 
 def _fetch_range(start: int, end: int) -> list[tuple]:
     """Rows with ``start <= seq < end`` in seq order, as (seq, record, leaf_hash, *derived) tuples."""
-    return _fetch(AuditEvent.objects.filter(seq__gte=start, seq__lt=end).order_by("seq")
-                  .values_list("seq", "record", "leaf_hash", *DERIVED_COLUMNS))
+    return _fetch(
+        AuditEvent.objects.filter(seq__gte=start, seq__lt=end)
+        .order_by("seq")
+        .values_list("seq", "record", "leaf_hash", *DERIVED_COLUMNS)
+    )
 
 
 def _worker_init() -> None:
@@ -384,8 +417,9 @@ def _check_db_chunk(task: tuple[int, int, str, frozenset[int]]):
     return first_prev, leaves[-1], _compact_hashes(levels, len(leaves)), snaps
 
 
-def _verify_parallel(head: AuditHead, checkpoints: dict[int, AuditCheckpoint], jobs: int,
-                     progress: Progress | None, reported: list[int]) -> Result | None:
+def _verify_parallel(
+    head: AuditHead, checkpoints: dict[int, AuditCheckpoint], jobs: int, progress: Progress | None, reported: list[int]
+) -> Result | None:
     """Check aligned chunks of [0, head.size) in worker processes and fold their results in
     order: no rows outside [0, head.size), prev continuity across chunks, the root at every
     checkpoint, the stored subtrees above chunk level, then the head row. Returns the
@@ -405,7 +439,7 @@ def _verify_parallel(head: AuditHead, checkpoints: dict[int, AuditCheckpoint], j
     def tasks():
         for start in range(0, size, chunk):
             end = min(start + chunk, size)
-            inside = cut_sizes[bisect.bisect_right(cut_sizes, start):bisect.bisect_right(cut_sizes, end)]
+            inside = cut_sizes[bisect.bisect_right(cut_sizes, start) : bisect.bisect_right(cut_sizes, end)]
             yield start, end, origin, frozenset(t - start for t in inside)
 
     upper = CompactRange()  # compact range over the full chunks' roots: the tree above chunk level
@@ -474,8 +508,9 @@ def _verify_parallel(head: AuditHead, checkpoints: dict[int, AuditCheckpoint], j
     return Result(ok=True, size=size, root=compact.root(), entries=size)
 
 
-def record_verification(*, trigger: str, progress: Progress | None = None,
-                        jobs: int | None = None) -> AuditVerification:
+def record_verification(
+    *, trigger: str, progress: Progress | None = None, jobs: int | None = None
+) -> AuditVerification:
     """Verify with the log's own public keys, store the result, and alert on failure."""
     from audit.keys import verifier_keys_for
 

@@ -243,8 +243,7 @@ def _validate_value(v: object, path: str) -> None:
             try:
                 v.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise CanonicalError(f"{path or '<root>'}: string is not UTF-8 encodable "
-                                     "(lone surrogate)") from exc
+                raise CanonicalError(f"{path or '<root>'}: string is not UTF-8 encodable (lone surrogate)") from exc
             if not unicodedata.is_normalized("NFC", v):
                 raise CanonicalError(f"{path or '<root>'}: string is not NFC-normalised")
     elif v is None or isinstance(v, bool):
@@ -315,12 +314,15 @@ try:  # the C encoder, built once (json.JSONEncoder.encode rebuilds it per call)
     def _encode(obj: object) -> str:
         return "".join(_c_encode(obj, 0))
 except ImportError:  # pragma: no cover - pure-Python json
-    _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                               allow_nan=False, check_circular=False).encode
+    _encode = json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+    ).encode
 _is_normalized = unicodedata.is_normalized
 _PREV_RE = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\Z")
-_TS_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"
-                    r"[0-5][0-9]\.[0-9]{6}Z\Z")
+_TS_RE = re.compile(
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"[0-5][0-9]\.[0-9]{6}Z\Z"
+)
 _ACTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 
 
@@ -453,8 +455,7 @@ class CheckpointError(ValueError):
 
 
 def _valid_key_name(name: str) -> bool:
-    return (name != "" and "+" not in name and not any(c.isspace() for c in name)
-            and all(ord(c) >= 0x20 for c in name))
+    return name != "" and "+" not in name and not any(c.isspace() for c in name) and all(ord(c) >= 0x20 for c in name)
 
 
 def key_id(name: str, public_key: bytes) -> int:
@@ -571,14 +572,14 @@ def parse_note(text: str | bytes) -> tuple[str, list[NoteSignature]]:
     split = text.rfind("\n\n")
     if split < 0:
         raise NoteError("note has no blank line before the signatures")
-    body, sigs = text[: split + 1], text[split + 2:]
+    body, sigs = text[: split + 1], text[split + 2 :]
     if not sigs or not sigs.endswith("\n"):
         raise NoteError("note has no signature lines or does not end in a newline")
     out: list[NoteSignature] = []
     for line in sigs[:-1].split("\n"):
         if not line.startswith(_SIG_PREFIX):
             raise NoteError("signature line does not start with an em dash and a space")
-        name, sep, b64 = line[len(_SIG_PREFIX):].partition(" ")
+        name, sep, b64 = line[len(_SIG_PREFIX) :].partition(" ")
         if not sep or not _valid_key_name(name) or not b64:
             raise NoteError("malformed signature line")
         try:
@@ -678,8 +679,10 @@ class Result:
     def line(self) -> str:
         if self.ok:
             root = _b64encode(self.root or b"").decode()
-            return (f"PASS: {self.entries} entries, tree size {self.size}, root {root}, "
-                    f"checkpoints {self.checkpoints}, keys {','.join(self.key_names)}")
+            return (
+                f"PASS: {self.entries} entries, tree size {self.size}, root {root}, "
+                f"checkpoints {self.checkpoints}, keys {','.join(self.key_names)}"
+            )
         if self.first_bad_seq is not None:
             return f"FAIL: seq {self.first_bad_seq}: {self.reason}"
         return f"FAIL: {self.bad_file or '<bundle>'}: {self.reason}"
@@ -792,8 +795,9 @@ def _read_checkpoints(b: _Bundle, ring) -> tuple[str, dict[int, tuple[bytes, str
         names.update(keys)
     for name, size, root in parsed:  # forks first: they are the most serious finding
         if size in by_size and by_size[size][0] != root:
-            raise _BundleError(name, f"fork: two signed checkpoints of size {size} with different roots "
-                                     f"({by_size[size][1]})")
+            raise _BundleError(
+                name, f"fork: two signed checkpoints of size {size} with different roots ({by_size[size][1]})"
+            )
         by_size.setdefault(size, (root, name))
     for name, size, _root in parsed:
         m = _CKPT_NAME.match(name)
@@ -804,8 +808,9 @@ def _read_checkpoints(b: _Bundle, ring) -> tuple[str, dict[int, tuple[bytes, str
     return origin, by_size, names
 
 
-def verify_log_bundle(path: str, trusted_keys, trusted_checkpoint_text: str | bytes | None = None,
-                      jobs: int = 1) -> Result:
+def verify_log_bundle(
+    path: str, trusted_keys, trusted_checkpoint_text: str | bytes | None = None, jobs: int = 1
+) -> Result:
     """Verify an audit export bundle (directory or zip), streaming entries.jsonl.
 
     jobs > 1 checks chunks of entries in worker processes (same checks; memory stays
@@ -834,8 +839,10 @@ def _verify_log_bundle(b: _Bundle, ring, trusted_text, jobs: int = 1) -> Result:
         if t_size in by_size and by_size[t_size][0] != t_root:
             return _fail_file(by_size[t_size][1], f"fork: inconsistent with trusted checkpoint of size {t_size}")
         if max(by_size) < t_size:
-            return _fail_file("checkpoints/", f"rollback: bundle's largest checkpoint {max(by_size)} is "
-                                              f"older than trusted checkpoint size {t_size}")
+            return _fail_file(
+                "checkpoints/",
+                f"rollback: bundle's largest checkpoint {max(by_size)} is older than trusted checkpoint size {t_size}",
+            )
         if t_size not in targets:
             targets[t_size] = (t_root, "trusted checkpoint")
     max_size = max(by_size)
@@ -884,8 +891,9 @@ def _verify_log_bundle(b: _Bundle, ring, trusted_text, jobs: int = 1) -> Result:
         return _fail_seq(n, f"truncated: {n} entries but checkpoint {by_size[max_size][1]} has size {max_size}")
     if max_size == 0 and by_size[0][0] != EMPTY_ROOT:  # pragma: no cover - parse_checkpoint enforces
         return _fail_file(by_size[0][1], "bad empty root")
-    return Result(ok=True, size=n, root=frontier.root(), entries=n, checkpoints=len(by_size),
-                  key_names=sorted(key_names))
+    return Result(
+        ok=True, size=n, root=frontier.root(), entries=n, checkpoints=len(by_size), key_names=sorted(key_names)
+    )
 
 
 _PAR_CHUNK = 1 << 12  # lines per worker task; a power of two so chunks are perfect subtrees
@@ -930,8 +938,9 @@ def _check_chunk(task: tuple[int, str, bytes, int, frozenset[int]]):
     return first_prev, prev_str, fr.hashes, snaps
 
 
-def _verify_entries_parallel(b: _Bundle, handle: object, origin: str, targets: dict[int, tuple[bytes, str]],
-                             max_size: int, jobs: int) -> Result | None:
+def _verify_entries_parallel(
+    b: _Bundle, handle: object, origin: str, targets: dict[int, tuple[bytes, str]], max_size: int, jobs: int
+) -> Result | None:
     import collections
     import itertools
     from concurrent.futures import ProcessPoolExecutor
@@ -993,13 +1002,24 @@ class _Anomaly(Exception):
     pass
 
 
-def _attribute_prev_break(b: _Bundle, handle: object, k1: int, claimed_prev: str, leaf_k1: bytes,
-                          next_line: bytes | None, targets: dict[int, tuple[bytes, str]]) -> Result:
+def _attribute_prev_break(
+    b: _Bundle,
+    handle: object,
+    k1: int,
+    claimed_prev: str,
+    leaf_k1: bytes,
+    next_line: bytes | None,
+    targets: dict[int, tuple[bytes, str]],
+) -> Result:
     """Entry k1's prev does not match leaf(k1-1). Blame k1-1 if entry k1 is still intact,
     else k1. Entry k1 is intact if entry k1+1 records leaf(k1) as its prev; when k1 is the
     last entry, if the checkpoint at size k1+1 verifies with the claimed prev as leaf(k1-1)."""
-    blame_prev = Result(ok=False, first_bad_seq=k1 - 1, bad_file="entries.jsonl",
-                        reason=f"entry bytes changed: its leaf hash does not match prev of seq {k1}")
+    blame_prev = Result(
+        ok=False,
+        first_bad_seq=k1 - 1,
+        bad_file="entries.jsonl",
+        reason=f"entry bytes changed: its leaf hash does not match prev of seq {k1}",
+    )
     if next_line is not None:
         if next_line.endswith(b"\n"):
             try:
@@ -1062,9 +1082,12 @@ def _verify_evidence(b: _Bundle, ring) -> Result:
     except (ValueError, _FloatFound) as exc:
         return _fail_file("manifest.json", f"invalid: {exc}")
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if (manifest.get("format") != EVIDENCE_FORMAT or manifest.get("origin") != origin
-            or not isinstance(files, dict)
-            or not all(isinstance(v, str) and _HEX64.match(v) for v in files.values())):
+    if (
+        manifest.get("format") != EVIDENCE_FORMAT
+        or manifest.get("origin") != origin
+        or not isinstance(files, dict)
+        or not all(isinstance(v, str) and _HEX64.match(v) for v in files.values())
+    ):
         return _fail_file("manifest.json", "bad format, origin or files map")
     present = {n for n in b.by_name if n not in ("manifest.json", "manifest.sig")}
     for name in sorted(present - set(files)):
@@ -1082,15 +1105,15 @@ def _verify_evidence(b: _Bundle, ring) -> Result:
         if req not in files:
             return _fail_file(req, "missing from evidence bundle")
     try:
-        c_origin, size, root, _ = verify_checkpoint(b.read(b.unique("audit/checkpoint.txt"), MAX_NOTE_BYTES),
-                                                    ring)
+        c_origin, size, root, _ = verify_checkpoint(b.read(b.unique("audit/checkpoint.txt"), MAX_NOTE_BYTES), ring)
     except (NoteError, CheckpointError) as exc:
         return _fail_file("audit/checkpoint.txt", f"does not verify: {exc}")
     if c_origin != origin:
         return _fail_file("audit/checkpoint.txt", f"origin {c_origin!r} differs from manifest {origin!r}")
     try:
-        proofs_doc = json.loads(b.read(b.unique("audit/proofs.json")), parse_float=_reject_float,
-                                parse_constant=_reject_constant)
+        proofs_doc = json.loads(
+            b.read(b.unique("audit/proofs.json")), parse_float=_reject_float, parse_constant=_reject_constant
+        )
         if proofs_doc["tree_size"] != size or type(proofs_doc["tree_size"]) is not int:
             return _fail_file("audit/proofs.json", "tree_size differs from the checkpoint size")
         proofs: dict[int, list[bytes]] = {}
@@ -1119,8 +1142,7 @@ def _verify_evidence(b: _Bundle, ring) -> Result:
             if seq >= size:
                 return _fail_seq(seq, f"seq beyond checkpoint size {size}", "audit/entries.jsonl")
             if seq not in proofs or not verify_inclusion(seq, size, hash_leaf(raw), proofs[seq], root):
-                return _fail_seq(seq, "inclusion proof does not verify against the checkpoint",
-                                 "audit/entries.jsonl")
+                return _fail_seq(seq, "inclusion proof does not verify against the checkpoint", "audit/entries.jsonl")
             cited.append(seq)
     if set(proofs) != set(cited):
         return _fail_file("audit/proofs.json", "proofs for entries that are not cited")
@@ -1156,12 +1178,24 @@ def _load_keys(paths: list[str]) -> list[VerifierKey]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Offline verifier for mlgov audit log and evidence bundles.")
     ap.add_argument("bundle", help="bundle directory or .zip")
-    ap.add_argument("--key", action="append", required=True, metavar="KEYFILE",
-                    help="file with pinned verifier key(s) <name>+<id>+<base64>; repeatable")
-    ap.add_argument("--trusted-checkpoint", metavar="FILE",
-                    help="a signed checkpoint you saved earlier (detects rollback and forks)")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                    help="worker processes for checking entries (default: CPU count; 1 = sequential)")
+    ap.add_argument(
+        "--key",
+        action="append",
+        required=True,
+        metavar="KEYFILE",
+        help="file with pinned verifier key(s) <name>+<id>+<base64>; repeatable",
+    )
+    ap.add_argument(
+        "--trusted-checkpoint",
+        metavar="FILE",
+        help="a signed checkpoint you saved earlier (detects rollback and forks)",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes for checking entries (default: CPU count; 1 = sequential)",
+    )
     args = ap.parse_args(argv)
     try:
         keys = _load_keys(args.key)

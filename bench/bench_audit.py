@@ -100,8 +100,12 @@ def machine() -> dict:
                     break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "ram_gb": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
-            "python": platform.python_version()}
+    return {
+        "nproc": os.cpu_count(),
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+    }
 
 
 def pg_admin(pg: str, sql: str) -> list[tuple]:
@@ -127,11 +131,20 @@ def event_spec(actor, seq: int, rnd: random.Random):
     from audit.services import EventSpec
 
     name = NAMES[seq % len(NAMES)]
-    details = {"batch": f"b-{seq // 1000}", "rows": rnd.randrange(10**9), "scorer": name,
-               "auc": f"0.{rnd.randrange(10**4):04d}", "artifact": f"sha256:{rnd.getrandbits(256):064x}"}
-    return EventSpec(actor=actor, action="pipeline.batch_scored",
-                     target={"type": "model_version", "id": str(seq // 4), "version": f"1.{seq % 10}.0"},
-                     details=details, reason=f"Freigabe durch {name}" if seq % 5 == 0 else None)
+    details = {
+        "batch": f"b-{seq // 1000}",
+        "rows": rnd.randrange(10**9),
+        "scorer": name,
+        "auc": f"0.{rnd.randrange(10**4):04d}",
+        "artifact": f"sha256:{rnd.getrandbits(256):064x}",
+    }
+    return EventSpec(
+        actor=actor,
+        action="pipeline.batch_scored",
+        target={"type": "model_version", "id": str(seq // 4), "version": f"1.{seq % 10}.0"},
+        details=details,
+        reason=f"Freigabe durch {name}" if seq % 5 == 0 else None,
+    )
 
 
 def api_event(seq: int, rnd: random.Random) -> dict:
@@ -172,12 +185,21 @@ def prepare_writers(count: int) -> tuple[list[int], int]:
     owner = user_create(actor=actor, username="bench-owner", password=None, roles=[DEVELOPER])
     ids = []
     for index in range(count):
-        model = registered_model_create(actor=actor, user=owner, name=f"bench-model-{index}", purpose="initial",
-                                        business_unit="bench", eu_ai_act_category="minimal", risk_tier="tier_3")
+        model = registered_model_create(
+            actor=actor,
+            user=owner,
+            name=f"bench-model-{index}",
+            purpose="initial",
+            business_unit="bench",
+            eu_ai_act_category="minimal",
+            risk_tier="tier_3",
+        )
         ids.append(model.pk)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE registry_registeredmodel INCLUDING DEFAULTS "
-                       "INCLUDING CONSTRAINTS INCLUDING INDEXES)")
+        cursor.execute(
+            f"CREATE TABLE {PLAIN_TABLE} (LIKE registry_registeredmodel INCLUDING DEFAULTS "
+            "INCLUDING CONSTRAINTS INCLUDING INDEXES)"
+        )
         cursor.execute(f"INSERT INTO {PLAIN_TABLE} SELECT * FROM registry_registeredmodel")
     return ids, owner.pk
 
@@ -208,15 +230,22 @@ def _writer(kind: str, model_id: int, owner_id: int, duration: float, ready, sta
         purpose = f"purpose {os.getpid()} {counter[0]}"
         if kind == "plain":
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"UPDATE {PLAIN_TABLE} SET purpose = %s, updated_at = now() WHERE id = %s",
-                               [purpose, model_id])
+                cursor.execute(
+                    f"UPDATE {PLAIN_TABLE} SET purpose = %s, updated_at = now() WHERE id = %s", [purpose, model_id]
+                )
         elif kind in ("audited", "deferred"):
             with transaction.atomic():
                 with connection.cursor() as cursor:
-                    cursor.execute("UPDATE registry_registeredmodel SET purpose = %s, updated_at = now() "
-                                   "WHERE id = %s", [purpose, model_id])
-                audit_event_append(actor=actor, action="registered_model.update", target=target,
-                                   details={"purpose": {"before": "previous", "after": purpose}})
+                    cursor.execute(
+                        "UPDATE registry_registeredmodel SET purpose = %s, updated_at = now() WHERE id = %s",
+                        [purpose, model_id],
+                    )
+                audit_event_append(
+                    actor=actor,
+                    action="registered_model.update",
+                    target=target,
+                    details={"purpose": {"before": "previous", "after": purpose}},
+                )
         else:
             registered_model_update(actor=actor, user=user, model=model, data={"purpose": purpose})
 
@@ -242,8 +271,10 @@ def throughput(kind: str, writers: int, ids: list[int], owner_id: int, duration:
     connections.close_all()  # never share a connection across fork
     ctx = mp.get_context("fork")
     ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_writer, args=(kind, ids[i], owner_id, duration, ready, start, results))
-             for i in range(writers)]
+    procs = [
+        ctx.Process(target=_writer, args=(kind, ids[i], owner_id, duration, ready, start, results))
+        for i in range(writers)
+    ]
     for proc in procs:
         proc.start()
     for _ in procs:
@@ -253,9 +284,14 @@ def throughput(kind: str, writers: int, ids: list[int], owner_id: int, duration:
         from audit.models import AuditHead
 
         size_before = AuditHead.objects.get().size  # the warm-up events are pending: nothing sequenced them yet
-        sequencer = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "audit_sequencer"], cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        sequencer = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "audit_sequencer"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         sequencer.stdout.readline()  # "sequencing pending audit events ...": it is running
     start.set()
     total = sum(results.get(timeout=duration + 120) for _ in procs)
@@ -272,9 +308,11 @@ def throughput(kind: str, writers: int, ids: list[int], owner_id: int, duration:
         output = sequencer.communicate(timeout=120)[0].strip().splitlines()
         audit_pending_sequence()
         appended = AuditHead.objects.get().size - size_before
-        log(f"           sequencer: {output[-1] if output else '(no output)'}; "
+        log(
+            f"           sequencer: {output[-1] if output else '(no output)'}; "
             f"events still pending when the writers stopped: {backlog}; "
-            f"log grew by {appended:,} for {total + WARMUP * writers:,} transactions")
+            f"log grew by {appended:,} for {total + WARMUP * writers:,} transactions"
+        )
         connections.close_all()
     return total / duration
 
@@ -301,9 +339,11 @@ def bench_overhead(duration: float) -> dict:
             if kind == "deferred":
                 pending_after_writers()
         plain = out[f"plain_{writers}"]
-        log(f"  -> audited/plain at {writers} writer(s): inline {out[f'audited_{writers}'] / plain:.2f}x, "
+        log(
+            f"  -> audited/plain at {writers} writer(s): inline {out[f'audited_{writers}'] / plain:.2f}x, "
             f"deferred {out[f'deferred_{writers}'] / plain:.2f}x   "
-            f"(service/plain {out[f'service_{writers}'] / plain:.2f}x)")
+            f"(service/plain {out[f'service_{writers}'] / plain:.2f}x)"
+        )
     return out
 
 
@@ -324,8 +364,10 @@ def bench_batch(batches: int, profile: bool) -> dict:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     # Bodies are encoded once, outside the timed section: encoding is the pipeline's cost, not ours.
-    payloads = [json.dumps({"events": [api_event(b * API_BATCH + i, rnd) for i in range(API_BATCH)]}).encode()
-                for b in range(batches)]
+    payloads = [
+        json.dumps({"events": [api_event(b * API_BATCH + i, rnd) for i in range(API_BATCH)]}).encode()
+        for b in range(batches)
+    ]
 
     def post(payload: bytes) -> None:
         response = client.post("/api/v1/audit/events", payload, content_type="application/json")
@@ -346,8 +388,10 @@ def bench_batch(batches: int, profile: bool) -> dict:
             audit_events_append(specs, floats="reject")
     raw_eps = batches * API_BATCH / (time.perf_counter() - t0)
     log(f"  API  POST /api/v1/audit/events x{batches} batches of {API_BATCH}: {api_eps:10,.0f} events/s")
-    log(f"  raw  audit_events_append       x{batches} batches of {API_BATCH}: {raw_eps:10,.0f} events/s"
-        f"   (API/raw {api_eps / raw_eps:.2f}x)")
+    log(
+        f"  raw  audit_events_append       x{batches} batches of {API_BATCH}: {raw_eps:10,.0f} events/s"
+        f"   (API/raw {api_eps / raw_eps:.2f}x)"
+    )
     out = {"api_eps": api_eps, "raw_eps": raw_eps}
     if profile:
         profiler = cProfile.Profile()
@@ -431,8 +475,15 @@ def child_verify_db(args: dict) -> dict:
     elapsed = time.perf_counter() - t0
     if not result.ok:
         raise RuntimeError(f"verify_database failed: {result.line()}")
-    return {"entries": result.entries, "seconds": elapsed, "checkpoints": result.checkpoints,
-            "base_rss_mb": base, "samples": samples, "end_rss_mb": current_rss_mb(), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "entries": result.entries,
+        "seconds": elapsed,
+        "checkpoints": result.checkpoints,
+        "base_rss_mb": base,
+        "samples": samples,
+        "end_rss_mb": current_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def child_read_db(args: dict) -> dict:
@@ -450,8 +501,15 @@ def child_read_db(args: dict) -> dict:
         if n % 100_000 == 0:
             samples.append((n, current_rss_mb()))
     elapsed = time.perf_counter() - t0
-    return {"entries": n, "bytes": total, "seconds": elapsed, "base_rss_mb": base, "samples": samples,
-            "end_rss_mb": current_rss_mb(), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "entries": n,
+        "bytes": total,
+        "seconds": elapsed,
+        "base_rss_mb": base,
+        "samples": samples,
+        "end_rss_mb": current_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def child_verify_bundle(args: dict) -> dict:
@@ -463,8 +521,12 @@ def child_verify_bundle(args: dict) -> dict:
     elapsed = time.perf_counter() - t0
     if not result.ok:
         raise RuntimeError(f"offline verifier failed: {result.line()}")
-    return {"entries": result.entries, "seconds": elapsed, "peak_rss_mb": peak_rss_mb(),
-            "workers_peak_rss_mb": children_peak_rss_mb()}
+    return {
+        "entries": result.entries,
+        "seconds": elapsed,
+        "peak_rss_mb": peak_rss_mb(),
+        "workers_peak_rss_mb": children_peak_rss_mb(),
+    }
 
 
 def child_read_lines(args: dict) -> dict:
@@ -476,8 +538,12 @@ def child_read_lines(args: dict) -> dict:
     return {"entries": n, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 
-CHILDREN = {"verify_db": child_verify_db, "read_db": child_read_db, "verify_bundle": child_verify_bundle,
-            "read_lines": child_read_lines}
+CHILDREN = {
+    "verify_db": child_verify_db,
+    "read_db": child_read_db,
+    "verify_bundle": child_verify_bundle,
+    "read_lines": child_read_lines,
+}
 
 
 def growth(result: dict) -> float:
@@ -498,33 +564,45 @@ def bench_verify(workdir: Path) -> dict:
     out["read"] = read = run_child("read_db")
     v_eps, r_eps = verify["entries"] / verify["seconds"], read["entries"] / read["seconds"]
     out["verify_eps"], out["read_eps"] = v_eps, r_eps
-    log(f"  verify_database: {verify['entries']:,} entries in {verify['seconds']:.1f} s = {v_eps:10,.0f} entries/s, "
-        f"peak RSS {verify['peak_rss_mb']:.0f} MB, RSS growth after first 10% {growth(verify):+.1f} MB")
-    log(f"  read rows      : {read['entries']:,} entries in {read['seconds']:.1f} s = {r_eps:10,.0f} entries/s, "
-        f"peak RSS {read['peak_rss_mb']:.0f} MB, RSS growth after first 100k {growth(read):+.1f} MB")
+    log(
+        f"  verify_database: {verify['entries']:,} entries in {verify['seconds']:.1f} s = {v_eps:10,.0f} entries/s, "
+        f"peak RSS {verify['peak_rss_mb']:.0f} MB, RSS growth after first 10% {growth(verify):+.1f} MB"
+    )
+    log(
+        f"  read rows      : {read['entries']:,} entries in {read['seconds']:.1f} s = {r_eps:10,.0f} entries/s, "
+        f"peak RSS {read['peak_rss_mb']:.0f} MB, RSS growth after first 100k {growth(read):+.1f} MB"
+    )
     log(f"  -> verify is {read['seconds'] and verify['seconds'] / read['seconds']:.2f}x the read time")
-    log("  RSS samples during verify_database (entries: MB): "
-        + ", ".join(f"{n // 1000}k: {mb:.0f}" for n, mb in verify["samples"]))
+    log(
+        "  RSS samples during verify_database (entries: MB): "
+        + ", ".join(f"{n // 1000}k: {mb:.0f}" for n, mb in verify["samples"])
+    )
 
     bundle = workdir / "bundle"
     t0 = time.perf_counter()
     summary = export_bundle(bundle)
     out["export_s"] = time.perf_counter() - t0
     out["bundle_mb"] = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()) / 1e6
-    log(f"  export_bundle: {summary['size']:,} entries, {summary['checkpoints']} checkpoints, "
-        f"{out['bundle_mb']:.0f} MB in {out['export_s']:.1f} s")
+    log(
+        f"  export_bundle: {summary['size']:,} entries, {summary['checkpoints']} checkpoints, "
+        f"{out['bundle_mb']:.0f} MB in {out['export_s']:.1f} s"
+    )
     keys_file = workdir / "pinned-keys.txt"
     keys_file.write_text("\n".join(verifier_keys_for(AuditHead.objects.get(pk=1).origin)) + "\n")
     out["read_lines"] = lines = run_child("read_lines", path=str(bundle))
-    log(f"  read lines     : {lines['entries']:,} in {lines['seconds']:.2f} s = "
-        f"{lines['entries'] / lines['seconds']:12,.0f} lines/s")
+    log(
+        f"  read lines     : {lines['entries']:,} in {lines['seconds']:.2f} s = "
+        f"{lines['entries'] / lines['seconds']:12,.0f} lines/s"
+    )
     for jobs in (1, 2):
         res = run_child("verify_bundle", path=str(bundle), keys=str(keys_file), jobs=jobs)
         out[f"offline_{jobs}"] = res
         eps = res["entries"] / res["seconds"]
-        log(f"  offline verifier jobs={jobs}: {res['entries']:,} in {res['seconds']:.1f} s = {eps:10,.0f} entries/s "
+        log(
+            f"  offline verifier jobs={jobs}: {res['entries']:,} in {res['seconds']:.1f} s = {eps:10,.0f} entries/s "
             f"({res['seconds'] / lines['seconds']:.0f}x reading the lines), peak RSS {res['peak_rss_mb']:.0f} MB"
-            + (f" (+ workers: ru_maxrss {res['workers_peak_rss_mb']:.0f} MB, an upper bound)" if jobs > 1 else ""))
+            + (f" (+ workers: ru_maxrss {res['workers_peak_rss_mb']:.0f} MB, an upper bound)" if jobs > 1 else "")
+        )
     return out
 
 
@@ -549,8 +627,13 @@ def bench_proofs() -> dict:
         t0 = time.perf_counter()
         proof = inclusion(seq, tree)
         inc_times.append(time.perf_counter() - t0)
-        if not verify_inclusion(seq, tree, base64.b64decode(proof["leaf_hash"]),
-                                [base64.b64decode(h) for h in proof["proof"]], base64.b64decode(proof["root"])):
+        if not verify_inclusion(
+            seq,
+            tree,
+            base64.b64decode(proof["leaf_hash"]),
+            [base64.b64decode(h) for h in proof["proof"]],
+            base64.b64decode(proof["root"]),
+        ):
             raise RuntimeError(f"inclusion proof for {seq} in {tree} does not verify")
     for _ in range(PROOFS):
         second = rnd.randint(1, size)
@@ -559,13 +642,16 @@ def bench_proofs() -> dict:
         proof = consistency(first, second)
         con_times.append(time.perf_counter() - t0)
         hashes = [base64.b64decode(h) for h in proof["proof"]]
-        if not verify_consistency(first, second, base64.b64decode(proof["first_root"]),
-                                  base64.b64decode(proof["second_root"]), hashes):
+        if not verify_consistency(
+            first, second, base64.b64decode(proof["first_root"]), base64.b64decode(proof["second_root"]), hashes
+        ):
             raise RuntimeError(f"consistency proof {first}->{second} does not verify")
     for name, times in (("inclusion", inc_times), ("consistency", con_times)):
         out[name] = {"median_ms": statistics.median(times) * 1e3, "max_ms": max(times) * 1e3}
-        log(f"  {name:11s} over {size:,} entries, {PROOFS} random requests (each checked): "
-            f"median {out[name]['median_ms']:.2f} ms, max {out[name]['max_ms']:.2f} ms")
+        log(
+            f"  {name:11s} over {size:,} entries, {PROOFS} random requests (each checked): "
+            f"median {out[name]['median_ms']:.2f} ms, max {out[name]['max_ms']:.2f} ms"
+        )
     return out
 
 
@@ -580,8 +666,11 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=None, help="seconds per throughput phase (8; quick 2)")
     ap.add_argument("--batches", type=int, default=None, help="API batches of 1,000 to time (20; quick 5)")
     ap.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
-    ap.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"),
-                    help="PostgreSQL server URL without database name")
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL without database name",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-args", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -601,38 +690,61 @@ def main() -> int:
 
     from audit.notes import generate_signer_key
 
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "governance.settings", "DATABASE_URL": f"{args.pg}/{db_name}",
-        "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "SECURE_SSL_REDIRECT": "false",
-        "AUDIT_LOG_ORIGIN": origin, "AUDIT_SIGNING_KEYS": generate_signer_key(origin),
-        "AUDIT_SIGNING_KEY_FILE": str(workdir / "unused-signing.key"), "LOG_LEVEL": "WARNING",
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "governance.settings",
+            "DATABASE_URL": f"{args.pg}/{db_name}",
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "SECURE_SSL_REDIRECT": "false",
+            "AUDIT_LOG_ORIGIN": origin,
+            "AUDIT_SIGNING_KEYS": generate_signer_key(origin),
+            "AUDIT_SIGNING_KEY_FILE": str(workdir / "unused-signing.key"),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     info = machine()
     pg_version = pg_admin(args.pg, "SHOW server_version")[0][0]
-    pg_settings = {name: pg_admin(args.pg, f"SHOW {name}")[0][0]
-                   for name in ("synchronous_commit", "fsync", "shared_buffers", "wal_sync_method", "commit_delay")}
-    log(f"== mlgov audit benchmark: {entries:,} entries, {duration:g} s per throughput phase, "
-        f"{batches} API batches of {API_BATCH}{' (quick)' if args.quick else ''}")
-    log(f"   machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram_gb']} GB RAM, Python {info['python']}, "
-        f"PostgreSQL {pg_version} ({', '.join(f'{k}={v}' for k, v in pg_settings.items())})")
+    pg_settings = {
+        name: pg_admin(args.pg, f"SHOW {name}")[0][0]
+        for name in ("synchronous_commit", "fsync", "shared_buffers", "wal_sync_method", "commit_delay")
+    }
+    log(
+        f"== mlgov audit benchmark: {entries:,} entries, {duration:g} s per throughput phase, "
+        f"{batches} API batches of {API_BATCH}{' (quick)' if args.quick else ''}"
+    )
+    log(
+        f"   machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram_gb']} GB RAM, Python {info['python']}, "
+        f"PostgreSQL {pg_version} ({', '.join(f'{k}={v}' for k, v in pg_settings.items())})"
+    )
     log(f"   database {db_name}, DEBUG=false, work dir {workdir}")
 
     pg_admin(args.pg, f'CREATE DATABASE "{db_name}"')
     results: dict = {"machine": info, "pg_version": pg_version, "pg_settings": pg_settings, "entries": entries}
     try:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], check=True,
-                       cwd=ROOT, env=os.environ.copy())
+        subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
+            check=True,
+            cwd=ROOT,
+            env=os.environ.copy(),
+        )
         log(f"   migrated in {time.perf_counter() - t0:.1f} s")
         setup_django()
 
         log("\n== a. audit overhead: UPDATE one row (+ audit event) per transaction, writer processes")
-        log(f"   plain   = the same UPDATE on {PLAIN_TABLE}, a copy of registry_registeredmodel without the "
-            "deferred audit trigger (a governed table refuses an unaudited commit)")
-        log("   audited = UPDATE registry_registeredmodel + audit_event_append, one transaction, "
-            "AUDIT_SEQUENCING=inline (head lock in the transaction)")
-        log("   deferred = the same with AUDIT_SEQUENCING=deferred (a pending row in the transaction) while "
-            "`manage.py audit_sequencer` runs")
+        log(
+            f"   plain   = the same UPDATE on {PLAIN_TABLE}, a copy of registry_registeredmodel without the "
+            "deferred audit trigger (a governed table refuses an unaudited commit)"
+        )
+        log(
+            "   audited = UPDATE registry_registeredmodel + audit_event_append, one transaction, "
+            "AUDIT_SEQUENCING=inline (head lock in the transaction)"
+        )
+        log(
+            "   deferred = the same with AUDIT_SEQUENCING=deferred (a pending row in the transaction) while "
+            "`manage.py audit_sequencer` runs"
+        )
         log("   service = registered_model_update(purpose) through the service (role checks, full_clean, lock, audit)")
         results["overhead"] = bench_overhead(duration)
 
@@ -655,8 +767,10 @@ def main() -> int:
         except Exception:  # noqa: BLE001 - django may not be set up yet
             pass
         if args.keep_db:
-            log(f"\n   kept database {db_name} (DATABASE_URL={args.pg}/{db_name}); signing key in AUDIT_SIGNING_KEYS "
-                "is not kept, checkpoints cannot be re-verified with a new one")
+            log(
+                f"\n   kept database {db_name} (DATABASE_URL={args.pg}/{db_name}); signing key in AUDIT_SIGNING_KEYS "
+                "is not kept, checkpoints cannot be re-verified with a new one"
+            )
         else:
             pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
@@ -680,30 +794,67 @@ def summary(r: dict) -> None:
     verify_ratio = v["verify"]["seconds"] / v["read"]["seconds"]
     flat = abs(growth(v["verify"])) < 20
     rows = [
-        ("a. audited/plain, 16 writers, deferred", ">= 0.5x",
-         f"{o['deferred_16']:,.0f} / {o['plain_16']:,.0f} = {ratio16:.2f}x", ratio16 >= 0.5),
-        ("a. audited/plain, 16 writers, inline", "(info)",
-         f"{o['audited_16']:,.0f} / {o['plain_16']:,.0f} = {o['audited_16'] / o['plain_16']:.2f}x", None),
-        ("a. audited/plain, 1 writer, inline/deferred", "(info)",
-         f"{o['audited_1'] / o['plain_1']:.2f}x / {o['deferred_1'] / o['plain_1']:.2f}x", None),
-        ("b. batch API events/s (1,000/batch)", ">= 20,000", f"{b['api_eps']:,.0f} (raw {b['raw_eps']:,.0f})",
-         b["api_eps"] >= 20_000),
+        (
+            "a. audited/plain, 16 writers, deferred",
+            ">= 0.5x",
+            f"{o['deferred_16']:,.0f} / {o['plain_16']:,.0f} = {ratio16:.2f}x",
+            ratio16 >= 0.5,
+        ),
+        (
+            "a. audited/plain, 16 writers, inline",
+            "(info)",
+            f"{o['audited_16']:,.0f} / {o['plain_16']:,.0f} = {o['audited_16'] / o['plain_16']:.2f}x",
+            None,
+        ),
+        (
+            "a. audited/plain, 1 writer, inline/deferred",
+            "(info)",
+            f"{o['audited_1'] / o['plain_1']:.2f}x / {o['deferred_1'] / o['plain_1']:.2f}x",
+            None,
+        ),
+        (
+            "b. batch API events/s (1,000/batch)",
+            ">= 20,000",
+            f"{b['api_eps']:,.0f} (raw {b['raw_eps']:,.0f})",
+            b["api_eps"] >= 20_000,
+        ),
         ("c. verify_database entries/s", ">= 100,000", f"{v['verify_eps']:,.0f}", v["verify_eps"] >= 100_000),
-        ("c. verify time / read time", "<= 2x", f"{verify_ratio:.2f}x (read {v['read_eps']:,.0f}/s)",
-         verify_ratio <= 2),
-        ("c. verify memory flat", "growth < 20 MB",
-         f"{growth(v['verify']):+.1f} MB, peak {v['verify']['peak_rss_mb']:.0f} MB", flat),
-        ("c. offline verifier jobs=1 / jobs=2", "(info)",
-         f"{v['offline_1']['entries'] / v['offline_1']['seconds']:,.0f} / "
-         f"{v['offline_2']['entries'] / v['offline_2']['seconds']:,.0f} entries/s", None),
-        ("d. inclusion proof median / max", "<= 10 ms",
-         f"{p['inclusion']['median_ms']:.2f} / {p['inclusion']['max_ms']:.2f} ms", p["inclusion"]["max_ms"] <= 10),
-        ("d. consistency proof median / max", "<= 10 ms",
-         f"{p['consistency']['median_ms']:.2f} / {p['consistency']['max_ms']:.2f} ms",
-         p["consistency"]["max_ms"] <= 10),
+        (
+            "c. verify time / read time",
+            "<= 2x",
+            f"{verify_ratio:.2f}x (read {v['read_eps']:,.0f}/s)",
+            verify_ratio <= 2,
+        ),
+        (
+            "c. verify memory flat",
+            "growth < 20 MB",
+            f"{growth(v['verify']):+.1f} MB, peak {v['verify']['peak_rss_mb']:.0f} MB",
+            flat,
+        ),
+        (
+            "c. offline verifier jobs=1 / jobs=2",
+            "(info)",
+            f"{v['offline_1']['entries'] / v['offline_1']['seconds']:,.0f} / "
+            f"{v['offline_2']['entries'] / v['offline_2']['seconds']:,.0f} entries/s",
+            None,
+        ),
+        (
+            "d. inclusion proof median / max",
+            "<= 10 ms",
+            f"{p['inclusion']['median_ms']:.2f} / {p['inclusion']['max_ms']:.2f} ms",
+            p["inclusion"]["max_ms"] <= 10,
+        ),
+        (
+            "d. consistency proof median / max",
+            "<= 10 ms",
+            f"{p['consistency']['median_ms']:.2f} / {p['consistency']['max_ms']:.2f} ms",
+            p["consistency"]["max_ms"] <= 10,
+        ),
     ]
-    log(f"\n== summary ({r['entries']:,} entries; {r['machine']['nproc']} CPUs, {r['machine']['ram_gb']} GB, "
-        f"PostgreSQL {r['pg_version']})")
+    log(
+        f"\n== summary ({r['entries']:,} entries; {r['machine']['nproc']} CPUs, {r['machine']['ram_gb']} GB, "
+        f"PostgreSQL {r['pg_version']})"
+    )
     log(f"{'measure':40s} {'target':>16s}  {'result':44s} verdict")
     for name, target, value, ok in rows:
         verdict = "-" if ok is None else ("PASS" if ok else "MISS")

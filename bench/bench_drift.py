@@ -25,9 +25,8 @@ EVIDENTLY_PY = HERE / ".venv-evidently" / "bin" / "python"
 CARDS = (2, 4, 8, 16, 50)
 
 
-
 # Runs inside bench/.venv-evidently (argv: npz path, reps); prints one JSON line.
-EVIDENTLY_CHILD = '''
+EVIDENTLY_CHILD = """
 import json
 import resource
 import sys
@@ -56,7 +55,8 @@ for _ in range(reps):
     times.append(time.perf_counter() - t)
 print(json.dumps({"times": times, "to_pandas_s": to_pandas,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
-'''
+"""
+
 
 def make_drift(n: int, seed: int = 0):
     """20 numeric (0-4 mean-shifted 0.05..0.25 sd, 5-7 scaled x1.2, 10-12 lognormal) + 5 int categoricals."""
@@ -111,27 +111,36 @@ def main():
 
     sort_floor, _, _ = timeit(floor, 3)
     print(f"  floor  sort 40 numeric + bincount cats    median {sort_floor:8.3f} s")
-    print(f"  ours   parse_inline + compute_drift       median {ours_s:8.3f} s   "
-          f"({', '.join(f'{t:.2f}' for t in ours_all)}); {ours_s / sort_floor:.1f}x sort floor")
-    print(f"  ours   RSS before {rss0:.0f} MB, process peak {ours_peak:.0f} MB "
-          f"(working memory <= {ours_peak - rss0:.0f} MB)")
-    print(f"  ours   drifted {res['metrics']['drifted_features']}/{res['metrics']['n_features']} "
-          f"share={res['drift_share']:.2f} methods={sorted({r['method'] for r in res['features']})}")
+    print(
+        f"  ours   parse_inline + compute_drift       median {ours_s:8.3f} s   "
+        f"({', '.join(f'{t:.2f}' for t in ours_all)}); {ours_s / sort_floor:.1f}x sort floor"
+    )
+    print(
+        f"  ours   RSS before {rss0:.0f} MB, process peak {ours_peak:.0f} MB "
+        f"(working memory <= {ours_peak - rss0:.0f} MB)"
+    )
+    print(
+        f"  ours   drifted {res['metrics']['drifted_features']}/{res['metrics']['n_features']} "
+        f"share={res['drift_share']:.2f} methods={sorted({r['method'] for r in res['features']})}"
+    )
     if not EVIDENTLY_PY.exists():
         print("  Evidently: NOT RUN - bench/.venv-evidently does not exist (run bench/evidently_env.sh)")
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "drift.npz"
         np.savez(path, **{f"ref_{k}": v for k, v in ref.items()}, **{f"cur_{k}": v for k, v in cur.items()})
-        proc = subprocess.run([str(EVIDENTLY_PY), "-c", EVIDENTLY_CHILD, str(path),
-                               str(a.evidently_reps)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(EVIDENTLY_PY), "-c", EVIDENTLY_CHILD, str(path), str(a.evidently_reps)], capture_output=True, text=True
+        )
     if proc.returncode != 0:
         print("  Evidently: FAILED -", proc.stderr.strip().splitlines()[-1:] or proc.returncode)
         return
     ev = json.loads(proc.stdout.strip().splitlines()[-1])
     ev_s = float(np.median(ev["times"]))
-    print(f"  Evidently Report([DataDriftPreset()]).run + snapshot.dict()  median {ev_s:8.2f} s "
-          f"({', '.join(f'{t:.1f}' for t in ev['times'])}; to_pandas {ev['to_pandas_s']:.2f} s not included)")
+    print(
+        f"  Evidently Report([DataDriftPreset()]).run + snapshot.dict()  median {ev_s:8.2f} s "
+        f"({', '.join(f'{t:.1f}' for t in ev['times'])}; to_pandas {ev['to_pandas_s']:.2f} s not included)"
+    )
     print(f"  Evidently subprocess peak RSS {ev['peak_rss_mb']:.0f} MB")
     print(f"  ratio  Evidently / ours time   {ev_s / ours_s:8.1f}x  (target >= 30x)")
     print(f"  ratio  ours / Evidently peak RSS {ours_peak / ev['peak_rss_mb']:.2f}  (target <= 0.33)")

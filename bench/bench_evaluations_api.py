@@ -84,27 +84,39 @@ def main() -> int:
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "governance.settings", "PYTHONPATH": str(ROOT),
-               "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.sqlite3", "VAR_DIR": f"{tmp}/var",
-               "MEDIA_ROOT": f"{tmp}/media", "LOG_LEVEL": "WARNING", "DEBUG": "true"}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "governance.settings",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.sqlite3",
+            "VAR_DIR": f"{tmp}/var",
+            "MEDIA_ROOT": f"{tmp}/media",
+            "LOG_LEVEL": "WARNING",
+            "DEBUG": "true",
+        }
         print("migrating a fresh database ...", flush=True)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         print(f"posting {rows:,} rows as Parquet and CSV uploads (4 requests each, first is warm-up) ...", flush=True)
-        result = subprocess.run([sys.executable, "-c", RUN, str(rows)], cwd=ROOT, env=env, capture_output=True,
-                                text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", RUN, str(rows)], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         if result.returncode != 0:
             print(result.stderr[-4000:])
             return 1
         out = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"\nrows {out['rows']:,}  (Parquet {out['parquet_mb']:.1f} MB, CSV {out['csv_mb']:.1f} MB)")
     print(f"  floor   np.bincount over the rows            {out['floor_s'] * 1e3:8.2f} ms")
-    print(f"  compute compute_fairness (parsed arrays)      {out['compute_s'] * 1e3:8.2f} ms   "
-          f"({out['compute_s'] / out['floor_s']:.2f}x the floor; target <= 3x)")
+    print(
+        f"  compute compute_fairness (parsed arrays)      {out['compute_s'] * 1e3:8.2f} ms   "
+        f"({out['compute_s'] / out['floor_s']:.2f}x the floor; target <= 3x)"
+    )
     for fmt in ("parquet", "csv"):
         r = out[fmt]
         verdict = "PASS" if r["median_s"] <= 2.0 else "MISS"
-        print(f"  API     POST /api/v1/evaluations/ ({fmt:<7})  {r['median_s'] * 1e3:8.0f} ms   "
-              f"HTTP {r['status']}, evaluation {r['eval_status']}, {r['input_rows']:,} rows; target <= 2 s: {verdict}")
+        print(
+            f"  API     POST /api/v1/evaluations/ ({fmt:<7})  {r['median_s'] * 1e3:8.0f} ms   "
+            f"HTTP {r['status']}, evaluation {r['eval_status']}, {r['input_rows']:,} rows; target <= 2 s: {verdict}"
+        )
     return 0
 
 

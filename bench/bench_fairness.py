@@ -1,7 +1,7 @@
 """Fairness benchmark: bincount floor vs compute_fairness vs fairlearn (same run, same data).
 
-    .venv/bin/python bench/bench_fairness.py --rows 1000000
-    .venv/bin/python bench/bench_fairness.py --rows 10000000 [--with-fairlearn-10m]
+.venv/bin/python bench/bench_fairness.py --rows 1000000
+.venv/bin/python bench/bench_fairness.py --rows 10000000 [--with-fairlearn-10m]
 """
 
 import argparse
@@ -32,8 +32,9 @@ def make_fair(n: int, seed: int = 0):
 
 
 def ours(y_true, y_pred, g):
-    parsed = parse_inline("fairness", {"y_true": y_true, "y_pred": y_pred, "sensitive_features": {"group": g}},
-                          params={})
+    parsed = parse_inline(
+        "fairness", {"y_true": y_true, "y_pred": y_pred, "sensitive_features": {"group": g}}, params={}
+    )
     return compute_fairness(parsed)
 
 
@@ -48,9 +49,17 @@ def fairlearn_run(y_true, y_pred, g):
     )
     from sklearn.metrics import accuracy_score
 
-    mf = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
-                              "fpr": false_positive_rate, "accuracy": accuracy_score},
-                     y_true=y_true, y_pred=y_pred, sensitive_features=g)
+    mf = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "tpr": true_positive_rate,
+            "fpr": false_positive_rate,
+            "accuracy": accuracy_score,
+        },
+        y_true=y_true,
+        y_pred=y_pred,
+        sensitive_features=g,
+    )
     dpd = demographic_parity_difference(y_true, y_pred, sensitive_features=g)
     eod = equalized_odds_difference(y_true, y_pred, sensitive_features=g)
     return mf, dpd, eod
@@ -86,19 +95,25 @@ def main():
     ours_s, ours_all, res = timeit(lambda: ours(y_true, y_pred, g), a.reps)
     peak_ours = peak_rss_mb()
     print(f"  floor  np.bincount(precomputed code)      median {floor_s * 1e3:9.2f} ms")
-    print(f"  ours   compute_fairness (parsed input)    median {compute_s * 1e3:9.2f} ms   "
-          f"({', '.join(f'{t * 1e3:.1f}' for t in compute_all)})")
+    print(
+        f"  ours   compute_fairness (parsed input)    median {compute_s * 1e3:9.2f} ms   "
+        f"({', '.join(f'{t * 1e3:.1f}' for t in compute_all)})"
+    )
     print(f"  ratio  compute / floor                    {compute_s / floor_s:9.2f}x   (target <= 3x)")
-    print(f"  ours   parse_inline + compute_fairness    median {ours_s * 1e3:9.2f} ms   "
-          f"({', '.join(f'{t * 1e3:.1f}' for t in ours_all)})")
+    print(
+        f"  ours   parse_inline + compute_fairness    median {ours_s * 1e3:9.2f} ms   "
+        f"({', '.join(f'{t * 1e3:.1f}' for t in ours_all)})"
+    )
     print(f"  ratio  parse+compute / floor              {ours_s / floor_s:9.2f}x   (validation included)")
     print(f"  RSS    before ours {rss0:.0f} MB; process peak after ours {peak_ours:.0f} MB")
     if a.rows > 1_000_000 and not a.with_fairlearn_10m:
         print("  fairlearn skipped above 1M rows (pass --with-fairlearn-10m to run it)")
         return
     fl_s, fl_all, fl = timeit(lambda: fairlearn_run(y_true, y_pred, g), a.fairlearn_reps, warmup=False)
-    print(f"  fairlearn MetricFrame(4)+DPD+EOD          median {fl_s:9.3f} s    "
-          f"({', '.join(f'{t:.2f}' for t in fl_all)}; no warm-up)")
+    print(
+        f"  fairlearn MetricFrame(4)+DPD+EOD          median {fl_s:9.3f} s    "
+        f"({', '.join(f'{t:.2f}' for t in fl_all)}; no warm-up)"
+    )
     print(f"  ratio  fairlearn / ours                   {fl_s / ours_s:9.0f}x")
     print(f"  max abs diff vs fairlearn                 {max_diff(res, fl):.3g}   (must be 0 or <= 1e-12)")
     print(f"  process peak RSS after fairlearn          {peak_rss_mb():.0f} MB")

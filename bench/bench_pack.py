@@ -73,10 +73,14 @@ def main() -> int:
     large = run(args.regime, args.events, args.evaluations)
     ratio = large["wall_s"] / small["wall_s"] if small["wall_s"] else float("nan")
     print(f"regime: {args.regime}")
-    print(f"small pack  (40 events, 6 evaluations): {small['wall_s']:.2f} s, "
-          f"peak RSS {small['peak_rss_mb']:.0f} MB, {small['pages']} pages")
-    print(f"large pack  ({args.events} events, {args.evaluations} evaluations): {large['wall_s']:.2f} s, "
-          f"peak RSS {large['peak_rss_mb']:.0f} MB, {large['pages']} pages, {large['bytes'] / 1e6:.1f} MB PDF")
+    print(
+        f"small pack  (40 events, 6 evaluations): {small['wall_s']:.2f} s, "
+        f"peak RSS {small['peak_rss_mb']:.0f} MB, {small['pages']} pages"
+    )
+    print(
+        f"large pack  ({args.events} events, {args.evaluations} evaluations): {large['wall_s']:.2f} s, "
+        f"peak RSS {large['peak_rss_mb']:.0f} MB, {large['pages']} pages, {large['bytes'] / 1e6:.1f} MB PDF"
+    )
     print(f"ratio large/small wall time: {ratio:.1f}x")
     ok = large["wall_s"] < 10 and large["peak_rss_mb"] < 300
     print(f"targets (< 10 s, < 300 MB): {'MET' if ok else 'NOT MET'}")

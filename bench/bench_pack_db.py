@@ -120,9 +120,15 @@ def main() -> int:
     if args.quick:
         args.events, args.evaluations = 1000, 20
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "governance.settings", "PYTHONPATH": str(ROOT),
-               "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.sqlite3", "VAR_DIR": f"{tmp}/var",
-               "MEDIA_ROOT": f"{tmp}/media", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "governance.settings",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.sqlite3",
+            "VAR_DIR": f"{tmp}/var",
+            "MEDIA_ROOT": f"{tmp}/media",
+            "LOG_LEVEL": "WARNING",
+        }
         print(f"migrating a fresh database ({'PostgreSQL' if args.database_url else 'SQLite'}) ...", flush=True)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         print(f"building the record: {args.events} audit events and {args.evaluations} evaluations ...", flush=True)
@@ -130,17 +136,25 @@ def main() -> int:
         versions = child(SETUP, [str(args.events), str(args.evaluations)], env)
         print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
         small = child(GENERATE, [str(versions["small"]), args.regime], env)
-        large = child(GENERATE, [str(versions["large"]), args.regime] + (["profile"] if args.profile else []), env,
-                      show_stderr=args.profile)
+        large = child(
+            GENERATE,
+            [str(versions["large"]), args.regime] + (["profile"] if args.profile else []),
+            env,
+            show_stderr=args.profile,
+        )
     print(f"\n{'pack':<8}{'wall (s)':>10}{'peak RSS (MB)':>15}{'PDF (KB)':>10}{'bundle (KB)':>13}")
     for label, r in (("small", small), ("large", large)):
-        print(f"{label:<8}{r['wall_s']:>10.2f}{r['peak_rss_mb']:>15.0f}{r['pdf_bytes'] / 1024:>10.0f}"
-              f"{r['bundle_bytes'] / 1024:>13.0f}")
+        print(
+            f"{label:<8}{r['wall_s']:>10.2f}{r['peak_rss_mb']:>15.0f}{r['pdf_bytes'] / 1024:>10.0f}"
+            f"{r['bundle_bytes'] / 1024:>13.0f}"
+        )
     ratio = large["wall_s"] / small["wall_s"]
     print(f"\nlarge / small wall time: {ratio:.1f}x")
     ok_time, ok_mem = large["wall_s"] < 10, large["peak_rss_mb"] < 300
-    print(f"target < 10 s: {'PASS' if ok_time else 'MISS'} ({large['wall_s']:.2f} s); "
-          f"target < 300 MB: {'PASS' if ok_mem else 'MISS'} ({large['peak_rss_mb']:.0f} MB)")
+    print(
+        f"target < 10 s: {'PASS' if ok_time else 'MISS'} ({large['wall_s']:.2f} s); "
+        f"target < 300 MB: {'PASS' if ok_mem else 'MISS'} ({large['peak_rss_mb']:.0f} MB)"
+    )
     return 0
 
 

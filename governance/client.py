@@ -74,39 +74,91 @@ class Client:
         if response.status_code >= 400:
             err = (body or {}).get("error") if isinstance(body, dict) else None
             if isinstance(err, dict):
-                raise ApiError(response.status_code, err.get("code", "error"), err.get("message", ""),
-                               err.get("fields"))
+                raise ApiError(
+                    response.status_code, err.get("code", "error"), err.get("message", ""), err.get("fields")
+                )
             raise ApiError(response.status_code, "http_error", response.text[:500] or response.reason or "")
         return body
 
     def get(self, path: str, params: Mapping | None = None) -> Any:
         return self._answer(self.session.get(self._url(path), params=params, timeout=self.timeout))
 
-    def post(self, path: str, json_body: Any = None, *, data: Mapping | None = None, files: Mapping | None = None,
-             idempotency_key: str | None = None) -> Any:
+    def post(
+        self,
+        path: str,
+        json_body: Any = None,
+        *,
+        data: Mapping | None = None,
+        files: Mapping | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-        response = self.session.post(self._url(path), json=json_body if files is None else None, data=data,
-                                     files=files, headers=headers, timeout=self.timeout)
+        response = self.session.post(
+            self._url(path),
+            json=json_body if files is None else None,
+            data=data,
+            files=files,
+            headers=headers,
+            timeout=self.timeout,
+        )
         return self._answer(response)
 
     # -- registry -------------------------------------------------------------------------------
-    def register_model(self, name: str, *, purpose: str, business_unit: str, eu_ai_act_category: str,
-                       risk_tier: str, idempotency_key: str | None = None, **fields) -> dict:
-        body = {"name": name, "purpose": purpose, "business_unit": business_unit,
-                "eu_ai_act_category": eu_ai_act_category, "risk_tier": risk_tier, **fields}
+    def register_model(
+        self,
+        name: str,
+        *,
+        purpose: str,
+        business_unit: str,
+        eu_ai_act_category: str,
+        risk_tier: str,
+        idempotency_key: str | None = None,
+        **fields,
+    ) -> dict:
+        body = {
+            "name": name,
+            "purpose": purpose,
+            "business_unit": business_unit,
+            "eu_ai_act_category": eu_ai_act_category,
+            "risk_tier": risk_tier,
+            **fields,
+        }
         return self.post("models/", body, idempotency_key=idempotency_key)
 
-    def register_version(self, model: str, version: str, *, artifact_uri: str, artifact_sha256: str,
-                         idempotency_key: str | None = None, **fields) -> dict:
-        body = {"model": model, "version": version, "artifact_uri": artifact_uri,
-                "artifact_sha256": artifact_sha256, **fields}
+    def register_version(
+        self,
+        model: str,
+        version: str,
+        *,
+        artifact_uri: str,
+        artifact_sha256: str,
+        idempotency_key: str | None = None,
+        **fields,
+    ) -> dict:
+        body = {
+            "model": model,
+            "version": version,
+            "artifact_uri": artifact_uri,
+            "artifact_sha256": artifact_sha256,
+            **fields,
+        }
         return self.post("versions/", body, idempotency_key=idempotency_key)
 
     # -- evaluations ----------------------------------------------------------------------------
-    def post_evaluation(self, model_version: int, kind: str, dataset: str, *, data: Mapping | None = None,
-                        file: str | os.PathLike | None = None, columns: Mapping | None = None,
-                        file_format: str | None = None, thresholds: Sequence[Mapping] | None = None,
-                        params: Mapping | None = None, idempotency_key: str | None = None) -> dict:
+    def post_evaluation(
+        self,
+        model_version: int,
+        kind: str,
+        dataset: str,
+        *,
+        data: Mapping | None = None,
+        file: str | os.PathLike | None = None,
+        columns: Mapping | None = None,
+        file_format: str | None = None,
+        thresholds: Sequence[Mapping] | None = None,
+        params: Mapping | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict:
         """Post an evaluation with inline ``data`` (a dict) or a CSV/Parquet ``file`` path with its
         ``columns`` mapping. Returns the evaluation (``status`` done, or queued for large inputs)."""
         if (data is None) == (file is None):
@@ -118,8 +170,12 @@ class Client:
             if params is not None:
                 body["params"] = dict(params)
             return self.post("evaluations/", body, idempotency_key=idempotency_key)
-        form = {"model_version": str(model_version), "kind": kind, "dataset": dataset,
-                "columns": json.dumps(dict(columns or {}))}
+        form = {
+            "model_version": str(model_version),
+            "kind": kind,
+            "dataset": dataset,
+            "columns": json.dumps(dict(columns or {})),
+        }
         if file_format:
             form["file_format"] = file_format
         if thresholds is not None:
@@ -127,17 +183,32 @@ class Client:
         if params is not None:
             form["params"] = json.dumps(dict(params))
         with open(file, "rb") as handle:
-            return self.post("evaluations/", data=form, files={"file": (os.path.basename(file), handle)},
-                             idempotency_key=idempotency_key)
+            return self.post(
+                "evaluations/",
+                data=form,
+                files={"file": (os.path.basename(file), handle)},
+                idempotency_key=idempotency_key,
+            )
 
-    def register_reference_sample(self, model_version: int, file: str | os.PathLike, columns: Mapping, *,
-                                  file_format: str | None = None, idempotency_key: str | None = None) -> dict:
+    def register_reference_sample(
+        self,
+        model_version: int,
+        file: str | os.PathLike,
+        columns: Mapping,
+        *,
+        file_format: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict:
         form = {"columns": json.dumps(dict(columns))}
         if file_format:
             form["file_format"] = file_format
         with open(file, "rb") as handle:
-            return self.post(f"versions/{model_version}/reference/", data=form,
-                             files={"file": (os.path.basename(file), handle)}, idempotency_key=idempotency_key)
+            return self.post(
+                f"versions/{model_version}/reference/",
+                data=form,
+                files={"file": (os.path.basename(file), handle)},
+                idempotency_key=idempotency_key,
+            )
 
     def get_evaluation(self, evaluation_id: int) -> dict:
         return self.get(f"evaluations/{evaluation_id}/")
@@ -155,8 +226,9 @@ class Client:
             interval = min(interval * 1.5, 5.0)
 
     # -- workflow and audit ---------------------------------------------------------------------
-    def request_promotion(self, model_version: int, target_stage: str, reason: str, *,
-                          idempotency_key: str | None = None, **fields) -> dict:
+    def request_promotion(
+        self, model_version: int, target_stage: str, reason: str, *, idempotency_key: str | None = None, **fields
+    ) -> dict:
         body = {"model_version": model_version, "target_stage": target_stage, "reason": reason, **fields}
         return self.post("promotions/", body, idempotency_key=idempotency_key)
 

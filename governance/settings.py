@@ -210,14 +210,16 @@ EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
-    "EvaluationStatusEnum": "governance.evaluations.models.EvaluationStatus",
-    "EvaluationKindEnum": "governance.evaluations.models.EvaluationKind",
-    "EvaluationSourceEnum": "governance.evaluations.models.EvaluationSource",
-    "ModelStatusEnum": "governance.registry.models.ModelStatus",
-    "PackStatusEnum": "governance.reports.models.PackStatus",
-    "RequestStatusEnum": "governance.workflow.models.RequestStatus",
-})
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "EvaluationStatusEnum": "governance.evaluations.models.EvaluationStatus",
+        "EvaluationKindEnum": "governance.evaluations.models.EvaluationKind",
+        "EvaluationSourceEnum": "governance.evaluations.models.EvaluationSource",
+        "ModelStatusEnum": "governance.registry.models.ModelStatus",
+        "PackStatusEnum": "governance.reports.models.PackStatus",
+        "RequestStatusEnum": "governance.workflow.models.RequestStatus",
+    }
+)
 
 # E-MAIL -------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(
@@ -244,8 +246,10 @@ AUDIT_SEQUENCING = os.environ.get("AUDIT_SEQUENCING", "inline")
 if AUDIT_SEQUENCING not in ("inline", "deferred"):
     raise ImproperlyConfigured(f"AUDIT_SEQUENCING must be inline or deferred, got {AUDIT_SEQUENCING!r}")
 if AUDIT_SEQUENCING == "deferred" and "postgresql" not in DATABASES["default"]["ENGINE"]:
-    raise ImproperlyConfigured("AUDIT_SEQUENCING=deferred needs PostgreSQL (set DATABASE_URL); SQLite has one "
-                               "writer at a time, so use the default AUDIT_SEQUENCING=inline there")
+    raise ImproperlyConfigured(
+        "AUDIT_SEQUENCING=deferred needs PostgreSQL (set DATABASE_URL); SQLite has one "
+        "writer at a time, so use the default AUDIT_SEQUENCING=inline there"
+    )
 
 # DOCUMENTATION PACKS ------------------------------------------------------------------------
 ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Example Bank plc (demo)")

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_manage(*args, env_overrides: dict) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_debug_off_without_secret_key_refuses_to_start(tmp_path):
@@ -33,11 +34,20 @@ def test_debug_off_without_secret_key_refuses_to_start(tmp_path):
 
 
 def test_check_deploy_passes_with_production_settings(tmp_path):
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env_overrides={
-        "DEBUG": "false", "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-value-0123456789",
-        "ALLOWED_HOSTS": "mlgov.example.com", "VAR_DIR": str(tmp_path),
-        "AUDIT_SIGNING_KEYS": "PRIVATE+KEY+mlgov.example.com/audit+3e2d0b0b+AQ" + "A" * 42 + "=",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/prod.sqlite3"})
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env_overrides={
+            "DEBUG": "false",
+            "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-value-0123456789",
+            "ALLOWED_HOSTS": "mlgov.example.com",
+            "VAR_DIR": str(tmp_path),
+            "AUDIT_SIGNING_KEYS": "PRIVATE+KEY+mlgov.example.com/audit+3e2d0b0b+AQ" + "A" * 42 + "=",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/prod.sqlite3",
+        },
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -52,8 +62,9 @@ def test_healthz_in_eager_mode(client):
 
 @pytest.mark.django_db
 @pytest.mark.broker
-@pytest.mark.parametrize("url, port", [("redis://127.0.0.1:6379/15", 6379),
-                                       ("amqp://guest:guest@127.0.0.1:5672//", 5672)])
+@pytest.mark.parametrize(
+    "url, port", [("redis://127.0.0.1:6379/15", 6379), ("amqp://guest:guest@127.0.0.1:5672//", 5672)]
+)
 def test_healthz_reports_a_real_broker(client, settings, url, port):
     require_service("broker", "127.0.0.1", port)
     from governance.celery import app

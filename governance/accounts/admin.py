@@ -14,8 +14,16 @@ from governance.accounts.services import api_token_issue, api_token_revoke, serv
 from governance.common.admin import admin_actor
 from governance.common.errors import DomainError
 
-TRACKED_USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser",
-                       "is_service_account")
+TRACKED_USER_FIELDS = (
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+    "is_service_account",
+)
 
 
 @admin.register(User)
@@ -43,7 +51,8 @@ class UserAdmin(DjangoUserAdmin):
             diff = {k: {"before": before.get(k), "after": v} for k, v in after.items() if before.get(k) != v}
             if diff or "password" in form.changed_data:
                 audit_event_append(
-                    actor=admin_actor(request), action="user.update" if change else "user.create",
+                    actor=admin_actor(request),
+                    action="user.update" if change else "user.create",
                     target={"type": "user", "id": str(obj.pk), "username": obj.username},
                     details={"changes": diff, "password_changed": "password" in form.changed_data},
                 )
@@ -52,8 +61,10 @@ class UserAdmin(DjangoUserAdmin):
         user = form.instance
 
         def grants():
-            return {"roles": sorted(user.groups.values_list("name", flat=True)),
-                    "permissions": sorted(user.user_permissions.values_list("codename", flat=True))}
+            return {
+                "roles": sorted(user.groups.values_list("name", flat=True)),
+                "permissions": sorted(user.user_permissions.values_list("codename", flat=True)),
+            }
 
         before = grants() if change else {"roles": [], "permissions": []}
         with transaction.atomic():
@@ -61,18 +72,22 @@ class UserAdmin(DjangoUserAdmin):
             after = grants()
             if before != after:
                 audit_event_append(
-                    actor=admin_actor(request), action="user.roles_change",
+                    actor=admin_actor(request),
+                    action="user.roles_change",
                     target={"type": "user", "id": str(user.pk), "username": user.username},
                     details={"before": before, "after": after},
                 )
 
 
 class TokenIssueForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False,
-                                  help_text="An existing person or service account.")
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True), required=False, help_text="An existing person or service account."
+    )
     new_service_account = forms.RegexField(
-        regex=r"^[a-z0-9][a-z0-9._-]{1,99}$", required=False,
-        help_text="Or: the name of a new pipeline service account to create.")
+        regex=r"^[a-z0-9][a-z0-9._-]{1,99}$",
+        required=False,
+        help_text="Or: the name of a new pipeline service account to create.",
+    )
     name = forms.CharField(max_length=100, required=False, help_text="What the token is for.")
     expires_days = forms.IntegerField(min_value=1, max_value=3650, initial=90)
 
@@ -113,8 +128,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
     def get_urls(self):
-        return [path("issue/", self.admin_site.admin_view(self.issue_view), name="accounts_apitoken_issue")] + \
-            super().get_urls()
+        return [
+            path("issue/", self.admin_site.admin_view(self.issue_view), name="accounts_apitoken_issue")
+        ] + super().get_urls()
 
     def add_view(self, request, form_url="", extra_context=None):
         return redirect("admin:accounts_apitoken_issue")
@@ -128,17 +144,24 @@ class ApiTokenAdmin(admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 if data["new_service_account"]:
-                    user, key = service_account_create(actor=admin_actor(request), name=data["new_service_account"],
-                                                       expires_days=data["expires_days"])
+                    user, key = service_account_create(
+                        actor=admin_actor(request), name=data["new_service_account"], expires_days=data["expires_days"]
+                    )
                 else:
                     user = data["user"]
-                    _, key = api_token_issue(actor=admin_actor(request), user=user, name=data["name"],
-                                             expires_days=data["expires_days"])
+                    _, key = api_token_issue(
+                        actor=admin_actor(request), user=user, name=data["name"], expires_days=data["expires_days"]
+                    )
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
                 messages.warning(request, "Copy the key now: it is stored hashed and will never be shown again.")
                 form = TokenIssueForm()
-        context = {**self.admin_site.each_context(request), "title": "Issue an API token", "form": form,
-                   "key": key, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Issue an API token",
+            "form": form,
+            "key": key,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/accounts/issue_token.html", context)

@@ -11,22 +11,34 @@ ALL_ROLES = (DEVELOPER, VALIDATOR, RISK_OFFICER, AUDITOR, PIPELINE)
 # developer changes only models they own") live in the services and the API permissions.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     DEVELOPER: (
-        "registry.view_registeredmodel", "registry.add_registeredmodel", "registry.change_registeredmodel",
-        "registry.view_modelversion", "registry.add_modelversion", "registry.change_modelversion",
+        "registry.view_registeredmodel",
+        "registry.add_registeredmodel",
+        "registry.change_registeredmodel",
+        "registry.view_modelversion",
+        "registry.add_modelversion",
+        "registry.change_modelversion",
     ),
     VALIDATOR: ("registry.view_registeredmodel", "registry.view_modelversion", "audit.view_auditevent"),
     RISK_OFFICER: (
-        "registry.view_registeredmodel", "registry.change_registeredmodel",
-        "registry.view_modelversion", "audit.view_auditevent", "audit.view_auditcheckpoint",
+        "registry.view_registeredmodel",
+        "registry.change_registeredmodel",
+        "registry.view_modelversion",
+        "audit.view_auditevent",
+        "audit.view_auditcheckpoint",
         "accounts.view_apitoken",
     ),
     AUDITOR: (
-        "registry.view_registeredmodel", "registry.view_modelversion",
-        "audit.view_auditevent", "audit.view_auditcheckpoint", "audit.view_auditverification",
+        "registry.view_registeredmodel",
+        "registry.view_modelversion",
+        "audit.view_auditevent",
+        "audit.view_auditcheckpoint",
+        "audit.view_auditverification",
     ),
     PIPELINE: (
-        "registry.view_registeredmodel", "registry.add_registeredmodel",
-        "registry.view_modelversion", "registry.add_modelversion",
+        "registry.view_registeredmodel",
+        "registry.add_registeredmodel",
+        "registry.view_modelversion",
+        "registry.add_modelversion",
     ),
 }
 

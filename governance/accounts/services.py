@@ -38,8 +38,16 @@ def _user_target(user: User) -> dict:
 
 @transaction.atomic
 def user_create(
-    *, actor: Actor, username: str, password: str | None, roles: list[str] = (), email: str = "",
-    first_name: str = "", last_name: str = "", is_staff: bool = False, is_superuser: bool = False,
+    *,
+    actor: Actor,
+    username: str,
+    password: str | None,
+    roles: list[str] = (),
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
     is_service_account: bool = False,
 ) -> User:
     unknown = sorted(set(roles) - set(ALL_ROLES))
@@ -48,8 +56,13 @@ def user_create(
     if User.objects.filter(username=username).exists():
         raise Conflict(f"a user named {username!r} already exists", field="username")
     user = User(
-        username=username, email=email, first_name=first_name, last_name=last_name,
-        is_staff=is_staff, is_superuser=is_superuser, is_service_account=is_service_account,
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+        is_service_account=is_service_account,
     )
     if password:
         user.set_password(password)
@@ -58,9 +71,15 @@ def user_create(
     user.save()
     user.groups.set(Group.objects.filter(name__in=roles))
     audit_event_append(
-        actor=actor, action="user.create", target=_user_target(user),
-        details={"roles": sorted(roles), "is_staff": is_staff, "is_superuser": is_superuser,
-                 "is_service_account": is_service_account},
+        actor=actor,
+        action="user.create",
+        target=_user_target(user),
+        details={
+            "roles": sorted(roles),
+            "is_staff": is_staff,
+            "is_superuser": is_superuser,
+            "is_service_account": is_service_account,
+        },
     )
     return user
 
@@ -73,7 +92,9 @@ def user_roles_set(*, actor: Actor, user: User, roles: list[str]) -> User:
     before = user.role_names
     user.groups.set(Group.objects.filter(name__in=roles))
     audit_event_append(
-        actor=actor, action="user.roles_change", target=_user_target(user),
+        actor=actor,
+        action="user.roles_change",
+        target=_user_target(user),
         details={"before": before, "after": sorted(roles)},
     )
     return user
@@ -93,11 +114,17 @@ def api_token_issue(
     key = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     now = timezone.now()
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=prefix, key_sha256=_hash_key(key), created_at=now,
+        user=user,
+        name=name,
+        prefix=prefix,
+        key_sha256=_hash_key(key),
+        created_at=now,
         expires_at=now + dt.timedelta(days=days),
     )
     audit_event_append(
-        actor=actor, action="api_token.issue", target={"type": "api_token", "id": str(token.pk), "prefix": prefix},
+        actor=actor,
+        action="api_token.issue",
+        target={"type": "api_token", "id": str(token.pk), "prefix": prefix},
         details={"user": user.username, "name": name, "expires_at": token.expires_at},
     )
     return token, key
@@ -111,7 +138,8 @@ def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit_event_append(
-        actor=actor, action="api_token.revoke",
+        actor=actor,
+        action="api_token.revoke",
         target={"type": "api_token", "id": str(token.pk), "prefix": token.prefix},
         details={"user": token.user.username},
     )
@@ -119,11 +147,13 @@ def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
 
 
 @transaction.atomic
-def service_account_create(*, actor: Actor, name: str, email: str = "", expires_days: int | None = None
-                           ) -> tuple[User, str]:
+def service_account_create(
+    *, actor: Actor, name: str, email: str = "", expires_days: int | None = None
+) -> tuple[User, str]:
     """A pipeline account (role ``pipeline``) and its first token."""
-    user = user_create(actor=actor, username=name, password=None, roles=[PIPELINE], email=email,
-                       is_service_account=True)
+    user = user_create(
+        actor=actor, username=name, password=None, roles=[PIPELINE], email=email, is_service_account=True
+    )
     _, key = api_token_issue(actor=actor, user=user, name="initial", expires_days=expires_days)
     return user, key
 
@@ -148,11 +178,13 @@ def api_token_authenticate(key: str, *, ip: str | None = None) -> tuple[User, Ap
     elif not token.user.is_active:
         reason = "user inactive"
     if reason:
-        actor = (actor_for(token.user, auth="token") if token
-                 else Actor(type="system", id="unauthenticated", auth="token"))
+        actor = (
+            actor_for(token.user, auth="token") if token else Actor(type="system", id="unauthenticated", auth="token")
+        )
         with transaction.atomic():
             audit_event_append(
-                actor=actor, action="api_token.authenticate.denied",
+                actor=actor,
+                action="api_token.authenticate.denied",
                 target={"type": "api_token", "id": str(token.pk) if token else (parts[1] if len(parts) == 3 else "?")},
                 details={"reason": reason, "ip": ip},
             )

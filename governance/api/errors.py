@@ -19,8 +19,11 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "body" if key == "non_field_errors" and not prefix else (prefix or "") + (
-                str(key) if not prefix else f".{key}")
+            name = (
+                "body"
+                if key == "non_field_errors" and not prefix
+                else (prefix or "") + (str(key) if not prefix else f".{key}")
+            )
             if key == "non_field_errors" and prefix:
                 name = prefix
             for field, messages in flatten_errors(value, name).items():
@@ -45,8 +48,10 @@ def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
-        return Response(error_body("payload_too_large", str(exc), {"body": [str(exc)]}),
-                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(
+            error_body("payload_too_large", str(exc), {"body": [str(exc)]}),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -80,8 +85,13 @@ def _audit_permission_denied(context, reason: str) -> None:
     from governance.common.services import deny
 
     try:
-        deny(actor=actor_from_request(request), action="api.request",
-             target={"type": "endpoint", "id": request.path}, reason=reason, details={"method": request.method})
+        deny(
+            actor=actor_from_request(request),
+            action="api.request",
+            target={"type": "endpoint", "id": request.path},
+            reason=reason,
+            details={"method": request.method},
+        )
     except DomainError:
         pass
 

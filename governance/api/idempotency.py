@@ -26,8 +26,7 @@ def request_fingerprint(request) -> str:
     """SHA-256 over method, path and body; uploaded files count by their own SHA-256."""
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     if request.content_type.startswith("multipart/"):
-        fields = {key: request.data.getlist(key) for key in sorted(request.data.keys())
-                  if key not in request.FILES}
+        fields = {key: request.data.getlist(key) for key in sorted(request.data.keys()) if key not in request.FILES}
         digest.update(json.dumps(fields, sort_keys=True).encode())
         for name in sorted(request.FILES):
             for upload in request.FILES.getlist(name):
@@ -51,17 +50,24 @@ def begin(request) -> IdempotencyRecord | None:
     try:
         with transaction.atomic():
             return IdempotencyRecord.objects.create(
-                user=request.user, key=key, method=request.method, path=request.path[:500],
+                user=request.user,
+                key=key,
+                method=request.method,
+                path=request.path[:500],
                 request_sha256=fingerprint,
             )
     except IntegrityError:
         record = IdempotencyRecord.objects.get(user=request.user, key=key)
     if record.request_sha256 != fingerprint:
-        raise Conflict("this Idempotency-Key was used with a different request", field=HEADER,
-                       code="idempotency_key_reused")
+        raise Conflict(
+            "this Idempotency-Key was used with a different request", field=HEADER, code="idempotency_key_reused"
+        )
     if record.status == 0:
-        raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
-                       field=HEADER, code="idempotency_in_progress")
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+            field=HEADER,
+            code="idempotency_in_progress",
+        )
     response = Response(json.loads(record.response_body) if record.response_body else None, status=record.status)
     response["Idempotent-Replayed"] = "true"
     raise Replay(response)

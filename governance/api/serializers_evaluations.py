@@ -15,9 +15,31 @@ CREATE_FIELDS = ("model_version", "kind", "dataset", "thresholds", "params", "da
 JSON_FORM_FIELDS = ("thresholds", "params", "data", "columns")
 REFERENCE_FIELDS = ("file", "file_format", "columns")
 # Base fields of every evaluation; the kind's result fields are added at top level without overriding them.
-BASE_FIELDS = ["id", "url", "model_version", "model", "version", "kind", "dataset", "source", "status",
-               "failure_reason", "input_sha256", "input_rows", "library_versions", "params", "thresholds", "checks",
-               "passed", "warnings", "metrics", "created_by", "created_at", "started_at", "finished_at"]
+BASE_FIELDS = [
+    "id",
+    "url",
+    "model_version",
+    "model",
+    "version",
+    "kind",
+    "dataset",
+    "source",
+    "status",
+    "failure_reason",
+    "input_sha256",
+    "input_rows",
+    "library_versions",
+    "params",
+    "thresholds",
+    "checks",
+    "passed",
+    "warnings",
+    "metrics",
+    "created_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+]
 
 
 class EvaluationSerializer(serializers.ModelSerializer):
@@ -52,15 +74,20 @@ class EvaluationCreateSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(help_text="The model version's id.")
     kind = serializers.ChoiceField(choices=EvaluationKind.choices)
     dataset = serializers.CharField(max_length=200, help_text="A label such as holdout-2026-10.")
-    thresholds = serializers.JSONField(required=False, help_text='[{"metric", "comparator", "threshold"}]; '
-                                                                 "JSON-encoded in multipart.")
-    params = serializers.JSONField(required=False, help_text="Kind parameters (threshold, min_group_size, "
-                                                             "categorical, n_boot, ...); JSON-encoded in multipart.")
-    data = serializers.JSONField(required=False, help_text="Inline data (see docs/api-guide.md); for reported: "
-                                                           "{metric: number}.")
+    thresholds = serializers.JSONField(
+        required=False, help_text='[{"metric", "comparator", "threshold"}]; JSON-encoded in multipart.'
+    )
+    params = serializers.JSONField(
+        required=False,
+        help_text="Kind parameters (threshold, min_group_size, categorical, n_boot, ...); JSON-encoded in multipart.",
+    )
+    data = serializers.JSONField(
+        required=False, help_text="Inline data (see docs/api-guide.md); for reported: {metric: number}."
+    )
     file = serializers.FileField(required=False, help_text="CSV or Parquet table (multipart).")
-    file_format = serializers.ChoiceField(choices=["csv", "parquet"], required=False,
-                                          help_text="Inferred from the file name when omitted.")
+    file_format = serializers.ChoiceField(
+        choices=["csv", "parquet"], required=False, help_text="Inferred from the file name when omitted."
+    )
     columns = serializers.JSONField(required=False, help_text="Column mapping for a file; JSON-encoded in multipart.")
 
 
@@ -90,8 +117,7 @@ def decode_request(request, allowed: tuple[str, ...]) -> dict:
         raise ValidationFailed("body: must be a JSON object", field="body")
     unknown = sorted(set(body.keys()) - set(allowed))
     if unknown:
-        raise ValidationFailed(f"{unknown[0]}: unknown field (expected one of: {', '.join(allowed)})",
-                               field=unknown[0])
+        raise ValidationFailed(f"{unknown[0]}: unknown field (expected one of: {', '.join(allowed)})", field=unknown[0])
     out = {}
     for name in allowed:
         if name == "file":

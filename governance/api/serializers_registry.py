@@ -31,9 +31,23 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RegisteredModel
-        fields = ["id", "name", "title", "purpose", "owner", "business_unit", "eu_ai_act_category",
-                  "annex_iii_area", "risk_tier", "status", "created_by", "created_at", "updated_at",
-                  "production_version", "versions_url"]
+        fields = [
+            "id",
+            "name",
+            "title",
+            "purpose",
+            "owner",
+            "business_unit",
+            "eu_ai_act_category",
+            "annex_iii_area",
+            "risk_tier",
+            "status",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "production_version",
+            "versions_url",
+        ]
 
     def get_versions_url(self, obj) -> str:
         return f"/api/v1/versions/?model={obj.name}"
@@ -44,16 +58,22 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 
 
 class RegisteredModelCreateSerializer(StrictSerializer):
-    name = serializers.RegexField(r"^[a-z0-9][a-z0-9._-]{0,99}$", max_length=100, error_messages={
-        "invalid": "must be 1-100 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"})
+    name = serializers.RegexField(
+        r"^[a-z0-9][a-z0-9._-]{0,99}$",
+        max_length=100,
+        error_messages={
+            "invalid": "must be 1-100 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+        },
+    )
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     purpose = serializers.CharField(max_length=20000)
     business_unit = serializers.CharField(max_length=120)
     eu_ai_act_category = serializers.ChoiceField(choices=EuAiActCategory.choices)
     annex_iii_area = serializers.ChoiceField(choices=AnnexIIIArea.choices, required=False, default="none")
     risk_tier = serializers.ChoiceField(choices=RiskTier.choices)
-    owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
-                                         required=False)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), required=False
+    )
 
 
 class RegisteredModelUpdateSerializer(StrictSerializer):
@@ -66,12 +86,15 @@ class RegisteredModelUpdateSerializer(StrictSerializer):
     annex_iii_area = serializers.ChoiceField(choices=AnnexIIIArea.choices, required=False)
     risk_tier = serializers.ChoiceField(choices=RiskTier.choices, required=False)
     status = serializers.ChoiceField(choices=ModelStatus.choices, required=False)
-    owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
-                                         required=False)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), required=False
+    )
 
 
-SHA256_FIELD = {"regex": r"^[0-9a-f]{64}$",
-                "error_messages": {"invalid": "must be 64 lowercase hexadecimal characters (a SHA-256 digest)"}}
+SHA256_FIELD = {
+    "regex": r"^[0-9a-f]{64}$",
+    "error_messages": {"invalid": "must be 64 lowercase hexadecimal characters (a SHA-256 digest)"},
+}
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -81,26 +104,51 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelVersion
-        fields = ["id", "model", "model_id", "version", "description", "artifact_uri", "artifact_sha256",
-                  "training_data_ref", "training_data_sha256", "code_commit", "framework", "parameters",
-                  "stage", "stage_changed_at", "registered_by", "registered_at"]
+        fields = [
+            "id",
+            "model",
+            "model_id",
+            "version",
+            "description",
+            "artifact_uri",
+            "artifact_sha256",
+            "training_data_ref",
+            "training_data_sha256",
+            "code_commit",
+            "framework",
+            "parameters",
+            "stage",
+            "stage_changed_at",
+            "registered_by",
+            "registered_at",
+        ]
 
 
 class ModelVersionCreateSerializer(StrictSerializer):
     model = serializers.SlugRelatedField(
-        slug_field="name", queryset=RegisteredModel.objects.all(),
+        slug_field="name",
+        queryset=RegisteredModel.objects.all(),
         error_messages={"does_not_exist": "no registered model named {value}"},
         help_text="The registered model's name.",
     )
-    version = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$", error_messages={
-        "invalid": "must be 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"})
+    version = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+        error_messages={
+            "invalid": "must be 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"
+        },
+    )
     description = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
     artifact_uri = serializers.CharField(max_length=500)
     artifact_sha256 = serializers.RegexField(**SHA256_FIELD)
     training_data_ref = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     training_data_sha256 = serializers.RegexField(required=False, allow_blank=True, default="", **SHA256_FIELD)
-    code_commit = serializers.RegexField(r"^[0-9a-f]{7,64}$", required=False, allow_blank=True, default="",
-                                         error_messages={"invalid": "must be a git commit id: 7 to 64 lowercase hex"})
+    code_commit = serializers.RegexField(
+        r"^[0-9a-f]{7,64}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "must be a git commit id: 7 to 64 lowercase hex"},
+    )
     framework = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     parameters = serializers.DictField(required=False, default=dict)
 
@@ -115,8 +163,11 @@ class ModelVersionUpdateSerializer(StrictSerializer):
     artifact_sha256 = serializers.RegexField(required=False, **SHA256_FIELD)
     training_data_ref = serializers.CharField(max_length=500, required=False)
     training_data_sha256 = serializers.RegexField(required=False, **SHA256_FIELD)
-    code_commit = serializers.RegexField(r"^[0-9a-f]{7,64}$", required=False,
-                                         error_messages={"invalid": "must be a git commit id: 7 to 64 lowercase hex"})
+    code_commit = serializers.RegexField(
+        r"^[0-9a-f]{7,64}$",
+        required=False,
+        error_messages={"invalid": "must be a git commit id: 7 to 64 lowercase hex"},
+    )
     framework = serializers.CharField(max_length=100, required=False)
     parameters = serializers.DictField(required=False)
     stage = serializers.CharField(required=False, help_text="Refused: stages change only through promotions.")

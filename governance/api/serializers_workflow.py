@@ -22,11 +22,26 @@ class GateResultSerializer(serializers.Serializer):
 class PolicySummarySerializer(serializers.ModelSerializer):
     scope = serializers.CharField(read_only=True, help_text="tier_1|tier_2|tier_3 or prohibited|high|limited|minimal")
     target_stage = serializers.CharField(read_only=True, help_text="staging or production")
+
     class Meta:
         model = Policy
-        fields = ["id", "scope", "target_stage", "is_rollback", "version", "is_current", "required_kinds", "checks",
-                  "allowed_from_stages", "max_evaluation_age_days", "require_computed", "approvals_required",
-                  "required_roles", "accepted_roles", "request_window_days"]
+        fields = [
+            "id",
+            "scope",
+            "target_stage",
+            "is_rollback",
+            "version",
+            "is_current",
+            "required_kinds",
+            "checks",
+            "allowed_from_stages",
+            "max_evaluation_age_days",
+            "require_computed",
+            "approvals_required",
+            "required_roles",
+            "accepted_roles",
+            "request_window_days",
+        ]
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -36,9 +51,21 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Approval
-        fields = ["id", "approver", "role", "decision", "justification", "override_justification", "is_override",
-                  "overridden_checks", "signature_meaning", "signed_at", "reauthenticated", "invalidated_at",
-                  "invalidated_reason"]
+        fields = [
+            "id",
+            "approver",
+            "role",
+            "decision",
+            "justification",
+            "override_justification",
+            "is_override",
+            "overridden_checks",
+            "signature_meaning",
+            "signed_at",
+            "reauthenticated",
+            "invalidated_at",
+            "invalidated_reason",
+        ]
 
 
 class OutstandingSerializer(serializers.Serializer):
@@ -58,30 +85,53 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     approvals = ApprovalSerializer(many=True, read_only=True)
     outstanding = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField(read_only=True)
-    status = serializers.CharField(read_only=True, help_text=(
-        "pending -> approved -> promoted, or rejected, withdrawn, expired, superseded"))
+    status = serializers.CharField(
+        read_only=True, help_text=("pending -> approved -> promoted, or rejected, withdrawn, expired, superseded")
+    )
     from_stage = serializers.CharField(read_only=True, help_text="The version's stage when requested.")
     target_stage = serializers.CharField(read_only=True, help_text="staging or production")
 
     class Meta:
         model = PromotionRequest
-        fields = ["id", "model", "model_id", "model_version", "version", "from_stage", "target_stage", "status",
-                  "status_reason", "reason", "is_rollback", "requested_by", "created_at", "expires_at", "decided_at",
-                  "superseded_by", "policy", "gates_passed", "gates_evaluated_at", "gate_results", "approvals",
-                  "outstanding"]
+        fields = [
+            "id",
+            "model",
+            "model_id",
+            "model_version",
+            "version",
+            "from_stage",
+            "target_stage",
+            "status",
+            "status_reason",
+            "reason",
+            "is_rollback",
+            "requested_by",
+            "created_at",
+            "expires_at",
+            "decided_at",
+            "superseded_by",
+            "policy",
+            "gates_passed",
+            "gates_evaluated_at",
+            "gate_results",
+            "approvals",
+            "outstanding",
+        ]
 
     @extend_schema_field(OutstandingSerializer)
     def get_outstanding(self, obj) -> dict:
-        return approvals_outstanding(obj, [a for a in obj.approvals.all()
-                                           if a.invalidated_at is None and a.decision == "approve"])
+        return approvals_outstanding(
+            obj, [a for a in obj.approvals.all() if a.invalidated_at is None and a.decision == "approve"]
+        )
 
 
 class PromotionRequestCreateSerializer(StrictSerializer):
     model_version = serializers.IntegerField(help_text="The model version's id.")
     target_stage = serializers.ChoiceField(choices=[s.value for s in TARGET_STAGES])
     reason = serializers.CharField(max_length=20000, allow_blank=True)
-    is_rollback = serializers.BooleanField(required=False, default=False,
-                                           help_text="Re-promote an earlier production version (risk officers).")
+    is_rollback = serializers.BooleanField(
+        required=False, default=False, help_text="Re-promote an earlier production version (risk officers)."
+    )
 
 
 class WithdrawSerializer(StrictSerializer):
@@ -89,17 +139,26 @@ class WithdrawSerializer(StrictSerializer):
 
 
 class SignatureSerializer(StrictSerializer):
-    justification = serializers.CharField(max_length=20000, allow_blank=True,
-                                          help_text="Why you sign; recorded with the signature.")
-    password = serializers.CharField(max_length=4096, allow_blank=True, trim_whitespace=False,
-                                     style={"input_type": "password"},
-                                     help_text="Your own password, re-entered at the moment of signing.")
+    justification = serializers.CharField(
+        max_length=20000, allow_blank=True, help_text="Why you sign; recorded with the signature."
+    )
+    password = serializers.CharField(
+        max_length=4096,
+        allow_blank=True,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Your own password, re-entered at the moment of signing.",
+    )
 
 
 class ApproveSerializer(SignatureSerializer):
     override_justification = serializers.CharField(
-        max_length=20000, required=False, allow_blank=True, default="",
-        help_text="Risk officers only, when a gate fails: the separate, explicit reason to override it.")
+        max_length=20000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Risk officers only, when a gate fails: the separate, explicit reason to override it.",
+    )
 
 
 class HistoryApprovalSerializer(serializers.Serializer):

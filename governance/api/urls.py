@@ -28,7 +28,10 @@ router.register("reports", ReportViewSet, basename="report")
 app_name = "api"
 urlpatterns = [
     re_path(r"^models/(?P<pk>[0-9]+)/history/?$", ModelHistoryView.as_view(), name="model-history"),
-    re_path(r"^versions/(?P<pk>[0-9]+)/reference/?$",
-            ReferenceSampleViewSet.as_view({"get": "list", "post": "create"}), name="version-reference"),
+    re_path(
+        r"^versions/(?P<pk>[0-9]+)/reference/?$",
+        ReferenceSampleViewSet.as_view({"get": "list", "post": "create"}),
+        name="version-reference",
+    ),
     *router.urls,
 ]

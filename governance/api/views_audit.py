@@ -89,8 +89,11 @@ class AuditLogViewSet(GovernanceViewSet):
             return [IsPipeline()]
         return super().get_permissions()
 
-    @extend_schema(responses={200: inline_serializer("AuditKeys", {"origin": serializers.CharField(),
-                                                                   "keys": serializers.ListField()})})
+    @extend_schema(
+        responses={
+            200: inline_serializer("AuditKeys", {"origin": serializers.CharField(), "keys": serializers.ListField()})
+        }
+    )
     @action(detail=False, methods=["get"])
     def keys(self, request):
         """The log's public keys (signed-note verifier keys). Pin one obtained out of band."""
@@ -106,53 +109,89 @@ class AuditLogViewSet(GovernanceViewSet):
             raise NotFound("the log is empty: no checkpoint yet")
         return Response(checkpoints.checkpoint_payload(latest))
 
-    @extend_schema(parameters=[OpenApiParameter("seq", int, required=True),
-                               OpenApiParameter("size", int, required=True, description="tree size")],
-                   responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("seq", int, required=True),
+            OpenApiParameter("size", int, required=True, description="tree size"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=False, methods=["get"], url_path="proof/inclusion")
     def inclusion(self, request):
         """RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` entries."""
         return Response(_proof_call(checkpoints.inclusion, _int_param(request, "seq"), _int_param(request, "size")))
 
-    @extend_schema(parameters=[OpenApiParameter("first", int, required=True),
-                               OpenApiParameter("second", int, required=True)],
-                   responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[OpenApiParameter("first", int, required=True), OpenApiParameter("second", int, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=False, methods=["get"], url_path="proof/consistency")
     def consistency(self, request):
         """RFC 9162 consistency proof from tree size ``first`` to ``second``."""
-        return Response(_proof_call(checkpoints.consistency, _int_param(request, "first"),
-                                    _int_param(request, "second")))
+        return Response(
+            _proof_call(checkpoints.consistency, _int_param(request, "first"), _int_param(request, "second"))
+        )
 
-    @extend_schema(parameters=[OpenApiParameter("start", int, required=True),
-                               OpenApiParameter("end", int, description=f"exclusive; at most {MAX_ENTRIES_PER_CALL}")],
-                   responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", int, required=True),
+            OpenApiParameter("end", int, description=f"exclusive; at most {MAX_ENTRIES_PER_CALL}"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=False, methods=["get"])
     def entries(self, request):
         """Entries ``start`` <= seq < ``end`` as their exact canonical bytes (UTF-8 text)."""
         start = _int_param(request, "start")
         end = _int_param(request, "end", required=False, default=start + 100)
         if end <= start or end - start > MAX_ENTRIES_PER_CALL:
-            raise ValidationFailed(f"end must be greater than start and at most start + {MAX_ENTRIES_PER_CALL}",
-                                   field="end")
-        rows = AuditEvent.objects.filter(seq__gte=start, seq__lt=end).order_by("seq").values_list(
-            "seq", "record", "leaf_hash")
-        return Response({"start": start, "end": end, "entries": [
-            {"seq": seq, "record": bytes(record).decode("utf-8"), "leaf_hash": base64.b64encode(bytes(leaf)).decode()}
-            for seq, record, leaf in rows]})
+            raise ValidationFailed(
+                f"end must be greater than start and at most start + {MAX_ENTRIES_PER_CALL}", field="end"
+            )
+        rows = (
+            AuditEvent.objects.filter(seq__gte=start, seq__lt=end)
+            .order_by("seq")
+            .values_list("seq", "record", "leaf_hash")
+        )
+        return Response(
+            {
+                "start": start,
+                "end": end,
+                "entries": [
+                    {
+                        "seq": seq,
+                        "record": bytes(record).decode("utf-8"),
+                        "leaf_hash": base64.b64encode(bytes(leaf)).decode(),
+                    }
+                    for seq, record, leaf in rows
+                ],
+            }
+        )
 
-    @extend_schema(request=ExternalEventsSerializer,
-                   responses={201: inline_serializer("AppendedRange", {"count": serializers.IntegerField(),
-                                                                       "first_seq": serializers.IntegerField(),
-                                                                       "last_seq": serializers.IntegerField()})})
+    @extend_schema(
+        request=ExternalEventsSerializer,
+        responses={
+            201: inline_serializer(
+                "AppendedRange",
+                {
+                    "count": serializers.IntegerField(),
+                    "first_seq": serializers.IntegerField(),
+                    "last_seq": serializers.IntegerField(),
+                },
+            )
+        },
+    )
     @action(detail=False, methods=["post"])
     def events(self, request):
         """Append up to 10,000 of the pipeline's own events in one transaction; returns their seq range."""
         body = request.data
         if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-            raise ValidationFailed("send {\"events\": [...]}", field="events")
+            raise ValidationFailed('send {"events": [...]}', field="events")
         try:
-            summary = external_events_append(actor=self.actor, events=[
-                event if isinstance(event, dict) else {"action": None} for event in body["events"]])
+            summary = external_events_append(
+                actor=self.actor,
+                events=[event if isinstance(event, dict) else {"action": None} for event in body["events"]],
+            )
         except ExternalEventRefused as exc:
             raise ValidationFailed(str(exc), field=exc.field) from exc
         except AuditInputError as exc:
@@ -168,11 +207,15 @@ class AuditLogViewSet(GovernanceViewSet):
         workdir = Path(tempfile.mkdtemp(prefix="mlgov-export-"))
         summary = export_bundle(workdir / "audit-log.zip")
         with transaction.atomic():
-            audit_event_append(actor=self.actor, action="audit.export",
-                               target={"type": "audit_log", "id": summary["origin"]},
-                               details={"size": summary["size"], "root": summary["root"]})
+            audit_event_append(
+                actor=self.actor,
+                action="audit.export",
+                target={"type": "audit_log", "id": summary["origin"]},
+                details={"size": summary["size"], "root": summary["root"]},
+            )
         handle = open(summary["path"], "rb")  # FileResponse closes it; the file is gone once closed
         Path(summary["path"]).unlink()
         workdir.rmdir()
-        return FileResponse(handle, as_attachment=True, filename=f"audit-log-{summary['size']}.zip",
-                            content_type="application/zip")
+        return FileResponse(
+            handle, as_attachment=True, filename=f"audit-log-{summary['size']}.zip", content_type="application/zip"
+        )

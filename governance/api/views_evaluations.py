@@ -45,8 +45,9 @@ class EvaluationFilter(django_filters.FilterSet):
 
 
 def _refusals(view, action: str, model_version) -> services.audited_refusals:
-    return services.audited_refusals(actor=view.actor, action=action,
-                                     target={"type": "model_version", "id": str(model_version)[:100]})
+    return services.audited_refusals(
+        actor=view.actor, action=action, target={"type": "model_version", "id": str(model_version)[:100]}
+    )
 
 
 class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
@@ -64,9 +65,10 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
     def get_queryset(self):
         return selectors.evaluation_list()
 
-    @extend_schema(request={"application/json": EvaluationCreateSerializer,
-                            "multipart/form-data": EvaluationCreateSerializer},
-                   responses={201: EvaluationSerializer, 202: EvaluationSerializer})
+    @extend_schema(
+        request={"application/json": EvaluationCreateSerializer, "multipart/form-data": EvaluationCreateSerializer},
+        responses={201: EvaluationSerializer, 202: EvaluationSerializer},
+    )
     def create(self, request):
         model_version = request.data.get("model_version", "") if hasattr(request.data, "get") else ""
         with _refusals(self, "evaluation.create", model_version):
@@ -75,10 +77,19 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
             fields = decode_request(request, CREATE_FIELDS)
         input_bytes = int(request.META.get("CONTENT_LENGTH") or 0) if "file" not in fields else None
         evaluation = services.evaluation_create(
-            actor=self.actor, user=request.user, model_version=fields.get("model_version"),
-            kind=fields.get("kind"), dataset=fields.get("dataset"), thresholds=fields.get("thresholds"),
-            params=fields.get("params"), data=fields.get("data"), file=fields.get("file"),
-            file_format=fields.get("file_format"), columns=fields.get("columns"), input_bytes=input_bytes)
+            actor=self.actor,
+            user=request.user,
+            model_version=fields.get("model_version"),
+            kind=fields.get("kind"),
+            dataset=fields.get("dataset"),
+            thresholds=fields.get("thresholds"),
+            params=fields.get("params"),
+            data=fields.get("data"),
+            file=fields.get("file"),
+            file_format=fields.get("file_format"),
+            columns=fields.get("columns"),
+            input_bytes=input_bytes,
+        )
         code = status.HTTP_202_ACCEPTED if evaluation.was_queued else status.HTTP_201_CREATED
         evaluation = selectors.evaluation_list().get(pk=evaluation.pk)
         body = EvaluationSerializer(evaluation, context={"request": request}).data
@@ -96,15 +107,22 @@ class ReferenceSampleViewSet(mixins.ListModelMixin, GovernanceViewSet):
     def get_queryset(self):
         return selectors.reference_sample_list(self.kwargs["pk"])
 
-    @extend_schema(request={"multipart/form-data": ReferenceSampleCreateSerializer},
-                   responses={201: ReferenceSampleSerializer})
+    @extend_schema(
+        request={"multipart/form-data": ReferenceSampleCreateSerializer}, responses={201: ReferenceSampleSerializer}
+    )
     def create(self, request, pk=None):
         with _refusals(self, "reference_sample.create", pk):
             if not services.may_post(request.user):
-                raise PermissionRefused("only pipelines, developers, validators and risk officers register "
-                                        "reference samples")
+                raise PermissionRefused(
+                    "only pipelines, developers, validators and risk officers register reference samples"
+                )
             fields = decode_request(request, REFERENCE_FIELDS)
         sample = services.reference_sample_register(
-            actor=self.actor, user=request.user, model_version=pk, file=fields.get("file"),
-            file_format=fields.get("file_format"), columns=fields.get("columns"))
+            actor=self.actor,
+            user=request.user,
+            model_version=pk,
+            file=fields.get("file"),
+            file_format=fields.get("file_format"),
+            columns=fields.get("columns"),
+        )
         return Response(ReferenceSampleSerializer(sample).data, status=status.HTTP_201_CREATED)

@@ -11,13 +11,18 @@ from governance.celery import app as celery_app
 def _database() -> dict:
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT size, (SELECT count(*) FROM audit_auditpendingevent) "
-                           "FROM audit_audithead WHERE id = 1")
+            cursor.execute(
+                "SELECT size, (SELECT count(*) FROM audit_auditpendingevent) FROM audit_audithead WHERE id = 1"
+            )
             row = cursor.fetchone()
         # audit_pending: events committed under AUDIT_SEQUENCING=deferred and not yet in the log;
         # a number that keeps growing means no sequencer is running.
-        return {"ok": True, "vendor": connection.vendor, "audit_log_size": row[0] if row else None,
-                "audit_pending": row[1] if row else None}
+        return {
+            "ok": True,
+            "vendor": connection.vendor,
+            "audit_log_size": row[0] if row else None,
+            "audit_pending": row[1] if row else None,
+        }
     except Exception as exc:  # noqa: BLE001 - report any failure as unhealthy
         return {"ok": False, "vendor": connection.vendor, "error": str(exc)[:200]}
 

@@ -49,8 +49,9 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, G
         model = self.get_object()
         data = RegisteredModelUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        model = services.registered_model_update(actor=self.actor, user=request.user, model=model,
-                                                 data=data.validated_data)
+        model = services.registered_model_update(
+            actor=self.actor, user=request.user, model=model, data=data.validated_data
+        )
         return Response(RegisteredModelSerializer(model).data)
 
 
@@ -89,6 +90,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gove
         version = self.get_object()
         data = ModelVersionUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        version = services.model_version_update(actor=self.actor, user=request.user, version=version,
-                                                data=data.validated_data)
+        version = services.model_version_update(
+            actor=self.actor, user=request.user, version=version, data=data.validated_data
+        )
         return Response(ModelVersionSerializer(version).data)

@@ -27,10 +27,29 @@ class PackSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DocumentationPack
-        fields = ["id", "model_version", "model", "version", "regime", "status", "progress", "failure_reason",
-                  "as_of", "pack_id", "content_sha256", "pdf_sha256", "bundle_sha256", "outline_version",
-                  "generator_version", "regulatory_text", "requested_by", "created_at", "finished_at", "pdf_url",
-                  "bundle_url"]
+        fields = [
+            "id",
+            "model_version",
+            "model",
+            "version",
+            "regime",
+            "status",
+            "progress",
+            "failure_reason",
+            "as_of",
+            "pack_id",
+            "content_sha256",
+            "pdf_sha256",
+            "bundle_sha256",
+            "outline_version",
+            "generator_version",
+            "regulatory_text",
+            "requested_by",
+            "created_at",
+            "finished_at",
+            "pdf_url",
+            "bundle_url",
+        ]
 
     def get_as_of(self, obj) -> dict:
         return {"seq": obj.as_of_seq, "ts": obj.as_of_ts}
@@ -51,7 +70,8 @@ class PackSerializer(serializers.ModelSerializer):
 
 class PackRequestSerializer(serializers.Serializer):
     model_version = serializers.PrimaryKeyRelatedField(
-        queryset=ModelVersion.objects.all(), error_messages={"does_not_exist": "no model version with id {pk_value}"})
+        queryset=ModelVersion.objects.all(), error_messages={"does_not_exist": "no model version with id {pk_value}"}
+    )
     regime = serializers.ChoiceField(choices=Regime.choices)
     as_of = serializers.IntegerField(required=False, min_value=0, help_text="Audit seq; default: the latest entry.")
 
@@ -67,8 +87,12 @@ class CanUsePacks(permissions.BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and not user.is_service_account and (
-            user.is_superuser or user.groups.filter(name__in=(AUDITOR, RISK_OFFICER)).exists()))
+        return bool(
+            user
+            and user.is_authenticated
+            and not user.is_service_account
+            and (user.is_superuser or user.groups.filter(name__in=(AUDITOR, RISK_OFFICER)).exists())
+        )
 
 
 class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
@@ -86,17 +110,26 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Governance
     def create(self, request):
         data = PackRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        pack = services.pack_request(actor=self.actor, user=request.user, version=data.validated_data["model_version"],
-                                     regime=data.validated_data["regime"], as_of=data.validated_data.get("as_of"))
+        pack = services.pack_request(
+            actor=self.actor,
+            user=request.user,
+            version=data.validated_data["model_version"],
+            regime=data.validated_data["regime"],
+            as_of=data.validated_data.get("as_of"),
+        )
         pack.refresh_from_db()
-        return Response(PackSerializer(pack, context={"request": request}).data, status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": f"/api/v1/reports/{pack.pk}/"})
+        return Response(
+            PackSerializer(pack, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/reports/{pack.pk}/"},
+        )
 
     def _download(self, request, pk, what: str, content_type: str, suffix: str):
         pack = self.get_object()
         handle = services.pack_download(actor=self.actor, user=request.user, pack=pack, what=what)
-        return FileResponse(handle, as_attachment=True, filename=f"{pack.pack_id}-{pack.regime}.{suffix}",
-                            content_type=content_type)
+        return FileResponse(
+            handle, as_attachment=True, filename=f"{pack.pack_id}-{pack.regime}.{suffix}", content_type=content_type
+        )
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])

@@ -36,8 +36,11 @@ class PromotionRequestFilter(django_filters.FilterSet):
         fields = ["model", "model_id", "model_version", "target_stage", "status", "is_rollback", "open"]
 
     def filter_open(self, queryset, name, value):
-        return queryset.filter(status__in=("pending", "approved")) if value else queryset.exclude(
-            status__in=("pending", "approved"))
+        return (
+            queryset.filter(status__in=("pending", "approved"))
+            if value
+            else queryset.exclude(status__in=("pending", "approved"))
+        )
 
 
 class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
@@ -67,9 +70,13 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         data = PromotionRequestCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         req = services.promotion_request_create(
-            actor=self.actor, user=request.user, version=data.validated_data["model_version"],
-            target_stage=data.validated_data["target_stage"], reason=data.validated_data["reason"],
-            is_rollback=data.validated_data["is_rollback"])
+            actor=self.actor,
+            user=request.user,
+            version=data.validated_data["model_version"],
+            target_stage=data.validated_data["target_stage"],
+            reason=data.validated_data["reason"],
+            is_rollback=data.validated_data["is_rollback"],
+        )
         return Response(PromotionRequestSerializer(self._fresh(req)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=WithdrawSerializer, responses={200: PromotionRequestSerializer})
@@ -78,8 +85,9 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         req = self.get_object()
         data = WithdrawSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        req = services.promotion_request_withdraw(actor=self.actor, user=request.user, request=req,
-                                                  reason=data.validated_data["reason"])
+        req = services.promotion_request_withdraw(
+            actor=self.actor, user=request.user, request=req, reason=data.validated_data["reason"]
+        )
         return Response(PromotionRequestSerializer(self._fresh(req)).data)
 
     @extend_schema(request=ApproveSerializer, responses={200: PromotionRequestSerializer})
@@ -111,9 +119,16 @@ class ModelHistoryView(generics.GenericAPIView):
     pagination_class = None
     filter_backends = []
 
-    @extend_schema(parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description=(
-        "ISO 8601 instant with a timezone (default: now), e.g. 2026-11-01T12:00:00Z."))],
-        responses={200: ModelHistorySerializer})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                description=("ISO 8601 instant with a timezone (default: now), e.g. 2026-11-01T12:00:00Z."),
+            )
+        ],
+        responses={200: ModelHistorySerializer},
+    )
     def get(self, request, pk=None):
         model = get_object_or_404(RegisteredModel, pk=pk)
         raw = request.query_params.get("at")
@@ -121,8 +136,7 @@ class ModelHistoryView(generics.GenericAPIView):
         if raw:
             at = parse_datetime(raw.replace(" ", "+"))
             if at is None:
-                raise ValidationFailed("at: must be an ISO 8601 date and time, e.g. 2026-11-01T12:00:00Z",
-                                       field="at")
+                raise ValidationFailed("at: must be an ISO 8601 date and time, e.g. 2026-11-01T12:00:00Z", field="at")
             if timezone.is_naive(at):
                 raise ValidationFailed("at: include a timezone (Z or +hh:mm)", field="at")
         return Response(ModelHistorySerializer(selectors.model_history(model, at)).data)

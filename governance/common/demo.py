@@ -15,10 +15,20 @@ from django.conf import settings
 
 DATA_DIR = Path(settings.BASE_DIR) / "fixtures" / "german_credit"
 DATA_FILE = DATA_DIR / "german.data"
-ARTIFACTS = {"1.0.0": DATA_DIR / "models" / "scorecard-1.0.0.json",
-             "1.1.0": DATA_DIR / "models" / "scorecard-1.1.0.json"}
-FEATURE_NAMES = ("duration_months", "credit_amount_thousands", "installment_rate", "age_years",
-                 "existing_credits", "checking_lt_0", "no_checking_account", "credit_history_critical_or_none")
+ARTIFACTS = {
+    "1.0.0": DATA_DIR / "models" / "scorecard-1.0.0.json",
+    "1.1.0": DATA_DIR / "models" / "scorecard-1.1.0.json",
+}
+FEATURE_NAMES = (
+    "duration_months",
+    "credit_amount_thousands",
+    "installment_rate",
+    "age_years",
+    "existing_credits",
+    "checking_lt_0",
+    "no_checking_account",
+    "credit_history_critical_or_none",
+)
 PERSONAL_STATUS_SEX = {"A91": "male", "A92": "female", "A93": "male", "A94": "male", "A95": "female"}
 
 

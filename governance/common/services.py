@@ -13,8 +13,14 @@ from governance.common.errors import DomainError, PermissionRefused, ValidationF
 
 
 def deny(
-    *, actor: Actor, action: str, target: Mapping, reason: str, error: type[DomainError] = PermissionRefused,
-    field: str | None = None, details: Mapping | None = None,
+    *,
+    actor: Actor,
+    action: str,
+    target: Mapping,
+    reason: str,
+    error: type[DomainError] = PermissionRefused,
+    field: str | None = None,
+    details: Mapping | None = None,
 ) -> None:
     """Audit a refused attempt (``<action>.denied``) in its own transaction, then raise.
 
@@ -23,7 +29,9 @@ def deny(
     """
     with transaction.atomic():
         audit_event_append(
-            actor=actor, action=f"{action}.denied", target=target,
+            actor=actor,
+            action=f"{action}.denied",
+            target=target,
             details={"reason": reason, **(details or {})},
         )
     raise error(reason, field=field)
@@ -42,8 +50,4 @@ def full_clean_or_raise(instance, *, exclude: list[str] | None = None) -> None:
 
 def changed_fields(instance, data: Mapping) -> dict:
     """The subset of ``data`` that differs from the instance, as {field: (before, after)}."""
-    return {
-        name: (getattr(instance, name), value)
-        for name, value in data.items()
-        if getattr(instance, name) != value
-    }
+    return {name: (getattr(instance, name), value) for name, value in data.items() if getattr(instance, name) != value}

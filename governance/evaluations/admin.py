@@ -39,16 +39,23 @@ def group_label(group: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in group.items()) or "overall"
 
 
-def bar_chart(rows: list[tuple[str, float | None, str]], *, maximum: float | None = None,
-              marks: tuple[float, ...] = (), width: int = 560) -> str:
+def bar_chart(
+    rows: list[tuple[str, float | None, str]],
+    *,
+    maximum: float | None = None,
+    marks: tuple[float, ...] = (),
+    width: int = 560,
+) -> str:
     """A horizontal bar chart as inline SVG: rows of (label, value, css class)."""
     values = [v for _l, v, _c in rows if v is not None]
     top = maximum if maximum is not None else max([*values, *marks, 1e-12])
     top = top or 1.0
     label_w, bar_w, row_h = 200, width - 270, 22
     height = row_h * len(rows) + 24
-    parts = [f'<svg class="ev-chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg class="ev-chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg">'
+    ]
     for i, (label, value, css) in enumerate(rows):
         y = 4 + i * row_h
         parts.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" class="lbl">{escape(label[:40])}</text>')
@@ -56,13 +63,17 @@ def bar_chart(rows: list[tuple[str, float | None, str]], *, maximum: float | Non
             parts.append(f'<text x="{label_w + 4}" y="{y + 14}" class="val">undefined</text>')
             continue
         w = max(0.0, min(1.0, value / top)) * bar_w
-        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" class="bar {css}">'
-                     f'<title>{escape(label)}: {short(value)}</title></rect>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" class="bar {css}">'
+            f"<title>{escape(label)}: {short(value)}</title></rect>"
+        )
         parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="val">{short(value)}</text>')
     for mark in marks:
         x = label_w + min(1.0, mark / top) * bar_w
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height - 18}" class="mark"/>'
-                     f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" class="val">{short(mark)}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height - 18}" class="mark"/>'
+            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" class="val">{short(mark)}</text>'
+        )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every label and value above is escaped or numeric
 
@@ -88,40 +99,79 @@ def fairness_view(evaluation: Evaluation) -> dict:
                 css = "extreme"
             cells.append({"value": short(v), "css": css})
         gap = abs(r["selection_rate"] - sr) if sr is not None else None
-        table.append({"label": group_label(r["group"]), "count": r["count"], "cells": cells,
-                      "small": json.dumps(r["group"], sort_keys=True) in small,
-                      "worst": worst_gap is not None and gap == worst_gap and worst_gap > 0})
-    chart_rows = [(group_label(r["group"]), r["selection_rate"], "worst" if t["worst"] else "")
-                  for r, t in zip(rows, table, strict=True)]
+        table.append(
+            {
+                "label": group_label(r["group"]),
+                "count": r["count"],
+                "cells": cells,
+                "small": json.dumps(r["group"], sort_keys=True) in small,
+                "worst": worst_gap is not None and gap == worst_gap and worst_gap > 0,
+            }
+        )
+    chart_rows = [
+        (group_label(r["group"]), r["selection_rate"], "worst" if t["worst"] else "")
+        for r, t in zip(rows, table, strict=True)
+    ]
     if overall:
         chart_rows.append(("overall", overall["selection_rate"], "overall"))
-    return {"columns": RATE_COLUMNS, "column_labels": RATE_LABELS, "rows": table,
-            "overall": {"count": overall["count"], "cells": [short(overall.get(c)) for c in RATE_COLUMNS]}
-            if overall else None,
-            "chart": bar_chart(chart_rows, maximum=1.0),
-            "tpr_chart": bar_chart([(group_label(r["group"]), r["tpr"], "") for r in rows], maximum=1.0)}
+    return {
+        "columns": RATE_COLUMNS,
+        "column_labels": RATE_LABELS,
+        "rows": table,
+        "overall": {"count": overall["count"], "cells": [short(overall.get(c)) for c in RATE_COLUMNS]}
+        if overall
+        else None,
+        "chart": bar_chart(chart_rows, maximum=1.0),
+        "tpr_chart": bar_chart([(group_label(r["group"]), r["tpr"], "") for r in rows], maximum=1.0),
+    }
 
 
 def drift_view(evaluation: Evaluation) -> dict:
-    features = sorted(evaluation.result.get("features", []),
-                      key=lambda f: (not f.get("drifted"), -SEVERITY.get(f.get("psi_band"), -1), -(f.get("psi") or 0)))
-    rows = [{"feature": f["feature"], "type": f["type"], "drifted": f.get("drifted"), "band": f.get("psi_band"),
-             "psi": short(f.get("psi")), "js": short(f.get("js_distance")),
-             "wasserstein": short(f.get("wasserstein_normalized")), "ks": short(f.get("ks_statistic")),
-             "p": short(f.get("ks_pvalue", f.get("chi2_pvalue"))), "method": f.get("method"),
-             "n": f"{f.get('n_reference')} / {f.get('n_current')}"} for f in features]
+    features = sorted(
+        evaluation.result.get("features", []),
+        key=lambda f: (not f.get("drifted"), -SEVERITY.get(f.get("psi_band"), -1), -(f.get("psi") or 0)),
+    )
+    rows = [
+        {
+            "feature": f["feature"],
+            "type": f["type"],
+            "drifted": f.get("drifted"),
+            "band": f.get("psi_band"),
+            "psi": short(f.get("psi")),
+            "js": short(f.get("js_distance")),
+            "wasserstein": short(f.get("wasserstein_normalized")),
+            "ks": short(f.get("ks_statistic")),
+            "p": short(f.get("ks_pvalue", f.get("chi2_pvalue"))),
+            "method": f.get("method"),
+            "n": f"{f.get('n_reference')} / {f.get('n_current')}",
+        }
+        for f in features
+    ]
     chart = bar_chart([(f["feature"], f.get("psi"), f.get("psi_band") or "") for f in features], marks=(0.1, 0.25))
-    return {"rows": rows, "chart": chart, "drift_share": evaluation.result.get("drift_share"),
-            "dataset_drifted": evaluation.result.get("dataset_drifted")}
+    return {
+        "rows": rows,
+        "chart": chart,
+        "drift_share": evaluation.result.get("drift_share"),
+        "dataset_drifted": evaluation.result.get("dataset_drifted"),
+    }
 
 
 def performance_view(evaluation: Evaluation) -> dict:
     ci = evaluation.result.get("confidence_intervals", {})
-    rows = [{"name": name, "value": short(value), "lower": short((ci.get(name) or {}).get("lower")),
-             "upper": short((ci.get(name) or {}).get("upper"))} for name, value in evaluation.metrics.items()]
+    rows = [
+        {
+            "name": name,
+            "value": short(value),
+            "lower": short((ci.get(name) or {}).get("lower")),
+            "upper": short((ci.get(name) or {}).get("upper")),
+        }
+        for name, value in evaluation.metrics.items()
+    ]
     calibration = evaluation.result.get("calibration", [])
-    chart = bar_chart([(f"{c['lower']:.1f}–{c['upper']:.1f} (n={c['count']})", c.get("observed_rate"), "")
-                       for c in calibration], maximum=1.0)
+    chart = bar_chart(
+        [(f"{c['lower']:.1f}–{c['upper']:.1f} (n={c['count']})", c.get("observed_rate"), "") for c in calibration],
+        maximum=1.0,
+    )
     return {"rows": rows, "confusion": evaluation.result.get("confusion"), "calibration_chart": chart}
 
 
@@ -135,8 +185,17 @@ class ReadOnlyAdmin(ServiceBackedAdmin):
 
 @admin.register(Evaluation)
 class EvaluationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "model_and_version", "kind", "dataset", "source", "status_chip", "checks_chip",
-                    "created_by", "created_at")
+    list_display = (
+        "id",
+        "model_and_version",
+        "kind",
+        "dataset",
+        "source",
+        "status_chip",
+        "checks_chip",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("kind", "status", "source", ("model_version__model", admin.RelatedOnlyFieldListFilter))
     search_fields = ("dataset", "model_version__model__name", "model_version__version", "input_sha256")
     list_select_related = ("model_version__model", "created_by")
@@ -169,15 +228,20 @@ class EvaluationAdmin(ReadOnlyAdmin):
             return super().change_view(request, object_id, form_url, extra_context)
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.model._meta, "title": str(evaluation), "evaluation": evaluation, "original": evaluation,
+            "opts": self.model._meta,
+            "title": str(evaluation),
+            "evaluation": evaluation,
+            "original": evaluation,
             "checks": [{**c, "value_short": short(c.get("value"))} for c in evaluation.checks],
             "input": (evaluation.result or {}).get("input", {}),
             "fairness": fairness_view(evaluation) if evaluation.kind == "fairness" and evaluation.result else None,
             "drift": drift_view(evaluation) if evaluation.kind == "drift" and evaluation.result else None,
             "performance": performance_view(evaluation)
-            if evaluation.kind == "performance" and evaluation.status == "done" else None,
+            if evaluation.kind == "performance" and evaluation.status == "done"
+            else None,
             "reported": [{"name": k, "value": short(v)} for k, v in evaluation.metrics.items()]
-            if evaluation.kind == "reported" else None,
+            if evaluation.kind == "reported"
+            else None,
             "has_view_permission": True,
         }
         return TemplateResponse(request, "admin/evaluations/evaluation/detail.html", context)
@@ -188,5 +252,4 @@ class ReferenceSampleAdmin(ReadOnlyAdmin):
     list_display = ("id", "model_version", "file_format", "rows", "sha256", "created_by", "created_at")
     list_filter = ("file_format",)
     list_select_related = ("model_version__model", "created_by")
-    readonly_fields = ("model_version", "file", "file_format", "sha256", "columns", "rows", "created_by",
-                       "created_at")
+    readonly_fields = ("model_version", "file", "file_format", "sha256", "columns", "rows", "created_by", "created_at")

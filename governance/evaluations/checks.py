@@ -9,15 +9,27 @@ from governance.common.errors import ValidationFailed
 
 from .fairness import METRIC_KEYS as FAIRNESS_METRICS
 
-VALID_COMPARATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,
-                     "==": operator.eq}
+VALID_COMPARATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
 
-PERFORMANCE_METRICS = ("auc", "gini", "ks_statistic", "brier", "accuracy", "precision", "recall", "f1",
-                       "log_loss")
-DRIFT_METRICS = ("drift_share", "drifted_features", "n_features", "max_psi", "max_js_distance",
-                 "max_wasserstein_normalized")
-DRIFT_FEATURE_STATS = ("psi", "js_distance", "wasserstein_normalized", "ks_statistic", "ks_pvalue",
-                       "chi2_statistic", "chi2_pvalue", "drifted")
+PERFORMANCE_METRICS = ("auc", "gini", "ks_statistic", "brier", "accuracy", "precision", "recall", "f1", "log_loss")
+DRIFT_METRICS = (
+    "drift_share",
+    "drifted_features",
+    "n_features",
+    "max_psi",
+    "max_js_distance",
+    "max_wasserstein_normalized",
+)
+DRIFT_FEATURE_STATS = (
+    "psi",
+    "js_distance",
+    "wasserstein_normalized",
+    "ks_statistic",
+    "ks_pvalue",
+    "chi2_statistic",
+    "chi2_pvalue",
+    "drifted",
+)
 
 
 def metric_names(kind: str) -> list[str]:
@@ -36,13 +48,16 @@ def _lookup(kind: str, result: dict, name: str, fname: str):
     if kind == "drift" and ":" in name:
         stat, _, feat = name.partition(":")
         if stat not in DRIFT_FEATURE_STATS:
-            raise ValidationFailed(f"{fname}: unknown per-feature statistic {stat!r} (expected one of: "
-                                   f"{', '.join(DRIFT_FEATURE_STATS)})", field=fname)
+            raise ValidationFailed(
+                f"{fname}: unknown per-feature statistic {stat!r} (expected one of: {', '.join(DRIFT_FEATURE_STATS)})",
+                field=fname,
+            )
         for row in result.get("features", []):
             if row["feature"] == feat:
                 if stat not in row:
-                    raise ValidationFailed(f"{fname}: statistic {stat!r} does not apply to {row['type']} "
-                                           f"feature {feat!r}", field=fname)
+                    raise ValidationFailed(
+                        f"{fname}: statistic {stat!r} does not apply to {row['type']} feature {feat!r}", field=fname
+                    )
                 v = row[stat]
                 return True, (float(v) if isinstance(v, bool) else v)
         raise ValidationFailed(f"{fname}: unknown feature {feat!r}", field=fname)
@@ -52,8 +67,9 @@ def _lookup(kind: str, result: dict, name: str, fname: str):
     v = result.get(name, ...)
     if v is not ... and (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))):
         return True, v
-    raise ValidationFailed(f"{fname}: unknown metric {name!r} for {kind} (known: "
-                           f"{', '.join(metric_names(kind))})", field=fname)
+    raise ValidationFailed(
+        f"{fname}: unknown metric {name!r} for {kind} (known: {', '.join(metric_names(kind))})", field=fname
+    )
 
 
 def evaluate_checks(kind: str, result: dict, thresholds: list[dict]) -> list[dict]:
@@ -71,8 +87,9 @@ def evaluate_checks(kind: str, result: dict, thresholds: list[dict]) -> list[dic
             raise ValidationFailed(f"{base}.metric: must be a metric name", field=f"{base}.metric")
         comp = t.get("comparator")
         if comp not in VALID_COMPARATORS:
-            raise ValidationFailed(f"{base}.comparator: must be one of {', '.join(VALID_COMPARATORS)}",
-                                   field=f"{base}.comparator")
+            raise ValidationFailed(
+                f"{base}.comparator: must be one of {', '.join(VALID_COMPARATORS)}", field=f"{base}.comparator"
+            )
         thr = t.get("threshold")
         if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not math.isfinite(thr):
             raise ValidationFailed(f"{base}.threshold: must be a finite number", field=f"{base}.threshold")

@@ -27,8 +27,10 @@ DRIFT_DATASET = "german-credit-holdout-701-1000-vs-training-1-700"
 CATEGORICAL = ["checking_lt_0", "credit_history_critical_or_none", "no_checking_account"]
 THRESHOLDS = {
     "performance": [{"metric": "auc", "comparator": ">=", "threshold": 0.7}],
-    "fairness": [{"metric": "demographic_parity_difference", "comparator": "<=", "threshold": 0.1},
-                 {"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8}],
+    "fairness": [
+        {"metric": "demographic_parity_difference", "comparator": "<=", "threshold": 0.1},
+        {"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8},
+    ],
     "drift": [{"metric": "max_psi", "comparator": "<=", "threshold": 0.2}],
 }
 
@@ -41,13 +43,24 @@ def payloads(version: str, rows: list[list[str]] | None = None) -> dict[str, tup
     sex, age_band = demo.sex(rows), demo.age_band(rows)
     feats = demo.features(rows)
     return {
-        "fairness": (DATASET, {"y_true": y[HOLDOUT].tolist(), "y_score": score[HOLDOUT].tolist(),
-                               "sensitive_features": {"sex": sex[HOLDOUT], "age_band": age_band[HOLDOUT]}},
-                     {"threshold": 0.5}),
+        "fairness": (
+            DATASET,
+            {
+                "y_true": y[HOLDOUT].tolist(),
+                "y_score": score[HOLDOUT].tolist(),
+                "sensitive_features": {"sex": sex[HOLDOUT], "age_band": age_band[HOLDOUT]},
+            },
+            {"threshold": 0.5},
+        ),
         "performance": (DATASET, {"y_true": y[HOLDOUT].tolist(), "y_score": score[HOLDOUT].tolist()}, {"seed": 0}),
-        "drift": (DRIFT_DATASET, {"reference": {n: feats[n][TRAINING].tolist() for n in demo.FEATURE_NAMES},
-                                  "current": {n: feats[n][HOLDOUT].tolist() for n in demo.FEATURE_NAMES}},
-                  {"categorical": CATEGORICAL}),
+        "drift": (
+            DRIFT_DATASET,
+            {
+                "reference": {n: feats[n][TRAINING].tolist() for n in demo.FEATURE_NAMES},
+                "current": {n: feats[n][HOLDOUT].tolist() for n in demo.FEATURE_NAMES},
+            },
+            {"categorical": CATEGORICAL},
+        ),
     }
 
 
@@ -63,13 +76,26 @@ def seed(command, actor) -> None:
     for name in VERSIONS:
         version = versions[name]
         for kind, (dataset, data, params) in payloads(name, rows).items():
-            if Evaluation.objects.filter(model_version=version, kind=kind, dataset=dataset,
-                                         source=EvaluationSource.COMPUTED, status=EvaluationStatus.DONE).exists():
+            if Evaluation.objects.filter(
+                model_version=version,
+                kind=kind,
+                dataset=dataset,
+                source=EvaluationSource.COMPUTED,
+                status=EvaluationStatus.DONE,
+            ).exists():
                 continue
-            evaluation = services.evaluation_create(actor=pipeline_actor, user=pipeline, model_version=version,
-                                                    kind=kind, dataset=dataset, thresholds=THRESHOLDS[kind],
-                                                    params=params, data=data)
+            evaluation = services.evaluation_create(
+                actor=pipeline_actor,
+                user=pipeline,
+                model_version=version,
+                kind=kind,
+                dataset=dataset,
+                thresholds=THRESHOLDS[kind],
+                params=params,
+                data=data,
+            )
             verdict = "PASS" if evaluation.passed else "FAIL"
-            shown = ", ".join(f"{c['metric']}={c['value']:.3f}" if c["value"] is not None else c["metric"]
-                              for c in evaluation.checks)
+            shown = ", ".join(
+                f"{c['metric']}={c['value']:.3f}" if c["value"] is not None else c["metric"] for c in evaluation.checks
+            )
             command.stderr.write(f"  {MODEL_NAME} {name}: {kind} evaluation #{evaluation.pk} {verdict} ({shown})")

@@ -20,8 +20,13 @@ from governance.common.errors import ValidationFailed
 
 from .inputs import CATEGORICAL, Parsed, finite_or_none, library_versions
 
-DEFAULTS = {"num_threshold": 0.1, "cat_threshold": 0.1, "p_threshold": 0.05, "drift_share": 0.5,
-            "large_reference": 1000}
+DEFAULTS = {
+    "num_threshold": 0.1,
+    "cat_threshold": 0.1,
+    "p_threshold": 0.05,
+    "drift_share": 0.5,
+    "large_reference": 1000,
+}
 EXACT_KS_MAX_N = 10_000
 PSI_QUANTILES = np.arange(1, 10) / 10.0
 PSI_FLOOR = 1e-4
@@ -56,8 +61,7 @@ def _psi(r: np.ndarray, c: np.ndarray) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def ks_pvalue(d: float, n: int, m: int, ref: np.ndarray | None = None,
-              cur: np.ndarray | None = None) -> float:
+def ks_pvalue(d: float, n: int, m: int, ref: np.ndarray | None = None, cur: np.ndarray | None = None) -> float:
     """Exact (scipy ks_2samp, method='exact' via 'auto') when max(n, m) <= 10,000, else asymptotic."""
     if max(n, m) <= EXACT_KS_MAX_N and ref is not None:
         return float(stats.ks_2samp(ref, cur, method="auto").pvalue)
@@ -149,8 +153,10 @@ def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
     if parsed.kind != "drift":
         raise ValidationFailed("parsed input is not a drift input", field="kind")
     if not parsed.has_reference:
-        raise ValidationFailed("data.reference: a reference sample is required (inline, as a table or "
-                               "a registered reference)", field="data.reference")
+        raise ValidationFailed(
+            "data.reference: a reference sample is required (inline, as a table or a registered reference)",
+            field="data.reference",
+        )
     if not parsed.has_current:
         raise ValidationFailed("data.current: is required", field="data.current")
     p = _params(params, parsed)
@@ -164,9 +170,15 @@ def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
         row = {"feature": name, "type": ftype, "n_reference": n, "n_current": m}
         if ftype == CATEGORICAL:
             s = categorical_stats(ref, cur)
-            row.update({"chi2_statistic": s["chi2_statistic"], "chi2_pvalue": s["chi2_pvalue"],
-                        "psi": s["psi"], "js_distance": s["js_distance"],
-                        "n_categories": s["n_categories"]})
+            row.update(
+                {
+                    "chi2_statistic": s["chi2_statistic"],
+                    "chi2_pvalue": s["chi2_pvalue"],
+                    "psi": s["psi"],
+                    "js_distance": s["js_distance"],
+                    "n_categories": s["n_categories"],
+                }
+            )
             if large:
                 method, thr = "jensen_shannon", p["cat_threshold"]
                 drifted = row["js_distance"] > thr
@@ -175,8 +187,7 @@ def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
                 drifted = row["chi2_pvalue"] < thr
         else:
             s = numeric_stats(ref, cur)
-            row.update({k: s[k] for k in ("ks_statistic", "ks_pvalue", "wasserstein_normalized",
-                                          "psi", "js_distance")})
+            row.update({k: s[k] for k in ("ks_statistic", "ks_pvalue", "wasserstein_normalized", "psi", "js_distance")})
             row["ks_pvalue_method"] = "exact" if max(n, m) <= EXACT_KS_MAX_N else "asymptotic"
             if large:
                 method, thr = "wasserstein_normalized", p["num_threshold"]

@@ -88,6 +88,7 @@ def _confusion_counts(code, k, y_true, y_pred, sw, chunk: int = _CHUNK):
 
 def _rates(tn, fp, fn, tp):
     """Vectorised per-row rates; 0/0 -> 0.0 (sklearn/fairlearn convention)."""
+
     def div(a, b):
         out = np.zeros(np.broadcast(a, b).shape, dtype=np.float64)
         np.divide(a, b, out=out, where=b != 0)
@@ -117,8 +118,7 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30) -> dict:
     if parsed.kind != "fairness":
         raise ValidationFailed("parsed input is not a fairness input", field="kind")
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 0:
-        raise ValidationFailed("params.min_group_size: must be a non-negative integer",
-                               field="params.min_group_size")
+        raise ValidationFailed("params.min_group_size: must be a non-negative integer", field="params.min_group_size")
     y_true = parsed.arrays["y_true"]
     y_pred = parsed.y_pred
     sw = parsed.arrays.get("sample_weight")
@@ -139,17 +139,14 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30) -> dict:
     else:
         yt1 = y_true.astype(bool)
         yp1 = y_pred.astype(bool)
-        tot = np.array([sw[~yt1 & ~yp1].sum(), sw[~yt1 & yp1].sum(),
-                        sw[yt1 & ~yp1].sum(), sw[yt1 & yp1].sum()])
+        tot = np.array([sw[~yt1 & ~yp1].sum(), sw[~yt1 & yp1].sum(), sw[yt1 & ~yp1].sum(), sw[yt1 & yp1].sum()])
     o = _rates(*(np.array([v]) for v in tot))
 
     if keys is None:
         idx = np.unravel_index(present, [len(lbl) for lbl in labels])
     else:
         idx = tuple(keys[present, j] for j in range(len(names)))
-    group_dicts = [
-        {nm: _py(labels[j][idx[j][i]]) for j, nm in enumerate(names)} for i in range(len(present))
-    ]
+    group_dicts = [{nm: _py(labels[j][idx[j][i]]) for j, nm in enumerate(names)} for i in range(len(present))]
 
     by_group = []
     warnings = []
@@ -161,15 +158,33 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30) -> dict:
             row[key] = float(g[key][i])
         by_group.append(row)
         if row["count"] < min_group_size:
-            warnings.append({"code": "small_group", "group": gd, "count": row["count"],
-                             "message": f"group has {row['count']} rows, fewer than min_group_size "
-                                        f"({min_group_size}); its rates are unreliable"})
+            warnings.append(
+                {
+                    "code": "small_group",
+                    "group": gd,
+                    "count": row["count"],
+                    "message": f"group has {row['count']} rows, fewer than min_group_size "
+                    f"({min_group_size}); its rates are unreliable",
+                }
+            )
         if tp[i] + fn[i] == 0:
-            warnings.append({"code": "no_positives", "group": gd, "count": row["count"],
-                             "message": "group has no positive labels; tpr and fnr are reported as 0"})
+            warnings.append(
+                {
+                    "code": "no_positives",
+                    "group": gd,
+                    "count": row["count"],
+                    "message": "group has no positive labels; tpr and fnr are reported as 0",
+                }
+            )
         if tn[i] + fp[i] == 0:
-            warnings.append({"code": "no_negatives", "group": gd, "count": row["count"],
-                             "message": "group has no negative labels; fpr and tnr are reported as 0"})
+            warnings.append(
+                {
+                    "code": "no_negatives",
+                    "group": gd,
+                    "count": row["count"],
+                    "message": "group has no negative labels; fpr and tnr are reported as 0",
+                }
+            )
     overall = {"group": {}, "overall": True, "count": int(len(y_true))}
     if sw is not None:
         overall["weight"] = float(tot.sum())
@@ -192,8 +207,7 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30) -> dict:
     }
     metrics = {k2: finite_or_none(v) for k2, v in metrics.items()}
     params = dict(parsed.params)
-    params.update({"min_group_size": min_group_size, "sensitive_features": names,
-                   "weighted": sw is not None})
+    params.update({"min_group_size": min_group_size, "sensitive_features": names, "weighted": sw is not None})
     return {
         "kind": "fairness",
         "metrics": metrics,

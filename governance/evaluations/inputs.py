@@ -56,11 +56,11 @@ class Parsed:
     @property
     def sensitive_features(self) -> dict[str, np.ndarray]:
         p = "sensitive_features."
-        return {k[len(p):]: v for k, v in sorted(self.arrays.items()) if k.startswith(p)}
+        return {k[len(p) :]: v for k, v in sorted(self.arrays.items()) if k.startswith(p)}
 
     def sample(self, side: str) -> dict[str, np.ndarray]:
         p = side + "."
-        return {k[len(p):]: v for k, v in sorted(self.arrays.items()) if k.startswith(p)}
+        return {k[len(p) :]: v for k, v in sorted(self.arrays.items()) if k.startswith(p)}
 
     @property
     def has_reference(self) -> bool:
@@ -74,6 +74,7 @@ class Parsed:
 # ---------------------------------------------------------------------------------------------
 # element classification and conversion
 # ---------------------------------------------------------------------------------------------
+
 
 def _fail(field_name: str, message: str):
     raise ValidationFailed(f"{field_name}: {message}", field=field_name)
@@ -226,8 +227,7 @@ def as_group_values(values, fname: str) -> np.ndarray:
         return a.astype(np.int64, copy=False)
     a = _to_float(kind, values, fname)
     if not (a == np.round(a)).all():
-        _fail(fname, "sensitive feature values must be strings, booleans or integers "
-                     "(bin continuous values first)")
+        _fail(fname, "sensitive feature values must be strings, booleans or integers (bin continuous values first)")
     return a.astype(np.int64)
 
 
@@ -253,6 +253,7 @@ def as_feature(values, fname: str, categorical: bool) -> tuple[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # params
 # ---------------------------------------------------------------------------------------------
+
 
 def _threshold(params: Mapping) -> float:
     t = params.get("threshold", 0.5)
@@ -283,6 +284,7 @@ def _check_params(params) -> dict:
 # inline
 # ---------------------------------------------------------------------------------------------
 
+
 def _check_keys(data: Mapping, allowed: set[str], prefix: str) -> None:
     for k in data:
         if k not in allowed:
@@ -295,8 +297,7 @@ def _require(data: Mapping, key: str, prefix: str):
     return data[key]
 
 
-def _build_labelled(kind: str, fields: dict[str, Any], params: dict, prefix: str,
-                    sensitive_prefix: str) -> Parsed:
+def _build_labelled(kind: str, fields: dict[str, Any], params: dict, prefix: str, sensitive_prefix: str) -> Parsed:
     """Shared by inline and table parsing for fairness/performance.
 
     ``fields`` maps logical names (y_true, y_pred, y_score, sample_weight, and
@@ -337,8 +338,7 @@ def _build_labelled(kind: str, fields: dict[str, Any], params: dict, prefix: str
     return Parsed(kind=kind, arrays=arrays, params=used, derived=derived)
 
 
-def parse_inline(kind: str, data: dict, *, params: dict | None = None,
-                 reference: Parsed | None = None) -> Parsed:
+def parse_inline(kind: str, data: dict, *, params: dict | None = None, reference: Parsed | None = None) -> Parsed:
     """Validate an inline JSON payload (see docs/evaluations.md for the shapes)."""
     if kind not in KINDS:
         _fail("kind", f"unknown evaluation kind {kind!r} (expected one of: {', '.join(KINDS)})")
@@ -399,8 +399,7 @@ def _parse_side(sample, side: str, declared: set[str], prefix: str) -> tuple[dic
     return arrays, types
 
 
-def _merge_drift(side_arrays: dict[str, tuple[dict, dict, str]], declared: tuple[str, ...],
-                 params: dict) -> Parsed:
+def _merge_drift(side_arrays: dict[str, tuple[dict, dict, str]], declared: tuple[str, ...], params: dict) -> Parsed:
     """side_arrays: side -> (arrays, types, field prefix for errors)."""
     arrays: dict[str, np.ndarray] = {}
     for a, _t, _p in side_arrays.values():
@@ -411,37 +410,48 @@ def _merge_drift(side_arrays: dict[str, tuple[dict, dict, str]], declared: tuple
         ca, ct, cp = side_arrays["current"]
         for name in ct:
             if name not in rt:
-                _fail(f"{cp}.{name}" if cp.startswith("data") else cp,
-                      f"feature {name!r} is in the current sample but not in the reference")
+                _fail(
+                    f"{cp}.{name}" if cp.startswith("data") else cp,
+                    f"feature {name!r} is in the current sample but not in the reference",
+                )
         for name in rt:
             if name not in ct:
-                _fail(f"{cp}.{name}" if cp.startswith("data") else cp,
-                      f"feature {name!r} is in the reference but missing from the current sample")
+                _fail(
+                    f"{cp}.{name}" if cp.startswith("data") else cp,
+                    f"feature {name!r} is in the reference but missing from the current sample",
+                )
         for name in rt:
             if rt[name] != ct[name]:
                 f = f"{cp}.{name}" if cp.startswith("data") else cp
-                _fail(f, f"feature {name!r} is {rt[name]} in the reference but {ct[name]} in the current "
-                         f"sample ({rt[name]} column posted as {ct[name]})")
+                _fail(
+                    f,
+                    f"feature {name!r} is {rt[name]} in the reference but {ct[name]} in the current "
+                    f"sample ({rt[name]} column posted as {ct[name]})",
+                )
             # categorical codes must be comparable: ints vs strings
             rk, ck = arrays[f"reference.{name}"].dtype.kind, arrays[f"current.{name}"].dtype.kind
             if rt[name] == CATEGORICAL and rk != ck:
                 f = f"{cp}.{name}" if cp.startswith("data") else cp
-                _fail(f, f"feature {name!r} has {'strings' if rk == 'U' else 'integers'} in the reference "
-                         f"but {'strings' if ck == 'U' else 'integers'} in the current sample")
+                _fail(
+                    f,
+                    f"feature {name!r} has {'strings' if rk == 'U' else 'integers'} in the reference "
+                    f"but {'strings' if ck == 'U' else 'integers'} in the current sample",
+                )
         types = dict(rt)
     else:
         for _a, t, _p in side_arrays.values():
             types.update(t)
     used = {"categorical": sorted(n for n, t in types.items() if t == CATEGORICAL)}
-    return Parsed(kind="drift", arrays=arrays, params=used, feature_types=types,
-                  declared_categorical=tuple(sorted(declared)))
+    return Parsed(
+        kind="drift", arrays=arrays, params=used, feature_types=types, declared_categorical=tuple(sorted(declared))
+    )
 
 
 def _reference_side(reference: Parsed) -> tuple[dict, dict, str]:
     if not isinstance(reference, Parsed) or reference.kind != "drift" or not reference.has_reference:
         _fail("reference", "must be a parsed drift reference sample (parse it with role='reference')")
     a = {k: v for k, v in reference.arrays.items() if k.startswith("reference.")}
-    t = {k[len("reference."):]: reference.feature_types[k[len("reference."):]] for k in a}
+    t = {k[len("reference.") :]: reference.feature_types[k[len("reference.") :]] for k in a}
     return a, t, "reference"
 
 
@@ -472,6 +482,7 @@ def _parse_inline_drift(data: Mapping, params: dict, reference: Parsed | None) -
 # ---------------------------------------------------------------------------------------------
 # tables
 # ---------------------------------------------------------------------------------------------
+
 
 def _read_table(path_or_bytes, file_format: str):
     import pyarrow as pa
@@ -539,9 +550,16 @@ def _col_name(columns: Mapping, key: str, required: bool = True):
     return v
 
 
-def parse_table(kind: str, path_or_bytes, *, file_format: str, columns: dict,
-                reference: Parsed | None = None, params: dict | None = None,
-                role: str = "current") -> Parsed:
+def parse_table(
+    kind: str,
+    path_or_bytes,
+    *,
+    file_format: str,
+    columns: dict,
+    reference: Parsed | None = None,
+    params: dict | None = None,
+    role: str = "current",
+) -> Parsed:
     """Parse a CSV/Parquet table.
 
     For drift the table is the ``current`` sample (``role="reference"`` parses a reference
@@ -586,8 +604,7 @@ def parse_table(kind: str, path_or_bytes, *, file_format: str, columns: dict,
         _check_keys(columns, {"y_true", "y_score"}, "columns.")
         names = {k: _col_name(columns, k) for k in ("y_true", "y_score")}
     else:
-        _check_keys(columns, {"y_true", "y_pred", "y_score", "sensitive_features", "sample_weight"},
-                    "columns.")
+        _check_keys(columns, {"y_true", "y_pred", "y_score", "sensitive_features", "sample_weight"}, "columns.")
         names = {"y_true": _col_name(columns, "y_true")}
         if columns.get("y_pred") is not None and columns.get("y_score") is not None:
             _fail("columns.y_score", "give either y_pred or y_score, not both")
@@ -616,6 +633,7 @@ def parse_table(kind: str, path_or_bytes, *, file_format: str, columns: dict,
 # ---------------------------------------------------------------------------------------------
 # digest
 # ---------------------------------------------------------------------------------------------
+
 
 def _encode_array(a: np.ndarray) -> tuple[bytes, bytes]:
     k = a.dtype.kind

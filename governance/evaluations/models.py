@@ -65,8 +65,10 @@ class Evaluation(models.Model):
         indexes = [models.Index(fields=["model_version", "kind", "dataset", "status"], name="evaluation_lookup_idx")]
         constraints = [
             models.CheckConstraint(condition=models.Q(kind__in=EvaluationKind.values), name="evaluation_kind_valid"),
-            models.CheckConstraint(condition=models.Q(input_sha256="") | models.Q(input_sha256__regex=SHA256_RE),
-                                   name="evaluation_input_sha256_hex"),
+            models.CheckConstraint(
+                condition=models.Q(input_sha256="") | models.Q(input_sha256__regex=SHA256_RE),
+                name="evaluation_input_sha256_hex",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(kind="reported") | models.Q(source="reported"),
                 name="reported_kind_is_never_computed",

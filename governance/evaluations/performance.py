@@ -66,8 +66,7 @@ def _ks(y_true: np.ndarray, y_score: np.ndarray) -> float | None:
     if len(pos) == 0 or len(neg) == 0:
         return None
     allv = np.sort(np.concatenate([pos, neg]), kind="stable")
-    diff = (np.searchsorted(pos, allv, side="right") / len(pos)
-            - np.searchsorted(neg, allv, side="right") / len(neg))
+    diff = np.searchsorted(pos, allv, side="right") / len(pos) - np.searchsorted(neg, allv, side="right") / len(neg)
     return float(max(diff.max(), min(max(-diff.min(), 0.0), 1.0)))
 
 
@@ -76,22 +75,18 @@ def _params(params: dict | None, parsed: Parsed) -> dict:
     out = {"threshold": parsed.params.get("threshold", 0.5)}
     nb = params.get("n_boot", 1000)
     if isinstance(nb, bool) or not isinstance(nb, int) or nb < 0 or nb > 100_000:
-        raise ValidationFailed("params.n_boot: must be an integer between 0 and 100000",
-                               field="params.n_boot")
+        raise ValidationFailed("params.n_boot: must be an integer between 0 and 100000", field="params.n_boot")
     seed = params.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValidationFailed("params.seed: must be a non-negative integer", field="params.seed")
     lvl = params.get("ci_level", 0.95)
     if isinstance(lvl, bool) or not isinstance(lvl, (int, float)) or not 0 < lvl < 1:
-        raise ValidationFailed("params.ci_level: must be a number strictly between 0 and 1",
-                               field="params.ci_level")
-    out.update({"n_boot": nb, "seed": seed, "ci_level": float(lvl), "calibration_bins": 10,
-                "log_loss_eps": EPS})
+        raise ValidationFailed("params.ci_level: must be a number strictly between 0 and 1", field="params.ci_level")
+    out.update({"n_boot": nb, "seed": seed, "ci_level": float(lvl), "calibration_bins": 10, "log_loss_eps": EPS})
     return out
 
 
-def _bootstrap(y: np.ndarray, s: np.ndarray, yp: np.ndarray, n_boot: int, seed: int,
-               level: float) -> dict:
+def _bootstrap(y: np.ndarray, s: np.ndarray, yp: np.ndarray, n_boot: int, seed: int, level: float) -> dict:
     """Percentile bootstrap: replicate b resamples n rows with replacement
     (``rng.integers(0, n, n)``, ``rng = np.random.default_rng(seed)``); metrics are computed
     on the resampled rows as row multiplicities (counts)."""
@@ -143,8 +138,7 @@ def _bootstrap(y: np.ndarray, s: np.ndarray, yp: np.ndarray, n_boot: int, seed: 
         else:
             lo, hi = np.quantile(v, [alpha, 1 - alpha])
             out[k] = {"lower": finite_or_none(lo), "upper": finite_or_none(hi)}
-        out[k].update({"method": "percentile_bootstrap", "level": level, "n_boot": n_boot,
-                       "n_valid": int(len(v))})
+        out[k].update({"method": "percentile_bootstrap", "level": level, "n_boot": n_boot, "n_valid": int(len(v))})
     return out
 
 
@@ -157,9 +151,15 @@ def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict
     rows = []
     for i in range(bins):
         c = int(cnt[i])
-        rows.append({"lower": float(edges[i]), "upper": float(edges[i + 1]), "count": c,
-                     "mean_score": float(ssum[i] / c) if c else None,
-                     "observed_rate": float(ysum[i] / c) if c else None})
+        rows.append(
+            {
+                "lower": float(edges[i]),
+                "upper": float(edges[i + 1]),
+                "count": c,
+                "mean_score": float(ssum[i] / c) if c else None,
+                "observed_rate": float(ysum[i] / c) if c else None,
+            }
+        )
     return rows
 
 
@@ -175,8 +175,12 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     both = n_pos > 0 and n_neg > 0
     warnings = []
     if not both:
-        warnings.append({"code": "single_class", "message": "y_true contains only one class; auc, gini, "
-                                                            "ks_statistic and their intervals are undefined"})
+        warnings.append(
+            {
+                "code": "single_class",
+                "message": "y_true contains only one class; auc, gini, ks_statistic and their intervals are undefined",
+            }
+        )
     yp = (s >= p["threshold"]).astype(np.int64)
     tp = int(np.count_nonzero(y & yp))
     fp = int(np.count_nonzero(yp)) - tp
@@ -203,17 +207,29 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     ci = {}
     if auc is not None:
         se = math.sqrt(max(var, 0.0))
-        ci["auc"] = {"lower": finite_or_none(max(0.0, auc - z * se)),
-                     "upper": finite_or_none(min(1.0, auc + z * se)),
-                     "se": finite_or_none(se), "method": "delong", "level": p["ci_level"]}
+        ci["auc"] = {
+            "lower": finite_or_none(max(0.0, auc - z * se)),
+            "upper": finite_or_none(min(1.0, auc + z * se)),
+            "se": finite_or_none(se),
+            "method": "delong",
+            "level": p["ci_level"],
+        }
     else:
         ci["auc"] = {"lower": None, "upper": None, "se": None, "method": "delong", "level": p["ci_level"]}
     if p["n_boot"] > 0:
         ci.update(_bootstrap(y, s, yp, p["n_boot"], p["seed"], p["ci_level"]))
-    result = {"kind": "performance", **metrics, "metrics": dict(metrics),
-              "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
-              "n": n, "n_positive": n_pos, "n_negative": n_neg,
-              "calibration": calibration_table(y, s),
-              "confidence_intervals": ci, "warnings": warnings,
-              "params": p, "library_versions": library_versions()}
+    result = {
+        "kind": "performance",
+        **metrics,
+        "metrics": dict(metrics),
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "n": n,
+        "n_positive": n_pos,
+        "n_negative": n_neg,
+        "calibration": calibration_table(y, s),
+        "confidence_intervals": ci,
+        "warnings": warnings,
+        "params": p,
+        "library_versions": library_versions(),
+    }
     return result

@@ -20,8 +20,11 @@ def latest_evaluations(version: ModelVersion | int) -> list[Evaluation]:
     supersedes the older one; different datasets stay side by side."""
     version_id = getattr(version, "pk", version)
     latest: dict[tuple[str, str], Evaluation] = {}
-    rows = evaluation_list().filter(model_version_id=version_id, status=EvaluationStatus.DONE).order_by(
-        "-finished_at", "-id")
+    rows = (
+        evaluation_list()
+        .filter(model_version_id=version_id, status=EvaluationStatus.DONE)
+        .order_by("-finished_at", "-id")
+    )
     for evaluation in rows:
         latest.setdefault((evaluation.kind, evaluation.dataset), evaluation)
     return list(latest.values())

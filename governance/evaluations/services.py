@@ -78,16 +78,27 @@ OWN_COLUMNS = ("kind", "metrics", "params", "library_versions", "warnings")
 # helpers
 # ---------------------------------------------------------------------------------------------
 
+
 def evaluation_target(evaluation: Evaluation) -> dict:
     version = evaluation.model_version
-    return {"type": "evaluation", "id": str(evaluation.pk), "model": version.model.name,
-            "version": version.version, "model_version": str(version.pk)}
+    return {
+        "type": "evaluation",
+        "id": str(evaluation.pk),
+        "model": version.model.name,
+        "version": version.version,
+        "model_version": str(version.pk),
+    }
 
 
 def reference_sample_target(sample: ReferenceSample) -> dict:
     version = sample.model_version
-    return {"type": "reference_sample", "id": str(sample.pk), "model": version.model.name,
-            "version": version.version, "model_version": str(version.pk)}
+    return {
+        "type": "reference_sample",
+        "id": str(sample.pk),
+        "model": version.model.name,
+        "version": version.version,
+        "model_version": str(version.pk),
+    }
 
 
 def may_post(user: User) -> bool:
@@ -105,8 +116,7 @@ def audited_refusals(*, actor: Actor, action: str, target: dict, details: dict |
         field_name = (exc.field or "")[:200]
         extra = {"field": field_name, **{k: str(v)[:200] for k, v in (details or {}).items() if v not in (None, "")}}
         reason = exc.message if len(exc.message) <= MAX_REASON else exc.message[:MAX_REASON] + "..."
-        deny(actor=actor, action=action, target=target, reason=reason, error=type(exc), field=exc.field,
-             details=extra)
+        deny(actor=actor, action=action, target=target, reason=reason, error=type(exc), field=exc.field, details=extra)
 
 
 def _fail(field_name: str, message: str, error: type[DomainError] = ValidationFailed):
@@ -119,7 +129,8 @@ def _resolve_version(model_version) -> ModelVersion:
     if model_version is None or model_version == "":
         _fail("model_version", "is required")
     if isinstance(model_version, bool) or not (
-            isinstance(model_version, int) or (isinstance(model_version, str) and model_version.isdigit())):
+        isinstance(model_version, int) or (isinstance(model_version, str) and model_version.isdigit())
+    ):
         _fail("model_version", "must be a model version id (an integer)")
     version = ModelVersion.objects.select_related("model").filter(pk=int(model_version)).first()
     if version is None:
@@ -157,11 +168,12 @@ def _clean_params(kind: str, params) -> dict:
             _fail("params", f"parameter names must be 1-64 letters, digits or _ . : - (got {key!r})")
         if kind == EvaluationKind.REPORTED:
             if not _plain_scalar(value) or (isinstance(value, str) and len(value) > 1000):
-                _fail(f"params.{key}", "reported evaluations take plain values (strings up to 1000 characters, "
-                                       "numbers, booleans)")
+                _fail(
+                    f"params.{key}",
+                    "reported evaluations take plain values (strings up to 1000 characters, numbers, booleans)",
+                )
         elif key not in PARAMS_BY_KIND[kind]:
-            _fail(f"params.{key}", f"unknown parameter for {kind} (expected one of: "
-                                   f"{', '.join(PARAMS_BY_KIND[kind])})")
+            _fail(f"params.{key}", f"unknown parameter for {kind} (expected one of: {', '.join(PARAMS_BY_KIND[kind])})")
     if kind == EvaluationKind.FAIRNESS and "min_group_size" in params:
         v = params["min_group_size"]
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -192,8 +204,7 @@ def _clean_thresholds(kind: str, thresholds) -> list[dict]:
         _fail("thresholds", "must be a list of {metric, comparator, threshold}")
     if len(thresholds) > MAX_THRESHOLDS:
         _fail("thresholds", f"at most {MAX_THRESHOLDS} thresholds")
-    known = [] if kind == EvaluationKind.REPORTED else [
-        n for n in checks_core.metric_names(kind) if ":" not in n]
+    known = [] if kind == EvaluationKind.REPORTED else [n for n in checks_core.metric_names(kind) if ":" not in n]
     out = []
     for i, t in enumerate(thresholds):
         base = f"thresholds[{i}]"
@@ -213,10 +224,11 @@ def _clean_thresholds(kind: str, thresholds) -> list[dict]:
         value = _number(t["threshold"], f"{base}.threshold")
         if kind in COMPUTED_KINDS and name not in known:
             stat, sep, feature = name.partition(":")
-            if not (kind == EvaluationKind.DRIFT and sep and feature
-                    and stat in checks_core.DRIFT_FEATURE_STATS):
-                _fail(f"{base}.metric", f"unknown metric {name!r} for {kind} (known: "
-                                        f"{', '.join(checks_core.metric_names(kind))})")
+            if not (kind == EvaluationKind.DRIFT and sep and feature and stat in checks_core.DRIFT_FEATURE_STATS):
+                _fail(
+                    f"{base}.metric",
+                    f"unknown metric {name!r} for {kind} (known: {', '.join(checks_core.metric_names(kind))})",
+                )
         out.append({"metric": name, "comparator": comparator, "threshold": value})
     return out
 
@@ -228,12 +240,15 @@ def _check_feature_thresholds(thresholds: list[dict], parsed: inputs_core.Parsed
             continue
         ftype = parsed.feature_types.get(feature)
         if ftype is None:
-            _fail(f"thresholds[{i}].metric", f"unknown feature {feature!r} (features: "
-                                             f"{', '.join(sorted(parsed.feature_types))})")
+            _fail(
+                f"thresholds[{i}].metric",
+                f"unknown feature {feature!r} (features: {', '.join(sorted(parsed.feature_types))})",
+            )
         numeric_only = {"ks_statistic", "ks_pvalue", "wasserstein_normalized"}
         categorical_only = {"chi2_statistic", "chi2_pvalue"}
         if (ftype == inputs_core.CATEGORICAL and stat in numeric_only) or (
-                ftype == inputs_core.NUMERIC and stat in categorical_only):
+            ftype == inputs_core.NUMERIC and stat in categorical_only
+        ):
             _fail(f"thresholds[{i}].metric", f"statistic {stat!r} does not apply to {ftype} feature {feature!r}")
 
 
@@ -279,8 +294,7 @@ def _file_format(file: File, file_format) -> str:
 def _check_file_size(file: File) -> None:
     size = getattr(file, "size", None)
     if size is not None and size > settings.MAX_UPLOAD_BYTES:
-        _fail("file", f"the file has {size} bytes, more than the limit of {settings.MAX_UPLOAD_BYTES}",
-              PayloadTooLarge)
+        _fail("file", f"the file has {size} bytes, more than the limit of {settings.MAX_UPLOAD_BYTES}", PayloadTooLarge)
 
 
 def _library_versions(extra_pyarrow: bool) -> dict:
@@ -313,14 +327,16 @@ def _rows(parsed: inputs_core.Parsed) -> int:
     return parsed.n_rows
 
 
-def _reference(version: ModelVersion, sample_id: int | None = None
-               ) -> tuple[ReferenceSample | None, inputs_core.Parsed | None]:
+def _reference(
+    version: ModelVersion, sample_id: int | None = None
+) -> tuple[ReferenceSample | None, inputs_core.Parsed | None]:
     qs = ReferenceSample.objects.filter(model_version=version)
     sample = qs.filter(pk=sample_id).first() if sample_id else qs.order_by("-created_at", "-id").first()
     if sample is None:
         return None, None
-    parsed = inputs_core.parse_table("drift", _stored_source(sample.file), file_format=sample.file_format,
-                                     columns=sample.columns, role="reference")
+    parsed = inputs_core.parse_table(
+        "drift", _stored_source(sample.file), file_format=sample.file_format, columns=sample.columns, role="reference"
+    )
     return sample, parsed
 
 
@@ -328,11 +344,11 @@ def _reference(version: ModelVersion, sample_id: int | None = None
 # computation (pure given a Parsed)
 # ---------------------------------------------------------------------------------------------
 
+
 def compute(kind: str, parsed: inputs_core.Parsed, params: dict, thresholds: list[dict]) -> dict:
     """Run the core for ``kind`` and split its output into the Evaluation's columns."""
     if kind == EvaluationKind.FAIRNESS:
-        out = compute_fairness(parsed, min_group_size=params.get("min_group_size",
-                                                                 settings.EVALUATION_MIN_GROUP_SIZE))
+        out = compute_fairness(parsed, min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE))
     elif kind == EvaluationKind.DRIFT:
         out = drift_core.compute_drift(parsed, params={k: v for k, v in params.items() if k != "categorical"})
     else:
@@ -359,6 +375,7 @@ def _validate_compute_params(kind: str, parsed: inputs_core.Parsed, params: dict
 # creation
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Prepared:
     version: ModelVersion
@@ -378,13 +395,17 @@ class _Prepared:
 
     @property
     def sync(self) -> bool:
-        return (self.rows or 0) <= settings.EVALUATION_SYNC_MAX_ROWS and \
-            self.nbytes <= settings.EVALUATION_SYNC_MAX_BYTES
+        return (
+            self.rows or 0
+        ) <= settings.EVALUATION_SYNC_MAX_ROWS and self.nbytes <= settings.EVALUATION_SYNC_MAX_BYTES
 
 
 def _reported_digest(metrics: dict) -> str:
-    canonical = json.dumps({k: repr(float(v)) if isinstance(v, float) else v for k, v in metrics.items()},
-                           sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {k: repr(float(v)) if isinstance(v, float) else v for k, v in metrics.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(b"mlgov.evaluations.reported.v1\x00" + canonical.encode()).hexdigest()
 
 
@@ -408,13 +429,20 @@ def _prepare_reported(p: _Prepared, data, file) -> None:
         if t["metric"] not in metrics:
             # checks.evaluate_checks cannot name the known metrics of a "reported" result (metric_names
             # has no "reported" kind), so unknown names are refused here.
-            _fail(f"thresholds[{i}].metric", f"unknown metric {t['metric']!r}: not in the reported data "
-                                             f"(reported: {', '.join(sorted(metrics))})")
+            _fail(
+                f"thresholds[{i}].metric",
+                f"unknown metric {t['metric']!r}: not in the reported data (reported: {', '.join(sorted(metrics))})",
+            )
     p.source = EvaluationSource.REPORTED
     p.digest = _reported_digest(metrics)
-    p.computed = {"metrics": metrics, "params": p.params, "library_versions": {}, "warnings": [],
-                  "checks": checks_core.evaluate_checks("reported", {"metrics": metrics}, p.thresholds),
-                  "result": {}}
+    p.computed = {
+        "metrics": metrics,
+        "params": p.params,
+        "library_versions": {},
+        "warnings": [],
+        "checks": checks_core.evaluate_checks("reported", {"metrics": metrics}, p.thresholds),
+        "result": {},
+    }
 
 
 def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_bytes) -> None:
@@ -423,8 +451,9 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
     if data is None and file is None:
         _fail("data", "is required: inline JSON data, or upload a CSV or Parquet file with its columns")
     sample, reference = (None, None)
-    needs_reference = p.kind == EvaluationKind.DRIFT and (file is not None or (
-        isinstance(data, Mapping) and "reference" not in data))
+    needs_reference = p.kind == EvaluationKind.DRIFT and (
+        file is not None or (isinstance(data, Mapping) and "reference" not in data)
+    )
     if needs_reference:
         sample, reference = _reference(p.version)
     if file is not None:
@@ -432,23 +461,32 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
         fmt = _file_format(file, file_format)
         if columns is None:
             _fail("columns", "is required with a file: a JSON object mapping roles to column names")
-        p.parsed = inputs_core.parse_table(p.kind, _table_source(file), file_format=fmt, columns=columns,
-                                           reference=reference, params=p.params)
+        p.parsed = inputs_core.parse_table(
+            p.kind, _table_source(file), file_format=fmt, columns=columns, reference=reference, params=p.params
+        )
         p.nbytes = file.size or 0
         p.file = file
-        p.input = {"format": fmt, "columns": columns, "file_name": PurePath(file.name or "").name[:200],
-                   "file_sha256": _sha256_file(file)}
+        p.input = {
+            "format": fmt,
+            "columns": columns,
+            "file_name": PurePath(file.name or "").name[:200],
+            "file_sha256": _sha256_file(file),
+        }
     else:
         if columns is not None or file_format not in (None, ""):
             _fail("columns" if columns is not None else "file_format", "only used with an uploaded file")
         p.parsed = inputs_core.parse_inline(p.kind, data, params=p.params, reference=reference)
-        p.nbytes = input_bytes if input_bytes is not None else len(
-            json.dumps(data, separators=(",", ":"), default=_jsonable))
+        p.nbytes = (
+            input_bytes if input_bytes is not None else len(json.dumps(data, separators=(",", ":"), default=_jsonable))
+        )
         p.data = data
         p.input = {"format": "json"}
     if p.kind == EvaluationKind.DRIFT and not p.parsed.has_reference:
-        _fail("data.reference", "a reference sample is required: inline, or registered for the version "
-                                "(POST /api/v1/versions/{id}/reference/)")
+        _fail(
+            "data.reference",
+            "a reference sample is required: inline, or registered for the version "
+            "(POST /api/v1/versions/{id}/reference/)",
+        )
     if sample is not None:
         p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
     _check_feature_thresholds(p.thresholds, p.parsed)
@@ -464,30 +502,60 @@ def _details(evaluation: Evaluation) -> dict:
     """What an audit event says about an evaluation: its input digest and (when done) metrics and checks.
     Small enough for an audit record: per-group and per-feature rows stay in the evaluation."""
     details = {
-        "kind": evaluation.kind, "dataset": evaluation.dataset, "source": evaluation.source,
-        "status": evaluation.status, "input_sha256": evaluation.input_sha256, "input_rows": evaluation.input_rows,
+        "kind": evaluation.kind,
+        "dataset": evaluation.dataset,
+        "source": evaluation.source,
+        "status": evaluation.status,
+        "input_sha256": evaluation.input_sha256,
+        "input_rows": evaluation.input_rows,
     }
     inp = (evaluation.result or {}).get("input") or {}
-    details["input"] = {k: inp[k] for k in ("format", "file_sha256", "reference_sample", "reference_sha256")
-                        if k in inp}
+    details["input"] = {
+        k: inp[k] for k in ("format", "file_sha256", "reference_sample", "reference_sha256") if k in inp
+    }
     if evaluation.status in (EvaluationStatus.DONE, EvaluationStatus.FAILED):
-        details.update({"params": evaluation.params, "library_versions": evaluation.library_versions,
-                        "thresholds": evaluation.thresholds})
+        details.update(
+            {
+                "params": evaluation.params,
+                "library_versions": evaluation.library_versions,
+                "thresholds": evaluation.thresholds,
+            }
+        )
     if evaluation.status == EvaluationStatus.DONE:
-        details.update({"metrics": evaluation.metrics, "checks": evaluation.checks, "passed": evaluation.passed,
-                        "warnings": len(evaluation.warnings)})
+        details.update(
+            {
+                "metrics": evaluation.metrics,
+                "checks": evaluation.checks,
+                "passed": evaluation.passed,
+                "warnings": len(evaluation.warnings),
+            }
+        )
     if evaluation.status == EvaluationStatus.FAILED:
         details["failure_reason"] = evaluation.failure_reason[:2000]
     for key in ("params", "checks", "thresholds"):  # keep the record well under the audit log's size limit
         if key in details and len(json.dumps(details, default=str)) > MAX_AUDIT_DETAIL_BYTES:
-            details[key] = {"sha256": hashlib.sha256(json.dumps(details[key], sort_keys=True, default=str)
-                                                     .encode()).hexdigest(), "omitted": "too large for the record"}
+            details[key] = {
+                "sha256": hashlib.sha256(json.dumps(details[key], sort_keys=True, default=str).encode()).hexdigest(),
+                "omitted": "too large for the record",
+            }
     return details
 
 
-def evaluation_create(*, actor: Actor, user: User, model_version, kind, dataset, thresholds=None, params=None,
-                      data=None, file: File | None = None, file_format: str | None = None, columns=None,
-                      input_bytes: int | None = None) -> Evaluation:
+def evaluation_create(
+    *,
+    actor: Actor,
+    user: User,
+    model_version,
+    kind,
+    dataset,
+    thresholds=None,
+    params=None,
+    data=None,
+    file: File | None = None,
+    file_format: str | None = None,
+    columns=None,
+    input_bytes: int | None = None,
+) -> Evaluation:
     """Validate, digest and (for small inputs) compute an evaluation; large inputs are stored and queued.
 
     ``model_version`` is a ModelVersion or its id; ``data`` is the inline JSON payload, or ``file``
@@ -502,8 +570,13 @@ def evaluation_create(*, actor: Actor, user: User, model_version, kind, dataset,
         version = _resolve_version(model_version)
         target.update(version_target(version))
         kind = _clean_kind(kind)
-        p = _Prepared(version=version, kind=kind, dataset=_clean_dataset(dataset),
-                      params=_clean_params(kind, params), thresholds=_clean_thresholds(kind, thresholds))
+        p = _Prepared(
+            version=version,
+            kind=kind,
+            dataset=_clean_dataset(dataset),
+            params=_clean_params(kind, params),
+            thresholds=_clean_thresholds(kind, thresholds),
+        )
         if kind == EvaluationKind.REPORTED:
             _prepare_reported(p, data, file)
         else:
@@ -513,9 +586,17 @@ def evaluation_create(*, actor: Actor, user: User, model_version, kind, dataset,
 
 def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
     now = timezone.now()
-    evaluation = Evaluation(model_version=p.version, kind=p.kind, dataset=p.dataset, source=p.source,
-                            thresholds=p.thresholds, input_sha256=p.digest, input_rows=p.rows, created_by=user,
-                            created_at=now)
+    evaluation = Evaluation(
+        model_version=p.version,
+        kind=p.kind,
+        dataset=p.dataset,
+        source=p.source,
+        thresholds=p.thresholds,
+        input_sha256=p.digest,
+        input_rows=p.rows,
+        created_by=user,
+        created_at=now,
+    )
     result = {"input": p.input} if p.input else {}
     if p.computed is not None:
         c = p.computed
@@ -537,8 +618,9 @@ def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
             payload = json.dumps(p.data, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
             evaluation.input_file.save("input.json", ContentFile(payload), save=False)
         evaluation.save()
-        audit_event_append(actor=actor, action="evaluation.create", target=evaluation_target(evaluation),
-                           details=_details(evaluation))
+        audit_event_append(
+            actor=actor, action="evaluation.create", target=evaluation_target(evaluation), details=_details(evaluation)
+        )
         if evaluation.status == EvaluationStatus.QUEUED:
             from governance.evaluations import tasks  # late import: tasks import the Celery app
 
@@ -571,12 +653,12 @@ def _notify_workflow(evaluation: Evaluation, actor: Actor) -> None:
 # the queued path (Celery)
 # ---------------------------------------------------------------------------------------------
 
+
 def evaluation_start(*, actor: Actor, evaluation_id: int) -> Evaluation | None:
     """queued -> running (audited). Returns None when the evaluation is already finished; a running one
     (a redelivered task whose worker died) is returned unchanged so the computation is retried."""
     with transaction.atomic():
-        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(
-            pk=evaluation_id)
+        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status == EvaluationStatus.RUNNING:
             return evaluation
         if evaluation.status != EvaluationStatus.QUEUED:
@@ -584,8 +666,9 @@ def evaluation_start(*, actor: Actor, evaluation_id: int) -> Evaluation | None:
         evaluation.status = EvaluationStatus.RUNNING
         evaluation.started_at = timezone.now()
         evaluation.save()
-        audit_event_append(actor=actor, action="evaluation.start", target=evaluation_target(evaluation),
-                           details=_details(evaluation))
+        audit_event_append(
+            actor=actor, action="evaluation.start", target=evaluation_target(evaluation), details=_details(evaluation)
+        )
     return evaluation
 
 
@@ -600,16 +683,20 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
         with evaluation.input_file.open("rb") as handle:
             data = json.loads(handle.read())
         return inputs_core.parse_inline(evaluation.kind, data, params=evaluation.params, reference=reference)
-    return inputs_core.parse_table(evaluation.kind, _stored_source(evaluation.input_file),
-                                   file_format=spec.get("format"), columns=spec.get("columns") or {},
-                                   reference=reference, params=evaluation.params)
+    return inputs_core.parse_table(
+        evaluation.kind,
+        _stored_source(evaluation.input_file),
+        file_format=spec.get("format"),
+        columns=spec.get("columns") or {},
+        reference=reference,
+        params=evaluation.params,
+    )
 
 
 def evaluation_complete(*, actor: Actor, evaluation_id: int, computed: dict) -> Evaluation | None:
     """running -> done with the computed metrics (audited with the input digest and the metrics)."""
     with transaction.atomic():
-        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(
-            pk=evaluation_id)
+        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status != EvaluationStatus.RUNNING:
             return None
         evaluation.status = EvaluationStatus.DONE
@@ -620,24 +707,28 @@ def evaluation_complete(*, actor: Actor, evaluation_id: int, computed: dict) -> 
         evaluation.warnings = computed["warnings"]
         evaluation.result = {**computed["result"], "input": (evaluation.result or {}).get("input", {})}
         evaluation.save()
-        audit_event_append(actor=actor, action="evaluation.complete", target=evaluation_target(evaluation),
-                           details=_details(evaluation))
+        audit_event_append(
+            actor=actor,
+            action="evaluation.complete",
+            target=evaluation_target(evaluation),
+            details=_details(evaluation),
+        )
     return evaluation
 
 
 def evaluation_fail(*, actor: Actor, evaluation_id: int, reason: str) -> Evaluation | None:
     """queued or running -> failed with a reason (audited)."""
     with transaction.atomic():
-        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(
-            pk=evaluation_id)
+        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
             return None
         evaluation.status = EvaluationStatus.FAILED
         evaluation.finished_at = timezone.now()
         evaluation.failure_reason = (reason or "failed")[:5000]
         evaluation.save()
-        audit_event_append(actor=actor, action="evaluation.fail", target=evaluation_target(evaluation),
-                           details=_details(evaluation))
+        audit_event_append(
+            actor=actor, action="evaluation.fail", target=evaluation_target(evaluation), details=_details(evaluation)
+        )
     return evaluation
 
 
@@ -650,15 +741,19 @@ def evaluation_run(*, actor: Actor, evaluation_id: int) -> Evaluation | None:
         parsed = _load_parsed(evaluation)
         digest = inputs_core.input_sha256(parsed)
         if digest != evaluation.input_sha256:
-            raise ValidationFailed(f"the stored input's digest {digest} differs from the digest recorded at "
-                                   f"creation {evaluation.input_sha256}", field="input_sha256")
+            raise ValidationFailed(
+                f"the stored input's digest {digest} differs from the digest recorded at "
+                f"creation {evaluation.input_sha256}",
+                field="input_sha256",
+            )
         computed = compute(evaluation.kind, parsed, evaluation.params, evaluation.thresholds)
     except DomainError as exc:
         return evaluation_fail(actor=actor, evaluation_id=evaluation_id, reason=exc.message)
     except Exception as exc:
         logger.exception("evaluation %s failed", evaluation_id)
-        return evaluation_fail(actor=actor, evaluation_id=evaluation_id,
-                               reason=f"internal error: {type(exc).__name__}: {exc}")
+        return evaluation_fail(
+            actor=actor, evaluation_id=evaluation_id, reason=f"internal error: {type(exc).__name__}: {exc}"
+        )
     evaluation = evaluation_complete(actor=actor, evaluation_id=evaluation_id, computed=computed)
     if evaluation is not None:
         _recorded(evaluation, actor)
@@ -669,15 +764,18 @@ def evaluation_run(*, actor: Actor, evaluation_id: int) -> Evaluation | None:
 # reference samples
 # ---------------------------------------------------------------------------------------------
 
-def reference_sample_register(*, actor: Actor, user: User, model_version, file: File | None,
-                              file_format: str | None = None, columns=None) -> ReferenceSample:
+
+def reference_sample_register(
+    *, actor: Actor, user: User, model_version, file: File | None, file_format: str | None = None, columns=None
+) -> ReferenceSample:
     """Store a version's reference sample for drift (a CSV/Parquet table, validated by parsing it as a
     reference) with its SHA-256. Later drift evaluations of the version may omit the reference."""
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
     with audited_refusals(actor=actor, action="reference_sample.create", target=target):
         if not may_post(user):
-            raise PermissionRefused("only pipelines, developers, validators and risk officers register "
-                                    "reference samples")
+            raise PermissionRefused(
+                "only pipelines, developers, validators and risk officers register reference samples"
+            )
         version = _resolve_version(model_version)
         target.update(version_target(version))
         if file is None:
@@ -688,17 +786,31 @@ def reference_sample_register(*, actor: Actor, user: User, model_version, file: 
             _fail("columns", 'is required: {"features": [...], "categorical": [...]}')
         if not isinstance(columns, Mapping):
             _fail("columns", "must be an object")
-        parsed = inputs_core.parse_table("drift", _table_source(file), file_format=fmt, columns=columns,
-                                         role="reference")
-    sample = ReferenceSample(model_version=version, file_format=fmt, sha256=_sha256_file(file),
-                             columns=dict(columns), rows=_rows(parsed), created_by=user)
+        parsed = inputs_core.parse_table(
+            "drift", _table_source(file), file_format=fmt, columns=columns, role="reference"
+        )
+    sample = ReferenceSample(
+        model_version=version,
+        file_format=fmt,
+        sha256=_sha256_file(file),
+        columns=dict(columns),
+        rows=_rows(parsed),
+        created_by=user,
+    )
     with transaction.atomic():
         file.seek(0)
         sample.file.save(PurePath(file.name or "reference").name, file, save=False)
         sample.save()
-        audit_event_append(actor=actor, action="reference_sample.create", target=reference_sample_target(sample),
-                           details={"sha256": sample.sha256, "rows": sample.rows, "file_format": fmt,
-                                    "features": sorted(parsed.feature_types),
-                                    "categorical": sorted(n for n, t in parsed.feature_types.items()
-                                                          if t == inputs_core.CATEGORICAL)})
+        audit_event_append(
+            actor=actor,
+            action="reference_sample.create",
+            target=reference_sample_target(sample),
+            details={
+                "sha256": sample.sha256,
+                "rows": sample.rows,
+                "file_format": fmt,
+                "features": sorted(parsed.feature_types),
+                "categorical": sorted(n for n, t in parsed.feature_types.items() if t == inputs_core.CATEGORICAL),
+            },
+        )
     return sample

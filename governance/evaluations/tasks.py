@@ -17,6 +17,5 @@ def evaluation_run(evaluation_id: int) -> str | None:
     from governance.evaluations import services
 
     with request_context(origin="celery"):
-        evaluation = services.evaluation_run(actor=Actor.system(TASK_ACTOR, auth="celery"),
-                                             evaluation_id=evaluation_id)
+        evaluation = services.evaluation_run(actor=Actor.system(TASK_ACTOR, auth="celery"), evaluation_id=evaluation_id)
     return evaluation.status if evaluation is not None else None

@@ -21,8 +21,16 @@ class ModelVersionInline(admin.TabularInline):
 
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ServiceBackedAdmin):
-    list_display = ("name", "title", "risk_tier", "eu_ai_act_category", "annex_iii_area", "owner", "business_unit",
-                    "status")
+    list_display = (
+        "name",
+        "title",
+        "risk_tier",
+        "eu_ai_act_category",
+        "annex_iii_area",
+        "owner",
+        "business_unit",
+        "status",
+    )
     list_filter = ("risk_tier", "eu_ai_act_category", "annex_iii_area", "status", "business_unit")
     search_fields = ("name", "title", "purpose", "owner__username")
     readonly_fields = ("created_by", "created_at", "updated_at", "stage_timeline")
@@ -37,8 +45,10 @@ class RegisteredModelAdmin(ServiceBackedAdmin):
     def stage_timeline(self, obj):
         if obj is None or obj.pk is None:
             return "—"
-        return format_html('<a href="{}">Stage timeline: which version was where, since when, signed by whom</a>',
-                           reverse("admin:workflow_model_timeline", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">Stage timeline: which version was where, since when, signed by whom</a>',
+            reverse("admin:workflow_model_timeline", args=[obj.pk]),
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -49,13 +59,22 @@ class RegisteredModelAdmin(ServiceBackedAdmin):
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         if change:
-            saved = services.registered_model_update(actor=admin_actor(request), user=request.user,
-                                                     model=RegisteredModel.objects.get(pk=obj.pk), data=data)
+            saved = services.registered_model_update(
+                actor=admin_actor(request), user=request.user, model=RegisteredModel.objects.get(pk=obj.pk), data=data
+            )
         else:
             saved = services.registered_model_create(
-                actor=admin_actor(request), user=request.user, name=obj.name, title=obj.title, purpose=obj.purpose,
-                business_unit=obj.business_unit, eu_ai_act_category=obj.eu_ai_act_category,
-                risk_tier=obj.risk_tier, annex_iii_area=obj.annex_iii_area, owner=obj.owner)
+                actor=admin_actor(request),
+                user=request.user,
+                name=obj.name,
+                title=obj.title,
+                purpose=obj.purpose,
+                business_unit=obj.business_unit,
+                eu_ai_act_category=obj.eu_ai_act_category,
+                risk_tier=obj.risk_tier,
+                annex_iii_area=obj.annex_iii_area,
+                owner=obj.owner,
+            )
         obj.pk = saved.pk
 
     def save_related(self, request, form, formsets, change):
@@ -68,8 +87,16 @@ class ModelVersionAdmin(ServiceBackedAdmin):
     list_filter = ("stage", "model__risk_tier", "framework")
     search_fields = ("model__name", "version", "artifact_sha256", "code_commit")
     list_select_related = ("model", "registered_by")
-    fields = ("model", "version", "description", *LINEAGE_FIELDS, "stage", "stage_changed_at", "registered_by",
-              "registered_at")
+    fields = (
+        "model",
+        "version",
+        "description",
+        *LINEAGE_FIELDS,
+        "stage",
+        "stage_changed_at",
+        "registered_by",
+        "registered_at",
+    )
 
     def get_readonly_fields(self, request, obj=None):
         always = ["stage", "stage_changed_at", "registered_by", "registered_at"]
@@ -81,10 +108,16 @@ class ModelVersionAdmin(ServiceBackedAdmin):
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         if change:
-            saved = services.model_version_update(actor=admin_actor(request), user=request.user,
-                                                  version=ModelVersion.objects.get(pk=obj.pk), data=data)
+            saved = services.model_version_update(
+                actor=admin_actor(request), user=request.user, version=ModelVersion.objects.get(pk=obj.pk), data=data
+            )
         else:
             saved = services.model_version_create(
-                actor=admin_actor(request), user=request.user, model=obj.model, version=obj.version,
-                description=obj.description, **{name: getattr(obj, name) for name in LINEAGE_FIELDS})
+                actor=admin_actor(request),
+                user=request.user,
+                model=obj.model,
+                version=obj.version,
+                description=obj.description,
+                **{name: getattr(obj, name) for name in LINEAGE_FIELDS},
+            )
         obj.pk = saved.pk

@@ -12,7 +12,8 @@ from audit.guard import GovernedQuerySet
 SHA256_RE = r"^[0-9a-f]{64}$"
 sha256_validator = RegexValidator(SHA256_RE, "must be 64 lowercase hexadecimal characters (a SHA-256 digest)")
 commit_validator = RegexValidator(
-    r"^[0-9a-f]{7,64}$", "must be a git commit id: 7 to 64 lowercase hexadecimal characters")
+    r"^[0-9a-f]{7,64}$", "must be a git commit id: 7 to 64 lowercase hexadecimal characters"
+)
 name_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9._-]{0,99}$",
     "must be 1-100 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -32,8 +33,10 @@ class AnnexIIIArea(models.TextChoices):
     CRITICAL_INFRASTRUCTURE = "2_critical_infrastructure", "2. Critical infrastructure"
     EDUCATION = "3_education", "3. Education and vocational training"
     EMPLOYMENT = "4_employment", "4. Employment and workers management"
-    ESSENTIAL_SERVICES = ("5_essential_services",
-                          "5. Access to essential private and public services (incl. credit scoring)")
+    ESSENTIAL_SERVICES = (
+        "5_essential_services",
+        "5. Access to essential private and public services (incl. credit scoring)",
+    )
     LAW_ENFORCEMENT = "6_law_enforcement", "6. Law enforcement"
     MIGRATION = "7_migration", "7. Migration, asylum and border control"
     JUSTICE = "8_justice", "8. Administration of justice and democratic processes"
@@ -60,8 +63,13 @@ class Stage(models.TextChoices):
 
 
 LINEAGE_FIELDS = (
-    "artifact_uri", "artifact_sha256", "training_data_ref", "training_data_sha256",
-    "code_commit", "framework", "parameters",
+    "artifact_uri",
+    "artifact_sha256",
+    "training_data_ref",
+    "training_data_sha256",
+    "code_commit",
+    "framework",
+    "parameters",
 )
 
 
@@ -86,8 +94,9 @@ class RegisteredModel(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(eu_ai_act_category__in=EuAiActCategory.values),
-                                   name="model_eu_category_valid"),
+            models.CheckConstraint(
+                condition=models.Q(eu_ai_act_category__in=EuAiActCategory.values), name="model_eu_category_valid"
+            ),
             models.CheckConstraint(condition=models.Q(risk_tier__in=RiskTier.values), name="model_risk_tier_valid"),
         ]
 
@@ -133,8 +142,9 @@ class ModelVersion(models.Model):
         ordering = ["model__name", "-registered_at"]
         constraints = [
             models.UniqueConstraint(fields=["model", "version"], name="version_unique_per_model"),
-            models.UniqueConstraint(fields=["model"], condition=models.Q(stage="production"),
-                                    name="one_production_version_per_model"),
+            models.UniqueConstraint(
+                fields=["model"], condition=models.Q(stage="production"), name="one_production_version_per_model"
+            ),
             models.CheckConstraint(condition=models.Q(artifact_sha256__regex=SHA256_RE), name="artifact_sha256_hex"),
             models.CheckConstraint(
                 condition=models.Q(training_data_sha256="") | models.Q(training_data_sha256__regex=SHA256_RE),

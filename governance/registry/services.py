@@ -14,6 +14,7 @@ from audit.services import audit_event_append
 from governance.accounts.models import User
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER
 from governance.common.errors import Conflict, ValidationFailed
+from governance.common.events import announce
 from governance.common.services import changed_fields, deny, full_clean_or_raise
 from governance.registry.models import (
     LINEAGE_FIELDS,
@@ -44,9 +45,15 @@ def _has_any_role(user: User, roles) -> bool:
 
 def _model_snapshot(model: RegisteredModel) -> dict:
     return {
-        "name": model.name, "title": model.title, "purpose": model.purpose, "owner": model.owner.username,
-        "business_unit": model.business_unit, "eu_ai_act_category": model.eu_ai_act_category,
-        "annex_iii_area": model.annex_iii_area, "risk_tier": model.risk_tier, "status": model.status,
+        "name": model.name,
+        "title": model.title,
+        "purpose": model.purpose,
+        "owner": model.owner.username,
+        "business_unit": model.business_unit,
+        "eu_ai_act_category": model.eu_ai_act_category,
+        "annex_iii_area": model.annex_iii_area,
+        "risk_tier": model.risk_tier,
+        "status": model.status,
     }
 
 
@@ -54,25 +61,46 @@ def version_lineage(version: ModelVersion) -> dict:
     return {name: getattr(version, name) for name in LINEAGE_FIELDS}
 
 
-def registered_model_create(*, actor: Actor, user: User, name: str, purpose: str, business_unit: str,
-                            eu_ai_act_category: str, risk_tier: str, annex_iii_area: str = "none",
-                            title: str = "", owner: User | None = None) -> RegisteredModel:
+def registered_model_create(
+    *,
+    actor: Actor,
+    user: User,
+    name: str,
+    purpose: str,
+    business_unit: str,
+    eu_ai_act_category: str,
+    risk_tier: str,
+    annex_iii_area: str = "none",
+    title: str = "",
+    owner: User | None = None,
+) -> RegisteredModel:
     target = {"type": "registered_model", "id": name, "name": name}
     if not _has_any_role(user, MODEL_CREATE_ROLES):
-        deny(actor=actor, action="registered_model.create", target=target,
-             reason="only developers, pipelines and risk officers register models")
+        deny(
+            actor=actor,
+            action="registered_model.create",
+            target=target,
+            reason="only developers, pipelines and risk officers register models",
+        )
     model = RegisteredModel(
-        name=name, title=title, purpose=purpose, business_unit=business_unit,
-        eu_ai_act_category=eu_ai_act_category, risk_tier=risk_tier, annex_iii_area=annex_iii_area,
-        owner=owner or user, created_by=user,
+        name=name,
+        title=title,
+        purpose=purpose,
+        business_unit=business_unit,
+        eu_ai_act_category=eu_ai_act_category,
+        risk_tier=risk_tier,
+        annex_iii_area=annex_iii_area,
+        owner=owner or user,
+        created_by=user,
     )
     full_clean_or_raise(model)
     with transaction.atomic():
         if RegisteredModel.objects.select_for_update().filter(name=name).exists():
             raise Conflict(f"a model named {name!r} is already registered", field="name")
         model.save()
-        audit_event_append(actor=actor, action="registered_model.create", target=model_target(model),
-                           details=_model_snapshot(model))
+        audit_event_append(
+            actor=actor, action="registered_model.create", target=model_target(model), details=_model_snapshot(model)
+        )
     return model
 
 
@@ -85,12 +113,20 @@ def registered_model_update(*, actor: Actor, user: User, model: RegisteredModel,
     is_risk_officer = _has_any_role(user, (RISK_OFFICER,))
     touches_classification = sorted(set(data) & set(MODEL_CLASSIFICATION_FIELDS))
     if touches_classification and not is_risk_officer:
-        deny(actor=actor, action="registered_model.update", target=model_target(model),
-             reason=f"only a risk officer may change {', '.join(touches_classification)}",
-             field=touches_classification[0])
+        deny(
+            actor=actor,
+            action="registered_model.update",
+            target=model_target(model),
+            reason=f"only a risk officer may change {', '.join(touches_classification)}",
+            field=touches_classification[0],
+        )
     if not is_risk_officer and model.owner_id != user.pk:
-        deny(actor=actor, action="registered_model.update", target=model_target(model),
-             reason="only the model's owner or a risk officer may change it")
+        deny(
+            actor=actor,
+            action="registered_model.update",
+            target=model_target(model),
+            reason="only the model's owner or a risk officer may change it",
+        )
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         changes = changed_fields(model, data)
@@ -102,9 +138,12 @@ def registered_model_update(*, actor: Actor, user: User, model: RegisteredModel,
         full_clean_or_raise(model, exclude=["name"])
         model.save()
         audit_event_append(
-            actor=actor, action="registered_model.update", target=model_target(model),
-            details={name: {"before": _plain(before), "after": _plain(after)}
-                     for name, (before, after) in changes.items()},
+            actor=actor,
+            action="registered_model.update",
+            target=model_target(model),
+            details={
+                name: {"before": _plain(before), "after": _plain(after)} for name, (before, after) in changes.items()
+            },
         )
     return model
 
@@ -113,22 +152,44 @@ def _plain(value):
     return value.username if isinstance(value, User) else value
 
 
-def model_version_create(*, actor: Actor, user: User, model: RegisteredModel, version: str, artifact_uri: str,
-                         artifact_sha256: str, training_data_ref: str = "", training_data_sha256: str = "",
-                         code_commit: str = "", framework: str = "", parameters: dict | None = None,
-                         description: str = "") -> ModelVersion:
+def model_version_create(
+    *,
+    actor: Actor,
+    user: User,
+    model: RegisteredModel,
+    version: str,
+    artifact_uri: str,
+    artifact_sha256: str,
+    training_data_ref: str = "",
+    training_data_sha256: str = "",
+    code_commit: str = "",
+    framework: str = "",
+    parameters: dict | None = None,
+    description: str = "",
+) -> ModelVersion:
     target = {"type": "model_version", "id": f"{model.name}:{version}", "model": model.name, "version": version}
     if not _has_any_role(user, VERSION_CREATE_ROLES):
-        deny(actor=actor, action="model_version.create", target=target,
-             reason="only developers and pipelines register model versions")
+        deny(
+            actor=actor,
+            action="model_version.create",
+            target=target,
+            reason="only developers and pipelines register model versions",
+        )
     if model.status != ModelStatus.ACTIVE:
         raise ValidationFailed("the model is decommissioned; no new versions", field="model")
     if parameters is not None and not isinstance(parameters, dict):
         raise ValidationFailed("parameters must be a JSON object", field="parameters")
     mv = ModelVersion(
-        model=model, version=version, artifact_uri=artifact_uri, artifact_sha256=artifact_sha256,
-        training_data_ref=training_data_ref, training_data_sha256=training_data_sha256,
-        code_commit=code_commit, framework=framework, parameters=parameters or {}, description=description,
+        model=model,
+        version=version,
+        artifact_uri=artifact_uri,
+        artifact_sha256=artifact_sha256,
+        training_data_ref=training_data_ref,
+        training_data_sha256=training_data_sha256,
+        code_commit=code_commit,
+        framework=framework,
+        parameters=parameters or {},
+        description=description,
         registered_by=user,
     )
     full_clean_or_raise(mv, exclude=["model", "registered_by"])
@@ -137,8 +198,12 @@ def model_version_create(*, actor: Actor, user: User, model: RegisteredModel, ve
     try:
         with transaction.atomic():
             mv.save()
-            audit_event_append(actor=actor, action="model_version.create", target=version_target(mv),
-                               details={"lineage": version_lineage(mv), "stage": mv.stage})
+            audit_event_append(
+                actor=actor,
+                action="model_version.create",
+                target=version_target(mv),
+                details={"lineage": version_lineage(mv), "stage": mv.stage},
+            )
     except IntegrityError as exc:  # a concurrent registration of the same version won the race
         raise Conflict(f"{model.name} already has a version {version!r}", field="version") from exc
     return mv
@@ -147,19 +212,35 @@ def model_version_create(*, actor: Actor, user: User, model: RegisteredModel, ve
 def model_version_update(*, actor: Actor, user: User, version: ModelVersion, data: dict) -> ModelVersion:
     """The description may change; a lineage field may be set once when it was empty, never changed."""
     if "stage" in data:
-        deny(actor=actor, action="model_version.update", target=version_target(version),
-             reason="stage is changed only through the promotion workflow", error=ValidationFailed, field="stage")
+        deny(
+            actor=actor,
+            action="model_version.update",
+            target=version_target(version),
+            reason="stage is changed only through the promotion workflow",
+            error=ValidationFailed,
+            field="stage",
+        )
     unknown = sorted(set(data) - set(VERSION_MUTABLE_FIELDS) - set(LINEAGE_FIELDS))
     if unknown:
         raise ValidationFailed(f"{unknown[0]} cannot be changed", field=unknown[0])
     if version.registered_by_id != user.pk and version.model.owner_id != user.pk and not user.is_superuser:
-        deny(actor=actor, action="model_version.update", target=version_target(version),
-             reason="only whoever registered the version or the model's owner may change it")
+        deny(
+            actor=actor,
+            action="model_version.update",
+            target=version_target(version),
+            reason="only whoever registered the version or the model's owner may change it",
+        )
     for name in sorted(set(data) & set(LINEAGE_FIELDS)):
         current = getattr(version, name)
         if current not in ("", None, {}) and current != data[name]:
-            deny(actor=actor, action="model_version.update", target=version_target(version),
-                 reason=f"{name} is lineage and cannot be changed once set", error=ValidationFailed, field=name)
+            deny(
+                actor=actor,
+                action="model_version.update",
+                target=version_target(version),
+                reason=f"{name} is lineage and cannot be changed once set",
+                error=ValidationFailed,
+                field=name,
+            )
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
         changes = changed_fields(version, data)
@@ -170,7 +251,9 @@ def model_version_update(*, actor: Actor, user: User, version: ModelVersion, dat
         full_clean_or_raise(version, exclude=["model", "registered_by", "version"])
         version.save()
         audit_event_append(
-            actor=actor, action="model_version.update", target=version_target(version),
+            actor=actor,
+            action="model_version.update",
+            target=version_target(version),
             details={name: {"before": before, "after": after} for name, (before, after) in changes.items()},
         )
     return version
@@ -185,8 +268,9 @@ ALLOWED_STAGE_MOVES = {
 }
 
 
-def model_version_stage_change(*, actor: Actor, version: ModelVersion, to_stage: str, reason: str,
-                               details: dict | None = None) -> list[ModelVersion]:
+def model_version_stage_change(
+    *, actor: Actor, version: ModelVersion, to_stage: str, reason: str, details: dict | None = None
+) -> list[ModelVersion]:
     """The only writer of ``ModelVersion.stage``. Must run inside the caller's transaction.
 
     Moving a version to production retires the model's current production version in the same
@@ -202,24 +286,42 @@ def model_version_stage_change(*, actor: Actor, version: ModelVersion, to_stage:
     moved = []
     now = timezone.now()
     if to_stage == Stage.PRODUCTION:
-        current = (ModelVersion.objects.select_for_update()
-                   .filter(model=version.model, stage=Stage.PRODUCTION).exclude(pk=version.pk).first())
+        current = (
+            ModelVersion.objects.select_for_update()
+            .filter(model=version.model, stage=Stage.PRODUCTION)
+            .exclude(pk=version.pk)
+            .first()
+        )
         if current is not None:
             _write_stage(current, Stage.RETIRED, now)
-            audit_event_append(actor=actor, action="model_version.stage_change", target=version_target(current),
-                               details={"from": Stage.PRODUCTION, "to": Stage.RETIRED,
-                                        "replaced_by": version.version, **(details or {})},
-                               reason=f"replaced in production by {version.version}")
+            audit_event_append(
+                actor=actor,
+                action="model_version.stage_change",
+                target=version_target(current),
+                details={
+                    "from": Stage.PRODUCTION,
+                    "to": Stage.RETIRED,
+                    "replaced_by": version.version,
+                    **(details or {}),
+                },
+                reason=f"replaced in production by {version.version}",
+            )
             moved.append(current)
     before = version.stage
     _write_stage(version, to_stage, now)
-    audit_event_append(actor=actor, action="model_version.stage_change", target=version_target(version),
-                       details={"from": before, "to": to_stage, **(details or {})}, reason=reason)
+    audit_event_append(
+        actor=actor,
+        action="model_version.stage_change",
+        target=version_target(version),
+        details={"from": before, "to": to_stage, **(details or {})},
+        reason=reason,
+    )
     moved.append(version)
     return moved
 
 
 def _write_stage(version: ModelVersion, stage: str, moment) -> None:
+    announce("model_version.stage_changed", version_id=version.pk, from_stage=version.stage, to_stage=stage)
     version.stage = stage
     version.stage_changed_at = moment
     version._stage_write_allowed = True

@@ -32,15 +32,19 @@ class NarrativeEntryAdmin(ReadOnlyAdmin):
         return (obj.text[:80] + "…") if len(obj.text) > 80 else (obj.text or "(withdrawn)")
 
     def get_urls(self):
-        return [path("edit/<int:version_id>/", self.admin_site.admin_view(self.edit_view),
-                     name="reports_narratives_edit")] + super().get_urls()
+        return [
+            path("edit/<int:version_id>/", self.admin_site.admin_view(self.edit_view), name="reports_narratives_edit")
+        ] + super().get_urls()
 
     def edit_view(self, request, version_id: int):
         version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=version_id)
         roles = set(request.user.groups.values_list("name", flat=True))
         current = {}
-        for entry in (NarrativeEntry.objects.filter(model=version.model).select_related("author")
-                      .order_by("key", "-created_at", "-id")):
+        for entry in (
+            NarrativeEntry.objects.filter(model=version.model)
+            .select_related("author")
+            .order_by("key", "-created_at", "-id")
+        ):
             scope_ok = (entry.model_version_id is None) or entry.model_version_id == version.pk
             if scope_ok and entry.key not in current:
                 current[entry.key] = entry
@@ -55,23 +59,38 @@ class NarrativeEntryAdmin(ReadOnlyAdmin):
                 if text == (before.text if before else ""):
                     continue
                 try:
-                    services.narrative_set(actor=admin_actor(request), user=request.user, model=version.model,
-                                           key=spec.key, text=text,
-                                           version=version if spec.scope == "version" else None)
+                    services.narrative_set(
+                        actor=admin_actor(request),
+                        user=request.user,
+                        model=version.model,
+                        key=spec.key,
+                        text=text,
+                        version=version if spec.scope == "version" else None,
+                    )
                     saved += 1
                 except DomainError as exc:
                     messages.error(request, f"{spec.label}: {exc.message}")
             if saved:
                 messages.success(request, f"{saved} narrative(s) saved; each edit is in the audit log with its author.")
             return HttpResponseRedirect(request.path)
-        rows = [{"spec": spec, "entry": current.get(spec.key),
-                 "editable": request.user.is_superuser or spec.role in roles,
-                 "scope_label": "this version" if spec.scope == "version" else "the model (all versions)"}
-                for spec in CATALOGUE]
-        context = {**self.admin_site.each_context(request), "title": f"Narratives of {version}",
-                   "version": version, "rows": rows, "opts": self.model._meta,
-                   "provided": sum(1 for r in rows if r["entry"] and r["entry"].text),
-                   "total": len(rows)}
+        rows = [
+            {
+                "spec": spec,
+                "entry": current.get(spec.key),
+                "editable": request.user.is_superuser or spec.role in roles,
+                "scope_label": "this version" if spec.scope == "version" else "the model (all versions)",
+            }
+            for spec in CATALOGUE
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Narratives of {version}",
+            "version": version,
+            "rows": rows,
+            "opts": self.model._meta,
+            "provided": sum(1 for r in rows if r["entry"] and r["entry"].text),
+            "total": len(rows),
+        }
         return TemplateResponse(request, "admin/reports/narratives.html", context)
 
 
@@ -82,30 +101,63 @@ class GenerateForm(forms.Form):
 
 @admin.register(DocumentationPack)
 class DocumentationPackAdmin(ReadOnlyAdmin):
-    list_display = ("model_version", "regime", "status", "progress", "as_of_seq", "pack_id", "requested_by",
-                    "created_at", "downloads")
+    list_display = (
+        "model_version",
+        "regime",
+        "status",
+        "progress",
+        "as_of_seq",
+        "pack_id",
+        "requested_by",
+        "created_at",
+        "downloads",
+    )
     list_filter = ("regime", "status")
     search_fields = ("pack_id", "model_version__model__name", "content_sha256")
-    readonly_fields = ("model_version", "regime", "status", "progress", "failure_reason", "as_of_seq", "as_of_ts",
-                       "pack_id", "content_sha256", "pdf_sha256", "bundle_sha256", "outline_version",
-                       "generator_version", "regulatory_text", "requested_by", "created_at", "finished_at",
-                       "downloads")
+    readonly_fields = (
+        "model_version",
+        "regime",
+        "status",
+        "progress",
+        "failure_reason",
+        "as_of_seq",
+        "as_of_ts",
+        "pack_id",
+        "content_sha256",
+        "pdf_sha256",
+        "bundle_sha256",
+        "outline_version",
+        "generator_version",
+        "regulatory_text",
+        "requested_by",
+        "created_at",
+        "finished_at",
+        "downloads",
+    )
     exclude = ("pdf", "bundle")
 
     @admin.display(description="download")
     def downloads(self, obj):
         if obj.status != "done":
             return obj.failure_reason[:120] if obj.failure_reason else "—"
-        return format_html('<a href="{}">PDF</a> · <a href="{}">signed bundle</a>',
-                           reverse("admin:reports_pack_download", args=[obj.pk, "pdf"]),
-                           reverse("admin:reports_pack_download", args=[obj.pk, "bundle"]))
+        return format_html(
+            '<a href="{}">PDF</a> · <a href="{}">signed bundle</a>',
+            reverse("admin:reports_pack_download", args=[obj.pk, "pdf"]),
+            reverse("admin:reports_pack_download", args=[obj.pk, "bundle"]),
+        )
 
     def get_urls(self):
         return [
-            path("generate/<int:version_id>/", self.admin_site.admin_view(self.generate_view),
-                 name="reports_pack_generate"),
-            path("<int:pack_id>/download/<str:what>/", self.admin_site.admin_view(self.download_view),
-                 name="reports_pack_download"),
+            path(
+                "generate/<int:version_id>/",
+                self.admin_site.admin_view(self.generate_view),
+                name="reports_pack_generate",
+            ),
+            path(
+                "<int:pack_id>/download/<str:what>/",
+                self.admin_site.admin_view(self.download_view),
+                name="reports_pack_download",
+            ),
         ] + super().get_urls()
 
     def generate_view(self, request, version_id: int):
@@ -116,14 +168,20 @@ class DocumentationPackAdmin(ReadOnlyAdmin):
             messages.error(request, "Choose a regime to generate a pack.")
             return HttpResponseRedirect(back)
         try:
-            pack = services.pack_request(actor=admin_actor(request), user=request.user, version=version,
-                                         regime=form.cleaned_data["regime"], as_of=form.cleaned_data["as_of"])
+            pack = services.pack_request(
+                actor=admin_actor(request),
+                user=request.user,
+                version=version,
+                regime=form.cleaned_data["regime"],
+                as_of=form.cleaned_data["as_of"],
+            )
         except DomainError as exc:
             messages.error(request, f"Not generated: {exc.message}")
             return HttpResponseRedirect(back)
         pack.refresh_from_db()
-        messages.success(request, f"{pack.get_regime_display()} pack requested as of seq {pack.as_of_seq}: "
-                                  f"{pack.status}.")
+        messages.success(
+            request, f"{pack.get_regime_display()} pack requested as of seq {pack.as_of_seq}: {pack.status}."
+        )
         return HttpResponseRedirect(back)
 
     def download_view(self, request, pack_id: int, what: str):

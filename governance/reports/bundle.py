@@ -50,12 +50,15 @@ every entry's inclusion proof. A changed byte anywhere fails and names the file.
 def _proofs(events: list[AuditEvent], size: int) -> list[dict]:
     """Inclusion proofs for many entries with a few bulk reads instead of one query per proof."""
     fetch = checkpoints.Prefetched(*[lambda f, seq=event.seq: inclusion_proof(seq, size, f) for event in events])
-    return [{"seq": event.seq, "proof": [base64.b64encode(h).decode() for h in inclusion_proof(event.seq, size, fetch)]}
-            for event in events]
+    return [
+        {"seq": event.seq, "proof": [base64.b64encode(h).decode() for h in inclusion_proof(event.seq, size, fetch)]}
+        for event in events
+    ]
 
 
-def write_bundle(*, out_path: Path, pdf_path: Path, pack: dict, events: list[AuditEvent],
-                 checkpoint: AuditCheckpoint, title: str) -> str:
+def write_bundle(
+    *, out_path: Path, pdf_path: Path, pack: dict, events: list[AuditEvent], checkpoint: AuditCheckpoint, title: str
+) -> str:
     """Write the zip and return its SHA-256."""
     origin = checkpoints.head().origin
     members: dict[str, bytes | Path] = {
@@ -63,18 +66,27 @@ def write_bundle(*, out_path: Path, pdf_path: Path, pack: dict, events: list[Aud
         "pack.json": canonical_pack_bytes(pack),
         "model_card.json": json.dumps(model_card(pack), sort_keys=True, indent=2, ensure_ascii=False).encode(),
         "audit/entries.jsonl": b"".join(bytes(e.record) + b"\n" for e in events),
-        "audit/proofs.json": json.dumps({"tree_size": checkpoint.size, "proofs": _proofs(events, checkpoint.size)},
-                                        sort_keys=True, separators=(",", ":")).encode(),
+        "audit/proofs.json": json.dumps(
+            {"tree_size": checkpoint.size, "proofs": _proofs(events, checkpoint.size)},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode(),
         "audit/checkpoint.txt": checkpoint.note.encode(),
         "keys.txt": ("\n".join(signer.verifier_key() for signer in signers_for(origin)) + "\n").encode(),
-        "README.md": README.format(pack_id=pack["pack_id"], title=title, model=pack["model"]["name"],
-                                   version=pack["version"]["version"], seq=pack["as_of"]["seq"],
-                                   ts=pack["as_of"]["ts"], n=len(events), size=checkpoint.size).encode(),
+        "README.md": README.format(
+            pack_id=pack["pack_id"],
+            title=title,
+            model=pack["model"]["name"],
+            version=pack["version"]["version"],
+            seq=pack["as_of"]["seq"],
+            ts=pack["as_of"]["ts"],
+            n=len(events),
+            size=checkpoint.size,
+        ).encode(),
     }
     hashes = {name: file_sha256(content) for name, content in members.items()}
     manifest = canonical_json({"format": FORMAT, "origin": origin, "files": dict(sorted(hashes.items()))})
-    signature = sign_note(f"{origin}\n{FORMAT}\nsha256:{hashlib.sha256(manifest).hexdigest()}\n",
-                          signers_for(origin))
+    signature = sign_note(f"{origin}\n{FORMAT}\nsha256:{hashlib.sha256(manifest).hexdigest()}\n", signers_for(origin))
     members["manifest.json"] = manifest
     members["manifest.sig"] = signature.encode()
     stamp = _zip_time(pack["as_of"]["ts"])
@@ -113,5 +125,11 @@ def file_sha256(content: bytes | Path) -> str:
 
 
 def _zip_time(timestamp: str) -> tuple[int, int, int, int, int, int]:
-    return (int(timestamp[0:4]), int(timestamp[5:7]), int(timestamp[8:10]), int(timestamp[11:13]),
-            int(timestamp[14:16]), int(timestamp[17:19]) // 2 * 2)
+    return (
+        int(timestamp[0:4]),
+        int(timestamp[5:7]),
+        int(timestamp[8:10]),
+        int(timestamp[11:13]),
+        int(timestamp[14:16]),
+        int(timestamp[17:19]) // 2 * 2,
+    )

@@ -47,12 +47,20 @@ def _nice_max(value: float) -> tuple[float, float]:
         step = mult * 10 ** (exp - 1)
         if value / step <= 6:
             return step * math.ceil(value / step - 1e-12), step
-    step = 10 ** exp
+    step = 10**exp
     return step * math.ceil(value / step), step
 
 
-def bar_chart(labels: list[str], values: list, *, threshold=None, comparator: str | None = None,
-              width: float = 460, value_label: str = "", bar_height: float = 13) -> Drawing:
+def bar_chart(
+    labels: list[str],
+    values: list,
+    *,
+    threshold=None,
+    comparator: str | None = None,
+    width: float = 460,
+    value_label: str = "",
+    bar_height: float = 13,
+) -> Drawing:
     """A horizontal bar chart, one bar per label, threshold drawn as a vertical red line."""
     ps.register_fonts()
     nums = [to_float(v) or 0.0 for v in values]
@@ -92,11 +100,31 @@ def bar_chart(labels: list[str], values: list, *, threshold=None, comparator: st
     d.add(bc)
     if thr is not None and vmax > 0:
         x = bc.x + bc.width * (thr / vmax)
-        d.add(Line(x, bc.y - 2, x, bc.y + bc.height + 4, strokeColor=ps.CHART_LINE, strokeWidth=1.2,
-                   strokeDashArray=[3, 2]))
-        d.add(String(x + 3, bc.y + bc.height + 5, f"threshold {comparator or ''} {threshold}".strip(),
-                     fontName=ps.FONT_BOLD, fontSize=7, fillColor=ps.CHART_LINE))
+        d.add(
+            Line(
+                x, bc.y - 2, x, bc.y + bc.height + 4, strokeColor=ps.CHART_LINE, strokeWidth=1.2, strokeDashArray=[3, 2]
+            )
+        )
+        d.add(
+            String(
+                x + 3,
+                bc.y + bc.height + 5,
+                f"threshold {comparator or ''} {threshold}".strip(),
+                fontName=ps.FONT_BOLD,
+                fontSize=7,
+                fillColor=ps.CHART_LINE,
+            )
+        )
     if value_label:
-        d.add(String(bc.x + bc.width / 2, 6, value_label, fontName=ps.FONT, fontSize=7,
-                     fillColor=ps.GREY, textAnchor="middle"))
+        d.add(
+            String(
+                bc.x + bc.width / 2,
+                6,
+                value_label,
+                fontName=ps.FONT,
+                fontSize=7,
+                fillColor=ps.GREY,
+                textAnchor="middle",
+            )
+        )
     return d

@@ -23,16 +23,28 @@ SAMPLE_NAMES = {"sr11-7": "sr11-7-german-credit-scoring.pdf", "eu-ai-act": "eu-a
 # A few statements, written by the people who own them; the rest stay NOT PROVIDED on purpose,
 # so the samples show both states.
 NARRATIVES = (
-    ("dana.developer", "intended_purpose", None,
-     "Supports consumer-credit officers by estimating the probability that an applicant will not repay. "
-     "The officer decides; the score is one input among several and is never used alone to refuse credit."),
-    ("dana.developer", "major_limitations", "1.0.0",
-     "Trained on 700 historical applications from one lender (UCI Statlog German Credit). Four numeric "
-     "features only; no information on current employment or income. Not validated for small-business "
-     "lending."),
-    ("victor.validator", "validation_opinion", "1.0.0",
-     "Approved for production use with conditions: monitor the disparate impact ratio by sex monthly and "
-     "re-validate within twelve months or when the holdout AUC falls below 0.60."),
+    (
+        "dana.developer",
+        "intended_purpose",
+        None,
+        "Supports consumer-credit officers by estimating the probability that an applicant will not repay. "
+        "The officer decides; the score is one input among several and is never used alone to refuse credit.",
+    ),
+    (
+        "dana.developer",
+        "major_limitations",
+        "1.0.0",
+        "Trained on 700 historical applications from one lender (UCI Statlog German Credit). Four numeric "
+        "features only; no information on current employment or income. Not validated for small-business "
+        "lending.",
+    ),
+    (
+        "victor.validator",
+        "validation_opinion",
+        "1.0.0",
+        "Approved for production use with conditions: monitor the disparate impact ratio by sex monthly and "
+        "re-validate within twelve months or when the holdout AUC falls below 0.60.",
+    ),
 )
 
 
@@ -42,13 +54,22 @@ def seed(command, actor) -> None:
         author = User.objects.get(username=username)
         if NarrativeEntry.objects.filter(model=version.model, key=key).exists():
             continue
-        narrative_set(actor=actor_for(author, auth="cli"), user=author, model=version.model, key=key, text=text,
-                      version=version if version_label else None)
+        narrative_set(
+            actor=actor_for(author, auth="cli"),
+            user=author,
+            model=version.model,
+            key=key,
+            text=text,
+            version=version if version_label else None,
+        )
     auditor = User.objects.get(username="alex.auditor")
     samples_dir().mkdir(parents=True, exist_ok=True)
     for regime, name in SAMPLE_NAMES.items():
-        pack = DocumentationPack.objects.filter(model_version=version, regime=regime,
-                                                status=PackStatus.DONE).order_by("-as_of_seq").first()
+        pack = (
+            DocumentationPack.objects.filter(model_version=version, regime=regime, status=PackStatus.DONE)
+            .order_by("-as_of_seq")
+            .first()
+        )
         if pack is None:
             pack = pack_request(actor=actor_for(auditor, auth="cli"), user=auditor, version=version, regime=regime)
             pack.refresh_from_db()

@@ -74,14 +74,19 @@ def model_card(pack: Mapping) -> dict:
     owners = []
     if model.get("owner"):
         owners.append({"name": model["owner"], "contact": model.get("owner_contact", "")})
-    datasets = [{"name": d.get("name", ""), "link": d.get("uri", ""),
-                 "sensitive": {"sensitive_data": list(d.get("sensitive_attributes") or [])}}
-                for d in pack.get("datasets") or []]
+    datasets = [
+        {
+            "name": d.get("name", ""),
+            "link": d.get("uri", ""),
+            "sensitive": {"sensitive_data": list(d.get("sensitive_attributes") or [])},
+        }
+        for d in pack.get("datasets") or []
+    ]
     considerations: dict[str, list] = {}
     for field, key in CONSIDERATION_NARRATIVES.items():
         text = _narrative_text(pack, key)
         if field == "ethical_considerations":
-            considerations[field] = ([{"name": text, "mitigation_strategy": ""}] if text else [])
+            considerations[field] = [{"name": text, "mitigation_strategy": ""}] if text else []
         else:
             considerations[field] = [{"description": text}] if text else []
     return {
@@ -91,9 +96,11 @@ def model_card(pack: Mapping) -> dict:
             "overview": model.get("purpose", ""),
             "documentation": version.get("description", ""),
             "owners": owners,
-            "version": {"name": str(version.get("version", "")),
-                        "date": version.get("registered_at", ""),
-                        "diff": version.get("change_summary", "")},
+            "version": {
+                "name": str(version.get("version", "")),
+                "date": version.get("registered_at", ""),
+                "diff": version.get("change_summary", ""),
+            },
             "licenses": [{"custom_text": model["licence"]}] if model.get("licence") else [],
             "references": [{"reference": r} for r in model.get("references") or []],
             "citations": [],
@@ -107,8 +114,7 @@ def model_card(pack: Mapping) -> dict:
         },
         "quantitative_analysis": {
             "performance_metrics": performance_metrics(pack),
-            "graphics": {"description": "Per-group and per-feature charts are in the PDF pack.",
-                         "collection": []},
+            "graphics": {"description": "Per-group and per-feature charts are in the PDF pack.", "collection": []},
         },
         "considerations": considerations,
     }

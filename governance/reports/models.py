@@ -15,8 +15,14 @@ class NarrativeEntry(models.Model):
     which lets a pack regenerated for an earlier point show exactly what was written by then."""
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="narratives")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, null=True, blank=True,
-                                      related_name="narratives", help_text="Empty for model-wide narratives.")
+    model_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="narratives",
+        help_text="Empty for model-wide narratives.",
+    )
     key = models.CharField(max_length=64)
     text = models.TextField(blank=True, help_text="Empty text withdraws the narrative (NOT PROVIDED again).")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

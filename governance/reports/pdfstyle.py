@@ -65,39 +65,48 @@ def register_fonts() -> None:
     if _registered:
         return
     font_dir = os.path.join(os.path.dirname(reportlab.__file__), "fonts")
-    for name, filename in ((FONT, "Vera.ttf"), (FONT_BOLD, "VeraBd.ttf"),
-                           (FONT_ITALIC, "VeraIt.ttf"), (FONT_BOLD_ITALIC, "VeraBI.ttf")):
+    for name, filename in (
+        (FONT, "Vera.ttf"),
+        (FONT_BOLD, "VeraBd.ttf"),
+        (FONT_ITALIC, "VeraIt.ttf"),
+        (FONT_BOLD_ITALIC, "VeraBI.ttf"),
+    ):
         pdfmetrics.registerFont(TTFont(name, os.path.join(font_dir, filename)))
-    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT_ITALIC,
-                                  boldItalic=FONT_BOLD_ITALIC)
+    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT_ITALIC, boldItalic=FONT_BOLD_ITALIC)
     _registered = True
 
 
 def styles() -> dict[str, ParagraphStyle]:
     """The paragraph styles, by name."""
     register_fonts()
-    base = ParagraphStyle("body", fontName=FONT, fontSize=9.2, leading=12.6, textColor=INK,
-                          spaceAfter=5, alignment=TA_LEFT)
+    base = ParagraphStyle(
+        "body", fontName=FONT, fontSize=9.2, leading=12.6, textColor=INK, spaceAfter=5, alignment=TA_LEFT
+    )
     s = {"body": base}
 
     def add(name, **kw):
         s[name] = ParagraphStyle(name, parent=kw.pop("parent", base), **kw)
 
-    add("h1", fontName=FONT_BOLD, fontSize=14, leading=18, textColor=NAVY, spaceBefore=18,
-        spaceAfter=2, keepWithNext=1)
-    add("citation", fontName=FONT_ITALIC, fontSize=8.5, leading=11, textColor=GREY, spaceAfter=8,
-        keepWithNext=1)
-    add("h2", fontName=FONT_BOLD, fontSize=10.5, leading=14, textColor=NAVY, spaceBefore=8,
-        spaceAfter=4, keepWithNext=1)
-    add("h3", fontName=FONT_BOLD, fontSize=9.2, leading=12, textColor=INK, spaceBefore=6,
-        spaceAfter=2, keepWithNext=1)
+    add("h1", fontName=FONT_BOLD, fontSize=14, leading=18, textColor=NAVY, spaceBefore=18, spaceAfter=2, keepWithNext=1)
+    add("citation", fontName=FONT_ITALIC, fontSize=8.5, leading=11, textColor=GREY, spaceAfter=8, keepWithNext=1)
+    add(
+        "h2", fontName=FONT_BOLD, fontSize=10.5, leading=14, textColor=NAVY, spaceBefore=8, spaceAfter=4, keepWithNext=1
+    )
+    add("h3", fontName=FONT_BOLD, fontSize=9.2, leading=12, textColor=INK, spaceBefore=6, spaceAfter=2, keepWithNext=1)
     add("small", fontSize=8, leading=10.5, textColor=GREY)
     add("attribution", fontName=FONT_ITALIC, fontSize=7.8, leading=10, textColor=GREY, spaceAfter=8)
     add("cell", fontSize=7.8, leading=9.8, spaceAfter=0)
     add("cell_bold", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0)
     add("cell_head", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0, textColor=NAVY)
-    add("hash", fontName=HASH_FONT, fontSize=HASH_SIZE, leading=HASH_SIZE + 2.2, spaceAfter=0,
-        splitLongWords=1, wordWrap="CJK")
+    add(
+        "hash",
+        fontName=HASH_FONT,
+        fontSize=HASH_SIZE,
+        leading=HASH_SIZE + 2.2,
+        spaceAfter=0,
+        splitLongWords=1,
+        wordWrap="CJK",
+    )
     add("cover_title", fontName=FONT_BOLD, fontSize=22, leading=27, textColor=NAVY, spaceAfter=6)
     add("cover_sub", fontName=FONT, fontSize=12.5, leading=16, textColor=GREY, spaceAfter=14)
     add("missing", fontName=FONT_BOLD, fontSize=8.6, leading=11, textColor=MISSING_BORDER, spaceAfter=0)
@@ -111,8 +120,10 @@ def styles() -> dict[str, ParagraphStyle]:
 def toc_levels() -> list[ParagraphStyle]:
     register_fonts()
     return [
-        ParagraphStyle("toc0", fontName=FONT, fontSize=9.5, leading=13.5, leftIndent=14,
-                       firstLineIndent=-14, textColor=INK),
-        ParagraphStyle("toc1", fontName=FONT, fontSize=9, leading=12.5, leftIndent=32,
-                       firstLineIndent=-14, textColor=INK),
+        ParagraphStyle(
+            "toc0", fontName=FONT, fontSize=9.5, leading=13.5, leftIndent=14, firstLineIndent=-14, textColor=INK
+        ),
+        ParagraphStyle(
+            "toc1", fontName=FONT, fontSize=9, leading=12.5, leftIndent=32, firstLineIndent=-14, textColor=INK
+        ),
     ]

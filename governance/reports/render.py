@@ -52,9 +52,11 @@ from governance.reports.outlines import block_options, block_type
 
 GENERATOR_NAME = "mlgov"
 NOT_PROVIDED = "NOT PROVIDED"
-LEGAL_NOTE = ("This document is not legal advice. It assembles records and statements held by the "
-              "model-governance service. A compliance or legal owner must review every legal "
-              "determination (classification, conformity, acceptability of risk) before reliance.")
+LEGAL_NOTE = (
+    "This document is not legal advice. It assembles records and statements held by the "
+    "model-governance service. A compliance or legal owner must review every legal "
+    "determination (classification, conformity, acceptability of risk) before reliance."
+)
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -62,6 +64,7 @@ ProgressFn = Callable[[int, int, str], None]
 # --------------------------------------------------------------------------------------------
 # Hashing and ids
 # --------------------------------------------------------------------------------------------
+
 
 def canonical_pack_bytes(pack: Mapping) -> bytes:
     """The canonical JSON bytes of the pack (what pack.json should contain)."""
@@ -82,6 +85,7 @@ def derive_pack_id(regime: str, outline_version: str, model_id, version, as_of_s
 # --------------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------------
+
 
 def fmt(value) -> str:
     """Display text for a value; numbers exactly as they came."""
@@ -164,6 +168,7 @@ def _wrap_plain(text: str, width: float, font: str, size: float, *, soft: bool =
 # Flowables used for TOC, progress and page count
 # --------------------------------------------------------------------------------------------
 
+
 class _SectionHeading(Paragraph):
     """An h1 heading that registers a TOC entry and a PDF bookmark."""
 
@@ -240,6 +245,7 @@ class _PackDoc(BaseDocTemplate):
 # The renderer
 # --------------------------------------------------------------------------------------------
 
+
 class _Renderer:
     def __init__(self, pack: Mapping, outline: Mapping, doc_state: dict):
         self.pack = pack
@@ -276,10 +282,12 @@ class _Renderer:
             ("FONTSIZE", (0, 0), (-1, -1), 7.8),
         ]
         if header:
-            cmds += [("BACKGROUND", (0, 0), (-1, 0), ps.HEADER_BG),
-                     ("LINEBELOW", (0, 0), (-1, 0), 0.8, ps.NAVY),
-                     ("FONTNAME", (0, 0), (-1, 0), ps.FONT_BOLD),
-                     ("TEXTCOLOR", (0, 0), (-1, 0), ps.NAVY)]
+            cmds += [
+                ("BACKGROUND", (0, 0), (-1, 0), ps.HEADER_BG),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, ps.NAVY),
+                ("FONTNAME", (0, 0), (-1, 0), ps.FONT_BOLD),
+                ("TEXTCOLOR", (0, 0), (-1, 0), ps.NAVY),
+            ]
         if zebra:
             start = 1 if header else 0
             for r in range(start + 1, len(rows), 2):
@@ -300,13 +308,19 @@ class _Renderer:
 
     def box(self, flowables, *, bg, border, width=None):
         t = Table([[flowables]], colWidths=[width or self.width])
-        t.setStyle(TableStyle([
-            ("BACKGROUND", (0, 0), (-1, -1), bg),
-            ("FONTNAME", (0, 0), (-1, -1), ps.FONT),
-            ("BOX", (0, 0), (-1, -1), 1, border),
-            ("LEFTPADDING", (0, 0), (-1, -1), 7), ("RIGHTPADDING", (0, 0), (-1, -1), 7),
-            ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-        ]))
+        t.setStyle(
+            TableStyle(
+                [
+                    ("BACKGROUND", (0, 0), (-1, -1), bg),
+                    ("FONTNAME", (0, 0), (-1, -1), ps.FONT),
+                    ("BOX", (0, 0), (-1, -1), 1, border),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 7),
+                    ("RIGHTPADDING", (0, 0), (-1, -1), 7),
+                    ("TOPPADDING", (0, 0), (-1, -1), 5),
+                    ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+                ]
+            )
+        )
         return t
 
     def plain(self, text):
@@ -320,9 +334,11 @@ class _Renderer:
         as_of = pack.get("as_of") or {}
         gen = pack.get("generator") or {}
         org = pack.get("organisation") or {}
-        story = [Spacer(1, 10),
-                 self.p(escape(outline["title"]), "cover_title"),
-                 self.p(f"{esc(model.get('name'))} \u2014 version {esc(version.get('version'))}", "cover_sub")]
+        story = [
+            Spacer(1, 10),
+            self.p(escape(outline["title"]), "cover_title"),
+            self.p(f"{esc(model.get('name'))} \u2014 version {esc(version.get('version'))}", "cover_sub"),
+        ]
         story.append(self.p("Document control", "h2"))
         reg_text = pack.get("regulatory_text") or outline["regulatory_text"]
         rows = [
@@ -330,8 +346,10 @@ class _Renderer:
             ("Model", f"{fmt(model.get('name'))} ({fmt(model.get('model_id'))})"),
             ("Model version", f"{fmt(version.get('version'))} (stage: {fmt(version.get('stage'))})"),
             ("Pack id", pack.get("pack_id")),
-            ("Regime / outline", f"{fmt(pack.get('regime'))} \u2014 outline version "
-                                 f"{fmt(pack.get('outline_version'))}"),
+            (
+                "Regime / outline",
+                f"{fmt(pack.get('regime'))} \u2014 outline version {fmt(pack.get('outline_version'))}",
+            ),
             ("Regulatory text followed", reg_text),
         ]
         if outline.get("cover_statement"):
@@ -345,13 +363,20 @@ class _Renderer:
         ]
         story.append(self.kv_table(rows, hash_keys=("Content hash (SHA-256)",), key_width=0.27))
         story.append(Spacer(1, 10))
-        story.append(self.box([self.p("<b>Not legal advice.</b> " + escape(LEGAL_NOTE), "note")],
-                              bg=ps.WARN_BG, border=ps.WARN_BORDER))
+        story.append(
+            self.box(
+                [self.p("<b>Not legal advice.</b> " + escape(LEGAL_NOTE), "note")], bg=ps.WARN_BG, border=ps.WARN_BORDER
+            )
+        )
         story.append(Spacer(1, 8))
-        story.append(self.p(
-            "The content hash is the SHA-256 of the canonical JSON of the pack document "
-            "(pack.json: keys sorted, no whitespace, UTF-8). Recomputing it from pack.json "
-            "verifies that this PDF was rendered from that document.", "small"))
+        story.append(
+            self.p(
+                "The content hash is the SHA-256 of the canonical JSON of the pack document "
+                "(pack.json: keys sorted, no whitespace, UTF-8). Recomputing it from pack.json "
+                "verifies that this PDF was rendered from that document.",
+                "small",
+            )
+        )
         return story
 
     def completeness_block(self) -> list:
@@ -370,14 +395,18 @@ class _Renderer:
                 extra.append(("FONTNAME", (3, i), (3, i), ps.FONT_BOLD))
         data.append(["", self.cell("Total", "cell_bold"), str(tot_p), str(tot_m), ""])
         n = len(data) - 1
-        extra += [("FONTNAME", (0, n), (-1, n), ps.FONT_BOLD), ("LINEABOVE", (0, n), (-1, n), 0.8, ps.NAVY),
-                  ("ALIGN", (2, 0), (3, -1), "CENTER")]
+        extra += [
+            ("FONTNAME", (0, n), (-1, n), ps.FONT_BOLD),
+            ("LINEABOVE", (0, n), (-1, n), 0.8, ps.NAVY),
+            ("ALIGN", (2, 0), (3, -1), "CENTER"),
+        ]
         w = self.width
         table = self.table(data, [0.1 * w, 0.34 * w, 0.1 * w, 0.1 * w, 0.36 * w], extra=extra)
         intro = self.p(
             f"Narratives are statements only people may write. {tot_p} of {tot_p + tot_m} are provided; "
             f"missing ones are printed in their sections as a boxed \u201c{NOT_PROVIDED}\u201d marker.",
-            "body")
+            "body",
+        )
         return [self.p("Completeness of human-written narratives", "h2"), intro, table]
 
     # ---- narratives ---------------------------------------------------------------------------
@@ -389,12 +418,19 @@ class _Renderer:
             for para in entry["text"].split("\n\n"):
                 if para.strip():
                     out.append(self.p(escape(para.strip()).replace("\n", "<br/>")))
-            out.append(self.p(f"Written by {esc(entry.get('author'))}; last updated "
-                              f"{esc(entry.get('updated_at'))}.", "attribution"))
+            out.append(
+                self.p(
+                    f"Written by {esc(entry.get('author'))}; last updated {esc(entry.get('updated_at'))}.",
+                    "attribution",
+                )
+            )
             return out
         info = narr.BY_KEY.get(key)
-        help_text = (f"To be written by the {info.role.replace('_', ' ')} ({info.scope} scope). "
-                     f"{escape(info.help)}") if info else ""
+        help_text = (
+            (f"To be written by the {info.role.replace('_', ' ')} ({info.scope} scope). {escape(info.help)}")
+            if info
+            else ""
+        )
         content = [self.p(f"{NOT_PROVIDED}: {escape(label)}", "missing")]
         if help_text:
             content.append(self.p(help_text, "missing_help"))
@@ -437,25 +473,41 @@ class _Renderer:
     def b_model_summary(self):
         m, v = self.pack.get("model") or {}, self.pack.get("version") or {}
         eu = m.get("eu_ai_act") or {}
-        rows = [("Model", m.get("name")), ("Purpose", m.get("purpose")), ("Owner", m.get("owner")),
-                ("Business unit", m.get("business_unit")), ("SR 11-7 risk tier", m.get("sr11_7_tier")),
-                ("EU AI Act category", eu.get("category")), ("Annex III area", eu.get("annex_iii_area")),
-                ("Model status", m.get("status")), ("Version", v.get("version")), ("Stage", v.get("stage")),
-                ("Registered", f"{fmt(v.get('registered_at'))} by {fmt(v.get('registered_by'))}")]
+        rows = [
+            ("Model", m.get("name")),
+            ("Purpose", m.get("purpose")),
+            ("Owner", m.get("owner")),
+            ("Business unit", m.get("business_unit")),
+            ("SR 11-7 risk tier", m.get("sr11_7_tier")),
+            ("EU AI Act category", eu.get("category")),
+            ("Annex III area", eu.get("annex_iii_area")),
+            ("Model status", m.get("status")),
+            ("Version", v.get("version")),
+            ("Stage", v.get("stage")),
+            ("Registered", f"{fmt(v.get('registered_at'))} by {fmt(v.get('registered_by'))}"),
+        ]
         return [self.kv_table(rows), Spacer(1, 6)]
 
     def b_model_inventory(self):
         m, v = self.pack.get("model") or {}, self.pack.get("version") or {}
-        rows = [("Purpose", m.get("purpose")), ("Products / business line", m.get("products")),
-                ("Actual or expected usage", m.get("usage")), ("Restrictions on use", m.get("restrictions")),
-                ("Inputs and sources", m.get("inputs")), ("Upstream models", m.get("upstream_models")),
-                ("Outputs and intended use", m.get("outputs")), ("Status", m.get("status")),
-                ("Last updated", v.get("registered_at")),
-                ("Policy exceptions (overrides)", self._override_summary()),
-                ("Owner", m.get("owner")), ("Developer", m.get("developer") or v.get("registered_by")),
-                ("Validators", ", ".join(self._validators()) or None),
-                ("Last validated", m.get("last_validated")), ("Next review", m.get("next_review")),
-                ("Validity horizon", m.get("validity_horizon"))]
+        rows = [
+            ("Purpose", m.get("purpose")),
+            ("Products / business line", m.get("products")),
+            ("Actual or expected usage", m.get("usage")),
+            ("Restrictions on use", m.get("restrictions")),
+            ("Inputs and sources", m.get("inputs")),
+            ("Upstream models", m.get("upstream_models")),
+            ("Outputs and intended use", m.get("outputs")),
+            ("Status", m.get("status")),
+            ("Last updated", v.get("registered_at")),
+            ("Policy exceptions (overrides)", self._override_summary()),
+            ("Owner", m.get("owner")),
+            ("Developer", m.get("developer") or v.get("registered_by")),
+            ("Validators", ", ".join(self._validators()) or None),
+            ("Last validated", m.get("last_validated")),
+            ("Next review", m.get("next_review")),
+            ("Validity horizon", m.get("validity_horizon")),
+        ]
         return [self.kv_table(rows), Spacer(1, 6)]
 
     def _override_summary(self):
@@ -463,7 +515,8 @@ class _Renderer:
         if not overrides:
             return "none recorded"
         return f"{len(overrides)} override(s): " + ", ".join(
-            f"{fmt(a.get('request_id'))} by {fmt(a.get('approver'))}" for a in overrides)
+            f"{fmt(a.get('request_id'))} by {fmt(a.get('approver'))}" for a in overrides
+        )
 
     def _validators(self):
         out = []
@@ -475,23 +528,30 @@ class _Renderer:
     def b_classification(self):
         m = self.pack.get("model") or {}
         eu = m.get("eu_ai_act") or {}
-        rows = [("Declared use case", m.get("purpose")),
-                ("EU AI Act category (registered)", eu.get("category")),
-                ("Annex III area (suggested)", eu.get("annex_iii_area")),
-                ("Annex III point (suggested)", eu.get("annex_iii_point")),
-                ("SR 11-7 risk tier", m.get("sr11_7_tier"))]
+        rows = [
+            ("Declared use case", m.get("purpose")),
+            ("EU AI Act category (registered)", eu.get("category")),
+            ("Annex III area (suggested)", eu.get("annex_iii_area")),
+            ("Annex III point (suggested)", eu.get("annex_iii_point")),
+            ("SR 11-7 risk tier", m.get("sr11_7_tier")),
+        ]
         return [self.kv_table(rows), Spacer(1, 6)]
 
     def b_lineage_table(self):
         v = self.pack.get("version") or {}
         lin = v.get("lineage") or {}
         hashes = ("Artefact SHA-256", "Training data SHA-256", "Code commit")
-        rows = [("Version", v.get("version")), ("Artefact URI", lin.get("artifact_uri")),
-                ("Artefact SHA-256", lin.get("artifact_sha256")),
-                ("Training data", lin.get("training_data_ref")),
-                ("Training data SHA-256", lin.get("training_data_sha256")),
-                ("Code commit", lin.get("code_commit")), ("Framework", lin.get("framework")),
-                ("Registered by", v.get("registered_by")), ("Registered at", v.get("registered_at"))]
+        rows = [
+            ("Version", v.get("version")),
+            ("Artefact URI", lin.get("artifact_uri")),
+            ("Artefact SHA-256", lin.get("artifact_sha256")),
+            ("Training data", lin.get("training_data_ref")),
+            ("Training data SHA-256", lin.get("training_data_sha256")),
+            ("Code commit", lin.get("code_commit")),
+            ("Framework", lin.get("framework")),
+            ("Registered by", v.get("registered_by")),
+            ("Registered at", v.get("registered_at")),
+        ]
         return [self.p("Lineage", "h3"), self.kv_table(rows, hash_keys=hashes, key_width=0.25), Spacer(1, 6)]
 
     def b_parameters_table(self):
@@ -507,12 +567,22 @@ class _Renderer:
             return [self.plain("No version history is recorded.")]
         data = [self.heads("Version", "Stage", "Registered", "By", "Artefact SHA-256", "Change")]
         for h in hist:
-            data.append([self.cell(h.get("version")), self.cell(h.get("stage")), self.cell(h.get("registered_at")),
-                         self.cell(h.get("registered_by")), self.hash_cell(h.get("artifact_sha256")),
-                         self.cell(h.get("change_summary"))])
+            data.append(
+                [
+                    self.cell(h.get("version")),
+                    self.cell(h.get("stage")),
+                    self.cell(h.get("registered_at")),
+                    self.cell(h.get("registered_by")),
+                    self.hash_cell(h.get("artifact_sha256")),
+                    self.cell(h.get("change_summary")),
+                ]
+            )
         w = self.width
-        return [self.p("Version history", "h3"),
-                self.table(data, [0.09 * w, 0.11 * w, 0.16 * w, 0.15 * w, 0.24 * w, 0.25 * w]), Spacer(1, 6)]
+        return [
+            self.p("Version history", "h3"),
+            self.table(data, [0.09 * w, 0.11 * w, 0.16 * w, 0.15 * w, 0.24 * w, 0.25 * w]),
+            Spacer(1, 6),
+        ]
 
     def b_datasets_table(self):
         ds = self.pack.get("datasets") or []
@@ -521,9 +591,16 @@ class _Renderer:
         data = [self.heads("Dataset", "Role", "Source", "Rows", "Time window", "SHA-256")]
         for d in ds:
             tw = d.get("time_window") or {}
-            data.append([self.cell(d.get("name")), self.cell(d.get("role")), self.cell(d.get("source")),
-                         self.cell(d.get("rows")), self.cell(f"{fmt(tw.get('start'))} to {fmt(tw.get('end'))}"),
-                         self.hash_cell(d.get("sha256"))])
+            data.append(
+                [
+                    self.cell(d.get("name")),
+                    self.cell(d.get("role")),
+                    self.cell(d.get("source")),
+                    self.cell(d.get("rows")),
+                    self.cell(f"{fmt(tw.get('start'))} to {fmt(tw.get('end'))}"),
+                    self.hash_cell(d.get("sha256")),
+                ]
+            )
         w = self.width
         return [self.table(data, [0.23 * w, 0.08 * w, 0.15 * w, 0.07 * w, 0.15 * w, 0.32 * w]), Spacer(1, 6)]
 
@@ -555,26 +632,42 @@ class _Renderer:
         for ev in evs:
             libs = ev.get("libraries") or {}
             lib_text = ", ".join(f"{k} {libs[k]}" for k in sorted(libs)) or "\u2014"
-            head = (f"<b>{esc(ev.get('id'))}</b> \u00b7 {esc(ev.get('kind'))} on {esc(ev.get('dataset'))} "
-                    f"\u00b7 <b>{esc(ev.get('source'))}</b> \u00b7 {esc(ev.get('created_at'))}"
-                    f" \u00b7 model version {esc(ev.get('model_version'))}")
-            meta = (f"Input digest (SHA-256): <font name='{ps.HASH_FONT}' size='{ps.HASH_SIZE}'>"
-                    f"{esc(ev.get('input_sha256'))}</font><br/>Libraries: {escape(lib_text)}")
+            head = (
+                f"<b>{esc(ev.get('id'))}</b> \u00b7 {esc(ev.get('kind'))} on {esc(ev.get('dataset'))} "
+                f"\u00b7 <b>{esc(ev.get('source'))}</b> \u00b7 {esc(ev.get('created_at'))}"
+                f" \u00b7 model version {esc(ev.get('model_version'))}"
+            )
+            meta = (
+                f"Input digest (SHA-256): <font name='{ps.HASH_FONT}' size='{ps.HASH_SIZE}'>"
+                f"{esc(ev.get('input_sha256'))}</font><br/>Libraries: {escape(lib_text)}"
+            )
             data = [["Metric", "Value", "Comparator", "Threshold", "Result", "Source"]]
             extra = []
             for i, chk in enumerate(ev.get("checks") or [], start=1):
                 ok = chk.get("passed")
-                data.append([_wrap_plain(fmt(chk.get("metric")), 0.26 * w - 8, ps.FONT, 7.8),
-                             fmt(chk.get("value")), fmt(chk.get("comparator")), fmt(chk.get("threshold")),
-                             _result_text(ok), fmt(ev.get("source"))])
+                data.append(
+                    [
+                        _wrap_plain(fmt(chk.get("metric")), 0.26 * w - 8, ps.FONT, 7.8),
+                        fmt(chk.get("value")),
+                        fmt(chk.get("comparator")),
+                        fmt(chk.get("threshold")),
+                        _result_text(ok),
+                        fmt(ev.get("source")),
+                    ]
+                )
                 extra += self._result_style(i, ok)
             checked = {c.get("metric") for c in ev.get("checks") or []}
             metrics = ev.get("metrics") or {}
             others = [f"{k} = {fmt(metrics[k])}" for k in sorted(metrics) if k not in checked]
             parts = [self.p(head, "cell"), self.p(meta, "small")]
             if len(data) > 1:
-                parts.append(self.table(data, [0.26 * w, 0.16 * w, 0.12 * w, 0.16 * w, 0.12 * w, 0.18 * w],
-                                        extra=extra + [("ALIGN", (1, 0), (-1, -1), "LEFT")]))
+                parts.append(
+                    self.table(
+                        data,
+                        [0.26 * w, 0.16 * w, 0.12 * w, 0.16 * w, 0.12 * w, 0.18 * w],
+                        extra=extra + [("ALIGN", (1, 0), (-1, -1), "LEFT")],
+                    )
+                )
             else:
                 parts.append(self.p("No checks defined for this evaluation.", "small"))
             if others:
@@ -596,17 +689,28 @@ class _Renderer:
                 n_pass += ok is True
                 n_fail += ok is False
                 row = len(data)
-                data.append([f"{fmt(ev.get('id'))} ({fmt(ev.get('kind'))})",
-                             _wrap_plain(fmt(chk.get("metric")), 0.24 * w - 8, ps.FONT, 7.8),
-                             fmt(chk.get("value")), fmt(chk.get("comparator")), fmt(chk.get("threshold")),
-                             _result_text(ok)])
+                data.append(
+                    [
+                        f"{fmt(ev.get('id'))} ({fmt(ev.get('kind'))})",
+                        _wrap_plain(fmt(chk.get("metric")), 0.24 * w - 8, ps.FONT, 7.8),
+                        fmt(chk.get("value")),
+                        fmt(chk.get("comparator")),
+                        fmt(chk.get("threshold")),
+                        _result_text(ok),
+                    ]
+                )
                 extra += self._result_style(row, ok, col=5)
-        summary = self.p(f"{len(self.evaluations)} evaluation(s), {n_pass + n_fail} check(s): "
-                         f"<b>{n_pass} passed</b>, <b>{n_fail} failed</b>.")
+        summary = self.p(
+            f"{len(self.evaluations)} evaluation(s), {n_pass + n_fail} check(s): "
+            f"<b>{n_pass} passed</b>, <b>{n_fail} failed</b>."
+        )
         if len(data) == 1:
             return [summary]
-        return [summary, self.table(data, [0.24 * w, 0.24 * w, 0.16 * w, 0.08 * w, 0.1 * w, 0.18 * w],
-                                    extra=extra), Spacer(1, 6)]
+        return [
+            summary,
+            self.table(data, [0.24 * w, 0.24 * w, 0.16 * w, 0.08 * w, 0.1 * w, 0.18 * w], extra=extra),
+            Spacer(1, 6),
+        ]
 
     def b_fairness_chart(self):
         evs = [e for e in self.evaluations if e.get("by_group")]
@@ -620,20 +724,33 @@ class _Renderer:
             name = gm.get("name") or sorted(rows[0].get("metrics") or {})[0]
             labels = [f"{r.get('attribute')}={r.get('group')}" for r in rows]
             values = [(r.get("metrics") or {}).get(name) for r in rows]
-            drawing = charts.bar_chart(labels, values, threshold=gm.get("threshold"),
-                                       comparator=gm.get("comparator"), width=w, value_label=name)
+            drawing = charts.bar_chart(
+                labels,
+                values,
+                threshold=gm.get("threshold"),
+                comparator=gm.get("comparator"),
+                width=w,
+                value_label=name,
+            )
             metric_names = sorted({k for r in rows for k in (r.get("metrics") or {})})
             data = [self.heads("Attribute", "Group", "n", *metric_names)]
             for r in rows:
                 mets = r.get("metrics") or {}
-                data.append([fmt(r.get("attribute")), fmt(r.get("group")), fmt(r.get("n"))]
-                            + [fmt(mets.get(k)) for k in metric_names])
+                data.append(
+                    [fmt(r.get("attribute")), fmt(r.get("group")), fmt(r.get("n"))]
+                    + [fmt(mets.get(k)) for k in metric_names]
+                )
             cw = [0.16 * w, 0.16 * w, 0.1 * w]
             rest = (w - sum(cw)) / max(len(metric_names), 1)
-            out += [self.p(f"Per-group results \u2014 {esc(ev.get('id'))} on {esc(ev.get('dataset'))} "
-                           f"({esc(ev.get('source'))})", "h3"),
-                    KeepTogether([drawing, Spacer(1, 4), self.table(data, cw + [rest] * len(metric_names))]),
-                    Spacer(1, 8)]
+            out += [
+                self.p(
+                    f"Per-group results \u2014 {esc(ev.get('id'))} on {esc(ev.get('dataset'))} "
+                    f"({esc(ev.get('source'))})",
+                    "h3",
+                ),
+                KeepTogether([drawing, Spacer(1, 4), self.table(data, cw + [rest] * len(metric_names))]),
+                Spacer(1, 8),
+            ]
         return out
 
     def b_drift_chart(self):
@@ -646,20 +763,39 @@ class _Renderer:
             rows = ev["features"]
             stat = rows[0].get("statistic", "value")
             thr = rows[0].get("threshold")
-            drawing = charts.bar_chart([fmt(r.get("feature")) for r in rows], [r.get("value") for r in rows],
-                                       threshold=thr, comparator=rows[0].get("comparator", "<="), width=w,
-                                       value_label=stat)
+            drawing = charts.bar_chart(
+                [fmt(r.get("feature")) for r in rows],
+                [r.get("value") for r in rows],
+                threshold=thr,
+                comparator=rows[0].get("comparator", "<="),
+                width=w,
+                value_label=stat,
+            )
             data = [self.heads("Feature", "Statistic", "Value", "Threshold", "Drifted")]
             extra = []
             for i, r in enumerate(rows, start=1):
-                data.append([fmt(r.get("feature")), fmt(r.get("statistic")), fmt(r.get("value")),
-                             fmt(r.get("threshold")), "yes" if r.get("drifted") else "no"])
+                data.append(
+                    [
+                        fmt(r.get("feature")),
+                        fmt(r.get("statistic")),
+                        fmt(r.get("value")),
+                        fmt(r.get("threshold")),
+                        "yes" if r.get("drifted") else "no",
+                    ]
+                )
                 if r.get("drifted"):
                     extra += [("TEXTCOLOR", (4, i), (4, i), ps.FAIL_FG), ("FONTNAME", (4, i), (4, i), ps.FONT_BOLD)]
-            out += [self.p(f"Per-feature drift \u2014 {esc(ev.get('id'))} on {esc(ev.get('dataset'))} "
-                           f"({esc(ev.get('source'))})", "h3"),
-                    drawing, Spacer(1, 4),
-                    self.table(data, [0.3 * w, 0.16 * w, 0.2 * w, 0.18 * w, 0.16 * w], extra=extra), Spacer(1, 8)]
+            out += [
+                self.p(
+                    f"Per-feature drift \u2014 {esc(ev.get('id'))} on {esc(ev.get('dataset'))} "
+                    f"({esc(ev.get('source'))})",
+                    "h3",
+                ),
+                drawing,
+                Spacer(1, 4),
+                self.table(data, [0.3 * w, 0.16 * w, 0.2 * w, 0.18 * w, 0.16 * w], extra=extra),
+                Spacer(1, 8),
+            ]
         return out
 
     # approvals and governance
@@ -668,8 +804,11 @@ class _Renderer:
         if not approvals:
             return [self.plain("No approvals are recorded for this model version.")]
         w = self.width
-        data = [self.heads("Request / target", "Approver and role", "Signed at", "Decision",
-                           "Signature meaning", "Justification")]
+        data = [
+            self.heads(
+                "Request / target", "Approver and role", "Signed at", "Decision", "Signature meaning", "Justification"
+            )
+        ]
         extra = []
         for i, a in enumerate(approvals, start=1):
             decision = f"<b>{esc(a.get('decision'))}</b>"
@@ -677,23 +816,42 @@ class _Renderer:
                 decision += "<br/>(invalidated)"
             if a.get("override_justification"):
                 decision += "<br/><b>OVERRIDE</b>"
-            data.append([self.p(f"{esc(a.get('request_id'))}<br/>to {esc(a.get('target_stage'))}", "cell"),
-                         self.p(f"{esc(a.get('approver'))}<br/><i>{esc(a.get('role'))}</i>", "cell"),
-                         self.cell(a.get("signed_at")), self.p(decision, "cell"),
-                         self.cell(a.get("signature_meaning")), self.cell(a.get("justification"))])
+            data.append(
+                [
+                    self.p(f"{esc(a.get('request_id'))}<br/>to {esc(a.get('target_stage'))}", "cell"),
+                    self.p(f"{esc(a.get('approver'))}<br/><i>{esc(a.get('role'))}</i>", "cell"),
+                    self.cell(a.get("signed_at")),
+                    self.p(decision, "cell"),
+                    self.cell(a.get("signature_meaning")),
+                    self.cell(a.get("justification")),
+                ]
+            )
             if a.get("override_justification"):
                 extra.append(("BACKGROUND", (0, i), (-1, i), ps.WARN_BG))
             if a.get("invalidated"):
                 extra.append(("TEXTCOLOR", (0, i), (-1, i), ps.GREY))
-        out = [self.p("Approval chain", "h3"),
-               self.table(data, [0.12 * w, 0.21 * w, 0.15 * w, 0.12 * w, 0.17 * w, 0.23 * w],
-                          extra=extra, zebra=False), Spacer(1, 6)]
+        out = [
+            self.p("Approval chain", "h3"),
+            self.table(data, [0.12 * w, 0.21 * w, 0.15 * w, 0.12 * w, 0.17 * w, 0.23 * w], extra=extra, zebra=False),
+            Spacer(1, 6),
+        ]
         for a in approvals:
             if a.get("override_justification"):
-                out += [self.box([self.p(f"<b>OVERRIDE</b> \u2014 {esc(a.get('approver'))} ({esc(a.get('role'))}) "
-                                         f"on request {esc(a.get('request_id'))}, {esc(a.get('signed_at'))}", "note"),
-                                  self.p("Override justification: " + esc(a.get("override_justification")), "note")],
-                                 bg=ps.WARN_BG, border=ps.WARN_BORDER), Spacer(1, 6)]
+                out += [
+                    self.box(
+                        [
+                            self.p(
+                                f"<b>OVERRIDE</b> \u2014 {esc(a.get('approver'))} ({esc(a.get('role'))}) "
+                                f"on request {esc(a.get('request_id'))}, {esc(a.get('signed_at'))}",
+                                "note",
+                            ),
+                            self.p("Override justification: " + esc(a.get("override_justification")), "note"),
+                        ],
+                        bg=ps.WARN_BG,
+                        border=ps.WARN_BORDER,
+                    ),
+                    Spacer(1, 6),
+                ]
         return out
 
     def b_independence_check(self):
@@ -703,10 +861,16 @@ class _Renderer:
         if not validators:
             return [self.plain("No validator approval is recorded; independence cannot be checked.")]
         clash = [x for x in validators if x in developers]
-        rows = [("Developer / owner", ", ".join(sorted(developers)) or None),
-                ("Validators (from approvals)", ", ".join(validators)),
-                ("Automatic check", "FAILED: a validator also developed or owns the model: " + ", ".join(clash)
-                 if clash else "passed: validators differ from developer and owner")]
+        rows = [
+            ("Developer / owner", ", ".join(sorted(developers)) or None),
+            ("Validators (from approvals)", ", ".join(validators)),
+            (
+                "Automatic check",
+                "FAILED: a validator also developed or owns the model: " + ", ".join(clash)
+                if clash
+                else "passed: validators differ from developer and owner",
+            ),
+        ]
         return [self.kv_table(rows), Spacer(1, 6)]
 
     def b_stage_history(self):
@@ -716,32 +880,56 @@ class _Renderer:
         data = [self.heads("From", "To", "At", "Request", "Approvers", "Rollback")]
         extra = []
         for i, h in enumerate(hist, start=1):
-            data.append([self.cell(h.get("from")), self.cell(h.get("to")), self.cell(h.get("at")),
-                         self.cell(h.get("request_id")), self.cell(h.get("approvers")),
-                         self.cell("ROLLBACK" if h.get("rollback") else "no")])
+            data.append(
+                [
+                    self.cell(h.get("from")),
+                    self.cell(h.get("to")),
+                    self.cell(h.get("at")),
+                    self.cell(h.get("request_id")),
+                    self.cell(h.get("approvers")),
+                    self.cell("ROLLBACK" if h.get("rollback") else "no"),
+                ]
+            )
             if h.get("rollback"):
                 extra.append(("BACKGROUND", (0, i), (-1, i), ps.WARN_BG))
         w = self.width
-        return [self.p("Stage history", "h3"),
-                self.table(data, [0.13 * w, 0.13 * w, 0.2 * w, 0.14 * w, 0.28 * w, 0.12 * w], extra=extra),
-                Spacer(1, 6)]
+        return [
+            self.p("Stage history", "h3"),
+            self.table(data, [0.13 * w, 0.13 * w, 0.2 * w, 0.14 * w, 0.28 * w, 0.12 * w], extra=extra),
+            Spacer(1, 6),
+        ]
 
     def b_policy_summary(self):
         pol = self.pack.get("policy")
         if not pol:
             return [self.plain("No policy is recorded as applied to this version.")]
-        out = [self.p("Policy applied", "h3"),
-               self.kv_table([("Policy", pol.get("name")), ("Policy version", pol.get("version")),
-                              ("Applied at", pol.get("applied_at")),
-                              ("Required approvals", pol.get("required_approvals"))]), Spacer(1, 4)]
+        out = [
+            self.p("Policy applied", "h3"),
+            self.kv_table(
+                [
+                    ("Policy", pol.get("name")),
+                    ("Policy version", pol.get("version")),
+                    ("Applied at", pol.get("applied_at")),
+                    ("Required approvals", pol.get("required_approvals")),
+                ]
+            ),
+            Spacer(1, 4),
+        ]
         checks = pol.get("checks") or []
         if checks:
             w = self.width
             data = [self.heads("Check", "Evaluation kind", "Metric", "Comp.", "Threshold", "Blocking")]
             for c in checks:
-                data.append([self.cell(c.get("id")), self.cell(c.get("kind")), self.cell(c.get("metric")),
-                             self.cell(c.get("comparator")), self.cell(c.get("threshold")),
-                             self.cell(c.get("blocking"))])
+                data.append(
+                    [
+                        self.cell(c.get("id")),
+                        self.cell(c.get("kind")),
+                        self.cell(c.get("metric")),
+                        self.cell(c.get("comparator")),
+                        self.cell(c.get("threshold")),
+                        self.cell(c.get("blocking")),
+                    ]
+                )
             out += [self.table(data, [0.18 * w, 0.18 * w, 0.24 * w, 0.12 * w, 0.14 * w, 0.14 * w]), Spacer(1, 6)]
         return out
 
@@ -752,8 +940,10 @@ class _Renderer:
         counts = Counter(e.get("action") for e in events)
         keys = sorted(k for k in counts if k and (not actions or any(k.startswith(a) for a in actions)))
         seqs = [e.get("seq") for e in events]
-        intro = self.plain(f"{len(events)} audit event(s) in this pack, sequence {min(seqs)} to {max(seqs)}; "
-                           "every event is listed in the audit-trail section.")
+        intro = self.plain(
+            f"{len(events)} audit event(s) in this pack, sequence {min(seqs)} to {max(seqs)}; "
+            "every event is listed in the audit-trail section."
+        )
         if not keys:
             return [intro, self.plain("No events of the kinds " + ", ".join(actions or []) + " are recorded.")]
         data = [self.heads("Action", "Events")] + [[k, str(counts[k])] for k in keys]
@@ -764,21 +954,34 @@ class _Renderer:
         cp = self.pack.get("checkpoint") or {}
         out = [self.p("Checkpoint", "h3")]
         if cp:
-            out.append(self.kv_table([("Origin", cp.get("origin")), ("Size (log entries)", cp.get("size")),
-                                      ("Root hash", cp.get("root")), ("Signed note", cp.get("note"))],
-                                     hash_keys=("Root hash", "Signed note"), key_width=0.22))
+            out.append(
+                self.kv_table(
+                    [
+                        ("Origin", cp.get("origin")),
+                        ("Size (log entries)", cp.get("size")),
+                        ("Root hash", cp.get("root")),
+                        ("Signed note", cp.get("note")),
+                    ],
+                    hash_keys=("Root hash", "Signed note"),
+                    key_width=0.22,
+                )
+            )
             size = cp.get("size")
             if isinstance(size, int) and events:
                 # seq is 0-based: a checkpoint of size N covers seq 0 to N-1.
                 uncovered = sum(1 for e in events if isinstance(e.get("seq"), int) and e["seq"] >= size)
-                msg = (f"All {len(events)} events listed have sequence numbers within the checkpoint "
-                       f"(0 to {size - 1}); each has an inclusion proof in the evidence bundle." if not uncovered else
-                       f"{uncovered} of {len(events)} events have sequence numbers beyond the checkpoint "
-                       f"size {size} and are not yet covered by it.")
+                msg = (
+                    f"All {len(events)} events listed have sequence numbers within the checkpoint "
+                    f"(0 to {size - 1}); each has an inclusion proof in the evidence bundle."
+                    if not uncovered
+                    else f"{uncovered} of {len(events)} events have sequence numbers beyond the checkpoint "
+                    f"size {size} and are not yet covered by it."
+                )
                 out.append(self.p(escape(msg), "small"))
         else:
-            out.append(self.plain("No checkpoint is recorded; the events below are not covered by a "
-                                  "signed checkpoint."))
+            out.append(
+                self.plain("No checkpoint is recorded; the events below are not covered by a signed checkpoint.")
+            )
         if not events:
             out.append(self.plain("No audit events are recorded."))
             return out
@@ -797,43 +1000,69 @@ class _Renderer:
         fonts = [ps.FONT] * 5 + [ps.HASH_FONT]
         sizes = [size] * 5 + [hsize]
         for e in events:
-            raw = [fmt(e.get("seq")), fmt(e.get("ts")), fmt(e.get("actor")), fmt(e.get("action")),
-                   fmt(e.get("object")), fmt(e.get("leaf_hash"))]
+            raw = [
+                fmt(e.get("seq")),
+                fmt(e.get("ts")),
+                fmt(e.get("actor")),
+                fmt(e.get("action")),
+                fmt(e.get("object")),
+                fmt(e.get("leaf_hash")),
+            ]
             if "T" in raw[1] and _text_width(raw[1], ps.FONT, size) > widths[1] - 2 * pad - 3:
                 raw[1] = raw[1].replace("T", "T\n", 1)  # date / time on two lines, characters unchanged
-            cells = [_wrap_plain(t, widths[i] - 2 * pad - 3, fonts[i], sizes[i], soft=i != 5)
-                     for i, t in enumerate(raw)]
+            cells = [
+                _wrap_plain(t, widths[i] - 2 * pad - 3, fonts[i], sizes[i], soft=i != 5) for i, t in enumerate(raw)
+            ]
             rows.append(cells)
             heights.append(max(c.count("\n") + 1 for c in cells) * lead + 2 * pad)
-        spec = _ListingSpec(head=head, widths=widths, fonts=fonts, sizes=sizes, lead=lead, pad=pad,
-                            head_h=lead + 2 * pad)
+        spec = _ListingSpec(
+            head=head, widths=widths, fonts=fonts, sizes=sizes, lead=lead, pad=pad, head_h=lead + 2 * pad
+        )
         return [_RowListing(spec, rows, heights, self.doc_state)]
 
     # appendices
     def b_model_card(self):
         card = modelcard.model_card(self.pack)
         det, par = card["model_details"], card["model_parameters"]
-        out = [self.p("Model details", "h3"),
-               self.kv_table([("Name", det["name"]), ("Overview", det["overview"]),
-                              ("Documentation", det["documentation"]),
-                              ("Owners", ", ".join(o["name"] for o in det["owners"]) or None),
-                              ("Version", f"{det['version']['name']} ({det['version']['date']})"),
-                              ("Changes", det["version"]["diff"]),
-                              ("Licences", ", ".join(x.get("custom_text", "") for x in det["licenses"]) or None),
-                              ("Path", det["path"])], key_width=0.22),
-               self.p("Model parameters", "h3"),
-               self.kv_table([("Architecture", par["model_architecture"]),
-                              ("Data", ", ".join(d["name"] for d in par["data"]) or None),
-                              ("Input format", par["input_format"]), ("Output format", par["output_format"])],
-                             key_width=0.22),
-               self.p("Quantitative analysis (factors and metrics)", "h3")]
+        out = [
+            self.p("Model details", "h3"),
+            self.kv_table(
+                [
+                    ("Name", det["name"]),
+                    ("Overview", det["overview"]),
+                    ("Documentation", det["documentation"]),
+                    ("Owners", ", ".join(o["name"] for o in det["owners"]) or None),
+                    ("Version", f"{det['version']['name']} ({det['version']['date']})"),
+                    ("Changes", det["version"]["diff"]),
+                    ("Licences", ", ".join(x.get("custom_text", "") for x in det["licenses"]) or None),
+                    ("Path", det["path"]),
+                ],
+                key_width=0.22,
+            ),
+            self.p("Model parameters", "h3"),
+            self.kv_table(
+                [
+                    ("Architecture", par["model_architecture"]),
+                    ("Data", ", ".join(d["name"] for d in par["data"]) or None),
+                    ("Input format", par["input_format"]),
+                    ("Output format", par["output_format"]),
+                ],
+                key_width=0.22,
+            ),
+            self.p("Quantitative analysis (factors and metrics)", "h3"),
+        ]
         metrics = card["quantitative_analysis"]["performance_metrics"]
         if metrics:
             w = self.width
             data = [["Metric", "Value", "Slice (evaluation kind : dataset : factor)"]]
             for m in metrics:
-                data.append([_wrap_plain(m["type"], 0.3 * w - 10, ps.FONT, 7.8), m["value"],
-                             _wrap_plain(m["slice"], 0.5 * w - 10, ps.FONT, 7.8)])
+                data.append(
+                    [
+                        _wrap_plain(m["type"], 0.3 * w - 10, ps.FONT, 7.8),
+                        m["value"],
+                        _wrap_plain(m["slice"], 0.5 * w - 10, ps.FONT, 7.8),
+                    ]
+                )
             out.append(self.table(data, [0.3 * w, 0.2 * w, 0.5 * w]))
         else:
             out.append(self.plain("No evaluations are recorded; the model card has no quantitative analysis."))
@@ -843,13 +1072,23 @@ class _Renderer:
         for field, key in modelcard.CONSIDERATION_NARRATIVES.items():
             title = field.replace("_", " ").capitalize()
             if key in here:
-                rows.append([self.cell(title, "cell_bold"), self.p(
-                    f"See the statement \u201c{escape(narr.label(key))}\u201d below.", "cell")])
+                rows.append(
+                    [
+                        self.cell(title, "cell_bold"),
+                        self.p(f"See the statement \u201c{escape(narr.label(key))}\u201d below.", "cell"),
+                    ]
+                )
             elif narr.is_provided(self.narratives, key):
                 rows.append([self.cell(title, "cell_bold"), self.cell(self.narratives[key]["text"])])
             else:
-                rows.append([self.cell(title, "cell_bold"), self.p(
-                    f"<font color='#B3261E'><b>{NOT_PROVIDED}</b></font>: {escape(narr.label(key))}", "cell")])
+                rows.append(
+                    [
+                        self.cell(title, "cell_bold"),
+                        self.p(
+                            f"<font color='#B3261E'><b>{NOT_PROVIDED}</b></font>: {escape(narr.label(key))}", "cell"
+                        ),
+                    ]
+                )
         out += [self.table(rows, [0.22 * self.width, 0.78 * self.width], header=False), Spacer(1, 6)]
         return out
 
@@ -857,24 +1096,39 @@ class _Renderer:
         sheets = modelcard.datasheets(self.pack)
         if not sheets:
             return [self.plain("No datasets are recorded for this version; there are no datasheets.")]
-        out = [self.p("Composition, collection and preprocessing are filled from the data catalogue. "
-                      "Motivation, consent, uses, distribution terms and maintenance are written by people "
-                      "and follow the datasheets as statements.", "small")]
+        out = [
+            self.p(
+                "Composition, collection and preprocessing are filled from the data catalogue. "
+                "Motivation, consent, uses, distribution terms and maintenance are written by people "
+                "and follow the datasheets as statements.",
+                "small",
+            )
+        ]
         for sh in sheets:
             comp, coll, pre = sh["composition"], sh["collection_process"], sh["preprocessing"]
             tw = coll["time_window"]
-            out += [self.p(f"Datasheet: {esc(sh['name'])}", "h3"),
-                    self.kv_table([("Composition: rows", comp["rows"]), ("Composition: features", comp["features"]),
-                                   ("Composition: label", comp["label"]),
-                                   ("Sensitive attributes", comp["sensitive_attributes"]),
-                                   ("Collection: source", coll["source"]), ("Collection: location", coll["uri"]),
-                                   ("Collection: SHA-256", coll["sha256"]),
-                                   ("Collection: time window", f"{fmt(tw['start'])} to {fmt(tw['end'])}"),
-                                   ("Collection: selection", coll["selection"]),
-                                   ("Preprocessing steps", pre["steps"]), ("Labelling", pre["labelling"]),
-                                   ("Distribution: licence", sh["distribution"]["licence"])],
-                                  hash_keys=("Collection: SHA-256",), key_width=0.25),
-                    Spacer(1, 6)]
+            out += [
+                self.p(f"Datasheet: {esc(sh['name'])}", "h3"),
+                self.kv_table(
+                    [
+                        ("Composition: rows", comp["rows"]),
+                        ("Composition: features", comp["features"]),
+                        ("Composition: label", comp["label"]),
+                        ("Sensitive attributes", comp["sensitive_attributes"]),
+                        ("Collection: source", coll["source"]),
+                        ("Collection: location", coll["uri"]),
+                        ("Collection: SHA-256", coll["sha256"]),
+                        ("Collection: time window", f"{fmt(tw['start'])} to {fmt(tw['end'])}"),
+                        ("Collection: selection", coll["selection"]),
+                        ("Preprocessing steps", pre["steps"]),
+                        ("Labelling", pre["labelling"]),
+                        ("Distribution: licence", sh["distribution"]["licence"]),
+                    ],
+                    hash_keys=("Collection: SHA-256",),
+                    key_width=0.25,
+                ),
+                Spacer(1, 6),
+            ]
         return out
 
 
@@ -950,7 +1204,7 @@ class _RowChunk(Flowable):
         canv.setLineWidth(0.25)
         canv.setStrokeColor(ps.RULE)
         y = top - spec.head_h
-        for h in self.listing.heights[self.start:self.end]:
+        for h in self.listing.heights[self.start : self.end]:
             y -= h
             canv.line(0, y, w, y)
         canv.setLineWidth(0.8)
@@ -967,8 +1221,9 @@ class _RowChunk(Flowable):
         text.setFillColor(ps.INK)
         y = top - spec.head_h
         current = None
-        for row, h in zip(self.listing.rows[self.start:self.end], self.listing.heights[self.start:self.end],
-                          strict=True):
+        for row, h in zip(
+            self.listing.rows[self.start : self.end], self.listing.heights[self.start : self.end], strict=True
+        ):
             for ci, cell in enumerate(row):
                 font = (spec.fonts[ci], spec.sizes[ci])
                 if font != current:
@@ -987,6 +1242,7 @@ class _RowChunk(Flowable):
 # --------------------------------------------------------------------------------------------
 # Page decoration and canvas
 # --------------------------------------------------------------------------------------------
+
 
 def _make_canvas(date_str: str):
     class _PackCanvas(rl_canvas.Canvas):
@@ -1030,6 +1286,7 @@ def _page_decorator(pack: Mapping, outline: Mapping, content_hash: str, doc_stat
 # Entry point
 # --------------------------------------------------------------------------------------------
 
+
 def _heading_text(section: Mapping) -> str:
     """'2.7 Validation and testing', or just the title for appendices whose title names them."""
     if section["title"].lower().startswith("appendix"):
@@ -1056,9 +1313,18 @@ def render_pack_pdf(pack: dict, outline: dict, out_path, *, progress: ProgressFn
     n = len(sections)
     progress_state = {"fn": progress, "last": 0}
 
-    toc = TableOfContents(levelStyles=ps.toc_levels(), dotsMinLevel=0, tableStyle=TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTNAME", (0, 0), (-1, -1), ps.FONT),
-        ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    toc = TableOfContents(
+        levelStyles=ps.toc_levels(),
+        dotsMinLevel=0,
+        tableStyle=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("FONTNAME", (0, 0), (-1, -1), ps.FONT),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        ),
+    )
     # Pre-fill with the final entries (placeholder page numbers of the final width class) so the
     # first pass already has the final layout; the second pass writes the real numbers.
     toc._entries = [(0, _section_label(sec), 888, f"sec-{i}") for i, sec in enumerate(sections)]
@@ -1074,11 +1340,13 @@ def render_pack_pdf(pack: dict, outline: dict, out_path, *, progress: ProgressFn
         if i and sec.get("page_break", True):
             story.append(CondPageBreak(r.frame_height * 0.3))
         story.append(_ProgressMark(progress_state, k, n, sec["title"]))
-        heading = (escape(sec["title"]) if sec["title"].lower().startswith("appendix")
-                   else f"{escape(sec['id'])}&nbsp;&nbsp;{escape(sec['title'])}")
+        heading = (
+            escape(sec["title"])
+            if sec["title"].lower().startswith("appendix")
+            else f"{escape(sec['id'])}&nbsp;&nbsp;{escape(sec['title'])}"
+        )
         r.current = sec
-        story.append(_SectionHeading(heading, s["h1"],
-                                     toc_text=label, key=f"sec-{i}"))
+        story.append(_SectionHeading(heading, s["h1"], toc_text=label, key=f"sec-{i}"))
         story.append(Paragraph(escape(sec["citation"]), s["citation"]))
         for block in sec.get("blocks", []):
             story += r.block(block)
@@ -1097,20 +1365,35 @@ def render_pack_pdf(pack: dict, outline: dict, out_path, *, progress: ProgressFn
     out_path = os.fspath(out_path)
     tmp_path = out_path + ".tmp"
     doc = _PackDoc(
-        tmp_path, doc_state=doc_state, pagesize=ps.PAGE_SIZE,
-        leftMargin=ps.MARGIN_X, rightMargin=ps.MARGIN_X, topMargin=ps.MARGIN_TOP,
+        tmp_path,
+        doc_state=doc_state,
+        pagesize=ps.PAGE_SIZE,
+        leftMargin=ps.MARGIN_X,
+        rightMargin=ps.MARGIN_X,
+        topMargin=ps.MARGIN_TOP,
         bottomMargin=ps.MARGIN_BOTTOM,
         title=f"{outline['title']} \u2014 {fmt(model.get('name'))} {fmt(version.get('version'))}",
         author=fmt(org.get("legal_name") or org.get("name")),
         subject=f"{fmt(pack.get('regime'))} documentation pack {fmt(pack.get('pack_id'))}",
         creator=f"{fmt(gen.get('name'))} {fmt(gen.get('version'))}",
         keywords=f"pack_id={fmt(pack.get('pack_id'))} sha256={r.content_hash}",
-        invariant=1, initialFontName=ps.FONT,
+        invariant=1,
+        initialFontName=ps.FONT,
     )
-    frame = Frame(ps.MARGIN_X, ps.MARGIN_BOTTOM, r.width, r.frame_height, id="body",
-                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
-    doc.addPageTemplates([PageTemplate(id="page", frames=[frame],
-                                       onPage=_page_decorator(pack, outline, r.content_hash, doc_state))])
+    frame = Frame(
+        ps.MARGIN_X,
+        ps.MARGIN_BOTTOM,
+        r.width,
+        r.frame_height,
+        id="body",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    doc.addPageTemplates(
+        [PageTemplate(id="page", frames=[frame], onPage=_page_decorator(pack, outline, r.content_hash, doc_state))]
+    )
     try:
         doc.multiBuild(story, canvasmaker=_make_canvas(_pdf_date(as_of.get("ts") or "2000-01-01T00:00:00Z")))
         os.replace(tmp_path, out_path)

@@ -33,16 +33,22 @@ MAX_NARRATIVE_CHARS = 50_000
 
 
 def pack_target(pack: DocumentationPack) -> dict:
-    return {"type": "documentation_pack", "id": str(pack.pk), "model": pack.model_version.model.name,
-            "version": pack.model_version.version, "regime": pack.regime}
+    return {
+        "type": "documentation_pack",
+        "id": str(pack.pk),
+        "model": pack.model_version.model.name,
+        "version": pack.model_version.version,
+        "regime": pack.regime,
+    }
 
 
 def _roles(user: User) -> set[str]:
     return set(user.groups.values_list("name", flat=True))
 
 
-def narrative_set(*, actor: Actor, user: User, model: RegisteredModel, key: str, text: str,
-                  version: ModelVersion | None = None) -> NarrativeEntry:
+def narrative_set(
+    *, actor: Actor, user: User, model: RegisteredModel, key: str, text: str, version: ModelVersion | None = None
+) -> NarrativeEntry:
     """Record a narrative (a new entry; earlier ones stay). Only the owning role writes it;
     service accounts never do: these are statements by accountable people."""
     spec = BY_KEY.get(key)
@@ -59,29 +65,51 @@ def narrative_set(*, actor: Actor, user: User, model: RegisteredModel, key: str,
         raise ValidationFailed(f"at most {MAX_NARRATIVE_CHARS} characters", field="text")
     roles = _roles(user)
     if user.is_service_account or not (user.is_superuser or spec.role in roles):
-        deny(actor=actor, action="narrative.set", target=target, field="key",
-             reason=f"{spec.label} is written by the {spec.role.replace('_', ' ')}, and only by a person",
-             details={"key": key})
+        deny(
+            actor=actor,
+            action="narrative.set",
+            target=target,
+            field="key",
+            reason=f"{spec.label} is written by the {spec.role.replace('_', ' ')}, and only by a person",
+            details={"key": key},
+        )
     role = spec.role if spec.role in roles else "administrator"
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
     with transaction.atomic():
-        entry = NarrativeEntry.objects.create(model=model, model_version=version, key=key, text=text, author=user,
-                                              author_role=role)
-        audit_event_append(actor=actor, action="narrative.set", target=target,
-                           details={"key": key, "label": spec.label, "role": role, "chars": len(text),
-                                    "withdrawn": not text, "entry": entry.pk},
-                           reason=text[:2000] or None)
+        entry = NarrativeEntry.objects.create(
+            model=model, model_version=version, key=key, text=text, author=user, author_role=role
+        )
+        audit_event_append(
+            actor=actor,
+            action="narrative.set",
+            target=target,
+            details={
+                "key": key,
+                "label": spec.label,
+                "role": role,
+                "chars": len(text),
+                "withdrawn": not text,
+                "entry": entry.pk,
+            },
+            reason=text[:2000] or None,
+        )
     return entry
 
 
-def pack_request(*, actor: Actor, user: User, version: ModelVersion, regime: str,
-                 as_of: int | None = None) -> DocumentationPack:
+def pack_request(
+    *, actor: Actor, user: User, version: ModelVersion, regime: str, as_of: int | None = None
+) -> DocumentationPack:
     """Queue a pack for ``version`` as of audit seq ``as_of`` (default: the latest entry)."""
     if regime not in Regime.values:
         raise ValidationFailed(f"regime must be one of {', '.join(Regime.values)}", field="regime")
     if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
-        deny(actor=actor, action="report.request", target=version_target(version),
-             reason="documentation packs are requested by auditors and risk officers", details={"regime": regime})
+        deny(
+            actor=actor,
+            action="report.request",
+            target=version_target(version),
+            reason="documentation packs are requested by auditors and risk officers",
+            details={"regime": regime},
+        )
     try:
         event = as_of_event(as_of)
     except SnapshotError as exc:
@@ -89,11 +117,20 @@ def pack_request(*, actor: Actor, user: User, version: ModelVersion, regime: str
     outline = load_outline(regime)
     with transaction.atomic():
         pack = DocumentationPack.objects.create(
-            model_version=version, regime=regime, as_of_seq=event.seq, as_of_ts=event.record_json["ts"],
-            requested_by=user, outline_version=outline["outline_version"],
-            regulatory_text=outline.get("regulatory_text", "")[:300])
-        audit_event_append(actor=actor, action="report.request", target=pack_target(pack),
-                           details={"as_of": event.seq, "outline_version": outline["outline_version"]})
+            model_version=version,
+            regime=regime,
+            as_of_seq=event.seq,
+            as_of_ts=event.record_json["ts"],
+            requested_by=user,
+            outline_version=outline["outline_version"],
+            regulatory_text=outline.get("regulatory_text", "")[:300],
+        )
+        audit_event_append(
+            actor=actor,
+            action="report.request",
+            target=pack_target(pack),
+            details={"as_of": event.seq, "outline_version": outline["outline_version"]},
+        )
         transaction.on_commit(lambda: _enqueue(pack.pk))
     return pack
 
@@ -122,12 +159,22 @@ def pack_generate(pack_id: int, *, actor: Actor) -> DocumentationPack:
         outline = load_outline(pack.regime, pack.outline_version)
         document, events, checkpoint = build_pack(pack.model_version, pack.regime, pack.as_of_seq)
         pdf_path = workdir / f"{document['pack_id']}.pdf"
-        render_pack_pdf(document, outline, pdf_path,
-                        progress=lambda k, n, title: _progress(pack, f"rendering section {k} of {n}: {title}"))
+        render_pack_pdf(
+            document,
+            outline,
+            pdf_path,
+            progress=lambda k, n, title: _progress(pack, f"rendering section {k} of {n}: {title}"),
+        )
         _progress(pack, "signing the evidence bundle", PackStatus.SIGNING)
         bundle_path = workdir / f"{document['pack_id']}.zip"
-        bundle_sha = write_bundle(out_path=bundle_path, pdf_path=pdf_path, pack=document, events=events,
-                                  checkpoint=checkpoint, title=outline.get("title", pack.regime))
+        bundle_sha = write_bundle(
+            out_path=bundle_path,
+            pdf_path=pdf_path,
+            pack=document,
+            events=events,
+            checkpoint=checkpoint,
+            title=outline.get("title", pack.regime),
+        )
         with transaction.atomic():
             pack = DocumentationPack.objects.select_for_update().get(pk=pack.pk)
             with open(pdf_path, "rb") as pdf, open(bundle_path, "rb") as bundle:
@@ -142,19 +189,38 @@ def pack_generate(pack_id: int, *, actor: Actor) -> DocumentationPack:
             pack.progress = "done"
             pack.finished_at = timezone.now()
             pack.save()
-            audit_event_append(actor=actor, action="report.complete", target=pack_target(pack), details={
-                "pack_id": pack.pack_id, "as_of": pack.as_of_seq, "content_sha256": pack.content_sha256,
-                "pdf_sha256": pack.pdf_sha256, "bundle_sha256": pack.bundle_sha256,
-                "cited_events": len(events), "checkpoint_size": checkpoint.size})
+            audit_event_append(
+                actor=actor,
+                action="report.complete",
+                target=pack_target(pack),
+                details={
+                    "pack_id": pack.pack_id,
+                    "as_of": pack.as_of_seq,
+                    "content_sha256": pack.content_sha256,
+                    "pdf_sha256": pack.pdf_sha256,
+                    "bundle_sha256": pack.bundle_sha256,
+                    "cited_events": len(events),
+                    "checkpoint_size": checkpoint.size,
+                },
+            )
         return pack
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job, then re-raised
         logger.exception("documentation pack %s failed", pack_id)
         with transaction.atomic():
             DocumentationPack.objects.filter(pk=pack_id).update(
-                status=PackStatus.FAILED, failure_reason=f"{type(exc).__name__}: {exc}"[:2000], progress="failed",
-                finished_at=timezone.now(), pdf="", bundle="")
-            audit_event_append(actor=actor, action="report.fail", target=pack_target(pack),
-                               details={"error": f"{type(exc).__name__}: {exc}"[:500]})
+                status=PackStatus.FAILED,
+                failure_reason=f"{type(exc).__name__}: {exc}"[:2000],
+                progress="failed",
+                finished_at=timezone.now(),
+                pdf="",
+                bundle="",
+            )
+            audit_event_append(
+                actor=actor,
+                action="report.fail",
+                target=pack_target(pack),
+                details={"error": f"{type(exc).__name__}: {exc}"[:500]},
+            )
         raise
     finally:
         for leftover in workdir.glob("*"):
@@ -171,12 +237,21 @@ def _scratch_dir() -> str:
 def pack_download(*, actor: Actor, user: User, pack: DocumentationPack, what: str):
     """Open the PDF or the bundle of a finished pack for download; audited."""
     if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
-        deny(actor=actor, action="report.download", target=pack_target(pack),
-             reason="documentation packs are downloaded by auditors and risk officers", details={"file": what})
+        deny(
+            actor=actor,
+            action="report.download",
+            target=pack_target(pack),
+            reason="documentation packs are downloaded by auditors and risk officers",
+            details={"file": what},
+        )
     if pack.status != PackStatus.DONE:
         raise Conflict(f"the pack is {pack.status}; nothing to download yet", field="status")
     field = pack.pdf if what == "pdf" else pack.bundle
     with transaction.atomic():
-        audit_event_append(actor=actor, action="report.download", target=pack_target(pack),
-                           details={"file": what, "sha256": pack.pdf_sha256 if what == "pdf" else pack.bundle_sha256})
+        audit_event_append(
+            actor=actor,
+            action="report.download",
+            target=pack_target(pack),
+            details={"file": what, "sha256": pack.pdf_sha256 if what == "pdf" else pack.bundle_sha256},
+        )
     return field.open("rb")

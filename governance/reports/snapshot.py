@@ -55,16 +55,23 @@ def as_of_event(seq: int | None) -> AuditEvent:
 
 
 def _updates_after(object_type: str, object_id: int, seq: int, action: str) -> list[dict]:
-    events = AuditEvent.objects.filter(object_type=object_type, object_id=str(object_id), action=action,
-                                       seq__gt=seq).order_by("-seq")
+    events = AuditEvent.objects.filter(
+        object_type=object_type, object_id=str(object_id), action=action, seq__gt=seq
+    ).order_by("-seq")
     return [event.record_json.get("data", {}) for event in events]
 
 
 def _model_as_of(model: RegisteredModel, seq: int) -> dict:
     values = {
-        "name": model.name, "title": model.title, "purpose": model.purpose, "owner": model.owner.username,
-        "business_unit": model.business_unit, "eu_ai_act_category": model.eu_ai_act_category,
-        "annex_iii_area": model.annex_iii_area, "risk_tier": model.risk_tier, "status": model.status,
+        "name": model.name,
+        "title": model.title,
+        "purpose": model.purpose,
+        "owner": model.owner.username,
+        "business_unit": model.business_unit,
+        "eu_ai_act_category": model.eu_ai_act_category,
+        "annex_iii_area": model.annex_iii_area,
+        "risk_tier": model.risk_tier,
+        "status": model.status,
     }
     for change in _updates_after("registered_model", model.pk, seq, "registered_model.update"):
         for name, diff in change.items():
@@ -87,23 +94,30 @@ def _version_description_as_of(version: ModelVersion, seq: int) -> tuple[str, di
 
 
 def _stage_as_of(version: ModelVersion, moment: dt.datetime) -> str:
-    last = (StageTransition.objects.filter(model_version=version, at__lte=moment).order_by("-at", "-id").first())
+    last = StageTransition.objects.filter(model_version=version, at__lte=moment).order_by("-at", "-id").first()
     return last.to_stage if last else "development"
 
 
 def _narratives(model: RegisteredModel, version: ModelVersion, moment: dt.datetime) -> dict:
     out = {}
-    entries = (NarrativeEntry.objects.filter(model=model, created_at__lte=moment)
-               .filter(Q(model_version__isnull=True) | Q(model_version=version))
-               .select_related("author").order_by("key", "-created_at", "-id"))
+    entries = (
+        NarrativeEntry.objects.filter(model=model, created_at__lte=moment)
+        .filter(Q(model_version__isnull=True) | Q(model_version=version))
+        .select_related("author")
+        .order_by("key", "-created_at", "-id")
+    )
     for entry in entries:
         spec = BY_KEY.get(entry.key)
         if spec is None or entry.key in out:
             continue
         if (spec.scope == "version") != (entry.model_version_id is not None):
             continue
-        out[entry.key] = {"text": entry.text, "author": _person(entry.author), "role": entry.author_role,
-                          "updated_at": ts(entry.created_at)}
+        out[entry.key] = {
+            "text": entry.text,
+            "author": _person(entry.author),
+            "role": entry.author_role,
+            "updated_at": ts(entry.created_at),
+        }
     return {key: value for key, value in out.items() if value["text"].strip()}
 
 
@@ -115,12 +129,18 @@ def _person(user) -> str:
 def _evaluation(evaluation: Evaluation) -> dict:
     result = evaluation.result or {}
     row = {
-        "id": f"EV-{evaluation.pk:04d}", "kind": evaluation.kind, "dataset": evaluation.dataset,
-        "model_version": evaluation.model_version.version, "created_at": ts(evaluation.created_at),
-        "source": evaluation.source, "input_sha256": evaluation.input_sha256 or None,
+        "id": f"EV-{evaluation.pk:04d}",
+        "kind": evaluation.kind,
+        "dataset": evaluation.dataset,
+        "model_version": evaluation.model_version.version,
+        "created_at": ts(evaluation.created_at),
+        "source": evaluation.source,
+        "input_sha256": evaluation.input_sha256 or None,
         "metrics": dict(sorted((evaluation.metrics or {}).items())),
-        "checks": [{k: check.get(k) for k in ("metric", "comparator", "threshold", "value", "passed")}
-                   for check in evaluation.checks or []],
+        "checks": [
+            {k: check.get(k) for k in ("metric", "comparator", "threshold", "value", "passed")}
+            for check in evaluation.checks or []
+        ],
         "libraries": dict(sorted((evaluation.library_versions or {}).items())),
     }
     if evaluation.kind == "fairness" and result.get("by_group"):
@@ -129,8 +149,14 @@ def _evaluation(evaluation: Evaluation) -> dict:
             if group.get("overall"):
                 continue
             label = ", ".join(f"{k}={v}" for k, v in sorted(group.get("group", {}).items()))
-            rows.append({"attribute": ", ".join(sorted(group.get("group", {}))), "group": label,
-                         "n": group.get("count"), "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS}})
+            rows.append(
+                {
+                    "attribute": ", ".join(sorted(group.get("group", {}))),
+                    "group": label,
+                    "n": group.get("count"),
+                    "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS},
+                }
+            )
         row["by_group"] = rows
         ratio_check = next((c for c in evaluation.checks or [] if c.get("metric") == "disparate_impact_ratio"), None)
         row["group_metric"] = {"name": "selection_rate", "comparator": None, "threshold": None}
@@ -139,34 +165,62 @@ def _evaluation(evaluation: Evaluation) -> dict:
     if evaluation.kind == "drift" and result.get("features"):
         features = sorted(result["features"], key=lambda f: (not f.get("drifted"), f.get("feature")))
         row["features"] = [
-            {"feature": f["feature"], "statistic": f.get("method"), "comparator": "<" if f.get("method") in (
-                "ks", "chi2") else ">", "threshold": f.get("threshold"),
-             "value": f.get({"ks": "ks_pvalue", "chi2": "chi2_pvalue"}.get(f.get("method"), f.get("method"))),
-             "drifted": f.get("drifted")}
-            for f in features]
+            {
+                "feature": f["feature"],
+                "statistic": f.get("method"),
+                "comparator": "<" if f.get("method") in ("ks", "chi2") else ">",
+                "threshold": f.get("threshold"),
+                "value": f.get({"ks": "ks_pvalue", "chi2": "chi2_pvalue"}.get(f.get("method"), f.get("method"))),
+                "drifted": f.get("drifted"),
+            }
+            for f in features
+        ]
     return row
 
 
 def _approvals(requests: Iterable[PromotionRequest], moment: dt.datetime) -> list[dict]:
-    approvals = (Approval.objects.filter(request__in=list(requests), signed_at__lte=moment)
-                 .select_related("approver", "request").order_by("signed_at", "id"))
-    return [{
-        "request_id": f"PR-{a.request_id}", "target_stage": a.request.target_stage, "approver": _person(a.approver),
-        "role": a.role, "signed_at": ts(a.signed_at), "decision": a.decision, "justification": a.justification,
-        "signature_meaning": a.signature_meaning, "override_justification": a.override_justification or None,
-        "overridden_checks": a.overridden_checks or [],
-        "invalidated": bool(a.invalidated_at and a.invalidated_at <= moment),
-    } for a in approvals]
+    approvals = (
+        Approval.objects.filter(request__in=list(requests), signed_at__lte=moment)
+        .select_related("approver", "request")
+        .order_by("signed_at", "id")
+    )
+    return [
+        {
+            "request_id": f"PR-{a.request_id}",
+            "target_stage": a.request.target_stage,
+            "approver": _person(a.approver),
+            "role": a.role,
+            "signed_at": ts(a.signed_at),
+            "decision": a.decision,
+            "justification": a.justification,
+            "signature_meaning": a.signature_meaning,
+            "override_justification": a.override_justification or None,
+            "overridden_checks": a.overridden_checks or [],
+            "invalidated": bool(a.invalidated_at and a.invalidated_at <= moment),
+        }
+        for a in approvals
+    ]
 
 
 def _stage_history(model: RegisteredModel, moment: dt.datetime) -> list[dict]:
-    rows = (StageTransition.objects.filter(model=model, at__lte=moment).select_related("model_version")
-            .order_by("at", "id"))
-    return [{"version": t.model_version.version, "from": t.from_stage, "to": t.to_stage, "at": ts(t.at),
-             "request_id": f"PR-{t.request_id}" if t.request_id else None,
-             "approvers": [f"{a.get('username')} ({a.get('role')})" + (" OVERRIDE" if a.get("override") else "")
-                           for a in t.approvers or []],
-             "rollback": t.is_rollback} for t in rows]
+    rows = (
+        StageTransition.objects.filter(model=model, at__lte=moment).select_related("model_version").order_by("at", "id")
+    )
+    return [
+        {
+            "version": t.model_version.version,
+            "from": t.from_stage,
+            "to": t.to_stage,
+            "at": ts(t.at),
+            "request_id": f"PR-{t.request_id}" if t.request_id else None,
+            "approvers": [
+                f"{a.get('username')} ({a.get('role')})" + (" OVERRIDE" if a.get("override") else "")
+                for a in t.approvers or []
+            ],
+            "rollback": t.is_rollback,
+        }
+        for t in rows
+    ]
 
 
 def _policy(requests: list[PromotionRequest]) -> dict | None:
@@ -174,24 +228,42 @@ def _policy(requests: list[PromotionRequest]) -> dict | None:
     if request is None:
         return None
     policy = request.policy
-    return {"name": f"{policy.scope} -> {policy.target_stage}{' (rollback)' if policy.is_rollback else ''}",
-            "version": policy.version, "applied_at": ts(request.created_at),
-            "required_approvals": [f"{policy.approvals_required} approval(s) from distinct people; required roles: "
-                                   f"{', '.join(policy.required_roles) or 'any accepted'}; accepted roles: "
-                                   f"{', '.join(policy.accepted_roles)}"],
-            "checks": [{"id": f"C{i + 1}", "kind": c.get("kind"), "metric": c.get("metric"),
-                        "comparator": c.get("comparator"), "threshold": c.get("threshold"), "blocking": True}
-                       for i, c in enumerate(policy.checks or [])]}
+    return {
+        "name": f"{policy.scope} -> {policy.target_stage}{' (rollback)' if policy.is_rollback else ''}",
+        "version": policy.version,
+        "applied_at": ts(request.created_at),
+        "required_approvals": [
+            f"{policy.approvals_required} approval(s) from distinct people; required roles: "
+            f"{', '.join(policy.required_roles) or 'any accepted'}; accepted roles: "
+            f"{', '.join(policy.accepted_roles)}"
+        ],
+        "checks": [
+            {
+                "id": f"C{i + 1}",
+                "kind": c.get("kind"),
+                "metric": c.get("metric"),
+                "comparator": c.get("comparator"),
+                "threshold": c.get("threshold"),
+                "blocking": True,
+            }
+            for i, c in enumerate(policy.checks or [])
+        ],
+    }
 
 
 def _audit_events(version: ModelVersion, evaluations, requests, seq: int) -> list[AuditEvent]:
-    scope = (Q(object_type="model_version", object_id=str(version.pk))
-             | Q(object_type="registered_model", object_id=str(version.model_id))
-             | Q(object_type="evaluation", object_id__in=[str(e.pk) for e in evaluations])
-             | Q(object_type="promotion_request", object_id__in=[str(r.pk) for r in requests])
-             | Q(object_type="documentation_pack", object_id__in=[
-                 str(pk) for pk in DocumentationPack.objects.filter(model_version=version).values_list("pk",
-                                                                                                      flat=True)]))
+    scope = (
+        Q(object_type="model_version", object_id=str(version.pk))
+        | Q(object_type="registered_model", object_id=str(version.model_id))
+        | Q(object_type="evaluation", object_id__in=[str(e.pk) for e in evaluations])
+        | Q(object_type="promotion_request", object_id__in=[str(r.pk) for r in requests])
+        | Q(
+            object_type="documentation_pack",
+            object_id__in=[
+                str(pk) for pk in DocumentationPack.objects.filter(model_version=version).values_list("pk", flat=True)
+            ],
+        )
+    )
     return list(AuditEvent.objects.filter(scope, seq__lte=seq).order_by("seq"))
 
 
@@ -204,8 +276,9 @@ def covering_checkpoint(seq: int) -> AuditCheckpoint:
     return checkpoint
 
 
-def build_pack(version: ModelVersion, regime: str, as_of_seq: int | None = None) -> tuple[dict, list[AuditEvent],
-                                                                                         AuditCheckpoint]:
+def build_pack(
+    version: ModelVersion, regime: str, as_of_seq: int | None = None
+) -> tuple[dict, list[AuditEvent], AuditCheckpoint]:
     """The pack document for ``version`` under ``regime`` as of audit seq ``as_of_seq`` (default: latest)."""
     outline = load_outline(regime)
     event = as_of_event(as_of_seq)
@@ -214,10 +287,16 @@ def build_pack(version: ModelVersion, regime: str, as_of_seq: int | None = None)
     model = version.model
     model_values = _model_as_of(model, seq)
     description, lineage = _version_description_as_of(version, seq)
-    evaluations = list(Evaluation.objects.filter(model_version=version, status=EvaluationStatus.DONE,
-                                                 finished_at__lte=moment).order_by("created_at", "id"))
-    requests = list(PromotionRequest.objects.filter(model_version=version, created_at__lte=moment)
-                    .select_related("policy").order_by("created_at", "id"))
+    evaluations = list(
+        Evaluation.objects.filter(
+            model_version=version, status=EvaluationStatus.DONE, finished_at__lte=moment
+        ).order_by("created_at", "id")
+    )
+    requests = list(
+        PromotionRequest.objects.filter(model_version=version, created_at__lte=moment)
+        .select_related("policy")
+        .order_by("created_at", "id")
+    )
     events = _audit_events(version, evaluations, requests, seq)
     checkpoint = covering_checkpoint(seq)
     other_versions = ModelVersion.objects.filter(model=model, registered_at__lte=moment).order_by("registered_at", "id")
@@ -231,31 +310,59 @@ def build_pack(version: ModelVersion, regime: str, as_of_seq: int | None = None)
         "applicable_date": settings.EU_AI_ACT_APPLICABLE_DATE if regime == "eu-ai-act" else None,
         "organisation": {"name": settings.ORGANISATION_NAME},
         "model": {
-            "model_id": model.pk, "name": model_values["name"], "title": model_values["title"],
-            "purpose": model_values["purpose"], "owner": model_values["owner"],
-            "business_unit": model_values["business_unit"], "status": model_values["status"],
+            "model_id": model.pk,
+            "name": model_values["name"],
+            "title": model_values["title"],
+            "purpose": model_values["purpose"],
+            "owner": model_values["owner"],
+            "business_unit": model_values["business_unit"],
+            "status": model_values["status"],
             "sr11_7_tier": model_values["risk_tier"],
-            "eu_ai_act": {"category": model_values["eu_ai_act_category"],
-                          "annex_iii_area": model_values["annex_iii_area"]},
+            "eu_ai_act": {
+                "category": model_values["eu_ai_act_category"],
+                "annex_iii_area": model_values["annex_iii_area"],
+            },
         },
         "version": {
-            "version": version.version, "stage": _stage_as_of(version, moment),
-            "registered_by": _person(version.registered_by), "registered_at": ts(version.registered_at),
-            "description": description, "lineage": lineage,
+            "version": version.version,
+            "stage": _stage_as_of(version, moment),
+            "registered_by": _person(version.registered_by),
+            "registered_at": ts(version.registered_at),
+            "description": description,
+            "lineage": lineage,
         },
-        "version_history": [{"version": v.version, "stage": _stage_as_of(v, moment),
-                             "registered_at": ts(v.registered_at), "registered_by": _person(v.registered_by),
-                             "artifact_sha256": v.artifact_sha256} for v in other_versions],
+        "version_history": [
+            {
+                "version": v.version,
+                "stage": _stage_as_of(v, moment),
+                "registered_at": ts(v.registered_at),
+                "registered_by": _person(v.registered_by),
+                "artifact_sha256": v.artifact_sha256,
+            }
+            for v in other_versions
+        ],
         "narratives": _narratives(model, version, moment),
         "evaluations": [_evaluation(e) for e in evaluations],
         "approvals": _approvals(requests, moment),
         "stage_history": _stage_history(model, moment),
         "policy": _policy(requests),
-        "audit_events": [{"seq": e.seq, "ts": ts(e.ts), "actor": e.actor_username or e.actor_id,
-                          "action": e.action, "object": f"{e.object_type}:{e.object_id}",
-                          "leaf_hash": base64.b64encode(bytes(e.leaf_hash)).decode()} for e in events],
-        "checkpoint": {"origin": checkpoints.head().origin, "size": checkpoint.size,
-                       "root": base64.b64encode(bytes(checkpoint.root)).decode(), "note": checkpoint.note},
+        "audit_events": [
+            {
+                "seq": e.seq,
+                "ts": ts(e.ts),
+                "actor": e.actor_username or e.actor_id,
+                "action": e.action,
+                "object": f"{e.object_type}:{e.object_id}",
+                "leaf_hash": base64.b64encode(bytes(e.leaf_hash)).decode(),
+            }
+            for e in events
+        ],
+        "checkpoint": {
+            "origin": checkpoints.head().origin,
+            "size": checkpoint.size,
+            "root": base64.b64encode(bytes(checkpoint.root)).decode(),
+            "note": checkpoint.note,
+        },
         "datasets": _datasets(lineage, evaluations),
     }
     return pack, events, checkpoint
@@ -264,13 +371,25 @@ def build_pack(version: ModelVersion, regime: str, as_of_seq: int | None = None)
 def _datasets(lineage: dict, evaluations: list[Evaluation]) -> list[dict]:
     datasets = []
     if lineage.get("training_data_ref"):
-        datasets.append({"name": lineage["training_data_ref"], "role": "training", "uri": lineage["training_data_ref"],
-                         "sha256": lineage.get("training_data_sha256") or None})
+        datasets.append(
+            {
+                "name": lineage["training_data_ref"],
+                "role": "training",
+                "uri": lineage["training_data_ref"],
+                "sha256": lineage.get("training_data_sha256") or None,
+            }
+        )
     seen = set()
     for evaluation in evaluations:
         if evaluation.dataset in seen:
             continue
         seen.add(evaluation.dataset)
-        datasets.append({"name": evaluation.dataset, "role": "validation" if evaluation.kind != "drift" else
-                         "monitoring", "sha256": evaluation.input_sha256 or None, "rows": evaluation.input_rows})
+        datasets.append(
+            {
+                "name": evaluation.dataset,
+                "role": "validation" if evaluation.kind != "drift" else "monitoring",
+                "sha256": evaluation.input_sha256 or None,
+                "rows": evaluation.input_rows,
+            }
+        )
     return datasets

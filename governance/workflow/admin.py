@@ -36,8 +36,17 @@ from governance.workflow.models import (
     StageTransition,
 )
 
-KEY_METRICS = ("auc", "gini", "ks_statistic", "accuracy", "demographic_parity_difference", "disparate_impact_ratio",
-               "equalized_odds_difference", "max_psi", "drift_share")
+KEY_METRICS = (
+    "auc",
+    "gini",
+    "ks_statistic",
+    "accuracy",
+    "demographic_parity_difference",
+    "disparate_impact_ratio",
+    "equalized_odds_difference",
+    "max_psi",
+    "drift_share",
+)
 
 
 def _age(moment: dt.datetime) -> str:
@@ -62,23 +71,36 @@ def _checklist(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         label = row["metric"] or f"{row['kind']} evaluation"
-        out.append({**row, "label": label, "short_value": _short(row["value"]),
-                    "ok": row["outcome"] == "pass",
-                    "rule": "exists" if row["comparator"] == "exists" else f"{row['comparator']} {row['threshold']}"})
+        out.append(
+            {
+                **row,
+                "label": label,
+                "short_value": _short(row["value"]),
+                "ok": row["outcome"] == "pass",
+                "rule": "exists" if row["comparator"] == "exists" else f"{row['comparator']} {row['threshold']}",
+            }
+        )
     return out
 
 
 # --- forms ----------------------------------------------------------------------------------------------------
 
+
 class SignForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.HiddenInput)
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why you sign"}),
-                                    required=False)
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why you sign"}), required=False
+    )
     override_justification = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why the failing gate(s) may be overridden"}),
-        required=False)
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-                               required=False, strip=False, label="Your password")
+        required=False,
+    )
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        required=False,
+        strip=False,
+        label="Your password",
+    )
 
 
 class WithdrawForm(forms.Form):
@@ -94,28 +116,59 @@ class JSONListField(forms.JSONField):
 
 class PolicyForm(forms.ModelForm):
     required_kinds = JSONListField(required=False, help_text='e.g. ["fairness", "drift", "performance"]')
-    checks = JSONListField(required=False, widget=forms.Textarea(attrs={"rows": 12, "cols": 90}), help_text=(
-        'List of {"kind", "metric", "comparator", "threshold"}, threshold as a decimal string.'))
+    checks = JSONListField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 90}),
+        help_text=('List of {"kind", "metric", "comparator", "threshold"}, threshold as a decimal string.'),
+    )
     allowed_from_stages = JSONListField(required=False, help_text='e.g. ["staging"]')
     required_roles = JSONListField(required=False, help_text='e.g. ["risk_officer", "validator"]')
     accepted_roles = JSONListField(required=False, help_text='e.g. ["risk_officer", "validator"]')
-    change_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                    help_text="Recorded in the audit log with the new version.")
+    change_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit log with the new version.",
+    )
 
     class Meta:
         model = Policy
-        fields = ["scope", "target_stage", "is_rollback", "description", "required_kinds", "checks",
-                  "allowed_from_stages", "max_evaluation_age_days", "require_computed", "approvals_required",
-                  "required_roles", "accepted_roles", "request_window_days"]
+        fields = [
+            "scope",
+            "target_stage",
+            "is_rollback",
+            "description",
+            "required_kinds",
+            "checks",
+            "allowed_from_stages",
+            "max_evaluation_age_days",
+            "require_computed",
+            "approvals_required",
+            "required_roles",
+            "accepted_roles",
+            "request_window_days",
+        ]
 
 
 # --- policies -------------------------------------------------------------------------------------------------
 
+
 @admin.register(Policy)
 class PolicyAdmin(ServiceBackedAdmin):
     form = PolicyForm
-    list_display = ("__str__", "scope", "target_stage", "is_rollback", "version", "is_current", "approvals_required",
-                    "roles", "max_evaluation_age_days", "require_computed", "created_by", "created_at")
+    list_display = (
+        "__str__",
+        "scope",
+        "target_stage",
+        "is_rollback",
+        "version",
+        "is_current",
+        "approvals_required",
+        "roles",
+        "max_evaluation_age_days",
+        "require_computed",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("is_current", "scope", "target_stage", "is_rollback")
     readonly_fields = ("version", "is_current", "created_by", "created_at")
 
@@ -139,22 +192,37 @@ class PolicyAdmin(ServiceBackedAdmin):
         for name in ("required_kinds", "checks", "allowed_from_stages", "required_roles", "accepted_roles"):
             data[name] = data.get(name) or []
         if change:
-            saved = services.policy_revise(actor=admin_actor(request), user=request.user,
-                                           policy=Policy.objects.get(pk=obj.pk), data=data,
-                                           reason=form.cleaned_data.get("change_reason", ""))
+            saved = services.policy_revise(
+                actor=admin_actor(request),
+                user=request.user,
+                policy=Policy.objects.get(pk=obj.pk),
+                data=data,
+                reason=form.cleaned_data.get("change_reason", ""),
+            )
         else:
-            saved = services.policy_create(actor=admin_actor(request), user=request.user, scope=obj.scope,
-                                           target_stage=obj.target_stage, is_rollback=obj.is_rollback, **data)
+            saved = services.policy_create(
+                actor=admin_actor(request),
+                user=request.user,
+                scope=obj.scope,
+                target_stage=obj.target_stage,
+                is_rollback=obj.is_rollback,
+                **data,
+            )
         obj.pk = saved.pk
         obj.version = saved.version
 
     def response_change(self, request, obj):
-        self.message_user(request, f"Saved as a new version: {Policy.objects.get(pk=obj.pk)}. The previous version "
-                                   "stays on record for the requests judged under it.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"Saved as a new version: {Policy.objects.get(pk=obj.pk)}. The previous version "
+            "stays on record for the requests judged under it.",
+            messages.SUCCESS,
+        )
         return HttpResponseRedirect(reverse("admin:workflow_policy_change", args=[obj.pk]))
 
 
 # --- requests: the queue and the request page -----------------------------------------------------------------
+
 
 @admin.register(PromotionRequest)
 class PromotionRequestAdmin(admin.ModelAdmin):
@@ -172,10 +240,16 @@ class PromotionRequestAdmin(admin.ModelAdmin):
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         custom = [
-            path("timeline/<int:model_id>/", self.admin_site.admin_view(self.timeline_view),
-                 name="workflow_model_timeline"),
-            path("<int:object_id>/refresh/", self.admin_site.admin_view(self.refresh_view),
-                 name=f"{info[0]}_{info[1]}_refresh"),
+            path(
+                "timeline/<int:model_id>/",
+                self.admin_site.admin_view(self.timeline_view),
+                name="workflow_model_timeline",
+            ),
+            path(
+                "<int:object_id>/refresh/",
+                self.admin_site.admin_view(self.refresh_view),
+                name=f"{info[0]}_{info[1]}_refresh",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -194,8 +268,11 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "title": "Promotion requests",
             "opts": self.opts,
             "tab": tab,
-            "tabs": [("mine", "Awaiting my signature", len(mine)), ("open", "All open", len(open_requests)),
-                     ("decided", "Decided", len(decided))],
+            "tabs": [
+                ("mine", "Awaiting my signature", len(mine)),
+                ("open", "All open", len(open_requests)),
+                ("decided", "Decided", len(decided)),
+            ],
             "rows": [self._queue_row(request, req) for req in rows],
             "read_only": not any(request.user.has_role(r) for r in ("validator", "risk_officer")),
             "can_sign_any": can_sign_any,
@@ -207,10 +284,15 @@ class PromotionRequestAdmin(admin.ModelAdmin):
     def _queue_row(self, request, req: PromotionRequest) -> dict:
         version = req.model_version
         outstanding = services.approvals_outstanding(
-            req, [a for a in req.approvals.all() if a.invalidated_at is None and a.decision == "approve"])
+            req, [a for a in req.approvals.all() if a.invalidated_at is None and a.decision == "approve"]
+        )
         return {
-            "req": req, "model": version.model, "version": version, "age": _age(req.created_at),
-            "checklist": _checklist(req.gate_results), "outstanding": outstanding,
+            "req": req,
+            "model": version.model,
+            "version": version,
+            "age": _age(req.created_at),
+            "checklist": _checklist(req.gate_results),
+            "outstanding": outstanding,
             "invalidated": sum(1 for a in req.approvals.all() if a.invalidated_at),
             "override": any(a.override_justification and not a.invalidated_at for a in req.approvals.all()),
             "url": reverse("admin:workflow_promotionrequest_change", args=[req.pk]),
@@ -230,22 +312,31 @@ class PromotionRequestAdmin(admin.ModelAdmin):
                 if "withdraw" in request.POST:
                     withdraw_form = WithdrawForm(request.POST)
                     withdraw_form.is_valid()
-                    services.promotion_request_withdraw(actor=actor, user=request.user, request=req,
-                                                        reason=withdraw_form.cleaned_data.get("reason", ""))
+                    services.promotion_request_withdraw(
+                        actor=actor, user=request.user, request=req, reason=withdraw_form.cleaned_data.get("reason", "")
+                    )
                     self.message_user(request, f"Request #{req.pk} withdrawn.", messages.SUCCESS)
                 else:
                     sign_form = SignForm(request.POST)
                     sign_form.is_valid()
                     data = sign_form.cleaned_data
                     if data.get("decision") == "reject":
-                        req = services.promotion_reject(actor=actor, user=request.user, request=req,
-                                                        justification=data.get("justification", ""),
-                                                        password=data.get("password", ""))
+                        req = services.promotion_reject(
+                            actor=actor,
+                            user=request.user,
+                            request=req,
+                            justification=data.get("justification", ""),
+                            password=data.get("password", ""),
+                        )
                     else:
                         req = services.promotion_approve(
-                            actor=actor, user=request.user, request=req, justification=data.get("justification", ""),
+                            actor=actor,
+                            user=request.user,
+                            request=req,
+                            justification=data.get("justification", ""),
                             password=data.get("password", ""),
-                            override_justification=data.get("override_justification", ""))
+                            override_justification=data.get("override_justification", ""),
+                        )
                     self.message_user(request, f"Signed. Request #{req.pk} is now {req.status}.", messages.SUCCESS)
                 return HttpResponseRedirect(request.path)
             except DomainError as exc:
@@ -259,20 +350,31 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": f"Promotion request #{req.pk}",
-            "opts": self.opts, "original": req, "req": req, "version": version, "model": version.model,
+            "opts": self.opts,
+            "original": req,
+            "req": req,
+            "version": version,
+            "model": version.model,
             "checklist": _checklist(req.gate_results),
             "outstanding": services.approvals_outstanding(req),
             "approvals": approvals,
-            "evaluations": [{"ev": e, "metrics": [(k, _short(e.metrics[k])) for k in KEY_METRICS if k in e.metrics]
-                             or [(k, _short(v)) for k, v in list(e.metrics.items())[:6]],
-                             "in_gates": any(r["evaluation_id"] == e.pk for r in req.gate_results)}
-                            for e in evaluations],
+            "evaluations": [
+                {
+                    "ev": e,
+                    "metrics": [(k, _short(e.metrics[k])) for k in KEY_METRICS if k in e.metrics]
+                    or [(k, _short(v)) for k, v in list(e.metrics.items())[:6]],
+                    "in_gates": any(r["evaluation_id"] == e.pk for r in req.gate_results),
+                }
+                for e in evaluations
+            ],
             "trail": [self._trail_row(ev) for ev in selectors.request_audit_trail(req)],
             "transitions": list(req.transitions.select_related("model_version")),
-            "can_sign": refusal is None, "refusal": refusal,
+            "can_sign": refusal is None,
+            "refusal": refusal,
             "can_override": is_risk_officer and refusal is None and not req.gates_passed,
             "can_withdraw": req.is_open and (req.requested_by_id == request.user.pk or is_risk_officer),
-            "sign_form": sign_form, "withdraw_form": withdraw_form,
+            "sign_form": sign_form,
+            "withdraw_form": withdraw_form,
             "meaning_approve": services.signature_meaning(req, "approve"),
             "meaning_reject": services.signature_meaning(req, "reject"),
             "eligible": selectors.eligible_signers(req) if req.is_open else [],
@@ -295,10 +397,18 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         elif event.action.endswith(".promote"):
             summary = f"{data.get('from')} → {data.get('to')}; evaluations {data.get('evaluation_ids')}"
         elif event.action.endswith(".gates_refresh"):
-            summary = f"failing: {', '.join(data.get('failing') or []) or 'none'}; invalidated approvals: " \
-                      f"{data.get('invalidated_approvals') or 'none'}"
-        return {"seq": event.seq, "ts": event.ts, "actor": event.actor_username or event.actor_id,
-                "action": event.action, "summary": summary, "denied": event.action.endswith(".denied")}
+            summary = (
+                f"failing: {', '.join(data.get('failing') or []) or 'none'}; invalidated approvals: "
+                f"{data.get('invalidated_approvals') or 'none'}"
+            )
+        return {
+            "seq": event.seq,
+            "ts": event.ts,
+            "actor": event.actor_username or event.actor_id,
+            "action": event.action,
+            "summary": summary,
+            "denied": event.action.endswith(".denied"),
+        }
 
     def refresh_view(self, request, object_id):
         req = get_object_or_404(PromotionRequest, pk=object_id)
@@ -320,21 +430,29 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             else:
                 at = timezone.make_aware(parsed, dt.UTC) if timezone.is_naive(parsed) else parsed
         history = selectors.model_history(model, at)
-        events = [{"at": v.registered_at, "kind": "registered", "version": v.version, "by": v.registered_by.username}
-                  for v in model.versions.select_related("registered_by")]
+        events = [
+            {"at": v.registered_at, "kind": "registered", "version": v.version, "by": v.registered_by.username}
+            for v in model.versions.select_related("registered_by")
+        ]
         for t in StageTransition.objects.filter(model=model).select_related("model_version"):
             events.append({"at": t.at, "kind": "transition", "version": t.model_version.version, "t": t})
         events.sort(key=lambda e: e["at"])
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Stage timeline of {model.name}", "opts": self.opts, "model": model, "history": history,
-            "at": at, "at_value": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-            "events": events, "stage_order": ["production", "staging", "development", "retired"],
+            "title": f"Stage timeline of {model.name}",
+            "opts": self.opts,
+            "model": model,
+            "history": history,
+            "at": at,
+            "at_value": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "events": events,
+            "stage_order": ["production", "staging", "development", "retired"],
         }
         return TemplateResponse(request, "admin/workflow/timeline.html", context)
 
 
 # --- read-only records ----------------------------------------------------------------------------------------
+
 
 @admin.register(Approval)
 class ApprovalAdmin(ReadOnlyAdmin):
@@ -371,8 +489,7 @@ class ReviewFlagAdmin(ServiceBackedAdmin):
     form = ResolveFlagForm
     list_display = ("model_version", "evaluation", "created_at", "resolved_at", "resolved_by")
     list_filter = (("resolved_at", admin.EmptyFieldListFilter),)
-    readonly_fields = ("model_version", "evaluation", "policy", "breaches", "created_at", "resolved_at",
-                       "resolved_by")
+    readonly_fields = ("model_version", "evaluation", "policy", "breaches", "created_at", "resolved_at", "resolved_by")
 
     def has_add_permission(self, request):
         return False
@@ -384,5 +501,9 @@ class ReviewFlagAdmin(ServiceBackedAdmin):
         return fields
 
     def save_model(self, request, obj, form, change):
-        services.review_flag_resolve(actor=admin_actor(request), user=request.user,
-                                     flag=ReviewFlag.objects.get(pk=obj.pk), resolution=obj.resolution)
+        services.review_flag_resolve(
+            actor=admin_actor(request),
+            user=request.user,
+            flag=ReviewFlag.objects.get(pk=obj.pk),
+            resolution=obj.resolution,
+        )

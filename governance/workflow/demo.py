@@ -21,10 +21,22 @@ from governance.workflow.models import PromotionRequest
 
 DEMO_METRICS = {
     # Reported metrics of the two scorecards on the German Credit hold-out (rows 701-1000).
-    "1.0.0": {"auc": 0.781, "gini": 0.562, "demographic_parity_difference": 0.062, "disparate_impact_ratio": 0.874,
-              "max_psi": 0.041, "drift_share": 0.0},
-    "1.1.0": {"auc": 0.794, "gini": 0.588, "demographic_parity_difference": 0.087, "disparate_impact_ratio": 0.781,
-              "max_psi": 0.063, "drift_share": 0.125},
+    "1.0.0": {
+        "auc": 0.781,
+        "gini": 0.562,
+        "demographic_parity_difference": 0.062,
+        "disparate_impact_ratio": 0.874,
+        "max_psi": 0.041,
+        "drift_share": 0.0,
+    },
+    "1.1.0": {
+        "auc": 0.794,
+        "gini": 0.588,
+        "demographic_parity_difference": 0.087,
+        "disparate_impact_ratio": 0.781,
+        "max_psi": 0.063,
+        "drift_share": 0.125,
+    },
 }
 
 
@@ -35,39 +47,68 @@ def _ensure_reported_evaluation(version: ModelVersion, actor) -> None:
     now = timezone.now()
     with transaction.atomic():
         evaluation = Evaluation.objects.create(
-            model_version=version, kind="reported", dataset="german-credit-holdout-701-1000", source="reported",
-            status="done", metrics=DEMO_METRICS[version.version], created_by=version.registered_by,
-            created_at=now, started_at=now, finished_at=now)
-        audit_event_append(actor=actor, action="evaluation.create",
-                           target={"type": "evaluation", "id": str(evaluation.pk),
-                                   "model": version.model.name, "version": version.version},
-                           details={"kind": "reported", "source": "reported", "metrics": evaluation.metrics,
-                                    "dataset": evaluation.dataset, "demo": True})
+            model_version=version,
+            kind="reported",
+            dataset="german-credit-holdout-701-1000",
+            source="reported",
+            status="done",
+            metrics=DEMO_METRICS[version.version],
+            created_by=version.registered_by,
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+        )
+        audit_event_append(
+            actor=actor,
+            action="evaluation.create",
+            target={
+                "type": "evaluation",
+                "id": str(evaluation.pk),
+                "model": version.model.name,
+                "version": version.version,
+            },
+            details={
+                "kind": "reported",
+                "source": "reported",
+                "metrics": evaluation.metrics,
+                "dataset": evaluation.dataset,
+                "demo": True,
+            },
+        )
 
 
 def _walk(version, target, requester, signers, reason, password, command) -> None:
-    if version.stage == target or PromotionRequest.objects.filter(model_version=version, target_stage=target,
-                                                                  status="promoted").exists():
+    if (
+        version.stage == target
+        or PromotionRequest.objects.filter(model_version=version, target_stage=target, status="promoted").exists()
+    ):
         return
-    req = (PromotionRequest.objects.filter(model_version=version, target_stage=target,
-                                           status__in=("pending", "approved")).first()
-           or services.promotion_request_create(actor=actor_for(requester, auth="cli"), user=requester,
-                                                version=version, target_stage=target, reason=reason))
+    req = PromotionRequest.objects.filter(
+        model_version=version, target_stage=target, status__in=("pending", "approved")
+    ).first() or services.promotion_request_create(
+        actor=actor_for(requester, auth="cli"), user=requester, version=version, target_stage=target, reason=reason
+    )
     for signer in signers:
         req.refresh_from_db()
         if req.status != "pending" or services.signer_refusal(signer, req):
             continue
         req = services.promotion_approve(
-            actor=actor_for(signer, auth="cli"), user=signer, request=req, password=password,
-            justification=f"Reviewed the hold-out evidence of {version.version}; thresholds met.")
+            actor=actor_for(signer, auth="cli"),
+            user=signer,
+            request=req,
+            password=password,
+            justification=f"Reviewed the hold-out evidence of {version.version}; thresholds met.",
+        )
     command.stderr.write(f"  {version.model.name} {version.version} -> {target}: request #{req.pk} {req.status}")
 
 
 def seed(command, actor) -> None:
     from governance.common.management.commands.seed_demo import DEMO_PASSWORD, MODEL_NAME, PIPELINE_ACCOUNT
 
-    people = {u.username: u for u in User.objects.filter(
-        username__in=["dana.developer", "victor.validator", "rita.risk", PIPELINE_ACCOUNT])}
+    people = {
+        u.username: u
+        for u in User.objects.filter(username__in=["dana.developer", "victor.validator", "rita.risk", PIPELINE_ACCOUNT])
+    }
     versions = {v.version: v for v in ModelVersion.objects.filter(model__name=MODEL_NAME)}
     if len(people) < 4 or not {"1.0.0", "1.1.0"} <= set(versions):
         command.stderr.write("  workflow demo skipped: run the people and model steps first")
@@ -76,16 +117,34 @@ def seed(command, actor) -> None:
         _ensure_reported_evaluation(version, actor)
     dana, victor, rita = people["dana.developer"], people["victor.validator"], people["rita.risk"]
     v1 = versions["1.0.0"]
-    _walk(v1, Stage.STAGING, dana, [victor], "Scorecard 1.0.0 ready for shadow scoring in staging.",
-          DEMO_PASSWORD, command)
+    _walk(
+        v1,
+        Stage.STAGING,
+        dana,
+        [victor],
+        "Scorecard 1.0.0 ready for shadow scoring in staging.",
+        DEMO_PASSWORD,
+        command,
+    )
     v1.refresh_from_db()
-    _walk(v1, Stage.PRODUCTION, dana, [victor, rita], "Shadow run complete; promote 1.0.0 to production.",
-          DEMO_PASSWORD, command)
+    _walk(
+        v1,
+        Stage.PRODUCTION,
+        dana,
+        [victor, rita],
+        "Shadow run complete; promote 1.0.0 to production.",
+        DEMO_PASSWORD,
+        command,
+    )
     v11 = versions["1.1.0"]
     v11.refresh_from_db()
     if v11.stage == Stage.DEVELOPMENT and not PromotionRequest.objects.filter(model_version=v11).exists():
         pipeline = people[PIPELINE_ACCOUNT]
         req = services.promotion_request_create(
-            actor=actor_for(pipeline, auth="token"), user=pipeline, version=v11, target_stage=Stage.STAGING,
-            reason="Nightly retrain 1.1.0 passed the pipeline's checks; requesting staging.")
+            actor=actor_for(pipeline, auth="token"),
+            user=pipeline,
+            version=v11,
+            target_stage=Stage.STAGING,
+            reason="Nightly retrain 1.1.0 passed the pipeline's checks; requesting staging.",
+        )
         command.stderr.write(f"  {MODEL_NAME} 1.1.0 -> staging: request #{req.pk} awaiting signatures")

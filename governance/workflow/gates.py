@@ -60,13 +60,22 @@ def clean_checks(checks) -> list[dict]:
             known = metric_names(kind)
             patterns = [name.split(":")[0] for name in known if name.endswith(":<feature>")]
             if metric not in known and not (":" in metric and metric.split(":")[0] in patterns):
-                raise ValidationFailed(f"{base}.metric: unknown {kind} metric {metric!r} (known: {', '.join(known)})",
-                                       field=f"{base}.metric")
+                raise ValidationFailed(
+                    f"{base}.metric: unknown {kind} metric {metric!r} (known: {', '.join(known)})",
+                    field=f"{base}.metric",
+                )
         if check.get("comparator") not in VALID_COMPARATORS:
-            raise ValidationFailed(f"{base}.comparator: must be one of {', '.join(VALID_COMPARATORS)}",
-                                   field=f"{base}.comparator")
-        out.append({"kind": kind, "metric": metric, "comparator": check["comparator"],
-                    "threshold": _finite_decimal(check.get("threshold"), f"{base}.threshold")})
+            raise ValidationFailed(
+                f"{base}.comparator: must be one of {', '.join(VALID_COMPARATORS)}", field=f"{base}.comparator"
+            )
+        out.append(
+            {
+                "kind": kind,
+                "metric": metric,
+                "comparator": check["comparator"],
+                "threshold": _finite_decimal(check.get("threshold"), f"{base}.threshold"),
+            }
+        )
     return out
 
 
@@ -89,8 +98,9 @@ def clean_kinds(kinds) -> list[str]:
 
 def clean_stages(stages) -> list[str]:
     if not isinstance(stages, list) or any(s not in Stage.values for s in stages):
-        raise ValidationFailed(f"allowed_from_stages: each must be one of {', '.join(Stage.values)}",
-                               field="allowed_from_stages")
+        raise ValidationFailed(
+            f"allowed_from_stages: each must be one of {', '.join(Stage.values)}", field="allowed_from_stages"
+        )
     return sorted(set(stages))
 
 
@@ -107,8 +117,17 @@ def _value(evaluation: Evaluation, check: dict):
     elif check["metric"] not in result["metrics"]:
         return False, None
     try:
-        row = evaluate_checks(kind, result, [{"metric": check["metric"], "comparator": check["comparator"],
-                                              "threshold": float(Decimal(check["threshold"]))}])[0]
+        row = evaluate_checks(
+            kind,
+            result,
+            [
+                {
+                    "metric": check["metric"],
+                    "comparator": check["comparator"],
+                    "threshold": float(Decimal(check["threshold"])),
+                }
+            ],
+        )[0]
     except ValidationFailed:
         return False, None
     return True, row
@@ -122,8 +141,11 @@ def _candidates(evaluations: list[Evaluation], kind: str) -> list[Evaluation]:
 
 def _row(check: dict, evaluation: Evaluation | None, value, outcome: str) -> dict:
     return {
-        "kind": check["kind"], "metric": check["metric"], "comparator": check["comparator"],
-        "threshold": check["threshold"], "value": value,
+        "kind": check["kind"],
+        "metric": check["metric"],
+        "comparator": check["comparator"],
+        "threshold": check["threshold"],
+        "value": value,
         "evaluation_id": evaluation.pk if evaluation else None,
         "dataset": evaluation.dataset if evaluation else None,
         "source": evaluation.source if evaluation else None,
@@ -141,8 +163,9 @@ def _plain_number(value):
     return str(value)
 
 
-def evaluate(policy, version: ModelVersion, *, now: dt.datetime | None = None,
-             evaluations: list[Evaluation] | None = None) -> tuple[list[dict], bool]:
+def evaluate(
+    policy, version: ModelVersion, *, now: dt.datetime | None = None, evaluations: list[Evaluation] | None = None
+) -> tuple[list[dict], bool]:
     """The checklist for ``version`` under ``policy`` at ``now`` and whether every row passes."""
     now = now or timezone.now()
     if evaluations is None:
@@ -151,8 +174,11 @@ def evaluate(policy, version: ModelVersion, *, now: dt.datetime | None = None,
     max_age = dt.timedelta(days=policy.max_evaluation_age_days)
     checks = list(policy.checks)
     covered = {c["kind"] for c in checks}
-    checks += [{"kind": kind, "metric": "", "comparator": EXISTS, "threshold": None}
-               for kind in policy.required_kinds if kind not in covered]
+    checks += [
+        {"kind": kind, "metric": "", "comparator": EXISTS, "threshold": None}
+        for kind in policy.required_kinds
+        if kind not in covered
+    ]
     rows = []
     for check in checks:
         candidates = _candidates(evaluations, check["kind"])

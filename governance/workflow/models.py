@@ -36,51 +36,77 @@ class PolicyFrozen(Exception):
 
 
 POLICY_CONTENT_FIELDS = (
-    "scope", "target_stage", "is_rollback", "version", "required_kinds", "checks", "allowed_from_stages",
-    "max_evaluation_age_days", "require_computed", "approvals_required", "required_roles", "accepted_roles",
-    "request_window_days", "description",
+    "scope",
+    "target_stage",
+    "is_rollback",
+    "version",
+    "required_kinds",
+    "checks",
+    "allowed_from_stages",
+    "max_evaluation_age_days",
+    "require_computed",
+    "approvals_required",
+    "required_roles",
+    "accepted_roles",
+    "request_window_days",
+    "description",
 )
 
 
 class Policy(models.Model):
-    scope = models.CharField(max_length=16, choices=PolicyScope.choices,
-                             help_text="A risk tier, or an EU AI Act category.")
+    scope = models.CharField(
+        max_length=16, choices=PolicyScope.choices, help_text="A risk tier, or an EU AI Act category."
+    )
     target_stage = models.CharField(max_length=16, choices=[(s.value, s.label) for s in TARGET_STAGES])
     is_rollback = models.BooleanField(default=False, help_text="The policy for re-promoting an earlier version.")
     version = models.PositiveIntegerField(default=1)
     is_current = models.BooleanField(default=True)
     description = models.TextField(blank=True)
-    required_kinds = models.JSONField(default=list, blank=True,
-                                      help_text='Evaluation kinds that must exist, e.g. ["fairness", "drift"].')
-    checks = models.JSONField(default=list, blank=True, help_text=(
-        'List of {"kind", "metric", "comparator", "threshold"}; threshold is a decimal string, e.g. '
-        '{"kind": "fairness", "metric": "demographic_parity_difference", "comparator": "<=", "threshold": "0.1"}.'))
-    allowed_from_stages = models.JSONField(default=list, blank=True,
-                                           help_text="Stages a version may be promoted from under this policy.")
+    required_kinds = models.JSONField(
+        default=list, blank=True, help_text='Evaluation kinds that must exist, e.g. ["fairness", "drift"].'
+    )
+    checks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'List of {"kind", "metric", "comparator", "threshold"}; threshold is a decimal string, e.g. '
+            '{"kind": "fairness", "metric": "demographic_parity_difference", "comparator": "<=", "threshold": "0.1"}.'
+        ),
+    )
+    allowed_from_stages = models.JSONField(
+        default=list, blank=True, help_text="Stages a version may be promoted from under this policy."
+    )
     max_evaluation_age_days = models.PositiveIntegerField(default=90)
-    require_computed = models.BooleanField(default=False,
-                                           help_text="Only evidence computed by the service counts (not reported).")
+    require_computed = models.BooleanField(
+        default=False, help_text="Only evidence computed by the service counts (not reported)."
+    )
     approvals_required = models.PositiveSmallIntegerField(default=1)
     required_roles = models.JSONField(default=list, blank=True, help_text="Each must be among the approvers' roles.")
     accepted_roles = models.JSONField(default=list, blank=True, help_text="Roles allowed to sign.")
     request_window_days = models.PositiveIntegerField(default=30, help_text="An open request expires after this.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
-
     objects = GovernedQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "policies"
         ordering = ["scope", "target_stage", "is_rollback", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["scope", "target_stage", "is_rollback", "version"],
-                                    name="policy_version_unique"),
-            models.UniqueConstraint(fields=["scope", "target_stage", "is_rollback"],
-                                    condition=models.Q(is_current=True), name="policy_one_current_version"),
+            models.UniqueConstraint(
+                fields=["scope", "target_stage", "is_rollback", "version"], name="policy_version_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["scope", "target_stage", "is_rollback"],
+                condition=models.Q(is_current=True),
+                name="policy_one_current_version",
+            ),
             models.CheckConstraint(condition=models.Q(scope__in=PolicyScope.values), name="policy_scope_valid"),
-            models.CheckConstraint(condition=models.Q(target_stage__in=[s.value for s in TARGET_STAGES]),
-                                   name="policy_target_stage_valid"),
+            models.CheckConstraint(
+                condition=models.Q(target_stage__in=[s.value for s in TARGET_STAGES]), name="policy_target_stage_valid"
+            ),
             models.CheckConstraint(condition=models.Q(approvals_required__gte=1), name="policy_needs_an_approval"),
         ]
 
@@ -121,10 +147,18 @@ OPEN_STATUSES = (RequestStatus.PENDING, RequestStatus.APPROVED)
 
 # The state machine. Anything else is an illegal transition (refused and audited).
 TRANSITIONS: dict[str, frozenset[str]] = {
-    RequestStatus.PENDING: frozenset({RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN,
-                                      RequestStatus.EXPIRED, RequestStatus.SUPERSEDED}),
-    RequestStatus.APPROVED: frozenset({RequestStatus.PROMOTED, RequestStatus.WITHDRAWN, RequestStatus.EXPIRED,
-                                       RequestStatus.SUPERSEDED}),
+    RequestStatus.PENDING: frozenset(
+        {
+            RequestStatus.APPROVED,
+            RequestStatus.REJECTED,
+            RequestStatus.WITHDRAWN,
+            RequestStatus.EXPIRED,
+            RequestStatus.SUPERSEDED,
+        }
+    ),
+    RequestStatus.APPROVED: frozenset(
+        {RequestStatus.PROMOTED, RequestStatus.WITHDRAWN, RequestStatus.EXPIRED, RequestStatus.SUPERSEDED}
+    ),
     RequestStatus.PROMOTED: frozenset(),
     RequestStatus.REJECTED: frozenset(),
     RequestStatus.WITHDRAWN: frozenset(),
@@ -142,8 +176,12 @@ class PromotionRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="requests",
-                               help_text="The policy version this request is judged under.")
+    policy = models.ForeignKey(
+        Policy,
+        on_delete=models.PROTECT,
+        related_name="requests",
+        help_text="The policy version this request is judged under.",
+    )
     is_rollback = models.BooleanField(default=False)
     gate_results = models.JSONField(default=list, blank=True)
     gates_passed = models.BooleanField(default=False)
@@ -151,19 +189,23 @@ class PromotionRequest(models.Model):
     superseded_by = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     status_reason = models.TextField(blank=True, help_text="Why it was withdrawn, expired or superseded.")
 
-
     objects = GovernedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=RequestStatus.values), name="request_status_valid"),
-            models.CheckConstraint(condition=models.Q(target_stage__in=[s.value for s in TARGET_STAGES]),
-                                   name="request_target_stage_valid"),
-            models.CheckConstraint(condition=~models.Q(from_stage=models.F("target_stage")),
-                                   name="request_moves_somewhere"),
-            models.UniqueConstraint(fields=["model_version", "target_stage"],
-                                    condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
-                                    name="one_open_request_per_version_and_stage"),
+            models.CheckConstraint(
+                condition=models.Q(target_stage__in=[s.value for s in TARGET_STAGES]), name="request_target_stage_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(from_stage=models.F("target_stage")), name="request_moves_somewhere"
+            ),
+            models.UniqueConstraint(
+                fields=["model_version", "target_stage"],
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="one_open_request_per_version_and_stage",
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="request_status_idx")]
 
@@ -201,15 +243,18 @@ class Approval(models.Model):
     invalidated_at = models.DateTimeField(null=True, blank=True)
     invalidated_reason = models.TextField(blank=True)
 
-
     objects = GovernedQuerySet.as_manager()
+
     class Meta:
         ordering = ["signed_at", "id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(decision__in=Decision.values), name="approval_decision_valid"),
             models.CheckConstraint(condition=~models.Q(justification=""), name="approval_justified"),
-            models.UniqueConstraint(fields=["request", "approver"], condition=models.Q(invalidated_at__isnull=True),
-                                    name="one_live_signature_per_approver"),
+            models.UniqueConstraint(
+                fields=["request", "approver"],
+                condition=models.Q(invalidated_at__isnull=True),
+                name="one_live_signature_per_approver",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -232,15 +277,16 @@ class StageTransition(models.Model):
     from_stage = models.CharField(max_length=16, choices=Stage.choices)
     to_stage = models.CharField(max_length=16, choices=Stage.choices)
     at = models.DateTimeField(default=timezone.now)
-    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="transitions")
+    request = models.ForeignKey(
+        PromotionRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="transitions"
+    )
     approvers = models.JSONField(default=list, blank=True, help_text="Snapshot of the signatures that moved it.")
     evaluation_ids = models.JSONField(default=list, blank=True)
     is_rollback = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
 
-
     objects = GovernedQuerySet.as_manager()
+
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["model", "at"], name="transition_model_at_idx")]
@@ -258,12 +304,13 @@ class ReviewFlag(models.Model):
     breaches = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     resolution = models.TextField(blank=True)
 
-
     objects = GovernedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
 

@@ -16,7 +16,11 @@ from governance.workflow.services import signer_refusal
 
 def promotion_request_list() -> QuerySet[PromotionRequest]:
     return PromotionRequest.objects.select_related(
-        "model_version__model", "model_version__registered_by", "requested_by", "policy", "superseded_by",
+        "model_version__model",
+        "model_version__registered_by",
+        "requested_by",
+        "policy",
+        "superseded_by",
     ).prefetch_related("approvals__approver")
 
 
@@ -34,8 +38,11 @@ def requests_awaiting(user: User) -> list[PromotionRequest]:
 
 
 def eligible_signers(req: PromotionRequest) -> list[User]:
-    users = (User.objects.filter(is_active=True, is_service_account=False, groups__name__in=req.policy.accepted_roles)
-             .distinct().order_by("username"))
+    users = (
+        User.objects.filter(is_active=True, is_service_account=False, groups__name__in=req.policy.accepted_roles)
+        .distinct()
+        .order_by("username")
+    )
     return [u for u in users if signer_refusal(u, req) is None]
 
 
@@ -44,8 +51,14 @@ def request_audit_trail(req: PromotionRequest) -> QuerySet[AuditEvent]:
 
 
 def _evaluation_summary(evaluation: Evaluation) -> dict:
-    return {"id": evaluation.pk, "kind": evaluation.kind, "dataset": evaluation.dataset, "source": evaluation.source,
-            "finished_at": evaluation.finished_at or evaluation.created_at, "metrics": evaluation.metrics}
+    return {
+        "id": evaluation.pk,
+        "kind": evaluation.kind,
+        "dataset": evaluation.dataset,
+        "source": evaluation.source,
+        "finished_at": evaluation.finished_at or evaluation.created_at,
+        "metrics": evaluation.metrics,
+    }
 
 
 def model_history(model: RegisteredModel, at: dt.datetime) -> dict:
@@ -54,8 +67,11 @@ def model_history(model: RegisteredModel, at: dt.datetime) -> dict:
     Read only from the recorded ``StageTransition`` rows (and each version's registration time, when it
     entered development); nothing is inferred from the current state."""
     versions = {v.pk: v for v in model.versions.filter(registered_at__lte=at).order_by("registered_at", "pk")}
-    transitions = list(StageTransition.objects.filter(model=model, at__lte=at)
-                       .select_related("model_version", "request").order_by("at", "id"))
+    transitions = list(
+        StageTransition.objects.filter(model=model, at__lte=at)
+        .select_related("model_version", "request")
+        .order_by("at", "id")
+    )
     current: dict[int, StageTransition | None] = dict.fromkeys(versions)
     for t in transitions:
         current[t.model_version_id] = t
@@ -64,21 +80,36 @@ def model_history(model: RegisteredModel, at: dt.datetime) -> dict:
     stages: dict[str, list] = {stage: [] for stage in Stage.values}
     for pk, version in versions.items():
         t = current[pk]
-        entry = {"version_id": pk, "version": version.version,
-                 "since": t.at if t else version.registered_at,
-                 "transition_id": t.pk if t else None,
-                 "request_id": t.request_id if t else None,
-                 "is_rollback": t.is_rollback if t else False,
-                 "approvals": t.approvers if t else [],
-                 "evaluations": [_evaluation_summary(evaluations[i]) for i in (t.evaluation_ids if t else [])
-                                 if i in evaluations]}
+        entry = {
+            "version_id": pk,
+            "version": version.version,
+            "since": t.at if t else version.registered_at,
+            "transition_id": t.pk if t else None,
+            "request_id": t.request_id if t else None,
+            "is_rollback": t.is_rollback if t else False,
+            "approvals": t.approvers if t else [],
+            "evaluations": [
+                _evaluation_summary(evaluations[i]) for i in (t.evaluation_ids if t else []) if i in evaluations
+            ],
+        }
         stages[t.to_stage if t else Stage.DEVELOPMENT].append(entry)
     return {
         "model": {"id": model.pk, "name": model.name},
         "at": at,
         "stages": stages,
-        "transitions": [{"id": t.pk, "version": t.model_version.version, "from_stage": t.from_stage,
-                         "to_stage": t.to_stage, "at": t.at, "request_id": t.request_id,
-                         "is_rollback": t.is_rollback, "approvals": t.approvers, "evaluation_ids": t.evaluation_ids,
-                         "reason": t.reason} for t in transitions],
+        "transitions": [
+            {
+                "id": t.pk,
+                "version": t.model_version.version,
+                "from_stage": t.from_stage,
+                "to_stage": t.to_stage,
+                "at": t.at,
+                "request_id": t.request_id,
+                "is_rollback": t.is_rollback,
+                "approvals": t.approvers,
+                "evaluation_ids": t.evaluation_ids,
+                "reason": t.reason,
+            }
+            for t in transitions
+        ],
     }

@@ -32,6 +32,7 @@ from governance.common.errors import (
     PermissionRefused,
     ValidationFailed,
 )
+from governance.common.events import announce
 from governance.common.services import deny
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import EuAiActCategory, ModelStatus, ModelVersion, RegisteredModel, Stage
@@ -55,17 +56,33 @@ REQUEST_ROLES = (DEVELOPER, PIPELINE, RISK_OFFICER)
 ROLLBACK_ROLES = (RISK_OFFICER,)
 POLICY_EDITOR_ROLES = (RISK_OFFICER,)
 SIGNER_ROLE_PREFERENCE = (VALIDATOR, RISK_OFFICER)
-POLICY_FIELDS = ("description", "required_kinds", "checks", "allowed_from_stages", "max_evaluation_age_days",
-                 "require_computed", "approvals_required", "required_roles", "accepted_roles", "request_window_days")
+POLICY_FIELDS = (
+    "description",
+    "required_kinds",
+    "checks",
+    "allowed_from_stages",
+    "max_evaluation_age_days",
+    "require_computed",
+    "approvals_required",
+    "required_roles",
+    "accepted_roles",
+    "request_window_days",
+)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
 
+
 class _Refuse(Exception):
     """Raised inside a transaction to roll it back; ``_refusals`` then audits the denial and raises."""
 
-    def __init__(self, reason: str, error: type[DomainError] = PermissionRefused, field: str | None = None,
-                 details: dict | None = None):
+    def __init__(
+        self,
+        reason: str,
+        error: type[DomainError] = PermissionRefused,
+        field: str | None = None,
+        details: dict | None = None,
+    ):
         super().__init__(reason)
         self.reason, self.error, self.field, self.details = reason, error, field, details
 
@@ -75,8 +92,15 @@ def _refusals(actor: Actor, action: str, target: dict) -> Iterator[None]:
     try:
         yield
     except _Refuse as refusal:
-        deny(actor=actor, action=action, target=target, reason=refusal.reason, error=refusal.error,
-             field=refusal.field, details=refusal.details)
+        deny(
+            actor=actor,
+            action=action,
+            target=target,
+            reason=refusal.reason,
+            error=refusal.error,
+            field=refusal.field,
+            details=refusal.details,
+        )
 
 
 def _roles(user: User) -> set[str]:
@@ -91,13 +115,24 @@ def _has_any_role(user: User, roles) -> bool:
 
 def request_target(req: PromotionRequest) -> dict:
     version = req.model_version
-    return {"type": "promotion_request", "id": str(req.pk), "model": version.model.name,
-            "version": version.version, "target_stage": req.target_stage}
+    return {
+        "type": "promotion_request",
+        "id": str(req.pk),
+        "model": version.model.name,
+        "version": version.version,
+        "target_stage": req.target_stage,
+    }
 
 
 def policy_target(policy: Policy) -> dict:
-    return {"type": "policy", "id": str(policy.pk), "scope": policy.scope, "target_stage": policy.target_stage,
-            "is_rollback": policy.is_rollback, "version": policy.version}
+    return {
+        "type": "policy",
+        "id": str(policy.pk),
+        "scope": policy.scope,
+        "target_stage": policy.target_stage,
+        "is_rollback": policy.is_rollback,
+        "version": policy.version,
+    }
 
 
 def _policy_ref(policy: Policy) -> dict:
@@ -116,12 +151,17 @@ def _tasks():
 
 def _transition(req: PromotionRequest, to_status: str) -> None:
     if to_status not in TRANSITIONS[req.status]:
-        raise _Refuse(f"illegal transition of request #{req.pk}: {req.status} -> {to_status}", IllegalTransition,
-                      field="status", details={"from": req.status, "to": to_status})
+        raise _Refuse(
+            f"illegal transition of request #{req.pk}: {req.status} -> {to_status}",
+            IllegalTransition,
+            field="status",
+            details={"from": req.status, "to": to_status},
+        )
     req.status = to_status
 
 
 # --- policies -------------------------------------------------------------------------------------------------
+
 
 def policy_scopes_for(model: RegisteredModel) -> list[str]:
     """Most specific first: the EU AI Act category when it is high or prohibited, then the SR 11-7
@@ -136,8 +176,9 @@ def policy_scopes_for(model: RegisteredModel) -> list[str]:
 
 
 def policy_for(model: RegisteredModel, target_stage: str, *, is_rollback: bool = False) -> Policy | None:
-    current = {p.scope: p for p in Policy.objects.filter(target_stage=target_stage, is_rollback=is_rollback,
-                                                         is_current=True)}
+    current = {
+        p.scope: p for p in Policy.objects.filter(target_stage=target_stage, is_rollback=is_rollback, is_current=True)
+    }
     return next((current[s] for s in policy_scopes_for(model) if s in current), None)
 
 
@@ -166,11 +207,14 @@ def _check_policy_consistency(policy: Policy) -> None:
         raise ValidationFailed("accepted_roles: at least one role must be allowed to sign", field="accepted_roles")
     missing = sorted(set(policy.required_roles) - set(policy.accepted_roles))
     if missing:
-        raise ValidationFailed(f"required_roles: {missing[0]} is required but not among accepted_roles",
-                               field="required_roles")
+        raise ValidationFailed(
+            f"required_roles: {missing[0]} is required but not among accepted_roles", field="required_roles"
+        )
     if policy.approvals_required < len(policy.required_roles):
-        raise ValidationFailed("approvals_required: must be at least the number of required roles (one signature "
-                               "counts for one role)", field="approvals_required")
+        raise ValidationFailed(
+            "approvals_required: must be at least the number of required roles (one signature counts for one role)",
+            field="approvals_required",
+        )
     if not policy.allowed_from_stages:
         raise ValidationFailed("allowed_from_stages: name at least one stage", field="allowed_from_stages")
     if policy.target_stage in policy.allowed_from_stages:
@@ -181,8 +225,9 @@ def _policy_snapshot(policy: Policy) -> dict:
     return {name: getattr(policy, name) for name in POLICY_FIELDS}
 
 
-def policy_create(*, actor: Actor, user: User, scope: str, target_stage: str, is_rollback: bool = False,
-                  **data) -> Policy:
+def policy_create(
+    *, actor: Actor, user: User, scope: str, target_stage: str, is_rollback: bool = False, **data
+) -> Policy:
     target = {"type": "policy", "id": f"{scope}:{target_stage}:{'rollback' if is_rollback else 'promotion'}"}
     if not _has_any_role(user, POLICY_EDITOR_ROLES):
         deny(actor=actor, action="policy.create", target=target, reason="only risk officers set policies")
@@ -190,19 +235,27 @@ def policy_create(*, actor: Actor, user: User, scope: str, target_stage: str, is
         raise ValidationFailed(f"scope: must be one of {', '.join(PolicyScope.values)}", field="scope")
     if target_stage not in TARGET_STAGES:
         raise ValidationFailed("target_stage: must be staging or production", field="target_stage")
-    policy = Policy(scope=scope, target_stage=target_stage, is_rollback=is_rollback, created_by=user,
-                    **clean_policy_data(data))
+    policy = Policy(
+        scope=scope, target_stage=target_stage, is_rollback=is_rollback, created_by=user, **clean_policy_data(data)
+    )
     _check_policy_consistency(policy)
     with transaction.atomic():
-        if Policy.objects.select_for_update().filter(scope=scope, target_stage=target_stage,
-                                                     is_rollback=is_rollback, is_current=True).exists():
+        if (
+            Policy.objects.select_for_update()
+            .filter(scope=scope, target_stage=target_stage, is_rollback=is_rollback, is_current=True)
+            .exists()
+        ):
             raise Conflict("a current policy exists for this scope and stage; revise it instead", field="scope")
-        last = (Policy.objects.filter(scope=scope, target_stage=target_stage, is_rollback=is_rollback)
-                .order_by("-version").first())
+        last = (
+            Policy.objects.filter(scope=scope, target_stage=target_stage, is_rollback=is_rollback)
+            .order_by("-version")
+            .first()
+        )
         policy.version = last.version + 1 if last else 1
         policy.save()
-        audit_event_append(actor=actor, action="policy.create", target=policy_target(policy),
-                           details=_policy_snapshot(policy))
+        audit_event_append(
+            actor=actor, action="policy.create", target=policy_target(policy), details=_policy_snapshot(policy)
+        )
     return policy
 
 
@@ -210,113 +263,192 @@ def policy_revise(*, actor: Actor, user: User, policy: Policy, data: dict, reaso
     """An edit creates a new version; the old one stays as it was (requests keep the version they were
     judged under) and is no longer current."""
     if not _has_any_role(user, POLICY_EDITOR_ROLES):
-        deny(actor=actor, action="policy.revise", target=policy_target(policy),
-             reason="only risk officers change policies")
+        deny(
+            actor=actor,
+            action="policy.revise",
+            target=policy_target(policy),
+            reason="only risk officers change policies",
+        )
     data = clean_policy_data(data)
     with transaction.atomic():
         current = Policy.objects.select_for_update().get(pk=policy.pk)
         if not current.is_current:
-            raise Conflict(f"policy version {current.version} is no longer current; edit the current version",
-                           field="version")
-        changes = {name: {"before": getattr(current, name), "after": value}
-                   for name, value in data.items() if getattr(current, name) != value}
+            raise Conflict(
+                f"policy version {current.version} is no longer current; edit the current version", field="version"
+            )
+        changes = {
+            name: {"before": getattr(current, name), "after": value}
+            for name, value in data.items()
+            if getattr(current, name) != value
+        }
         if not changes:
             return current
-        new = Policy(scope=current.scope, target_stage=current.target_stage, is_rollback=current.is_rollback,
-                     version=current.version + 1, created_by=user,
-                     **{**_policy_snapshot(current), **data})
+        new = Policy(
+            scope=current.scope,
+            target_stage=current.target_stage,
+            is_rollback=current.is_rollback,
+            version=current.version + 1,
+            created_by=user,
+            **{**_policy_snapshot(current), **data},
+        )
         _check_policy_consistency(new)
         current.is_current = False
         current.save(update_fields=["is_current"])
         new.save()
-        audit_event_append(actor=actor, action="policy.revise", target=policy_target(new),
-                           details={"previous_version": current.version, "previous_id": current.pk,
-                                    "changes": changes, "policy": _policy_snapshot(new)},
-                           reason=reason or None)
+        audit_event_append(
+            actor=actor,
+            action="policy.revise",
+            target=policy_target(new),
+            details={
+                "previous_version": current.version,
+                "previous_id": current.pk,
+                "changes": changes,
+                "policy": _policy_snapshot(new),
+            },
+            reason=reason or None,
+        )
     return new
 
 
 # --- requests -------------------------------------------------------------------------------------------------
 
-def promotion_request_create(*, actor: Actor, user: User, version: ModelVersion | int, target_stage: str,
-                             reason: str, is_rollback: bool = False) -> PromotionRequest:
+
+def promotion_request_create(
+    *, actor: Actor, user: User, version: ModelVersion | int, target_stage: str, reason: str, is_rollback: bool = False
+) -> PromotionRequest:
     action = "promotion_request.create"
     if not isinstance(version, ModelVersion):
         found = ModelVersion.objects.select_related("model").filter(pk=version).first()
         if found is None:
-            deny(actor=actor, action=action, target={"type": "model_version", "id": str(version)},
-                 reason=f"no model version with id {version}", error=NotFound, field="model_version")
+            deny(
+                actor=actor,
+                action=action,
+                target={"type": "model_version", "id": str(version)},
+                reason=f"no model version with id {version}",
+                error=NotFound,
+                field="model_version",
+            )
         version = found
     target = {**version_target(version), "target_stage": str(target_stage), "is_rollback": is_rollback}
     with _refusals(actor, action, target):
         roles = ROLLBACK_ROLES if is_rollback else REQUEST_ROLES
         if not _has_any_role(user, roles):
-            raise _Refuse("only risk officers request a rollback" if is_rollback
-                          else "only developers, pipelines and risk officers request promotions")
+            raise _Refuse(
+                "only risk officers request a rollback"
+                if is_rollback
+                else "only developers, pipelines and risk officers request promotions"
+            )
         reason = (reason or "").strip()
         if not reason:
-            raise _Refuse("a reason is required" if not is_rollback else "a rollback needs a justification",
-                          ValidationFailed, "reason")
+            raise _Refuse(
+                "a reason is required" if not is_rollback else "a rollback needs a justification",
+                ValidationFailed,
+                "reason",
+            )
         if target_stage not in TARGET_STAGES:
             raise _Refuse("target_stage must be staging or production", ValidationFailed, "target_stage")
         with transaction.atomic():
             version = ModelVersion.objects.select_related("model", "registered_by").get(pk=version.pk)
             model = version.model
             if version.stage == target_stage:
-                raise _Refuse(f"{model.name} {version.version} is already in {target_stage}", ValidationFailed,
-                              "target_stage")
+                raise _Refuse(
+                    f"{model.name} {version.version} is already in {target_stage}", ValidationFailed, "target_stage"
+                )
             if model.status != ModelStatus.ACTIVE:
                 raise _Refuse("the model is decommissioned", ValidationFailed, "model_version")
             if model.eu_ai_act_category == EuAiActCategory.PROHIBITED and target_stage == Stage.PRODUCTION:
-                raise _Refuse("a prohibited AI practice (EU AI Act Art. 5) can never reach production",
-                              PermissionRefused, "target_stage")
+                raise _Refuse(
+                    "a prohibited AI practice (EU AI Act Art. 5) can never reach production",
+                    PermissionRefused,
+                    "target_stage",
+                )
             policy = policy_for(model, target_stage, is_rollback=is_rollback)
             if policy is None:
-                raise _Refuse(f"no current {'rollback ' if is_rollback else ''}policy covers {model.name} "
-                              f"({', '.join(policy_scopes_for(model))}) to {target_stage}", ValidationFailed,
-                              "target_stage")
+                raise _Refuse(
+                    f"no current {'rollback ' if is_rollback else ''}policy covers {model.name} "
+                    f"({', '.join(policy_scopes_for(model))}) to {target_stage}",
+                    ValidationFailed,
+                    "target_stage",
+                )
             if version.stage not in policy.allowed_from_stages:
-                hint = ("; to re-promote an earlier version use a rollback request"
-                        if version.stage == Stage.RETIRED and not is_rollback else "")
-                raise _Refuse(f"policy {policy} does not allow moving from {version.stage} to {target_stage} "
-                              f"(allowed from: {', '.join(policy.allowed_from_stages)}){hint}", ValidationFailed,
-                              "target_stage")
-            if is_rollback and not StageTransition.objects.filter(model_version=version,
-                                                                  to_stage=Stage.PRODUCTION).exists():
-                raise _Refuse("a rollback re-promotes a version that was in production before; this one never was",
-                              ValidationFailed, "model_version")
-            duplicate = (PromotionRequest.objects.select_for_update()
-                         .filter(model_version=version, target_stage=target_stage, status__in=OPEN_STATUSES).first())
+                hint = (
+                    "; to re-promote an earlier version use a rollback request"
+                    if version.stage == Stage.RETIRED and not is_rollback
+                    else ""
+                )
+                raise _Refuse(
+                    f"policy {policy} does not allow moving from {version.stage} to {target_stage} "
+                    f"(allowed from: {', '.join(policy.allowed_from_stages)}){hint}",
+                    ValidationFailed,
+                    "target_stage",
+                )
+            if (
+                is_rollback
+                and not StageTransition.objects.filter(model_version=version, to_stage=Stage.PRODUCTION).exists()
+            ):
+                raise _Refuse(
+                    "a rollback re-promotes a version that was in production before; this one never was",
+                    ValidationFailed,
+                    "model_version",
+                )
+            duplicate = (
+                PromotionRequest.objects.select_for_update()
+                .filter(model_version=version, target_stage=target_stage, status__in=OPEN_STATUSES)
+                .first()
+            )
             if duplicate is not None:
-                raise _Refuse(f"request #{duplicate.pk} for this version and stage is already open", Conflict,
-                              "model_version", details={"open_request": duplicate.pk})
+                raise _Refuse(
+                    f"request #{duplicate.pk} for this version and stage is already open",
+                    Conflict,
+                    "model_version",
+                    details={"open_request": duplicate.pk},
+                )
             rows, passed = gates.evaluate(policy, version)
             now = timezone.now()
-            req = PromotionRequest(model_version=version, from_stage=version.stage, target_stage=target_stage,
-                                   reason=reason, requested_by=user, created_at=now, policy=policy,
-                                   is_rollback=is_rollback, gate_results=rows, gates_passed=passed,
-                                   gates_evaluated_at=now)
+            req = PromotionRequest(
+                model_version=version,
+                from_stage=version.stage,
+                target_stage=target_stage,
+                reason=reason,
+                requested_by=user,
+                created_at=now,
+                policy=policy,
+                is_rollback=is_rollback,
+                gate_results=rows,
+                gates_passed=passed,
+                gates_evaluated_at=now,
+            )
             try:
                 with transaction.atomic():
                     req.save()
             except IntegrityError as exc:  # a concurrent duplicate won the race
-                raise _Refuse("a request for this version and stage is already open", Conflict,
-                              "model_version") from exc
+                raise _Refuse(
+                    "a request for this version and stage is already open", Conflict, "model_version"
+                ) from exc
             audit_event_append(
-                actor=actor, action="promotion_request.create", target=request_target(req),
-                details={"from": req.from_stage, "to": target_stage, "is_rollback": is_rollback,
-                         "policy": _policy_ref(policy), "gates_passed": passed, "gate_results": rows},
+                actor=actor,
+                action="promotion_request.create",
+                target=request_target(req),
+                details={
+                    "from": req.from_stage,
+                    "to": target_stage,
+                    "is_rollback": is_rollback,
+                    "policy": _policy_ref(policy),
+                    "gates_passed": passed,
+                    "gate_results": rows,
+                },
                 reason=reason,
             )
             _on_commit(_tasks().notify_awaiting_signature, req.pk)
+            announce("promotion_request.created", request_id=req.pk)
     return req
 
 
-def rollback_request_create(*, actor: Actor, user: User, version: ModelVersion | int, reason: str
-                            ) -> PromotionRequest:
+def rollback_request_create(*, actor: Actor, user: User, version: ModelVersion | int, reason: str) -> PromotionRequest:
     """A risk officer re-promotes an earlier production version; judged under the rollback policy."""
-    return promotion_request_create(actor=actor, user=user, version=version, target_stage=Stage.PRODUCTION,
-                                    reason=reason, is_rollback=True)
+    return promotion_request_create(
+        actor=actor, user=user, version=version, target_stage=Stage.PRODUCTION, reason=reason, is_rollback=True
+    )
 
 
 def _lock_request(req: PromotionRequest) -> PromotionRequest:
@@ -324,19 +456,22 @@ def _lock_request(req: PromotionRequest) -> PromotionRequest:
     then the model's version rows. Returns the fresh, locked request."""
     model_id = req.model_version.model_id
     if req.target_stage == Stage.PRODUCTION:
-        list(PromotionRequest.objects.select_for_update(of=("self",))
-             .filter(model_version__model_id=model_id, target_stage=Stage.PRODUCTION)
-             .filter(Q(status__in=OPEN_STATUSES) | Q(pk=req.pk)).order_by("pk").only("pk"))
+        list(
+            PromotionRequest.objects.select_for_update(of=("self",))
+            .filter(model_version__model_id=model_id, target_stage=Stage.PRODUCTION)
+            .filter(Q(status__in=OPEN_STATUSES) | Q(pk=req.pk))
+            .order_by("pk")
+            .only("pk")
+        )
     else:
         list(PromotionRequest.objects.select_for_update().filter(pk=req.pk).only("pk"))
     list(ModelVersion.objects.select_for_update().filter(model_id=model_id).order_by("pk").only("pk"))
-    return (PromotionRequest.objects
-            .select_related("model_version__model", "model_version__registered_by", "policy", "requested_by")
-            .get(pk=req.pk))
+    return PromotionRequest.objects.select_related(
+        "model_version__model", "model_version__registered_by", "policy", "requested_by"
+    ).get(pk=req.pk)
 
 
-def promotion_request_withdraw(*, actor: Actor, user: User, request: PromotionRequest, reason: str
-                               ) -> PromotionRequest:
+def promotion_request_withdraw(*, actor: Actor, user: User, request: PromotionRequest, reason: str) -> PromotionRequest:
     action = "promotion_request.withdraw"
     with _refusals(actor, action, request_target(request)):
         if request.requested_by_id != user.pk and not _has_any_role(user, (RISK_OFFICER,)):
@@ -351,8 +486,13 @@ def promotion_request_withdraw(*, actor: Actor, user: User, request: PromotionRe
             req.decided_at = timezone.now()
             req.status_reason = reason
             req.save(update_fields=["status", "decided_at", "status_reason"])
-            audit_event_append(actor=actor, action=action, target=request_target(req),
-                               details={"from": before, "to": req.status}, reason=reason)
+            audit_event_append(
+                actor=actor,
+                action=action,
+                target=request_target(req),
+                details={"from": before, "to": req.status},
+                reason=reason,
+            )
     return req
 
 
@@ -362,9 +502,17 @@ def _expire(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
     req.decided_at = now
     req.status_reason = f"older than the policy's {req.policy.request_window_days}-day window"
     req.save(update_fields=["status", "decided_at", "status_reason"])
-    audit_event_append(actor=actor, action="promotion_request.expire", target=request_target(req),
-                       details={"from": before, "to": req.status, "created_at": req.created_at,
-                                "window_days": req.policy.request_window_days})
+    audit_event_append(
+        actor=actor,
+        action="promotion_request.expire",
+        target=request_target(req),
+        details={
+            "from": before,
+            "to": req.status,
+            "created_at": req.created_at,
+            "window_days": req.policy.request_window_days,
+        },
+    )
     _on_commit(_tasks().notify_decided, req.pk)
 
 
@@ -385,6 +533,7 @@ def requests_expire(*, actor: Actor, now: dt.datetime | None = None) -> list[int
 
 # --- signatures -----------------------------------------------------------------------------------------------
 
+
 def signature_meaning(req: PromotionRequest, decision: str) -> str:
     version = req.model_version
     verb = "approve" if decision == Decision.APPROVE else "reject"
@@ -400,8 +549,12 @@ def approvals_outstanding(req: PromotionRequest, approvals=None) -> dict:
     approvals = list(valid_approvals(req) if approvals is None else approvals)
     covered = {a.role for a in approvals}
     missing_roles = sorted(set(req.policy.required_roles) - covered)
-    return {"approvals": max(req.policy.approvals_required - len(approvals), 0), "roles": missing_roles,
-            "given": len(approvals), "required": req.policy.approvals_required}
+    return {
+        "approvals": max(req.policy.approvals_required - len(approvals), 0),
+        "roles": missing_roles,
+        "given": len(approvals),
+        "required": req.policy.approvals_required,
+    }
 
 
 def signer_refusal(user: User, req: PromotionRequest) -> str | None:
@@ -461,20 +614,49 @@ def _invalidate(req: PromotionRequest, newly: list[str], now: dt.datetime) -> li
     return ids
 
 
-def promotion_approve(*, actor: Actor, user: User, request: PromotionRequest, justification: str, password: str,
-                      override_justification: str = "") -> PromotionRequest:
-    return _decide(actor=actor, user=user, request=request, decision=Decision.APPROVE, justification=justification,
-                   password=password, override_justification=override_justification)
+def promotion_approve(
+    *,
+    actor: Actor,
+    user: User,
+    request: PromotionRequest,
+    justification: str,
+    password: str,
+    override_justification: str = "",
+) -> PromotionRequest:
+    return _decide(
+        actor=actor,
+        user=user,
+        request=request,
+        decision=Decision.APPROVE,
+        justification=justification,
+        password=password,
+        override_justification=override_justification,
+    )
 
 
-def promotion_reject(*, actor: Actor, user: User, request: PromotionRequest, justification: str,
-                     password: str) -> PromotionRequest:
-    return _decide(actor=actor, user=user, request=request, decision=Decision.REJECT, justification=justification,
-                   password=password)
+def promotion_reject(
+    *, actor: Actor, user: User, request: PromotionRequest, justification: str, password: str
+) -> PromotionRequest:
+    return _decide(
+        actor=actor,
+        user=user,
+        request=request,
+        decision=Decision.REJECT,
+        justification=justification,
+        password=password,
+    )
 
 
-def _decide(*, actor: Actor, user: User, request: PromotionRequest, decision: str, justification: str,
-            password: str, override_justification: str = "") -> PromotionRequest:
+def _decide(
+    *,
+    actor: Actor,
+    user: User,
+    request: PromotionRequest,
+    decision: str,
+    justification: str,
+    password: str,
+    override_justification: str = "",
+) -> PromotionRequest:
     action = f"promotion_request.{decision}"
     justification = (justification or "").strip()
     override_justification = (override_justification or "").strip()
@@ -487,14 +669,14 @@ def _decide(*, actor: Actor, user: User, request: PromotionRequest, decision: st
         if decision == Decision.REJECT and override_justification:
             raise _Refuse("an override applies to approvals only", ValidationFailed, "override_justification")
         if not password or not user.check_password(password):
-            raise _Refuse("password re-entry failed: signing needs the signer's own password", PermissionRefused,
-                          "password")
+            raise _Refuse(
+                "password re-entry failed: signing needs the signer's own password", PermissionRefused, "password"
+            )
         with transaction.atomic():
             now = timezone.now()
             req = _lock_request(request)
             if req.status not in OPEN_STATUSES:
-                raise _Refuse(f"the request is {req.status}; it can no longer be signed", IllegalTransition,
-                              "status")
+                raise _Refuse(f"the request is {req.status}; it can no longer be signed", IllegalTransition, "status")
             if now > req.expires_at:
                 _expire(req, actor, now)
                 expired = True
@@ -510,20 +692,35 @@ def _decide(*, actor: Actor, user: User, request: PromotionRequest, decision: st
                 if decision == Decision.APPROVE and failing:
                     if override_justification:
                         if RISK_OFFICER not in _roles(user):
-                            raise _Refuse("only a risk officer may override a failing gate", PermissionRefused,
-                                          "override_justification", details={"failing": failing})
+                            raise _Refuse(
+                                "only a risk officer may override a failing gate",
+                                PermissionRefused,
+                                "override_justification",
+                                details={"failing": failing},
+                            )
                         overridden = failing
                     elif _override_covers(req, failing) is None:
-                        raise _Refuse(f"gates fail ({', '.join(failing)}); a risk officer may override them with "
-                                      "an explicit override justification", Conflict, "override_justification",
-                                      details={"failing": failing})
+                        raise _Refuse(
+                            f"gates fail ({', '.join(failing)}); a risk officer may override them with "
+                            "an explicit override justification",
+                            Conflict,
+                            "override_justification",
+                            details={"failing": failing},
+                        )
                 elif override_justification:
-                    raise _Refuse("every gate passes; there is nothing to override", ValidationFailed,
-                                  "override_justification")
+                    raise _Refuse(
+                        "every gate passes; there is nothing to override", ValidationFailed, "override_justification"
+                    )
                 approval = Approval(
-                    request=req, approver=user, role=_signing_role(user, req, override=bool(overridden)),
-                    decision=decision, justification=justification, override_justification=override_justification,
-                    overridden_checks=overridden, signature_meaning=signature_meaning(req, decision), signed_at=now,
+                    request=req,
+                    approver=user,
+                    role=_signing_role(user, req, override=bool(overridden)),
+                    decision=decision,
+                    justification=justification,
+                    override_justification=override_justification,
+                    overridden_checks=overridden,
+                    signature_meaning=signature_meaning(req, decision),
+                    signed_at=now,
                     gate_snapshot=req.gate_results,
                 )
                 try:
@@ -540,82 +737,146 @@ def _decide(*, actor: Actor, user: User, request: PromotionRequest, decision: st
                     _transition(req, RequestStatus.APPROVED)
                     req.save(update_fields=["status"])
                 audit_event_append(
-                    actor=actor, action=action, target=request_target(req),
-                    details={"approval": approval.pk, "role": approval.role, "signature_meaning":
-                             approval.signature_meaning, "reauthenticated": True, "override": bool(overridden),
-                             "override_justification": override_justification or None, "overridden_checks": overridden,
-                             "gates_passed": req.gates_passed, "failing": failing,
-                             "invalidated_approvals": invalidated, "request_status": req.status,
-                             "outstanding": outstanding},
+                    actor=actor,
+                    action=action,
+                    target=request_target(req),
+                    details={
+                        "approval": approval.pk,
+                        "role": approval.role,
+                        "signature_meaning": approval.signature_meaning,
+                        "reauthenticated": True,
+                        "override": bool(overridden),
+                        "override_justification": override_justification or None,
+                        "overridden_checks": overridden,
+                        "gates_passed": req.gates_passed,
+                        "failing": failing,
+                        "invalidated_approvals": invalidated,
+                        "request_status": req.status,
+                        "outstanding": outstanding,
+                    },
                     reason=justification,
                 )
+                announce("promotion_request.decided", request_id=req.pk, decision=decision, status=req.status)
                 if req.status == RequestStatus.APPROVED:
                     _promote(req, actor, now)
                 if req.status in (RequestStatus.REJECTED, RequestStatus.PROMOTED):
                     _on_commit(_tasks().notify_decided, req.pk)
         if expired:
-            raise _Refuse(f"request #{req.pk} is older than its policy's {req.policy.request_window_days}-day window "
-                          "and has expired", IllegalTransition, "status")
+            raise _Refuse(
+                f"request #{req.pk} is older than its policy's {req.policy.request_window_days}-day window "
+                "and has expired",
+                IllegalTransition,
+                "status",
+            )
     return req
 
 
 def _approver_snapshot(approvals) -> list[dict]:
-    return [{"approval_id": a.pk, "username": a.approver.username, "role": a.role, "signed_at": a.signed_at.isoformat(),
-             "override": bool(a.override_justification), "signature_meaning": a.signature_meaning}
-            for a in approvals]
+    return [
+        {
+            "approval_id": a.pk,
+            "username": a.approver.username,
+            "role": a.role,
+            "signed_at": a.signed_at.isoformat(),
+            "override": bool(a.override_justification),
+            "signature_meaning": a.signature_meaning,
+        }
+        for a in approvals
+    ]
 
 
 def _promote(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
     version = req.model_version
     if version.stage != req.from_stage:
-        raise _Refuse(f"the version moved to {version.stage} after the request was made; the request is stale",
-                      IllegalTransition, "status")
+        raise _Refuse(
+            f"the version moved to {version.stage} after the request was made; the request is stale",
+            IllegalTransition,
+            "status",
+        )
     approvals = list(valid_approvals(req))
     snapshot = _approver_snapshot(approvals)
     evaluation_ids = sorted({r["evaluation_id"] for r in req.gate_results if r["evaluation_id"]})
     origin = {"promotion_request": req.pk, "is_rollback": req.is_rollback}
     moved = model_version_stage_change(
-        actor=actor, version=version, to_stage=req.target_stage, details=origin,
-        reason=f"{'rollback' if req.is_rollback else 'promotion'} request #{req.pk}: {req.reason}")
-    retired = None
+        actor=actor,
+        version=version,
+        to_stage=req.target_stage,
+        details=origin,
+        reason=f"{'rollback' if req.is_rollback else 'promotion'} request #{req.pk}: {req.reason}",
+    )
+    retired = retired_id = None
     for mv in moved:
         is_subject = mv.pk == version.pk
         if not is_subject:
-            retired = mv.version
+            retired, retired_id = mv.version, mv.pk
         StageTransition.objects.create(
-            model=version.model, model_version=mv, from_stage=req.from_stage if is_subject else Stage.PRODUCTION,
-            to_stage=mv.stage, at=mv.stage_changed_at, request=req, approvers=snapshot,
-            evaluation_ids=evaluation_ids if is_subject else [], is_rollback=req.is_rollback,
+            model=version.model,
+            model_version=mv,
+            from_stage=req.from_stage if is_subject else Stage.PRODUCTION,
+            to_stage=mv.stage,
+            at=mv.stage_changed_at,
+            request=req,
+            approvers=snapshot,
+            evaluation_ids=evaluation_ids if is_subject else [],
+            is_rollback=req.is_rollback,
             reason=req.reason if is_subject else f"replaced in production by {version.version}",
         )
     superseded = []
     if req.target_stage == Stage.PRODUCTION:
-        others = (PromotionRequest.objects.filter(model_version__model_id=version.model_id,
-                                                  target_stage=Stage.PRODUCTION, status__in=OPEN_STATUSES)
-                  .exclude(pk=req.pk).select_related("model_version__model", "policy"))
+        others = (
+            PromotionRequest.objects.filter(
+                model_version__model_id=version.model_id, target_stage=Stage.PRODUCTION, status__in=OPEN_STATUSES
+            )
+            .exclude(pk=req.pk)
+            .select_related("model_version__model", "policy")
+        )
         for other in others:
             before = other.status
             _transition(other, RequestStatus.SUPERSEDED)
             other.superseded_by, other.decided_at = req, now
             other.status_reason = f"{version.version} was promoted to production first (request #{req.pk})"
             other.save(update_fields=["status", "superseded_by", "decided_at", "status_reason"])
-            audit_event_append(actor=actor, action="promotion_request.supersede", target=request_target(other),
-                               details={"from": before, "to": other.status, "superseded_by": req.pk})
+            audit_event_append(
+                actor=actor,
+                action="promotion_request.supersede",
+                target=request_target(other),
+                details={"from": before, "to": other.status, "superseded_by": req.pk},
+            )
             superseded.append(other.pk)
             _on_commit(_tasks().notify_decided, other.pk)
     _transition(req, RequestStatus.PROMOTED)
     req.decided_at = now
     req.save(update_fields=["status", "decided_at"])
     audit_event_append(
-        actor=actor, action="promotion_request.promote", target=request_target(req),
-        details={"from": req.from_stage, "to": req.target_stage, "is_rollback": req.is_rollback,
-                 "policy": _policy_ref(req.policy), "approvals": snapshot, "evaluation_ids": evaluation_ids,
-                 "gates_passed": req.gates_passed, "retired": retired, "superseded": superseded,
-                 "status_path": ["approved", "promoted"]},
+        actor=actor,
+        action="promotion_request.promote",
+        target=request_target(req),
+        details={
+            "from": req.from_stage,
+            "to": req.target_stage,
+            "is_rollback": req.is_rollback,
+            "policy": _policy_ref(req.policy),
+            "approvals": snapshot,
+            "evaluation_ids": evaluation_ids,
+            "gates_passed": req.gates_passed,
+            "retired": retired,
+            "superseded": superseded,
+            "status_path": ["approved", "promoted"],
+        },
     )
+    announce(
+        "model_version.promoted",
+        version_id=version.pk,
+        request_id=req.pk,
+        is_rollback=req.is_rollback,
+        retired_version_id=retired_id,
+    )
+    if req.is_rollback:
+        announce("model_version.rolled_back", version_id=version.pk, request_id=req.pk, retired_version_id=retired_id)
 
 
 # --- live evidence --------------------------------------------------------------------------------------------
+
 
 def promotion_gates_refresh(*, actor: Actor, request: PromotionRequest) -> PromotionRequest:
     """Re-evaluate an open request's gates. When a gate that passed now fails, every signature
@@ -629,10 +890,18 @@ def promotion_gates_refresh(*, actor: Actor, request: PromotionRequest) -> Promo
         if req.gate_results == before:
             return req
         invalidated = _invalidate(req, newly, now) if newly else []
-        audit_event_append(actor=actor, action="promotion_request.gates_refresh", target=request_target(req),
-                           details={"gates_passed": req.gates_passed, "failing": gates.failing(req.gate_results),
-                                    "newly_failing": newly, "invalidated_approvals": invalidated,
-                                    "gate_results": req.gate_results})
+        audit_event_append(
+            actor=actor,
+            action="promotion_request.gates_refresh",
+            target=request_target(req),
+            details={
+                "gates_passed": req.gates_passed,
+                "failing": gates.failing(req.gate_results),
+                "newly_failing": newly,
+                "invalidated_approvals": invalidated,
+                "gate_results": req.gate_results,
+            },
+        )
         if invalidated:
             _on_commit(_tasks().notify_awaiting_signature, req.pk)
     return req
@@ -647,8 +916,10 @@ def evaluation_recorded(evaluation: Evaluation, actor: Actor) -> dict:
     if evaluation.status != EvaluationStatus.DONE:
         return {"refreshed": [], "flag": None}
     version = evaluation.model_version
-    refreshed = [promotion_gates_refresh(actor=actor, request=req).pk
-                 for req in PromotionRequest.objects.filter(model_version=version, status__in=OPEN_STATUSES)]
+    refreshed = [
+        promotion_gates_refresh(actor=actor, request=req).pk
+        for req in PromotionRequest.objects.filter(model_version=version, status__in=OPEN_STATUSES)
+    ]
     flag = None
     if version.stage == Stage.PRODUCTION:
         policy = policy_for(version.model, Stage.PRODUCTION)
@@ -657,13 +928,22 @@ def evaluation_recorded(evaluation: Evaluation, actor: Actor) -> dict:
             breaches = [r for r in rows if r["evaluation_id"] == evaluation.pk and r["outcome"] == gates.FAIL]
             if breaches:
                 with transaction.atomic():
-                    flag = ReviewFlag.objects.create(model_version=version, evaluation=evaluation, policy=policy,
-                                                     breaches=breaches)
-                    audit_event_append(actor=actor, action="model_version.review_flag",
-                                       target=version_target(version),
-                                       details={"flag": flag.pk, "evaluation": evaluation.pk,
-                                                "policy": _policy_ref(policy), "breaches": breaches})
+                    flag = ReviewFlag.objects.create(
+                        model_version=version, evaluation=evaluation, policy=policy, breaches=breaches
+                    )
+                    audit_event_append(
+                        actor=actor,
+                        action="model_version.review_flag",
+                        target=version_target(version),
+                        details={
+                            "flag": flag.pk,
+                            "evaluation": evaluation.pk,
+                            "policy": _policy_ref(policy),
+                            "breaches": breaches,
+                        },
+                    )
                     _on_commit(_tasks().notify_review_flag, flag.pk)
+                    announce("review_flag.raised", flag_id=flag.pk, version_id=version.pk)
     return {"refreshed": refreshed, "flag": flag.pk if flag else None}
 
 
@@ -680,6 +960,11 @@ def review_flag_resolve(*, actor: Actor, user: User, flag: ReviewFlag, resolutio
                 raise _Refuse("the flag is already resolved", IllegalTransition)
             flag.resolved_at, flag.resolved_by, flag.resolution = timezone.now(), user, resolution.strip()
             flag.save(update_fields=["resolved_at", "resolved_by", "resolution"])
-            audit_event_append(actor=actor, action="review_flag.resolve", target=target,
-                               details={"evaluation": flag.evaluation_id}, reason=flag.resolution)
+            audit_event_append(
+                actor=actor,
+                action="review_flag.resolve",
+                target=target,
+                details={"evaluation": flag.evaluation_id},
+                reason=flag.resolution,
+            )
     return flag

@@ -33,9 +33,11 @@ def notify_awaiting_signature(request_id: int) -> int:
         return 0
     signers = selectors.eligible_signers(req)
     gates = "all gates pass" if req.gates_passed else "some gates do NOT pass"
-    body = (f"Promotion request #{req.pk}: {_describe(req)}\nRequested by {req.requested_by.username}: {req.reason}\n"
-            f"Gates: {gates}.\nPolicy: {req.policy}\n\nReview and sign it in the admin: "
-            f"/admin/workflow/promotionrequest/{req.pk}/change/\n")
+    body = (
+        f"Promotion request #{req.pk}: {_describe(req)}\nRequested by {req.requested_by.username}: {req.reason}\n"
+        f"Gates: {gates}.\nPolicy: {req.policy}\n\nReview and sign it in the admin: "
+        f"/admin/workflow/promotionrequest/{req.pk}/change/\n"
+    )
     return _send(f"[mlgov] Awaiting your signature: {_describe(req)}", body, [u.email for u in signers])
 
 
@@ -44,12 +46,13 @@ def notify_decided(request_id: int) -> int:
     from governance.workflow import selectors
 
     req = selectors.promotion_request_list().get(pk=request_id)
-    body = (f"Your promotion request #{req.pk} ({_describe(req)}) is now {req.status}.\n"
-            f"{req.status_reason}\n")
+    body = f"Your promotion request #{req.pk} ({_describe(req)}) is now {req.status}.\n{req.status_reason}\n"
     for approval in req.approvals.all():
         state = " (invalidated)" if approval.invalidated_at else ""
-        body += f"- {approval.decision} by {approval.approver.username} as {approval.role}{state}: " \
-                f"{approval.justification}\n"
+        body += (
+            f"- {approval.decision} by {approval.approver.username} as {approval.role}{state}: "
+            f"{approval.justification}\n"
+        )
     return _send(f"[mlgov] Request #{req.pk} {req.status}: {_describe(req)}", body, [req.requested_by.email])
 
 
@@ -60,13 +63,21 @@ def notify_review_flag(flag_id: int) -> int:
     flag = ReviewFlag.objects.select_related("model_version__model__owner", "evaluation").get(pk=flag_id)
     version = flag.model_version
     officers = User.objects.filter(is_active=True, groups__name=RISK_OFFICER).values_list("email", flat=True)
-    lines = [f"- {b['kind']} {b['metric']} = {b['value']} (threshold {b['comparator']} {b['threshold']})"
-             for b in flag.breaches]
-    body = (f"Production version {version.model.name} {version.version} breaches its policy on evaluation "
-            f"{flag.evaluation_id} ({flag.evaluation.dataset}):\n" + "\n".join(lines) +
-            f"\n\nReview it in the admin: /admin/workflow/reviewflag/{flag.pk}/change/\n")
-    return _send(f"[mlgov] Review needed: {version.model.name} {version.version} in production", body,
-                 [version.model.owner.email, *officers])
+    lines = [
+        f"- {b['kind']} {b['metric']} = {b['value']} (threshold {b['comparator']} {b['threshold']})"
+        for b in flag.breaches
+    ]
+    body = (
+        f"Production version {version.model.name} {version.version} breaches its policy on evaluation "
+        f"{flag.evaluation_id} ({flag.evaluation.dataset}):\n"
+        + "\n".join(lines)
+        + f"\n\nReview it in the admin: /admin/workflow/reviewflag/{flag.pk}/change/\n"
+    )
+    return _send(
+        f"[mlgov] Review needed: {version.model.name} {version.version} in production",
+        body,
+        [version.model.owner.email, *officers],
+    )
 
 
 @shared_task(name="workflow.requests_expire")

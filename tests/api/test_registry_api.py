@@ -14,14 +14,27 @@ from tests.factories.registry import model_version, registered_model, sha
 
 pytestmark = pytest.mark.django_db
 
-MODEL_BODY = {"name": "churn", "purpose": "Predicts churn.", "business_unit": "Retail",
-              "eu_ai_act_category": "limited", "risk_tier": "tier_2"}
+MODEL_BODY = {
+    "name": "churn",
+    "purpose": "Predicts churn.",
+    "business_unit": "Retail",
+    "eu_ai_act_category": "limited",
+    "risk_tier": "tier_2",
+}
 
 
 def version_body(**overrides):
-    body = {"model": "churn", "version": "1.0.0", "artifact_uri": "s3://m/churn.pkl", "artifact_sha256": sha("a"),
-            "training_data_ref": "s3://d/train.parquet", "training_data_sha256": sha("d"),
-            "code_commit": "a1b2c3d4e5f6", "framework": "xgboost 2.1", "parameters": {"depth": 6}}
+    body = {
+        "model": "churn",
+        "version": "1.0.0",
+        "artifact_uri": "s3://m/churn.pkl",
+        "artifact_sha256": sha("a"),
+        "training_data_ref": "s3://d/train.parquet",
+        "training_data_sha256": sha("d"),
+        "code_commit": "a1b2c3d4e5f6",
+        "framework": "xgboost 2.1",
+        "parameters": {"depth": 6},
+    }
     body.update(overrides)
     return body
 
@@ -61,17 +74,20 @@ def test_versions_filter_by_model_and_paginate(developer, api_for):
     assert client.get("/api/v1/models/?risk_tier=tier_1").json()["count"] == 2
 
 
-@pytest.mark.parametrize("overrides, field, reason", [
-    ({"artifact_sha256": "abc"}, "artifact_sha256", "64 lowercase hexadecimal"),
-    ({"artifact_sha256": "A" * 64}, "artifact_sha256", "64 lowercase hexadecimal"),
-    ({"training_data_sha256": "z" * 64}, "training_data_sha256", "64 lowercase hexadecimal"),
-    ({"code_commit": "not-a-commit"}, "code_commit", "git commit"),
-    ({"model": "no-such-model"}, "model", "no registered model"),
-    ({"version": ""}, "version", ""),
-    ({"parameters": [1, 2]}, "parameters", ""),
-    ({"artifact_uri": None}, "artifact_uri", "null"),
-    ({"surprise": 1}, "surprise", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "overrides, field, reason",
+    [
+        ({"artifact_sha256": "abc"}, "artifact_sha256", "64 lowercase hexadecimal"),
+        ({"artifact_sha256": "A" * 64}, "artifact_sha256", "64 lowercase hexadecimal"),
+        ({"training_data_sha256": "z" * 64}, "training_data_sha256", "64 lowercase hexadecimal"),
+        ({"code_commit": "not-a-commit"}, "code_commit", "git commit"),
+        ({"model": "no-such-model"}, "model", "no registered model"),
+        ({"version": ""}, "version", ""),
+        ({"parameters": [1, 2]}, "parameters", ""),
+        ({"artifact_uri": None}, "artifact_uri", "null"),
+        ({"surprise": 1}, "surprise", "unknown field"),
+    ],
+)
 def test_bad_version_input_names_the_field(pipeline, api_for, overrides, field, reason):
     client = api_for(pipeline)
     client.post("/api/v1/models/", MODEL_BODY, format="json")
@@ -95,13 +111,16 @@ def test_missing_version_fields_are_named(pipeline, api_for, missing):
     assert "required" in " ".join(error_fields(response)[missing])
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"risk_tier": "tier_9"}, "risk_tier"),
-    ({"eu_ai_act_category": "dangerous"}, "eu_ai_act_category"),
-    ({"name": "Has Spaces"}, "name"),
-    ({"purpose": ["not", "text"]}, "purpose"),
-    ({"annex_iii_area": "9_space"}, "annex_iii_area"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"risk_tier": "tier_9"}, "risk_tier"),
+        ({"eu_ai_act_category": "dangerous"}, "eu_ai_act_category"),
+        ({"name": "Has Spaces"}, "name"),
+        ({"purpose": ["not", "text"]}, "purpose"),
+        ({"annex_iii_area": "9_space"}, "annex_iii_area"),
+    ],
+)
 def test_bad_model_input_names_the_field(developer, api_for, overrides, field):
     response = api_for(developer).post("/api/v1/models/", {**MODEL_BODY, **overrides}, format="json")
     assert response.status_code == 400
@@ -138,9 +157,11 @@ def test_lineage_is_immutable_once_set(developer, api_for):
     assert response.status_code == 400
     assert "lineage" in " ".join(error_fields(response)["artifact_sha256"])
     # an empty lineage field may be filled in once
-    response = client.patch(f"/api/v1/versions/{version.pk}/",
-                            {"training_data_ref": "s3://d/late.parquet", "training_data_sha256": sha("late")},
-                            format="json")
+    response = client.patch(
+        f"/api/v1/versions/{version.pk}/",
+        {"training_data_ref": "s3://d/late.parquet", "training_data_sha256": sha("late")},
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     response = client.patch(f"/api/v1/versions/{version.pk}/", {"training_data_sha256": sha("again")}, format="json")
     assert response.status_code == 400
@@ -200,8 +221,10 @@ def test_expired_and_revoked_tokens_are_refused_and_audited(pipeline):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/models/").status_code == 200
     with connection.cursor() as cursor:  # time passes: the token is now past its expiry
-        cursor.execute("UPDATE accounts_apitoken SET expires_at = %s WHERE id = %s",
-                       [timezone.now() - dt.timedelta(seconds=1), token.pk])
+        cursor.execute(
+            "UPDATE accounts_apitoken SET expires_at = %s WHERE id = %s",
+            [timezone.now() - dt.timedelta(seconds=1), token.pk],
+        )
     response = client.get("/api/v1/models/")
     assert response.status_code == 401 and response.json()["error"]["message"] == "token expired"
     token2, key2 = api_token_issue(actor=ADMIN_ACTOR, user=pipeline)
@@ -222,8 +245,9 @@ def test_idempotency_key_replays_and_conflicts(pipeline, api_for):
     assert first.json() == replay.json() and replay["Idempotent-Replayed"] == "true"
     assert RegisteredModel.objects.count() == 1
     assert AuditEvent.objects.filter(action="registered_model.create").count() == 1
-    different = client.post("/api/v1/models/", {**MODEL_BODY, "name": "other"}, format="json",
-                            HTTP_IDEMPOTENCY_KEY="k-1")
+    different = client.post(
+        "/api/v1/models/", {**MODEL_BODY, "name": "other"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
     assert different.status_code == 409
     assert "Idempotency-Key" in error_fields(different)
     assert RegisteredModel.objects.count() == 1

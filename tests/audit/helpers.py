@@ -29,11 +29,13 @@ def triggers_disabled():
 def triggers_present() -> bool:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_auditevent_no_change' "
-                           "AND tgenabled = 'A'")
+            cursor.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_auditevent_no_change' AND tgenabled = 'A'"
+            )
         else:
-            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-                           "AND name = 'audit_auditevent_no_update'")
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_auditevent_no_update'"
+            )
         return cursor.fetchone()[0] > 0
 
 
@@ -75,8 +77,9 @@ def ensure_head() -> None:
     from audit.models import AuditHead
 
     if not AuditHead.objects.filter(pk=1).exists():
-        AuditHead.objects.create(pk=1, origin=f"tests/mlgov-audit/{uuid.uuid4()}", size=0, last_leaf=bytes(32),
-                                 compact_range=b"")
+        AuditHead.objects.create(
+            pk=1, origin=f"tests/mlgov-audit/{uuid.uuid4()}", size=0, last_leaf=bytes(32), compact_range=b""
+        )
 
 
 # Data migrations that create reference data (roles, default policies). Transactional tests

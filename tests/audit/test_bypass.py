@@ -18,16 +18,19 @@ from tests.factories.registry import model_version, registered_model
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("attempt", [
-    lambda: RegisteredModel.objects.update(risk_tier="tier_3"),
-    lambda: RegisteredModel.objects.all().delete(),
-    lambda: RegisteredModel.objects.bulk_create([RegisteredModel(name="sneaky")]),
-    lambda: ModelVersion.objects.update(artifact_uri="s3://elsewhere"),
-    lambda: ModelVersion.objects.all().delete(),
-    lambda: User.objects.update(is_superuser=True),
-    lambda: ApiToken.objects.update(revoked_at=None),
-    lambda: Evaluation.objects.update(metrics={}),
-])
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        lambda: RegisteredModel.objects.update(risk_tier="tier_3"),
+        lambda: RegisteredModel.objects.all().delete(),
+        lambda: RegisteredModel.objects.bulk_create([RegisteredModel(name="sneaky")]),
+        lambda: ModelVersion.objects.update(artifact_uri="s3://elsewhere"),
+        lambda: ModelVersion.objects.all().delete(),
+        lambda: User.objects.update(is_superuser=True),
+        lambda: ApiToken.objects.update(revoked_at=None),
+        lambda: Evaluation.objects.update(metrics={}),
+    ],
+)
 def test_orm_bulk_writes_to_governed_models_are_refused(attempt):
     version = model_version()
     api_token_issue(actor=ADMIN_ACTOR, user=version.registered_by)

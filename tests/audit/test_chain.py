@@ -27,8 +27,12 @@ pytestmark = pytest.mark.django_db
 
 
 def append(n: int, **details) -> list[AuditEvent]:
-    return [audit_event_append(actor=ADMIN_ACTOR, action="test.event", target={"type": "thing", "id": i},
-                               details={"i": i, **details}) for i in range(n)]
+    return [
+        audit_event_append(
+            actor=ADMIN_ACTOR, action="test.event", target={"type": "thing", "id": i}, details={"i": i, **details}
+        )
+        for i in range(n)
+    ]
 
 
 def test_records_are_canonical_chained_and_hashed():
@@ -56,14 +60,17 @@ def test_an_actor_must_be_named():
         Actor(type="nobody", id="x")
 
 
-@pytest.mark.parametrize("details, field", [
-    ({"bad key": 1}, "data.bad key"),
-    ({"x": float("nan")}, "data.x"),
-    ({"x": object()}, "data.x"),
-    ({"rows": [1, {"ok": [2, {"bad key": 3}]}]}, "data.rows[1].ok[1].bad key"),
-    ({"nested": {"x": "\ud800"}}, "data.nested.x"),
-    ({"when": dt.datetime(2026, 1, 1)}, "data.when"),
-])
+@pytest.mark.parametrize(
+    "details, field",
+    [
+        ({"bad key": 1}, "data.bad key"),
+        ({"x": float("nan")}, "data.x"),
+        ({"x": object()}, "data.x"),
+        ({"rows": [1, {"ok": [2, {"bad key": 3}]}]}, "data.rows[1].ok[1].bad key"),
+        ({"nested": {"x": "\ud800"}}, "data.nested.x"),
+        ({"when": dt.datetime(2026, 1, 1)}, "data.when"),
+    ],
+)
 def test_bad_details_are_refused_and_nothing_is_written(details, field):
     with pytest.raises(AuditInputError) as info:
         audit_event_append(actor=ADMIN_ACTOR, action="test.event", target={"type": "t", "id": 1}, details=details)
@@ -114,12 +121,15 @@ def test_orm_refuses_save_over_and_delete():
         AuditEvent.objects.all().delete()
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE audit_auditevent SET action = 'x.y'",
-    "DELETE FROM audit_auditevent",
-    "DELETE FROM audit_audithead",
-    "UPDATE audit_audithead SET size = 0",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_auditevent SET action = 'x.y'",
+        "DELETE FROM audit_auditevent",
+        "DELETE FROM audit_audithead",
+        "UPDATE audit_audithead SET size = 0",
+    ],
+)
 def test_raw_sql_cannot_change_or_remove_audit_rows(sql):
     append(2)
     with pytest.raises((DatabaseError, IntegrityError)), transaction.atomic(), connection.cursor() as cursor:
@@ -180,10 +190,22 @@ def test_audit_verify_catches_a_forged_row_beyond_the_head():
     forged.update(seq=last.seq + 1, prev=base64.b64encode(bytes(last.leaf_hash)).decode(), action="test.forged")
     raw = canonical_json(forged)
     with triggers_disabled():
-        AuditEvent.objects.bulk_create([AuditEvent(
-            seq=last.seq + 1, record=raw, leaf_hash=hash_leaf(raw), ts=last.ts, actor_type="system",
-            actor_id="tests", action="test.forged", object_type="thing", object_id="2",
-            request_id=forged["ctx"]["request_id"])])
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(
+                    seq=last.seq + 1,
+                    record=raw,
+                    leaf_hash=hash_leaf(raw),
+                    ts=last.ts,
+                    actor_type="system",
+                    actor_id="tests",
+                    action="test.forged",
+                    object_type="thing",
+                    object_id="2",
+                    request_id=forged["ctx"]["request_id"],
+                )
+            ]
+        )
     result = verify_database()
     assert not result.ok and result.first_bad_seq == last.seq + 1 and "head" in result.reason
 
@@ -205,8 +227,12 @@ def _run_writers(writers: int, per_writer: int, rollback_every: int | None) -> i
             for i in range(per_writer):
                 try:
                     with transaction.atomic():
-                        audit_event_append(actor=Actor.system(f"writer-{worker}"), action="test.concurrent",
-                                           target={"type": "w", "id": worker}, details={"i": i})
+                        audit_event_append(
+                            actor=Actor.system(f"writer-{worker}"),
+                            action="test.concurrent",
+                            target={"type": "w", "id": worker},
+                            details={"i": i},
+                        )
                         if rollback_every and (i * 7 + worker) % rollback_every == 0:
                             raise _Rollback
                     committed[worker] += 1
@@ -253,8 +279,10 @@ def test_threaded_writers_on_sqlite_are_serialized(settings):
     from django.db import connection
 
     if connection.vendor != "sqlite":
-        pytest.skip("SQLite's threaded-writer variant; on PostgreSQL "
-                    "test_32_writers_with_random_rollbacks_leave_a_gapless_chain covers concurrency")
+        pytest.skip(
+            "SQLite's threaded-writer variant; on PostgreSQL "
+            "test_32_writers_with_random_rollbacks_leave_a_gapless_chain covers concurrency"
+        )
     committed = _run_writers(writers=4, per_writer=25, rollback_every=5)
     _assert_contiguous_and_valid(committed)
 
@@ -286,8 +314,14 @@ def test_a_writer_killed_before_commit_leaves_a_log_that_verifies(postgres_only,
     script = tmp_path / "killed_writer.py"
     script.write_text(KILLED_WRITER)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    result = subprocess.run([sys.executable, str(script), connection.settings_dict["NAME"]], env=env,
-                            capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, str(script), connection.settings_dict["NAME"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert result.returncode == 9 and "appended" in result.stdout, result.stderr
     assert AuditHead.objects.get().size == before
     assert not AuditEvent.objects.filter(action="test.killed").exists()
@@ -301,9 +335,11 @@ def test_rows_below_the_head_cannot_be_inserted():
     raw = bytes(AuditEvent.objects.get(seq=events[1].seq).record)
     with triggers_disabled(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditevent WHERE seq = %s", [events[1].seq])
-    insert = ("INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, "
-              "action, object_type, object_id, request_id) VALUES (%s, %s, %s, %s, 'system', 'x', '', 'test.event', "
-              "'t', '1', 'r')")
+    insert = (
+        "INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, "
+        "action, object_type, object_id, request_id) VALUES (%s, %s, %s, %s, 'system', 'x', '', 'test.event', "
+        "'t', '1', 'r')"
+    )
     with pytest.raises((DatabaseError, IntegrityError), match="below the head"):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(insert, [events[1].seq, raw, hash_leaf(raw), events[1].ts])

@@ -111,23 +111,28 @@ def test_pending_events_are_sequenced_before_the_next_checkpoint(deferred):
     """Without a sequencer process, the periodic checkpoint task (every checkpoint) drains them."""
     size = AuditHead.objects.get().size
     for i in range(3):
-        audit_event_append(actor=Actor.system("dies-after-commit"), action="test.orphaned",
-                           target={"type": "w", "id": i})
+        audit_event_append(
+            actor=Actor.system("dies-after-commit"), action="test.orphaned", target={"type": "w", "id": i}
+        )
     assert AuditPendingEvent.objects.count() == 3 and AuditHead.objects.get().size == size
     checkpoint = checkpoint_create()
     assert checkpoint.size == size + 3
-    assert list(AuditEvent.objects.filter(action="test.orphaned").order_by("seq")
-                .values_list("object_id", flat=True)) == ["0", "1", "2"], "sequenced in commit order"
+    assert list(
+        AuditEvent.objects.filter(action="test.orphaned").order_by("seq").values_list("object_id", flat=True)
+    ) == ["0", "1", "2"], "sequenced in commit order"
     assert not AuditPendingEvent.objects.exists()
     assert audit_pending_sequence() == 0
     assert verify_database().ok
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE audit_auditpendingevent SET fields = ''",
-    "DELETE FROM audit_auditpendingevent",
-    "TRUNCATE audit_auditpendingevent",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_auditpendingevent SET fields = ''",
+        "DELETE FROM audit_auditpendingevent",
+        "TRUNCATE audit_auditpendingevent",
+    ],
+)
 def test_pending_events_cannot_be_changed_or_dropped(deferred, sql):
     audit_event_append(actor=Actor.system("tests"), action="test.pending", target={"type": "w", "id": 1})
     with pytest.raises(DatabaseError, match="refused"), transaction.atomic(), connection.cursor() as cursor:
@@ -139,8 +144,10 @@ def test_pending_events_cannot_be_changed_or_dropped(deferred, sql):
 def test_the_batch_api_path_stays_inline_and_returns_its_seq_range(deferred):
     actor = Actor(type="service", id="pipeline", username="pipeline", auth="token")
     with transaction.atomic():
-        summary = external_events_append(actor=actor, events=[
-            {"action": "pipeline.batch_scored", "target": {"type": "batch", "id": str(i)}} for i in range(3)])
+        summary = external_events_append(
+            actor=actor,
+            events=[{"action": "pipeline.batch_scored", "target": {"type": "batch", "id": str(i)}} for i in range(3)],
+        )
     assert summary["count"] == 3 and summary["last_seq"] == summary["first_seq"] + 2
     seqs = AuditEvent.objects.filter(action="pipeline.batch_scored").values_list("seq", flat=True)
     assert sorted(seqs) == list(range(summary["first_seq"], summary["last_seq"] + 1))
@@ -157,22 +164,40 @@ def test_the_sequencer_command_drains_pending_events(deferred, capsys):
 @pytest.mark.django_db(transaction=False)
 def test_the_sequencer_command_explains_that_sqlite_needs_none():
     if connection.vendor != "sqlite":
-        pytest.skip("checks the refusal on SQLite; on PostgreSQL the command runs "
-                    "(test_the_sequencer_command_drains_pending_events)")
+        pytest.skip(
+            "checks the refusal on SQLite; on PostgreSQL the command runs "
+            "(test_the_sequencer_command_drains_pending_events)"
+        )
     with pytest.raises(CommandError, match="needs PostgreSQL"):
         call_command("audit_sequencer", "--once")
 
 
 @pytest.mark.django_db(transaction=False)
 def test_deferred_sequencing_refuses_to_start_on_sqlite():
-    env = {**os.environ, "AUDIT_SEQUENCING": "deferred", "DATABASE_URL": "sqlite:///var/never.sqlite3",
-           "DJANGO_SETTINGS_MODULE": "governance.settings"}
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "AUDIT_SEQUENCING": "deferred",
+        "DATABASE_URL": "sqlite:///var/never.sqlite3",
+        "DJANGO_SETTINGS_MODULE": "governance.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "AUDIT_SEQUENCING=deferred needs PostgreSQL" in result.stderr
     env["AUDIT_SEQUENCING"] = "sometimes"
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "must be inline or deferred" in result.stderr
 
 
@@ -200,8 +225,9 @@ def test_an_unknown_sequencing_mode_is_refused_before_anything_is_written():
 
     size = AuditHead.objects.get().size
     with pytest.raises(ValueError, match="inline or deferred"):
-        audit_events_append([EventSpec(Actor.system("tests"), "test.event", {"type": "w", "id": 1})],
-                            sequencing="later")
+        audit_events_append(
+            [EventSpec(Actor.system("tests"), "test.event", {"type": "w", "id": 1})], sequencing="later"
+        )
     assert AuditHead.objects.get().size == size
 
 

@@ -36,9 +36,12 @@ def grow(count: int, *, checkpoint_every: int | None = None) -> None:
     done = 0
     while done < count:
         n = min(batch, count - done)
-        audit_events_append([EventSpec(ACTOR, "test.grow", {"type": "item", "id": done + i}, {"n": done + i,
-                                                                                              "text": "café"})
-                             for i in range(n)])
+        audit_events_append(
+            [
+                EventSpec(ACTOR, "test.grow", {"type": "item", "id": done + i}, {"n": done + i, "text": "café"})
+                for i in range(n)
+            ]
+        )
         done += n
         if checkpoint_every:
             checkpoints.checkpoint_create()
@@ -107,9 +110,15 @@ def test_proofs_over_the_api_verify_against_checkpoints(auditor, api_for):
     assert entries[0]["record"].encode() == bytes(AuditEvent.objects.get(seq=10).record)
 
 
-@pytest.mark.parametrize("query, field", [
-    ("seq=5", "size"), ("seq=x&size=3", "seq"), ("seq=9&size=5", "seq"), ("seq=0&size=999999", "size"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("seq=5", "size"),
+        ("seq=x&size=3", "seq"),
+        ("seq=9&size=5", "seq"),
+        ("seq=0&size=999999", "size"),
+    ],
+)
 def test_bad_proof_requests_name_the_parameter(auditor, api_for, query, field):
     grow(10)
     response = api_for(auditor).get(f"/api/v1/audit/proof/inclusion?{query}")
@@ -126,8 +135,14 @@ def test_only_auditors_and_admins_read_proofs_but_keys_are_public(developer, api
 def test_pipelines_append_batches_of_their_own_events(pipeline, api_for):
     client = api_for(pipeline)
     start = AuditHead.objects.get().size
-    events = [{"action": "pipeline.batch_scored", "target": {"type": "batch", "id": f"b{i}"},
-               "details": {"rows": i, "score_mean": "0.4127"}} for i in range(1000)]
+    events = [
+        {
+            "action": "pipeline.batch_scored",
+            "target": {"type": "batch", "id": f"b{i}"},
+            "details": {"rows": i, "score_mean": "0.4127"},
+        }
+        for i in range(1000)
+    ]
     response = client.post("/api/v1/audit/events", {"events": events}, format="json")
     assert response.status_code == 201, response.json()
     assert response.json() == {"count": 1000, "first_seq": start, "last_seq": start + 999}
@@ -136,15 +151,22 @@ def test_pipelines_append_batches_of_their_own_events(pipeline, api_for):
     assert verify_database().ok
 
 
-@pytest.mark.parametrize("event, field", [
-    ({"action": "pipeline.scored", "target": {"type": "b", "id": 1}, "details": {"mean": 0.5}},
-     "events[1].details.mean"),
-    ({"action": "Scored", "target": {"type": "b", "id": 1}}, "events[1].action"),
-    ({"action": "pipeline.scored", "target": {"type": "b"}}, "events[1].target"),
-    ({"action": "model_version.stage_change", "target": {"type": "b", "id": 1}}, "events[1].action"),
-    ({"action": "pipeline.scored", "target": {"type": "b", "id": 1}, "details": {"x": "y" * 70000}},
-     "events[1].details"),
-])
+@pytest.mark.parametrize(
+    "event, field",
+    [
+        (
+            {"action": "pipeline.scored", "target": {"type": "b", "id": 1}, "details": {"mean": 0.5}},
+            "events[1].details.mean",
+        ),
+        ({"action": "Scored", "target": {"type": "b", "id": 1}}, "events[1].action"),
+        ({"action": "pipeline.scored", "target": {"type": "b"}}, "events[1].target"),
+        ({"action": "model_version.stage_change", "target": {"type": "b", "id": 1}}, "events[1].action"),
+        (
+            {"action": "pipeline.scored", "target": {"type": "b", "id": 1}, "details": {"x": "y" * 70000}},
+            "events[1].details",
+        ),
+    ],
+)
 def test_bad_external_events_are_refused_whole(pipeline, api_for, event, field):
     client = api_for(pipeline)
     before = AuditHead.objects.get().size
@@ -161,9 +183,9 @@ def test_external_event_limits_and_roles(pipeline, developer, api_for):
     response = client.post("/api/v1/audit/events", {"events": too_many}, format="json")
     assert response.status_code in (400, 413)
     assert client.post("/api/v1/audit/events", {"events": []}, format="json").status_code == 400
-    response = api_for(developer).post("/api/v1/audit/events",
-                                       {"events": [{"action": "pipeline.x", "target": {"type": "b", "id": 1}}]},
-                                       format="json")
+    response = api_for(developer).post(
+        "/api/v1/audit/events", {"events": [{"action": "pipeline.x", "target": {"type": "b", "id": 1}}]}, format="json"
+    )
     assert response.status_code == 403
 
 
@@ -172,8 +194,12 @@ def test_export_verifies_offline_with_the_standalone_verifier(tmp_path, auditor,
     key_file = tmp_path / "pinned.key"
     key_file.write_text("\n".join(checkpoints.public_keys()) + "\n")
     summary = export_bundle(tmp_path / "bundle.zip")
-    result = subprocess.run([sys.executable, str(ROOT / "audit" / "verifier.py"), summary["path"], "--key",
-                             str(key_file)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "audit" / "verifier.py"), summary["path"], "--key", str(key_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith(f"PASS: {summary['size']} entries")
     # the same bundle over the API, audited as an export
@@ -197,6 +223,7 @@ def test_a_changed_byte_in_an_exported_bundle_is_caught(tmp_path):
 
 
 # --- tampering with the stored log: 1,000 entries, a checkpoint every 100 ------------------------------------------
+
 
 @pytest.fixture
 def log_1000():
@@ -248,9 +275,12 @@ def test_swapped_rows(log_1000):
 
 def test_duplicated_row_appended(log_1000):
     raw = bytes(AuditEvent.objects.get(seq=10).record)
-    _sql("INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
-         "object_type, object_id, request_id) SELECT %s, record, leaf_hash, ts, actor_type, actor_id, actor_username, "
-         "action, object_type, object_id, request_id FROM audit_auditevent WHERE seq = 10", [log_1000.size])
+    _sql(
+        "INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
+        "object_type, object_id, request_id) SELECT %s, record, leaf_hash, ts, actor_type, actor_id, actor_username, "
+        "action, object_type, object_id, request_id FROM audit_auditevent WHERE seq = 10",
+        [log_1000.size],
+    )
     assert raw
     _check(log_1000.size)
 
@@ -262,15 +292,21 @@ def test_dropped_tail(log_1000):
 
 def test_forged_row_without_checkpoint(log_1000):
     last = _record(log_1000.size - 1)
-    forged = {**last, "seq": log_1000.size, "action": "test.forged",
-              "prev": base64.b64encode(bytes(log_1000.last_leaf)).decode()}
+    forged = {
+        **last,
+        "seq": log_1000.size,
+        "action": "test.forged",
+        "prev": base64.b64encode(bytes(log_1000.last_leaf)).decode(),
+    }
     raw = canonical_json(forged)
     from audit.verifier import hash_leaf
 
-    _sql("INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
-         "object_type, object_id, request_id) SELECT %s, %s, %s, ts, actor_type, actor_id, actor_username, "
-         "'test.forged', object_type, object_id, request_id FROM audit_auditevent WHERE seq = %s",
-         [log_1000.size, raw, hash_leaf(raw), log_1000.size - 1])
+    _sql(
+        "INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
+        "object_type, object_id, request_id) SELECT %s, %s, %s, ts, actor_type, actor_id, actor_username, "
+        "'test.forged', object_type, object_id, request_id FROM audit_auditevent WHERE seq = %s",
+        [log_1000.size, raw, hash_leaf(raw), log_1000.size - 1],
+    )
     _check(log_1000.size, "head")
 
 
@@ -333,10 +369,16 @@ def test_production_refuses_to_start_without_a_signing_key(tmp_path):
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIT_")}
-    env.update(DEBUG="false", SECRET_KEY="s" * 60, ALLOWED_HOSTS="example.com", VAR_DIR=str(tmp_path),
-               AUDIT_SIGNING_KEY_FILE=str(tmp_path / "missing.key"))
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    env.update(
+        DEBUG="false",
+        SECRET_KEY="s" * 60,
+        ALLOWED_HOSTS="example.com",
+        VAR_DIR=str(tmp_path),
+        AUDIT_SIGNING_KEY_FILE=str(tmp_path / "missing.key"),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0 and "No audit signing key" in result.stderr
 
 

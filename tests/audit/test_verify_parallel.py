@@ -58,8 +58,12 @@ def log(postgres_only, parallel_runs) -> AuditHead:
     """About 3,000 entries (plus the reference data's), a signed checkpoint every 250."""
     done = 0
     while done < LOG_SIZE:
-        audit_events_append([EventSpec(ACTOR, "test.grow", {"type": "item", "id": done + i},
-                                       {"n": done + i, "text": "café"}) for i in range(CHECKPOINT_EVERY)])
+        audit_events_append(
+            [
+                EventSpec(ACTOR, "test.grow", {"type": "item", "id": done + i}, {"n": done + i, "text": "café"})
+                for i in range(CHECKPOINT_EVERY)
+            ]
+        )
         done += CHECKPOINT_EVERY
         checkpoints.checkpoint_create()
     head = AuditHead.objects.get()
@@ -86,6 +90,7 @@ def _record(seq: int) -> dict:
 
 # --- a good log ----------------------------------------------------------------------------------------------------
 
+
 @transactional
 def test_parallel_result_equals_the_sequential_one(log, parallel_runs):
     sequential = verify_database(trusted_keys=trusted_keys(), jobs=1)
@@ -96,7 +101,11 @@ def test_parallel_result_equals_the_sequential_one(log, parallel_runs):
     assert parallel_runs and parallel_runs[-1] is not None, "the parallel pass itself passed"
     assert parallel == sequential
     assert (parallel.size, parallel.root, parallel.entries, parallel.checkpoints) == (
-        sequential.size, sequential.root, sequential.entries, sequential.checkpoints)
+        sequential.size,
+        sequential.root,
+        sequential.entries,
+        sequential.checkpoints,
+    )
     assert parallel.checkpoints >= LOG_SIZE // CHECKPOINT_EVERY
     assert sum(reported) == log.size and len(reported) == -(-log.size // CHUNK), "progress per chunk"
     assert verify_database(jobs=3) == verify_database(jobs=1), "without keys too, and more jobs than CPUs"
@@ -134,8 +143,12 @@ def test_chunk_levels_are_the_nodes_the_compact_range_completes():
         for size, leaf in enumerate(leaves, start=1):
             completed.update({(level, index): digest for level, index, digest in compact.append(leaf)})
             assert verification._compact_hashes(levels, size) == compact.hashes
-        assert completed == {(level, index): digest for level, hashes in enumerate(levels) if level
-                             for index, digest in enumerate(hashes)}
+        assert completed == {
+            (level, index): digest
+            for level, hashes in enumerate(levels)
+            if level
+            for index, digest in enumerate(hashes)
+        }
 
 
 def test_progress_after_a_fallback_is_not_counted_twice():
@@ -149,6 +162,7 @@ def test_progress_after_a_fallback_is_not_counted_twice():
 
 
 # --- tampering: the parallel call returns exactly the sequential Result -------------------------------------------
+
 
 def byte_flip(head, seq=500):
     raw = bytearray(_raw(seq))
@@ -187,19 +201,28 @@ def swapped_rows_across_a_chunk_boundary(head):
 
 
 def duplicated_row_beyond_head(head):
-    _sql("INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
-         "object_type, object_id, request_id) SELECT %s, record, leaf_hash, ts, actor_type, actor_id, actor_username, "
-         "action, object_type, object_id, request_id FROM audit_auditevent WHERE seq = 10", [head.size])
+    _sql(
+        "INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
+        "object_type, object_id, request_id) SELECT %s, record, leaf_hash, ts, actor_type, actor_id, actor_username, "
+        "action, object_type, object_id, request_id FROM audit_auditevent WHERE seq = 10",
+        [head.size],
+    )
 
 
 def forged_row_beyond_head(head):
-    forged = {**_record(head.size - 1), "seq": head.size, "action": "test.forged",
-              "prev": base64.b64encode(bytes(head.last_leaf)).decode()}
+    forged = {
+        **_record(head.size - 1),
+        "seq": head.size,
+        "action": "test.forged",
+        "prev": base64.b64encode(bytes(head.last_leaf)).decode(),
+    }
     raw = canonical_json(forged)
-    _sql("INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
-         "object_type, object_id, request_id) SELECT %s, %s, %s, ts, actor_type, actor_id, actor_username, "
-         "'test.forged', object_type, object_id, request_id FROM audit_auditevent WHERE seq = %s",
-         [head.size, raw, hash_leaf(raw), head.size - 1])
+    _sql(
+        "INSERT INTO audit_auditevent (seq, record, leaf_hash, ts, actor_type, actor_id, actor_username, action, "
+        "object_type, object_id, request_id) SELECT %s, %s, %s, ts, actor_type, actor_id, actor_username, "
+        "'test.forged', object_type, object_id, request_id FROM audit_auditevent WHERE seq = %s",
+        [head.size, raw, hash_leaf(raw), head.size - 1],
+    )
 
 
 def changed_prev(head, seq=400):
@@ -229,8 +252,9 @@ def rewritten_chunk(head):
     hashes, the chain and the stored subtrees inside the chunk): the chunk checks out on its own,
     only the link to the next chunk is broken."""
     sizes = set(AuditCheckpoint.objects.values_list("size", flat=True))
-    k = next(k for k in range(2, head.size // CHUNK - 2)
-             if not any(k * CHUNK < size <= (k + 1) * CHUNK for size in sizes))
+    k = next(
+        k for k in range(2, head.size // CHUNK - 2) if not any(k * CHUNK < size <= (k + 1) * CHUNK for size in sizes)
+    )
     start = k * CHUNK
     prev = _record(start)["prev"]
     compact = CompactRange()
@@ -287,11 +311,29 @@ def head_compact_range(head):
 
 
 MUTATIONS = [
-    byte_flip, byte_flip_at_chunk_start, byte_flip_in_last_entry, deleted_row, deleted_last_row, dropped_tail,
-    swapped_rows, swapped_rows_across_a_chunk_boundary, duplicated_row_beyond_head, forged_row_beyond_head,
-    changed_prev, changed_prev_at_chunk_start, resigned_record_with_its_own_leaf_hash, resigned_record_at_chunk_end,
-    rewritten_chunk, non_canonical_bytes, tree_node_within_a_chunk, tree_node_at_chunk_level,
-    tree_node_above_chunk_level, tree_node_deleted, derived_column, leaf_hash_column, head_last_leaf,
+    byte_flip,
+    byte_flip_at_chunk_start,
+    byte_flip_in_last_entry,
+    deleted_row,
+    deleted_last_row,
+    dropped_tail,
+    swapped_rows,
+    swapped_rows_across_a_chunk_boundary,
+    duplicated_row_beyond_head,
+    forged_row_beyond_head,
+    changed_prev,
+    changed_prev_at_chunk_start,
+    resigned_record_with_its_own_leaf_hash,
+    resigned_record_at_chunk_end,
+    rewritten_chunk,
+    non_canonical_bytes,
+    tree_node_within_a_chunk,
+    tree_node_at_chunk_level,
+    tree_node_above_chunk_level,
+    tree_node_deleted,
+    derived_column,
+    leaf_hash_column,
+    head_last_leaf,
     head_compact_range,
 ]
 
@@ -347,6 +389,7 @@ def test_no_worker_processes_falls_back_to_the_sequential_pass(log, parallel_run
 
 
 # --- manage.py audit_verify --jobs ---------------------------------------------------------------------------------
+
 
 @transactional
 def test_audit_verify_command_with_jobs(log, parallel_runs):

@@ -106,8 +106,16 @@ def store_for(leaves):
     return store
 
 
-def make_evidence(path, signers, entries, leaves, cited: list[int], size: int | None = None,
-                  as_zip: bool = False, origin: str = ORIGIN) -> str:
+def make_evidence(
+    path,
+    signers,
+    entries,
+    leaves,
+    cited: list[int],
+    size: int | None = None,
+    as_zip: bool = False,
+    origin: str = ORIGIN,
+) -> str:
     size = len(leaves) if size is None else size
     store = store_for(leaves)
 
@@ -117,17 +125,27 @@ def make_evidence(path, signers, entries, leaves, cited: list[int], size: int | 
     files: dict[str, bytes] = {
         "audit/checkpoint.txt": checkpoint_note(signers, size, merkle.root_at(size, fetch), origin).encode(),
         "audit/entries.jsonl": b"".join(entries[s] + b"\n" for s in cited),
-        "audit/proofs.json": json.dumps({"tree_size": size, "proofs": [
-            {"seq": s, "proof": [base64.b64encode(h).decode() for h in merkle.inclusion_proof(s, size, fetch)]}
-            for s in cited]}).encode(),
+        "audit/proofs.json": json.dumps(
+            {
+                "tree_size": size,
+                "proofs": [
+                    {"seq": s, "proof": [base64.b64encode(h).decode() for h in merkle.inclusion_proof(s, size, fetch)]}
+                    for s in cited
+                ],
+            }
+        ).encode(),
         "pack.json": json.dumps({"model": "fraud-detector", "version": "1.2.3"}).encode(),
         "README.md": b"Evidence pack.\n",
         "model_card.json": b'{"name":"fraud-detector"}',
     }
-    manifest = verifier.canonical_json({"format": "mlgov.evidence/v1", "origin": origin, "files": {
-        k: hashlib.sha256(v).hexdigest() for k, v in files.items()}})
-    sig = notes.sign_note(f"{origin}\nmlgov.evidence/v1\nsha256:{hashlib.sha256(manifest).hexdigest()}\n",
-                          signers)
+    manifest = verifier.canonical_json(
+        {
+            "format": "mlgov.evidence/v1",
+            "origin": origin,
+            "files": {k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
+        }
+    )
+    sig = notes.sign_note(f"{origin}\nmlgov.evidence/v1\nsha256:{hashlib.sha256(manifest).hexdigest()}\n", signers)
     files["manifest.json"] = manifest
     files["manifest.sig"] = sig.encode()
     path = str(path)
@@ -185,8 +203,15 @@ def bundle_copy(tmp_path, base_bundle):
 @pytest.fixture(scope="session")
 def kit():
     return SimpleNamespace(
-        ORIGIN=ORIGIN, make_record=make_record, build_log=build_log, root_of=root_of,
-        checkpoint_note=checkpoint_note, write_log_bundle=write_log_bundle, ckpt_name=ckpt_name,
-        standard_checkpoints=standard_checkpoints, store_for=store_for, make_evidence=make_evidence,
+        ORIGIN=ORIGIN,
+        make_record=make_record,
+        build_log=build_log,
+        root_of=root_of,
+        checkpoint_note=checkpoint_note,
+        write_log_bundle=write_log_bundle,
+        ckpt_name=ckpt_name,
+        standard_checkpoints=standard_checkpoints,
+        store_for=store_for,
+        make_evidence=make_evidence,
         zip_dir=zip_dir,
     )

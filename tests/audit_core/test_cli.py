@@ -14,8 +14,14 @@ VERIFIER = os.path.abspath(VERIFIER)
 
 def run(*args, cwd=None):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
-    p = subprocess.run([sys.executable, VERIFIER, *map(str, args)], capture_output=True, text=True,
-                       cwd=cwd or "/", env=env, timeout=120)
+    p = subprocess.run(
+        [sys.executable, VERIFIER, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or "/",
+        env=env,
+        timeout=120,
+    )
     return p.returncode, p.stdout, p.stderr
 
 
@@ -52,6 +58,7 @@ def test_cli_fail_seq(bundle_copy, keyfile):
 
 def test_cli_fail_file(bundle_copy, keyfile, tmp_path, kit):
     from audit import notes
+
     other = notes.Signer.from_key_string(notes.generate_signer_key(kit.ORIGIN))
     kf = tmp_path / "other.pub"
     kf.write_text(other.verifier_key())
@@ -113,6 +120,7 @@ def test_verifier_imports_only_stdlib_and_cryptography():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", env=env, timeout=60)
     assert "BAD []" in p.stdout, p.stdout + p.stderr
     import re
+
     src = open(VERIFIER).read()
     imports = re.findall(r"^\s*(?:import|from)\s+([\w.]+)", src, re.M)
     assert not [m for m in imports if m.split(".")[0] in ("django", "audit", "governance", "rfc8785")], imports
@@ -120,8 +128,14 @@ def test_verifier_imports_only_stdlib_and_cryptography():
 
 def test_verifier_runs_as_copied_single_file(tmp_path, base_bundle, keyfile):
     import shutil
+
     copy = tmp_path / "verifier.py"
     shutil.copy(VERIFIER, copy)
-    p = subprocess.run([sys.executable, str(copy), base_bundle, "--key", str(keyfile)], capture_output=True,
-                       text=True, cwd=str(tmp_path), timeout=120)
+    p = subprocess.run(
+        [sys.executable, str(copy), base_bundle, "--key", str(keyfile)],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        timeout=120,
+    )
     assert p.returncode == 0 and p.stdout.startswith("PASS: "), p.stdout + p.stderr

@@ -60,8 +60,19 @@ def _positions(n, rnd):
     return sorted(pos)
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "manifest.sig", "audit/checkpoint.txt", "audit/entries.jsonl",
-                                  "audit/proofs.json", "pack.json", "README.md", "model_card.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "manifest.json",
+        "manifest.sig",
+        "audit/checkpoint.txt",
+        "audit/entries.jsonl",
+        "audit/proofs.json",
+        "pack.json",
+        "README.md",
+        "model_card.json",
+    ],
+)
 def test_every_byte_flip_names_the_file(evidence_zip, signer, tmp_path, name):
     members = _zip_members(evidence_zip)
     data = members[name]
@@ -115,11 +126,13 @@ def _resign(members, signer, origin):
     import hashlib
 
     from audit.verifier import canonical_json
+
     files = {k: hashlib.sha256(v).hexdigest() for k, v in members.items() if k not in ("manifest.json", "manifest.sig")}
     manifest = canonical_json({"format": "mlgov.evidence/v1", "origin": origin, "files": files})
     members["manifest.json"] = manifest
     members["manifest.sig"] = notes.sign_note(
-        f"{origin}\nmlgov.evidence/v1\nsha256:{hashlib.sha256(manifest).hexdigest()}\n", signer).encode()
+        f"{origin}\nmlgov.evidence/v1\nsha256:{hashlib.sha256(manifest).hexdigest()}\n", signer
+    ).encode()
     return members
 
 
@@ -128,16 +141,18 @@ def test_resigned_manifest_with_bad_proof_fails(evidence_zip, signer, kit, tmp_p
     doc = json.loads(members["audit/proofs.json"])
     doc["proofs"][2]["proof"][0] = base64.b64encode(bytes(32)).decode()
     members["audit/proofs.json"] = json.dumps(doc).encode()
-    res = verify_evidence_bundle(_write_zip(tmp_path / "x.zip", _resign(members, signer, kit.ORIGIN)),
-                                 [signer.verifier_key()])
+    res = verify_evidence_bundle(
+        _write_zip(tmp_path / "x.zip", _resign(members, signer, kit.ORIGIN)), [signer.verifier_key()]
+    )
     assert not res.ok and res.first_bad_seq == CITED[2], res.line()
 
 
 def test_resigned_manifest_with_altered_entry_fails(evidence_zip, signer, kit, tmp_path):
     members = _zip_members(evidence_zip)
     members["audit/entries.jsonl"] = members["audit/entries.jsonl"].replace(b'"auc":"0.9312"', b'"auc":"0.9999"', 1)
-    res = verify_evidence_bundle(_write_zip(tmp_path / "x.zip", _resign(members, signer, kit.ORIGIN)),
-                                 [signer.verifier_key()])
+    res = verify_evidence_bundle(
+        _write_zip(tmp_path / "x.zip", _resign(members, signer, kit.ORIGIN)), [signer.verifier_key()]
+    )
     assert not res.ok and res.first_bad_seq == CITED[0], res.line()
 
 
@@ -146,6 +161,7 @@ def test_proof_for_different_tree_size_fails(evidence_zip, signer, kit, tmp_path
     doc = json.loads(members["audit/proofs.json"])
     doc["tree_size"] = 999
     members["audit/proofs.json"] = json.dumps(doc).encode()
-    res = verify_evidence_bundle(_write_zip(tmp_path / "x.zip", _resign(members, signer, kit.ORIGIN)),
-                                 [signer.verifier_key()])
+    res = verify_evidence_bundle(
+        _write_zip(tmp_path / "x.zip", _resign(members, signer, kit.ORIGIN)), [signer.verifier_key()]
+    )
     assert not res.ok and res.bad_file == "audit/proofs.json", res.line()

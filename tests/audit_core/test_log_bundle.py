@@ -172,8 +172,7 @@ def test_rewritten_entry_with_valid_prev(bundle_copy, signer, k):
 def test_non_canonical_reordered_keys(bundle_copy, signer, k):
     lines = read_lines(bundle_copy)
     rec = json.loads(lines[k])
-    lines[k] = json.dumps(dict(reversed(list(rec.items()))), separators=(",", ":"),
-                          ensure_ascii=False).encode()
+    lines[k] = json.dumps(dict(reversed(list(rec.items()))), separators=(",", ":"), ensure_ascii=False).encode()
     write_lines(bundle_copy, lines)
     res = verify_log_bundle(bundle_copy, keys(signer))
     assert_fail_seq(res, k)
@@ -217,8 +216,9 @@ def test_missing_final_newline(bundle_copy, signer):
 def test_rollback_vs_trusted_checkpoint(tmp_path, signer, kit, log1000):
     entries, leaves = log1000
     full = kit.checkpoint_note([signer], 1000, kit.root_of(leaves))
-    old = kit.write_log_bundle(tmp_path / "old", entries[:600], kit.standard_checkpoints([signer], leaves[:600], 100),
-                               keys(signer))
+    old = kit.write_log_bundle(
+        tmp_path / "old", entries[:600], kit.standard_checkpoints([signer], leaves[:600], 100), keys(signer)
+    )
     assert verify_log_bundle(old, keys(signer)).ok
     res = verify_log_bundle(old, keys(signer), full)
     assert_fail_file(res, "checkpoints/", "rollback")
@@ -251,8 +251,9 @@ def test_fork_rewritten_history_vs_trusted(tmp_path, signer, kit, log1000):
         alt_entries.append(raw)
         prev = hash_leaf(raw)
         alt_leaves.append(prev)
-    b = kit.write_log_bundle(tmp_path / "fork", alt_entries,
-                             kit.standard_checkpoints([signer], alt_leaves, 100), keys(signer))
+    b = kit.write_log_bundle(
+        tmp_path / "fork", alt_entries, kit.standard_checkpoints([signer], alt_leaves, 100), keys(signer)
+    )
     assert verify_log_bundle(b, keys(signer)).ok  # internally consistent
     res = verify_log_bundle(b, keys(signer), trusted)
     assert_fail_file(res, "checkpoints/00000000000000001000.txt", "fork")
@@ -270,6 +271,7 @@ def test_fork_two_checkpoints_same_size(bundle_copy, signer, kit, log1000):
 def test_fork_in_zip_duplicate_member(base_bundle, signer, kit, log1000, tmp_path):
     import warnings
     import zipfile
+
     _, leaves = log1000
     z = kit.zip_dir(base_bundle, tmp_path / "b.zip")
     bad = kit.checkpoint_note([signer], 500, kit.root_of(leaves[:499] + [hash_leaf(b"x")]))
@@ -299,6 +301,7 @@ def test_unknown_key_only(bundle_copy, signer, kit, log1000):
 
 def test_same_name_and_key_id_but_different_key(bundle_copy, signer):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     path = ckpt_path(bundle_copy, 400)
     body = open(path).read().split("\n\n")[0] + "\n"
     sig = signer.key_id.to_bytes(4, "big") + Ed25519PrivateKey.generate().sign(body.encode())
@@ -317,8 +320,9 @@ def test_known_key_signature_fails(bundle_copy, signer):
     raw[-1] ^= 0x80
     with open(path, "w") as f:
         f.write(body + "\n\n" + prefix + " " + base64.b64encode(bytes(raw)).decode() + "\n")
-    assert_fail_file(verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000700.txt",
-                     "does not verify")
+    assert_fail_file(
+        verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000700.txt", "does not verify"
+    )
 
 
 def test_checkpoint_body_changed(bundle_copy, signer):
@@ -334,8 +338,7 @@ def test_checkpoint_with_extra_line(bundle_copy, signer, kit, log1000):
     body = notes.checkpoint_body(kit.ORIGIN, 200, kit.root_of(leaves[:200])) + "timestamp 12345\n"
     with open(ckpt_path(bundle_copy, 200), "w") as f:
         f.write(notes.sign_note(body, signer))
-    assert_fail_file(verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000200.txt",
-                     "3 lines")
+    assert_fail_file(verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000200.txt", "3 lines")
 
 
 def test_checkpoint_with_leading_zero_size(bundle_copy, signer, kit, log1000):
@@ -343,8 +346,9 @@ def test_checkpoint_with_leading_zero_size(bundle_copy, signer, kit, log1000):
     root = base64.b64encode(kit.root_of(leaves[:200])).decode()
     with open(ckpt_path(bundle_copy, 200), "w") as f:
         f.write(notes.sign_note(f"{kit.ORIGIN}\n0200\n{root}\n", signer))
-    assert_fail_file(verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000200.txt",
-                     "leading zeros")
+    assert_fail_file(
+        verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000200.txt", "leading zeros"
+    )
 
 
 def test_checkpoint_other_origin(bundle_copy, signer, kit, log1000):
@@ -358,8 +362,7 @@ def test_checkpoint_other_origin(bundle_copy, signer, kit, log1000):
 
 def test_checkpoint_filename_mismatch(bundle_copy, signer):
     os.rename(ckpt_path(bundle_copy, 200), ckpt_path(bundle_copy, 201))
-    assert_fail_file(verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000201.txt",
-                     "name")
+    assert_fail_file(verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000201.txt", "name")
 
 
 def test_no_checkpoints(bundle_copy, signer):
@@ -374,8 +377,9 @@ def test_entries_from_other_log(tmp_path, signer, kit):
 
 
 def test_empty_log(tmp_path, signer, kit):
-    b = kit.write_log_bundle(tmp_path / "b", [], {kit.ckpt_name(0): kit.checkpoint_note([signer], 0, kit.root_of([]))},
-                             keys(signer))
+    b = kit.write_log_bundle(
+        tmp_path / "b", [], {kit.ckpt_name(0): kit.checkpoint_note([signer], 0, kit.root_of([]))}, keys(signer)
+    )
     res = verify_log_bundle(b, keys(signer))
     assert res.ok and res.size == 0, res.line()
 
@@ -418,6 +422,7 @@ MUTATIONS = {
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
 def test_parallel_matches_sequential(bundle_copy, signer, monkeypatch, name):
     from audit import verifier
+
     write_lines(bundle_copy, MUTATIONS[name](read_lines(bundle_copy)))
     seq = verify_log_bundle(bundle_copy, keys(signer))
     monkeypatch.setattr(verifier, "_PAR_CHUNK", 64)
@@ -428,6 +433,7 @@ def test_parallel_matches_sequential(bundle_copy, signer, monkeypatch, name):
 
 def test_parallel_with_trusted_checkpoint_and_odd_sizes(tmp_path, signer, kit, log1000, monkeypatch):
     from audit import verifier
+
     entries, leaves = log1000
     cps = kit.standard_checkpoints([signer], leaves[:777], 61)
     b = kit.write_log_bundle(tmp_path / "b", entries[:777], cps, keys(signer))

@@ -67,8 +67,10 @@ def test_go_sumdb_note_vector():
     assert s.verifier_key() == vkey
     msg = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
     note = sign_note(msg, [s])
-    want = ("\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvq"
-            "fqdngotpRZb6KE6RyyBwJnAM=\n")
+    want = (
+        "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvq"
+        "fqdngotpRZb6KE6RyyBwJnAM=\n"
+    )
     assert note == msg + "\n" + want
     assert verify_note(note, [vkey]) == (msg, ["PeterNeumann"])
 
@@ -202,10 +204,19 @@ def test_checkpoint_parsing():
     b64 = base64.b64encode(ROOT).decode()
     assert parse_checkpoint(f"{NAME}\n5\n{b64}\n") == (NAME, 5, ROOT)
     assert parse_checkpoint(f"{NAME}\n0\n{base64.b64encode(EMPTY_ROOT).decode()}\n")[1] == 0
-    for bad in (f"{NAME}\n05\n{b64}\n", f"{NAME}\n5\n{b64}\nextension\n", f"{NAME}\n5\n{b64}",
-                f"{NAME}\n+5\n{b64}\n", f"{NAME}\n-5\n{b64}\n", f"{NAME}\n5\n{b64[:-2]}\n",
-                f"\n5\n{b64}\n", f"{NAME}\n5\n{base64.b64encode(ROOT[:31]).decode()}\n",
-                f"{NAME}\n0\n{b64}\n", f"{NAME}\n\u0665\n{b64}\n", f"{NAME}\n5\n{b64}\n\n"):
+    for bad in (
+        f"{NAME}\n05\n{b64}\n",
+        f"{NAME}\n5\n{b64}\nextension\n",
+        f"{NAME}\n5\n{b64}",
+        f"{NAME}\n+5\n{b64}\n",
+        f"{NAME}\n-5\n{b64}\n",
+        f"{NAME}\n5\n{b64[:-2]}\n",
+        f"\n5\n{b64}\n",
+        f"{NAME}\n5\n{base64.b64encode(ROOT[:31]).decode()}\n",
+        f"{NAME}\n0\n{b64}\n",
+        f"{NAME}\n\u0665\n{b64}\n",
+        f"{NAME}\n5\n{b64}\n\n",
+    ):
         with pytest.raises(CheckpointError):
             parse_checkpoint(bad)
 

@@ -151,36 +151,56 @@ def test_node_id_unique_and_int64_safe():
 # --- canonical JSON ----------------------------------------------------------------------
 
 KEYS = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=12)
-NFC_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30
-).filter(lambda s: __import__("unicodedata").is_normalized("NFC", s))
+NFC_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30).filter(
+    lambda s: __import__("unicodedata").is_normalized("NFC", s)
+)
 CONTROL_TEXT = st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=5)
 SAFE_INT = st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
-SCALARS = st.one_of(st.none(), st.booleans(), SAFE_INT, NFC_TEXT, CONTROL_TEXT,
-                    st.sampled_from([2**53 - 1, -(2**53 - 1), 0]))
-JSONISH = st.recursive(SCALARS, lambda c: st.one_of(st.lists(c, max_size=5),
-                                                    st.dictionaries(KEYS, c, max_size=5)), max_leaves=25)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), SAFE_INT, NFC_TEXT, CONTROL_TEXT, st.sampled_from([2**53 - 1, -(2**53 - 1), 0])
+)
+JSONISH = st.recursive(
+    SCALARS, lambda c: st.one_of(st.lists(c, max_size=5), st.dictionaries(KEYS, c, max_size=5)), max_leaves=25
+)
 
 B64_32 = st.binary(min_size=32, max_size=32).map(lambda b: __import__("base64").b64encode(b).decode())
-TS = st.builds(lambda y, mo, d, h, mi, s, us: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{us:06d}Z",
-               st.integers(2000, 2099), st.integers(1, 12), st.integers(1, 28), st.integers(0, 23),
-               st.integers(0, 59), st.integers(0, 59), st.integers(0, 999999))
-RECORDS = st.fixed_dictionaries({
-    "v": st.just("mlgov.audit/v1"),
-    "log": st.just("example.com/log"),
-    "seq": st.integers(0, 2**53 - 1),
-    "prev": B64_32,
-    "ts": TS,
-    "actor": st.fixed_dictionaries({"type": st.sampled_from(["user", "service", "system"]),
-                                    "id": NFC_TEXT.filter(bool), "auth": st.sampled_from(["session", "token"])},
-                                   optional={"username": NFC_TEXT}),
-    "ctx": st.fixed_dictionaries({"request_id": NFC_TEXT, "origin": st.sampled_from(["http", "celery"])},
-                                 optional={"ip": st.just("192.0.2.1")}),
-    "action": st.from_regex(r"\A[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){1,3}\Z"),
-    "object": st.fixed_dictionaries({"type": NFC_TEXT.filter(bool), "id": NFC_TEXT.filter(bool)},
-                                    optional={"version": NFC_TEXT}),
-    "data": st.dictionaries(KEYS, JSONISH, max_size=6),
-}, optional={"reason": NFC_TEXT})
+TS = st.builds(
+    lambda y, mo, d, h, mi, s, us: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{us:06d}Z",
+    st.integers(2000, 2099),
+    st.integers(1, 12),
+    st.integers(1, 28),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.integers(0, 59),
+    st.integers(0, 999999),
+)
+RECORDS = st.fixed_dictionaries(
+    {
+        "v": st.just("mlgov.audit/v1"),
+        "log": st.just("example.com/log"),
+        "seq": st.integers(0, 2**53 - 1),
+        "prev": B64_32,
+        "ts": TS,
+        "actor": st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["user", "service", "system"]),
+                "id": NFC_TEXT.filter(bool),
+                "auth": st.sampled_from(["session", "token"]),
+            },
+            optional={"username": NFC_TEXT},
+        ),
+        "ctx": st.fixed_dictionaries(
+            {"request_id": NFC_TEXT, "origin": st.sampled_from(["http", "celery"])},
+            optional={"ip": st.just("192.0.2.1")},
+        ),
+        "action": st.from_regex(r"\A[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){1,3}\Z"),
+        "object": st.fixed_dictionaries(
+            {"type": NFC_TEXT.filter(bool), "id": NFC_TEXT.filter(bool)}, optional={"version": NFC_TEXT}
+        ),
+        "data": st.dictionaries(KEYS, JSONISH, max_size=6),
+    },
+    optional={"reason": NFC_TEXT},
+)
 
 
 def _reorder(obj, rnd):

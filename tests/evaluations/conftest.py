@@ -11,8 +11,6 @@ def g():
     return ev_factories.german()
 
 
-
-
 def events(action: str, **filters) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action, **filters).order_by("seq"))
 

@@ -20,10 +20,21 @@ def _client(user):
 @pytest.fixture
 def evaluations(version, pipeline, g):
     f.reference_sample(version, pipeline)
-    return {kind: f.evaluation(version, pipeline, kind=kind, params={"n_boot": 20} if kind == "performance" else None,
-                               thresholds=[{"metric": m, "comparator": "<=", "threshold": t}])
-            for kind, m, t in (("fairness", "demographic_parity_difference", 0.1), ("drift", "max_psi", 0.2),
-                               ("performance", "brier", 0.3), ("reported", "auc", 0.9))}
+    return {
+        kind: f.evaluation(
+            version,
+            pipeline,
+            kind=kind,
+            params={"n_boot": 20} if kind == "performance" else None,
+            thresholds=[{"metric": m, "comparator": "<=", "threshold": t}],
+        )
+        for kind, m, t in (
+            ("fairness", "demographic_parity_difference", 0.1),
+            ("drift", "max_psi", 0.2),
+            ("performance", "brier", 0.3),
+            ("reported", "auc", 0.9),
+        )
+    }
 
 
 def test_changelist_with_filters(evaluations, auditor):

@@ -13,15 +13,38 @@ from tests.factories import evaluations as f
 
 pytestmark = pytest.mark.django_db
 
-BASE_KEYS = {"id", "url", "model_version", "kind", "dataset", "source", "status", "failure_reason", "input_sha256",
-             "input_rows", "library_versions", "params", "thresholds", "checks", "passed", "warnings", "metrics",
-             "created_by", "created_at", "finished_at"}
+BASE_KEYS = {
+    "id",
+    "url",
+    "model_version",
+    "kind",
+    "dataset",
+    "source",
+    "status",
+    "failure_reason",
+    "input_sha256",
+    "input_rows",
+    "library_versions",
+    "params",
+    "thresholds",
+    "checks",
+    "passed",
+    "warnings",
+    "metrics",
+    "created_by",
+    "created_at",
+    "finished_at",
+}
 THRESHOLDS = {
-    "fairness": [{"metric": "demographic_parity_difference", "comparator": "<=", "threshold": 0.1},
-                 {"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8}],
+    "fairness": [
+        {"metric": "demographic_parity_difference", "comparator": "<=", "threshold": 0.1},
+        {"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8},
+    ],
     "performance": [{"metric": "auc", "comparator": ">=", "threshold": 0.6}],
-    "drift": [{"metric": "max_psi", "comparator": "<=", "threshold": 0.2},
-              {"metric": "psi:age_years", "comparator": "<", "threshold": 0.1}],
+    "drift": [
+        {"metric": "max_psi", "comparator": "<=", "threshold": 0.2},
+        {"metric": "psi:age_years", "comparator": "<", "threshold": 0.1},
+    ],
 }
 
 
@@ -32,9 +55,14 @@ def post_json(api, version, kind, data, **extra):
 
 def post_file(api, version, kind, cols, mapping, file_format, *, name=None, **extra):
     upload = SimpleUploadedFile(name or f"data.{file_format}", f.table_bytes(cols, file_format))
-    body = {"model_version": str(version.pk), "kind": kind, "dataset": "holdout-2026-10", "file": upload,
-            "columns": json.dumps(mapping), **{k: json.dumps(v) if not isinstance(v, str) else v
-                                               for k, v in extra.items()}}
+    body = {
+        "model_version": str(version.pk),
+        "kind": kind,
+        "dataset": "holdout-2026-10",
+        "file": upload,
+        "columns": json.dumps(mapping),
+        **{k: json.dumps(v) if not isinstance(v, str) else v for k, v in extra.items()},
+    }
     return api.post("/api/v1/evaluations/", body, format="multipart")
 
 
@@ -76,9 +104,14 @@ def test_inline_csv_and_parquet_give_the_same_digest_and_numbers(kind, g, versio
 
 def test_fairness_response_fields(g, version, developer, api_for):
     body = post_json(api_for(developer), version, "fairness", f.fairness_data(g)).json()
-    assert set(body["metrics"]) == {"demographic_parity_difference", "demographic_parity_ratio",
-                                    "equalized_odds_difference", "equalized_odds_ratio",
-                                    "equal_opportunity_difference", "disparate_impact_ratio"}
+    assert set(body["metrics"]) == {
+        "demographic_parity_difference",
+        "demographic_parity_ratio",
+        "equalized_odds_difference",
+        "equalized_odds_ratio",
+        "equal_opportunity_difference",
+        "disparate_impact_ratio",
+    }
     assert body["by_group"][-1]["overall"] is True and body["by_group"][-1]["count"] == 300
     assert {"group", "count", "selection_rate", "tpr", "fpr"} <= set(body["by_group"][0])
     assert body["input_rows"] == 300 and body["params"]["min_group_size"] == 30
@@ -106,10 +139,22 @@ def test_min_group_size_default_is_a_setting(g, version, pipeline, api_for, sett
 
 
 def test_performance_response_fields(g, version, risk_officer, api_for):
-    body = post_json(api_for(risk_officer), version, "performance", f.performance_data(g),
-                     params={"n_boot": 200, "seed": 7}).json()
-    for key in ("auc", "gini", "ks_statistic", "brier", "accuracy", "precision", "recall", "f1", "log_loss",
-                "calibration", "confidence_intervals"):
+    body = post_json(
+        api_for(risk_officer), version, "performance", f.performance_data(g), params={"n_boot": 200, "seed": 7}
+    ).json()
+    for key in (
+        "auc",
+        "gini",
+        "ks_statistic",
+        "brier",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "log_loss",
+        "calibration",
+        "confidence_intervals",
+    ):
         assert key in body
     assert body["metrics"]["auc"] == body["auc"]
     assert body["confidence_intervals"]["auc"]["method"] == "delong"
@@ -125,9 +170,16 @@ def test_drift_response_fields_and_gate_metrics(g, version, pipeline, api_for):
 
 
 def test_reported_metrics_are_stored_as_reported(version, pipeline, api_for):
-    resp = post_json(api_for(pipeline), version, "reported", {"auc": 0.81, "max_psi": 0.05},
-                     thresholds=[{"metric": "auc", "comparator": ">=", "threshold": 0.7},
-                                 {"metric": "max_psi", "comparator": "<=", "threshold": 0.01}])
+    resp = post_json(
+        api_for(pipeline),
+        version,
+        "reported",
+        {"auc": 0.81, "max_psi": 0.05},
+        thresholds=[
+            {"metric": "auc", "comparator": ">=", "threshold": 0.7},
+            {"metric": "max_psi", "comparator": "<=", "threshold": 0.01},
+        ],
+    )
     assert resp.status_code == 201, resp.json()
     body = resp.json()
     assert body["source"] == "reported" and body["kind"] == "reported" and body["status"] == "done"
@@ -169,8 +221,14 @@ def test_finished_evaluations_are_immutable(g, version, pipeline, api_for):
 
 
 def test_creation_is_audited_with_digest_and_decimal_metrics(g, version, pipeline, api_for):
-    body = post_json(api_for(pipeline), version, "performance", f.performance_data(g),
-                     thresholds=THRESHOLDS["performance"], params={"n_boot": 0}).json()
+    body = post_json(
+        api_for(pipeline),
+        version,
+        "performance",
+        f.performance_data(g),
+        thresholds=THRESHOLDS["performance"],
+        params={"n_boot": 0},
+    ).json()
     [event] = events("evaluation.create", object_id=str(body["id"]))
     rec = record(event)
     assert rec["actor"]["username"] == pipeline.username and rec["object"]["type"] == "evaluation"

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 NAN = float("nan")
 FAIR = {"y_true": [0, 1, 1, 0], "y_pred": [0, 1, 0, 0], "sensitive_features": {"race": ["a", "b", "a", "b"]}}
 PERF = {"y_true": [0, 1, 1, 0], "y_score": [0.1, 0.8, 0.4, 0.3]}
-DRIFT = {"reference": {"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]}, "current": {"x": [1.5, 2.5, 3.5],
-                                                                                 "c": ["a", "a", "b"]}}
+DRIFT = {
+    "reference": {"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]},
+    "current": {"x": [1.5, 2.5, 3.5], "c": ["a", "a", "b"]},
+}
 
 
 def _with(base, path, value):
@@ -51,31 +53,65 @@ CASES = [
     ("unknown-feature-in-current", "drift", _with(DRIFT, "current.z", [1.0, 2.0, 3.0]), {}, "data.current.z"),
     ("feature-missing-from-current", "drift", _with(DRIFT, "current.x", KeyError), {}, "data.current.x"),
     ("categorical-posted-as-numeric", "drift", _with(DRIFT, "current.c", [1.0, 2.0, 1.0]), {}, "data.current.c"),
-    ("categorical-param-unknown-feature", "drift", DRIFT, {"params": {"categorical": ["nope"]}},
-     "params.categorical"),
+    ("categorical-param-unknown-feature", "drift", DRIFT, {"params": {"categorical": ["nope"]}}, "params.categorical"),
     ("drift-without-reference", "drift", {"current": DRIFT["current"]}, {}, "data.reference"),
     ("unknown-kind", "robustness", PERF, {}, "kind"),
     ("missing-dataset", "performance", PERF, {"dataset": ""}, "dataset"),
     ("thresholds-not-a-list", "performance", PERF, {"thresholds": {"metric": "auc"}}, "thresholds"),
-    ("threshold-unknown-metric", "performance", PERF,
-     {"thresholds": [{"metric": "auroc", "comparator": ">=", "threshold": 0.7}]}, "thresholds[0].metric"),
-    ("threshold-bad-comparator", "performance", PERF,
-     {"thresholds": [{"metric": "auc", "comparator": "=>", "threshold": 0.7}]}, "thresholds[0].comparator"),
-    ("threshold-not-a-number", "performance", PERF,
-     {"thresholds": [{"metric": "auc", "comparator": ">=", "threshold": "high"}]}, "thresholds[0].threshold"),
-    ("threshold-unknown-drift-feature", "drift", DRIFT,
-     {"thresholds": [{"metric": "psi:nope", "comparator": "<=", "threshold": 0.2}]}, "thresholds[0].metric"),
-    ("threshold-stat-does-not-apply", "drift", DRIFT,
-     {"thresholds": [{"metric": "ks_statistic:c", "comparator": "<=", "threshold": 0.2}]}, "thresholds[0].metric"),
-    ("reported-threshold-not-reported", "reported", {"auc": 0.8},
-     {"thresholds": [{"metric": "gini", "comparator": ">=", "threshold": 0.5}]}, "thresholds[0].metric"),
+    (
+        "threshold-unknown-metric",
+        "performance",
+        PERF,
+        {"thresholds": [{"metric": "auroc", "comparator": ">=", "threshold": 0.7}]},
+        "thresholds[0].metric",
+    ),
+    (
+        "threshold-bad-comparator",
+        "performance",
+        PERF,
+        {"thresholds": [{"metric": "auc", "comparator": "=>", "threshold": 0.7}]},
+        "thresholds[0].comparator",
+    ),
+    (
+        "threshold-not-a-number",
+        "performance",
+        PERF,
+        {"thresholds": [{"metric": "auc", "comparator": ">=", "threshold": "high"}]},
+        "thresholds[0].threshold",
+    ),
+    (
+        "threshold-unknown-drift-feature",
+        "drift",
+        DRIFT,
+        {"thresholds": [{"metric": "psi:nope", "comparator": "<=", "threshold": 0.2}]},
+        "thresholds[0].metric",
+    ),
+    (
+        "threshold-stat-does-not-apply",
+        "drift",
+        DRIFT,
+        {"thresholds": [{"metric": "ks_statistic:c", "comparator": "<=", "threshold": 0.2}]},
+        "thresholds[0].metric",
+    ),
+    (
+        "reported-threshold-not-reported",
+        "reported",
+        {"auc": 0.8},
+        {"thresholds": [{"metric": "gini", "comparator": ">=", "threshold": 0.5}]},
+        "thresholds[0].metric",
+    ),
     ("reported-not-a-number", "reported", {"auc": "high"}, {}, "data.auc"),
     ("reported-empty", "reported", {}, {}, "data"),
     ("unknown-param", "performance", PERF, {"params": {"bootstraps": 10}}, "params.bootstraps"),
     ("bad-n-boot", "performance", PERF, {"params": {"n_boot": -1}}, "params.n_boot"),
     ("bad-min-group-size", "fairness", FAIR, {"params": {"min_group_size": -3}}, "params.min_group_size"),
-    ("bad-threshold-param", "fairness", _with(_with(FAIR, "y_pred", KeyError), "y_score", [0.1, 0.8, 0.4, 0.3]),
-     {"params": {"threshold": 2}}, "params.threshold"),
+    (
+        "bad-threshold-param",
+        "fairness",
+        _with(_with(FAIR, "y_pred", KeyError), "y_score", [0.1, 0.8, 0.4, 0.3]),
+        {"params": {"threshold": 2}},
+        "params.threshold",
+    ),
     ("no-data", "performance", None, {}, "data"),
     ("unknown-body-field", "performance", PERF, {"colour": "blue"}, "colour"),
 ]
@@ -129,8 +165,9 @@ def test_auditor_refused_by_the_service_too(version, auditor):
     from governance.evaluations import services
 
     with pytest.raises(PermissionRefused):
-        services.evaluation_create(actor=f.ACTOR, user=auditor, model_version=version, kind="reported",
-                                   dataset="d", data={"auc": 0.8})
+        services.evaluation_create(
+            actor=f.ACTOR, user=auditor, model_version=version, kind="reported", dataset="d", data={"auc": 0.8}
+        )
     assert len(events("evaluation.create.denied")) == 1
 
 
@@ -138,37 +175,65 @@ def _upload(content: bytes, name: str):
     return SimpleUploadedFile(name, content)
 
 
-@pytest.mark.parametrize(("content", "name", "extra", "field"), [
-    (b"label,score\n0,0.1,7\n1\n", "data.csv", {}, "file"),
-    (b"PAR1 this is not parquet", "data.parquet", {}, "file"),
-    (b"label,score\n", "data.csv", {}, "file"),
-    (b"label,score\n0,0.1\n1,0.9\n", "data.txt", {}, "file_format"),
-    (b"label,score\n0,0.1\n1,0.9\n", "data.csv", {"file_format": "xlsx"}, "file_format"),
-    (b"label,score\n0,0.1\n1,0.9\n", "data.csv", {"columns": "{not json"}, "columns"),
-    (b"label,prob\n0,0.1\n1,0.9\n", "data.csv", {}, "columns.y_score"),
-    (b"label,score\n0,0.1\n1,\n", "data.csv", {}, "columns.y_score"),
-    (b"label,score\n0,0.1\n2,0.9\n", "data.csv", {}, "columns.y_true"),
-], ids=["malformed-csv", "malformed-parquet", "no-rows", "unknown-extension", "bad-format", "columns-not-json",
-        "column-missing", "missing-value", "labels-not-binary"])
+@pytest.mark.parametrize(
+    ("content", "name", "extra", "field"),
+    [
+        (b"label,score\n0,0.1,7\n1\n", "data.csv", {}, "file"),
+        (b"PAR1 this is not parquet", "data.parquet", {}, "file"),
+        (b"label,score\n", "data.csv", {}, "file"),
+        (b"label,score\n0,0.1\n1,0.9\n", "data.txt", {}, "file_format"),
+        (b"label,score\n0,0.1\n1,0.9\n", "data.csv", {"file_format": "xlsx"}, "file_format"),
+        (b"label,score\n0,0.1\n1,0.9\n", "data.csv", {"columns": "{not json"}, "columns"),
+        (b"label,prob\n0,0.1\n1,0.9\n", "data.csv", {}, "columns.y_score"),
+        (b"label,score\n0,0.1\n1,\n", "data.csv", {}, "columns.y_score"),
+        (b"label,score\n0,0.1\n2,0.9\n", "data.csv", {}, "columns.y_true"),
+    ],
+    ids=[
+        "malformed-csv",
+        "malformed-parquet",
+        "no-rows",
+        "unknown-extension",
+        "bad-format",
+        "columns-not-json",
+        "column-missing",
+        "missing-value",
+        "labels-not-binary",
+    ],
+)
 def test_bad_files_are_refused_and_audited(content, name, extra, field, version, pipeline, api_for):
-    body = {"model_version": str(version.pk), "kind": "performance", "dataset": "d", "file": _upload(content, name),
-            "columns": json.dumps({"y_true": "label", "y_score": "score"}), **extra}
+    body = {
+        "model_version": str(version.pk),
+        "kind": "performance",
+        "dataset": "d",
+        "file": _upload(content, name),
+        "columns": json.dumps({"y_true": "label", "y_score": "score"}),
+        **extra,
+    }
     resp = api_for(pipeline).post("/api/v1/evaluations/", body, format="multipart")
     assert_refused(resp, field)
 
 
 def test_file_and_inline_data_together_are_refused(version, pipeline, api_for):
-    body = {"model_version": str(version.pk), "kind": "performance", "dataset": "d",
-            "file": _upload(b"label,score\n0,0.1\n1,0.9\n", "d.csv"), "data": json.dumps(PERF),
-            "columns": json.dumps({"y_true": "label", "y_score": "score"})}
+    body = {
+        "model_version": str(version.pk),
+        "kind": "performance",
+        "dataset": "d",
+        "file": _upload(b"label,score\n0,0.1\n1,0.9\n", "d.csv"),
+        "data": json.dumps(PERF),
+        "columns": json.dumps({"y_true": "label", "y_score": "score"}),
+    }
     assert_refused(api_for(pipeline).post("/api/v1/evaluations/", body, format="multipart"), "file")
 
 
 def test_file_over_the_upload_limit_is_413(version, pipeline, api_for, settings):
     settings.MAX_UPLOAD_BYTES = 1000
-    body = {"model_version": str(version.pk), "kind": "performance", "dataset": "d",
-            "file": _upload(b"label,score\n" + b"0,0.1\n" * 400, "d.csv"),
-            "columns": json.dumps({"y_true": "label", "y_score": "score"})}
+    body = {
+        "model_version": str(version.pk),
+        "kind": "performance",
+        "dataset": "d",
+        "file": _upload(b"label,score\n" + b"0,0.1\n" * 400, "d.csv"),
+        "columns": json.dumps({"y_true": "label", "y_score": "score"}),
+    }
     resp = api_for(pipeline).post("/api/v1/evaluations/", body, format="multipart")
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
     assert Evaluation.objects.count() == 0
@@ -182,25 +247,40 @@ def test_oversized_file_refused_by_the_service_is_audited(version, pipeline):
     from governance.evaluations import services
 
     with override_settings(MAX_UPLOAD_BYTES=10), pytest.raises(PayloadTooLarge):
-        services.evaluation_create(actor=f.ACTOR, user=pipeline, model_version=version, kind="performance",
-                                   dataset="d", file=_upload(b"label,score\n0,0.1\n1,0.9\n", "d.csv"),
-                                   columns={"y_true": "label", "y_score": "score"})
+        services.evaluation_create(
+            actor=f.ACTOR,
+            user=pipeline,
+            model_version=version,
+            kind="performance",
+            dataset="d",
+            file=_upload(b"label,score\n0,0.1\n1,0.9\n", "d.csv"),
+            columns={"y_true": "label", "y_score": "score"},
+        )
     [event] = events("evaluation.create.denied")
     assert record(event)["data"]["field"] == "file"
 
 
 def test_json_body_over_the_limit_is_413(version, pipeline, api_for, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
-    resp = api_for(pipeline).post("/api/v1/evaluations/", {"model_version": version.pk, "kind": "performance",
-                                                           "dataset": "d", "data": PERF, "pad": "x" * 300},
-                                  format="json")
+    resp = api_for(pipeline).post(
+        "/api/v1/evaluations/",
+        {"model_version": version.pk, "kind": "performance", "dataset": "d", "data": PERF, "pad": "x" * 300},
+        format="json",
+    )
     assert resp.status_code == 413
 
 
 def test_nothing_is_stored_and_no_create_event_on_refusal(version, pipeline, api_for):
     before = AuditEvent.objects.filter(action="evaluation.create").count()
-    api_for(pipeline).post("/api/v1/evaluations/", {"model_version": version.pk, "kind": "performance",
-                                                    "dataset": "d", "data": _with(PERF, "y_score", [2, 2, 2, 2])},
-                           format="json")
+    api_for(pipeline).post(
+        "/api/v1/evaluations/",
+        {
+            "model_version": version.pk,
+            "kind": "performance",
+            "dataset": "d",
+            "data": _with(PERF, "y_score", [2, 2, 2, 2]),
+        },
+        format="json",
+    )
     assert AuditEvent.objects.filter(action="evaluation.create").count() == before
     assert Evaluation.objects.count() == 0

@@ -70,9 +70,14 @@ def test_queued_evaluation_on_a_real_worker(settings, tmp_path):
     importlib.import_module("governance.evaluations.migrations.0003_role_permissions").grant(apps, None)
     broker_url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
     queue = f"mlgov-ev-test-{os.getpid()}-{random.randint(0, 1 << 30)}"
-    env = {**os.environ, "CELERY_BROKER_URL": broker_url, "DATABASE_URL": _database_url(),
-           "MEDIA_ROOT": str(settings.MEDIA_ROOT), "AUDIT_SIGNING_KEY_FILE": settings.AUDIT_SIGNING_KEY_FILE,
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker_url,
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "AUDIT_SIGNING_KEY_FILE": settings.AUDIT_SIGNING_KEY_FILE,
+        "PYTHONPATH": str(ROOT),
+    }
     log = tmp_path / "worker.log"
     saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")}
     proc = None
@@ -80,9 +85,28 @@ def test_queued_evaluation_on_a_real_worker(settings, tmp_path):
         _configure(app, broker_url=broker_url, task_always_eager=False, task_default_queue=queue)
         with open(log, "w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "governance", "worker", "--pool=solo", "--loglevel=INFO",
-                 "-Q", queue, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "governance",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    "-Q",
+                    queue,
+                    "-n",
+                    f"{queue}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         _wait_until_ready(broker_url, proc, log)
 
         pipeline = account_factories.service_account()
@@ -93,10 +117,18 @@ def test_queued_evaluation_on_a_real_worker(settings, tmp_path):
         y = rng.integers(0, 2, n)
         score = np.clip(0.35 * y + rng.uniform(0, 0.65, n), 0, 1)
         data = {"y_true": y.tolist(), "y_score": score.tolist()}
-        resp = make_api_client(pipeline).post("/api/v1/evaluations/", {
-            "model_version": version.pk, "kind": "performance", "dataset": "large", "data": data,
-            "params": {"n_boot": 20}, "thresholds": [{"metric": "auc", "comparator": ">=", "threshold": 0.7}]},
-            format="json")
+        resp = make_api_client(pipeline).post(
+            "/api/v1/evaluations/",
+            {
+                "model_version": version.pk,
+                "kind": "performance",
+                "dataset": "large",
+                "data": data,
+                "params": {"n_boot": 20},
+                "thresholds": [{"metric": "auc", "comparator": ">=", "threshold": 0.7}],
+            },
+            format="json",
+        )
         assert resp.status_code == 202, resp.json()
         assert resp.json()["status"] in ("queued", "running", "done")
         pk = resp.json()["id"]
@@ -108,8 +140,11 @@ def test_queued_evaluation_on_a_real_worker(settings, tmp_path):
             evaluation = Evaluation.objects.get(pk=pk)
         assert evaluation.status == "done", (evaluation.status, evaluation.failure_reason, log.read_text()[-4000:])
 
-        trail = list(AuditEvent.objects.filter(object_type="evaluation", object_id=str(pk)).order_by("seq")
-                     .values_list("action", "actor_id"))
+        trail = list(
+            AuditEvent.objects.filter(object_type="evaluation", object_id=str(pk))
+            .order_by("seq")
+            .values_list("action", "actor_id")
+        )
         assert [a for a, _ in trail] == ["evaluation.create", "evaluation.start", "evaluation.complete"]
         assert trail[1][1] == trail[2][1] == "celery:evaluations.run"
 

@@ -43,18 +43,28 @@ def client(live_server, monkeypatch):
 
 
 def _register(client: Client) -> dict:
-    client.register_model("client-model", purpose="Scores applications.", business_unit="Retail",
-                          eu_ai_act_category="high", risk_tier="tier_1")
-    return client.register_version("client-model", "1.0.0", artifact_uri="s3://m/1.pkl",
-                                   artifact_sha256=hashlib.sha256(b"m").hexdigest())
+    client.register_model(
+        "client-model",
+        purpose="Scores applications.",
+        business_unit="Retail",
+        eu_ai_act_category="high",
+        risk_tier="tier_1",
+    )
+    return client.register_version(
+        "client-model", "1.0.0", artifact_uri="s3://m/1.pkl", artifact_sha256=hashlib.sha256(b"m").hexdigest()
+    )
 
 
 def test_the_pipeline_flow(client, tmp_path, settings):
     g = f.german()
     version = _register(client)
-    inline = client.post_evaluation(version["id"], "fairness", "holdout", data=f.fairness_data(g),
-                                    thresholds=[{"metric": "disparate_impact_ratio", "comparator": ">=",
-                                                 "threshold": 0.8}])
+    inline = client.post_evaluation(
+        version["id"],
+        "fairness",
+        "holdout",
+        data=f.fairness_data(g),
+        thresholds=[{"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8}],
+    )
     assert inline["status"] == "done" and inline["checks"][0]["metric"] == "disparate_impact_ratio"
     cols, mapping = f.fairness_table(g)
     path = tmp_path / "holdout.parquet"
@@ -72,16 +82,18 @@ def test_the_pipeline_flow(client, tmp_path, settings):
     cur_path.write_bytes(f.table_bytes(cur_cols, "csv"))
 
     settings.EVALUATION_SYNC_MAX_ROWS = 10  # queued; eager Celery runs it on commit in the server thread
-    queued = client.post_evaluation(version["id"], "drift", "holdout", file=cur_path, columns=cur_mapping,
-                                    file_format="csv")
+    queued = client.post_evaluation(
+        version["id"], "drift", "holdout", file=cur_path, columns=cur_mapping, file_format="csv"
+    )
     done = client.wait_for_evaluation(queued["id"], timeout=60)
     assert done["status"] == "done" and done["input"]["reference_sample"] == sample["id"]
     assert client.get_evaluation(done["id"])["metrics"] == done["metrics"]
 
     req = client.request_promotion(version["id"], "staging", "Evidence posted by the pipeline.")
     assert req["status"] == "pending"
-    appended = client.append_events([{"action": "pipeline.batch_scored", "target": {"type": "batch", "id": "b-1"},
-                                      "details": {"rows": 300}}])
+    appended = client.append_events(
+        [{"action": "pipeline.batch_scored", "target": {"type": "batch", "id": "b-1"}, "details": {"rows": 300}}]
+    )
     assert appended
 
 

@@ -28,16 +28,19 @@ def test_seed_is_idempotent_and_posts_as_the_pipeline(settings, tmp_path):
     evs = list(Evaluation.objects.select_related("model_version", "created_by"))
     assert len(evs) == 6
     assert {(e.model_version.version, e.kind) for e in evs} == {
-        (v, k) for v in ("1.0.0", "1.1.0") for k in ("fairness", "performance", "drift")}
-    assert all(e.source == "computed" and e.status == "done" and e.created_by.username == "credit-pipeline"
-               for e in evs)
+        (v, k) for v in ("1.0.0", "1.1.0") for k in ("fairness", "performance", "drift")
+    }
+    assert all(
+        e.source == "computed" and e.status == "done" and e.created_by.username == "credit-pipeline" for e in evs
+    )
     fair = next(e for e in evs if e.kind == "fairness")
     assert fair.params["sensitive_features"] == ["age_band", "sex"]
     assert [c["metric"] for c in fair.checks] == ["demographic_parity_difference", "disparate_impact_ratio"]
     drift = next(e for e in evs if e.kind == "drift")
     assert drift.input_rows == 1000 and drift.metrics["n_features"] == 8
     assert {r["feature"] for r in drift.result["features"] if r["type"] == "categorical"} == set(
-        evaluations_demo.CATEGORICAL)
+        evaluations_demo.CATEGORICAL
+    )
     perf = {e.model_version.version: e for e in evs if e.kind == "performance"}
     assert perf["1.1.0"].metrics["auc"] > perf["1.0.0"].metrics["auc"]
     creates = events("evaluation.create")

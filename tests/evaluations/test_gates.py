@@ -30,16 +30,23 @@ def test_metrics_hold_every_name_a_policy_may_reference(kind, version, pipeline)
     assert {n for n in metric_names(kind) if ":" not in n} <= set(ev.metrics)
 
 
-def test_a_new_evaluation_refreshes_open_promotion_gates(g, version, developer, pipeline,
-                                                         django_capture_on_commit_callbacks):
-    req = promotion_request_create(actor=f.ACTOR, user=developer, version=version, target_stage="staging",
-                                   reason="ready")
+def test_a_new_evaluation_refreshes_open_promotion_gates(
+    g, version, developer, pipeline, django_capture_on_commit_callbacks
+):
+    req = promotion_request_create(
+        actor=f.ACTOR, user=developer, version=version, target_stage="staging", reason="ready"
+    )
     assert not req.gates_passed
     thresholds = [{"metric": "auc", "comparator": ">=", "threshold": 0.7}]
     with django_capture_on_commit_callbacks(execute=True):
         # reported metrics stand in for the policy's kinds (the default policies accept them)
-        f.evaluation(version, pipeline, kind="reported", thresholds=thresholds,
-                     data={"auc": 0.8, "demographic_parity_difference": 0.05, "disparate_impact_ratio": 0.9})
+        f.evaluation(
+            version,
+            pipeline,
+            kind="reported",
+            thresholds=thresholds,
+            data={"auc": 0.8, "demographic_parity_difference": 0.05, "disparate_impact_ratio": 0.9},
+        )
     req = PromotionRequest.objects.get(pk=req.pk)
     assert req.gates_passed, req.gate_results
     assert events("promotion_request.gates_refresh")

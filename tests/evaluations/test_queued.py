@@ -22,11 +22,18 @@ def small_limits(settings):
     settings.EVALUATION_SYNC_MAX_ROWS = 100
 
 
-def test_large_inline_input_is_queued_then_computed(g, version, pipeline, api_for, small_limits,
-                                                    django_capture_on_commit_callbacks):
+def test_large_inline_input_is_queued_then_computed(
+    g, version, pipeline, api_for, small_limits, django_capture_on_commit_callbacks
+):
     api = api_for(pipeline)
-    body = {"model_version": version.pk, "kind": "performance", "dataset": "holdout", "data": f.performance_data(g),
-            "params": {"n_boot": 50}, "thresholds": [{"metric": "auc", "comparator": ">=", "threshold": 0.6}]}
+    body = {
+        "model_version": version.pk,
+        "kind": "performance",
+        "dataset": "holdout",
+        "data": f.performance_data(g),
+        "params": {"n_boot": 50},
+        "thresholds": [{"metric": "auc", "comparator": ">=", "threshold": 0.6}],
+    }
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         resp = api.post("/api/v1/evaluations/", body, format="json")
     assert resp.status_code == 202, resp.json()
@@ -42,10 +49,12 @@ def test_large_inline_input_is_queued_then_computed(g, version, pipeline, api_fo
     assert done["params"]["n_boot"] == 50
     ev = Evaluation.objects.get(pk=queued["id"])
     assert ev.input_file.name.endswith(".json")
-    trail = [(e.action, record(e)["data"]["status"]) for e in events("evaluation.create") + events(
-        "evaluation.start") + events("evaluation.complete") if e.object_id == str(ev.pk)]
-    assert trail == [("evaluation.create", "queued"), ("evaluation.start", "running"),
-                     ("evaluation.complete", "done")]
+    trail = [
+        (e.action, record(e)["data"]["status"])
+        for e in events("evaluation.create") + events("evaluation.start") + events("evaluation.complete")
+        if e.object_id == str(ev.pk)
+    ]
+    assert trail == [("evaluation.create", "queued"), ("evaluation.start", "running"), ("evaluation.complete", "done")]
     complete = record(events("evaluation.complete")[0])["data"]
     assert complete["input_sha256"] == ev.input_sha256 and complete["metrics"]["auc"] == repr(ev.metrics["auc"])
     assert record(events("evaluation.start")[0])["actor"]["id"] == "celery:evaluations.run"
@@ -53,39 +62,59 @@ def test_large_inline_input_is_queued_then_computed(g, version, pipeline, api_fo
 
 def test_queued_and_sync_give_the_same_numbers(g, version, pipeline, settings, django_capture_on_commit_callbacks):
     data = f.fairness_data(g)
-    sync = services.evaluation_create(actor=f.ACTOR, user=pipeline, model_version=version, kind="fairness",
-                                      dataset="h", data=data)
+    sync = services.evaluation_create(
+        actor=f.ACTOR, user=pipeline, model_version=version, kind="fairness", dataset="h", data=data
+    )
     settings.EVALUATION_SYNC_MAX_BYTES = 100
     with django_capture_on_commit_callbacks(execute=True):
-        queued = services.evaluation_create(actor=f.ACTOR, user=pipeline, model_version=version, kind="fairness",
-                                            dataset="h", data=data)
+        queued = services.evaluation_create(
+            actor=f.ACTOR, user=pipeline, model_version=version, kind="fairness", dataset="h", data=data
+        )
     assert queued.was_queued and not sync.was_queued
     queued.refresh_from_db()
     assert queued.status == "done"
     assert (queued.input_sha256, queued.metrics, queued.result["by_group"], queued.warnings) == (
-        sync.input_sha256, sync.metrics, sync.result["by_group"], sync.warnings)
+        sync.input_sha256,
+        sync.metrics,
+        sync.result["by_group"],
+        sync.warnings,
+    )
 
 
-def test_large_file_is_stored_and_queued(g, version, pipeline, api_for, small_limits,
-                                         django_capture_on_commit_callbacks):
+def test_large_file_is_stored_and_queued(
+    g, version, pipeline, api_for, small_limits, django_capture_on_commit_callbacks
+):
     f.reference_sample(version, pipeline)
     cols, mapping = f.drift_table(g, slice(700, 1000))
     upload = SimpleUploadedFile("current.parquet", f.table_bytes(cols, "parquet"))
     with django_capture_on_commit_callbacks(execute=True):
-        resp = api_for(pipeline).post("/api/v1/evaluations/", {
-            "model_version": str(version.pk), "kind": "drift", "dataset": "holdout", "file": upload,
-            "columns": json.dumps(mapping)}, format="multipart")
+        resp = api_for(pipeline).post(
+            "/api/v1/evaluations/",
+            {
+                "model_version": str(version.pk),
+                "kind": "drift",
+                "dataset": "holdout",
+                "file": upload,
+                "columns": json.dumps(mapping),
+            },
+            format="multipart",
+        )
     assert resp.status_code == 202, resp.json()
     ev = Evaluation.objects.get(pk=resp.json()["id"])
     assert ev.status == "done" and ev.input_file.name.endswith(".parquet")
     assert ev.result["input"]["reference_sample"] and ev.metrics["n_features"] == 4
 
 
-def test_a_failure_is_recorded_with_its_reason(g, version, pipeline, small_limits,
-                                               django_capture_on_commit_callbacks):
+def test_a_failure_is_recorded_with_its_reason(g, version, pipeline, small_limits, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        ev = services.evaluation_create(actor=f.ACTOR, user=pipeline, model_version=version, kind="performance",
-                                        dataset="h", data=f.performance_data(g))
+        ev = services.evaluation_create(
+            actor=f.ACTOR,
+            user=pipeline,
+            model_version=version,
+            kind="performance",
+            dataset="h",
+            data=f.performance_data(g),
+        )
     # the stored input no longer matches the digest recorded at creation
     with open(ev.input_file.path, "w") as handle:
         json.dump(f.performance_data(g, slice(0, 300)), handle)
@@ -99,11 +128,18 @@ def test_a_failure_is_recorded_with_its_reason(g, version, pipeline, small_limit
     assert services.evaluation_start(actor=f.ACTOR, evaluation_id=ev.pk) is None
 
 
-def test_an_unexpected_error_fails_the_evaluation(g, version, pipeline, small_limits, monkeypatch,
-                                                  django_capture_on_commit_callbacks):
+def test_an_unexpected_error_fails_the_evaluation(
+    g, version, pipeline, small_limits, monkeypatch, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        ev = services.evaluation_create(actor=f.ACTOR, user=pipeline, model_version=version, kind="performance",
-                                        dataset="h", data=f.performance_data(g))
+        ev = services.evaluation_create(
+            actor=f.ACTOR,
+            user=pipeline,
+            model_version=version,
+            kind="performance",
+            dataset="h",
+            data=f.performance_data(g),
+        )
 
     def boom(*args, **kwargs):
         raise MemoryError("out of memory")
@@ -116,18 +152,29 @@ def test_an_unexpected_error_fails_the_evaluation(g, version, pipeline, small_li
 
 def test_bad_large_input_is_still_refused_in_the_request(version, pipeline, api_for, small_limits):
     data = {"y_true": [0, 1] * 100, "y_score": [0.5, 1.5] * 100}
-    resp = api_for(pipeline).post("/api/v1/evaluations/", {"model_version": version.pk, "kind": "performance",
-                                                           "dataset": "d", "data": data}, format="json")
+    resp = api_for(pipeline).post(
+        "/api/v1/evaluations/",
+        {"model_version": version.pk, "kind": "performance", "dataset": "d", "data": data},
+        format="json",
+    )
     assert resp.status_code == 400 and "data.y_score" in resp.json()["error"]["fields"]
     assert Evaluation.objects.count() == 0
 
 
-def test_numpy_arrays_from_python_callers_can_be_queued(g, version, pipeline, small_limits,
-                                                        django_capture_on_commit_callbacks):
+def test_numpy_arrays_from_python_callers_can_be_queued(
+    g, version, pipeline, small_limits, django_capture_on_commit_callbacks
+):
     data = {"y_true": g["y"][700:1000], "y_score": g["score"][700:1000]}
     with django_capture_on_commit_callbacks(execute=True):
-        ev = services.evaluation_create(actor=f.ACTOR, user=pipeline, model_version=version, kind="performance",
-                                        dataset="h", data=data, params={"n_boot": 0})
+        ev = services.evaluation_create(
+            actor=f.ACTOR,
+            user=pipeline,
+            model_version=version,
+            kind="performance",
+            dataset="h",
+            data=data,
+            params={"n_boot": 0},
+        )
     ev.refresh_from_db()
     from governance.evaluations.inputs import parse_inline
     from governance.evaluations.performance import compute_performance

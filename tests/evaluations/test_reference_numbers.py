@@ -26,8 +26,11 @@ H = slice(700, 1000)
 
 
 def post(api, version, kind, data, **extra):
-    resp = api.post("/api/v1/evaluations/", {"model_version": version.pk, "kind": kind, "dataset": "holdout",
-                                             "data": data, **extra}, format="json")
+    resp = api.post(
+        "/api/v1/evaluations/",
+        {"model_version": version.pk, "kind": kind, "dataset": "holdout", "data": data, **extra},
+        format="json",
+    )
     assert resp.status_code == 201, resp.json()
     return resp.json()
 
@@ -41,8 +44,12 @@ def test_fairness_equals_fairlearn(g, version, pipeline, api_for):
     assert m["demographic_parity_ratio"] == demographic_parity_ratio(y, yp, sensitive_features=sf)
     assert m["equalized_odds_difference"] == equalized_odds_difference(y, yp, sensitive_features=sf)
     assert m["equalized_odds_ratio"] == equalized_odds_ratio(y, yp, sensitive_features=sf)
-    mf = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
-                              "fpr": false_positive_rate}, y_true=y, y_pred=yp, sensitive_features=sf)
+    mf = MetricFrame(
+        metrics={"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+        y_true=y,
+        y_pred=yp,
+        sensitive_features=sf,
+    )
     expected = mf.by_group.dropna(how="all")
     rows = [r for r in body["by_group"] if not r["overall"]]
     assert len(rows) == len(expected)

@@ -16,9 +16,11 @@ pytestmark = pytest.mark.django_db
 
 
 def post_reference(api, version, content: bytes, name: str, columns: dict, **extra):
-    return api.post(f"/api/v1/versions/{version.pk}/reference/",
-                    {"file": SimpleUploadedFile(name, content), "columns": json.dumps(columns), **extra},
-                    format="multipart")
+    return api.post(
+        f"/api/v1/versions/{version.pk}/reference/",
+        {"file": SimpleUploadedFile(name, content), "columns": json.dumps(columns), **extra},
+        format="multipart",
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -37,11 +39,16 @@ def test_register_and_use_a_reference_sample(fmt, g, version, pipeline, auditor,
     assert [s["id"] for s in listed["results"]] == [body["id"]]
 
     # inline drift without a reference uses the registered one, with the same digest as an inline reference
-    inline_full = api.post("/api/v1/evaluations/", {"model_version": version.pk, "kind": "drift", "dataset": "d",
-                                                    "data": f.drift_data(g)}, format="json").json()
-    current_only = api.post("/api/v1/evaluations/", {"model_version": version.pk, "kind": "drift", "dataset": "d",
-                                                     "data": {"current": f.drift_data(g)["current"]}},
-                            format="json")
+    inline_full = api.post(
+        "/api/v1/evaluations/",
+        {"model_version": version.pk, "kind": "drift", "dataset": "d", "data": f.drift_data(g)},
+        format="json",
+    ).json()
+    current_only = api.post(
+        "/api/v1/evaluations/",
+        {"model_version": version.pk, "kind": "drift", "dataset": "d", "data": {"current": f.drift_data(g)["current"]}},
+        format="json",
+    )
     assert current_only.status_code == 201, current_only.json()
     assert current_only.json()["input_sha256"] == inline_full["input_sha256"]
     assert current_only.json()["metrics"] == inline_full["metrics"]
@@ -51,18 +58,25 @@ def test_register_and_use_a_reference_sample(fmt, g, version, pipeline, auditor,
 def test_reference_features_must_match(g, version, pipeline, api_for):
     f.reference_sample(version, pipeline)
     data = {"current": {"duration_months": [1.0, 2.0]}}
-    resp = api_for(pipeline).post("/api/v1/evaluations/", {"model_version": version.pk, "kind": "drift",
-                                                           "dataset": "d", "data": data}, format="json")
+    resp = api_for(pipeline).post(
+        "/api/v1/evaluations/",
+        {"model_version": version.pk, "kind": "drift", "dataset": "d", "data": data},
+        format="json",
+    )
     assert resp.status_code == 400 and resp.json()["error"]["fields"]
     assert Evaluation.objects.count() == 0 and len(events("evaluation.create.denied")) == 1
 
 
-@pytest.mark.parametrize(("content", "name", "columns", "field"), [
-    (b"a,b\n1,2,3\n4\n", "r.csv", {"features": ["a", "b"]}, "file"),
-    (b"a,b\n1,2\n", "r.csv", {"features": ["a", "zzz"]}, "columns.features"),
-    (b"a,b\n1,2\n", "r.csv", {}, "columns.features"),
-    (b"a,b\n1,2\n", "r.bin", {"features": ["a"]}, "file_format"),
-], ids=["malformed", "unknown-column", "no-features", "unknown-format"])
+@pytest.mark.parametrize(
+    ("content", "name", "columns", "field"),
+    [
+        (b"a,b\n1,2,3\n4\n", "r.csv", {"features": ["a", "b"]}, "file"),
+        (b"a,b\n1,2\n", "r.csv", {"features": ["a", "zzz"]}, "columns.features"),
+        (b"a,b\n1,2\n", "r.csv", {}, "columns.features"),
+        (b"a,b\n1,2\n", "r.bin", {"features": ["a"]}, "file_format"),
+    ],
+    ids=["malformed", "unknown-column", "no-features", "unknown-format"],
+)
 def test_bad_reference_samples_are_refused_and_audited(content, name, columns, field, version, pipeline, api_for):
     resp = post_reference(api_for(pipeline), version, content, name, columns)
     assert resp.status_code == 400 and field in resp.json()["error"]["fields"], resp.json()
@@ -79,7 +93,9 @@ def test_auditors_cannot_register_reference_samples(g, version, auditor, api_for
 
 
 def test_unknown_version(pipeline, api_for):
-    resp = pipeline and api_for(pipeline).post("/api/v1/versions/999999/reference/",
-                                               {"file": SimpleUploadedFile("r.csv", b"a\n1\n"),
-                                                "columns": json.dumps({"features": ["a"]})}, format="multipart")
+    resp = pipeline and api_for(pipeline).post(
+        "/api/v1/versions/999999/reference/",
+        {"file": SimpleUploadedFile("r.csv", b"a\n1\n"), "columns": json.dumps({"features": ["a"]})},
+        format="multipart",
+    )
     assert resp.status_code == 400 and "model_version" in resp.json()["error"]["fields"]

@@ -45,8 +45,9 @@ def numeric_pair(draw):
 @given(numeric_pair())
 def test_numeric_stats_match_scipy(pair):
     ref, cur = pair
-    res = compute_drift(parse_inline("drift", {"reference": {"x": ref.tolist()}, "current": {"x": cur.tolist()}},
-                                     params={}), params={})
+    res = compute_drift(
+        parse_inline("drift", {"reference": {"x": ref.tolist()}, "current": {"x": cur.tolist()}}, params={}), params={}
+    )
     row = res["features"][0]
     ks = stats.ks_2samp(ref, cur)
     assert close(row["ks_statistic"], ks.statistic)
@@ -73,8 +74,9 @@ def categorical_pair(draw):
 @given(categorical_pair())
 def test_categorical_stats_match_scipy(pair):
     ref, cur = pair
-    res = compute_drift(parse_inline("drift", {"reference": {"c": ref.tolist()}, "current": {"c": cur.tolist()}},
-                                     params={}), params={})
+    res = compute_drift(
+        parse_inline("drift", {"reference": {"c": ref.tolist()}, "current": {"c": cur.tolist()}}, params={}), params={}
+    )
     row = res["features"][0]
     cats = np.union1d(ref, cur)
     rc = np.array([(ref == c).sum() for c in cats])
@@ -115,8 +117,10 @@ def test_large_path_asymptotic_pvalue_and_distance_rules():
 
 
 def test_constant_reference_uses_std_floor_and_psi_band():
-    res = compute_drift(parse_inline("drift", {"reference": {"x": [1.0] * 20}, "current": {"x": [1.0] * 19 + [2.0]}},
-                                     params={}), params={})
+    res = compute_drift(
+        parse_inline("drift", {"reference": {"x": [1.0] * 20}, "current": {"x": [1.0] * 19 + [2.0]}}, params={}),
+        params={},
+    )
     row = res["features"][0]
     assert close(row["wasserstein_normalized"], stats.wasserstein_distance([1.0] * 20, [1.0] * 19 + [2.0]) / 0.001)
     assert row["psi_band"] in {"none", "moderate", "significant"}

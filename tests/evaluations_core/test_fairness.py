@@ -31,9 +31,15 @@ def _precision(y_true, y_pred, sample_weight=None):
     return precision_score(y_true, y_pred, zero_division=0, sample_weight=sample_weight)
 
 
-FNS = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
-       "fnr": false_negative_rate, "tnr": true_negative_rate, "precision": _precision,
-       "accuracy": accuracy_score}
+FNS = {
+    "selection_rate": selection_rate,
+    "tpr": true_positive_rate,
+    "fpr": false_positive_rate,
+    "fnr": false_negative_rate,
+    "tnr": true_negative_rate,
+    "precision": _precision,
+    "accuracy": accuracy_score,
+}
 
 
 def _close(a, b):
@@ -43,8 +49,11 @@ def _close(a, b):
 
 
 def check_against_fairlearn(yt, yp, sens: dict, w=None):
-    data = {"y_true": yt.tolist(), "y_pred": yp.tolist(),
-            "sensitive_features": {k: v.tolist() for k, v in sens.items()}}
+    data = {
+        "y_true": yt.tolist(),
+        "y_pred": yp.tolist(),
+        "sensitive_features": {k: v.tolist() for k, v in sens.items()},
+    }
     if w is not None:
         data["sample_weight"] = w.tolist()
     res = compute_fairness(parse_inline("fairness", data, params={}))
@@ -57,8 +66,7 @@ def check_against_fairlearn(yt, yp, sens: dict, w=None):
     assert len(rows) == len(by_group)
     for row, (key, expected) in zip(rows, by_group.iterrows(), strict=True):
         key = key if isinstance(key, tuple) else (key,)
-        assert tuple(row["group"][k] for k in names) == tuple(k.item() if hasattr(k, "item") else k
-                                                             for k in key)
+        assert tuple(row["group"][k] for k in names) == tuple(k.item() if hasattr(k, "item") else k for k in key)
         for m in FNS:
             assert _close(row[m], expected[m]), (m, row[m], expected[m])
     overall = res["by_group"][-1]
@@ -116,22 +124,27 @@ def test_bit_identical_unweighted_large():
     g = rng.choice(4, n, p=[0.4, 0.3, 0.2, 0.1])
     yt = (rng.random(n) < 0.3 + 0.1 * g).astype(np.int64)
     yp = (rng.random(n) < 0.2 + 0.15 * g).astype(np.int64)
-    res = compute_fairness(parse_inline("fairness", {"y_true": yt, "y_pred": yp,
-                                                     "sensitive_features": {"g": g}}, params={}))
-    mf = MetricFrame(metrics={"sr": selection_rate, "tpr": true_positive_rate}, y_true=yt, y_pred=yp,
-                     sensitive_features=g)
+    res = compute_fairness(
+        parse_inline("fairness", {"y_true": yt, "y_pred": yp, "sensitive_features": {"g": g}}, params={})
+    )
+    mf = MetricFrame(
+        metrics={"sr": selection_rate, "tpr": true_positive_rate}, y_true=yt, y_pred=yp, sensitive_features=g
+    )
     for row, (_k, exp) in zip(res["by_group"][:-1], mf.by_group.iterrows(), strict=True):
         assert row["selection_rate"] == exp["sr"] and row["tpr"] == exp["tpr"]
     assert res["metrics"]["demographic_parity_difference"] == demographic_parity_difference(
-        yt, yp, sensitive_features=g)
+        yt, yp, sensitive_features=g
+    )
 
 
 def test_y_score_threshold_and_small_group_warning():
     yt = [0, 1, 1, 0, 1, 0]
     ys = [0.1, 0.8, 0.4, 0.6, 0.9, 0.2]
-    parsed = parse_inline("fairness", {"y_true": yt, "y_score": ys,
-                                       "sensitive_features": {"sex": ["m", "f", "m", "f", "m", "f"]}},
-                          params={"threshold": 0.5})
+    parsed = parse_inline(
+        "fairness",
+        {"y_true": yt, "y_score": ys, "sensitive_features": {"sex": ["m", "f", "m", "f", "m", "f"]}},
+        params={"threshold": 0.5},
+    )
     assert parsed.y_pred.tolist() == [0, 1, 0, 1, 1, 0]
     res = compute_fairness(parsed, min_group_size=30)
     assert res["params"]["threshold"] == 0.5 and res["params"]["min_group_size"] == 30
@@ -142,9 +155,13 @@ def test_y_score_threshold_and_small_group_warning():
 
 
 def test_undefined_ratio_is_none():
-    res = compute_fairness(parse_inline("fairness", {"y_true": [0, 0, 1, 1], "y_pred": [0, 0, 0, 0],
-                                                     "sensitive_features": {"g": ["a", "b", "a", "b"]}},
-                                        params={}))
+    res = compute_fairness(
+        parse_inline(
+            "fairness",
+            {"y_true": [0, 0, 1, 1], "y_pred": [0, 0, 0, 0], "sensitive_features": {"g": ["a", "b", "a", "b"]}},
+            params={},
+        )
+    )
     assert res["metrics"]["demographic_parity_ratio"] is None
     assert res["metrics"]["demographic_parity_difference"] == 0.0
 

@@ -37,21 +37,30 @@ def load():
 def test_german_credit_fairness_matches_fairlearn():
     df, y, sex, age, score = load()
     yp = (score >= 0.5).astype(int)
-    parsed = parse_inline("fairness", {"y_true": y.tolist(), "y_score": score.tolist(),
-                                       "sensitive_features": {"sex": sex.tolist(), "age_band": age.tolist()}},
-                          params={"threshold": 0.5})
+    parsed = parse_inline(
+        "fairness",
+        {
+            "y_true": y.tolist(),
+            "y_score": score.tolist(),
+            "sensitive_features": {"sex": sex.tolist(), "age_band": age.tolist()},
+        },
+        params={"threshold": 0.5},
+    )
     res = compute_fairness(parsed)
     sf = pd.DataFrame({"age_band": age, "sex": sex})
-    mf = MetricFrame(metrics={"sr": selection_rate, "tpr": true_positive_rate}, y_true=y, y_pred=yp,
-                     sensitive_features=sf)
+    mf = MetricFrame(
+        metrics={"sr": selection_rate, "tpr": true_positive_rate}, y_true=y, y_pred=yp, sensitive_features=sf
+    )
     bg = mf.by_group.dropna(how="all")
     for row, (_k, exp) in zip(res["by_group"][:-1], bg.iterrows(), strict=True):
         assert row["selection_rate"] == exp["sr"] and row["tpr"] == exp["tpr"]
     assert res["metrics"]["demographic_parity_difference"] == demographic_parity_difference(
-        y, yp, sensitive_features=sf)
+        y, yp, sensitive_features=sf
+    )
     assert res["metrics"]["equalized_odds_difference"] == equalized_odds_difference(y, yp, sensitive_features=sf)
-    checks = evaluate_checks("fairness", res, [{"metric": "disparate_impact_ratio", "comparator": ">=",
-                                                "threshold": 0.8}])
+    checks = evaluate_checks(
+        "fairness", res, [{"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8}]
+    )
     assert checks[0]["value"] == res["metrics"]["disparate_impact_ratio"]
 
 
@@ -80,16 +89,19 @@ def test_german_credit_drift_first_vs_last_500():
         chi2 = stats.chi2_contingency(ct.to_numpy(), correction=False)
         assert abs(rows[f]["chi2_statistic"] - chi2.statistic) <= 1e-9 * max(1, chi2.statistic)
         assert abs(rows[f]["chi2_pvalue"] - chi2.pvalue) <= 1e-12
-    inline = parse_inline("drift", {"reference": {f: a[f].tolist() for f in num + cat},
-                                    "current": {f: b[f].tolist() for f in num + cat}},
-                          params={"categorical": ["A8"]})
+    inline = parse_inline(
+        "drift",
+        {"reference": {f: a[f].tolist() for f in num + cat}, "current": {f: b[f].tolist() for f in num + cat}},
+        params={"categorical": ["A8"]},
+    )
     assert input_sha256(inline) == input_sha256(both)
 
 
 def test_german_credit_performance_matches_sklearn():
     _df, y, _sex, _age, score = load()
-    res = compute_performance(parse_inline("performance", {"y_true": y, "y_score": score}, params={}),
-                              params={"n_boot": 100})
+    res = compute_performance(
+        parse_inline("performance", {"y_true": y, "y_score": score}, params={}), params={"n_boot": 100}
+    )
     assert abs(res["auc"] - skm.roc_auc_score(y, score)) <= 1e-12
     assert abs(res["brier"] - skm.brier_score_loss(y, score)) <= 1e-12
     assert abs(res["log_loss"] - skm.log_loss(y, score)) <= 1e-12

@@ -26,6 +26,7 @@ def delong_reference(y, s):
     auc = psi.mean()
     v10 = psi.mean(axis=1)
     v01 = psi.mean(axis=0)
+
     def var1(v):  # a class with a single member contributes no variance (documented)
         return v.var(ddof=1) if len(v) > 1 else 0.0
 
@@ -53,8 +54,10 @@ def scored(draw):
 @given(scored(), st.sampled_from([0.5, 0.3, 0.0, 1.0]))
 def test_matches_sklearn(d, threshold):
     y, s = d
-    r = compute_performance(parse_inline("performance", {"y_true": y.tolist(), "y_score": s.tolist()},
-                                         params={"threshold": threshold}), params={"n_boot": 20})
+    r = compute_performance(
+        parse_inline("performance", {"y_true": y.tolist(), "y_score": s.tolist()}, params={"threshold": threshold}),
+        params={"n_boot": 20},
+    )
     yp = (s >= threshold).astype(int)
     assert close(r["auc"], skm.roc_auc_score(y, s))
     assert close(r["gini"], 2 * skm.roc_auc_score(y, s) - 1)
@@ -102,13 +105,20 @@ def test_bootstrap_deterministic_and_matches_resampling():
         lo, hi = np.quantile(vals, [0.025, 0.975])
         ci = a["confidence_intervals"][key]
         assert close(ci["lower"], lo) and close(ci["upper"], hi), key
-    assert a["params"] == {"threshold": 0.5, "n_boot": 200, "seed": 7, "ci_level": 0.95,
-                           "calibration_bins": 10, "log_loss_eps": float(np.finfo(float).eps)}
+    assert a["params"] == {
+        "threshold": 0.5,
+        "n_boot": 200,
+        "seed": 7,
+        "ci_level": 0.95,
+        "calibration_bins": 10,
+        "log_loss_eps": float(np.finfo(float).eps),
+    }
 
 
 def test_single_class_gives_undefined_not_nan():
-    r = compute_performance(parse_inline("performance", {"y_true": [1, 1, 1], "y_score": [0.2, 0.9, 1.0]},
-                                         params={}), params={"n_boot": 10})
+    r = compute_performance(
+        parse_inline("performance", {"y_true": [1, 1, 1], "y_score": [0.2, 0.9, 1.0]}, params={}), params={"n_boot": 10}
+    )
     assert r["auc"] is None and r["gini"] is None and r["ks_statistic"] is None
     assert r["warnings"][0]["code"] == "single_class"
     assert r["confidence_intervals"]["auc"]["lower"] is None

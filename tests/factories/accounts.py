@@ -16,11 +16,24 @@ _counter = itertools.count(1)
 def person(*roles: str, username: str | None = None, password: str = PASSWORD, **extra) -> User:
     number = next(_counter)
     name = username or f"{'-'.join(roles) or 'user'}-{number}".replace("_", "-")
-    return user_create(actor=ADMIN_ACTOR, username=name, password=password, roles=list(roles),
-                       email=f"{name}@example.com", first_name=name.split("-")[0].title(),
-                       last_name=f"Tester{number}", is_staff=True, **extra)
+    return user_create(
+        actor=ADMIN_ACTOR,
+        username=name,
+        password=password,
+        roles=list(roles),
+        email=f"{name}@example.com",
+        first_name=name.split("-")[0].title(),
+        last_name=f"Tester{number}",
+        is_staff=True,
+        **extra,
+    )
 
 
 def service_account(name: str | None = None) -> User:
-    return user_create(actor=ADMIN_ACTOR, username=name or f"pipeline-{next(_counter)}", password=None,
-                       roles=["pipeline"], is_service_account=True)
+    return user_create(
+        actor=ADMIN_ACTOR,
+        username=name or f"pipeline-{next(_counter)}",
+        password=None,
+        roles=["pipeline"],
+        is_service_account=True,
+    )

@@ -43,8 +43,13 @@ def test_promotion_to_production_retires_the_previous_one():
     old.refresh_from_db()
     assert old.stage == "retired"
     events = AuditEvent.objects.filter(action="model_version.stage_change").order_by("seq")
-    assert [e.record_json["data"]["to"] for e in events] == ["staging", "production", "staging", "retired",
-                                                             "production"]
+    assert [e.record_json["data"]["to"] for e in events] == [
+        "staging",
+        "production",
+        "staging",
+        "retired",
+        "production",
+    ]
 
 
 def test_illegal_stage_moves_are_refused():

@@ -34,23 +34,65 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def fairness_evaluation(version) -> Evaluation:
     now = timezone.now()
-    checks = [{"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8, "value": 0.8731,
-               "passed": True},
-              {"metric": "demographic_parity_difference", "comparator": "<=", "threshold": 0.1, "value": 0.0412,
-               "passed": True}]
-    by_group = [{"group": {"sex": "female"}, "overall": False, "count": 310, "selection_rate": 0.2839,
-                 "tpr": 0.61, "fpr": 0.18, "fnr": 0.39, "tnr": 0.82, "precision": 0.55, "accuracy": 0.74},
-                {"group": {"sex": "male"}, "overall": False, "count": 690, "selection_rate": 0.3251,
-                 "tpr": 0.66, "fpr": 0.2, "fnr": 0.34, "tnr": 0.8, "precision": 0.58, "accuracy": 0.75}]
+    checks = [
+        {"metric": "disparate_impact_ratio", "comparator": ">=", "threshold": 0.8, "value": 0.8731, "passed": True},
+        {
+            "metric": "demographic_parity_difference",
+            "comparator": "<=",
+            "threshold": 0.1,
+            "value": 0.0412,
+            "passed": True,
+        },
+    ]
+    by_group = [
+        {
+            "group": {"sex": "female"},
+            "overall": False,
+            "count": 310,
+            "selection_rate": 0.2839,
+            "tpr": 0.61,
+            "fpr": 0.18,
+            "fnr": 0.39,
+            "tnr": 0.82,
+            "precision": 0.55,
+            "accuracy": 0.74,
+        },
+        {
+            "group": {"sex": "male"},
+            "overall": False,
+            "count": 690,
+            "selection_rate": 0.3251,
+            "tpr": 0.66,
+            "fpr": 0.2,
+            "fnr": 0.34,
+            "tnr": 0.8,
+            "precision": 0.58,
+            "accuracy": 0.75,
+        },
+    ]
     with transaction.atomic():
         evaluation = Evaluation.objects.create(
-            model_version=version, kind="fairness", dataset="holdout-2026-10", source="computed", status="done",
-            metrics={"disparate_impact_ratio": 0.8731, "demographic_parity_difference": 0.0412}, checks=checks,
-            result={"by_group": by_group}, input_sha256="ab" * 32, input_rows=1000,
-            library_versions={"numpy": "2.4.6", "scipy": "1.17.1"}, created_by=version.registered_by,
-            created_at=now, finished_at=now)
-        audit_event_append(actor=ADMIN_ACTOR, action="evaluation.create",
-                           target={"type": "evaluation", "id": str(evaluation.pk)}, details={"kind": "fairness"})
+            model_version=version,
+            kind="fairness",
+            dataset="holdout-2026-10",
+            source="computed",
+            status="done",
+            metrics={"disparate_impact_ratio": 0.8731, "demographic_parity_difference": 0.0412},
+            checks=checks,
+            result={"by_group": by_group},
+            input_sha256="ab" * 32,
+            input_rows=1000,
+            library_versions={"numpy": "2.4.6", "scipy": "1.17.1"},
+            created_by=version.registered_by,
+            created_at=now,
+            finished_at=now,
+        )
+        audit_event_append(
+            actor=ADMIN_ACTOR,
+            action="evaluation.create",
+            target={"type": "evaluation", "id": str(evaluation.pk)},
+            details={"kind": "fairness"},
+        )
     return evaluation
 
 
@@ -62,8 +104,13 @@ def governed_version():
     good_evidence(version)
     fairness_evaluation(version)
     approve(request(version, developer), validator, justification="Holdout AUC 0.81 and fairness within policy.")
-    narrative_set(actor=ADMIN_ACTOR, user=developer, model=model, key="intended_purpose",
-                  text="Ranks retail credit applications for manual review.")
+    narrative_set(
+        actor=ADMIN_ACTOR,
+        user=developer,
+        model=model,
+        key="intended_purpose",
+        text="Ranks retail credit applications for manual review.",
+    )
     return version
 
 
@@ -111,10 +158,19 @@ def test_pack_shows_every_section_the_record_and_the_gaps(governed_version, audi
 def test_same_as_of_gives_identical_bytes_after_the_record_moves_on(governed_version, auditor_user):
     first = generate(governed_version, "sr11-7", auditor_user)
     # the record changes after the snapshot: a new narrative, a renamed purpose, more log entries
-    narrative_set(actor=ADMIN_ACTOR, user=governed_version.model.owner, model=governed_version.model,
-                  key="intended_users", text="Credit officers.")
-    registered_model_update(actor=ADMIN_ACTOR, user=governed_version.model.owner, model=governed_version.model,
-                            data={"purpose": "A different purpose written later."})
+    narrative_set(
+        actor=ADMIN_ACTOR,
+        user=governed_version.model.owner,
+        model=governed_version.model,
+        key="intended_users",
+        text="Credit officers.",
+    )
+    registered_model_update(
+        actor=ADMIN_ACTOR,
+        user=governed_version.model.owner,
+        model=governed_version.model,
+        data={"purpose": "A different purpose written later."},
+    )
     checkpoints.checkpoint_create()
     again = generate(governed_version, "sr11-7", auditor_user, as_of=first.as_of_seq)
     assert again.as_of_seq == first.as_of_seq
@@ -136,13 +192,27 @@ def test_bundle_verifies_offline_and_every_changed_byte_is_caught(governed_versi
     assert verify_evidence_bundle(str(bundle), _pinned_keys()).ok
     key_file = tmp_path / "pinned.pub"
     key_file.write_text("\n".join(checkpoints.public_keys()) + "\n")
-    cli = subprocess.run([sys.executable, str(ROOT / "audit" / "verifier.py"), str(bundle), "--key", str(key_file)],
-                         capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, str(ROOT / "audit" / "verifier.py"), str(bundle), "--key", str(key_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 0 and cli.stdout.startswith("PASS"), cli.stdout + cli.stderr
     with zipfile.ZipFile(bundle) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
-    assert {"pack.pdf", "pack.json", "manifest.json", "manifest.sig", "audit/entries.jsonl", "audit/proofs.json",
-            "audit/checkpoint.txt", "keys.txt", "README.md", "model_card.json"} <= set(members)
+    assert {
+        "pack.pdf",
+        "pack.json",
+        "manifest.json",
+        "manifest.sig",
+        "audit/entries.jsonl",
+        "audit/proofs.json",
+        "audit/checkpoint.txt",
+        "keys.txt",
+        "README.md",
+        "model_card.json",
+    } <= set(members)
     cited = [json.loads(line)["seq"] for line in members["audit/entries.jsonl"].splitlines()]
     assert cited == sorted(cited) and len(cited) >= 5
     for name, content in members.items():
@@ -170,8 +240,9 @@ def test_packs_without_evidence_still_generate_and_say_so(auditor_user):
 
 def test_roles_without_access_are_refused_and_audited(governed_version, api_for):
     developer = governed_version.model.owner
-    response = api_for(developer).post("/api/v1/reports/", {"model_version": governed_version.pk,
-                                                             "regime": "sr11-7"}, format="json")
+    response = api_for(developer).post(
+        "/api/v1/reports/", {"model_version": governed_version.pk, "regime": "sr11-7"}, format="json"
+    )
     assert response.status_code == 403
     assert AuditEvent.objects.filter(action="api.request.denied", actor_username=developer.username).exists()
     from governance.common.errors import PermissionRefused
@@ -181,12 +252,14 @@ def test_roles_without_access_are_refused_and_audited(governed_version, api_for)
     assert AuditEvent.objects.filter(action="report.request.denied").exists()
 
 
-def test_api_job_lifecycle_and_audited_downloads(governed_version, auditor_user, api_for,
-                                                 django_capture_on_commit_callbacks):
+def test_api_job_lifecycle_and_audited_downloads(
+    governed_version, auditor_user, api_for, django_capture_on_commit_callbacks
+):
     client = api_for(auditor_user)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/api/v1/reports/", {"model_version": governed_version.pk, "regime": "eu-ai-act"},
-                               format="json")
+        response = client.post(
+            "/api/v1/reports/", {"model_version": governed_version.pk, "regime": "eu-ai-act"}, format="json"
+        )
     assert response.status_code == 202, response.json()
     job = client.get(f"/api/v1/reports/{response.json()['id']}/").json()
     assert job["status"] == "done" and job["as_of"]["seq"] == response.json()["as_of"]["seq"]
@@ -200,12 +273,15 @@ def test_api_job_lifecycle_and_audited_downloads(governed_version, auditor_user,
     assert AuditEvent.objects.filter(action__in=["report.request", "report.complete"]).count() == 2
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"regime": "sr11-7"}, "model_version"),
-    ({"model_version": 999999, "regime": "sr11-7"}, "model_version"),
-    ({"model_version": None, "regime": "nist"}, "regime"),
-    ({"regime": "sr11-7", "as_of": 10**9}, "as_of"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"regime": "sr11-7"}, "model_version"),
+        ({"model_version": 999999, "regime": "sr11-7"}, "model_version"),
+        ({"model_version": None, "regime": "nist"}, "regime"),
+        ({"regime": "sr11-7", "as_of": 10**9}, "as_of"),
+    ],
+)
 def test_bad_pack_requests_name_the_field(governed_version, auditor_user, api_for, body, field):
     if body.get("model_version") is None and "model_version" in body:
         body["model_version"] = governed_version.pk
@@ -233,15 +309,26 @@ def test_narratives_belong_to_their_owners(governed_version):
 
     model = governed_version.model
     with pytest.raises(PermissionRefused):
-        narrative_set(actor=ADMIN_ACTOR, user=person("developer"), model=model, key="validation_opinion",
-                      text="I validate my own model.", version=governed_version)
+        narrative_set(
+            actor=ADMIN_ACTOR,
+            user=person("developer"),
+            model=model,
+            key="validation_opinion",
+            text="I validate my own model.",
+            version=governed_version,
+        )
     with pytest.raises(ValidationFailed, match="per model version"):
-        narrative_set(actor=ADMIN_ACTOR, user=person("validator"), model=model, key="validation_opinion",
-                      text="Sound.")
+        narrative_set(actor=ADMIN_ACTOR, user=person("validator"), model=model, key="validation_opinion", text="Sound.")
     with pytest.raises(ValidationFailed, match="unknown narrative"):
         narrative_set(actor=ADMIN_ACTOR, user=model.owner, model=model, key="made_up", text="x")
-    entry = narrative_set(actor=ADMIN_ACTOR, user=person("validator"), model=model, key="validation_opinion",
-                          text="Sound, with conditions.", version=governed_version)
+    entry = narrative_set(
+        actor=ADMIN_ACTOR,
+        user=person("validator"),
+        model=model,
+        key="validation_opinion",
+        text="Sound, with conditions.",
+        version=governed_version,
+    )
     event = AuditEvent.objects.filter(action="narrative.set").last()
     assert event.record_json["data"]["key"] == "validation_opinion" and entry.author_role == "validator"
 

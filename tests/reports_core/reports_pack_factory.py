@@ -15,14 +15,38 @@ from governance.reports.narratives import for_regime
 from governance.reports.outlines import load_outline
 from governance.reports.render import derive_pack_id
 
-FEATURES = ["checking_status", "duration", "credit_history", "purpose", "credit_amount", "savings_status",
-            "employment", "installment_commitment", "personal_status", "other_parties", "residence_since",
-            "property_magnitude", "age", "other_payment_plans", "housing", "existing_credits", "job",
-            "num_dependents", "own_telephone", "foreign_worker"]
+FEATURES = [
+    "checking_status",
+    "duration",
+    "credit_history",
+    "purpose",
+    "credit_amount",
+    "savings_status",
+    "employment",
+    "installment_commitment",
+    "personal_status",
+    "other_parties",
+    "residence_since",
+    "property_magnitude",
+    "age",
+    "other_payment_plans",
+    "housing",
+    "existing_credits",
+    "job",
+    "num_dependents",
+    "own_telephone",
+    "foreign_worker",
+]
 
 # Narratives deliberately left out of the "full" pack, so NOT PROVIDED markers can be tested.
-MISSING_IN_FULL = ("alternatives_considered", "validation_findings", "art6_3_derogation",
-                   "harmonised_standards", "declaration_of_conformity", "datasheet_consent")
+MISSING_IN_FULL = (
+    "alternatives_considered",
+    "validation_findings",
+    "art6_3_derogation",
+    "harmonised_standards",
+    "declaration_of_conformity",
+    "datasheet_consent",
+)
 
 
 def h(text: str) -> str:
@@ -46,12 +70,18 @@ def narrative_texts(regime: str) -> dict:
     for i, n in enumerate(for_regime(regime)):
         if n.key in MISSING_IN_FULL:
             continue
-        author = {"developer": "jonas.weber@bank.example", "validator": "maria.rossi@bank.example",
-                  "risk_officer": "claire.dubois@bank.example"}[n.role]
-        out[n.key] = {"text": f"[{n.label}] Statement written by the {n.role.replace('_', ' ')} for the "
-                              f"German credit scorecard. The model estimates the probability of default of "
-                              f"consumer credit applicants.\n\nSecond paragraph of {n.key}.",
-                      "author": author, "updated_at": ts(20 + i % 5, 3600 + i)}
+        author = {
+            "developer": "jonas.weber@bank.example",
+            "validator": "maria.rossi@bank.example",
+            "risk_officer": "claire.dubois@bank.example",
+        }[n.role]
+        out[n.key] = {
+            "text": f"[{n.label}] Statement written by the {n.role.replace('_', ' ')} for the "
+            f"German credit scorecard. The model estimates the probability of default of "
+            f"consumer credit applicants.\n\nSecond paragraph of {n.key}.",
+            "author": author,
+            "updated_at": ts(20 + i % 5, 3600 + i),
+        }
     return out
 
 
@@ -59,230 +89,536 @@ def evaluations(count: int = 6) -> list[dict]:
     """``count`` evaluations; the first six are the canonical ones tests look for."""
     libs = {"scikit-learn": "1.5.2", "numpy": "2.1.3", "fairlearn": "0.12.0"}
     base = [
-        {"id": "EV-0001", "kind": "performance", "dataset": "german-credit-holdout-2025Q4",
-         "source": "computed", "created_at": ts(10, 3600), "model_version": "2.0",
-         "input_sha256": h("holdout"),
-         "metrics": {"roc_auc": 0.7912, "ks": "0.4630", "brier": 0.1684, "accuracy": 0.765},
-         "checks": [{"metric": "roc_auc", "comparator": ">=", "threshold": 0.75, "value": 0.7912, "passed": True},
-                    {"metric": "ks", "comparator": ">=", "threshold": "0.30", "value": "0.4630", "passed": True},
-                    {"metric": "brier", "comparator": "<=", "threshold": 0.2, "value": 0.1684, "passed": True}],
-         "libraries": libs},
-        {"id": "EV-0002", "kind": "fairness", "dataset": "german-credit-holdout-2025Q4",
-         "source": "computed", "created_at": ts(10, 7200), "model_version": "2.0",
-         "input_sha256": h("holdout-fairness"),
-         "metrics": {"demographic_parity_ratio": 0.8421, "equalized_odds_difference": 0.0712},
-         "checks": [{"metric": "demographic_parity_ratio", "comparator": ">=", "threshold": 0.8,
-                     "value": 0.8421, "passed": True},
-                    {"metric": "equalized_odds_difference", "comparator": "<=", "threshold": 0.1,
-                     "value": 0.0712, "passed": True}],
-         "group_metric": {"name": "selection_rate_ratio", "comparator": ">=", "threshold": 0.8},
-         "by_group": [
-             {"attribute": "sex", "group": "female", "n": 310,
-              "metrics": {"selection_rate": 0.6129, "selection_rate_ratio": 0.8421, "tpr": 0.8377}},
-             {"attribute": "sex", "group": "male", "n": 690,
-              "metrics": {"selection_rate": 0.7278, "selection_rate_ratio": 1.0, "tpr": 0.8953}},
-             {"attribute": "age_band", "group": "under_25", "n": 149,
-              "metrics": {"selection_rate": 0.5705, "selection_rate_ratio": 0.7839, "tpr": 0.8011}},
-             {"attribute": "age_band", "group": "25_and_over", "n": 851,
-              "metrics": {"selection_rate": 0.7277, "selection_rate_ratio": 1.0, "tpr": 0.8841}},
-         ],
-         "libraries": libs},
-        {"id": "EV-0003", "kind": "drift", "dataset": "production-scores-2026-03",
-         "source": "computed", "created_at": ts(25, 600), "model_version": "2.0",
-         "input_sha256": h("prod-2026-03"),
-         "metrics": {"max_psi": 0.2731, "drifted_features": 2},
-         "checks": [{"metric": "max_psi", "comparator": "<=", "threshold": 0.25, "value": 0.2731,
-                     "passed": False}],
-         "features": [{"feature": f, "statistic": "psi", "comparator": "<=", "threshold": 0.25,
-                       "value": v, "drifted": v > 0.25}
-                      for f, v in zip(FEATURES, [0.021, 0.2731, 0.034, 0.118, 0.2602, 0.044, 0.012, 0.009,
-                                                 0.051, 0.003, 0.007, 0.015, 0.132, 0.006, 0.011, 0.004,
-                                                 0.019, 0.002, 0.008, 0.001], strict=True)],
-         "libraries": {"numpy": "2.1.3", "scipy": "1.14.1"}},
-        {"id": "EV-0004", "kind": "backtest", "dataset": "out-of-time-2025H2",
-         "source": "reported", "created_at": ts(12, 100), "model_version": "2.0",
-         "input_sha256": h("oot-2025H2"),
-         "metrics": {"observed_default_rate": "0.2870", "predicted_default_rate": "0.2790",
-                     "binomial_p_value": 0.4127},
-         "checks": [{"metric": "binomial_p_value", "comparator": ">=", "threshold": 0.05, "value": 0.4127,
-                     "passed": True}],
-         "libraries": {"internal-backtest": "3.2"}},
-        {"id": "EV-0005", "kind": "data_quality", "dataset": "german-credit-train-2019-2024",
-         "source": "computed", "created_at": ts(5, 50), "model_version": "2.0",
-         "input_sha256": h("train"),
-         "metrics": {"missing_rate_max": 0.0, "duplicate_rows": 0, "rows": 1000},
-         "checks": [{"metric": "missing_rate_max", "comparator": "<=", "threshold": 0.01, "value": 0.0,
-                     "passed": True}],
-         "libraries": {"pandas": "2.2.3"}},
-        {"id": "EV-0006", "kind": "sensitivity", "dataset": "german-credit-holdout-2025Q4",
-         "source": "computed", "created_at": ts(11, 50), "model_version": "2.0",
-         "input_sha256": h("sens"),
-         "metrics": {"max_auc_drop_under_noise": 0.0143},
-         "checks": [{"metric": "max_auc_drop_under_noise", "comparator": "<=", "threshold": 0.02,
-                     "value": 0.0143, "passed": True}],
-         "libraries": libs},
+        {
+            "id": "EV-0001",
+            "kind": "performance",
+            "dataset": "german-credit-holdout-2025Q4",
+            "source": "computed",
+            "created_at": ts(10, 3600),
+            "model_version": "2.0",
+            "input_sha256": h("holdout"),
+            "metrics": {"roc_auc": 0.7912, "ks": "0.4630", "brier": 0.1684, "accuracy": 0.765},
+            "checks": [
+                {"metric": "roc_auc", "comparator": ">=", "threshold": 0.75, "value": 0.7912, "passed": True},
+                {"metric": "ks", "comparator": ">=", "threshold": "0.30", "value": "0.4630", "passed": True},
+                {"metric": "brier", "comparator": "<=", "threshold": 0.2, "value": 0.1684, "passed": True},
+            ],
+            "libraries": libs,
+        },
+        {
+            "id": "EV-0002",
+            "kind": "fairness",
+            "dataset": "german-credit-holdout-2025Q4",
+            "source": "computed",
+            "created_at": ts(10, 7200),
+            "model_version": "2.0",
+            "input_sha256": h("holdout-fairness"),
+            "metrics": {"demographic_parity_ratio": 0.8421, "equalized_odds_difference": 0.0712},
+            "checks": [
+                {
+                    "metric": "demographic_parity_ratio",
+                    "comparator": ">=",
+                    "threshold": 0.8,
+                    "value": 0.8421,
+                    "passed": True,
+                },
+                {
+                    "metric": "equalized_odds_difference",
+                    "comparator": "<=",
+                    "threshold": 0.1,
+                    "value": 0.0712,
+                    "passed": True,
+                },
+            ],
+            "group_metric": {"name": "selection_rate_ratio", "comparator": ">=", "threshold": 0.8},
+            "by_group": [
+                {
+                    "attribute": "sex",
+                    "group": "female",
+                    "n": 310,
+                    "metrics": {"selection_rate": 0.6129, "selection_rate_ratio": 0.8421, "tpr": 0.8377},
+                },
+                {
+                    "attribute": "sex",
+                    "group": "male",
+                    "n": 690,
+                    "metrics": {"selection_rate": 0.7278, "selection_rate_ratio": 1.0, "tpr": 0.8953},
+                },
+                {
+                    "attribute": "age_band",
+                    "group": "under_25",
+                    "n": 149,
+                    "metrics": {"selection_rate": 0.5705, "selection_rate_ratio": 0.7839, "tpr": 0.8011},
+                },
+                {
+                    "attribute": "age_band",
+                    "group": "25_and_over",
+                    "n": 851,
+                    "metrics": {"selection_rate": 0.7277, "selection_rate_ratio": 1.0, "tpr": 0.8841},
+                },
+            ],
+            "libraries": libs,
+        },
+        {
+            "id": "EV-0003",
+            "kind": "drift",
+            "dataset": "production-scores-2026-03",
+            "source": "computed",
+            "created_at": ts(25, 600),
+            "model_version": "2.0",
+            "input_sha256": h("prod-2026-03"),
+            "metrics": {"max_psi": 0.2731, "drifted_features": 2},
+            "checks": [{"metric": "max_psi", "comparator": "<=", "threshold": 0.25, "value": 0.2731, "passed": False}],
+            "features": [
+                {
+                    "feature": f,
+                    "statistic": "psi",
+                    "comparator": "<=",
+                    "threshold": 0.25,
+                    "value": v,
+                    "drifted": v > 0.25,
+                }
+                for f, v in zip(
+                    FEATURES,
+                    [
+                        0.021,
+                        0.2731,
+                        0.034,
+                        0.118,
+                        0.2602,
+                        0.044,
+                        0.012,
+                        0.009,
+                        0.051,
+                        0.003,
+                        0.007,
+                        0.015,
+                        0.132,
+                        0.006,
+                        0.011,
+                        0.004,
+                        0.019,
+                        0.002,
+                        0.008,
+                        0.001,
+                    ],
+                    strict=True,
+                )
+            ],
+            "libraries": {"numpy": "2.1.3", "scipy": "1.14.1"},
+        },
+        {
+            "id": "EV-0004",
+            "kind": "backtest",
+            "dataset": "out-of-time-2025H2",
+            "source": "reported",
+            "created_at": ts(12, 100),
+            "model_version": "2.0",
+            "input_sha256": h("oot-2025H2"),
+            "metrics": {
+                "observed_default_rate": "0.2870",
+                "predicted_default_rate": "0.2790",
+                "binomial_p_value": 0.4127,
+            },
+            "checks": [
+                {"metric": "binomial_p_value", "comparator": ">=", "threshold": 0.05, "value": 0.4127, "passed": True}
+            ],
+            "libraries": {"internal-backtest": "3.2"},
+        },
+        {
+            "id": "EV-0005",
+            "kind": "data_quality",
+            "dataset": "german-credit-train-2019-2024",
+            "source": "computed",
+            "created_at": ts(5, 50),
+            "model_version": "2.0",
+            "input_sha256": h("train"),
+            "metrics": {"missing_rate_max": 0.0, "duplicate_rows": 0, "rows": 1000},
+            "checks": [
+                {"metric": "missing_rate_max", "comparator": "<=", "threshold": 0.01, "value": 0.0, "passed": True}
+            ],
+            "libraries": {"pandas": "2.2.3"},
+        },
+        {
+            "id": "EV-0006",
+            "kind": "sensitivity",
+            "dataset": "german-credit-holdout-2025Q4",
+            "source": "computed",
+            "created_at": ts(11, 50),
+            "model_version": "2.0",
+            "input_sha256": h("sens"),
+            "metrics": {"max_auc_drop_under_noise": 0.0143},
+            "checks": [
+                {
+                    "metric": "max_auc_drop_under_noise",
+                    "comparator": "<=",
+                    "threshold": 0.02,
+                    "value": 0.0143,
+                    "passed": True,
+                }
+            ],
+            "libraries": libs,
+        },
     ]
     out = base[:count]
     kinds = ["performance", "backtest", "stability", "robustness", "sensitivity"]
     for i in range(len(out), count):
         kind = kinds[i % len(kinds)]
         auc = round(0.74 + (i % 17) * 0.003, 4)
-        out.append({"id": f"EV-{i + 1:04d}", "kind": kind, "dataset": f"monthly-sample-{i % 24:02d}",
-                    "source": "computed" if i % 3 else "reported", "created_at": ts(1 + i % 60, i * 37),
-                    "model_version": "2.0", "input_sha256": h(f"eval-{i}"),
-                    "metrics": {"roc_auc": auc, "ks": f"{0.40 + (i % 9) * 0.01:.4f}"},
-                    "checks": [{"metric": "roc_auc", "comparator": ">=", "threshold": 0.75, "value": auc,
-                                "passed": auc >= 0.75},
-                               {"metric": "ks", "comparator": ">=", "threshold": "0.30",
-                                "value": f"{0.40 + (i % 9) * 0.01:.4f}", "passed": True}],
-                    "libraries": libs})
+        out.append(
+            {
+                "id": f"EV-{i + 1:04d}",
+                "kind": kind,
+                "dataset": f"monthly-sample-{i % 24:02d}",
+                "source": "computed" if i % 3 else "reported",
+                "created_at": ts(1 + i % 60, i * 37),
+                "model_version": "2.0",
+                "input_sha256": h(f"eval-{i}"),
+                "metrics": {"roc_auc": auc, "ks": f"{0.40 + (i % 9) * 0.01:.4f}"},
+                "checks": [
+                    {"metric": "roc_auc", "comparator": ">=", "threshold": 0.75, "value": auc, "passed": auc >= 0.75},
+                    {
+                        "metric": "ks",
+                        "comparator": ">=",
+                        "threshold": "0.30",
+                        "value": f"{0.40 + (i % 9) * 0.01:.4f}",
+                        "passed": True,
+                    },
+                ],
+                "libraries": libs,
+            }
+        )
     return out
 
 
 def audit_events(count: int = 40) -> list[dict]:
-    actions = ["model.registered", "version.registered", "evaluation.recorded", "approval.requested",
-               "approval.signed", "override.recorded", "stage.transitioned", "prediction.batch",
-               "report.generated", "access.granted"]
-    actors = ["jonas.weber@bank.example", "maria.rossi@bank.example", "claire.dubois@bank.example",
-              "svc-scoring-pipeline", "thomas.klein@bank.example"]
-    return [{"seq": i, "ts": ts(1 + (i * 59) // max(count, 1), i * 131), "actor": actors[i % len(actors)],
-             "action": actions[i % len(actions)], "object": f"model:german-credit-scorecard/v{1 + (i % 2)}.0#{i}",
-             "leaf_hash": leaf(i)} for i in range(count)]  # seq is 0-based, as in the log
+    actions = [
+        "model.registered",
+        "version.registered",
+        "evaluation.recorded",
+        "approval.requested",
+        "approval.signed",
+        "override.recorded",
+        "stage.transitioned",
+        "prediction.batch",
+        "report.generated",
+        "access.granted",
+    ]
+    actors = [
+        "jonas.weber@bank.example",
+        "maria.rossi@bank.example",
+        "claire.dubois@bank.example",
+        "svc-scoring-pipeline",
+        "thomas.klein@bank.example",
+    ]
+    return [
+        {
+            "seq": i,
+            "ts": ts(1 + (i * 59) // max(count, 1), i * 131),
+            "actor": actors[i % len(actors)],
+            "action": actions[i % len(actions)],
+            "object": f"model:german-credit-scorecard/v{1 + (i % 2)}.0#{i}",
+            "leaf_hash": leaf(i),
+        }
+        for i in range(count)
+    ]  # seq is 0-based, as in the log
 
 
-def make_pack(regime: str = "sr11-7", *, n_evaluations: int = 6, n_audit: int = 40,
-              as_of_seq: int | None = None) -> dict:
+def make_pack(
+    regime: str = "sr11-7", *, n_evaluations: int = 6, n_audit: int = 40, as_of_seq: int | None = None
+) -> dict:
     outline = load_outline(regime)
     seq = as_of_seq if as_of_seq is not None else n_audit - 1
     model = {
-        "model_id": "mdl-7f3a", "name": "German Credit Scorecard",
+        "model_id": "mdl-7f3a",
+        "name": "German Credit Scorecard",
         "purpose": "Estimate the probability of default of consumer credit applicants to support "
-                   "credit decisions for unsecured instalment loans.",
-        "owner": "ulrike.schmidt@bank.example", "owner_contact": "retail-credit-risk@bank.example",
-        "developer": "jonas.weber@bank.example", "business_unit": "Retail Credit Risk",
+        "credit decisions for unsecured instalment loans.",
+        "owner": "ulrike.schmidt@bank.example",
+        "owner_contact": "retail-credit-risk@bank.example",
+        "developer": "jonas.weber@bank.example",
+        "business_unit": "Retail Credit Risk",
         "products": ["Unsecured instalment loans", "Overdraft limit increases"],
         "usage": "Scores every new application (about 4,000 a month); decisions above 0.35 PD are referred.",
         "restrictions": "Not for small-business lending; not for applicants under 18.",
         "inputs": "Application form data and credit bureau attributes (20 features)",
         "outputs": "Probability of default (0-1) and a reason-code list, consumed by the loan origination system",
-        "upstream_models": ["bureau-score-v7 (vendor)"], "consumers": ["Loan origination system"],
+        "upstream_models": ["bureau-score-v7 (vendor)"],
+        "consumers": ["Loan origination system"],
         "out_of_scope_use": "Pricing, collections, marketing",
-        "eu_ai_act": {"category": "high-risk", "annex_iii_area": "5. Access to essential private services",
-                      "annex_iii_point": "5(b) creditworthiness of natural persons"},
-        "sr11_7_tier": "Tier 1", "status": "in production",
-        "last_validated": "2026-03-18", "next_review": "2027-03-18", "validity_horizon": "12 months",
-        "monitoring_cadence": "monthly PSI and quarterly back-test", "licence": "Proprietary",
+        "eu_ai_act": {
+            "category": "high-risk",
+            "annex_iii_area": "5. Access to essential private services",
+            "annex_iii_point": "5(b) creditworthiness of natural persons",
+        },
+        "sr11_7_tier": "Tier 1",
+        "status": "in production",
+        "last_validated": "2026-03-18",
+        "next_review": "2027-03-18",
+        "validity_horizon": "12 months",
+        "monitoring_cadence": "monthly PSI and quarterly back-test",
+        "licence": "Proprietary",
     }
     version = {
-        "version": "2.0", "stage": "production", "registered_by": "jonas.weber@bank.example",
-        "registered_at": ts(3, 40000), "description": "Gradient-boosted scorecard, monotone constraints.",
+        "version": "2.0",
+        "stage": "production",
+        "registered_by": "jonas.weber@bank.example",
+        "registered_at": ts(3, 40000),
+        "description": "Gradient-boosted scorecard, monotone constraints.",
         "change_summary": "Retrained on 2019-2024 data; added savings_status monotone constraint.",
         "architecture": "Gradient-boosted trees (scikit-learn HistGradientBoostingClassifier), 300 iterations",
-        "compute": "8 vCPU, 32 GB RAM, 14 minutes training", "input_format": "JSON record, 20 fields",
+        "compute": "8 vCPU, 32 GB RAM, 14 minutes training",
+        "input_format": "JSON record, 20 fields",
         "output_format": "JSON {pd: float, reasons: [str]}",
-        "integrations": ["Loan origination system REST API"], "distribution_forms": ["internal REST API"],
+        "integrations": ["Loan origination system REST API"],
+        "distribution_forms": ["internal REST API"],
         "runtime_hardware": "Kubernetes, x86-64 CPU nodes",
-        "lineage": {"artifact_uri": "s3://mlgov-artifacts/german-credit-scorecard/2.0/model.skops",
-                    "artifact_sha256": h("artifact-2.0"),
-                    "training_data_ref": "s3://mlgov-data/german-credit/train-2019-2024.parquet",
-                    "training_data_sha256": h("train"),
-                    "code_commit": "9c1f2e7b4a0d3c8e6f5a1b2c3d4e5f60718293a4", "framework": "scikit-learn 1.5.2",
-                    "parameters": {"learning_rate": 0.05, "max_iter": 300, "max_depth": 4,
-                                   "l2_regularization": "0.10", "monotonic_cst": "duration:+1, savings_status:-1"}},
-        "dependencies": [{"name": "scikit-learn", "version": "1.5.2", "kind": "library", "source": "PyPI",
-                          "licence": "BSD-3-Clause"},
-                         {"name": "bureau-score-v7", "version": "7.3", "kind": "vendor model",
-                          "source": "Credit bureau", "licence": "Commercial"}],
+        "lineage": {
+            "artifact_uri": "s3://mlgov-artifacts/german-credit-scorecard/2.0/model.skops",
+            "artifact_sha256": h("artifact-2.0"),
+            "training_data_ref": "s3://mlgov-data/german-credit/train-2019-2024.parquet",
+            "training_data_sha256": h("train"),
+            "code_commit": "9c1f2e7b4a0d3c8e6f5a1b2c3d4e5f60718293a4",
+            "framework": "scikit-learn 1.5.2",
+            "parameters": {
+                "learning_rate": 0.05,
+                "max_iter": 300,
+                "max_depth": 4,
+                "l2_regularization": "0.10",
+                "monotonic_cst": "duration:+1, savings_status:-1",
+            },
+        },
+        "dependencies": [
+            {
+                "name": "scikit-learn",
+                "version": "1.5.2",
+                "kind": "library",
+                "source": "PyPI",
+                "licence": "BSD-3-Clause",
+            },
+            {
+                "name": "bureau-score-v7",
+                "version": "7.3",
+                "kind": "vendor model",
+                "source": "Credit bureau",
+                "licence": "Commercial",
+            },
+        ],
     }
     approvals = [
-        {"request_id": "REQ-0107", "target_stage": "staging", "approver": "maria.rossi@bank.example",
-         "role": "validator", "signed_at": ts(14, 36000), "decision": "approve",
-         "justification": "Independent validation complete; all blocking checks pass.",
-         "signature_meaning": "I have validated this model version", "override_justification": None,
-         "invalidated": False},
-        {"request_id": "REQ-0112", "target_stage": "production", "approver": "maria.rossi@bank.example",
-         "role": "validator", "signed_at": ts(26, 30000), "decision": "approve",
-         "justification": "Back-test within expected range.",
-         "signature_meaning": "I have validated this model version",
-         "override_justification": None, "invalidated": False},
-        {"request_id": "REQ-0112", "target_stage": "production", "approver": "claire.dubois@bank.example",
-         "role": "risk_officer", "signed_at": ts(26, 40000), "decision": "approve",
-         "justification": "Accepted with monthly drift monitoring.",
-         "signature_meaning": "I accept the residual model risk",
-         "override_justification": "PSI on duration (0.2731) exceeds the 0.25 policy limit; driven by a "
-                                   "product change in loan terms, reviewed with the business. Approved "
-                                   "for 90 days with weekly monitoring.",
-         "invalidated": False},
-        {"request_id": "REQ-0098", "target_stage": "staging", "approver": "thomas.klein@bank.example",
-         "role": "validator", "signed_at": ts(9, 1000), "decision": "approve",
-         "justification": "Superseded by re-training.", "signature_meaning": "I have validated this model version",
-         "override_justification": None, "invalidated": True},
+        {
+            "request_id": "REQ-0107",
+            "target_stage": "staging",
+            "approver": "maria.rossi@bank.example",
+            "role": "validator",
+            "signed_at": ts(14, 36000),
+            "decision": "approve",
+            "justification": "Independent validation complete; all blocking checks pass.",
+            "signature_meaning": "I have validated this model version",
+            "override_justification": None,
+            "invalidated": False,
+        },
+        {
+            "request_id": "REQ-0112",
+            "target_stage": "production",
+            "approver": "maria.rossi@bank.example",
+            "role": "validator",
+            "signed_at": ts(26, 30000),
+            "decision": "approve",
+            "justification": "Back-test within expected range.",
+            "signature_meaning": "I have validated this model version",
+            "override_justification": None,
+            "invalidated": False,
+        },
+        {
+            "request_id": "REQ-0112",
+            "target_stage": "production",
+            "approver": "claire.dubois@bank.example",
+            "role": "risk_officer",
+            "signed_at": ts(26, 40000),
+            "decision": "approve",
+            "justification": "Accepted with monthly drift monitoring.",
+            "signature_meaning": "I accept the residual model risk",
+            "override_justification": "PSI on duration (0.2731) exceeds the 0.25 policy limit; driven by a "
+            "product change in loan terms, reviewed with the business. Approved "
+            "for 90 days with weekly monitoring.",
+            "invalidated": False,
+        },
+        {
+            "request_id": "REQ-0098",
+            "target_stage": "staging",
+            "approver": "thomas.klein@bank.example",
+            "role": "validator",
+            "signed_at": ts(9, 1000),
+            "decision": "approve",
+            "justification": "Superseded by re-training.",
+            "signature_meaning": "I have validated this model version",
+            "override_justification": None,
+            "invalidated": True,
+        },
     ]
     stage_history = [
-        {"from": "development", "to": "staging", "at": ts(14, 40000), "request_id": "REQ-0107",
-         "approvers": ["maria.rossi@bank.example"], "rollback": False},
-        {"from": "staging", "to": "production", "at": ts(26, 50000), "request_id": "REQ-0112",
-         "approvers": ["maria.rossi@bank.example", "claire.dubois@bank.example"], "rollback": False},
+        {
+            "from": "development",
+            "to": "staging",
+            "at": ts(14, 40000),
+            "request_id": "REQ-0107",
+            "approvers": ["maria.rossi@bank.example"],
+            "rollback": False,
+        },
+        {
+            "from": "staging",
+            "to": "production",
+            "at": ts(26, 50000),
+            "request_id": "REQ-0112",
+            "approvers": ["maria.rossi@bank.example", "claire.dubois@bank.example"],
+            "rollback": False,
+        },
     ]
     datasets = [
-        {"name": "german-credit-train-2019-2024", "role": "training", "source": "Core banking extract",
-         "uri": "s3://mlgov-data/german-credit/train-2019-2024.parquet", "sha256": h("train"), "rows": 1000,
-         "features": FEATURES, "label": "default within 12 months",
-         "time_window": {"start": "2019-01-01", "end": "2024-12-31"},
-         "selection": "All closed instalment loans with 12-month outcome", "labelling": "90+ days past due",
-         "preprocessing": ["drop test applications", "cap credit_amount at 99th percentile"],
-         "sensitive_attributes": ["sex (derived from personal_status)", "age"], "licence": "internal"},
-        {"name": "german-credit-holdout-2025Q4", "role": "test", "source": "Core banking extract",
-         "uri": "s3://mlgov-data/german-credit/holdout-2025Q4.parquet", "sha256": h("holdout"), "rows": 1000,
-         "features": FEATURES, "label": "default within 12 months",
-         "time_window": {"start": "2025-10-01", "end": "2025-12-31"}, "selection": "Random 20% holdout",
-         "labelling": "90+ days past due", "preprocessing": ["same as training"],
-         "sensitive_attributes": ["sex (derived from personal_status)", "age"], "licence": "internal"},
+        {
+            "name": "german-credit-train-2019-2024",
+            "role": "training",
+            "source": "Core banking extract",
+            "uri": "s3://mlgov-data/german-credit/train-2019-2024.parquet",
+            "sha256": h("train"),
+            "rows": 1000,
+            "features": FEATURES,
+            "label": "default within 12 months",
+            "time_window": {"start": "2019-01-01", "end": "2024-12-31"},
+            "selection": "All closed instalment loans with 12-month outcome",
+            "labelling": "90+ days past due",
+            "preprocessing": ["drop test applications", "cap credit_amount at 99th percentile"],
+            "sensitive_attributes": ["sex (derived from personal_status)", "age"],
+            "licence": "internal",
+        },
+        {
+            "name": "german-credit-holdout-2025Q4",
+            "role": "test",
+            "source": "Core banking extract",
+            "uri": "s3://mlgov-data/german-credit/holdout-2025Q4.parquet",
+            "sha256": h("holdout"),
+            "rows": 1000,
+            "features": FEATURES,
+            "label": "default within 12 months",
+            "time_window": {"start": "2025-10-01", "end": "2025-12-31"},
+            "selection": "Random 20% holdout",
+            "labelling": "90+ days past due",
+            "preprocessing": ["same as training"],
+            "sensitive_attributes": ["sex (derived from personal_status)", "age"],
+            "licence": "internal",
+        },
     ]
     pack = {
-        "regime": regime, "outline_version": outline["outline_version"],
+        "regime": regime,
+        "outline_version": outline["outline_version"],
         "as_of": {"seq": seq, "ts": "2026-04-02T09:30:00.000000Z"},
         "generator": {"name": "mlgov", "version": "0.1.0"},
         "regulatory_text": outline["regulatory_text"],
-        "applicable_date": ("Annex III obligations: 2 August 2026 under Art. 113; a postponement to "
-                            "2 December 2027 (Digital Omnibus) is reported but unverified"
-                            if regime == "eu-ai-act" else None),
-        "organisation": {"name": "Example Bank", "legal_name": "Example Bank AG",
-                         "address": "Hauptstrasse 1, 60311 Frankfurt am Main, Germany",
-                         "contact": "model-governance@bank.example", "notified_body": None},
-        "model": model, "version": version,
+        "applicable_date": (
+            "Annex III obligations: 2 August 2026 under Art. 113; a postponement to "
+            "2 December 2027 (Digital Omnibus) is reported but unverified"
+            if regime == "eu-ai-act"
+            else None
+        ),
+        "organisation": {
+            "name": "Example Bank",
+            "legal_name": "Example Bank AG",
+            "address": "Hauptstrasse 1, 60311 Frankfurt am Main, Germany",
+            "contact": "model-governance@bank.example",
+            "notified_body": None,
+        },
+        "model": model,
+        "version": version,
         "version_history": [
-            {"version": "1.0", "stage": "retired", "registered_at": "2025-02-11T10:00:00.000000Z",
-             "registered_by": "jonas.weber@bank.example", "artifact_sha256": h("artifact-1.0"),
-             "change_summary": "Initial logistic scorecard."},
-            {"version": "2.0", "stage": "production", "registered_at": version["registered_at"],
-             "registered_by": "jonas.weber@bank.example", "artifact_sha256": h("artifact-2.0"),
-             "change_summary": version["change_summary"]}],
+            {
+                "version": "1.0",
+                "stage": "retired",
+                "registered_at": "2025-02-11T10:00:00.000000Z",
+                "registered_by": "jonas.weber@bank.example",
+                "artifact_sha256": h("artifact-1.0"),
+                "change_summary": "Initial logistic scorecard.",
+            },
+            {
+                "version": "2.0",
+                "stage": "production",
+                "registered_at": version["registered_at"],
+                "registered_by": "jonas.weber@bank.example",
+                "artifact_sha256": h("artifact-2.0"),
+                "change_summary": version["change_summary"],
+            },
+        ],
         "narratives": narrative_texts(regime),
         "evaluations": evaluations(n_evaluations),
         "approvals": approvals,
         "stage_history": stage_history,
-        "policy": {"name": "Retail credit model policy", "version": "4", "applied_at": ts(26, 29000),
-                   "required_approvals": ["validator", "risk_officer"],
-                   "checks": [{"id": "perf-auc", "kind": "performance", "metric": "roc_auc", "comparator": ">=",
-                               "threshold": 0.75, "blocking": True},
-                              {"id": "fair-dpr", "kind": "fairness", "metric": "demographic_parity_ratio",
-                               "comparator": ">=", "threshold": 0.8, "blocking": True},
-                              {"id": "drift-psi", "kind": "drift", "metric": "max_psi", "comparator": "<=",
-                               "threshold": 0.25, "blocking": False}]},
-        "findings": [{"id": "F-01", "severity": "medium", "description": "Duration drift above limit",
-                      "owner": "jonas.weber@bank.example", "due_date": "2026-06-30", "status": "open"}],
-        "risks": [{"hazard": "Indirect age discrimination", "affected_group": "Applicants under 25",
-                   "likelihood": "medium", "severity": "high", "measure": "Monotone constraints; fairness checks",
-                   "residual": "low", "owner": "claire.dubois@bank.example"}],
+        "policy": {
+            "name": "Retail credit model policy",
+            "version": "4",
+            "applied_at": ts(26, 29000),
+            "required_approvals": ["validator", "risk_officer"],
+            "checks": [
+                {
+                    "id": "perf-auc",
+                    "kind": "performance",
+                    "metric": "roc_auc",
+                    "comparator": ">=",
+                    "threshold": 0.75,
+                    "blocking": True,
+                },
+                {
+                    "id": "fair-dpr",
+                    "kind": "fairness",
+                    "metric": "demographic_parity_ratio",
+                    "comparator": ">=",
+                    "threshold": 0.8,
+                    "blocking": True,
+                },
+                {
+                    "id": "drift-psi",
+                    "kind": "drift",
+                    "metric": "max_psi",
+                    "comparator": "<=",
+                    "threshold": 0.25,
+                    "blocking": False,
+                },
+            ],
+        },
+        "findings": [
+            {
+                "id": "F-01",
+                "severity": "medium",
+                "description": "Duration drift above limit",
+                "owner": "jonas.weber@bank.example",
+                "due_date": "2026-06-30",
+                "status": "open",
+            }
+        ],
+        "risks": [
+            {
+                "hazard": "Indirect age discrimination",
+                "affected_group": "Applicants under 25",
+                "likelihood": "medium",
+                "severity": "high",
+                "measure": "Monotone constraints; fairness checks",
+                "residual": "low",
+                "owner": "claire.dubois@bank.example",
+            }
+        ],
         "incidents": [],
-        "retention": {"storage_location": "s3://mlgov-packs (object lock)", "retain_until": "2036-04-02",
-                      "rule": "10 years after placing on the market (Art. 18(1))"},
+        "retention": {
+            "storage_location": "s3://mlgov-packs (object lock)",
+            "retain_until": "2036-04-02",
+            "rule": "10 years after placing on the market (Art. 18(1))",
+        },
         "audit_events": audit_events(n_audit),
-        "checkpoint": {"origin": "mlgov.bank.example/log", "size": n_audit,
-                       "root": base64.b64encode(hashlib.sha256(f"root-{n_audit}".encode()).digest()).decode(),
-                       "note": f"mlgov.bank.example/log\n{n_audit}\n"
-                               + base64.b64encode(hashlib.sha256(f"root-{n_audit}".encode()).digest()).decode()},
+        "checkpoint": {
+            "origin": "mlgov.bank.example/log",
+            "size": n_audit,
+            "root": base64.b64encode(hashlib.sha256(f"root-{n_audit}".encode()).digest()).decode(),
+            "note": f"mlgov.bank.example/log\n{n_audit}\n"
+            + base64.b64encode(hashlib.sha256(f"root-{n_audit}".encode()).digest()).decode(),
+        },
         "datasets": datasets,
     }
     pack["pack_id"] = derive_pack_id(regime, pack["outline_version"], model["model_id"], version["version"], seq)

@@ -19,17 +19,73 @@ def test_outline_is_valid(regime):
 
 def test_outlines_cover_reference_part3():
     sr = [s["id"] for s in load_outline("sr11-7")["sections"]]
-    assert sr == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "9.1", "9.2", "9.3", "9.4", "9.5", "10", "11",
-                  "12", "13", "14", "A", "B", "C"]
+    assert sr == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+        "9.1",
+        "9.2",
+        "9.3",
+        "9.4",
+        "9.5",
+        "10",
+        "11",
+        "12",
+        "13",
+        "14",
+        "A",
+        "B",
+        "C",
+    ]
     eu = [s["id"] for s in load_outline("eu-ai-act")["sections"]]
-    for sid in ["A", "1", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "3", "4", "5", "6", "7", "8",
-                "9", "L", "H", "R", "Q", "I", "C", "G", "T", "X"]:
+    for sid in [
+        "A",
+        "1",
+        "2.1",
+        "2.2",
+        "2.3",
+        "2.4",
+        "2.5",
+        "2.6",
+        "2.7",
+        "2.8",
+        "3",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+        "L",
+        "H",
+        "R",
+        "Q",
+        "I",
+        "C",
+        "G",
+        "T",
+        "X",
+    ]:
         assert sid in eu
     # both packs carry the model card, datasheets and audit trail appendices
     for regime in available_regimes():
         blocks = {block_type(b) for s in load_outline(regime)["sections"] for b in s["blocks"]}
-        assert {"model_card", "datasheets", "audit_trail", "approval_chain", "fairness_chart",
-                "drift_chart", "lineage_table", "evaluations_table"} <= blocks
+        assert {
+            "model_card",
+            "datasheets",
+            "audit_trail",
+            "approval_chain",
+            "fairness_chart",
+            "drift_chart",
+            "lineage_table",
+            "evaluations_table",
+        } <= blocks
         assert blocks <= set(BLOCKS)
 
 
@@ -69,8 +125,12 @@ def test_catalogue_entries_are_well_formed_and_used():
 
 def test_completeness_counts():
     outline = load_outline("sr11-7")
-    pack = {"narratives": {"executive_synopsis": {"text": "x", "author": "a", "updated_at": "t"},
-                           "major_limitations": {"text": "   ", "author": "a", "updated_at": "t"}}}
+    pack = {
+        "narratives": {
+            "executive_synopsis": {"text": "x", "author": "a", "updated_at": "t"},
+            "major_limitations": {"text": "   ", "author": "a", "updated_at": "t"},
+        }
+    }
     rows = {r["id"]: r for r in narratives.completeness(pack, outline)}
     assert rows["1"]["provided"] == ["executive_synopsis"]
     assert rows["1"]["missing"] == ["major_limitations", "key_assumptions"]

@@ -23,8 +23,7 @@ def test_model_card_has_mct_top_level_keys_and_metrics():
     assert by_type[("ks", "performance:german-credit-holdout-2025Q4")] == "0.4630"  # decimal string kept
     assert by_type[("selection_rate_ratio", "fairness:german-credit-holdout-2025Q4:age_band=under_25")] == "0.7839"
     assert {"model_architecture", "data", "input_format", "output_format"} <= set(card["model_parameters"])
-    assert set(card["considerations"]) == {"users", "use_cases", "limitations", "tradeoffs",
-                                           "ethical_considerations"}
+    assert set(card["considerations"]) == {"users", "use_cases", "limitations", "tradeoffs", "ethical_considerations"}
     assert card["considerations"]["users"][0]["description"].startswith("[Intended users]")
 
 
@@ -38,8 +37,15 @@ def test_model_card_never_invents_considerations():
 def test_datasheet_groups():
     pack = factory.make_pack("sr11-7")
     sheet = datasheet(pack["datasets"][0], pack["narratives"])
-    for group in ("motivation", "composition", "collection_process", "preprocessing", "uses", "distribution",
-                  "maintenance"):
+    for group in (
+        "motivation",
+        "composition",
+        "collection_process",
+        "preprocessing",
+        "uses",
+        "distribution",
+        "maintenance",
+    ):
         assert group in sheet
     assert sheet["composition"]["rows"] == 1000
     assert sheet["collection_process"]["sha256"] == factory.h("train")

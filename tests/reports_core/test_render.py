@@ -67,8 +67,23 @@ def test_completeness_table_counts(full):
 
 def test_known_evaluation_numbers(full):
     text = full.text
-    for value in ("EV-0001", "0.7912", "0.4630", "0.1684", "EV-0003", "0.2731", "max_psi", "FAIL", "PASS",
-                  "computed", "reported", "0.8421", "0.7839", "threshold >= 0.8", "threshold <= 0.25"):
+    for value in (
+        "EV-0001",
+        "0.7912",
+        "0.4630",
+        "0.1684",
+        "EV-0003",
+        "0.2731",
+        "max_psi",
+        "FAIL",
+        "PASS",
+        "computed",
+        "reported",
+        "0.8421",
+        "0.7839",
+        "threshold >= 0.8",
+        "threshold <= 0.25",
+    ):
         assert value in text, value
     # the input digest (hash font, wrapped) is shown in full
     assert factory.h("holdout") in full.compact
@@ -108,8 +123,8 @@ def test_toc_lists_sections_with_correct_page_numbers(full):
             toc_text = page
             break
     start = full.pages.index(toc_text)
-    toc_pages = "".join(full.pages[start:start + 3])
-    numbers = [int(n) for n in re.findall(r"^\s*(?:\.\s*)+(\d+)\s*$", toc_pages, re.M)][:len(actual)]
+    toc_pages = "".join(full.pages[start : start + 3])
+    numbers = [int(n) for n in re.findall(r"^\s*(?:\.\s*)+(\d+)\s*$", toc_pages, re.M)][: len(actual)]
     assert numbers == actual
 
 
@@ -122,8 +137,9 @@ def test_cover_and_document_control(full):
     assert "not legal advice" in cover.lower()
     assert "compliance or legal owner must review" in cover
     if full.pack["regime"] == "sr11-7":
-        assert ("Structured on SR 11-7 / OCC 2011-12 (2011 guidance), since replaced by OCC Bulletin "
-                "2026-13 / SR 26-2") in cover
+        assert (
+            "Structured on SR 11-7 / OCC 2011-12 (2011 guidance), since replaced by OCC Bulletin 2026-13 / SR 26-2"
+        ) in cover
     else:
         assert "Regulation (EU) 2024/1689" in cover
         assert norm(full.pack["applicable_date"]) in cover
@@ -226,9 +242,15 @@ def test_no_narratives_pack_marks_everything(no_narratives):
 
 
 def test_minimal_pack_renders(tmp_path_factory):
-    pack = {"pack_id": "pk-min", "regime": "sr11-7", "outline_version": "1",
-            "as_of": {"seq": 1, "ts": "2026-01-01T00:00:00.000000Z"},
-            "generator": {"name": "mlgov", "version": "0.1.0"}, "model": {"name": "M"}, "version": {"version": "1"}}
+    pack = {
+        "pack_id": "pk-min",
+        "regime": "sr11-7",
+        "outline_version": "1",
+        "as_of": {"seq": 1, "ts": "2026-01-01T00:00:00.000000Z"},
+        "generator": {"name": "mlgov", "version": "0.1.0"},
+        "model": {"name": "M"},
+        "version": {"version": "1"},
+    }
     rendered = render(tmp_path_factory, pack, "minimal")
     assert "No audit events are recorded." in rendered.text
     assert "No datasets are recorded for this version" in rendered.text
@@ -236,11 +258,14 @@ def test_minimal_pack_renders(tmp_path_factory):
 
 def test_content_hash_and_pack_id():
     pack = factory.make_pack("sr11-7")
-    expected = hashlib.sha256(json.dumps(pack, sort_keys=True, separators=(",", ":"),
-                                         ensure_ascii=False).encode()).hexdigest()
+    expected = hashlib.sha256(
+        json.dumps(pack, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
     assert pack_content_hash(pack) == expected
-    assert canonical_pack_bytes(pack) == json.dumps(pack, sort_keys=True, separators=(",", ":"),
-                                                    ensure_ascii=False).encode()
+    assert (
+        canonical_pack_bytes(pack)
+        == json.dumps(pack, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     assert pack["pack_id"] == derive_pack_id("sr11-7", "1", "mdl-7f3a", "2.0", 39)
     assert derive_pack_id("sr11-7", "1", "mdl-7f3a", "2.0", 41) != pack["pack_id"]
     assert pack_content_hash(factory.make_pack("sr11-7")) == expected

@@ -42,8 +42,16 @@ def test_request_page_and_signing(version, developer, validator):
     client = _client(validator)
     url = f"/admin/workflow/promotionrequest/{req.pk}/change/"
     html = client.get(url).content.decode()
-    for text in ("Gate checklist", "Lineage of", version.artifact_sha256, "Evaluations of", "Audit trail",
-                 "promotion_request.create", "I approve the promotion of", "Re-enter your password"):
+    for text in (
+        "Gate checklist",
+        "Lineage of",
+        version.artifact_sha256,
+        "Evaluations of",
+        "Audit trail",
+        "promotion_request.create",
+        "I approve the promotion of",
+        "Re-enter your password",
+    ):
         assert text in html, text
     refused = client.post(url, {"decision": "approve", "justification": "ok", "password": "nope"}, follow=True)
     assert "Refused" in refused.content.decode()
@@ -60,8 +68,15 @@ def test_override_form_for_risk_officers(staged, developer, risk_officer):
     client = _client(risk_officer)
     url = f"/admin/workflow/promotionrequest/{req.pk}/change/"
     assert "Override justification" in client.get(url).content.decode()
-    client.post(url, {"decision": "approve", "justification": "ok", "password": PASSWORD,
-                      "override_justification": "Seasonal; memo 12."})
+    client.post(
+        url,
+        {
+            "decision": "approve",
+            "justification": "ok",
+            "password": PASSWORD,
+            "override_justification": "Seasonal; memo 12.",
+        },
+    )
     approval = req.approvals.get()
     assert approval.is_override
     assert "Gate override on record" in client.get(url).content.decode()
@@ -81,11 +96,18 @@ def test_policy_edit_in_admin_creates_a_version(risk_officer):
     client = _client(risk_officer)
     url = f"/admin/workflow/policy/{policy.pk}/change/"
     assert client.get(url).status_code == 200
-    data = {"description": policy.description, "required_kinds": '["performance"]',
-            "checks": '[{"kind": "performance", "metric": "auc", "comparator": ">=", "threshold": "0.68"}]',
-            "allowed_from_stages": '["development"]', "max_evaluation_age_days": 60, "approvals_required": 1,
-            "required_roles": '["validator"]', "accepted_roles": '["risk_officer", "validator"]',
-            "request_window_days": 30, "change_reason": "Annual review."}
+    data = {
+        "description": policy.description,
+        "required_kinds": '["performance"]',
+        "checks": '[{"kind": "performance", "metric": "auc", "comparator": ">=", "threshold": "0.68"}]',
+        "allowed_from_stages": '["development"]',
+        "max_evaluation_age_days": 60,
+        "approvals_required": 1,
+        "required_roles": '["validator"]',
+        "accepted_roles": '["risk_officer", "validator"]',
+        "request_window_days": 30,
+        "change_reason": "Annual review.",
+    }
     response = client.post(url, data)
     assert response.status_code == 302
     new = Policy.objects.get(scope="tier_2", target_stage="staging", is_rollback=False, is_current=True)
@@ -106,5 +128,9 @@ def test_timeline(staged, developer, validator, risk_officer):
     client = _client(risk_officer)
     html = client.get(f"/admin/workflow/promotionrequest/timeline/{staged.model_id}/").content.decode()
     assert "Stage timeline" in html and staged.version in html and f"request #{req.pk}" in html
-    assert client.get(f"/admin/workflow/promotionrequest/timeline/{staged.model_id}/",
-                      {"at": "2020-01-01T00:00:00"}).status_code == 200
+    assert (
+        client.get(
+            f"/admin/workflow/promotionrequest/timeline/{staged.model_id}/", {"at": "2020-01-01T00:00:00"}
+        ).status_code
+        == 200
+    )

@@ -82,8 +82,9 @@ def test_two_versions_racing_to_production_promote_one(postgres_only):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_duplicate_requests_create_one(postgres_only):
     developer = person("developer")
-    version = registry_factories.model_version(model=registry_factories.registered_model(owner=developer),
-                                               user=developer)
+    version = registry_factories.model_version(
+        model=registry_factories.registered_model(owner=developer), user=developer
+    )
     results = _race([lambda: wf.request(version, developer), lambda: wf.request(version, developer)])
     assert sum(isinstance(r, PromotionRequest) for r in results) == 1
     assert PromotionRequest.objects.filter(model_version=version).count() == 1

@@ -57,21 +57,29 @@ def test_newest_evidence_wins(version):
 
 
 def test_reported_evidence_counts_unless_computed_is_required(version, risk_officer):
-    wf.evaluation(version, kind="reported", metrics={"auc": 0.8, "demographic_parity_difference": 0.02,
-                                                     "disparate_impact_ratio": 0.95})
+    wf.evaluation(
+        version,
+        kind="reported",
+        metrics={"auc": 0.8, "demographic_parity_difference": 0.02, "disparate_impact_ratio": 0.95},
+    )
     rows, policy = _rows(version, "staging")
     assert {r["outcome"] for r in rows.values()} == {"pass"}
     assert rows["performance:auc"]["source"] == "reported"
-    strict = services.policy_revise(actor=ADMIN_ACTOR, user=risk_officer, policy=policy,
-                                    data={"require_computed": True})
+    strict = services.policy_revise(
+        actor=ADMIN_ACTOR, user=risk_officer, policy=policy, data={"require_computed": True}
+    )
     rows = {f"{r['kind']}:{r['metric']}": r for r in gates.evaluate(strict, version)[0]}
     assert {r["outcome"] for r in rows.values()} == {"not_computed"}
 
 
 def test_required_kind_without_a_check_needs_fresh_evidence(version, risk_officer):
     policy = services.policy_for(version.model, "staging")
-    policy = services.policy_revise(actor=ADMIN_ACTOR, user=risk_officer, policy=policy,
-                                    data={"required_kinds": ["drift", "fairness", "performance"]})
+    policy = services.policy_revise(
+        actor=ADMIN_ACTOR,
+        user=risk_officer,
+        policy=policy,
+        data={"required_kinds": ["drift", "fairness", "performance"]},
+    )
     rows = {f"{r['kind']}:{r['metric']}": r for r in gates.evaluate(policy, version)[0]}
     assert rows["drift:"]["outcome"] == "missing" and rows["drift:"]["comparator"] == "exists"
     wf.evaluation(version, kind="drift")
@@ -81,16 +89,28 @@ def test_required_kind_without_a_check_needs_fresh_evidence(version, risk_office
 
 def test_per_feature_drift_metric(version, risk_officer):
     policy = services.policy_for(version.model, "staging")
-    policy = services.policy_revise(actor=ADMIN_ACTOR, user=risk_officer, policy=policy, data={"checks": [
-        {"kind": "drift", "metric": "psi:age_years", "comparator": "<=", "threshold": "0.2"}]})
+    policy = services.policy_revise(
+        actor=ADMIN_ACTOR,
+        user=risk_officer,
+        policy=policy,
+        data={"checks": [{"kind": "drift", "metric": "psi:age_years", "comparator": "<=", "threshold": "0.2"}]},
+    )
     from django.db import transaction
 
     from audit.services import audit_event_append
     from governance.evaluations.models import Evaluation
+
     with transaction.atomic():
-        ev = Evaluation.objects.create(model_version=version, kind="drift", dataset="live", source="computed",
-                                       status="done", metrics={"max_psi": 0.3}, created_by=version.registered_by,
-                                       result={"features": [{"feature": "age_years", "type": "numeric", "psi": 0.3}]})
+        ev = Evaluation.objects.create(
+            model_version=version,
+            kind="drift",
+            dataset="live",
+            source="computed",
+            status="done",
+            metrics={"max_psi": 0.3},
+            created_by=version.registered_by,
+            result={"features": [{"feature": "age_years", "type": "numeric", "psi": 0.3}]},
+        )
         audit_event_append(actor=ADMIN_ACTOR, action="evaluation.create", target={"type": "evaluation", "id": ev.pk})
     row = gates.evaluate(policy, version)[0][0]
     assert row["value"] == "0.3" and row["outcome"] == "fail"

@@ -49,10 +49,16 @@ def test_most_specific_policy_applies(developer):
 def test_revision_creates_a_new_version_and_keeps_the_old(risk_officer, version, developer):
     old = services.policy_for(version.model, "staging")
     req = wf.request(version, developer, "staging")
-    new = services.policy_revise(actor=ADMIN_ACTOR, user=risk_officer, policy=old,
-                                 data={"approvals_required": 2, "checks": [
-                                     {"kind": "performance", "metric": "auc", "comparator": ">=", "threshold": 0.75}]},
-                                 reason="tighter after the 2026 review")
+    new = services.policy_revise(
+        actor=ADMIN_ACTOR,
+        user=risk_officer,
+        policy=old,
+        data={
+            "approvals_required": 2,
+            "checks": [{"kind": "performance", "metric": "auc", "comparator": ">=", "threshold": 0.75}],
+        },
+        reason="tighter after the 2026 review",
+    )
     old.refresh_from_db()
     assert new.version == old.version + 1 and new.is_current and not old.is_current
     assert old.approvals_required == 1 and new.approvals_required == 2
@@ -81,17 +87,26 @@ def test_only_risk_officers_revise_and_refusals_are_audited(validator):
     assert last_event("policy.revise.denied") is not None
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"checks": [{"kind": "fairness", "metric": "auc_typo", "comparator": "<=", "threshold": "0.1"}]},
-     "checks[0].metric"),
-    ({"checks": [{"kind": "fairness", "metric": "disparate_impact_ratio", "comparator": "~", "threshold": "1"}]},
-     "checks[0].comparator"),
-    ({"checks": [{"kind": "drift", "metric": "max_psi", "comparator": "<=", "threshold": "abc"}]},
-     "checks[0].threshold"),
-    ({"required_roles": ["pipeline"]}, "required_roles"),
-    ({"accepted_roles": ["validator"], "required_roles": ["risk_officer"]}, "required_roles"),
-    ({"approvals_required": 0}, "approvals_required"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        (
+            {"checks": [{"kind": "fairness", "metric": "auc_typo", "comparator": "<=", "threshold": "0.1"}]},
+            "checks[0].metric",
+        ),
+        (
+            {"checks": [{"kind": "fairness", "metric": "disparate_impact_ratio", "comparator": "~", "threshold": "1"}]},
+            "checks[0].comparator",
+        ),
+        (
+            {"checks": [{"kind": "drift", "metric": "max_psi", "comparator": "<=", "threshold": "abc"}]},
+            "checks[0].threshold",
+        ),
+        ({"required_roles": ["pipeline"]}, "required_roles"),
+        ({"accepted_roles": ["validator"], "required_roles": ["risk_officer"]}, "required_roles"),
+        ({"approvals_required": 0}, "approvals_required"),
+    ],
+)
 def test_invalid_policy_edits_are_refused(risk_officer, data, field):
     policy = Policy.objects.get(scope="tier_1", target_stage="production", is_rollback=False, is_current=True)
     with pytest.raises(ValidationFailed) as info:
@@ -101,6 +116,12 @@ def test_invalid_policy_edits_are_refused(risk_officer, data, field):
 
 def test_named_reported_metric_check(risk_officer):
     policy = Policy.objects.get(scope="tier_3", target_stage="staging", is_current=True)
-    new = services.policy_revise(actor=ADMIN_ACTOR, user=risk_officer, policy=policy, data={"checks": [
-        {"kind": "reported", "metric": "expected_loss_ratio", "comparator": "<", "threshold": "0.05"}]})
+    new = services.policy_revise(
+        actor=ADMIN_ACTOR,
+        user=risk_officer,
+        policy=policy,
+        data={
+            "checks": [{"kind": "reported", "metric": "expected_loss_ratio", "comparator": "<", "threshold": "0.05"}]
+        },
+    )
     assert new.checks[0]["metric"] == "expected_loss_ratio"

@@ -40,17 +40,21 @@ def test_auditor_and_validator_cannot_request(version, auditor, validator):
     assert len(events("promotion_request.create.denied")) == 2
 
 
-@pytest.mark.parametrize("target, reason, error, field", [
-    ("development", "x", ValidationFailed, "target_stage"),
-    ("production", "x", ValidationFailed, "target_stage"),   # skips staging: the policy forbids it
-    ("retired", "x", ValidationFailed, "target_stage"),
-    ("staging", "   ", ValidationFailed, "reason"),
-])
+@pytest.mark.parametrize(
+    "target, reason, error, field",
+    [
+        ("development", "x", ValidationFailed, "target_stage"),
+        ("production", "x", ValidationFailed, "target_stage"),  # skips staging: the policy forbids it
+        ("retired", "x", ValidationFailed, "target_stage"),
+        ("staging", "   ", ValidationFailed, "reason"),
+    ],
+)
 def test_bad_requests_are_refused_and_audited(version, developer, target, reason, error, field):
     before = PromotionRequest.objects.count()
     with pytest.raises(error) as info:
-        services.promotion_request_create(actor=ADMIN_ACTOR, user=developer, version=version, target_stage=target,
-                                          reason=reason)
+        services.promotion_request_create(
+            actor=ADMIN_ACTOR, user=developer, version=version, target_stage=target, reason=reason
+        )
     assert field in info.value.fields
     assert PromotionRequest.objects.count() == before
     assert last_event("promotion_request.create.denied") is not None
@@ -63,8 +67,9 @@ def test_target_equal_to_current_stage(staged, developer):
 
 def test_unknown_version(developer):
     with pytest.raises(NotFound):
-        services.promotion_request_create(actor=ADMIN_ACTOR, user=developer, version=999999, target_stage="staging",
-                                          reason="x")
+        services.promotion_request_create(
+            actor=ADMIN_ACTOR, user=developer, version=999999, target_stage="staging", reason="x"
+        )
     assert last_event("promotion_request.create.denied").object_id == "999999"
 
 
@@ -79,8 +84,14 @@ def test_duplicate_open_request(version, developer):
 def test_database_refuses_a_second_open_request(version, developer):
     first = wf.request(version, developer)
     with pytest.raises(IntegrityError), transaction.atomic():
-        PromotionRequest.objects.create(model_version=version, from_stage="development", target_stage="staging",
-                                        reason="dup", requested_by=developer, policy=first.policy)
+        PromotionRequest.objects.create(
+            model_version=version,
+            from_stage="development",
+            target_stage="staging",
+            reason="dup",
+            requested_by=developer,
+            policy=first.policy,
+        )
 
 
 def test_prohibited_model_never_reaches_production(developer, validator, risk_officer):
@@ -168,8 +179,12 @@ def test_rollback(staged, developer, validator, risk_officer):
         services.rollback_request_create(actor=ADMIN_ACTOR, user=developer, version=staged, reason="incident")
     with pytest.raises(ValidationFailed):
         services.rollback_request_create(actor=ADMIN_ACTOR, user=risk_officer, version=staged, reason=" ")
-    rb = services.rollback_request_create(actor=ADMIN_ACTOR, user=risk_officer, version=staged,
-                                          reason="Incident 4711: 1.x score drift in production; back to the previous.")
+    rb = services.rollback_request_create(
+        actor=ADMIN_ACTOR,
+        user=risk_officer,
+        version=staged,
+        reason="Incident 4711: 1.x score drift in production; back to the previous.",
+    )
     assert rb.is_rollback and rb.policy.is_rollback and rb.gates_passed
     with pytest.raises(PermissionRefused):  # own request
         wf.approve(rb, risk_officer)

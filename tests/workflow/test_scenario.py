@@ -38,30 +38,56 @@ def test_walk_the_demo_model_to_production(demo_base, api_for):
     sign = {"password": seed_demo.DEMO_PASSWORD}
     dana_api, victor_api, rita_api = api_for(dana), api_for(victor), api_for(rita)
 
-    staging = dana_api.post("/api/v1/promotions/", {"model_version": v1.pk, "target_stage": "staging",
-                                                    "reason": "Scorecard 1.0.0 ready for shadow scoring."},
-                            format="json").json()
-    assert rita_api.post(f"/api/v1/promotions/{staging['id']}/approve/",
-                         {"justification": "fine", "password": "wrong"}, format="json").status_code == 403
-    done = victor_api.post(f"/api/v1/promotions/{staging['id']}/approve/",
-                           {"justification": "Hold-out AUC 0.81, DPD 0.04.", **sign}, format="json").json()
+    staging = dana_api.post(
+        "/api/v1/promotions/",
+        {"model_version": v1.pk, "target_stage": "staging", "reason": "Scorecard 1.0.0 ready for shadow scoring."},
+        format="json",
+    ).json()
+    assert (
+        rita_api.post(
+            f"/api/v1/promotions/{staging['id']}/approve/",
+            {"justification": "fine", "password": "wrong"},
+            format="json",
+        ).status_code
+        == 403
+    )
+    done = victor_api.post(
+        f"/api/v1/promotions/{staging['id']}/approve/",
+        {"justification": "Hold-out AUC 0.81, DPD 0.04.", **sign},
+        format="json",
+    ).json()
     assert done["status"] == "promoted"
-    prod = dana_api.post("/api/v1/promotions/", {"model_version": v1.pk, "target_stage": "production",
-                                                 "reason": "Shadow run complete."}, format="json").json()
-    assert dana_api.post(f"/api/v1/promotions/{prod['id']}/approve/",
-                         {"justification": "mine", **sign}, format="json").status_code == 403
-    assert victor_api.post(f"/api/v1/promotions/{prod['id']}/approve/",
-                           {"justification": "Validation report VR-2026-014.", **sign},
-                           format="json").json()["status"] == "pending"
-    final = rita_api.post(f"/api/v1/promotions/{prod['id']}/approve/",
-                          {"justification": "Risk acceptance RA-88.", **sign}, format="json").json()
+    prod = dana_api.post(
+        "/api/v1/promotions/",
+        {"model_version": v1.pk, "target_stage": "production", "reason": "Shadow run complete."},
+        format="json",
+    ).json()
+    assert (
+        dana_api.post(
+            f"/api/v1/promotions/{prod['id']}/approve/", {"justification": "mine", **sign}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        victor_api.post(
+            f"/api/v1/promotions/{prod['id']}/approve/",
+            {"justification": "Validation report VR-2026-014.", **sign},
+            format="json",
+        ).json()["status"]
+        == "pending"
+    )
+    final = rita_api.post(
+        f"/api/v1/promotions/{prod['id']}/approve/", {"justification": "Risk acceptance RA-88.", **sign}, format="json"
+    ).json()
     assert final["status"] == "promoted"
     v1.refresh_from_db()
     assert v1.stage == "production"
 
-    trail = [(e.action, e.object_id, e.actor_username) for e in
-             AuditEvent.objects.filter(seq__gt=start).order_by("seq")
-             if e.action.startswith(WORKFLOW_ACTIONS)]
+    trail = [
+        (e.action, e.object_id, e.actor_username)
+        for e in AuditEvent.objects.filter(seq__gt=start).order_by("seq")
+        if e.action.startswith(WORKFLOW_ACTIONS)
+    ]
     steps = [(a, u) for a, _, u in trail if not a.startswith("evaluation.")]
     assert steps == [
         ("promotion_request.create", "dana.developer"),
@@ -91,8 +117,11 @@ def test_demo_seed_is_idempotent_and_fills_the_queue(demo_base):
     assert AuditEvent.objects.count() == count
     versions = {v.version: v for v in ModelVersion.objects.filter(model__name=seed_demo.MODEL_NAME)}
     assert versions["1.0.0"].stage == "production"
-    signers = set(PromotionRequest.objects.get(model_version=versions["1.0.0"], target_stage="production")
-                  .approvals.values_list("approver__username", flat=True))
+    signers = set(
+        PromotionRequest.objects.get(model_version=versions["1.0.0"], target_stage="production").approvals.values_list(
+            "approver__username", flat=True
+        )
+    )
     assert signers == {"victor.validator", "rita.risk"}
     open_req = PromotionRequest.objects.get(model_version=versions["1.1.0"])
     assert open_req.status == "pending" and open_req.target_stage == "staging"

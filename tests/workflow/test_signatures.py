@@ -30,8 +30,12 @@ def test_single_approval_promotes_to_staging_with_a_signature(version, developer
     assert approval.role == "validator" and approval.decision == "approve" and approval.reauthenticated
     assert approval.signature_meaning == f"I approve the promotion of {version.model.name} {version.version} to staging"
     assert approval.gate_snapshot == req.gate_results
-    actions = [e.action for e in events("promotion_request.approve") + events("model_version.stage_change")
-               + events("promotion_request.promote")]
+    actions = [
+        e.action
+        for e in events("promotion_request.approve")
+        + events("model_version.stage_change")
+        + events("promotion_request.promote")
+    ]
     assert actions == ["promotion_request.approve", "model_version.stage_change", "promotion_request.promote"]
     t = StageTransition.objects.get(model_version=version)
     assert (t.from_stage, t.to_stage, t.request_id) == ("development", "staging", req.pk)
@@ -46,8 +50,7 @@ def test_high_risk_production_needs_a_validator_and_a_risk_officer(staged, devel
     assert req.status == "pending"
     req = wf.approve(req, second_validator)  # two approvals, but no risk officer yet
     assert req.status == "pending"
-    assert services.approvals_outstanding(req) == {"approvals": 0, "roles": ["risk_officer"], "given": 2,
-                                                   "required": 2}
+    assert services.approvals_outstanding(req) == {"approvals": 0, "roles": ["risk_officer"], "given": 2, "required": 2}
     req = wf.approve(req, risk_officer)
     assert req.status == "promoted"
     staged.refresh_from_db()
@@ -85,8 +88,14 @@ def test_database_allows_one_live_signature_per_approver(staged, developer, vali
     req = wf.request(staged, developer, "production")
     wf.approve(req, validator)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Approval.objects.create(request=req, approver=validator, role="validator", decision="approve",
-                                justification="again", signature_meaning="x")
+        Approval.objects.create(
+            request=req,
+            approver=validator,
+            role="validator",
+            decision="approve",
+            justification="again",
+            signature_meaning="x",
+        )
 
 
 def test_service_account_never_signs(version, developer, pipeline):
@@ -218,8 +227,9 @@ def test_production_retires_previous_and_supersedes_other_requests(staged, devel
         wf.approve(req_c, risk_officer)
 
 
-def test_evidence_change_invalidates_signatures(staged, developer, validator, risk_officer,
-                                                django_capture_on_commit_callbacks):
+def test_evidence_change_invalidates_signatures(
+    staged, developer, validator, risk_officer, django_capture_on_commit_callbacks
+):
     req = wf.request(staged, developer, "production")
     wf.approve(req, validator)
     drift = wf.evaluation(staged, kind="drift", metrics={"max_psi": 0.4})
@@ -251,8 +261,9 @@ def test_unchanged_evidence_does_not_write(staged, developer):
     assert len(events("promotion_request.gates_refresh")) == before
 
 
-def test_monitoring_breach_flags_production_version(staged, developer, validator, risk_officer,
-                                                    django_capture_on_commit_callbacks):
+def test_monitoring_breach_flags_production_version(
+    staged, developer, validator, risk_officer, django_capture_on_commit_callbacks
+):
     req = wf.request(staged, developer, "production")
     wf.approve(req, validator)
     wf.approve(req, risk_officer)
@@ -267,6 +278,10 @@ def test_monitoring_breach_flags_production_version(staged, developer, validator
     message = mail.outbox[-1]
     assert "Review needed" in message.subject
     assert developer.email in message.to and risk_officer.email in message.to
-    flag = services.review_flag_resolve(actor=services.Actor.system("x"), user=risk_officer, flag=flag,
-                                        resolution="Retrain scheduled; within tolerance for 30 days.")
+    flag = services.review_flag_resolve(
+        actor=services.Actor.system("x"),
+        user=risk_officer,
+        flag=flag,
+        resolution="Retrain scheduled; within tolerance for 30 days.",
+    )
     assert flag.resolved_at

@@ -8,23 +8,35 @@ from audit.verification import record_verification
 
 
 class Command(BaseCommand):
-    help = ("Re-verify the whole audit log in the database: canonical bytes, leaf hashes, seq, prev, head, and the "
-            "root and signature of every checkpoint. Exits non-zero naming the first bad seq. On PostgreSQL the "
-            "log is checked in chunks by worker processes (--jobs); any anomaly is re-checked sequentially, so "
-            "the report is the same.")
+    help = (
+        "Re-verify the whole audit log in the database: canonical bytes, leaf hashes, seq, prev, head, and the "
+        "root and signature of every checkpoint. Exits non-zero naming the first bad seq. On PostgreSQL the "
+        "log is checked in chunks by worker processes (--jobs); any anomaly is re-checked sequentially, so "
+        "the report is the same."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-        parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                            help="worker processes that check the log in parallel (default: the CPU count on "
-                                 "PostgreSQL, 1 on SQLite; 1 = sequential in this process)")
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=None,
+            metavar="N",
+            help="worker processes that check the log in parallel (default: the CPU count on "
+            "PostgreSQL, 1 on SQLite; 1 = sequential in this process)",
+        )
 
     def handle(self, *args, no_progress, jobs, **options):
         if jobs is not None and jobs < 1:
             raise CommandError("--jobs must be at least 1")
         total = AuditHead.objects.get(pk=1).size
-        bar = tqdm(total=total, unit="entries", disable=no_progress or not sys.stderr.isatty(), file=sys.stderr,
-                   desc="verifying")
+        bar = tqdm(
+            total=total,
+            unit="entries",
+            disable=no_progress or not sys.stderr.isatty(),
+            file=sys.stderr,
+            desc="verifying",
+        )
         with bar:
             run = record_verification(trigger="manual", progress=bar.update, jobs=jobs)
         if not run.ok:
@@ -32,5 +44,7 @@ class Command(BaseCommand):
         self.stdout.write(run.message)
         pending = AuditPendingEvent.objects.count()
         if pending:
-            self.stdout.write(f"{pending} committed event(s) are awaiting sequencing (AUDIT_SEQUENCING=deferred) and "
-                              "are not in the log yet: is manage.py audit_sequencer running?")
+            self.stdout.write(
+                f"{pending} committed event(s) are awaiting sequencing (AUDIT_SEQUENCING=deferred) and "
+                "are not in the log yet: is manage.py audit_sequencer running?"
+            )

@@ -32,23 +32,22 @@ REGIMES = {"sr11-7": "sr11_7.json", "eu-ai-act": "eu_ai_act.json"}
 #: Named record blocks the renderer knows, with their options. Documented in docs/pack-schema.md.
 BLOCKS: dict[str, str] = {
     "model_summary": "Key facts of the model and version (name, purpose, owner, business unit, tier, "
-                     "EU category, status, version, stage).",
+    "EU category, status, version, stage).",
     "model_inventory": "SR 11-7 §VI inventory entry: purpose, products, usage, restrictions, inputs, "
-                       "outputs, status, last update, responsible people, validation dates, validity.",
-    "headline_metrics": "Every check of every evaluation against its threshold, one line each, with a "
-                        "pass/fail count.",
+    "outputs, status, last update, responsible people, validation dates, validity.",
+    "headline_metrics": "Every check of every evaluation against its threshold, one line each, with a pass/fail count.",
     "lineage_table": "Version lineage: artefact URI and SHA-256, training data ref and SHA-256, code "
-                     "commit, framework, registered by/at. Hashes in the hash font, wrapped.",
+    "commit, framework, registered by/at. Hashes in the hash font, wrapped.",
     "parameters_table": "version.lineage.parameters as a name/value table.",
     "datasets_table": "One row per pack dataset: name, role, source, rows, time window, SHA-256.",
     "evaluations_table": "Evaluations with their checks (metric, value, comparator, threshold, PASS/FAIL, "
-                         "computed/reported, input digest). Option kinds: [evaluation kinds] filter.",
+    "computed/reported, input digest). Option kinds: [evaluation kinds] filter.",
     "fairness_chart": "Bar chart per fairness evaluation of the per-group metric with the threshold "
-                      "line, plus the per-group table.",
+    "line, plus the per-group table.",
     "drift_chart": "Bar chart per drift evaluation of the per-feature statistic with the threshold "
-                   "line, plus the per-feature table.",
+    "line, plus the per-feature table.",
     "approval_chain": "Approvals: approver, role, signed at, decision, justification, signature meaning; "
-                      "overrides in a highlighted box; invalidated approvals marked.",
+    "overrides in a highlighted box; invalidated approvals marked.",
     "independence_check": "Automatic check that validators differ from the developer/owner.",
     "stage_history": "Stage transitions: from, to, at, request, approvers, rollback flag.",
     "policy_summary": "The policy version applied and its checks.",
@@ -61,7 +60,7 @@ BLOCKS: dict[str, str] = {
     "completeness": "Narratives provided / missing per section.",
     "field_table": "Generic label/value table. Options: rows [[label, dotted.path]], title.",
     "records_table": "Generic list table. Options: source (dotted path to a list), columns [[key, "
-                     "header]], empty_text.",
+    "header]], empty_text.",
     "static_table": "A fixed table from the outline. Options: columns [headers], rows [[cells]].",
     "note": "A fixed explanatory note. Option: text.",
 }

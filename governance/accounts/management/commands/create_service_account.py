@@ -15,10 +15,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, email, expires_days, **options):
         try:
-            user, key = service_account_create(actor=cli_actor("create_service_account"), name=name, email=email,
-                                               expires_days=expires_days)
+            user, key = service_account_create(
+                actor=cli_actor("create_service_account"), name=name, email=email, expires_days=expires_days
+            )
         except DomainError as exc:
-            raise CommandError(f"{exc.message}. Use `manage.py issue_token {name}` for a new token of an "
-                               "existing account.") from exc
+            raise CommandError(
+                f"{exc.message}. Use `manage.py issue_token {name}` for a new token of an existing account."
+            ) from exc
         self.stderr.write(f"Created service account {user.username}. Its token (shown once, stored hashed):")
         self.stdout.write(key)

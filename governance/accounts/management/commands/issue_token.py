@@ -16,10 +16,12 @@ class Command(BaseCommand):
     def handle(self, *args, username, expires_days, name, **options):
         try:
             user = user_by_username(username)
-            token, key = api_token_issue(actor=cli_actor("issue_token"), user=user, name=name,
-                                         expires_days=expires_days)
+            token, key = api_token_issue(
+                actor=cli_actor("issue_token"), user=user, name=name, expires_days=expires_days
+            )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        self.stderr.write(f"Token {token.prefix} for {user.username}, expires {token.expires_at:%Y-%m-%d}. "
-                          "Shown once, stored hashed:")
+        self.stderr.write(
+            f"Token {token.prefix} for {user.username}, expires {token.expires_at:%Y-%m-%d}. Shown once, stored hashed:"
+        )
         self.stdout.write(key)

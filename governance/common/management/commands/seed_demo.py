@@ -43,9 +43,17 @@ def seed_people(command: BaseCommand, actor) -> None:
     for username, first, last, roles, superuser in DEMO_PEOPLE:
         if User.objects.filter(username=username).exists():
             continue
-        user_create(actor=actor, username=username, password=DEMO_PASSWORD, roles=roles,
-                    email=f"{username}@example.com", first_name=first, last_name=last, is_staff=True,
-                    is_superuser=superuser)
+        user_create(
+            actor=actor,
+            username=username,
+            password=DEMO_PASSWORD,
+            roles=roles,
+            email=f"{username}@example.com",
+            first_name=first,
+            last_name=last,
+            is_staff=True,
+            is_superuser=superuser,
+        )
         command.stderr.write(f"  created user {username}")
     if not User.objects.filter(username=PIPELINE_ACCOUNT).exists():
         _, key = service_account_create(actor=actor, name=PIPELINE_ACCOUNT, expires_days=365)
@@ -62,25 +70,40 @@ def seed_model(command: BaseCommand, actor) -> None:
     model = RegisteredModel.objects.filter(name=MODEL_NAME).first()
     if model is None:
         model = registry.registered_model_create(
-            actor=actor, user=User.objects.get(username="rita.risk"), name=MODEL_NAME,
-            title="German Credit application scorecard", owner=dana,
-            purpose=("Estimates the probability that a consumer-credit applicant will not repay, to support "
-                     "(not replace) a credit officer's decision. Trained on the UCI Statlog German Credit data."),
-            business_unit="Retail lending", eu_ai_act_category="high", annex_iii_area="5_essential_services",
+            actor=actor,
+            user=User.objects.get(username="rita.risk"),
+            name=MODEL_NAME,
+            title="German Credit application scorecard",
+            owner=dana,
+            purpose=(
+                "Estimates the probability that a consumer-credit applicant will not repay, to support "
+                "(not replace) a credit officer's decision. Trained on the UCI Statlog German Credit data."
+            ),
+            business_unit="Retail lending",
+            eu_ai_act_category="high",
+            annex_iii_area="5_essential_services",
             risk_tier="tier_1",
         )
         command.stderr.write(f"  registered model {MODEL_NAME}")
     data_sha = demo.sha256_file(demo.DATA_FILE)
-    for version, registrant, commit in (("1.0.0", dana, "3f2a9c1d7e5b4a6c8d0e1f2a3b4c5d6e7f8a9b0c"),
-                                        ("1.1.0", pipeline, "9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c")):
+    for version, registrant, commit in (
+        ("1.0.0", dana, "3f2a9c1d7e5b4a6c8d0e1f2a3b4c5d6e7f8a9b0c"),
+        ("1.1.0", pipeline, "9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c"),
+    ):
         if ModelVersion.objects.filter(model=model, version=version).exists():
             continue
         artifact = demo.ARTIFACTS[version]
         registry.model_version_create(
-            actor=actor, user=registrant, model=model,
-            version=version, artifact_uri=demo.relative(artifact), artifact_sha256=demo.sha256_file(artifact),
-            training_data_ref=f"{demo.relative(demo.DATA_FILE)}#rows=1-700", training_data_sha256=data_sha,
-            code_commit=commit, framework="scikit-learn 1.x LogisticRegression (exported scorecard)",
+            actor=actor,
+            user=registrant,
+            model=model,
+            version=version,
+            artifact_uri=demo.relative(artifact),
+            artifact_sha256=demo.sha256_file(artifact),
+            training_data_ref=f"{demo.relative(demo.DATA_FILE)}#rows=1-700",
+            training_data_sha256=data_sha,
+            code_commit=commit,
+            framework="scikit-learn 1.x LogisticRegression (exported scorecard)",
             parameters={"C": "1.0", "max_iter": 1000, "features": json.loads(artifact.read_text())["features"]},
             description=f"Logistic scorecard {version}.",
         )
