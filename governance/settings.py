@@ -268,6 +268,9 @@ WEBHOOKS_RETRY_WINDOW = int(os.environ.get("WEBHOOKS_RETRY_WINDOW", str(24 * 360
 # AUDIT_SEQUENCING=deferred: how long a delivery waits for its decision's audit seq before it goes without.
 WEBHOOKS_SEQ_WAIT = int(os.environ.get("WEBHOOKS_SEQ_WAIT", "60"))
 CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {"task": "webhooks.deliver_due", "schedule": 10.0}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = (
+    "governance.integrations.webhooks.models.DeliveryStatus"
+)
 
 # DOCUMENTATION PACKS ------------------------------------------------------------------------
 ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Example Bank plc (demo)")
