@@ -348,3 +348,26 @@ def test_a_worker_that_died_mid_attempt_is_taken_over(risk_officer, receiver, ve
     assert services.deliveries_due(now=later) == [delivery.pk]
     (done,) = services.deliveries_attempt_due(now=later)
     assert done.status == "succeeded" and len(receiver.received) == 1
+
+
+def test_the_admin_delivery_log_shows_attempts_and_redelivers(
+    client, risk_officer, receiver, version, developer, settings, django_capture_on_commit_callbacks
+):
+    subscribe(risk_officer, receiver.url, ["promotion_request.created"])
+    receiver.answer(502)
+    with django_capture_on_commit_callbacks(execute=True):
+        wf.request(version, developer, "staging")
+    delivery = WebhookDelivery.objects.get()
+    client.force_login(risk_officer)
+    listing = client.get("/admin/webhooks/webhookdelivery/").content.decode()
+    assert "promotion_request.created" in listing and "502" in listing
+    page = client.get(f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/").content.decode()
+    assert "answer 502" in page and "HTTP 502" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/webhooks/webhookdelivery/", {"action": "redeliver_selected", "_selected_action": [delivery.pk]}
+        )
+    assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and delivery.attempts == 2 and len(receiver.received) == 2
+    assert AuditEvent.objects.filter(action="webhook_delivery.redeliver").count() == 1
