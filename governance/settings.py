@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # and computed by a Celery worker (202, status queued -> running -> done | failed).
 EVALUATION_SYNC_MAX_ROWS = int(os.environ.get("EVALUATION_SYNC_MAX_ROWS", "1000000"))
 EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(64 * 1024 * 1024)))
+# Caps on any table read (web or worker), checked before reading: Parquet metadata row counts and
+# uncompressed sizes; CSV (plain or gzip) decompressed through a byte budget. Larger inputs: 413.
+EVALUATION_MAX_ROWS = int(os.environ.get("EVALUATION_MAX_ROWS", "20000000"))
+EVALUATION_MAX_DECOMPRESSED_BYTES = int(os.environ.get("EVALUATION_MAX_DECOMPRESSED_BYTES", str(1024 * 1024 * 1024)))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
