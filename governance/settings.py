@@ -48,7 +48,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "governance.workspace.apps.WorkspaceAdminConfig",  # django.contrib.admin, the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "audit",
     "governance.common",
     "governance.accounts",
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "governance.workflow",
     "governance.reports",
     "governance.api",
+    "governance.workspace",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +225,12 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "PackStatusEnum": "governance.reports.models.PackStatus",
         "RequestStatusEnum": "governance.workflow.models.RequestStatus",
     }
+)
+
+# API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
+# itself (no page loads anything from another host).
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
 
 # E-MAIL -------------------------------------------------------------------------------------
