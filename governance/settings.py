@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "governance.reports",
     "governance.api",
     "governance.workspace",
+    "governance.integrations.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -262,6 +263,26 @@ if AUDIT_SEQUENCING == "deferred" and "postgresql" not in DATABASES["default"]["
         "AUDIT_SEQUENCING=deferred needs PostgreSQL (set DATABASE_URL); SQLite has one "
         "writer at a time, so use the default AUDIT_SEQUENCING=inline there"
     )
+
+# OUTBOUND WEBHOOKS (governance/integrations/webhooks, docs/webhooks.md) ----------------------
+# http:// receivers only in development; production receivers must be https.
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+# Hosts (names) or networks (CIDR) that may resolve to private/loopback/link-local addresses.
+WEBHOOKS_ALLOWED_PRIVATE_HOSTS = env_list("WEBHOOKS_ALLOWED_PRIVATE_HOSTS", "")
+# Fernet key that encrypts subscription secrets at rest (default: derived from SECRET_KEY).
+WEBHOOKS_SECRET_KEY = os.environ.get("WEBHOOKS_SECRET_KEY", "")
+# Absolute base of the API URLs named in payloads (what receivers call back).
+WEBHOOKS_PUBLIC_BASE_URL = os.environ.get("WEBHOOKS_PUBLIC_BASE_URL", "http://localhost:8000")
+WEBHOOKS_TIMEOUT = float(os.environ.get("WEBHOOKS_TIMEOUT", "10"))  # seconds per attempt (connect and read)
+WEBHOOKS_RETRY_BASE = int(os.environ.get("WEBHOOKS_RETRY_BASE", "30"))  # first retry after this many seconds
+WEBHOOKS_RETRY_MAX_DELAY = int(os.environ.get("WEBHOOKS_RETRY_MAX_DELAY", str(4 * 3600)))
+WEBHOOKS_RETRY_WINDOW = int(os.environ.get("WEBHOOKS_RETRY_WINDOW", str(24 * 3600)))  # then: disabled
+# AUDIT_SEQUENCING=deferred: how long a delivery waits for its decision's audit seq before it goes without.
+WEBHOOKS_SEQ_WAIT = int(os.environ.get("WEBHOOKS_SEQ_WAIT", "60"))
+CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {"task": "webhooks.deliver_due", "schedule": 10.0}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = (
+    "governance.integrations.webhooks.models.DeliveryStatus"
+)
 
 # DOCUMENTATION PACKS ------------------------------------------------------------------------
 ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Example Bank plc (demo)")

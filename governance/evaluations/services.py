@@ -38,6 +38,7 @@ from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
 from governance.common.errors import DomainError, PayloadTooLarge, PermissionRefused, ValidationFailed
+from governance.common.events import announce
 from governance.common.services import deny
 from governance.evaluations import checks as checks_core
 from governance.evaluations import drift as drift_core
@@ -681,6 +682,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
         audit_event_append(
             actor=actor, action="evaluation.create", target=evaluation_target(evaluation), details=_details(evaluation)
         )
+        _announce_if_failed(evaluation)
         if evaluation.status == EvaluationStatus.QUEUED:
             from governance.evaluations import tasks  # late import: tasks import the Celery app
 
@@ -788,7 +790,15 @@ def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) ->
             target=evaluation_target(evaluation),
             details=_details(evaluation),
         )
+        _announce_if_failed(evaluation)
     return evaluation
+
+
+def _announce_if_failed(evaluation: Evaluation) -> None:
+    """A finished evaluation whose own checks (thresholds) fail is announced (after the commit)."""
+    if evaluation.status == EvaluationStatus.DONE and evaluation.passed is False:
+        failing = [check for check in evaluation.checks if not check.get("passed")]
+        announce("evaluation.gate_failed", evaluation_id=evaluation.pk, checks=failing)
 
 
 def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
