@@ -48,7 +48,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "governance.workspace.apps.WorkspaceAdminConfig",  # django.contrib.admin, the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "audit",
     "governance.common",
     "governance.accounts",
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "governance.workflow",
     "governance.reports",
     "governance.api",
+    "governance.workspace",
     "governance.integrations.webhooks",
 ]
 
@@ -208,6 +210,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # and computed by a Celery worker (202, status queued -> running -> done | failed).
 EVALUATION_SYNC_MAX_ROWS = int(os.environ.get("EVALUATION_SYNC_MAX_ROWS", "1000000"))
 EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(64 * 1024 * 1024)))
+# Caps on any table read (web or worker), checked before reading: Parquet metadata row counts and
+# uncompressed sizes; CSV (plain or gzip) decompressed through a byte budget. Larger inputs: 413.
+EVALUATION_MAX_ROWS = int(os.environ.get("EVALUATION_MAX_ROWS", "20000000"))
+EVALUATION_MAX_DECOMPRESSED_BYTES = int(os.environ.get("EVALUATION_MAX_DECOMPRESSED_BYTES", str(1024 * 1024 * 1024)))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
@@ -220,6 +226,12 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "PackStatusEnum": "governance.reports.models.PackStatus",
         "RequestStatusEnum": "governance.workflow.models.RequestStatus",
     }
+)
+
+# API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
+# itself (no page loads anything from another host).
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
 
 # E-MAIL -------------------------------------------------------------------------------------
