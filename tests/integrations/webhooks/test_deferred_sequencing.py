@@ -14,7 +14,7 @@ from governance.integrations.webhooks import services
 from governance.integrations.webhooks.models import WebhookDelivery
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import as_user, person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,7 @@ def test_the_delivery_waits_for_the_seq_then_carries_it(deferred, receiver, sett
     )
     audit_pending_sequence()
     _, secret = services.subscription_create(
-        actor=ADMIN_ACTOR, user=officer, url=receiver.url, events=["promotion_request.created"]
+        by=as_user(officer), url=receiver.url, events=["promotion_request.created"]
     )
     req = wf.request(version, developer, "staging")  # commits; the handler and the first try run after it
     delivery = WebhookDelivery.objects.get()
@@ -54,7 +54,7 @@ def test_without_a_sequencer_the_delivery_goes_out_after_the_wait_without_a_seq(
         model=registry_factories.registered_model(owner=developer), user=developer
     )
     _, secret = services.subscription_create(
-        actor=ADMIN_ACTOR, user=officer, url=receiver.url, events=["promotion_request.created"]
+        by=as_user(officer), url=receiver.url, events=["promotion_request.created"]
     )
     wf.request(version, developer, "staging")
     assert receiver.received == []

@@ -7,7 +7,7 @@ import pytest
 from audit.models import AuditEvent
 from governance.integrations.webhooks import services
 from governance.integrations.webhooks.models import WebhookSubscription
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import as_user, person
 
 pytestmark = pytest.mark.django_db
 
@@ -161,7 +161,7 @@ def test_update_disable_enable_and_rotate_are_audited(api_for, risk_officer, rec
 
 
 def test_a_developer_cannot_change_a_subscription(api_for, risk_officer, developer, receiver):
-    sub, _ = services.subscription_create(actor=ADMIN_ACTOR, user=risk_officer, url=receiver.url, events=ALL)
+    sub, _ = services.subscription_create(by=as_user(risk_officer), url=receiver.url, events=ALL)
     api = api_for(developer)
     response = api.patch(f"/api/v1/webhooks/subscriptions/{sub.pk}", {"url": "https://example.org/x"}, format="json")
     assert response.status_code == 403
