@@ -378,8 +378,12 @@ def delivery_attempt(delivery_id: int, *, now: dt.datetime | None = None) -> Web
         if seq is not None:
             payload["audit"].update(seq=seq, action=action, **catalogue.audit_links(seq))
     body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    headers = signing.signed_headers(signing.decrypt(sub.secret_encrypted), delivery.message_id, body)
-    status, excerpt, error, latency = _post(sub.url, body.encode("utf-8"), headers)
+    try:
+        headers = signing.signed_headers(signing.decrypt(sub.secret_encrypted), delivery.message_id, body)
+    except RuntimeError as exc:  # the encryption key changed: a failed attempt that says what to do
+        status, excerpt, error, latency = None, "", str(exc), 0
+    else:
+        status, excerpt, error, latency = _post(sub.url, body.encode("utf-8"), headers)
     ok = not error
     first = delivery.first_attempt_at or now
     number = delivery.attempts + 1

@@ -369,3 +369,17 @@ def test_the_admin_delivery_log_shows_attempts_and_redelivers(
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and delivery.attempts == 2 and len(receiver.received) == 2
     assert AuditEvent.objects.filter(action="webhook_delivery.redeliver").count() == 1
+
+
+def test_a_changed_encryption_key_is_a_failed_attempt_that_says_what_to_do(
+    risk_officer, receiver, version, developer, settings, django_capture_on_commit_callbacks
+):
+    from cryptography.fernet import Fernet
+
+    subscribe(risk_officer, receiver.url, ["promotion_request.created"])
+    settings.WEBHOOKS_SECRET_KEY = Fernet.generate_key().decode()  # not the key the secret was stored with
+    with django_capture_on_commit_callbacks(execute=True):
+        wf.request(version, developer, "staging")
+    delivery = WebhookDelivery.objects.get()
+    assert receiver.received == [] and delivery.attempts == 1 and delivery.status == "pending"
+    assert "WEBHOOKS_SECRET_KEY" in delivery.last_error and "rotate" in delivery.last_error
