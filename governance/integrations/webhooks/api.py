@@ -10,7 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import idempotency
 from governance.api.views_common import GovernanceViewSet
+from governance.common.errors import ValidationFailed
 from governance.integrations.webhooks import catalogue, services
 from governance.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
@@ -151,6 +153,19 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     queryset = WebhookSubscription.objects.select_related("owner")
     filterset_fields = ["is_active"]
     ordering_fields = ["created_at"]
+
+    SECRET_ACTIONS = ("create", "rotate_secret")
+
+    def initial(self, request, *args, **kwargs):
+        if self.action in self.SECRET_ACTIONS and request.headers.get(idempotency.HEADER) is not None:
+            # A replayed response would have to be stored, and this one holds the secret shown once.
+            self.format_kwarg = self.get_format_suffix(**kwargs)
+            raise ValidationFailed(
+                f"{idempotency.HEADER}: not accepted here, the response holds a secret that is never stored; "
+                "list the subscriptions to see whether a retried request created one",
+                field=idempotency.HEADER,
+            )
+        super().initial(request, *args, **kwargs)
 
     def get_permissions(self):
         if self.action in ("create", "partial_update", "disable", "enable", "rotate_secret"):

@@ -218,3 +218,24 @@ def test_admin_is_closed_to_other_roles(client, developer):
     client.force_login(developer)
     assert client.get("/admin/webhooks/webhooksubscription/").status_code == 403
     assert client.get("/admin/webhooks/webhookdelivery/").status_code == 403
+
+
+def test_an_idempotency_key_is_refused_where_the_response_holds_the_secret(api_for, risk_officer, receiver):
+    from governance.api.models import IdempotencyRecord
+
+    api = api_for(risk_officer)
+    response = api.post(
+        "/api/v1/webhooks/subscriptions",
+        {"url": receiver.url, "events": ALL},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="create-hook-1",
+    )
+    assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["Idempotency-Key"]
+    assert not WebhookSubscription.objects.exists() and not IdempotencyRecord.objects.exists()
+    sub_id = _create(api, url=receiver.url).json()["id"]
+    rotated = api.post(f"/api/v1/webhooks/subscriptions/{sub_id}/rotate-secret", HTTP_IDEMPOTENCY_KEY="r1")
+    assert rotated.status_code == 400 and not IdempotencyRecord.objects.exists()
+    disabled = api.post(
+        f"/api/v1/webhooks/subscriptions/{sub_id}/disable", {"reason": "test"}, HTTP_IDEMPOTENCY_KEY="d1"
+    )
+    assert disabled.status_code == 200, "other actions keep idempotency"
