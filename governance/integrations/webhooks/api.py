@@ -10,7 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.views_common import GovernanceViewSet, actor_from_request
+from governance.accounts.principal import Principal
+from governance.api.views_common import GovernanceViewSet
 from governance.integrations.webhooks import catalogue, services
 from governance.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
@@ -162,7 +163,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         data = SubscriptionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sub, secret = services.subscription_create(
-            actor=actor_from_request(request), user=request.user, **data.validated_data
+            actor=Principal.for_request(request).actor, user=request.user, **data.validated_data
         )
         sub.secret = secret
         return Response(SubscriptionWithSecretSerializer(sub).data, status=status.HTTP_201_CREATED)
@@ -173,7 +174,10 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         data = SubscriptionUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sub = services.subscription_update(
-            actor=actor_from_request(request), user=request.user, subscription=sub, data=dict(data.validated_data)
+            actor=Principal.for_request(request).actor,
+            user=request.user,
+            subscription=sub,
+            data=dict(data.validated_data),
         )
         return Response(SubscriptionSerializer(sub).data)
 
@@ -184,7 +188,10 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         data = DisableSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sub = services.subscription_disable(
-            actor=actor_from_request(request), user=request.user, subscription=sub, reason=data.validated_data["reason"]
+            actor=Principal.for_request(request).actor,
+            user=request.user,
+            subscription=sub,
+            reason=data.validated_data["reason"],
         )
         return Response(SubscriptionSerializer(sub).data)
 
@@ -192,7 +199,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
         sub = services.subscription_enable(
-            actor=actor_from_request(request), user=request.user, subscription=self._get(pk)
+            actor=Principal.for_request(request).actor, user=request.user, subscription=self._get(pk)
         )
         return Response(SubscriptionSerializer(sub).data)
 
@@ -200,7 +207,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         sub, secret = services.subscription_rotate_secret(
-            actor=actor_from_request(request), user=request.user, subscription=self._get(pk)
+            actor=Principal.for_request(request).actor, user=request.user, subscription=self._get(pk)
         )
         sub.secret = secret
         return Response(SubscriptionWithSecretSerializer(sub).data)
@@ -238,5 +245,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, G
         from django.shortcuts import get_object_or_404
 
         delivery = get_object_or_404(WebhookDelivery, pk=pk)
-        delivery = services.delivery_redeliver(actor=actor_from_request(request), user=request.user, delivery=delivery)
+        delivery = services.delivery_redeliver(
+            actor=Principal.for_request(request).actor, user=request.user, delivery=delivery
+        )
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -24,7 +24,7 @@ from governance.integrations.webhooks.models import DeliveryStatus, WebhookDeliv
 from governance.workflow import services as workflow
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import ADMIN, ADMIN_ACTOR, as_user, person
 
 pytestmark = pytest.mark.django_db
 EVERYTHING = list(catalogue.EVENTS)
@@ -73,16 +73,14 @@ def test_every_event_is_delivered_once_per_subscription_and_verifies(
     rollback = _committed(
         capture,
         workflow.rollback_request_create,
-        actor=ADMIN_ACTOR,
-        user=risk_officer,
+        by=as_user(risk_officer),
         version=version,
         reason="Incident 12: back to the previous one.",
     )
     _committed(capture, wf.approve, rollback, person("risk_officer"))
     with django_capture_on_commit_callbacks(execute=True):
         evaluation_create(  # its own threshold fails: evaluation.gate_failed
-            actor=ADMIN_ACTOR,
-            user=developer,
+            by=as_user(developer),
             model_version=newer,
             kind="reported",
             dataset="weekly-2026-11",
@@ -90,7 +88,7 @@ def test_every_event_is_delivered_once_per_subscription_and_verifies(
             thresholds=[{"metric": "auc", "comparator": ">=", "threshold": 0.7}],
         )
         breach = wf.evaluation(version, kind="drift", metrics={"max_psi": 0.4}, dataset="live-2026-11")
-        workflow.evaluation_recorded(breach, actor=ADMIN_ACTOR)  # version is in production again: a review flag
+        workflow.evaluation_recorded(breach, by=ADMIN)  # version is in production again: a review flag
         checkpoint = checkpoint_create()
 
     staging = ["promotion_request.created", "promotion_request.decided", "model_version.promoted"]
