@@ -27,7 +27,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from audit.context import Actor
+from governance.accounts.principal import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def reap_stale_jobs(
 
     stale = int(settings.JOB_STALE_SECONDS if stale_seconds is None else stale_seconds)
     cutoff = timezone.now() - timedelta(seconds=stale)
-    actor = Actor.system(REAPER_ACTOR, auth="celery")
+    by = Principal.system(REAPER_ACTOR, auth="celery")
     report = ReapReport()
     for ev in Evaluation.objects.filter(status=EvaluationStatus.RUNNING).only("id", "started_at", "result"):
         alive = runner_alive((ev.result or {}).get("runner"))
@@ -116,12 +116,12 @@ def reap_stale_jobs(
         if dry_run:
             (report.requeued if _has_broker() else report.failed).append(ev.pk)
             continue
-        if _has_broker() and services.evaluation_requeue(actor=actor, evaluation_id=ev.pk, reason=why):
+        if _has_broker() and services.evaluation_requeue(by=by, evaluation_id=ev.pk, reason=why):
             report.requeued.append(ev.pk)
             logger.warning("evaluation %s re-queued: %s", ev.pk, why)
             continue
         reason = f"{why}; post the evaluation again" + (" (it was re-queued once already)" if _has_broker() else "")
-        if services.evaluation_fail(actor=actor, evaluation_id=ev.pk, reason=reason):
+        if services.evaluation_fail(by=by, evaluation_id=ev.pk, reason=reason):
             report.failed.append(ev.pk)
             logger.warning("evaluation %s failed by the reaper: %s", ev.pk, reason)
     if orphans_only:
@@ -133,16 +133,16 @@ def reap_stale_jobs(
             evaluation_tasks.evaluation_run.delay(ev.pk)
             report.resent.append(ev.pk)
         elif services.evaluation_fail(
-            actor=actor,
+            by=by,
             evaluation_id=ev.pk,
             reason=f"queued for more than {stale} s without a worker (no broker is configured); post it again",
         ):
             report.failed.append(ev.pk)
-    report.packs_failed = _reap_packs(cutoff, stale, actor, dry_run)
+    report.packs_failed = _reap_packs(cutoff, stale, by, dry_run)
     return report
 
 
-def _reap_packs(cutoff, stale: int, actor: Actor, dry_run: bool) -> list[int]:
+def _reap_packs(cutoff, stale: int, by: Principal, dry_run: bool) -> list[int]:
     from governance.reports.models import DocumentationPack, PackStatus
     from governance.reports.services import pack_fail_stale
 
@@ -153,7 +153,7 @@ def _reap_packs(cutoff, stale: int, actor: Actor, dry_run: bool) -> list[int]:
     for pk in list(stuck):
         if dry_run or pack_fail_stale(
             pk,
-            actor=actor,
+            by=by,
             reason=f"no progress for more than {stale} s (JOB_STALE_SECONDS): its worker stopped; "
             "request the pack again",
         ):

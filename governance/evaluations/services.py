@@ -35,8 +35,10 @@ from django.utils import timezone
 from audit.context import Actor
 from audit.services import audit_event_append
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
 from governance.common.errors import DomainError, PayloadTooLarge, PermissionRefused, ValidationFailed
+from governance.common.events import announce
 from governance.common.services import deny
 from governance.evaluations import checks as checks_core
 from governance.evaluations import drift as drift_core
@@ -601,8 +603,7 @@ def _details(evaluation: Evaluation) -> dict:
 
 def evaluation_create(
     *,
-    actor: Actor,
-    user: User,
+    by: Principal,
     model_version,
     kind,
     dataset,
@@ -620,6 +621,7 @@ def evaluation_create(
     an uploaded CSV/Parquet table with ``columns`` (and ``file_format``, else inferred from the name).
     Returns the evaluation: status ``done`` when computed here, ``queued`` when sent to a worker.
     """
+    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
     info = {"kind": kind if isinstance(kind, str) else None, "dataset": dataset if isinstance(dataset, str) else None}
     with audited_refusals(actor=actor, action="evaluation.create", target=target, details=info):
@@ -639,10 +641,11 @@ def evaluation_create(
             _prepare_reported(p, data, file)
         else:
             _prepare_computed(p, data, file, file_format, columns, input_bytes)
-    return _store(p, actor, user)
+    return _store(p, by)
 
 
-def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
+def _store(p: _Prepared, by: Principal) -> Evaluation:
+    actor, user = by.actor, by.user
     now = timezone.now()
     evaluation = Evaluation(
         model_version=p.version,
@@ -679,6 +682,7 @@ def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
         audit_event_append(
             actor=actor, action="evaluation.create", target=evaluation_target(evaluation), details=_details(evaluation)
         )
+        _announce_if_failed(evaluation)
         if evaluation.status == EvaluationStatus.QUEUED:
             from governance.evaluations import tasks  # late import: tasks import the Celery app
 
@@ -686,23 +690,23 @@ def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
             transaction.on_commit(lambda: tasks.evaluation_run.delay(pk))
     evaluation.was_queued = evaluation.status == EvaluationStatus.QUEUED  # for the API's 201 / 202
     if evaluation.status == EvaluationStatus.DONE:
-        _recorded(evaluation, actor)
+        _recorded(evaluation, by)
     return evaluation
 
 
-def _recorded(evaluation: Evaluation, actor: Actor) -> None:
+def _recorded(evaluation: Evaluation, by: Principal) -> None:
     """Let the promotion workflow re-evaluate open gates (outside the evaluation's transaction)."""
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _notify_workflow(evaluation, actor))
+        transaction.on_commit(lambda: _notify_workflow(evaluation, by))
     else:
-        _notify_workflow(evaluation, actor)
+        _notify_workflow(evaluation, by)
 
 
-def _notify_workflow(evaluation: Evaluation, actor: Actor) -> None:
+def _notify_workflow(evaluation: Evaluation, by: Principal) -> None:
     from governance.workflow.services import evaluation_recorded
 
     try:
-        evaluation_recorded(evaluation, actor)
+        evaluation_recorded(evaluation, by)
     except Exception:  # the evaluation is recorded; a gate refresh can be redone from the admin
         logger.exception("workflow refresh after evaluation %s failed", evaluation.pk)
 
@@ -712,12 +716,13 @@ def _notify_workflow(evaluation: Evaluation, actor: Actor) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluation_start(*, actor: Actor, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
+def evaluation_start(*, by: Principal, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
     """queued -> running (audited). Returns None when the evaluation is already finished. A running one
     (a redelivered task whose worker died) starts again: its start time and runner are renewed (audited
     as ``evaluation.start`` with ``restart: true``) and the computation is retried. ``runner`` names the
     process computing it (``governance.evaluations.jobs.runner_identity``) so a reaper can tell a live
     computation from an orphan."""
+    actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
@@ -738,10 +743,11 @@ def evaluation_start(*, actor: Actor, evaluation_id: int, runner: dict | None = 
     return evaluation
 
 
-def evaluation_requeue(*, actor: Actor, evaluation_id: int, reason: str) -> Evaluation | None:
+def evaluation_requeue(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
     """running -> queued again, with the reason (audited ``evaluation.requeue``); the task is sent again
     after commit. Used by the reaper for a computation whose worker stopped; at most once per evaluation
     (``result.requeued``): a second stale run fails instead."""
+    actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status != EvaluationStatus.RUNNING or (evaluation.result or {}).get("requeued"):
@@ -795,8 +801,9 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
     )
 
 
-def evaluation_complete(*, actor: Actor, evaluation_id: int, computed: dict) -> Evaluation | None:
+def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) -> Evaluation | None:
     """running -> done with the computed metrics (audited with the input digest and the metrics)."""
+    actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status != EvaluationStatus.RUNNING:
@@ -818,11 +825,20 @@ def evaluation_complete(*, actor: Actor, evaluation_id: int, computed: dict) -> 
             target=evaluation_target(evaluation),
             details=_details(evaluation),
         )
+        _announce_if_failed(evaluation)
     return evaluation
 
 
-def evaluation_fail(*, actor: Actor, evaluation_id: int, reason: str) -> Evaluation | None:
+def _announce_if_failed(evaluation: Evaluation) -> None:
+    """A finished evaluation whose own checks (thresholds) fail is announced (after the commit)."""
+    if evaluation.status == EvaluationStatus.DONE and evaluation.passed is False:
+        failing = [check for check in evaluation.checks if not check.get("passed")]
+        announce("evaluation.gate_failed", evaluation_id=evaluation.pk, checks=failing)
+
+
+def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
     """queued or running -> failed with a reason (audited)."""
+    actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
@@ -837,10 +853,10 @@ def evaluation_fail(*, actor: Actor, evaluation_id: int, reason: str) -> Evaluat
     return evaluation
 
 
-def evaluation_run(*, actor: Actor, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
+def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
     """The worker's job: start, re-read and re-digest the stored input, compute, complete or fail.
     Idempotent: a finished evaluation is left alone, a running one (redelivered) is computed again."""
-    evaluation = evaluation_start(actor=actor, evaluation_id=evaluation_id, runner=runner)
+    evaluation = evaluation_start(by=by, evaluation_id=evaluation_id, runner=runner)
     if evaluation is None:
         return None
     try:
@@ -857,15 +873,15 @@ def evaluation_run(*, actor: Actor, evaluation_id: int, runner: dict | None = No
         computed = compute(evaluation.kind, parsed, evaluation.params, evaluation.thresholds)
         computed["input_sha256"], computed["input_rows"] = digest, _rows(parsed)
     except DomainError as exc:
-        return evaluation_fail(actor=actor, evaluation_id=evaluation_id, reason=exc.message)
+        return evaluation_fail(by=by, evaluation_id=evaluation_id, reason=exc.message)
     except Exception as exc:
         logger.exception("evaluation %s failed", evaluation_id)
         return evaluation_fail(
-            actor=actor, evaluation_id=evaluation_id, reason=f"internal error: {type(exc).__name__}: {exc}"
+            by=by, evaluation_id=evaluation_id, reason=f"internal error: {type(exc).__name__}: {exc}"
         )
-    evaluation = evaluation_complete(actor=actor, evaluation_id=evaluation_id, computed=computed)
+    evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
     if evaluation is not None:
-        _recorded(evaluation, actor)
+        _recorded(evaluation, by)
     return evaluation
 
 
@@ -875,10 +891,11 @@ def evaluation_run(*, actor: Actor, evaluation_id: int, runner: dict | None = No
 
 
 def reference_sample_register(
-    *, actor: Actor, user: User, model_version, file: File | None, file_format: str | None = None, columns=None
+    *, by: Principal, model_version, file: File | None, file_format: str | None = None, columns=None
 ) -> ReferenceSample:
     """Store a version's reference sample for drift (a CSV/Parquet table, validated by parsing it as a
     reference) with its SHA-256. Later drift evaluations of the version may omit the reference."""
+    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
     with audited_refusals(actor=actor, action="reference_sample.create", target=target):
         if not may_post(user):

@@ -62,7 +62,11 @@ def _queued_evaluation(settings, monkeypatch, g) -> Evaluation:
     pipeline = account_factories.service_account()
     version = registry_factories.model_version()
     ev = services.evaluation_create(
-        actor=f.ACTOR, user=pipeline, model_version=version, kind="performance", dataset="h", data=f.performance_data(g)
+        by=account_factories.as_user(pipeline),
+        model_version=version,
+        kind="performance",
+        dataset="h",
+        data=f.performance_data(g),
     )
     assert ev.status == "queued" and sent in ([], [ev.pk])  # [] while the test transaction never commits
     monkeypatch.undo()
@@ -205,8 +209,8 @@ def test_reaper_fails_stale_running_evaluations_and_packs_with_a_reason(settings
     elsewhere = {"host": "worker-9.example", "pid": 4242, "pid_start": "1"}
     with monkeypatch.context() as m:
         m.setattr(services.timezone, "now", lambda: old)
-        services.evaluation_start(actor=f.ACTOR, evaluation_id=ev.pk, runner=elsewhere)
-    services.evaluation_start(actor=f.ACTOR, evaluation_id=fresh.pk, runner=elsewhere)
+        services.evaluation_start(by=account_factories.ADMIN, evaluation_id=ev.pk, runner=elsewhere)
+    services.evaluation_start(by=account_factories.ADMIN, evaluation_id=fresh.pk, runner=elsewhere)
     pack = DocumentationPack.objects.create(
         model_version=ev.model_version, regime="sr11-7", as_of_seq=0, requested_by=ev.created_by, status="rendering"
     )
@@ -233,8 +237,8 @@ def test_reaper_fails_stale_running_evaluations_and_packs_with_a_reason(settings
 @pytest.mark.django_db
 def test_a_redelivered_running_evaluation_is_computed_again_and_a_finished_one_is_left_alone(settings, monkeypatch, g):
     ev = _queued_evaluation(settings, monkeypatch, g)
-    services.evaluation_start(actor=f.ACTOR, evaluation_id=ev.pk, runner={"host": "gone", "pid": 1})
-    done = services.evaluation_run(actor=f.ACTOR, evaluation_id=ev.pk)  # the redelivered task
+    services.evaluation_start(by=account_factories.ADMIN, evaluation_id=ev.pk, runner={"host": "gone", "pid": 1})
+    done = services.evaluation_run(by=account_factories.ADMIN, evaluation_id=ev.pk)  # the redelivered task
     assert done.status == "done"
-    assert services.evaluation_run(actor=f.ACTOR, evaluation_id=ev.pk) is None  # delivered once more
+    assert services.evaluation_run(by=account_factories.ADMIN, evaluation_id=ev.pk) is None  # delivered once more
     assert _trail(ev.pk) == ["evaluation.create", "evaluation.start", "evaluation.start", "evaluation.complete"]
