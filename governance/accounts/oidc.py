@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
+from django.core import checks
 from django.db import transaction
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -441,3 +442,28 @@ class LocalPasswordBackend(ModelBackend):
         if user is None or user.is_service_account or OidcIdentity.objects.filter(user=user).exists():
             return None
         return user
+
+
+@checks.register(checks.Tags.security)
+def sso_settings_check(app_configs=None, **kwargs):
+    """``manage.py check``: the group map names real roles; SSO has a client when it is on."""
+    problems = [
+        checks.Error(p, hint="Fix OIDC_GROUP_ROLE_MAP (docs/operations.md, Single sign-on).", id="mlgov.E101")
+        for p in check_group_role_map(settings.OIDC_GROUP_ROLE_MAP)
+    ]
+    if settings.OIDC_ENABLED and not (settings.OIDC_RP_CLIENT_ID and settings.OIDC_RP_CLIENT_SECRET):
+        problems.append(
+            checks.Error(
+                "OIDC_ENABLED but OIDC_RP_CLIENT_ID or OIDC_RP_CLIENT_SECRET is empty",
+                hint="Register mlgov as a client at the provider and set both (docs/operations.md).",
+                id="mlgov.E102",
+            )
+        )
+    if settings.OIDC_ENABLED and not settings.OIDC_GROUP_ROLE_MAP:
+        problems.append(
+            checks.Warning(
+                "OIDC_GROUP_ROLE_MAP is empty: every single sign-on will be refused (no group gives a role)",
+                id="mlgov.W101",
+            )
+        )
+    return problems

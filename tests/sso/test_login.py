@@ -18,6 +18,7 @@ from governance.accounts.oidc import OidcError, reset_caches, verify_id_token
 from tests.sso.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,
+    GROUP_ROLE_MAP,
     SUBJECTS,
     TOOL_DIR,
     OpAgent,
@@ -350,3 +351,15 @@ def test_logout_ends_the_provider_session(sso, rp):
     start = rp.get("/oidc/login/")
     with pytest.raises(AssertionError, match="asks for credentials"):
         agent.authorize(start["Location"])
+
+
+def test_system_check_names_bad_group_mappings(settings):
+    from governance.accounts.oidc import sso_settings_check
+
+    settings.OIDC_ENABLED, settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET = True, "mlgov", "s"
+    settings.OIDC_GROUP_ROLE_MAP = {"ops": "pipeline", "boss": ["risk_officer", "king"]}
+    messages = [m.msg for m in sso_settings_check()]
+    assert any("'ops' maps to 'pipeline'" in m for m in messages)
+    assert any("unknown role 'king'" in m for m in messages)
+    settings.OIDC_GROUP_ROLE_MAP = GROUP_ROLE_MAP
+    assert sso_settings_check() == []
