@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.registry import register_event_types
+        from governance.accounts import oidc  # noqa: F401 - registers the single sign-on system check
 
         register_event_types(
             self.label,
