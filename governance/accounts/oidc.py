@@ -284,11 +284,12 @@ def sso_login(*, issuer: str, claims: dict) -> SsoLogin:
                 issuer=issuer,
                 subject=subject,
             )
+        from governance.accounts.principal import Principal
         from governance.accounts.services import user_create
 
         with transaction.atomic():
             user = user_create(
-                actor=_unknown_actor(),
+                by=Principal(user=None, auth=AUTH_METHOD, actor=_unknown_actor()),
                 username=username,
                 password=None,
                 roles=roles,
