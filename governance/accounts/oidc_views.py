@@ -163,7 +163,7 @@ def step_up_callback(request):
     purpose = proof.purpose
     return_url = _safe_next(request, purpose.get("return_url")) or reverse("admin:index")
     if purpose.get("kind") == "promotion_request.sign":
-        from governance.common.admin import admin_actor
+        from governance.accounts.principal import Principal
         from governance.common.errors import DomainError
         from governance.workflow import services as workflow
         from governance.workflow.models import PromotionRequest
@@ -179,8 +179,7 @@ def step_up_callback(request):
         )
         try:
             req = sign(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 request=req,
                 justification=purpose.get("justification", ""),
                 password="",
