@@ -109,11 +109,11 @@ def test_group_change_at_the_provider_changes_roles_at_next_sign_in(sso, rp):
 
 def test_removed_from_every_group_loses_roles_session_and_tokens(sso, rp):
     from governance.accounts.services import api_token_authenticate, api_token_issue
-    from tests.factories.accounts import ADMIN_ACTOR
+    from tests.factories.accounts import ADMIN
 
     sso_sign_in(rp, OpAgent(), "ada")
     ada = User.objects.get(username="ada")
-    _, key = api_token_issue(actor=ADMIN_ACTOR, user=ada)
+    _, key = api_token_issue(by=ADMIN, user=ada)
     assert api_token_authenticate(key)[0] == ada
     rp.post("/admin/logout/")
     sso.set_groups("ada", ["all-staff"])
