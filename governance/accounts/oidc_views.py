@@ -179,7 +179,7 @@ def step_up_callback(request):
         )
         try:
             req = sign(
-                by=Principal.for_user(request.user, auth="oidc"),
+                by=Principal.for_request(request),
                 request=req,
                 justification=purpose.get("justification", ""),
                 password="",
