@@ -11,7 +11,7 @@ from governance.workflow import services
 from governance.workflow.models import ReviewFlag
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import ADMIN
 from tests.workflow.conftest import last_event
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ def flagged(staged, developer, validator, risk_officer):
     staged.refresh_from_db()
     assert staged.stage == Stage.PRODUCTION
     evaluation = wf.evaluation(staged, kind="drift", metrics={"max_psi": 0.41, "drift_share": 0.5})
-    services.evaluation_recorded(evaluation, ADMIN_ACTOR)
+    services.evaluation_recorded(evaluation, ADMIN)
     return ReviewFlag.objects.get(model_version=staged)
 
 
