@@ -304,7 +304,13 @@ WEBHOOKS_RETRY_MAX_DELAY = int(os.environ.get("WEBHOOKS_RETRY_MAX_DELAY", str(4 
 WEBHOOKS_RETRY_WINDOW = int(os.environ.get("WEBHOOKS_RETRY_WINDOW", str(24 * 3600)))  # then: disabled
 # AUDIT_SEQUENCING=deferred: how long a delivery waits for its decision's audit seq before it goes without.
 WEBHOOKS_SEQ_WAIT = int(os.environ.get("WEBHOOKS_SEQ_WAIT", "60"))
+# Finished deliveries (succeeded, failed, cancelled) are kept this many days in the delivery log.
+WEBHOOKS_DELIVERY_RETENTION_DAYS = int(os.environ.get("WEBHOOKS_DELIVERY_RETENTION_DAYS", "30"))
 CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {"task": "webhooks.deliver_due", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["webhooks-purge-deliveries"] = {
+    "task": "webhooks.purge_deliveries",
+    "schedule": crontab(hour=3, minute=15),
+}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = (
     "governance.integrations.webhooks.models.DeliveryStatus"
 )
