@@ -17,4 +17,13 @@ class AccountsConfig(AppConfig):
             "api_token.issue",
             "api_token.revoke",
             "api_token.authenticate",
+            "user.login",
+            "user.signing_password",
         )
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_login_failed
+
+        from governance.accounts import signals
+
+        user_login_failed.connect(signals.login_failed, dispatch_uid="accounts.login_failed")
+        user_locked_out.connect(signals.locked_out, dispatch_uid="accounts.locked_out")

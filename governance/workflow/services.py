@@ -25,6 +25,7 @@ from audit.services import audit_event_append
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
+from governance.accounts.throttle import signing_password_refusal
 from governance.common.errors import (
     Conflict,
     DomainError,
@@ -670,10 +671,9 @@ def _decide(
             raise _Refuse("a justification is required", ValidationFailed, "justification")
         if decision == Decision.REJECT and override_justification:
             raise _Refuse("an override applies to approvals only", ValidationFailed, "override_justification")
-        if not password or not user.check_password(password):
-            raise _Refuse(
-                "password re-entry failed: signing needs the signer's own password", PermissionRefused, "password"
-            )
+        password_refusal = signing_password_refusal(user, password)  # counted, locks out (accounts.throttle)
+        if password_refusal:
+            raise _Refuse(password_refusal, PermissionRefused, "password")
         with transaction.atomic():
             now = timezone.now()
             req = _lock_request(request)
