@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.registry import register_event_types
+        from governance.accounts import oidc  # noqa: F401 - registers the single sign-on system check
 
         register_event_types(
             self.label,
@@ -19,6 +20,8 @@ class AccountsConfig(AppConfig):
             "api_token.authenticate",
             "user.login",
             "user.signing_password",
+            "sso.identity.link",
+            "sso.login",
         )
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_login_failed

@@ -17,9 +17,3 @@ class AxesBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
-
-
-def remote_addr(request) -> str | None:
-    """The client address when no proxy is trusted (``TRUSTED_PROXY_COUNT=0``): the TCP peer, never
-    a header the client can write."""
-    return request.META.get("REMOTE_ADDR")
