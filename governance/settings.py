@@ -85,7 +85,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
+    "governance.api.security.SecurityHeadersMiddleware",  # Permissions-Policy; no-store on the API
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -435,3 +437,23 @@ REFUSAL_LIMITS = {
     "signing": int(os.environ.get("REFUSAL_LIMIT_SIGNING", "5")),  # wrong signing passwords per account/address
 }
 CELERY_BEAT_SCHEDULE["accounts-refusals-record"] = {"task": "accounts.refusals_record", "schedule": 60.0}
+
+# RESPONSE HEADERS (issue 10, defect 11; docs/operations.md "Response headers") ------------------------
+# Every byte of every page comes from the service: scripts only from files it serves (no inline
+# script, no eval), styles from its files plus inline style attributes (the admin's templates and
+# ReDoc set some), images and fonts also as data: URLs, ReDoc's search worker from a blob: URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *([OIDC_ISSUER] if OIDC_ISSUER else [])],
+    }
+}
