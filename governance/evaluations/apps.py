@@ -6,7 +6,10 @@ class EvaluationsConfig(AppConfig):
     label = "evaluations"
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+
         from audit.registry import register_event_types
+        from governance.evaluations.jobs import reap_orphans_once
 
         register_event_types(
             self.label,
@@ -14,5 +17,8 @@ class EvaluationsConfig(AppConfig):
             "evaluation.start",
             "evaluation.complete",
             "evaluation.fail",
+            "evaluation.requeue",
             "reference_sample.create",
         )
+        # eager mode (no broker): the first request of a restarted process fails orphaned computations
+        request_started.connect(reap_orphans_once, dispatch_uid="evaluations.reap_orphans_once")
