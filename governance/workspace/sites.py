@@ -25,6 +25,15 @@ class WorkspaceAdminSite(admin.AdminSite):
             path(
                 "workspace/versions/<int:version_id>/packs/", wrap(views.version_packs), name="workspace_version_packs"
             ),
+            path(
+                "workspace/versions/<int:version_id>/request/",
+                wrap(views.version_request_create),
+                name="workspace_version_request",
+            ),
+            path(
+                "workspace/requests/<int:request_id>/withdraw/", wrap(views.request_withdraw), name="workspace_withdraw"
+            ),
+            path("workspace/models/<int:model_id>/rollback/", wrap(views.model_rollback), name="workspace_rollback"),
             path("workspace/audit/", wrap(views.audit_page), name="workspace_audit"),
             path(
                 "workspace/audit/verifications/", wrap(views.audit_verifications), name="workspace_audit_verifications"

@@ -16,7 +16,9 @@ from django.urls import reverse
 from audit.models import AuditCheckpoint, AuditVerification
 from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
-from governance.registry.models import ModelVersion
+from governance.registry.models import ModelVersion, RegisteredModel
+from governance.workflow import services as workflow_services
+from governance.workflow.models import PromotionRequest
 from governance.workspace import hub, selectors, services
 
 
@@ -114,3 +116,66 @@ def audit_verifications(request):
     if not _can_view_audit(request.user):
         raise PermissionDenied
     return TemplateResponse(request, "admin/workspace/_verifications.html", _verifications_context())
+
+
+def _require_post(request):
+    if request.method != "POST":
+        raise PermissionDenied
+
+
+def version_request_create(request, version_id: int):
+    """Create a promotion request from the version page (the service decides, refuses and audits)."""
+    _require_post(request)
+    version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=version_id)
+    back = reverse("admin:registry_modelversion_change", args=[version.pk])
+    try:
+        req = workflow_services.promotion_request_create(
+            by=Principal.for_request(request),
+            version=version,
+            target_stage=request.POST.get("target_stage", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as exc:
+        messages.error(request, f"Not requested (recorded in the audit log): {exc.message}")
+        return HttpResponseRedirect(back + "#requests")
+    messages.success(
+        request,
+        f"Request #{req.pk} created: {version.model.name} {version.version} → {req.target_stage}; "
+        f"gates {'pass' if req.gates_passed else 'fail'}, awaiting signatures.",
+    )
+    return HttpResponseRedirect(back + "#requests")
+
+
+def request_withdraw(request, request_id: int):
+    _require_post(request)
+    req = get_object_or_404(PromotionRequest.objects.select_related("model_version"), pk=request_id)
+    back = request.POST.get("next") or reverse("admin:registry_modelversion_change", args=[req.model_version_id])
+    if not back.startswith("/admin/"):
+        back = reverse("admin:index")
+    try:
+        workflow_services.promotion_request_withdraw(
+            by=Principal.for_request(request), request=req, reason=request.POST.get("reason", "")
+        )
+    except DomainError as exc:
+        messages.error(request, f"Not withdrawn (recorded in the audit log): {exc.message}")
+        return HttpResponseRedirect(back)
+    messages.success(request, f"Request #{req.pk} withdrawn.")
+    return HttpResponseRedirect(back)
+
+
+def model_rollback(request, model_id: int):
+    """A risk officer asks to re-promote an earlier production version (judged under the rollback policy)."""
+    _require_post(request)
+    model = get_object_or_404(RegisteredModel, pk=model_id)
+    back = reverse("admin:registry_registeredmodel_change", args=[model.pk])
+    version_id = request.POST.get("version", "")
+    version = ModelVersion.objects.filter(model=model, pk=version_id).first() if version_id.isdigit() else None
+    try:
+        req = workflow_services.rollback_request_create(
+            by=Principal.for_request(request), version=version if version else -1, reason=request.POST.get("reason", "")
+        )
+    except DomainError as exc:
+        messages.error(request, f"No rollback requested (recorded in the audit log): {exc.message}")
+        return HttpResponseRedirect(back + "#rollback")
+    messages.success(request, f"Rollback request #{req.pk} created for {model.name} {req.model_version.version}.")
+    return HttpResponseRedirect(reverse("admin:workflow_promotionrequest_change", args=[req.pk]))
