@@ -10,6 +10,7 @@ import pytest
 
 from governance.accounts.models import User
 from governance.workflow.models import Approval
+from tests.browser.conftest import screenshot
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
 from tests.sso.conftest import PASSWORDS, SUBJECTS, sso_settings_for
@@ -30,7 +31,7 @@ def sign_in_at_provider(tab, username: str) -> None:
     tab.click("#sign-in")
 
 
-def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(page, site, provider, developer, version):
+def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(page, site, provider, developer, version, tmp_path):
     wf.good_evidence(version)
     first = wf.request(version, developer, "staging")
     second_version = registry_factories.model_version(model=version.model, user=developer)
@@ -41,6 +42,7 @@ def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(page, site, prov
     try:
         # Sign in through the provider: a new user, with the role their group gives.
         page.goto(f"{site}/admin/login/")
+        screenshot(page, "sso-login", tmp_path)
         page.click("#sso-login")
         page.wait_for_url(f"{provider.issuer}/interaction/**")
         sign_in_at_provider(page, "victor")
@@ -57,6 +59,7 @@ def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(page, site, prov
         page.click("button.btn.ok")
         page.wait_for_url(f"{provider.issuer}/interaction/**")
         assert "re-authentication requested" in page.content()
+        screenshot(page, "sso-step-up-provider", tmp_path)
         sign_in_at_provider(page, "victor")
         page.wait_for_url(f"{site}/admin/workflow/promotionrequest/{first.pk}/change/")
         assert "Signed after re-authentication" in page.content()
@@ -64,6 +67,7 @@ def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(page, site, prov
         assert approval.reauthentication["method"] == "oidc_step_up"
         assert approval.reauthentication["subject"] == SUBJECTS["victor"]
         assert f"re-authenticated at {provider.issuer} at {approval.reauthentication['auth_time']}" in page.content()
+        screenshot(page, "sso-step-up-signed", tmp_path)
 
         # The second request, with a provider that ignores prompt=login/max_age=0: it answers from its
         # session, auth_time predates the signing, and the signature is refused.
