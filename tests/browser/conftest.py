@@ -140,10 +140,10 @@ def demo(transactional_db, settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     command = BaseCommand()
     command.stderr = open(os.devnull, "w")  # noqa: SIM115 - the seed's chatter
-    actor = Principal.for_command("seed_demo")  # the seed steps take a Principal (issue 11)
+    principal = Principal.for_command("seed_demo")
     for step in seed_demo.DEMO_STEPS:
         if step.__name__ != "seed_packs":
-            step(command, actor)
+            step(command, principal)
     command.stderr.close()
     users = {role: User.objects.get(username=name) for role, name in DEMO_LOGINS.items()}
     return SimpleNamespace(users=users, password=seed_demo.DEMO_PASSWORD, model_name=seed_demo.MODEL_NAME)
