@@ -23,9 +23,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
-# The shared browser fixtures for tests/sso/test_browser.py (Chromium via Playwright, other hosts blocked
-# and counted, 5xx and JavaScript errors fail the test).
-from tests.browser.conftest import browser, external_requests, page  # noqa: F401
 from tests.conftest import IN_CI
 
 TOOL_DIR = Path(__file__).resolve().parents[2] / "tools" / "oidc-provider"

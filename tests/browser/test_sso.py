@@ -1,5 +1,5 @@
-"""In Chromium: sign in through the real provider, get roles from groups, sign by step-up, and be
-refused on a stale re-authentication."""
+"""Single sign-on (issue 18) in Chromium: sign in through the real provider, get roles from groups,
+sign by step-up, and be refused on a stale re-authentication."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from governance.workflow.models import Approval
 from tests.browser.conftest import screenshot
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
+from tests.sso import conftest as sso_fixtures
 from tests.sso.conftest import PASSWORDS, SUBJECTS, sso_settings_for
+
+# The real OpenID provider of tests/sso (a Node.js process on a free loopback port); this test lives
+# here to share the session's one Chromium (tests/browser/conftest.py).
+oidc_provider = sso_fixtures.oidc_provider
+provider = sso_fixtures.provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
