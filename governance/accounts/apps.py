@@ -18,4 +18,6 @@ class AccountsConfig(AppConfig):
             "api_token.issue",
             "api_token.revoke",
             "api_token.authenticate",
+            "sso.identity.link",
+            "sso.login",
         )

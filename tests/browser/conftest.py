@@ -33,9 +33,20 @@ import pytest
 
 from tests.conftest import IN_CI
 
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls beside a
-# running loop unless told the caller knows what it does (the ORM calls here are the test's own).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(autouse=True, scope="module")
+def _orm_beside_playwright():
+    """Playwright's sync API runs an event loop in this thread; Django refuses ORM calls beside a
+    running loop unless told the caller knows what it does (the ORM calls here are the test's own).
+    Set for the browser modules only, and put back after them."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -74,8 +85,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module: Playwright's event loop must not outlive the browser modules
+    (Django's ORM refuses to run beside it in the tests that follow)."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright
