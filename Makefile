@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup migrate demo lint bench worker beat sequencer serve clean check-python
+.PHONY: run test setup migrate demo lint bench worker beat sequencer serve clean check-python mlflow-server mlflow-install
 
 check-python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 not found as '$(PYTHON)'. Install it or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
@@ -65,5 +65,13 @@ beat: setup
 sequencer: setup
 	@$(PY) manage.py audit_sequencer
 
+# A local MLflow tracking server (SQLite backend, artifacts in var/mlflow) for trying the bridge
+# (docs/mlflow.md). Its own venv .venv-mlflow/ is installed on first use. MLFLOW_PORT=5000 by default.
+mlflow-server: setup
+	@$(PY) -m governance.integrations.mlflow.devserver --port $${MLFLOW_PORT:-5000} --data $${VAR_DIR:-var}/mlflow
+
+mlflow-install: setup
+	@$(PY) -m governance.integrations.mlflow.devserver --install-only
+
 clean:
-	rm -rf $(VENV) var media staticfiles db.sqlite3
+	rm -rf $(VENV) .venv-mlflow var media staticfiles db.sqlite3

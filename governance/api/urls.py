@@ -9,6 +9,7 @@ from governance.api.views_evaluations import EvaluationViewSet, ReferenceSampleV
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
 from governance.api.views_reports import ReportViewSet
 from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
+from governance.integrations.mlflow import urls as mlflow_urls
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -24,6 +25,8 @@ router.register("promotions", PromotionRequestViewSet, basename="promotion")
 router.register("audit", AuditLogViewSet, basename="audit")
 router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("reports", ReportViewSet, basename="report")
+for prefix, viewset, basename in mlflow_urls.register:
+    router.register(prefix, viewset, basename=basename)
 
 app_name = "api"
 urlpatterns = [
@@ -33,5 +36,6 @@ urlpatterns = [
         ReferenceSampleViewSet.as_view({"get": "list", "post": "create"}),
         name="version-reference",
     ),
+    *mlflow_urls.urlpatterns,
     *router.urls,
 ]
