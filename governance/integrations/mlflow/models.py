@@ -47,7 +47,9 @@ class MlflowLink(models.Model):
         default=dict, blank=True, help_text='Optional alias per stage here, e.g. {"staging": "challenger"}.'
     )
     out_of_band = models.CharField(max_length=16, choices=OutOfBandPolicy.choices, default=OutOfBandPolicy.RESTORE)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )  # empty when a system job (the demo seed) made the link
     created_at = models.DateTimeField(default=timezone.now)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)

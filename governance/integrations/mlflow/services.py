@@ -34,11 +34,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.context import Actor
-from audit.services import audit_event_append
+from audit.services import audit_event_append, audit_unit
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import PIPELINE, RISK_OFFICER
-from governance.common.errors import Conflict, DomainError, NotFound, ValidationFailed
+from governance.common.errors import Conflict, DomainError, NotFound, PermissionRefused, ValidationFailed
+from governance.common.refusals import refusals
 from governance.common.services import deny, full_clean_or_raise
 from governance.integrations.mlflow.client import (
     MlflowRefused,
@@ -67,6 +68,7 @@ from governance.registry.services import model_target, model_version_create, ver
 logger = logging.getLogger(__name__)
 
 BRIDGE_USERNAME = "mlflow-bridge"
+ALIAS_WRITER = Principal.system("mlflow-alias-writer")
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 HASH_CHUNK = 1024 * 1024
@@ -81,8 +83,9 @@ def link_target(link: MlflowLink) -> dict:
     return {"type": "mlflow_link", "id": str(link.pk), "model": link.model.name, "mlflow_name": link.mlflow_name}
 
 
-def _is_risk_officer(user: User) -> bool:
-    return user.is_superuser or user.groups.filter(name=RISK_OFFICER).exists()
+def _may_govern(by: Principal, model: RegisteredModel) -> bool:
+    """The model's owner or a risk officer (active users; superusers too)."""
+    return by.has_role(RISK_OFFICER) or (by.user is not None and by.user.is_active and model.owner_id == by.user_id)
 
 
 def bridge_user() -> User:
@@ -94,7 +97,7 @@ def bridge_user() -> User:
 
     try:
         return user_create(
-            actor=Actor.system("mlflow-bridge"),
+            by=Principal.system("mlflow-bridge"),
             username=BRIDGE_USERNAME,
             password=None,
             roles=[PIPELINE],
@@ -102,6 +105,10 @@ def bridge_user() -> User:
         )
     except Conflict:  # created concurrently
         return User.objects.get(username=BRIDGE_USERNAME)
+
+
+def bridge_principal() -> Principal:
+    return Principal.for_user(bridge_user(), auth="system")
 
 
 # --- links ------------------------------------------------------------------------------------------------------
@@ -155,8 +162,7 @@ def _link_snapshot(link: MlflowLink) -> dict:
 
 def mlflow_link_create(
     *,
-    actor: Actor,
-    user: User,
+    by: Principal,
     model: RegisteredModel,
     tracking_uri: str,
     mlflow_name: str,
@@ -166,71 +172,68 @@ def mlflow_link_create(
     check_remote: bool = True,
 ) -> MlflowLink:
     """Link ``model`` to ``mlflow_name`` at ``tracking_uri`` (the model's owner or a risk officer)."""
-    target = model_target(model)
-    if not _is_risk_officer(user) and model.owner_id != user.pk:
-        deny(
-            actor=actor, action="mlflow.link", target=target, reason="only the model's owner or a risk officer links it"
+    with refusals(by, "mlflow.link", model_target(model)):
+        if not _may_govern(by, model):
+            raise PermissionRefused("only the model's owner or a risk officer links it to MLflow")
+        tracking_uri = clean_tracking_uri(tracking_uri)
+        mlflow_name = (mlflow_name or "").strip()
+        if not mlflow_name:
+            raise ValidationFailed("mlflow_name is required: the model's name in MLflow", field="mlflow_name")
+        options = _clean_link_options(
+            {"governed_alias": governed_alias, "stage_aliases": stage_aliases or {}, "out_of_band": out_of_band}
         )
-    tracking_uri = clean_tracking_uri(tracking_uri)
-    mlflow_name = (mlflow_name or "").strip()
-    if not mlflow_name:
-        raise ValidationFailed("mlflow_name is required: the registered model's name in MLflow", field="mlflow_name")
-    options = _clean_link_options(
-        {"governed_alias": governed_alias, "stage_aliases": stage_aliases or {}, "out_of_band": out_of_band}
-    )
-    if check_remote:
-        client = mlflow_client(tracking_uri)
-        try:
-            with guarded(f"reading registered model {mlflow_name!r}"):
-                client.get_registered_model(mlflow_name)
-        except MlflowRefused as exc:
-            raise ValidationFailed(
-                f"MLflow at {tracking_uri} has no registered model named {mlflow_name!r} ({exc.message})",
-                field="mlflow_name",
-            ) from exc
-    link = MlflowLink(model=model, tracking_uri=tracking_uri, mlflow_name=mlflow_name, created_by=user, **options)
-    full_clean_or_raise(link, exclude=["model", "created_by"])
-    with transaction.atomic():
-        RegisteredModel.objects.select_for_update().get(pk=model.pk)
-        if MlflowLink.objects.filter(model=model).exists():
-            raise Conflict(f"{model.name} is already linked to MLflow", field="model")
-        if MlflowLink.objects.filter(tracking_uri=tracking_uri, mlflow_name=mlflow_name).exists():
-            raise Conflict(f"{mlflow_name!r} at {tracking_uri} is already linked to another model", field="mlflow_name")
-        link.save()
-        audit_event_append(actor=actor, action="mlflow.link", target=link_target(link), details=_link_snapshot(link))
+        if check_remote:
+            client = mlflow_client(tracking_uri)
+            try:
+                with guarded(f"reading registered model {mlflow_name!r}"):
+                    client.get_registered_model(mlflow_name)
+            except MlflowRefused as exc:
+                raise ValidationFailed(
+                    f"MLflow at {tracking_uri} has no registered model named {mlflow_name!r} ({exc.message})",
+                    field="mlflow_name",
+                ) from exc
+        link = MlflowLink(
+            model=model, tracking_uri=tracking_uri, mlflow_name=mlflow_name, created_by=by.user, **options
+        )
+        full_clean_or_raise(link, exclude=["model", "created_by"])
+        with audit_unit(by.actor) as audit:
+            RegisteredModel.objects.select_for_update().get(pk=model.pk)
+            if MlflowLink.objects.filter(model=model).exists():
+                raise Conflict(f"{model.name} is already linked to MLflow", field="model")
+            if MlflowLink.objects.filter(tracking_uri=tracking_uri, mlflow_name=mlflow_name).exists():
+                raise Conflict(
+                    f"{mlflow_name!r} at {tracking_uri} is already linked to another model", field="mlflow_name"
+                )
+            link.save()
+            audit.add("mlflow.link", link_target(link), details=_link_snapshot(link))
     return link
 
 
-def mlflow_link_update(*, actor: Actor, user: User, link: MlflowLink, data: dict) -> MlflowLink:
+def mlflow_link_update(*, by: Principal, link: MlflowLink, data: dict) -> MlflowLink:
     """Change the governed alias, stage aliases or out-of-band policy (owner or risk officer)."""
-    unknown = sorted(set(data) - {"governed_alias", "stage_aliases", "out_of_band"})
-    if unknown:
-        raise ValidationFailed(f"{unknown[0]} cannot be changed on a link", field=unknown[0])
-    if not _is_risk_officer(user) and link.model.owner_id != user.pk:
-        deny(
-            actor=actor,
-            action="mlflow.link_update",
-            target=link_target(link),
-            reason="only the model's owner or a risk officer changes its MLflow link",
-        )
-    options = _clean_link_options(data)
-    with transaction.atomic():
-        link = MlflowLink.objects.select_for_update().select_related("model").get(pk=link.pk)
-        before = _link_snapshot(link)
-        for name, value in options.items():
-            setattr(link, name, value)
-        if link.governed_alias in (link.stage_aliases or {}).values():
-            raise ValidationFailed("a stage alias cannot be the governed (production) alias", field="stage_aliases")
-        after = _link_snapshot(link)
-        if after == before:
-            return link
-        link.save()
-        audit_event_append(
-            actor=actor,
-            action="mlflow.link_update",
-            target=link_target(link),
-            details={k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]},
-        )
+    with refusals(by, "mlflow.link_update", link_target(link)):
+        unknown = sorted(set(data) - {"governed_alias", "stage_aliases", "out_of_band"})
+        if unknown:
+            raise ValidationFailed(f"{unknown[0]} cannot be changed on a link", field=unknown[0])
+        if not _may_govern(by, link.model):
+            raise PermissionRefused("only the model's owner or a risk officer changes its MLflow link")
+        options = _clean_link_options(data)
+        with audit_unit(by.actor) as audit:
+            link = MlflowLink.objects.select_for_update().select_related("model").get(pk=link.pk)
+            before = _link_snapshot(link)
+            for name, value in options.items():
+                setattr(link, name, value)
+            if link.governed_alias in (link.stage_aliases or {}).values():
+                raise ValidationFailed("a stage alias cannot be the governed (production) alias", field="stage_aliases")
+            after = _link_snapshot(link)
+            if after == before:
+                return link
+            link.save()
+            audit.add(
+                "mlflow.link_update",
+                link_target(link),
+                details={k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]},
+            )
     return link
 
 
@@ -385,7 +388,7 @@ def read_version(link: MlflowLink, version: str, client=None) -> VersionFacts:
 
 def _raise_flag(
     *,
-    actor: Actor,
+    by: Principal,
     model: RegisteredModel,
     kind: str,
     summary: str,
@@ -397,7 +400,7 @@ def _raise_flag(
         model=model, model_version=version, kind=kind, summary=summary[:300], details=details
     )
     audit_event_append(
-        actor=actor,
+        actor=by.actor,
         action="mlflow.review_flag",
         target=version_target(version) if version else model_target(model),
         details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details},
@@ -408,21 +411,19 @@ def _raise_flag(
     return flag
 
 
-def mlflow_flag_resolve(*, actor: Actor, user: User, flag: MlflowFlag, resolution: str) -> MlflowFlag:
+def mlflow_flag_resolve(*, by: Principal, flag: MlflowFlag, resolution: str) -> MlflowFlag:
     target = {"type": "mlflow_flag", "id": str(flag.pk), "model": flag.model.name}
-    if not _is_risk_officer(user):
-        deny(actor=actor, action="mlflow.review_flag_resolve", target=target, reason="only a risk officer resolves it")
-    if not (resolution or "").strip():
-        raise ValidationFailed("a resolution is required", field="resolution")
-    with transaction.atomic():
-        flag = MlflowFlag.objects.select_for_update().get(pk=flag.pk)
-        if flag.resolved_at:
-            raise Conflict("the flag is already resolved")
-        flag.resolved_at, flag.resolved_by, flag.resolution = timezone.now(), user, resolution.strip()
-        flag.save(update_fields=["resolved_at", "resolved_by", "resolution"])
-        audit_event_append(
-            actor=actor, action="mlflow.review_flag_resolve", target=target, reason=flag.resolution, details={}
-        )
+    with refusals(by, "mlflow.review_flag_resolve", target):
+        by.require_role(RISK_OFFICER, reason="only a risk officer resolves an MLflow review flag")
+        if not (resolution or "").strip():
+            raise ValidationFailed("a resolution is required", field="resolution")
+        with audit_unit(by.actor) as audit:
+            flag = MlflowFlag.objects.select_for_update().get(pk=flag.pk)
+            if flag.resolved_at:
+                raise Conflict("the flag is already resolved")
+            flag.resolved_at, flag.resolved_by, flag.resolution = timezone.now(), by.user, resolution.strip()
+            flag.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+            audit.add("mlflow.review_flag_resolve", target, reason=flag.resolution, details={"kind": flag.kind})
     return flag
 
 
@@ -445,7 +446,7 @@ def _training_data(datasets: list[dict]) -> str:
 
 
 def mlflow_version_import(
-    *, actor: Actor, link: MlflowLink, version: str, client=None, facts: VersionFacts | None = None
+    *, by: Principal, link: MlflowLink, version: str, client=None, facts: VersionFacts | None = None
 ) -> MlflowVersionImport | None:
     """Import one MLflow version (idempotent). Returns None while MLflow still creates the version."""
     existing = MlflowVersionImport.objects.filter(link=link, mlflow_version=str(version)).first()
@@ -469,8 +470,8 @@ def mlflow_version_import(
         "hash_status": manifest.status,
         "hash_missing_reason": manifest.reason,
     }
-    user = bridge_user()
-    with transaction.atomic():
+    registrant = bridge_principal()
+    with audit_unit(by.actor):
         link = MlflowLink.objects.select_for_update().select_related("model").get(pk=link.pk)
         existing = MlflowVersionImport.objects.filter(link=link, mlflow_version=facts.version).first()
         if existing is not None:
@@ -482,8 +483,7 @@ def mlflow_version_import(
                 field="version",
             )
         mv = model_version_create(
-            actor=actor,
-            user=user,
+            by=registrant,
             model=link.model,
             version=facts.version,
             artifact_uri=(facts.download_uri or facts.source)[:500],
@@ -512,14 +512,14 @@ def mlflow_version_import(
             last_verified_at=timezone.now(),
         )
         audit_event_append(
-            actor=actor,
+            actor=by.actor,
             action="mlflow.version_import",
             target=version_target(mv),
             details={"link": link.pk, "mlflow_name": link.mlflow_name, "tracking_uri": link.tracking_uri, **lineage},
         )
         if manifest.status != HashStatus.HASHED:
             _raise_flag(
-                actor=actor,
+                by=by,
                 model=link.model,
                 version=mv,
                 kind=FlagKind.ARTIFACT_MISSING,
@@ -529,7 +529,7 @@ def mlflow_version_import(
     return imp
 
 
-def mlflow_version_verify(*, actor: Actor, imp: MlflowVersionImport) -> bool:
+def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
     """Re-hash an imported version's artifacts in MLflow. True when they differ from the import.
 
     The version here never changes (lineage is immutable): the difference is audited and flagged once
@@ -547,7 +547,7 @@ def mlflow_version_verify(*, actor: Actor, imp: MlflowVersionImport) -> bool:
         for path in sorted(set(before) | set(after))
         if before.get(path) != after.get(path)
     }
-    with transaction.atomic():
+    with audit_unit(by.actor):
         imp = MlflowVersionImport.objects.select_for_update().select_related("model_version__model").get(pk=imp.pk)
         imp.latest_artifact_sha256 = manifest.sha256
         imp.artifact_changed_at = imp.artifact_changed_at or now
@@ -561,10 +561,10 @@ def mlflow_version_verify(*, actor: Actor, imp: MlflowVersionImport) -> bool:
             "changed_files": changes,
         }
         audit_event_append(
-            actor=actor, action="mlflow.artifact_changed", target=version_target(imp.model_version), details=details
+            actor=by.actor, action="mlflow.artifact_changed", target=version_target(imp.model_version), details=details
         )
         _raise_flag(
-            actor=actor,
+            by=by,
             model=imp.model_version.model,
             version=imp.model_version,
             kind=FlagKind.ARTIFACT_CHANGED,
@@ -606,7 +606,7 @@ def remote_versions(link: MlflowLink, client) -> list:
 
 
 def mlflow_link_sync(
-    *, actor: Actor, link: MlflowLink, verify: bool | None = None, progress: Callable[[dict], None] | None = None
+    *, by: Principal, link: MlflowLink, verify: bool | None = None, progress: Callable[[dict], None] | None = None
 ) -> dict:
     """Reconcile one link with MLflow. Raises ``MlflowUnavailable`` (after recording it on the link) when
     MLflow fails; what was imported before the failure stays, and the next sync resumes."""
@@ -623,14 +623,14 @@ def mlflow_link_sync(
             event = {"index": index, "total": len(versions), "version": number}
             try:
                 if number in done:
-                    changed = verify and mlflow_version_verify(actor=actor, imp=done[number])
+                    changed = verify and mlflow_version_verify(by=by, imp=done[number])
                     if changed:
                         summary["changed"].append(number)
                     else:
                         summary["unchanged"] += 1
                     event["outcome"] = "changed" if changed else "unchanged"
                 else:
-                    imp = mlflow_version_import(actor=actor, link=link, version=number, client=client)
+                    imp = mlflow_version_import(by=by, link=link, version=number, client=client)
                     if imp is None:
                         summary["pending"].append(number)
                         event["outcome"] = "pending"
@@ -645,7 +645,7 @@ def mlflow_link_sync(
             progress(event)
         with guarded(f"reading aliases of {link.mlflow_name}"):
             aliases = dict(client.get_registered_model(link.mlflow_name).aliases or {})
-        summary["aliases"] = mlflow_aliases_check(actor=actor, link=link, observed=aliases)
+        summary["aliases"] = mlflow_aliases_check(by=by, link=link, observed=aliases)
         summary["alias_writes"] = mlflow_alias_writes_flush(link=link)
     except MlflowUnavailable as exc:
         _record_sync(link, error=exc.message)
@@ -656,7 +656,8 @@ def mlflow_link_sync(
 
 # --- webhooks ---------------------------------------------------------------------------------------------------
 
-WEBHOOK_ACTOR = Actor.system("mlflow-webhook", auth="hmac")
+WEBHOOK = Principal.system("mlflow-webhook")  # authenticated by the delivery's HMAC signature
+WEBHOOK_ACTOR = WEBHOOK.actor
 
 
 class WebhookRefused(DomainError):
@@ -775,7 +776,7 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
             field="body.data.name",
             details={"mlflow_name": name, "event": f"{entity}.{action}"},
         )
-    with transaction.atomic():
+    with audit_unit(WEBHOOK_ACTOR):
         if MlflowDelivery.objects.filter(delivery_id=delivery_id).exists():
             replay = True
         else:
@@ -810,18 +811,18 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
 
 def mlflow_delivery_process(*, delivery: MlflowDelivery) -> dict:
     """The work a delivery asks for, through the same functions as the sync."""
-    actor = WEBHOOK_ACTOR
+    by = WEBHOOK
     data = delivery.payload.get("data", {})
     result = {}
     for link in MlflowLink.objects.filter(mlflow_name=delivery.mlflow_name).select_related("model"):
         if delivery.entity == "model_version":
-            imp = mlflow_version_import(actor=actor, link=link, version=str(data.get("version")))
+            imp = mlflow_version_import(by=by, link=link, version=str(data.get("version")))
             result[str(link.pk)] = {"imported": imp.model_version_id if imp else None}
         else:
             client = mlflow_client(link.tracking_uri)
             with guarded(f"reading aliases of {link.mlflow_name}"):
                 aliases = dict(client.get_registered_model(link.mlflow_name).aliases or {})
-            result[str(link.pk)] = {"aliases": mlflow_aliases_check(actor=actor, link=link, observed=aliases)}
+            result[str(link.pk)] = {"aliases": mlflow_aliases_check(by=by, link=link, observed=aliases)}
             mlflow_alias_writes_flush(link=link)
     return result
 
@@ -861,7 +862,7 @@ def _last_written(link: MlflowLink, alias: str) -> MlflowAliasWrite | None:
 
 
 def _queue_alias_write(
-    *, actor: Actor, link: MlflowLink, alias: str, version: ModelVersion | None, reason: str
+    *, by: Principal, link: MlflowLink, alias: str, version: ModelVersion | None, reason: str
 ) -> MlflowAliasWrite:
     """Inside the caller's transaction: supersede unfinished writes of the alias and queue this one."""
     for stale in MlflowAliasWrite.objects.select_for_update().filter(
@@ -880,7 +881,7 @@ def _queue_alias_write(
         reason=reason[:300],
     )
     audit_event_append(
-        actor=actor,
+        actor=by.actor,
         action="mlflow.alias_queue",
         target=link_target(link),
         details={
@@ -898,13 +899,13 @@ def _queue_alias_write(
     return write
 
 
-def mlflow_alias_writes_plan(*, actor: Actor, model_id: int, reason: str) -> list[MlflowAliasWrite]:
+def mlflow_alias_writes_plan(*, by: Principal, model_id: int, reason: str) -> list[MlflowAliasWrite]:
     """After a stage change here: queue a write for each governed alias whose target moved."""
     link = MlflowLink.objects.select_related("model").filter(model_id=model_id).first()
     if link is None:
         return []
     queued = []
-    with transaction.atomic():
+    with audit_unit(by.actor):
         link = MlflowLink.objects.select_for_update().select_related("model").get(pk=link.pk)
         for alias, version in desired_aliases(link).items():
             last = _last_written(link, alias)
@@ -913,7 +914,7 @@ def mlflow_alias_writes_plan(*, actor: Actor, model_id: int, reason: str) -> lis
                 continue
             if last is None and version is None:
                 continue  # never written and nothing to point at: leave MLflow alone
-            queued.append(_queue_alias_write(actor=actor, link=link, alias=alias, version=version, reason=reason))
+            queued.append(_queue_alias_write(by=by, link=link, alias=alias, version=version, reason=reason))
     return queued
 
 
@@ -922,9 +923,9 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(base * (2 ** max(attempts - 1, 0)), float(settings.MLFLOW_ALIAS_RETRY_MAX_SECONDS)))
 
 
-def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, actor: Actor | None = None) -> MlflowAliasWrite:
+def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None = None) -> MlflowAliasWrite:
     """Try one alias write against MLflow; audited with MLflow's response, or rescheduled with backoff."""
-    actor = actor or Actor.system("mlflow-alias-writer", auth="celery")
+    by = by or ALIAS_WRITER
     write = MlflowAliasWrite.objects.select_related("link__model", "model_version").get(pk=write.pk)
     if write.status not in (AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING):
         return write
@@ -947,7 +948,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, actor: Actor | None =
                     response = {"alias": write.alias, "deleted": False, "detail": str(exc)[:200]}
     except DomainError as exc:
         retry_at = timezone.now() + _backoff(attempts)
-        with transaction.atomic():
+        with audit_unit(by.actor):
             MlflowAliasWrite.objects.filter(pk=write.pk).update(
                 attempts=attempts, last_error=exc.message[:2000], next_attempt_at=retry_at
             )
@@ -956,7 +957,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, actor: Actor | None =
                 w.status = AliasWriteStatus.RETRYING
                 w.save(update_fields=["status"])
             audit_event_append(
-                actor=actor,
+                actor=by.actor,
                 action="mlflow.alias_write_failed",
                 target=link_target(link),
                 details={
@@ -973,7 +974,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, actor: Actor | None =
 
         tasks.schedule_alias_retry(write)
         return write
-    with transaction.atomic():
+    with audit_unit(by.actor):
         w = MlflowAliasWrite.objects.select_for_update().get(pk=write.pk)
         if w.status not in (AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING):
             return w
@@ -986,7 +987,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, actor: Actor | None =
         )
         w.save(update_fields=["status", "attempts", "response", "done_at", "last_error"])
         audit_event_append(
-            actor=actor,
+            actor=by.actor,
             action="mlflow.alias_set" if w.mlflow_version else "mlflow.alias_delete",
             target=link_target(link),
             details={
@@ -1012,7 +1013,7 @@ def mlflow_alias_writes_flush(*, link: MlflowLink | None = None, due_only: bool 
     return {w.pk: mlflow_alias_write_attempt(write=w).status for w in qs.order_by("created_at", "pk")}
 
 
-def mlflow_aliases_check(*, actor: Actor, link: MlflowLink, observed: dict[str, str]) -> dict:
+def mlflow_aliases_check(*, by: Principal, link: MlflowLink, observed: dict[str, str]) -> dict:
     """Compare MLflow's aliases (``observed``: alias -> version) with the governed ones.
 
     Only governed aliases are looked at; a governed alias whose write is still in flight is skipped.
@@ -1045,7 +1046,7 @@ def mlflow_aliases_check(*, actor: Actor, link: MlflowLink, observed: dict[str, 
         restore = link.out_of_band == OutOfBandPolicy.RESTORE
         if already and not restore:
             continue
-        with transaction.atomic():
+        with audit_unit(by.actor):
             details = {
                 "alias": alias,
                 "observed": seen,
@@ -1054,11 +1055,11 @@ def mlflow_aliases_check(*, actor: Actor, link: MlflowLink, observed: dict[str, 
                 "mlflow_name": link.mlflow_name,
             }
             audit_event_append(
-                actor=actor, action="mlflow.alias_out_of_band", target=link_target(link), details=details
+                actor=by.actor, action="mlflow.alias_out_of_band", target=link_target(link), details=details
             )
             if not already:
                 _raise_flag(
-                    actor=actor,
+                    by=by,
                     model=link.model,
                     version=version,
                     kind=FlagKind.ALIAS_OUT_OF_BAND,
@@ -1070,7 +1071,7 @@ def mlflow_aliases_check(*, actor: Actor, link: MlflowLink, observed: dict[str, 
                 )
             if restore:
                 _queue_alias_write(
-                    actor=actor,
+                    by=by,
                     link=link,
                     alias=alias,
                     version=version,
@@ -1091,6 +1092,6 @@ def on_stage_changed(**payload) -> None:
     if payload.get("to_stage"):
         reason = f"{reason}: {payload.get('from_stage')} -> {payload['to_stage']}"
     try:
-        mlflow_alias_writes_plan(actor=Actor.system("mlflow-alias-writer"), model_id=version.model_id, reason=reason)
+        mlflow_alias_writes_plan(by=ALIAS_WRITER, model_id=version.model_id, reason=reason)
     except Exception:  # the next sync plans again
         logger.exception("planning governed alias writes for model %s failed", version.model_id)
