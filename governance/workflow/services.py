@@ -141,7 +141,8 @@ def _policy_ref(policy: Policy) -> dict:
 
 
 def _on_commit(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
+    # robust: the change is committed; a broker or mail server that is down is logged, not a 500
+    transaction.on_commit(lambda: task.delay(*args), robust=True)
 
 
 def _tasks():

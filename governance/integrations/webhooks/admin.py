@@ -10,7 +10,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from governance.common.admin import ServiceBackedAdmin, admin_actor
+from governance.accounts.principal import Principal
+from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
 from governance.integrations.webhooks import catalogue, services
 from governance.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -86,8 +87,7 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
             data = form.cleaned_data
             try:
                 sub, secret = services.subscription_create(
-                    actor=admin_actor(request),
-                    user=request.user,
+                    by=Principal.for_request(request),
                     url=data["url"],
                     events=list(data["events"]),
                     description=data.get("description") or "",
@@ -118,15 +118,14 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in ("url", "events", "description")}
         if "events" in data:
             data["events"] = list(data["events"])
-        services.subscription_update(actor=admin_actor(request), user=request.user, subscription=obj, data=data)
+        services.subscription_update(by=Principal.for_request(request), subscription=obj, data=data)
 
     @admin.action(description="Disable selected subscriptions")
     def disable_selected(self, request, queryset):
         done = 0
         for sub in queryset.filter(is_active=True):
             services.subscription_disable(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 subscription=sub,
                 reason=f"disabled in the admin by {request.user.username}",
             )
@@ -138,7 +137,7 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
         done = 0
         for sub in queryset.filter(is_active=False):
             try:
-                services.subscription_enable(actor=admin_actor(request), user=request.user, subscription=sub)
+                services.subscription_enable(by=Principal.for_request(request), subscription=sub)
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"#{sub.pk} not enabled: {exc.message}", messages.ERROR)
@@ -150,7 +149,7 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
             self.message_user(request, "Select exactly one subscription to rotate its secret.", messages.ERROR)
             return None
         sub, secret = services.subscription_rotate_secret(
-            actor=admin_actor(request), user=request.user, subscription=queryset.get()
+            by=Principal.for_request(request), subscription=queryset.get()
         )
         return self._secret_page(request, form=None, secret=secret, subscription=sub, title="New webhook secret")
 
@@ -224,7 +223,7 @@ class WebhookDeliveryAdmin(ManagerOnly, admin.ModelAdmin):
         done = 0
         for delivery in queryset:
             try:
-                services.delivery_redeliver(actor=admin_actor(request), user=request.user, delivery=delivery)
+                services.delivery_redeliver(by=Principal.for_request(request), delivery=delivery)
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"Delivery {delivery.pk} not redelivered: {exc.message}", messages.ERROR)
