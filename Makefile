@@ -33,6 +33,7 @@ demo: migrate
 	@$(PY) manage.py seed_demo
 
 run: demo
+	@$(PY) manage.py mlflow_demo_link
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo ""
 	@echo "==> mlgov is starting on http://$(HOST):$(PORT)/"

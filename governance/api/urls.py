@@ -9,8 +9,8 @@ from governance.api.views_evaluations import EvaluationViewSet, ReferenceSampleV
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
 from governance.api.views_reports import ReportViewSet
 from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
-from governance.integrations.webhooks.api import WebhookDeliveryViewSet, WebhookEventsView, WebhookSubscriptionViewSet
 from governance.integrations.mlflow import urls as mlflow_urls
+from governance.integrations.webhooks.api import WebhookDeliveryViewSet, WebhookEventsView, WebhookSubscriptionViewSet
 
 
 class OptionalSlashRouter(DefaultRouter):

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from governance.common.admin import admin_actor
+from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
 from governance.integrations.mlflow import services
 from governance.integrations.mlflow.models import (
@@ -53,7 +53,7 @@ class MlflowLinkAdmin(ReadOnlyAdmin):
     def sync_now(self, request, queryset):
         for link in queryset:
             try:
-                summary = services.mlflow_link_sync(actor=admin_actor(request), link=link)
+                summary = services.mlflow_link_sync(by=Principal.for_request(request), link=link)
                 self.message_user(
                     request,
                     f"{link.model.name}: imported {summary['imported'] or 'nothing new'}, "
@@ -88,8 +88,7 @@ class MlflowFlagAdmin(ReadOnlyAdmin):
             for flag in queryset:
                 try:
                     services.mlflow_flag_resolve(
-                        actor=admin_actor(request),
-                        user=request.user,
+                        by=Principal.for_request(request),
                         flag=flag,
                         resolution=form.cleaned_data["resolution"],
                     )
@@ -128,7 +127,7 @@ class MlflowAliasWriteAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry the selected alias writes now")
     def retry_now(self, request, queryset):
         for write in queryset:
-            write = services.mlflow_alias_write_attempt(write=write, actor=admin_actor(request))
+            write = services.mlflow_alias_write_attempt(write=write, by=Principal.for_request(request))
             level = messages.INFO if write.status == "done" else messages.WARNING
             self.message_user(request, f"{write}: {write.last_error or 'done'}", level)
 

@@ -207,7 +207,7 @@ class MlflowLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
         model = RegisteredModel.objects.filter(name=name).first()
         if model is None:
             raise ValidationFailed(f"no registered model named {name!r}", field="model")
-        link = services.mlflow_link_create(actor=self.actor, user=request.user, model=model, **fields)
+        link = services.mlflow_link_create(by=self.principal, model=model, **fields)
         return Response(MlflowLinkSerializer(link).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MlflowLinkUpdateSerializer, responses={200: MlflowLinkSerializer})
@@ -215,7 +215,7 @@ class MlflowLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
         link = self.get_object()
         data = MlflowLinkUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        link = services.mlflow_link_update(actor=self.actor, user=request.user, link=link, data=data.validated_data)
+        link = services.mlflow_link_update(by=self.principal, link=link, data=data.validated_data)
         return Response(MlflowLinkSerializer(link).data)
 
     @extend_schema(request=None, responses={200: SyncSummarySerializer})
@@ -223,7 +223,7 @@ class MlflowLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
     def sync(self, request, pk=None):
         """Reconcile now (as ``manage.py mlflow_sync --model NAME``). 503 when MLflow is unavailable."""
         link = self.get_object()
-        return Response(services.mlflow_link_sync(actor=self.actor, link=link))
+        return Response(services.mlflow_link_sync(by=self.principal, link=link))
 
     @extend_schema(
         parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="ISO 8601 instant (default: now).")],
@@ -238,7 +238,9 @@ class MlflowLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
         if raw:
             at = parse_datetime(raw.replace(" ", "+"))
             if at is None or timezone.is_naive(at):
-                raise ValidationFailed("at: an ISO 8601 date and time with a timezone, e.g. 2026-11-01T12:00:00Z", "at")
+                raise ValidationFailed(
+                    "at: an ISO 8601 date and time with a timezone, e.g. 2026-11-01T12:00:00Z", field="at"
+                )
         return Response(selectors.alias_history(link, at))
 
     @extend_schema(responses={200: MlflowAliasWriteSerializer(many=True)})
@@ -278,9 +280,7 @@ class MlflowFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
         flag = self.get_object()
         data = ResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        flag = services.mlflow_flag_resolve(
-            actor=self.actor, user=request.user, flag=flag, resolution=data.validated_data["resolution"]
-        )
+        flag = services.mlflow_flag_resolve(by=self.principal, flag=flag, resolution=data.validated_data["resolution"])
         return Response(MlflowFlagSerializer(flag).data)
 
 

@@ -84,8 +84,11 @@ def link_target(link: MlflowLink) -> dict:
 
 
 def _may_govern(by: Principal, model: RegisteredModel) -> bool:
-    """The model's owner or a risk officer (active users; superusers too)."""
-    return by.has_role(RISK_OFFICER) or (by.user is not None and by.user.is_active and model.owner_id == by.user_id)
+    """The model's owner or a risk officer (active users; superusers too), or the operator's own job
+    (a management command such as the demo link, a system principal)."""
+    if by.is_system:
+        return True
+    return by.has_role(RISK_OFFICER) or (by.user.is_active and model.owner_id == by.user_id)
 
 
 def bridge_user() -> User:
@@ -126,17 +129,22 @@ def _clean_link_options(data: dict) -> dict:
     if "stage_aliases" in data:
         stage_aliases = data["stage_aliases"] or {}
         if not isinstance(stage_aliases, dict):
-            raise ValidationFailed('stage_aliases must be an object such as {"staging": "challenger"}', "stage_aliases")
+            raise ValidationFailed(
+                'stage_aliases must be an object such as {"staging": "challenger"}', field="stage_aliases"
+            )
         for stage, alias in stage_aliases.items():
-            if stage not in (Stage.STAGING, Stage.DEVELOPMENT, Stage.PRODUCTION):
+            if stage not in (Stage.STAGING, Stage.DEVELOPMENT):
                 raise ValidationFailed(
-                    f"stage_aliases: {stage!r} is not a stage with an alias (development, staging or production)",
+                    f"stage_aliases: {stage!r} cannot have a stage alias (development or staging; production has "
+                    "the governed alias)",
                     field=f"stage_aliases.{stage}",
                 )
             try:
                 alias_validator(alias)
             except Exception as exc:
-                raise ValidationFailed(f"stage_aliases.{stage}: {exc}", field=f"stage_aliases.{stage}") from exc
+                raise ValidationFailed(
+                    f"stage_aliases.{stage}: {exc.messages[0]}", field=f"stage_aliases.{stage}"
+                ) from exc
         out["stage_aliases"] = dict(stage_aliases)
     if "out_of_band" in data:
         if data["out_of_band"] not in OutOfBandPolicy.values:
@@ -445,6 +453,23 @@ def _training_data(datasets: list[dict]) -> str:
     return (d.get("source") or d.get("name") or "")[:500]
 
 
+SAFE_KEY = re.compile(r"[^A-Za-z0-9_.:\-]")
+
+
+def safe_parameters(params: dict) -> dict:
+    """MLflow allows '/', spaces and long names in parameter keys; the inventory and the audit log take
+    1-64 of ``A-Za-z0-9_.:-``. Other characters become '_' (the exact names stay on the import row)."""
+    out: dict[str, str] = {}
+    for key in sorted(params):
+        safe = SAFE_KEY.sub("_", key)[:64] or "_"
+        candidate, n = safe, 2
+        while candidate in out:
+            suffix = f"_{n}"
+            candidate, n = safe[: 64 - len(suffix)] + suffix, n + 1
+        out[candidate] = params[key]
+    return out
+
+
 def mlflow_version_import(
     *, by: Principal, link: MlflowLink, version: str, client=None, facts: VersionFacts | None = None
 ) -> MlflowVersionImport | None:
@@ -463,7 +488,7 @@ def mlflow_version_import(
         "source_uri": facts.source,
         "download_uri": facts.download_uri,
         "git_commit": facts.git_commit,
-        "parameters": facts.parameters,
+        "parameters": [{"name": k, "value": v} for k, v in sorted(facts.parameters.items())],
         "datasets": facts.datasets,
         "artifact_files": manifest.files,
         "artifact_sha256": manifest.sha256,
@@ -491,7 +516,7 @@ def mlflow_version_import(
             training_data_ref=_training_data(facts.datasets),
             code_commit=commit,
             framework=manifest.framework[:100],
-            parameters=facts.parameters,
+            parameters=safe_parameters(facts.parameters),
             description=_description(link, facts),
         )
         imp = MlflowVersionImport.objects.create(
@@ -542,11 +567,11 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
         return manifest.sha256 != imp.artifact_sha256
     before = {f["path"]: f for f in imp.artifact_files}
     after = {f["path"]: f for f in manifest.files}
-    changes = {
-        path: {"before": before.get(path, {}).get("sha256"), "after": after.get(path, {}).get("sha256")}
+    changes = [
+        {"path": path, "before": before.get(path, {}).get("sha256"), "after": after.get(path, {}).get("sha256")}
         for path in sorted(set(before) | set(after))
         if before.get(path) != after.get(path)
-    }
+    ]
     with audit_unit(by.actor):
         imp = MlflowVersionImport.objects.select_for_update().select_related("model_version__model").get(pk=imp.pk)
         imp.latest_artifact_sha256 = manifest.sha256

@@ -16,12 +16,13 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
-from audit.context import Actor, request_context
+from audit.context import request_context
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER
 
 logger = logging.getLogger(__name__)
-SYNC_ACTOR = Actor.system("celery:mlflow.sync_all", auth="celery")
+SYNC = Principal.system("celery:mlflow.sync_all", auth="celery")
 
 
 @shared_task(name="mlflow.sync_all")
@@ -34,7 +35,7 @@ def sync_all() -> dict:
     with request_context(origin="celery"):
         for link in MlflowLink.objects.select_related("model"):
             try:
-                summary = services.mlflow_link_sync(actor=SYNC_ACTOR, link=link)
+                summary = services.mlflow_link_sync(by=SYNC, link=link)
                 out[link.model.name] = {"imported": summary["imported"], "changed": summary["changed"]}
             except MlflowUnavailable as exc:
                 out[link.model.name] = {"error": exc.message}

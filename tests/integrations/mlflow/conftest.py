@@ -108,11 +108,9 @@ def register(client, name: str, run_id: str, artifact_path: str = "model") -> st
 def linked(mlflow_server, mlflow_client, model, developer):
     """A model here linked to a fresh registered model in MLflow."""
     from governance.integrations.mlflow.services import mlflow_link_create
-    from tests.factories.accounts import ADMIN_ACTOR
+    from tests.factories.accounts import as_user
 
     name = unique_name()
     mlflow_client.create_registered_model(name)
-    link = mlflow_link_create(
-        actor=ADMIN_ACTOR, user=developer, model=model, tracking_uri=mlflow_server.url, mlflow_name=name
-    )
+    link = mlflow_link_create(by=as_user(developer), model=model, tracking_uri=mlflow_server.url, mlflow_name=name)
     return link

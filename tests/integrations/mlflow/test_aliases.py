@@ -14,7 +14,7 @@ from governance.registry.models import ModelVersion
 from tests.factories import accounts as account_factories
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import ADMIN, as_user
 from tests.integrations.mlflow.conftest import log_run, register, unique_name
 
 pytestmark = pytest.mark.django_db
@@ -27,11 +27,11 @@ def low_risk_link(mlflow_server, mlflow_client, developer):
     name = unique_name("governed")
     mlflow_client.create_registered_model(name)
     link = services.mlflow_link_create(
-        actor=ADMIN_ACTOR, user=developer, model=model, tracking_uri=mlflow_server.url, mlflow_name=name
+        by=as_user(developer), model=model, tracking_uri=mlflow_server.url, mlflow_name=name
     )
     for _ in range(2):
         register(mlflow_client, name, log_run(mlflow_client))
-    services.mlflow_link_sync(actor=ADMIN_ACTOR, link=link)
+    services.mlflow_link_sync(by=ADMIN, link=link)
     return link
 
 
@@ -77,7 +77,7 @@ def test_promotion_sets_champion_and_rollback_moves_it_back(
 
     with django_capture_on_commit_callbacks(execute=True):
         req = wf.services.rollback_request_create(
-            actor=ADMIN_ACTOR, user=risk_officer, version=version(link, "1"), reason="v2 misbehaves"
+            by=as_user(risk_officer), version=version(link, "1"), reason="v2 misbehaves"
         )
         wf.approve(req, other_officer)
     assert version(link, "1").stage == "production"
@@ -105,7 +105,7 @@ def test_an_out_of_band_move_is_flagged_notified_and_restored(
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        summary = services.mlflow_link_sync(actor=ADMIN_ACTOR, link=link)
+        summary = services.mlflow_link_sync(by=ADMIN, link=link)
 
     assert summary["aliases"]["champion"].startswith("out of band")
     flag = MlflowFlag.objects.get(kind=FlagKind.ALIAS_OUT_OF_BAND)
@@ -126,15 +126,13 @@ def test_an_out_of_band_move_is_flagged_notified_and_restored(
 def test_flag_only_policy_leaves_the_alias(
     low_risk_link, mlflow_client, developer, validator, risk_officer, django_capture_on_commit_callbacks
 ):
-    link = services.mlflow_link_update(
-        actor=ADMIN_ACTOR, user=developer, link=low_risk_link, data={"out_of_band": "flag"}
-    )
+    link = services.mlflow_link_update(by=as_user(developer), link=low_risk_link, data={"out_of_band": "flag"})
     with django_capture_on_commit_callbacks(execute=True):
         to_production(version(link, "1"), developer, [validator, risk_officer])
     mlflow_client.delete_registered_model_alias(link.mlflow_name, "champion")
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            services.mlflow_link_sync(actor=ADMIN_ACTOR, link=link)
+            services.mlflow_link_sync(by=ADMIN, link=link)
     assert champion(mlflow_client, link) is None
     assert MlflowFlag.objects.filter(kind=FlagKind.ALIAS_OUT_OF_BAND).count() == 1  # once per observed value
 

@@ -11,7 +11,7 @@ from governance.integrations.mlflow import services
 from governance.integrations.mlflow.client import MlflowUnavailable
 from governance.integrations.mlflow.models import MlflowLink, MlflowVersionImport
 from governance.registry.models import ModelVersion
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import ADMIN, as_user
 from tests.integrations.mlflow.conftest import log_run, register
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_mlflow_stopped_mid_sync_loses_nothing_and_the_next_sync_resumes(linked,
 
     try:
         with pytest.raises(MlflowUnavailable):
-            services.mlflow_link_sync(actor=ADMIN_ACTOR, link=linked, progress=stop_after_first)
+            services.mlflow_link_sync(by=ADMIN, link=linked, progress=stop_after_first)
         assert [e["outcome"] for e in seen] == ["imported"]
         assert list(MlflowVersionImport.objects.filter(link=linked).values_list("mlflow_version", flat=True)) == ["1"]
         assert ModelVersion.objects.filter(model=linked.model).count() == 1  # no half-imported version
@@ -54,7 +54,7 @@ def test_mlflow_stopped_mid_sync_loses_nothing_and_the_next_sync_resumes(linked,
     finally:
         mlflow_server.start()
 
-    summary = services.mlflow_link_sync(actor=ADMIN_ACTOR, link=linked)
+    summary = services.mlflow_link_sync(by=ADMIN, link=linked)
     assert summary["imported"] == ["2", "3"] and summary["unchanged"] == 1
     assert MlflowLink.objects.get(pk=linked.pk).last_sync_status == "ok"
     assert ModelVersion.objects.filter(model=linked.model).count() == 3
@@ -77,10 +77,27 @@ def unreachable_link(developer):
 
     other = registry_factories.registered_model(owner=developer)
     return services.mlflow_link_create(
-        actor=ADMIN_ACTOR,
-        user=developer,
+        by=as_user(developer),
         model=other,
         tracking_uri=f"http://127.0.0.1:{free_port()}",
         mlflow_name="elsewhere",
         check_remote=False,
     )
+
+
+def test_demo_link_is_optional_and_links_when_mlflow_tracking_uri_is_set(settings, mlflow_server, mlflow_client, model):
+    settings.MLFLOW_TRACKING_URI = ""
+    out = io.StringIO()
+    call_command("mlflow_demo_link", stdout=out)
+    assert "not linked" in out.getvalue() and not MlflowLink.objects.exists()
+
+    settings.MLFLOW_TRACKING_URI = mlflow_server.url
+    settings.MLFLOW_DEMO_MODEL_NAME = model.name
+    out = io.StringIO()
+    call_command("mlflow_demo_link", stdout=out)
+    assert f"{model.name} linked to {mlflow_server.url}" in out.getvalue()
+    link = MlflowLink.objects.get(model=model)
+    assert link.created_by is None and link.mlflow_name == model.name
+    assert mlflow_client.get_registered_model(model.name).name == model.name  # created in MLflow
+    call_command("mlflow_demo_link", stdout=io.StringIO())  # idempotent
+    assert MlflowLink.objects.count() == 1

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import request_context
-from governance.common.cli import cli_actor
+from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
 from governance.integrations.mlflow import services
 from governance.integrations.mlflow.client import MlflowUnavailable
@@ -43,7 +43,7 @@ class Command(BaseCommand):
 
                 try:
                     summary = services.mlflow_link_sync(
-                        actor=cli_actor("mlflow_sync"), link=link, verify=not no_verify, progress=progress
+                        by=Principal.for_command("mlflow_sync"), link=link, verify=not no_verify, progress=progress
                     )
                 except MlflowUnavailable as exc:
                     failures += 1
