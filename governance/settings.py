@@ -8,6 +8,7 @@ secret is a startup error, never a silent default.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -381,3 +382,50 @@ LOGGING = {
         "mlgov.alerts": {"handlers": ["stdout", "mail_admins"], "level": "WARNING", "propagate": False},
     },
 }
+
+# SINGLE SIGN-ON (OpenID Connect, issue 18) -----------------------------------------------------
+# docs/operations.md "Single sign-on" explains each setting and the Entra ID / Okta / Keycloak set-up.
+# Endpoints and keys come from the issuer's discovery document (/.well-known/openid-configuration).
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")
+OIDC_ENABLED = env_bool("OIDC_ENABLED", bool(OIDC_ISSUER))
+if OIDC_ENABLED and not OIDC_ISSUER:
+    raise ImproperlyConfigured("OIDC_ENABLED is true but OIDC_ISSUER is not set (e.g. https://login.example.com)")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your organisation's sign-in")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGOS = env_list("OIDC_RP_SIGN_ALGOS", "RS256,ES256,PS256")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+# Provider group claim value -> mlgov role(s), JSON, e.g. {"mlgov-risk-officers": "risk_officer"}.
+try:
+    OIDC_GROUP_ROLE_MAP = json.loads(os.environ.get("OIDC_GROUP_ROLE_MAP") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OIDC_GROUP_ROLE_MAP must be a JSON object of group -> role(s): {exc}") from exc
+OIDC_CLOCK_SKEW_SECONDS = int(os.environ.get("OIDC_CLOCK_SKEW_SECONDS", "60"))
+OIDC_TIMEOUT = float(os.environ.get("OIDC_TIMEOUT_SECONDS", "10"))
+OIDC_DISCOVERY_CACHE_SECONDS = int(os.environ.get("OIDC_DISCOVERY_CACHE_SECONDS", "3600"))
+# A step-up re-authentication must be used to sign within this many seconds of its auth_time.
+OIDC_STEP_UP_MAX_AGE_SECONDS = int(os.environ.get("OIDC_STEP_UP_MAX_AGE_SECONDS", "300"))
+# mozilla-django-oidc settings derived from the above (PKCE, nonce, no e-mail matching).
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_STORE_ID_TOKEN = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+# Local (password) sign-in: the demo and a break-glass account. LOCAL_LOGIN_USERS, when set, is the
+# only usernames allowed to sign in with a password (the break-glass accounts).
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+LOCAL_LOGIN_USERS = env_list("LOCAL_LOGIN_USERS", "")
+AUTHENTICATION_BACKENDS = [
+    "governance.accounts.oidc.LocalPasswordBackend",
+    "governance.accounts.oidc.GovernanceOIDCBackend",
+]
+# Browser sessions end after this much inactivity, and at the latest this long after sign-in.
+SESSION_IDLE_TIMEOUT_SECONDS = int(os.environ.get("SESSION_IDLE_TIMEOUT_SECONDS", "1800"))
+SESSION_ABSOLUTE_TIMEOUT_SECONDS = int(os.environ.get("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "43200"))
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("governance.accounts.oidc_session.sso_context")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "governance.accounts.oidc_session.SessionLimitsMiddleware",
+)

@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.registry import register_event_types
+        from governance.accounts import oidc  # noqa: F401 - registers the single sign-on system check
 
         register_event_types(
             self.label,
@@ -17,4 +18,6 @@ class AccountsConfig(AppConfig):
             "api_token.issue",
             "api_token.revoke",
             "api_token.authenticate",
+            "sso.identity.link",
+            "sso.login",
         )
