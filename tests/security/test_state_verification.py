@@ -29,6 +29,8 @@ def history(developer):
     workflow.approve(req, person("validator"))
     version.refresh_from_db()
     other = model_version(model=version.model, user=developer)
+    workflow.good_evidence(other)
+    workflow.request(other, developer)  # left pending
     return version, other
 
 
@@ -93,12 +95,35 @@ def test_a_raw_edit_is_named_by_table_row_and_field(history, sql, table, field, 
         call_command("audit_verify", "--state", "--no-progress")
 
 
+@pytest.mark.parametrize(
+    "sql, table, field",
+    [
+        ("UPDATE workflow_approval SET justification = 'FORGED'", "workflow_approval", "justification"),
+        (
+            "UPDATE workflow_approval SET approver_id = (SELECT min(id) FROM accounts_user)",
+            "workflow_approval",
+            "approver",
+        ),
+        (
+            "UPDATE workflow_promotionrequest SET status = 'approved' WHERE status = 'pending'",
+            "workflow_promotionrequest",
+            "status",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_request_or_approval_is_named(history, sql, table, field):
+    _raw(sql, [])
+    result = verify_state()
+    assert not result.ok and (result.divergence.table, result.divergence.field) == (table, field), result.message
+
+
 def test_a_row_inserted_or_deleted_behind_the_services_is_named(history):
-    version, other = history
-    _raw("DELETE FROM registry_modelversion WHERE id = %s", [other.pk])
+    version, _ = history
+    spare = model_version(model=version.model)
+    _raw("DELETE FROM registry_modelversion WHERE id = %s", [spare.pk])
     result = verify_state()
     assert not result.ok and (result.divergence.table, result.divergence.row) == (
         "registry_modelversion",
-        str(other.pk),
+        str(spare.pk),
     )
     assert result.divergence.field == "(row)"
