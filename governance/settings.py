@@ -244,6 +244,13 @@ EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(
 # uncompressed sizes; CSV (plain or gzip) decompressed through a byte budget. Larger inputs: 413.
 EVALUATION_MAX_ROWS = int(os.environ.get("EVALUATION_MAX_ROWS", "20000000"))
 EVALUATION_MAX_DECOMPRESSED_BYTES = int(os.environ.get("EVALUATION_MAX_DECOMPRESSED_BYTES", str(1024 * 1024 * 1024)))
+# Fairness and drift tables with more rows (or CSVs too large to measure in the request) are computed
+# by the worker out of core with DuckDB (governance.evaluations.outofcore): bounded memory, exact.
+EVALUATION_OUT_OF_CORE_MIN_ROWS = int(os.environ.get("EVALUATION_OUT_OF_CORE_MIN_ROWS", "5000000"))
+EVALUATION_OUT_OF_CORE_MAX_ROWS = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX_ROWS", "2000000000"))
+EVALUATION_OUT_OF_CORE_MAX_BYTES = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX_BYTES", str(200 * 1024**3)))
+EVALUATION_OUT_OF_CORE_MEMORY = os.environ.get("EVALUATION_OUT_OF_CORE_MEMORY", "1GB")
+EVALUATION_OUT_OF_CORE_THREADS = int(os.environ.get("EVALUATION_OUT_OF_CORE_THREADS", str(os.cpu_count() or 2)))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
@@ -309,7 +316,13 @@ WEBHOOKS_RETRY_MAX_DELAY = int(os.environ.get("WEBHOOKS_RETRY_MAX_DELAY", str(4 
 WEBHOOKS_RETRY_WINDOW = int(os.environ.get("WEBHOOKS_RETRY_WINDOW", str(24 * 3600)))  # then: disabled
 # AUDIT_SEQUENCING=deferred: how long a delivery waits for its decision's audit seq before it goes without.
 WEBHOOKS_SEQ_WAIT = int(os.environ.get("WEBHOOKS_SEQ_WAIT", "60"))
+# Finished deliveries (succeeded, failed, cancelled) are kept this many days in the delivery log.
+WEBHOOKS_DELIVERY_RETENTION_DAYS = int(os.environ.get("WEBHOOKS_DELIVERY_RETENTION_DAYS", "30"))
 CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {"task": "webhooks.deliver_due", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["webhooks-purge-deliveries"] = {
+    "task": "webhooks.purge_deliveries",
+    "schedule": crontab(hour=3, minute=15),
+}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = (
     "governance.integrations.webhooks.models.DeliveryStatus"
 )
