@@ -9,6 +9,7 @@ from governance.api.views_evaluations import EvaluationViewSet, ReferenceSampleV
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
 from governance.api.views_reports import ReportViewSet
 from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
+from governance.integrations.mlflow import urls as mlflow_urls
 from governance.integrations.webhooks.api import WebhookDeliveryViewSet, WebhookEventsView, WebhookSubscriptionViewSet
 from governance.oversight.api import (
     FindingViewSet,
@@ -38,6 +39,8 @@ router.register("validations", ValidationViewSet, basename="validation")
 router.register("findings", FindingViewSet, basename="finding")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("revalidation/intervals", RevalidationIntervalView, basename="revalidation-interval")
+for prefix, viewset, basename in mlflow_urls.register:
+    router.register(prefix, viewset, basename=basename)
 
 app_name = "api"
 urlpatterns = [
@@ -49,5 +52,6 @@ urlpatterns = [
     ),
     re_path(r"^webhooks/events/?$", WebhookEventsView.as_view(), name="webhook-events"),
     re_path(r"^revalidation/schedule/?$", RevalidationScheduleView.as_view(), name="revalidation-schedule"),
+    *mlflow_urls.urlpatterns,
     *router.urls,
 ]
