@@ -183,12 +183,14 @@ def main() -> int:
             f"{kind} at {big['rows']:,} rows out of core: {big['seconds']:.1f} s, peak RSS {big['rss_mb']:.0f} MB",
             flush=True,
         )
+        full_size = big["rows"] >= 100_000_000
         ok = big["seconds"] < target_s and big["rss_mb"] < 2048 and equal
+        verdict = ("PASS" if ok else "MISS") if full_size else "(targets are for 100M rows)"
         lines.append(
             f"  {kind}: {big['rows']:,} rows in {big['seconds']:.1f} s (target {target_s:.0f} s at 100M), peak RSS "
             f"{big['rss_mb']:.0f} MB (< 2048); baseline at {mem['rows']:,} rows: out of core "
             f"{ooc['seconds'] / mem['seconds']:.2f}x the in-memory time, {ooc['rss_mb'] / mem['rss_mb']:.2f}x its "
-            f"RSS, equal {equal} {'PASS' if ok else 'MISS'}"
+            f"RSS, equal {equal} {verdict}"
         )
     print("\nsummary")
     print("\n".join(lines))
