@@ -16,6 +16,8 @@ def checkpoint_if_due() -> int | None:
 
 
 @shared_task(name="audit.verify_log", ignore_result=True)
-def verify_log() -> bool:
-    """Full verification of the stored log and its checkpoints; failures raise an alert."""
-    return record_verification(trigger="nightly").ok
+def verify_log(mode: str = "auto") -> bool:
+    """Nightly verification: the entries since the last verified checkpoint plus a consistency proof,
+    and a full pass when the last one is older than AUDIT_FULL_VERIFY_INTERVAL_DAYS (default 7);
+    failures raise an alert."""
+    return record_verification(trigger="nightly", mode=mode).ok
