@@ -225,11 +225,13 @@ CELERY_TASK_TIME_LIMIT = 900
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A job (evaluation, documentation pack) with no progress for this long is stuck: the reaper
 # re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
+AUDIT_FULL_VERIFY_INTERVAL_DAYS = int(os.environ.get("AUDIT_FULL_VERIFY_INTERVAL_DAYS", "7"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
-    # Full re-verification of the log and every checkpoint; a failure alerts the admins.
+    # Nightly: the entries since the last verified checkpoint (+ consistency proof); a full pass
+    # when the last one is older than AUDIT_FULL_VERIFY_INTERVAL_DAYS. A failure alerts the admins.
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
     # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
