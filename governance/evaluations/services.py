@@ -20,8 +20,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
@@ -29,16 +28,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
-from django.db import transaction
 from django.utils import timezone
 
-from audit.context import Actor
-from audit.services import audit_event_append
-from governance.accounts.models import User
+from audit.services import audit_unit
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
-from governance.common.errors import DomainError, PayloadTooLarge, PermissionRefused, ValidationFailed
-from governance.common.services import deny
+from governance.common.errors import DomainError, PayloadTooLarge, ValidationFailed
+from governance.common.events import announce
+from governance.common.refusals import refusals
 from governance.evaluations import checks as checks_core
 from governance.evaluations import drift as drift_core
 from governance.evaluations import inputs as inputs_core
@@ -102,22 +99,9 @@ def reference_sample_target(sample: ReferenceSample) -> dict:
     }
 
 
-def may_post(user: User) -> bool:
-    return bool(user.is_superuser or user.groups.filter(name__in=POST_ROLES).exists())
-
-
-@contextmanager
-def audited_refusals(*, actor: Actor, action: str, target: dict, details: dict | None = None) -> Iterator[None]:
-    """Turn a domain refusal raised inside the block into an audited ``<action>.denied`` (own
-    transaction), then re-raise it as the same error naming the same field. ``target`` and
-    ``details`` may be filled in while the block runs."""
-    try:
-        yield
-    except DomainError as exc:
-        field_name = (exc.field or "")[:200]
-        extra = {"field": field_name, **{k: str(v)[:200] for k, v in (details or {}).items() if v not in (None, "")}}
-        reason = exc.message if len(exc.message) <= MAX_REASON else exc.message[:MAX_REASON] + "..."
-        deny(actor=actor, action=action, target=target, reason=reason, error=type(exc), field=exc.field, details=extra)
+def _input_summary(**values) -> dict:
+    """What a refusal records about the caller's own values: short strings, nothing empty."""
+    return {k: str(v)[:200] for k, v in values.items() if isinstance(v, str) and v}
 
 
 def _fail(field_name: str, message: str, error: type[DomainError] = ValidationFailed):
@@ -367,9 +351,9 @@ def compute(kind: str, parsed: inputs_core.Parsed, params: dict, thresholds: lis
 def _validate_compute_params(kind: str, parsed: inputs_core.Parsed, params: dict) -> None:
     """The core validates its parameters when it computes; do it now so a queued input never fails on them."""
     if kind == EvaluationKind.DRIFT:
-        drift_core._params(params, parsed)  # noqa: SLF001 - the core's own validator
+        drift_core._params(params, parsed)  # the core's own validator
     elif kind == EvaluationKind.PERFORMANCE:
-        performance_core._params(params, parsed)  # noqa: SLF001
+        performance_core._params(params, parsed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,12 +546,10 @@ def evaluation_create(
     an uploaded CSV/Parquet table with ``columns`` (and ``file_format``, else inferred from the name).
     Returns the evaluation: status ``done`` when computed here, ``queued`` when sent to a worker.
     """
-    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
-    info = {"kind": kind if isinstance(kind, str) else None, "dataset": dataset if isinstance(dataset, str) else None}
-    with audited_refusals(actor=actor, action="evaluation.create", target=target, details=info):
-        if not may_post(user):
-            raise PermissionRefused("only pipelines, developers, validators and risk officers post evaluations")
+    info = _input_summary(kind=kind, dataset=dataset)
+    with refusals(by, "evaluation.create", target, details=info):
+        by.require_role(*POST_ROLES, reason="only pipelines, developers, validators and risk officers post evaluations")
         version = _resolve_version(model_version)
         target.update(version_target(version))
         kind = _clean_kind(kind)
@@ -586,7 +568,6 @@ def evaluation_create(
 
 
 def _store(p: _Prepared, by: Principal) -> Evaluation:
-    actor, user = by.actor, by.user
     now = timezone.now()
     evaluation = Evaluation(
         model_version=p.version,
@@ -596,7 +577,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
         thresholds=p.thresholds,
         input_sha256=p.digest,
         input_rows=p.rows,
-        created_by=user,
+        created_by=by.user,
         created_at=now,
     )
     result = {"input": p.input} if p.input else {}
@@ -612,7 +593,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
         evaluation.params = p.params
         evaluation.library_versions = _library_versions(_reads_tables(p.input))
         evaluation.result = result
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         if p.file is not None:
             p.file.seek(0)
             evaluation.input_file.save(PurePath(p.file.name or "input").name, p.file, save=False)
@@ -620,35 +601,19 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
             payload = json.dumps(p.data, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
             evaluation.input_file.save("input.json", ContentFile(payload), save=False)
         evaluation.save()
-        audit_event_append(
-            actor=actor, action="evaluation.create", target=evaluation_target(evaluation), details=_details(evaluation)
-        )
+        audit.add("evaluation.create", evaluation_target(evaluation), details=_details(evaluation))
         if evaluation.status == EvaluationStatus.QUEUED:
-            from governance.evaluations import tasks  # late import: tasks import the Celery app
-
-            pk = evaluation.pk
-            transaction.on_commit(lambda: tasks.evaluation_run.delay(pk))
+            announce("evaluation.queued", evaluation_id=evaluation.pk, by=by.as_context())
+        else:
+            _recorded(evaluation, by)
     evaluation.was_queued = evaluation.status == EvaluationStatus.QUEUED  # for the API's 201 / 202
-    if evaluation.status == EvaluationStatus.DONE:
-        _recorded(evaluation, by)
     return evaluation
 
 
 def _recorded(evaluation: Evaluation, by: Principal) -> None:
-    """Let the promotion workflow re-evaluate open gates (outside the evaluation's transaction)."""
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _notify_workflow(evaluation, by))
-    else:
-        _notify_workflow(evaluation, by)
-
-
-def _notify_workflow(evaluation: Evaluation, by: Principal) -> None:
-    from governance.workflow.services import evaluation_recorded
-
-    try:
-        evaluation_recorded(evaluation, by)
-    except Exception:  # the evaluation is recorded; a gate refresh can be redone from the admin
-        logger.exception("workflow refresh after evaluation %s failed", evaluation.pk)
+    """Announce new evidence (inside the unit; subscribers, e.g. the workflow's gate refresh, run
+    after the commit)."""
+    announce("evaluation.recorded", evaluation_id=evaluation.pk, by=by.as_context())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,8 +624,7 @@ def _notify_workflow(evaluation: Evaluation, by: Principal) -> None:
 def evaluation_start(*, by: Principal, evaluation_id: int) -> Evaluation | None:
     """queued -> running (audited). Returns None when the evaluation is already finished; a running one
     (a redelivered task whose worker died) is returned unchanged so the computation is retried."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status == EvaluationStatus.RUNNING:
             return evaluation
@@ -669,9 +633,7 @@ def evaluation_start(*, by: Principal, evaluation_id: int) -> Evaluation | None:
         evaluation.status = EvaluationStatus.RUNNING
         evaluation.started_at = timezone.now()
         evaluation.save()
-        audit_event_append(
-            actor=actor, action="evaluation.start", target=evaluation_target(evaluation), details=_details(evaluation)
-        )
+        audit.add("evaluation.start", evaluation_target(evaluation), details=_details(evaluation))
     return evaluation
 
 
@@ -698,8 +660,7 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
 
 def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) -> Evaluation | None:
     """running -> done with the computed metrics (audited with the input digest and the metrics)."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status != EvaluationStatus.RUNNING:
             return None
@@ -711,19 +672,14 @@ def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) ->
         evaluation.warnings = computed["warnings"]
         evaluation.result = {**computed["result"], "input": (evaluation.result or {}).get("input", {})}
         evaluation.save()
-        audit_event_append(
-            actor=actor,
-            action="evaluation.complete",
-            target=evaluation_target(evaluation),
-            details=_details(evaluation),
-        )
+        audit.add("evaluation.complete", evaluation_target(evaluation), details=_details(evaluation))
+        _recorded(evaluation, by)
     return evaluation
 
 
 def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
     """queued or running -> failed with a reason (audited)."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
             return None
@@ -731,9 +687,7 @@ def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evalua
         evaluation.finished_at = timezone.now()
         evaluation.failure_reason = (reason or "failed")[:5000]
         evaluation.save()
-        audit_event_append(
-            actor=actor, action="evaluation.fail", target=evaluation_target(evaluation), details=_details(evaluation)
-        )
+        audit.add("evaluation.fail", evaluation_target(evaluation), details=_details(evaluation))
     return evaluation
 
 
@@ -759,10 +713,7 @@ def evaluation_run(*, by: Principal, evaluation_id: int) -> Evaluation | None:
         return evaluation_fail(
             by=by, evaluation_id=evaluation_id, reason=f"internal error: {type(exc).__name__}: {exc}"
         )
-    evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
-    if evaluation is not None:
-        _recorded(evaluation, by)
-    return evaluation
+    return evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -775,13 +726,11 @@ def reference_sample_register(
 ) -> ReferenceSample:
     """Store a version's reference sample for drift (a CSV/Parquet table, validated by parsing it as a
     reference) with its SHA-256. Later drift evaluations of the version may omit the reference."""
-    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
-    with audited_refusals(actor=actor, action="reference_sample.create", target=target):
-        if not may_post(user):
-            raise PermissionRefused(
-                "only pipelines, developers, validators and risk officers register reference samples"
-            )
+    with refusals(by, "reference_sample.create", target):
+        by.require_role(
+            *POST_ROLES, reason="only pipelines, developers, validators and risk officers register reference samples"
+        )
         version = _resolve_version(model_version)
         target.update(version_target(version))
         if file is None:
@@ -801,16 +750,15 @@ def reference_sample_register(
         sha256=_sha256_file(file),
         columns=dict(columns),
         rows=_rows(parsed),
-        created_by=user,
+        created_by=by.user,
     )
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         file.seek(0)
         sample.file.save(PurePath(file.name or "reference").name, file, save=False)
         sample.save()
-        audit_event_append(
-            actor=actor,
-            action="reference_sample.create",
-            target=reference_sample_target(sample),
+        audit.add(
+            "reference_sample.create",
+            reference_sample_target(sample),
             details={
                 "sha256": sample.sha256,
                 "rows": sample.rows,

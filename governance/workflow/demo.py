@@ -14,9 +14,10 @@ from django.utils import timezone
 from audit.services import audit_event_append
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
+from governance.common.demo import DEMO_PASSWORD, MODEL_NAME, PIPELINE_ACCOUNT
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, Stage
-from governance.workflow import services
+from governance.workflow import services, signing
 from governance.workflow.models import PromotionRequest
 
 DEMO_METRICS = {
@@ -90,7 +91,7 @@ def _walk(version, target, requester, signers, reason, password, command) -> Non
     )
     for signer in signers:
         req.refresh_from_db()
-        if req.status != "pending" or services.signer_refusal(signer, req):
+        if req.status != "pending" or signing.signer_refusal(signer, req):
             continue
         req = services.promotion_approve(
             by=Principal.for_user(signer, auth="cli"),
@@ -102,8 +103,6 @@ def _walk(version, target, requester, signers, reason, password, command) -> Non
 
 
 def seed(command, by: Principal) -> None:
-    from governance.common.management.commands.seed_demo import DEMO_PASSWORD, MODEL_NAME, PIPELINE_ACCOUNT
-
     people = {
         u.username: u
         for u in User.objects.filter(username__in=["dana.developer", "victor.validator", "rita.risk", PIPELINE_ACCOUNT])

@@ -1,0 +1,63 @@
+"""How code outside ``audit/`` reads the log: these functions, never ``audit.models`` directly
+(ruff's banned-api rule TID251 enforces it). Writes go through ``audit.services``.
+
+The model classes are re-exported for type annotations only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Q, QuerySet
+
+from audit.models import AuditCheckpoint, AuditEvent
+
+__all__ = [
+    "AuditCheckpoint",
+    "AuditEvent",
+    "checkpoint_covering",
+    "event_at",
+    "events",
+    "events_about",
+    "events_in_range",
+    "object_events",
+]
+
+
+def events() -> QuerySet[AuditEvent]:
+    """Every entry, in log order."""
+    return AuditEvent.objects.order_by("seq")
+
+
+def event_at(seq: int) -> AuditEvent:
+    """The entry at ``seq`` (``AuditEvent.DoesNotExist`` when there is none)."""
+    return AuditEvent.objects.get(seq=seq)
+
+
+def events_in_range(start: int, end: int) -> QuerySet[AuditEvent]:
+    """Entries ``start`` <= seq < ``end`` in log order."""
+    return AuditEvent.objects.filter(seq__gte=start, seq__lt=end).order_by("seq")
+
+
+def object_events(object_type: str, object_id, *, action: str | None = None) -> QuerySet[AuditEvent]:
+    """Entries about one object (its ``object`` type and id), in log order; optionally one action."""
+    events = AuditEvent.objects.filter(object_type=object_type, object_id=str(object_id))
+    if action is not None:
+        events = events.filter(action=action)
+    return events.order_by("seq")
+
+
+def events_about(objects: dict[str, Iterable], *, up_to: int | None = None) -> QuerySet[AuditEvent]:
+    """Entries about any of ``objects`` ({object type: ids}), in log order, up to seq ``up_to``."""
+    scope = Q(pk__in=[])
+    for object_type, ids in objects.items():
+        scope |= Q(object_type=object_type, object_id__in=[str(i) for i in ids])
+    events = AuditEvent.objects.filter(scope)
+    if up_to is not None:
+        events = events.filter(seq__lte=up_to)
+    return events.order_by("seq")
+
+
+def checkpoint_covering(seq: int) -> AuditCheckpoint | None:
+    """The smallest signed checkpoint whose tree includes ``seq`` (None when none does yet)."""
+    return AuditCheckpoint.objects.filter(size__gt=seq).order_by("size").first()
