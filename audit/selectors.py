@@ -6,11 +6,32 @@ The model classes are re-exported for type annotations only.
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
 
-from audit.models import AuditCheckpoint, AuditEvent
+def _hand_over_to_the_standard_library() -> None:
+    """``python audit/verifier.py`` (the standalone verifier, run in place) puts audit/ first on
+    sys.path, so the standard library's ``import selectors`` (concurrent.futures) finds this file:
+    load the real module instead and leave it in sys.modules, where the import system takes it from."""
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    saved = list(_sys.path)
+    _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or ".") != here]
+    del _sys.modules["selectors"]
+    try:
+        import selectors as standard
+    finally:
+        _sys.path[:] = saved
+    _sys.modules["selectors"] = standard
+
+
+if __name__ == "selectors":
+    _hand_over_to_the_standard_library()
+else:
+    from django.db.models import Q, QuerySet
+
+    from audit.models import AuditCheckpoint, AuditEvent
 
 __all__ = [
     "AuditCheckpoint",
@@ -20,6 +41,7 @@ __all__ = [
     "events",
     "events_about",
     "events_in_range",
+    "latest_event",
     "object_events",
 ]
 
@@ -56,6 +78,16 @@ def events_about(objects: dict[str, Iterable], *, up_to: int | None = None) -> Q
     if up_to is not None:
         events = events.filter(seq__lte=up_to)
     return events.order_by("seq")
+
+
+def latest_event(
+    *, actions: Iterable[str], object_type: str, object_id, request_id: str | None = None
+) -> AuditEvent | None:
+    """The newest entry with one of ``actions`` about one object (optionally from one request)."""
+    events = AuditEvent.objects.filter(action__in=list(actions), object_type=object_type, object_id=str(object_id))
+    if request_id is not None:
+        events = events.filter(request_id=request_id)
+    return events.order_by("-seq").first()
 
 
 def checkpoint_covering(seq: int) -> AuditCheckpoint | None:

@@ -8,6 +8,7 @@ secret is a startup error, never a silent default.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -48,7 +49,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "governance.workspace.apps.WorkspaceAdminConfig",  # django.contrib.admin, the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "audit",
     "governance.common",
     "governance.accounts",
@@ -66,6 +68,8 @@ INSTALLED_APPS = [
     "governance.workflow",
     "governance.reports",
     "governance.api",
+    "governance.workspace",
+    "governance.integrations.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +166,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON too deep or holding NUL characters is a 400, not a 500 (issue 10, defect 9)
+    "DEFAULT_PARSER_CLASSES": [
+        "governance.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -189,15 +199,33 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process dies is put back on the queue (with acks_late), and Redis hands an
+# unacknowledged message to another worker after the visibility timeout (kombu's default is an
+# hour); it must exceed the longest task (CELERY_TASK_TIME_LIMIT). One message per worker process
+# at a time, so a dead worker strands at most the task it was running.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "1200"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # how often a worker looks for messages past the timeout (kombu's default sweep is ~100 s)
+    "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 900
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A job (evaluation, documentation pack) with no progress for this long is stuck: the reaper
+# re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
+JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
     # Full re-verification of the log and every checkpoint; a failure alerts the admins.
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
+    # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
+    "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
     # Promotion requests older than their policy's window become expired.
     "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
     # Open requests whose gates are older than their version's newest evidence are refreshed.
@@ -209,6 +237,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # and computed by a Celery worker (202, status queued -> running -> done | failed).
 EVALUATION_SYNC_MAX_ROWS = int(os.environ.get("EVALUATION_SYNC_MAX_ROWS", "1000000"))
 EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(64 * 1024 * 1024)))
+# Caps on any table read (web or worker), checked before reading: Parquet metadata row counts and
+# uncompressed sizes; CSV (plain or gzip) decompressed through a byte budget. Larger inputs: 413.
+EVALUATION_MAX_ROWS = int(os.environ.get("EVALUATION_MAX_ROWS", "20000000"))
+EVALUATION_MAX_DECOMPRESSED_BYTES = int(os.environ.get("EVALUATION_MAX_DECOMPRESSED_BYTES", str(1024 * 1024 * 1024)))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
@@ -221,6 +253,12 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "PackStatusEnum": "governance.reports.models.PackStatus",
         "RequestStatusEnum": "governance.workflow.models.RequestStatus",
     }
+)
+
+# API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
+# itself (no page loads anything from another host).
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
 
 # E-MAIL -------------------------------------------------------------------------------------
@@ -252,6 +290,26 @@ if AUDIT_SEQUENCING == "deferred" and "postgresql" not in DATABASES["default"]["
         "AUDIT_SEQUENCING=deferred needs PostgreSQL (set DATABASE_URL); SQLite has one "
         "writer at a time, so use the default AUDIT_SEQUENCING=inline there"
     )
+
+# OUTBOUND WEBHOOKS (governance/integrations/webhooks, docs/webhooks.md) ----------------------
+# http:// receivers only in development; production receivers must be https.
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+# Hosts (names) or networks (CIDR) that may resolve to private/loopback/link-local addresses.
+WEBHOOKS_ALLOWED_PRIVATE_HOSTS = env_list("WEBHOOKS_ALLOWED_PRIVATE_HOSTS", "")
+# Fernet key that encrypts subscription secrets at rest (default: derived from SECRET_KEY).
+WEBHOOKS_SECRET_KEY = os.environ.get("WEBHOOKS_SECRET_KEY", "")
+# Absolute base of the API URLs named in payloads (what receivers call back).
+WEBHOOKS_PUBLIC_BASE_URL = os.environ.get("WEBHOOKS_PUBLIC_BASE_URL", "http://localhost:8000")
+WEBHOOKS_TIMEOUT = float(os.environ.get("WEBHOOKS_TIMEOUT", "10"))  # seconds per attempt (connect and read)
+WEBHOOKS_RETRY_BASE = int(os.environ.get("WEBHOOKS_RETRY_BASE", "30"))  # first retry after this many seconds
+WEBHOOKS_RETRY_MAX_DELAY = int(os.environ.get("WEBHOOKS_RETRY_MAX_DELAY", str(4 * 3600)))
+WEBHOOKS_RETRY_WINDOW = int(os.environ.get("WEBHOOKS_RETRY_WINDOW", str(24 * 3600)))  # then: disabled
+# AUDIT_SEQUENCING=deferred: how long a delivery waits for its decision's audit seq before it goes without.
+WEBHOOKS_SEQ_WAIT = int(os.environ.get("WEBHOOKS_SEQ_WAIT", "60"))
+CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {"task": "webhooks.deliver_due", "schedule": 10.0}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = (
+    "governance.integrations.webhooks.models.DeliveryStatus"
+)
 
 # DOCUMENTATION PACKS ------------------------------------------------------------------------
 ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Example Bank plc (demo)")
@@ -306,3 +364,50 @@ LOGGING = {
         "mlgov.alerts": {"handlers": ["stdout", "mail_admins"], "level": "WARNING", "propagate": False},
     },
 }
+
+# SINGLE SIGN-ON (OpenID Connect, issue 18) -----------------------------------------------------
+# docs/operations.md "Single sign-on" explains each setting and the Entra ID / Okta / Keycloak set-up.
+# Endpoints and keys come from the issuer's discovery document (/.well-known/openid-configuration).
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")
+OIDC_ENABLED = env_bool("OIDC_ENABLED", bool(OIDC_ISSUER))
+if OIDC_ENABLED and not OIDC_ISSUER:
+    raise ImproperlyConfigured("OIDC_ENABLED is true but OIDC_ISSUER is not set (e.g. https://login.example.com)")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your organisation's sign-in")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGOS = env_list("OIDC_RP_SIGN_ALGOS", "RS256,ES256,PS256")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+# Provider group claim value -> mlgov role(s), JSON, e.g. {"mlgov-risk-officers": "risk_officer"}.
+try:
+    OIDC_GROUP_ROLE_MAP = json.loads(os.environ.get("OIDC_GROUP_ROLE_MAP") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OIDC_GROUP_ROLE_MAP must be a JSON object of group -> role(s): {exc}") from exc
+OIDC_CLOCK_SKEW_SECONDS = int(os.environ.get("OIDC_CLOCK_SKEW_SECONDS", "60"))
+OIDC_TIMEOUT = float(os.environ.get("OIDC_TIMEOUT_SECONDS", "10"))
+OIDC_DISCOVERY_CACHE_SECONDS = int(os.environ.get("OIDC_DISCOVERY_CACHE_SECONDS", "3600"))
+# A step-up re-authentication must be used to sign within this many seconds of its auth_time.
+OIDC_STEP_UP_MAX_AGE_SECONDS = int(os.environ.get("OIDC_STEP_UP_MAX_AGE_SECONDS", "300"))
+# mozilla-django-oidc settings derived from the above (PKCE, nonce, no e-mail matching).
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_STORE_ID_TOKEN = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+# Local (password) sign-in: the demo and a break-glass account. LOCAL_LOGIN_USERS, when set, is the
+# only usernames allowed to sign in with a password (the break-glass accounts).
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+LOCAL_LOGIN_USERS = env_list("LOCAL_LOGIN_USERS", "")
+AUTHENTICATION_BACKENDS = [
+    "governance.accounts.oidc.LocalPasswordBackend",
+    "governance.accounts.oidc.GovernanceOIDCBackend",
+]
+# Browser sessions end after this much inactivity, and at the latest this long after sign-in.
+SESSION_IDLE_TIMEOUT_SECONDS = int(os.environ.get("SESSION_IDLE_TIMEOUT_SECONDS", "1800"))
+SESSION_ABSOLUTE_TIMEOUT_SECONDS = int(os.environ.get("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "43200"))
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("governance.accounts.oidc_session.sso_context")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "governance.accounts.oidc_session.SessionLimitsMiddleware",
+)

@@ -33,6 +33,8 @@ EVENTS: dict[str, str] = {
     "model_version.rolled_back": "version_id, request_id, retired_version_id: a rollback re-promoted a version",
     "model_version.stage_changed": "version_id, from_stage, to_stage: any stage change (promotion, retirement)",
     "review_flag.raised": "flag_id, version_id: a production version breached its policy",
+    "webhook_delivery.queued": "delivery_ids: webhook deliveries are due now (a worker sends them)",
+    "webhook_subscription.disabled": "subscription_id: a subscription was disabled after persistent failure",
     "promotion_request.closed": "request_id, status: a request ended (rejected, promoted, superseded, expired, "
     "withdrawn)",
     "promotion_request.signatures_invalidated": "request_id: a gate that passed fails now; the signatures given "

@@ -270,7 +270,12 @@ def _file_format(file: File, file_format) -> str:
         if file_format not in FILE_FORMATS:
             _fail("file_format", "must be 'csv' or 'parquet'")
         return file_format
-    suffix = PurePath(getattr(file, "name", "") or "").suffix.lower()
+    name = PurePath(getattr(file, "name", "") or "")
+    suffix = name.suffix.lower()
+    if suffix == ".gz":  # a gzip-compressed CSV (the only compression accepted for CSV)
+        suffix = PurePath(name.stem).suffix.lower()
+        if suffix != ".csv":
+            _fail("file_format", "only CSV may be gzip-compressed (name it .csv.gz); Parquet compresses inside")
     if suffix not in FORMAT_BY_SUFFIX:
         _fail("file_format", "cannot be inferred from the file name; give file_format 'csv' or 'parquet'")
     return FORMAT_BY_SUFFIX[suffix]
@@ -280,6 +285,11 @@ def _check_file_size(file: File) -> None:
     size = getattr(file, "size", None)
     if size is not None and size > settings.MAX_UPLOAD_BYTES:
         _fail("file", f"the file has {size} bytes, more than the limit of {settings.MAX_UPLOAD_BYTES}", PayloadTooLarge)
+
+
+def _limits() -> dict:
+    """The caps on what any process reads from a table (docs/operations.md, "Evaluation inputs")."""
+    return {"max_rows": settings.EVALUATION_MAX_ROWS, "max_bytes": settings.EVALUATION_MAX_DECOMPRESSED_BYTES}
 
 
 def _library_versions(extra_pyarrow: bool) -> dict:
@@ -312,17 +322,29 @@ def _rows(parsed: inputs_core.Parsed) -> int:
     return parsed.n_rows
 
 
+def _reference_sample(version: ModelVersion, sample_id: int | None = None) -> ReferenceSample | None:
+    qs = ReferenceSample.objects.filter(model_version=version)
+    return qs.filter(pk=sample_id).first() if sample_id else qs.order_by("-created_at", "-id").first()
+
+
+def _parse_reference(sample: ReferenceSample) -> inputs_core.Parsed:
+    return inputs_core.parse_table(
+        "drift",
+        _stored_source(sample.file),
+        file_format=sample.file_format,
+        columns=sample.columns,
+        role="reference",
+        **_limits(),
+    )
+
+
 def _reference(
     version: ModelVersion, sample_id: int | None = None
 ) -> tuple[ReferenceSample | None, inputs_core.Parsed | None]:
-    qs = ReferenceSample.objects.filter(model_version=version)
-    sample = qs.filter(pk=sample_id).first() if sample_id else qs.order_by("-created_at", "-id").first()
+    sample = _reference_sample(version, sample_id)
     if sample is None:
         return None, None
-    parsed = inputs_core.parse_table(
-        "drift", _stored_source(sample.file), file_format=sample.file_format, columns=sample.columns, role="reference"
-    )
-    return sample, parsed
+    return sample, _parse_reference(sample)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,9 +399,12 @@ class _Prepared:
     file: File | None = None
     data: Any = None
     computed: dict | None = None
+    large: bool = False  # too large to read in the request: measured, stored and read by a worker only
 
     @property
     def sync(self) -> bool:
+        if self.large:
+            return False
         return (
             self.rows or 0
         ) <= settings.EVALUATION_SYNC_MAX_ROWS and self.nbytes <= settings.EVALUATION_SYNC_MAX_BYTES
@@ -440,26 +465,59 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
         file is not None or (isinstance(data, Mapping) and "reference" not in data)
     )
     if needs_reference:
-        sample, reference = _reference(p.version)
+        sample = _reference_sample(p.version)
     if file is not None:
         _check_file_size(file)
         fmt = _file_format(file, file_format)
         if columns is None:
             _fail("columns", "is required with a file: a JSON object mapping roles to column names")
-        p.parsed = inputs_core.parse_table(
-            p.kind, _table_source(file), file_format=fmt, columns=columns, reference=reference, params=p.params
-        )
-        p.nbytes = file.size or 0
+        if not isinstance(columns, Mapping):
+            _fail("columns", "must be an object mapping roles to column names")
+        source = _table_source(file)
+        # Measure before reading: Parquet metadata, or the CSV stream decompressed up to the in-request
+        # budget and no further. A table over the caps is refused; a large one goes to a worker unread.
+        size = inputs_core.table_size(source, fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
+        inputs_core.check_table_limits(size, **_limits())
         p.file = file
         p.input = {
             "format": fmt,
             "columns": columns,
             "file_name": PurePath(file.name or "").name[:200],
             "file_sha256": _sha256_file(file),
+            "compression": size.compression,
         }
+        if not size.within_budget or (size.rows or 0) > settings.EVALUATION_SYNC_MAX_ROWS:
+            p.large = True
+            p.rows = size.rows
+            p.nbytes = size.decompressed_bytes or file.size or 0
+            if p.kind == EvaluationKind.DRIFT and sample is None:
+                _fail(
+                    "reference",
+                    "a reference sample is required: register one for the version "
+                    "(POST /api/v1/versions/{id}/reference/)",
+                )
+            if sample is not None:
+                p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
+            used = {"threshold": inputs_core._threshold(p.params)} if "threshold" in p.params else {}
+            _validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
+            return
+        if sample is not None:
+            reference = _parse_reference(sample)
+        p.parsed = inputs_core.parse_table(
+            p.kind,
+            size.data if size.data is not None else source,
+            file_format=fmt,
+            columns=columns,
+            reference=reference,
+            params=p.params,
+            **_limits(),
+        )
+        p.nbytes = size.decompressed_bytes or file.size or 0
     else:
         if columns is not None or file_format not in (None, ""):
             _fail("columns" if columns is not None else "file_format", "only used with an uploaded file")
+        if sample is not None:
+            reference = _parse_reference(sample)
         p.parsed = inputs_core.parse_inline(p.kind, data, params=p.params, reference=reference)
         p.nbytes = (
             input_bytes if input_bytes is not None else len(json.dumps(data, separators=(",", ":"), default=_jsonable))
@@ -602,6 +660,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
             evaluation.input_file.save("input.json", ContentFile(payload), save=False)
         evaluation.save()
         audit.add("evaluation.create", evaluation_target(evaluation), details=_details(evaluation))
+        _announce_if_failed(evaluation)
         if evaluation.status == EvaluationStatus.QUEUED:
             announce("evaluation.queued", evaluation_id=evaluation.pk, by=by.as_context())
         else:
@@ -621,19 +680,48 @@ def _recorded(evaluation: Evaluation, by: Principal) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluation_start(*, by: Principal, evaluation_id: int) -> Evaluation | None:
-    """queued -> running (audited). Returns None when the evaluation is already finished; a running one
-    (a redelivered task whose worker died) is returned unchanged so the computation is retried."""
+def evaluation_start(*, by: Principal, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
+    """queued -> running (audited). Returns None when the evaluation is already finished. A running one
+    (a redelivered task whose worker died) starts again: its start time and runner are renewed (audited
+    as ``evaluation.start`` with ``restart: true``) and the computation is retried. ``runner`` names the
+    process computing it (``governance.evaluations.jobs.runner_identity``) so a reaper can tell a live
+    computation from an orphan."""
     with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
-        if evaluation.status == EvaluationStatus.RUNNING:
-            return evaluation
-        if evaluation.status != EvaluationStatus.QUEUED:
+        if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
             return None
+        restart = evaluation.status == EvaluationStatus.RUNNING
         evaluation.status = EvaluationStatus.RUNNING
         evaluation.started_at = timezone.now()
+        evaluation.result = {**(evaluation.result or {}), "runner": dict(runner or {})}
         evaluation.save()
-        audit.add("evaluation.start", evaluation_target(evaluation), details=_details(evaluation))
+        details = _details(evaluation)
+        if restart:
+            details["restart"] = True
+        if runner:
+            details["runner"] = {k: str(v)[:200] for k, v in runner.items()}
+        audit.add("evaluation.start", evaluation_target(evaluation), details=details)
+    return evaluation
+
+
+def evaluation_requeue(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
+    """running -> queued again, with the reason (audited ``evaluation.requeue``); the task is sent again
+    after commit. Used by the reaper for a computation whose worker stopped; at most once per evaluation
+    (``result.requeued``): a second stale run fails instead."""
+    with audit_unit(by.actor) as audit:
+        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
+        if evaluation.status != EvaluationStatus.RUNNING or (evaluation.result or {}).get("requeued"):
+            return None
+        evaluation.status = EvaluationStatus.QUEUED
+        evaluation.result = {
+            **{k: v for k, v in (evaluation.result or {}).items() if k != "runner"},
+            "requeued": (reason or "requeued")[:500],
+        }
+        evaluation.save()
+        details = _details(evaluation)
+        details["reason"] = (reason or "requeued")[:500]
+        audit.add("evaluation.requeue", evaluation_target(evaluation), details=details)
+        announce("evaluation.queued", evaluation_id=evaluation.pk, by=by.as_context())
     return evaluation
 
 
@@ -648,6 +736,15 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
         with evaluation.input_file.open("rb") as handle:
             data = json.loads(handle.read())
         return inputs_core.parse_inline(evaluation.kind, data, params=evaluation.params, reference=reference)
+    if spec.get("file_sha256"):
+        with evaluation.input_file.open("rb") as handle:
+            digest = _sha256_file(File(handle))
+        if digest != spec["file_sha256"]:
+            raise ValidationFailed(
+                f"the stored input file changed after it was received: its SHA-256 is {digest}, "
+                f"the digest taken at creation was {spec['file_sha256']}; post the evaluation again",
+                field="file",
+            )
     return inputs_core.parse_table(
         evaluation.kind,
         _stored_source(evaluation.input_file),
@@ -655,6 +752,7 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
         columns=spec.get("columns") or {},
         reference=reference,
         params=evaluation.params,
+        **_limits(),
     )
 
 
@@ -671,10 +769,21 @@ def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) ->
         evaluation.metrics, evaluation.checks = computed["metrics"], computed["checks"]
         evaluation.warnings = computed["warnings"]
         evaluation.result = {**computed["result"], "input": (evaluation.result or {}).get("input", {})}
+        if not evaluation.input_sha256:  # a large input, measured but not read at creation
+            evaluation.input_sha256 = computed.get("input_sha256", "")
+            evaluation.input_rows = computed.get("input_rows")
         evaluation.save()
         audit.add("evaluation.complete", evaluation_target(evaluation), details=_details(evaluation))
+        _announce_if_failed(evaluation)
         _recorded(evaluation, by)
     return evaluation
+
+
+def _announce_if_failed(evaluation: Evaluation) -> None:
+    """A finished evaluation whose own checks (thresholds) fail is announced (after the commit)."""
+    if evaluation.status == EvaluationStatus.DONE and evaluation.passed is False:
+        failing = [check for check in evaluation.checks if not check.get("passed")]
+        announce("evaluation.gate_failed", evaluation_id=evaluation.pk, checks=failing)
 
 
 def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
@@ -691,21 +800,25 @@ def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evalua
     return evaluation
 
 
-def evaluation_run(*, by: Principal, evaluation_id: int) -> Evaluation | None:
-    """The worker's job: start, re-read and re-digest the stored input, compute, complete or fail."""
-    evaluation = evaluation_start(by=by, evaluation_id=evaluation_id)
+def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
+    """The worker's job: start, re-read and re-digest the stored input, compute, complete or fail.
+    Idempotent: a finished evaluation is left alone, a running one (redelivered) is computed again."""
+    evaluation = evaluation_start(by=by, evaluation_id=evaluation_id, runner=runner)
     if evaluation is None:
         return None
     try:
         parsed = _load_parsed(evaluation)
         digest = inputs_core.input_sha256(parsed)
-        if digest != evaluation.input_sha256:
+        if evaluation.input_sha256 and digest != evaluation.input_sha256:
             raise ValidationFailed(
                 f"the stored input's digest {digest} differs from the digest recorded at "
                 f"creation {evaluation.input_sha256}",
                 field="input_sha256",
             )
+        if evaluation.kind == EvaluationKind.DRIFT:
+            _check_feature_thresholds(evaluation.thresholds, parsed)
         computed = compute(evaluation.kind, parsed, evaluation.params, evaluation.thresholds)
+        computed["input_sha256"], computed["input_rows"] = digest, _rows(parsed)
     except DomainError as exc:
         return evaluation_fail(by=by, evaluation_id=evaluation_id, reason=exc.message)
     except Exception as exc:
@@ -741,8 +854,24 @@ def reference_sample_register(
             _fail("columns", 'is required: {"features": [...], "categorical": [...]}')
         if not isinstance(columns, Mapping):
             _fail("columns", "must be an object")
+        source = _table_source(file)
+        size = inputs_core.table_size(source, fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
+        inputs_core.check_table_limits(size, **_limits())
+        if not size.within_budget or (size.rows or 0) > settings.EVALUATION_SYNC_MAX_ROWS:
+            _fail(
+                "file",
+                "a reference sample is read in the request and must stay within EVALUATION_SYNC_MAX_ROWS "
+                f"({settings.EVALUATION_SYNC_MAX_ROWS}) rows and EVALUATION_SYNC_MAX_BYTES "
+                f"({settings.EVALUATION_SYNC_MAX_BYTES}) decompressed bytes; register a sample of the reference",
+                PayloadTooLarge,
+            )
         parsed = inputs_core.parse_table(
-            "drift", _table_source(file), file_format=fmt, columns=columns, role="reference"
+            "drift",
+            size.data if size.data is not None else source,
+            file_format=fmt,
+            columns=columns,
+            role="reference",
+            **_limits(),
         )
     sample = ReferenceSample(
         model_version=version,

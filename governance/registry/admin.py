@@ -98,6 +98,13 @@ class ModelVersionAdmin(ServiceBackedAdmin):
         "registered_at",
     )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from governance.workspace import hub
+
+        version = ModelVersion.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        extra = hub.packs_context(version, request.user) if version else {}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
     def get_readonly_fields(self, request, obj=None):
         always = ["stage", "stage_changed_at", "registered_by", "registered_at"]
         if obj is None:

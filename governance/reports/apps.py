@@ -6,6 +6,20 @@ class ReportsConfig(AppConfig):
     label = "reports"
 
     def ready(self) -> None:
+        from audit.registry import register_event_types
+
+        register_event_types(
+            self.label,
+            "report.request",
+            "report.complete",
+            "report.fail",
+            "report.download",
+            "narrative.set",
+        )
+
+        from governance.common.jobs import register_reaper
         from governance.reports import handlers
+        from governance.reports.jobs import reap_stale_packs
 
         handlers.connect()
+        register_reaper("documentation_packs", reap_stale_packs)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -22,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from audit.admin import ReadOnlyAdmin
+from governance.accounts import stepup
 from governance.accounts.principal import Principal
 from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
@@ -319,6 +321,8 @@ class PromotionRequestAdmin(admin.ModelAdmin):
                     sign_form = SignForm(request.POST)
                     sign_form.is_valid()
                     data = sign_form.cleaned_data
+                    if stepup.signs_with_step_up(request.user):  # SSO users sign by re-authenticating there
+                        return self._step_up(request, req, data)
                     if data.get("decision") == "reject":
                         req = services.promotion_reject(
                             by=principal,
@@ -379,8 +383,27 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "refresh_url": reverse("admin:workflow_promotionrequest_refresh", args=[req.pk]),
             "overridden": [a for a in approvals if a.override_justification],
             "open": req.status in OPEN_STATUSES,
+            "sso_signing": stepup.signs_with_step_up(request.user),
+            "sso_provider": settings.OIDC_PROVIDER_NAME,
         }
         return TemplateResponse(request, "admin/workflow/request.html", context)
+
+    @staticmethod
+    def _step_up(request, req, data):
+        from governance.accounts.oidc import OidcError
+        from governance.accounts.oidc_views import begin_signature
+
+        try:
+            return begin_signature(
+                request,
+                request_id=req.pk,
+                decision=data.get("decision") or "approve",
+                justification=data.get("justification", ""),
+                override_justification=data.get("override_justification", ""),
+            )
+        except OidcError as exc:
+            messages.error(request, f"Cannot sign now: {exc.reason}")
+            return HttpResponseRedirect(request.path)
 
     @staticmethod
     def _trail_row(event) -> dict:

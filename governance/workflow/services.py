@@ -28,6 +28,7 @@ from django.utils import timezone
 from audit.services import AuditUnit, audit_unit
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER
+from governance.accounts.stepup import ReauthRefused, StepUpProof, signature_reauthentication
 from governance.common.errors import (
     Conflict,
     IllegalTransition,
@@ -509,6 +510,7 @@ def promotion_approve(
     justification: str,
     password: str,
     override_justification: str = "",
+    step_up: StepUpProof | None = None,
 ) -> PromotionRequest:
     return _decide(
         by=by,
@@ -517,13 +519,26 @@ def promotion_approve(
         justification=justification,
         password=password,
         override_justification=override_justification,
+        step_up=step_up,
     )
 
 
 def promotion_reject(
-    *, by: Principal, request: PromotionRequest, justification: str, password: str
+    *,
+    by: Principal,
+    request: PromotionRequest,
+    justification: str,
+    password: str,
+    step_up: StepUpProof | None = None,
 ) -> PromotionRequest:
-    return _decide(by=by, request=request, decision=Decision.REJECT, justification=justification, password=password)
+    return _decide(
+        by=by,
+        request=request,
+        decision=Decision.REJECT,
+        justification=justification,
+        password=password,
+        step_up=step_up,
+    )
 
 
 def _decide(
@@ -534,6 +549,7 @@ def _decide(
     justification: str,
     password: str,
     override_justification: str = "",
+    step_up: StepUpProof | None = None,
 ) -> PromotionRequest:
     action = f"promotion_request.{decision}"
     user = by.user
@@ -549,10 +565,10 @@ def _decide(
             raise ValidationFailed("a justification is required", field="justification")
         if decision == Decision.REJECT and override_justification:
             raise ValidationFailed("an override applies to approvals only", field="override_justification")
-        if not password or not user.check_password(password):
-            raise PermissionRefused(
-                "password re-entry failed: signing needs the signer's own password", field="password"
-            )
+        try:  # the signing rule (password, or step-up at the identity provider): governance/accounts/stepup.py
+            reauthentication = signature_reauthentication(user, password=password, step_up=step_up)
+        except ReauthRefused as exc:
+            raise PermissionRefused(exc.reason, field=exc.field, details={"reauthentication": exc.details}) from exc
         with audit_unit(by.actor) as audit:
             now = timezone.now()
             req = _lock_request(request)
@@ -600,6 +616,7 @@ def _decide(
                     signature_meaning=signature_meaning(req, decision),
                     signed_at=now,
                     gate_snapshot=req.gate_results,
+                    reauthentication=reauthentication,
                 )
                 try:
                     with transaction.atomic():
@@ -622,6 +639,7 @@ def _decide(
                         "role": approval.role,
                         "signature_meaning": approval.signature_meaning,
                         "reauthenticated": True,
+                        "reauthentication": reauthentication,
                         "override": bool(overridden),
                         "override_justification": override_justification or None,
                         "overridden_checks": overridden,
