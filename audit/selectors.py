@@ -31,11 +31,16 @@ if __name__ == "selectors":
 else:
     from django.db.models import Q, QuerySet
 
-    from audit.models import AuditCheckpoint, AuditEvent
+    from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
 
 __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
+    "AuditHead",
+    "AuditVerification",
+    "checkpoints",
+    "head",
+    "verifications",
     "checkpoint_covering",
     "event_at",
     "events",
@@ -93,3 +98,18 @@ def latest_event(
 def checkpoint_covering(seq: int) -> AuditCheckpoint | None:
     """The smallest signed checkpoint whose tree includes ``seq`` (None when none does yet)."""
     return AuditCheckpoint.objects.filter(size__gt=seq).order_by("size").first()
+
+
+def head() -> AuditHead | None:
+    """The log's head row (size, origin, last update); None before the first migration ran."""
+    return AuditHead.objects.filter(pk=1).first()
+
+
+def checkpoints() -> QuerySet[AuditCheckpoint]:
+    """Signed checkpoints, largest first."""
+    return AuditCheckpoint.objects.order_by("-size")
+
+
+def verifications() -> QuerySet[AuditVerification]:
+    """Verification runs, newest first."""
+    return AuditVerification.objects.order_by("-started_at")

@@ -25,14 +25,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 from django.core import checks
-from django.db import transaction
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from audit.context import Actor
-from audit.services import audit_event_append, audit_unit
+from audit.services import audit_unit
 from governance.accounts.models import OidcIdentity, User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import ALL_ROLES, PIPELINE
+from governance.common.errors import Conflict, DomainError, PermissionRefused
+from governance.common.refusals import refusals
 
 log = logging.getLogger("mlgov.sso")
 
@@ -205,11 +206,11 @@ def check_group_role_map(mapping: dict) -> list[str]:
 
 
 def sso_actor(user: User) -> Actor:
-    return Actor(type="user", id=str(user.pk), username=user.username, auth=AUTH_METHOD)
+    return Principal.for_user(user, auth=AUTH_METHOD).actor
 
 
-def _unknown_actor() -> Actor:
-    return Actor(type="system", id="unauthenticated", auth=AUTH_METHOD)
+# Who acts before a person is known (a first sign-in creates the account): the provider's answer.
+SSO_SYSTEM = Principal(user=None, auth=AUTH_METHOD, actor=Actor(type="system", id="sso", auth=AUTH_METHOD))
 
 
 def _target(issuer: str, subject: str, user: User | None = None) -> dict:
@@ -217,18 +218,6 @@ def _target(issuer: str, subject: str, user: User | None = None) -> dict:
     if user is not None:
         target["username"] = user.username
     return target
-
-
-def sso_login_denied(*, reason: str, issuer: str, subject: str | None, user: User | None = None, details=None):
-    """Audit a refused single sign-on of a known person (verified subject or signed-in user), then raise."""
-    with transaction.atomic():
-        audit_event_append(
-            actor=sso_actor(user) if user is not None else _unknown_actor(),
-            action="sso.login.denied",
-            target=_target(issuer, subject or "?", user),
-            details={"reason": reason, **(details or {})},
-        )
-    raise OidcError(reason, subject=subject)
 
 
 _USERNAME_BAD = re.compile(r"[^\w.@+-]")
@@ -252,95 +241,89 @@ def sso_login(*, issuer: str, claims: dict) -> SsoLogin:
 
     Runs at every sign-in: a person removed from a group loses the role now (audited as
     ``user.roles_change`` with the groups that decided it). A person whose groups give no role is
-    refused, and keeps no role; their personal API tokens stop working with it.
+    refused (``sso.login.denied``) and keeps no role; their personal API tokens stop working with it.
+    Refusals raise OidcError.
     """
+    try:
+        return _sso_login(issuer=issuer, claims=claims)
+    except DomainError as exc:
+        raise OidcError(exc.message, subject=str(claims.get("sub"))) from exc
+
+
+def _sso_login(*, issuer: str, claims: dict) -> SsoLogin:
     subject = str(claims["sub"])
     groups = claims.get(settings.OIDC_GROUPS_CLAIM) or []
     roles, unmapped = roles_from_groups(groups)
+    group_details = {"groups": sorted(map(str, groups if isinstance(groups, list) else [groups])), "unmapped": unmapped}
     identity = OidcIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
     user = identity.user if identity else None
-    group_details = {"groups": sorted(map(str, groups if isinstance(groups, list) else [groups])), "unmapped": unmapped}
-    if user is not None and (user.is_service_account or not user.is_active):
-        why = "a service account never signs in interactively" if user.is_service_account else "the account is disabled"
-        sso_login_denied(reason=f"Sign-in refused: {why}.", issuer=issuer, subject=subject, user=user)
-    if user is None:
-        if not roles:
-            sso_login_denied(
-                reason=(
-                    "Sign-in refused: none of your groups at the identity provider gives a role in mlgov "
-                    f"(groups: {', '.join(group_details['groups']) or 'none'}). Ask for access through your usual "
-                    "process."
-                ),
-                issuer=issuer,
-                subject=subject,
-                details=group_details,
-            )
-        username = _username_for(claims)
-        if User.objects.filter(username=username).exists():
-            sso_login_denied(
-                reason=(
+    by = Principal.for_user(user, auth=AUTH_METHOD) if user is not None else SSO_SYSTEM
+    no_role = (
+        "Sign-in refused: none of your groups at the identity provider gives a role in mlgov "
+        f"(groups: {', '.join(group_details['groups']) or 'none'})."
+    )
+    with refusals(by, "sso.login", _target(issuer, subject, user), details=group_details):
+        if user is not None and user.is_service_account:
+            raise PermissionRefused("Sign-in refused: a service account never signs in interactively.")
+        if user is not None and not user.is_active:
+            raise PermissionRefused("Sign-in refused: the account is disabled.")
+        if user is None:
+            if not roles:
+                raise PermissionRefused(f"{no_role} Ask for access through your usual process.", field="groups")
+            username = _username_for(claims)
+            if User.objects.filter(username=username).exists():
+                raise Conflict(
                     f"Sign-in refused: a local account named {username!r} already exists and is not linked to this "
-                    "identity. Accounts are never merged by name; ask an administrator."
-                ),
-                issuer=issuer,
-                subject=subject,
-            )
-        from governance.accounts.services import user_create
+                    "identity. Accounts are never merged by name; ask an administrator.",
+                    field="username",
+                )
+            from governance.accounts.services import user_create
 
-        with audit_unit() as audit:
-            user = user_create(
-                by=Principal(user=None, auth=AUTH_METHOD, actor=_unknown_actor()),
-                username=username,
-                password=None,
-                roles=roles,
-                email=str(claims.get("email") or "")[:254],
-                first_name=str(claims.get("given_name") or "")[:150],
-                last_name=str(claims.get("family_name") or claims.get("name") or "")[:150],
-                is_staff=True,
-            )
-            OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
-            audit.add(
-                "sso.identity.link",
-                _target(issuer, subject, user),
-                details={"roles": roles, **group_details, "just_in_time": True},
-                actor=sso_actor(user),
-            )
-        return SsoLogin(user=user, created=True, roles_before=[], roles_after=roles)
-    before = user.role_names
-    with audit_unit(sso_actor(user)) as audit:
-        if before != roles:
-            user.groups.set(Group.objects.filter(name__in=roles))
-            audit.add(
-                "user.roles_change",
-                {"type": "user", "id": str(user.pk), "username": user.username},
-                details={
-                    "before": before,
-                    "after": roles,
-                    "added": sorted(set(roles) - set(before)),
-                    "removed": sorted(set(before) - set(roles)),
-                    "source": f"groups at {issuer}",
-                    **group_details,
-                },
-            )
-        if roles and not user.is_staff:
-            user.is_staff = True
-            user.save(update_fields=["is_staff"])
-            audit.add(
-                "user.update",
-                {"type": "user", "id": str(user.pk), "username": user.username},
-                details={"is_staff": True, "source": "sso"},
-            )
-    if not roles:
-        sso_login_denied(
-            reason=(
-                "Sign-in refused: none of your groups at the identity provider gives a role in mlgov any more "
-                f"(groups: {', '.join(group_details['groups']) or 'none'}). Your roles were removed."
-            ),
-            issuer=issuer,
-            subject=subject,
-            user=user,
-            details=group_details,
-        )
+            with audit_unit(by.actor) as audit:
+                user = user_create(
+                    by=by,
+                    username=username,
+                    password=None,
+                    roles=roles,
+                    email=str(claims.get("email") or "")[:254],
+                    first_name=str(claims.get("given_name") or "")[:150],
+                    last_name=str(claims.get("family_name") or claims.get("name") or "")[:150],
+                    is_staff=True,
+                )
+                OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+                audit.add(
+                    "sso.identity.link",
+                    _target(issuer, subject, user),
+                    details={"roles": roles, **group_details, "just_in_time": True},
+                    actor=sso_actor(user),
+                )
+            return SsoLogin(user=user, created=True, roles_before=[], roles_after=roles)
+        before = user.role_names
+        with audit_unit(by.actor) as audit:
+            if before != roles:
+                user.groups.set(Group.objects.filter(name__in=roles))
+                audit.add(
+                    "user.roles_change",
+                    {"type": "user", "id": str(user.pk), "username": user.username},
+                    details={
+                        "before": before,
+                        "after": roles,
+                        "added": sorted(set(roles) - set(before)),
+                        "removed": sorted(set(before) - set(roles)),
+                        "source": f"groups at {issuer}",
+                        **group_details,
+                    },
+                )
+            if roles and not user.is_staff:
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+                audit.add(
+                    "user.update",
+                    {"type": "user", "id": str(user.pk), "username": user.username},
+                    details={"is_staff": True, "source": "sso"},
+                )
+        if not roles:
+            raise PermissionRefused(f"{no_role} Your roles were removed.", field="groups")
     return SsoLogin(user=user, created=False, roles_before=before, roles_after=roles)
 
 

@@ -35,6 +35,9 @@ EVENTS: dict[str, str] = {
     "review_flag.raised": "flag_id, version_id: a production version breached its policy",
     "webhook_delivery.queued": "delivery_ids: webhook deliveries are due now (a worker sends them)",
     "webhook_subscription.disabled": "subscription_id: a subscription was disabled after persistent failure",
+    "mlflow.flag_raised": "flag_id: the MLflow bridge raised a review flag (owner and risk officers are told)",
+    "mlflow.delivery_received": "delivery_id: an MLflow webhook delivery was stored; a worker processes it",
+    "mlflow.alias_write_queued": "write_id, retry_at: an MLflow alias write is due now (retry_at null) or at retry_at",
     "promotion_request.closed": "request_id, status: a request ended (rejected, promoted, superseded, expired, "
     "withdrawn)",
     "promotion_request.signatures_invalidated": "request_id: a gate that passed fails now; the signatures given "

@@ -59,7 +59,7 @@ def sign_after_step_up(request, proof, return_url: str) -> HttpResponse:
     if req is None:
         messages.error(request, "The request being signed no longer exists. Nothing was signed.")
         return HttpResponseRedirect(return_url)
-    by = Principal.for_user(request.user, auth="oidc")
+    by = Principal.for_request(request)
     common = {"by": by, "request": req, "justification": purpose.get("justification", ""), "password": ""}
     try:
         if purpose.get("decision") == "reject":

@@ -239,3 +239,21 @@ def test_an_idempotency_key_is_refused_where_the_response_holds_the_secret(api_f
         f"/api/v1/webhooks/subscriptions/{sub_id}/disable", {"reason": "test"}, HTTP_IDEMPOTENCY_KEY="d1"
     )
     assert disabled.status_code == 200, "other actions keep idempotency"
+
+
+def test_admin_change_goes_through_the_audited_service(client, risk_officer, receiver, settings):
+    sub, _ = services.subscription_create(by=as_user(risk_officer), url=receiver.url, events=ALL)
+    client.force_login(risk_officer)
+    url = f"/admin/webhooks/webhooksubscription/{sub.pk}/change/"
+    response = client.post(url, {"url": receiver.url, "events": ["review_flag.raised"], "description": "moved"})
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert sub.events == ["review_flag.raised"] and sub.description == "moved"
+    (update,) = _events("webhook_subscription.update")
+    assert set(update.record_json["data"]["changes"]) == {"events", "description"}
+
+    settings.WEBHOOKS_ALLOWED_PRIVATE_HOSTS = []
+    refused = client.post(url, {"url": "https://10.0.0.8/x", "events": ["review_flag.raised"]}, follow=True)
+    assert "Not saved" in refused.content.decode() and "private, loopback or link-local" in refused.content.decode()
+    sub.refresh_from_db()
+    assert sub.url == receiver.url and _events("webhook_subscription.update.denied")
