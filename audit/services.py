@@ -401,7 +401,7 @@ END $$
 """
 
 
-class audit_unit:  # noqa: N801 - used like transaction.atomic
+class audit_unit:  # lower case: used like transaction.atomic
     """A transaction whose audit events are appended together, as its last statements.
 
         with audit_unit(principal.actor) as audit:

@@ -764,7 +764,7 @@ def main() -> int:
 
         try:
             connections.close_all()
-        except Exception:  # noqa: BLE001 - django may not be set up yet
+        except Exception:  # django may not be set up yet
             pass
         if args.keep_db:
             log(

@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import current_rss_mb, peak_rss_mb, timeit  # noqa: E402
+from _common import current_rss_mb, peak_rss_mb, timeit
 
 from governance.evaluations.drift import compute_drift
 from governance.evaluations.inputs import parse_inline

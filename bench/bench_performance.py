@@ -18,10 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import peak_rss_mb  # noqa: E402
+from _common import peak_rss_mb
 
-from governance.evaluations.inputs import parse_inline  # noqa: E402
-from governance.evaluations.performance import compute_performance  # noqa: E402
+from governance.evaluations.inputs import parse_inline
+from governance.evaluations.performance import compute_performance
 
 TARGET_S = 5.0
 

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bench_audit  # noqa: E402
+import bench_audit
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -44,7 +44,7 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. With DEBUG off the service refuses to start without it: "
             "export SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
         )
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"  # noqa: S105 - dev only
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"  # development only
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -237,6 +237,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
     # Promotion requests older than their policy's window become expired.
     "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
+    # Open requests whose gates are older than their version's newest evidence are refreshed.
+    "workflow-gates-reconcile": {"task": "workflow.gates_reconcile", "schedule": 300.0},
 }
 
 # EVALUATIONS --------------------------------------------------------------------------------

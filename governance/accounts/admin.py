@@ -3,12 +3,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from audit.services import audit_event_append
+from audit.services import audit_unit
 from governance.accounts.models import ApiToken, User
 from governance.accounts.principal import Principal
 from governance.accounts.services import api_token_issue, api_token_revoke, service_account_create
@@ -45,15 +44,14 @@ class UserAdmin(DjangoUserAdmin):
         if change:
             stored = User.objects.get(pk=obj.pk)
             before = {name: getattr(stored, name) for name in TRACKED_USER_FIELDS}
-        with transaction.atomic():
+        with audit_unit(Principal.for_request(request).actor) as audit:
             super().save_model(request, obj, form, change)
             after = {name: getattr(obj, name) for name in TRACKED_USER_FIELDS}
             diff = {k: {"before": before.get(k), "after": v} for k, v in after.items() if before.get(k) != v}
             if diff or "password" in form.changed_data:
-                audit_event_append(
-                    by=Principal.for_request(request),
-                    action="user.update" if change else "user.create",
-                    target={"type": "user", "id": str(obj.pk), "username": obj.username},
+                audit.add(
+                    "user.update" if change else "user.create",
+                    {"type": "user", "id": str(obj.pk), "username": obj.username},
                     details={"changes": diff, "password_changed": "password" in form.changed_data},
                 )
 
@@ -67,14 +65,13 @@ class UserAdmin(DjangoUserAdmin):
             }
 
         before = grants() if change else {"roles": [], "permissions": []}
-        with transaction.atomic():
+        with audit_unit(Principal.for_request(request).actor) as audit:
             super().save_related(request, form, formsets, change)
             after = grants()
             if before != after:
-                audit_event_append(
-                    by=Principal.for_request(request),
-                    action="user.roles_change",
-                    target={"type": "user", "id": str(user.pk), "username": user.username},
+                audit.add(
+                    "user.roles_change",
+                    {"type": "user", "id": str(user.pk), "username": user.username},
                     details={"before": before, "after": after},
                 )
 

@@ -337,19 +337,19 @@ class GovernanceOIDCBackend(OIDCAuthenticationBackend):
         self.UserModel = get_user_model()
 
     @property
-    def OIDC_OP_TOKEN_ENDPOINT(self):  # noqa: N802 - the library's attribute names
+    def OIDC_OP_TOKEN_ENDPOINT(self):
         return provider_metadata()["token_endpoint"]
 
     @property
-    def OIDC_OP_USER_ENDPOINT(self):  # noqa: N802
+    def OIDC_OP_USER_ENDPOINT(self):
         return provider_metadata().get("userinfo_endpoint")
 
     @property
-    def OIDC_RP_CLIENT_ID(self):  # noqa: N802
+    def OIDC_RP_CLIENT_ID(self):
         return settings.OIDC_RP_CLIENT_ID
 
     @property
-    def OIDC_RP_CLIENT_SECRET(self):  # noqa: N802
+    def OIDC_RP_CLIENT_SECRET(self):
         return settings.OIDC_RP_CLIENT_SECRET
 
     def get_token(self, payload):

@@ -1,6 +1,6 @@
 """Single sign-on pages: start, callback, logout (RP-initiated at the provider) and the step-up return.
 
-Thin: they parse, call governance.accounts.oidc / stepup (and the workflow's signing service for a
+Thin: they parse, call governance.accounts.oidc / stepup (and the handler a higher app registered for a
 step-up), and render. Every refusal is a page that says what went wrong and what to do next.
 """
 
@@ -10,7 +10,7 @@ import time
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import admin, auth, messages
+from django.contrib import admin, auth
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -162,35 +162,9 @@ def step_up_callback(request):
         )
     purpose = proof.purpose
     return_url = _safe_next(request, purpose.get("return_url")) or reverse("admin:index")
-    if purpose.get("kind") == "promotion_request.sign":
-        from governance.accounts.principal import Principal
-        from governance.common.errors import DomainError
-        from governance.workflow import services as workflow
-        from governance.workflow.models import PromotionRequest
-
-        req = PromotionRequest.objects.filter(pk=purpose.get("request_id")).first()
-        if req is None:
-            return _error(request, "The request being signed no longer exists.", 404, title="Signature refused")
-        sign = workflow.promotion_reject if purpose.get("decision") == "reject" else workflow.promotion_approve
-        kwargs = (
-            {"override_justification": purpose.get("override_justification", "")}
-            if sign is not (workflow.promotion_reject)
-            else {}
-        )
-        try:
-            req = sign(
-                by=Principal.for_request(request),
-                request=req,
-                justification=purpose.get("justification", ""),
-                password="",
-                step_up=proof,
-                **kwargs,
-            )
-        except DomainError as exc:
-            messages.error(request, f"Refused (recorded in the audit log): {exc.message}")
-            return HttpResponseRedirect(return_url)
-        messages.success(request, f"Signed after re-authentication. Request #{req.pk} is now {req.status}.")
-        return HttpResponseRedirect(return_url)
+    handler = stepup.purpose_handler(purpose.get("kind"))
+    if handler is not None:  # e.g. the workflow's signing of a promotion request (workflow/handlers.py)
+        return handler(request, proof, return_url)
     return _error(request, "Nothing to sign for this re-authentication.", 400, title="Signature refused")
 
 

@@ -83,6 +83,27 @@ class Principal:
             who = "unknown"
         return cls(user=None, auth="cli", actor=Actor(type="system", id=f"cli:{command}", username=who, auth="cli"))
 
+    # --- across a queue: what a task or an after-commit handler needs to act as the same caller ---------------
+
+    def as_context(self) -> dict:
+        """Plain values (JSON-safe) from which ``from_context`` rebuilds this principal."""
+        return {"user_id": self.user_id, "auth": self.auth, "actor": self.actor.as_record()}
+
+    @classmethod
+    def from_context(cls, context: dict) -> Principal:
+        """The principal ``as_context`` described. The user is reloaded (a deactivated user keeps no role);
+        the actor is the one recorded when the work was queued."""
+        record = dict(context["actor"])
+        actor = Actor(
+            type=record["type"], id=record["id"], username=record.get("username"), auth=record.get("auth", "system")
+        )
+        user = None
+        if context.get("user_id") is not None:
+            user = User.objects.filter(pk=context["user_id"]).first()
+            if user is None:
+                raise ValueError(f"user {context['user_id']} of a queued principal no longer exists")
+        return cls(user=user, auth=context["auth"], actor=actor)
+
     # --- the role rule ---------------------------------------------------------------------------------------
 
     @cached_property

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.crypto import get_random_string
 from mozilla_django_oidc.utils import absolutify, generate_code_challenge
@@ -137,6 +138,21 @@ def signature_reauthentication(
 
 
 # --- the round trip to the provider -----------------------------------------------------------------------------
+
+
+# What a completed step-up was for: higher apps register a handler per purpose ``kind`` (the
+# workflow registers "promotion_request.sign" in its AppConfig.ready), so accounts never imports them.
+PurposeHandler = Callable[..., HttpResponse]
+_purposes: dict[str, PurposeHandler] = {}
+
+
+def register_purpose(kind: str, handler: PurposeHandler) -> None:
+    """``handler(request, proof, return_url)`` finishes what a step-up of this ``kind`` was started for."""
+    _purposes[kind] = handler
+
+
+def purpose_handler(kind: str | None) -> PurposeHandler | None:
+    return _purposes.get(kind or "")
 
 
 def start(request, *, purpose: dict, return_url: str) -> HttpResponseRedirect:

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from governance.api.serializers_registry import StrictSerializer
 from governance.workflow.models import TARGET_STAGES, Approval, Policy, PromotionRequest
-from governance.workflow.services import approvals_outstanding
+from governance.workflow.signing import approvals_outstanding
 
 
 class GateResultSerializer(serializers.Serializer):

@@ -14,9 +14,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit import checkpoints
+from audit import selectors as audit_selectors
 from audit.export import export_bundle
 from audit.external import ExternalEventRefused, external_events_append
-from audit.models import AuditEvent
 from audit.services import AuditInputError, audit_unit
 from governance.accounts.roles import AUDITOR, PIPELINE
 from governance.api.views_common import GovernanceViewSet
@@ -81,7 +81,7 @@ class AuditLogViewSet(GovernanceViewSet):
     """Everything an auditor needs to check the log without trusting this server."""
 
     permission_classes = [IsAuditorOrAdmin]
-    queryset = AuditEvent.objects.none()
+    queryset = audit_selectors.events().none()
 
     def get_permissions(self):
         if self.action == "keys":
@@ -149,11 +149,7 @@ class AuditLogViewSet(GovernanceViewSet):
             raise ValidationFailed(
                 f"end must be greater than start and at most start + {MAX_ENTRIES_PER_CALL}", field="end"
             )
-        rows = (
-            AuditEvent.objects.filter(seq__gte=start, seq__lt=end)
-            .order_by("seq")
-            .values_list("seq", "record", "leaf_hash")
-        )
+        rows = audit_selectors.events_in_range(start, end).values_list("seq", "record", "leaf_hash")
         return Response(
             {
                 "start": start,

@@ -70,9 +70,10 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     def create(self, request):
         data = PromotionRequestCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        version = services.version_for_request(self.principal, data.validated_data["model_version"])
         req = services.promotion_request_create(
             by=self.principal,
-            version=data.validated_data["model_version"],
+            version=version,
             target_stage=data.validated_data["target_stage"],
             reason=data.validated_data["reason"],
             is_rollback=data.validated_data["is_rollback"],

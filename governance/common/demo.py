@@ -13,6 +13,20 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+# The demo's people, pipeline account and model (seed_demo; the workflow, evaluations and reports demo steps).
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_PEOPLE = (
+    # username, first, last, roles, superuser
+    ("admin", "Ada", "Admin", [], True),
+    ("dana.developer", "Dana", "Developer", ["developer"], False),
+    ("victor.validator", "Victor", "Validator", ["validator"], False),
+    ("rita.risk", "Rita", "Risk-Officer", ["risk_officer"], False),
+    ("rob.risk", "Rob", "Second-Risk-Officer", ["risk_officer"], False),
+    ("alex.auditor", "Alex", "Auditor", ["auditor"], False),
+)
+PIPELINE_ACCOUNT = "credit-pipeline"
+MODEL_NAME = "german-credit-scoring"
+
 DATA_DIR = Path(settings.BASE_DIR) / "fixtures" / "german_credit"
 DATA_FILE = DATA_DIR / "german.data"
 ARTIFACTS = {

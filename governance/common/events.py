@@ -21,7 +21,10 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 EVENTS: dict[str, str] = {
-    "evaluation.recorded": "evaluation_id: an evaluation finished (status done) and is evidence now",
+    "evaluation.recorded": "evaluation_id, by: an evaluation finished (status done) and is evidence now; ``by`` is "
+    "the recording principal's context (Principal.as_context())",
+    "evaluation.queued": "evaluation_id, by: a large evaluation was stored; a worker computes it",
+    "documentation_pack.requested": "pack_id, by: a documentation pack was queued for generation",
     "evaluation.gate_failed": "evaluation_id, checks: an evaluation's own checks failed",
     "promotion_request.created": "request_id: a promotion or rollback request was opened",
     "promotion_request.decided": "request_id, decision, status: a signer approved or rejected a request",
@@ -30,6 +33,15 @@ EVENTS: dict[str, str] = {
     "model_version.rolled_back": "version_id, request_id, retired_version_id: a rollback re-promoted a version",
     "model_version.stage_changed": "version_id, from_stage, to_stage: any stage change (promotion, retirement)",
     "review_flag.raised": "flag_id, version_id: a production version breached its policy",
+    "webhook_delivery.queued": "delivery_ids: webhook deliveries are due now (a worker sends them)",
+    "webhook_subscription.disabled": "subscription_id: a subscription was disabled after persistent failure",
+    "mlflow.flag_raised": "flag_id: the MLflow bridge raised a review flag (owner and risk officers are told)",
+    "mlflow.delivery_received": "delivery_id: an MLflow webhook delivery was stored; a worker processes it",
+    "mlflow.alias_write_queued": "write_id, retry_at: an MLflow alias write is due now (retry_at null) or at retry_at",
+    "promotion_request.closed": "request_id, status: a request ended (rejected, promoted, superseded, expired, "
+    "withdrawn)",
+    "promotion_request.signatures_invalidated": "request_id: a gate that passed fails now; the signatures given "
+    "were invalidated and are needed again",
 }
 
 Handler = Callable[..., object]

@@ -5,36 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 
-from audit.context import Actor
-from audit.services import audit_event_append
-from governance.common.errors import DomainError, PermissionRefused, ValidationFailed
-
-
-def deny(
-    *,
-    actor: Actor,
-    action: str,
-    target: Mapping,
-    reason: str,
-    error: type[DomainError] = PermissionRefused,
-    field: str | None = None,
-    details: Mapping | None = None,
-) -> None:
-    """Audit a refused attempt (``<action>.denied``) in its own transaction, then raise.
-
-    The denial is committed even though the attempted change is not: examiners want to see
-    who tried what and was stopped.
-    """
-    with transaction.atomic():
-        audit_event_append(
-            actor=actor,
-            action=f"{action}.denied",
-            target=target,
-            details={"reason": reason, **(details or {})},
-        )
-    raise error(reason, field=field)
+from governance.common.errors import ValidationFailed
 
 
 def full_clean_or_raise(instance, *, exclude: list[str] | None = None) -> None:

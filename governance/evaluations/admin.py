@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from governance.common.admin import ServiceBackedAdmin
+from audit.admin import ReadOnlyAdmin
 from governance.evaluations import selectors
 from governance.evaluations.models import Evaluation, ReferenceSample
 
@@ -75,7 +75,7 @@ def bar_chart(
             f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" class="val">{short(mark)}</text>'
         )
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - every label and value above is escaped or numeric
+    return mark_safe("".join(parts))  # every label and value above is escaped or numeric
 
 
 def fairness_view(evaluation: Evaluation) -> dict:
@@ -173,14 +173,6 @@ def performance_view(evaluation: Evaluation) -> dict:
         maximum=1.0,
     )
     return {"rows": rows, "confusion": evaluation.result.get("confusion"), "calibration_chart": chart}
-
-
-class ReadOnlyAdmin(ServiceBackedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Evaluation)

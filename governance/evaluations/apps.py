@@ -22,3 +22,7 @@ class EvaluationsConfig(AppConfig):
         )
         # eager mode (no broker): the first request of a restarted process fails orphaned computations
         request_started.connect(reap_orphans_once, dispatch_uid="evaluations.reap_orphans_once")
+
+        from governance.evaluations import handlers
+
+        handlers.connect()

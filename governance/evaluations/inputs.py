@@ -523,7 +523,7 @@ def _open_binary(path_or_bytes):
         return io.BytesIO(bytes(path_or_bytes))
     if isinstance(path_or_bytes, (str, Path)):
         try:
-            return open(path_or_bytes, "rb")  # noqa: SIM115 - closed by the caller
+            return open(path_or_bytes, "rb")
         except OSError as exc:
             _fail("file", f"could not open the input: {exc.strerror or exc}")
     if hasattr(path_or_bytes, "read"):

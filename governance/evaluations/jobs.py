@@ -28,6 +28,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from governance.accounts.principal import Principal
+from governance.common.events import announce
+from governance.common.jobs import registered_reapers
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,6 @@ def reap_stale_jobs(
     ``orphans_only`` limits the pass to running jobs whose process is known dead (the eager-mode restart
     check)."""
     from governance.evaluations import services
-    from governance.evaluations import tasks as evaluation_tasks
     from governance.evaluations.models import Evaluation, EvaluationStatus
 
     stale = int(settings.JOB_STALE_SECONDS if stale_seconds is None else stale_seconds)
@@ -130,7 +131,7 @@ def reap_stale_jobs(
         if dry_run:
             (report.resent if _has_broker() else report.failed).append(ev.pk)
         elif _has_broker():
-            evaluation_tasks.evaluation_run.delay(ev.pk)
+            announce("evaluation.queued", evaluation_id=ev.pk, by=by.as_context())  # the handler sends the task
             report.resent.append(ev.pk)
         elif services.evaluation_fail(
             by=by,
@@ -138,27 +139,11 @@ def reap_stale_jobs(
             reason=f"queued for more than {stale} s without a worker (no broker is configured); post it again",
         ):
             report.failed.append(ev.pk)
-    report.packs_failed = _reap_packs(cutoff, stale, by, dry_run)
+    for name, reap in registered_reapers().items():  # other apps' jobs (reports: documentation packs)
+        failed = reap(cutoff=cutoff, stale=stale, by=by, dry_run=dry_run)
+        if name == "documentation_packs":
+            report.packs_failed = failed
     return report
-
-
-def _reap_packs(cutoff, stale: int, by: Principal, dry_run: bool) -> list[int]:
-    from governance.reports.models import DocumentationPack, PackStatus
-    from governance.reports.services import pack_fail_stale
-
-    stuck = DocumentationPack.objects.filter(
-        status__in=(PackStatus.QUEUED, PackStatus.RENDERING, PackStatus.SIGNING), created_at__lt=cutoff
-    ).values_list("pk", flat=True)
-    failed = []
-    for pk in list(stuck):
-        if dry_run or pack_fail_stale(
-            pk,
-            by=by,
-            reason=f"no progress for more than {stale} s (JOB_STALE_SECONDS): its worker stopped; "
-            "request the pack again",
-        ):
-            failed.append(pk)
-    return failed
 
 
 _orphans_checked = threading.Event()

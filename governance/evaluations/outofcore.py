@@ -399,7 +399,7 @@ def _numeric_stats(t: Table, col: str, fname: str, ref: np.ndarray) -> dict:
         "ks_pvalue": drift_core.ks_pvalue(d, n, m),
         "wasserstein": w,
         "wasserstein_normalized": wn,
-        "psi": drift_core._psi(rp, cp),  # noqa: SLF001 - the kernel's own definition
+        "psi": drift_core._psi(rp, cp),
         "js_distance": float(jensenshannon(rp, cp, base=2)),
         "psi_edges": edges,
     }
@@ -429,7 +429,7 @@ def _categorical_stats(t: Table, col: str, kind: str, fname: str, ref: np.ndarra
     return {
         "chi2_statistic": float(chi2),
         "chi2_pvalue": float(p),
-        "psi": drift_core._psi(rp, cp),  # noqa: SLF001
+        "psi": drift_core._psi(rp, cp),
         "js_distance": float(jensenshannon(rp, cp, base=2)),
         "n_categories": int(len(labels)),
     }
@@ -481,7 +481,7 @@ def drift(t: Table, columns: dict, params: dict, reference: Parsed, *, progress:
         if progress:
             progress(f"feature {name}", (i + 1) / len(feats))
     used = {"categorical": sorted(f[0] for f in per_feature if f[1] == CATEGORICAL)}
-    p = drift_core._params(params, Parsed(kind="drift", arrays={}, params=used))  # noqa: SLF001
+    p = drift_core._params(params, Parsed(kind="drift", arrays={}, params=used))
     return drift_core.drift_from_stats(per_feature, p)
 
 

@@ -20,8 +20,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
@@ -29,17 +28,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
-from django.db import transaction
 from django.utils import timezone
 
-from audit.context import Actor
-from audit.services import audit_event_append
-from governance.accounts.models import User
+from audit.services import audit_unit
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
-from governance.common.errors import DomainError, PayloadTooLarge, PermissionRefused, ValidationFailed
+from governance.common.errors import DomainError, PayloadTooLarge, ValidationFailed
 from governance.common.events import announce
-from governance.common.services import deny
+from governance.common.refusals import refusals
 from governance.evaluations import checks as checks_core
 from governance.evaluations import drift as drift_core
 from governance.evaluations import inputs as inputs_core
@@ -104,22 +100,9 @@ def reference_sample_target(sample: ReferenceSample) -> dict:
     }
 
 
-def may_post(user: User) -> bool:
-    return bool(user.is_superuser or user.groups.filter(name__in=POST_ROLES).exists())
-
-
-@contextmanager
-def audited_refusals(*, actor: Actor, action: str, target: dict, details: dict | None = None) -> Iterator[None]:
-    """Turn a domain refusal raised inside the block into an audited ``<action>.denied`` (own
-    transaction), then re-raise it as the same error naming the same field. ``target`` and
-    ``details`` may be filled in while the block runs."""
-    try:
-        yield
-    except DomainError as exc:
-        field_name = (exc.field or "")[:200]
-        extra = {"field": field_name, **{k: str(v)[:200] for k, v in (details or {}).items() if v not in (None, "")}}
-        reason = exc.message if len(exc.message) <= MAX_REASON else exc.message[:MAX_REASON] + "..."
-        deny(actor=actor, action=action, target=target, reason=reason, error=type(exc), field=exc.field, details=extra)
+def _input_summary(**values) -> dict:
+    """What a refusal records about the caller's own values: short strings, nothing empty."""
+    return {k: str(v)[:200] for k, v in values.items() if isinstance(v, str) and v}
 
 
 def _fail(field_name: str, message: str, error: type[DomainError] = ValidationFailed):
@@ -418,9 +401,9 @@ def _split(kind: str, out: dict, thresholds: list[dict]) -> dict:
 def _validate_compute_params(kind: str, parsed: inputs_core.Parsed, params: dict) -> None:
     """The core validates its parameters when it computes; do it now so a queued input never fails on them."""
     if kind == EvaluationKind.DRIFT:
-        drift_core._params(params, parsed)  # noqa: SLF001 - the core's own validator
+        drift_core._params(params, parsed)  # the core's own validator
     elif kind == EvaluationKind.PERFORMANCE:
-        performance_core._params(params, parsed)  # noqa: SLF001
+        performance_core._params(params, parsed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,7 +526,7 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
                 )
             if sample is not None:
                 p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
-            used = {"threshold": inputs_core._threshold(p.params)} if "threshold" in p.params else {}  # noqa: SLF001
+            used = {"threshold": inputs_core._threshold(p.params)} if "threshold" in p.params else {}
             _validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
             return
         if sample is not None:
@@ -649,12 +632,10 @@ def evaluation_create(
     an uploaded CSV/Parquet table with ``columns`` (and ``file_format``, else inferred from the name).
     Returns the evaluation: status ``done`` when computed here, ``queued`` when sent to a worker.
     """
-    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
-    info = {"kind": kind if isinstance(kind, str) else None, "dataset": dataset if isinstance(dataset, str) else None}
-    with audited_refusals(actor=actor, action="evaluation.create", target=target, details=info):
-        if not may_post(user):
-            raise PermissionRefused("only pipelines, developers, validators and risk officers post evaluations")
+    info = _input_summary(kind=kind, dataset=dataset)
+    with refusals(by, "evaluation.create", target, details=info):
+        by.require_role(*POST_ROLES, reason="only pipelines, developers, validators and risk officers post evaluations")
         version = _resolve_version(model_version)
         target.update(version_target(version))
         kind = _clean_kind(kind)
@@ -673,7 +654,6 @@ def evaluation_create(
 
 
 def _store(p: _Prepared, by: Principal) -> Evaluation:
-    actor, user = by.actor, by.user
     now = timezone.now()
     evaluation = Evaluation(
         model_version=p.version,
@@ -683,7 +663,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
         thresholds=p.thresholds,
         input_sha256=p.digest,
         input_rows=p.rows,
-        created_by=user,
+        created_by=by.user,
         created_at=now,
     )
     result = {"input": p.input} if p.input else {}
@@ -699,7 +679,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
         evaluation.params = p.params
         evaluation.library_versions = _library_versions(_reads_tables(p.input))
         evaluation.result = result
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         if p.file is not None:
             p.file.seek(0)
             evaluation.input_file.save(PurePath(p.file.name or "input").name, p.file, save=False)
@@ -707,36 +687,20 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
             payload = json.dumps(p.data, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
             evaluation.input_file.save("input.json", ContentFile(payload), save=False)
         evaluation.save()
-        audit_event_append(
-            actor=actor, action="evaluation.create", target=evaluation_target(evaluation), details=_details(evaluation)
-        )
+        audit.add("evaluation.create", evaluation_target(evaluation), details=_details(evaluation))
         _announce_if_failed(evaluation)
         if evaluation.status == EvaluationStatus.QUEUED:
-            from governance.evaluations import tasks  # late import: tasks import the Celery app
-
-            pk = evaluation.pk
-            transaction.on_commit(lambda: tasks.evaluation_run.delay(pk))
+            announce("evaluation.queued", evaluation_id=evaluation.pk, by=by.as_context())
+        else:
+            _recorded(evaluation, by)
     evaluation.was_queued = evaluation.status == EvaluationStatus.QUEUED  # for the API's 201 / 202
-    if evaluation.status == EvaluationStatus.DONE:
-        _recorded(evaluation, by)
     return evaluation
 
 
 def _recorded(evaluation: Evaluation, by: Principal) -> None:
-    """Let the promotion workflow re-evaluate open gates (outside the evaluation's transaction)."""
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _notify_workflow(evaluation, by))
-    else:
-        _notify_workflow(evaluation, by)
-
-
-def _notify_workflow(evaluation: Evaluation, by: Principal) -> None:
-    from governance.workflow.services import evaluation_recorded
-
-    try:
-        evaluation_recorded(evaluation, by)
-    except Exception:  # the evaluation is recorded; a gate refresh can be redone from the admin
-        logger.exception("workflow refresh after evaluation %s failed", evaluation.pk)
+    """Announce new evidence (inside the unit; subscribers, e.g. the workflow's gate refresh, run
+    after the commit)."""
+    announce("evaluation.recorded", evaluation_id=evaluation.pk, by=by.as_context())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -750,8 +714,7 @@ def evaluation_start(*, by: Principal, evaluation_id: int, runner: dict | None =
     as ``evaluation.start`` with ``restart: true``) and the computation is retried. ``runner`` names the
     process computing it (``governance.evaluations.jobs.runner_identity``) so a reaper can tell a live
     computation from an orphan."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
             return None
@@ -765,9 +728,7 @@ def evaluation_start(*, by: Principal, evaluation_id: int, runner: dict | None =
             details["restart"] = True
         if runner:
             details["runner"] = {k: str(v)[:200] for k, v in runner.items()}
-        audit_event_append(
-            actor=actor, action="evaluation.start", target=evaluation_target(evaluation), details=details
-        )
+        audit.add("evaluation.start", evaluation_target(evaluation), details=details)
     return evaluation
 
 
@@ -775,8 +736,7 @@ def evaluation_requeue(*, by: Principal, evaluation_id: int, reason: str) -> Eva
     """running -> queued again, with the reason (audited ``evaluation.requeue``); the task is sent again
     after commit. Used by the reaper for a computation whose worker stopped; at most once per evaluation
     (``result.requeued``): a second stale run fails instead."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status != EvaluationStatus.RUNNING or (evaluation.result or {}).get("requeued"):
             return None
@@ -788,13 +748,8 @@ def evaluation_requeue(*, by: Principal, evaluation_id: int, reason: str) -> Eva
         evaluation.save()
         details = _details(evaluation)
         details["reason"] = (reason or "requeued")[:500]
-        audit_event_append(
-            actor=actor, action="evaluation.requeue", target=evaluation_target(evaluation), details=details
-        )
-        from governance.evaluations import tasks  # late import: tasks import the Celery app
-
-        pk = evaluation.pk
-        transaction.on_commit(lambda: tasks.evaluation_run.delay(pk))
+        audit.add("evaluation.requeue", evaluation_target(evaluation), details=details)
+        announce("evaluation.queued", evaluation_id=evaluation.pk, by=by.as_context())
     return evaluation
 
 
@@ -880,8 +835,7 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
 
 def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) -> Evaluation | None:
     """running -> done with the computed metrics (audited with the input digest and the metrics)."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status != EvaluationStatus.RUNNING:
             return None
@@ -896,13 +850,9 @@ def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) ->
             evaluation.input_sha256 = computed.get("input_sha256", "")
             evaluation.input_rows = computed.get("input_rows")
         evaluation.save()
-        audit_event_append(
-            actor=actor,
-            action="evaluation.complete",
-            target=evaluation_target(evaluation),
-            details=_details(evaluation),
-        )
+        audit.add("evaluation.complete", evaluation_target(evaluation), details=_details(evaluation))
         _announce_if_failed(evaluation)
+        _recorded(evaluation, by)
     return evaluation
 
 
@@ -915,8 +865,7 @@ def _announce_if_failed(evaluation: Evaluation) -> None:
 
 def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
     """queued or running -> failed with a reason (audited)."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
             return None
@@ -924,9 +873,7 @@ def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evalua
         evaluation.finished_at = timezone.now()
         evaluation.failure_reason = (reason or "failed")[:5000]
         evaluation.save()
-        audit_event_append(
-            actor=actor, action="evaluation.fail", target=evaluation_target(evaluation), details=_details(evaluation)
-        )
+        audit.add("evaluation.fail", evaluation_target(evaluation), details=_details(evaluation))
     return evaluation
 
 
@@ -963,10 +910,7 @@ def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = N
         return evaluation_fail(
             by=by, evaluation_id=evaluation_id, reason=f"internal error: {type(exc).__name__}: {exc}"
         )
-    evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
-    if evaluation is not None:
-        _recorded(evaluation, by)
-    return evaluation
+    return evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -979,13 +923,11 @@ def reference_sample_register(
 ) -> ReferenceSample:
     """Store a version's reference sample for drift (a CSV/Parquet table, validated by parsing it as a
     reference) with its SHA-256. Later drift evaluations of the version may omit the reference."""
-    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
-    with audited_refusals(actor=actor, action="reference_sample.create", target=target):
-        if not may_post(user):
-            raise PermissionRefused(
-                "only pipelines, developers, validators and risk officers register reference samples"
-            )
+    with refusals(by, "reference_sample.create", target):
+        by.require_role(
+            *POST_ROLES, reason="only pipelines, developers, validators and risk officers register reference samples"
+        )
         version = _resolve_version(model_version)
         target.update(version_target(version))
         if file is None:
@@ -1021,16 +963,15 @@ def reference_sample_register(
         sha256=_sha256_file(file),
         columns=dict(columns),
         rows=_rows(parsed),
-        created_by=user,
+        created_by=by.user,
     )
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         file.seek(0)
         sample.file.save(PurePath(file.name or "reference").name, file, save=False)
         sample.save()
-        audit_event_append(
-            actor=actor,
-            action="reference_sample.create",
-            target=reference_sample_target(sample),
+        audit.add(
+            "reference_sample.create",
+            reference_sample_target(sample),
             details={
                 "sha256": sample.sha256,
                 "rows": sample.rows,

@@ -9,7 +9,7 @@ import datetime as dt
 
 from django.db import IntegrityError
 
-from audit.models import AuditEvent
+from audit import selectors as audit_selectors
 from audit.services import audit_unit
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
@@ -256,7 +256,7 @@ def finding_create(
         )
         if missing:
             raise ValidationFailed(f"evidence_evaluations: no evaluation {missing[0]}", field="evidence_evaluations")
-        missing = sorted(set(seqs) - set(AuditEvent.objects.filter(seq__in=seqs).values_list("seq", flat=True)))
+        missing = sorted(set(seqs) - set(audit_selectors.events().filter(seq__in=seqs).values_list("seq", flat=True)))
         if missing:
             raise ValidationFailed(f"evidence_audit_seqs: no audit event {missing[0]}", field="evidence_audit_seqs")
         with audit_unit(by.actor) as audit:

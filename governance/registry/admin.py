@@ -52,16 +52,13 @@ class RegisteredModelAdmin(ServiceBackedAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        from governance.workflow.models import StageTransition
-
         model = RegisteredModel.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
         extra = {}
         if model is not None:
             versions = list(model.versions.select_related("registered_by").order_by("-registered_at", "-id"))
+            # the workflow's transitions through the reverse relation: the registry imports no higher app
             was_live = set(
-                StageTransition.objects.filter(model=model, to_stage="production").values_list(
-                    "model_version_id", flat=True
-                )
+                model.stage_transitions.filter(to_stage="production").values_list("model_version_id", flat=True)
             )
             extra = {
                 "model_versions": versions,

@@ -16,3 +16,10 @@ class ReportsConfig(AppConfig):
             "report.download",
             "narrative.set",
         )
+
+        from governance.common.jobs import register_reaper
+        from governance.reports import handlers
+        from governance.reports.jobs import reap_stale_packs
+
+        handlers.connect()
+        register_reaper("documentation_packs", reap_stale_packs)

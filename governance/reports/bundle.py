@@ -16,8 +16,8 @@ from pathlib import Path
 from audit import checkpoints
 from audit.keys import signers_for
 from audit.merkle import inclusion_proof
-from audit.models import AuditCheckpoint, AuditEvent
 from audit.notes import sign_note
+from audit.selectors import AuditCheckpoint, AuditEvent
 from audit.verifier import canonical_json
 from governance.reports.modelcard import model_card
 from governance.reports.render import canonical_pack_bytes

@@ -9,15 +9,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_event_append
-from governance.accounts.models import User
+from audit.services import audit_unit
 from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
-from governance.common.errors import Conflict, ValidationFailed
-from governance.common.services import deny
+from governance.common.errors import Conflict, PermissionRefused, ValidationFailed
+from governance.common.events import announce
+from governance.common.refusals import refusals
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.registry.services import model_target, version_target
 from governance.reports.bundle import file_sha256, write_bundle
@@ -42,103 +41,83 @@ def pack_target(pack: DocumentationPack) -> dict:
     }
 
 
-def _roles(user: User) -> set[str]:
-    return set(user.groups.values_list("name", flat=True))
-
-
 def narrative_set(
     *, by: Principal, model: RegisteredModel, key: str, text: str, version: ModelVersion | None = None
 ) -> NarrativeEntry:
     """Record a narrative (a new entry; earlier ones stay). Only the owning role writes it;
     service accounts never do: these are statements by accountable people."""
-    actor, user = by.actor, by.user
     spec = BY_KEY.get(key)
     target = version_target(version) if version is not None else model_target(model)
-    if spec is None:
-        raise ValidationFailed(f"unknown narrative {key!r}", field="key")
-    if spec.scope == "version" and version is None:
-        raise ValidationFailed(f"{key} is written per model version: choose the version", field="model_version")
-    if spec.scope == "model" and version is not None:
-        raise ValidationFailed(f"{key} is written once for the model, not per version", field="model_version")
-    if version is not None and version.model_id != model.pk:
-        raise ValidationFailed("the version belongs to another model", field="model_version")
-    if len(text) > MAX_NARRATIVE_CHARS:
-        raise ValidationFailed(f"at most {MAX_NARRATIVE_CHARS} characters", field="text")
-    roles = _roles(user)
-    if user.is_service_account or not (user.is_superuser or spec.role in roles):
-        deny(
-            actor=actor,
-            action="narrative.set",
-            target=target,
-            field="key",
-            reason=f"{spec.label} is written by the {spec.role.replace('_', ' ')}, and only by a person",
-            details={"key": key},
-        )
-    role = spec.role if spec.role in roles else "administrator"
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
-    with transaction.atomic():
-        entry = NarrativeEntry.objects.create(
-            model=model, model_version=version, key=key, text=text, author=user, author_role=role
-        )
-        audit_event_append(
-            actor=actor,
-            action="narrative.set",
-            target=target,
-            details={
-                "key": key,
-                "label": spec.label,
-                "role": role,
-                "chars": len(text),
-                "withdrawn": not text,
-                "entry": entry.pk,
-            },
-            reason=text[:2000] or None,
-        )
+    with refusals(by, "narrative.set", target, details={"key": str(key)[:64]}):
+        if spec is None:
+            raise ValidationFailed(f"unknown narrative {key!r}", field="key")
+        if spec.scope == "version" and version is None:
+            raise ValidationFailed(f"{key} is written per model version: choose the version", field="model_version")
+        if spec.scope == "model" and version is not None:
+            raise ValidationFailed(f"{key} is written once for the model, not per version", field="model_version")
+        if version is not None and version.model_id != model.pk:
+            raise ValidationFailed("the version belongs to another model", field="model_version")
+        if len(text) > MAX_NARRATIVE_CHARS:
+            raise ValidationFailed(f"at most {MAX_NARRATIVE_CHARS} characters", field="text")
+        if by.is_service_account or not by.has_role(spec.role):
+            raise PermissionRefused(
+                f"{spec.label} is written by the {spec.role.replace('_', ' ')}, and only by a person", field="key"
+            )
+        role = spec.role if spec.role in by.roles else "administrator"
+        text = unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
+        with audit_unit(by.actor) as audit:
+            entry = NarrativeEntry.objects.create(
+                model=model, model_version=version, key=key, text=text, author=by.user, author_role=role
+            )
+            audit.add(
+                "narrative.set",
+                target,
+                details={
+                    "key": key,
+                    "label": spec.label,
+                    "role": role,
+                    "chars": len(text),
+                    "withdrawn": not text,
+                    "entry": entry.pk,
+                },
+                reason=text[:2000] or None,
+            )
     return entry
+
+
+def _may_use_packs(by: Principal) -> bool:
+    return not by.is_service_account and by.has_role(*PACK_ROLES)
 
 
 def pack_request(*, by: Principal, version: ModelVersion, regime: str, as_of: int | None = None) -> DocumentationPack:
     """Queue a pack for ``version`` as of audit seq ``as_of`` (default: the latest entry)."""
-    actor, user = by.actor, by.user
-    if regime not in Regime.values:
-        raise ValidationFailed(f"regime must be one of {', '.join(Regime.values)}", field="regime")
-    if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
-        deny(
-            actor=actor,
-            action="report.request",
-            target=version_target(version),
-            reason="documentation packs are requested by auditors and risk officers",
-            details={"regime": regime},
-        )
-    try:
-        event = as_of_event(as_of)
-    except SnapshotError as exc:
-        raise ValidationFailed(str(exc), field=exc.field) from exc
-    outline = load_outline(regime)
-    with transaction.atomic():
-        pack = DocumentationPack.objects.create(
-            model_version=version,
-            regime=regime,
-            as_of_seq=event.seq,
-            as_of_ts=event.record_json["ts"],
-            requested_by=user,
-            outline_version=outline["outline_version"],
-            regulatory_text=outline.get("regulatory_text", "")[:300],
-        )
-        audit_event_append(
-            actor=actor,
-            action="report.request",
-            target=pack_target(pack),
-            details={"as_of": event.seq, "outline_version": outline["outline_version"]},
-        )
-        transaction.on_commit(lambda: _enqueue(pack.pk))
+    with refusals(by, "report.request", version_target(version), details={"regime": str(regime)[:64]}):
+        if regime not in Regime.values:
+            raise ValidationFailed(f"regime must be one of {', '.join(Regime.values)}", field="regime")
+        if not _may_use_packs(by):
+            raise PermissionRefused("documentation packs are requested by auditors and risk officers")
+        try:
+            event = as_of_event(as_of)
+        except SnapshotError as exc:
+            raise ValidationFailed(str(exc), field=exc.field) from exc
+        outline = load_outline(regime)
+        with audit_unit(by.actor) as audit:
+            pack = DocumentationPack.objects.create(
+                model_version=version,
+                regime=regime,
+                as_of_seq=event.seq,
+                as_of_ts=event.record_json["ts"],
+                requested_by=by.user,
+                outline_version=outline["outline_version"],
+                regulatory_text=outline.get("regulatory_text", "")[:300],
+            )
+            audit.add(
+                "report.request",
+                pack_target(pack),
+                details={"as_of": event.seq, "outline_version": outline["outline_version"]},
+            )
+            announce("documentation_pack.requested", pack_id=pack.pk, by=by.as_context())
     return pack
-
-
-def _enqueue(pack_id: int) -> None:
-    from governance.reports.tasks import generate_pack
-
-    generate_pack.delay(pack_id)
 
 
 def _progress(pack: DocumentationPack, text: str, status: str | None = None) -> None:
@@ -150,7 +129,6 @@ def _progress(pack: DocumentationPack, text: str, status: str | None = None) -> 
 
 def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
     """Render and sign a queued pack. On failure the job records why and offers no file."""
-    actor = by.actor
     pack = DocumentationPack.objects.select_related("model_version__model").get(pk=pack_id)
     if pack.status == PackStatus.DONE:
         return pack
@@ -176,7 +154,7 @@ def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
             checkpoint=checkpoint,
             title=outline.get("title", pack.regime),
         )
-        with transaction.atomic():
+        with audit_unit(by.actor) as audit:
             pack = DocumentationPack.objects.select_for_update().get(pk=pack.pk)
             with open(pdf_path, "rb") as pdf, open(bundle_path, "rb") as bundle:
                 pack.pdf.save(pdf_path.name, File(pdf), save=False)
@@ -190,10 +168,9 @@ def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
             pack.progress = "done"
             pack.finished_at = timezone.now()
             pack.save()
-            audit_event_append(
-                actor=actor,
-                action="report.complete",
-                target=pack_target(pack),
+            audit.add(
+                "report.complete",
+                pack_target(pack),
                 details={
                     "pack_id": pack.pack_id,
                     "as_of": pack.as_of_seq,
@@ -205,9 +182,9 @@ def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
                 },
             )
         return pack
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job, then re-raised
+    except Exception as exc:  # any failure is recorded on the job, then re-raised
         logger.exception("documentation pack %s failed", pack_id)
-        with transaction.atomic():
+        with audit_unit(by.actor) as audit:
             DocumentationPack.objects.filter(pk=pack_id).update(
                 status=PackStatus.FAILED,
                 failure_reason=f"{type(exc).__name__}: {exc}"[:2000],
@@ -216,10 +193,9 @@ def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
                 pdf="",
                 bundle="",
             )
-            audit_event_append(
-                actor=actor,
-                action="report.fail",
-                target=pack_target(pack),
+            audit.add(
+                "report.fail",
+                pack_target(pack),
                 details={"error": f"{type(exc).__name__}: {exc}"[:500]},
             )
         raise
@@ -232,8 +208,7 @@ def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
 def pack_fail_stale(pack_id: int, *, by: Principal, reason: str) -> bool:
     """A pack left queued/rendering/signing by a dead worker -> failed with the reason (audited
     ``report.fail``); called by the reaper (governance.evaluations.jobs). False when it moved on."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         pack = (
             DocumentationPack.objects.select_for_update()
             .select_related("model_version__model")
@@ -250,7 +225,7 @@ def pack_fail_stale(pack_id: int, *, by: Principal, reason: str) -> bool:
             pdf="",
             bundle="",
         )
-        audit_event_append(actor=actor, action="report.fail", target=pack_target(pack), details={"error": reason[:500]})
+        audit.add("report.fail", pack_target(pack), details={"error": reason[:500]})
     return True
 
 
@@ -262,23 +237,16 @@ def _scratch_dir() -> str:
 
 def pack_download(*, by: Principal, pack: DocumentationPack, what: str):
     """Open the PDF or the bundle of a finished pack for download; audited."""
-    actor, user = by.actor, by.user
-    if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
-        deny(
-            actor=actor,
-            action="report.download",
-            target=pack_target(pack),
-            reason="documentation packs are downloaded by auditors and risk officers",
-            details={"file": what},
-        )
-    if pack.status != PackStatus.DONE:
-        raise Conflict(f"the pack is {pack.status}; nothing to download yet", field="status")
+    with refusals(by, "report.download", pack_target(pack), details={"file": what}):
+        if not _may_use_packs(by):
+            raise PermissionRefused("documentation packs are downloaded by auditors and risk officers")
+        if pack.status != PackStatus.DONE:
+            raise Conflict(f"the pack is {pack.status}; nothing to download yet", field="status")
     field = pack.pdf if what == "pdf" else pack.bundle
-    with transaction.atomic():
-        audit_event_append(
-            actor=actor,
-            action="report.download",
-            target=pack_target(pack),
+    with audit_unit(by.actor) as audit:
+        audit.add(
+            "report.download",
+            pack_target(pack),
             details={"file": what, "sha256": pack.pdf_sha256 if what == "pdf" else pack.bundle_sha256},
         )
     return field.open("rb")

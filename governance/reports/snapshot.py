@@ -19,7 +19,8 @@ from django.db.models import Q
 
 import governance
 from audit import checkpoints
-from audit.models import AuditCheckpoint, AuditEvent
+from audit import selectors as audit_selectors
+from audit.selectors import AuditCheckpoint, AuditEvent
 from audit.services import TS_FORMAT, parse_ts
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
@@ -51,13 +52,11 @@ def as_of_event(seq: int | None) -> AuditEvent:
         seq = size - 1
     if not 0 <= seq < size:
         raise SnapshotError(f"as_of must be an audit seq between 0 and {size - 1}", field="as_of")
-    return AuditEvent.objects.get(seq=seq)
+    return audit_selectors.event_at(seq)
 
 
 def _updates_after(object_type: str, object_id: int, seq: int, action: str) -> list[dict]:
-    events = AuditEvent.objects.filter(
-        object_type=object_type, object_id=str(object_id), action=action, seq__gt=seq
-    ).order_by("-seq")
+    events = audit_selectors.object_events(object_type, object_id, action=action).filter(seq__gt=seq).order_by("-seq")
     return [event.record_json.get("data", {}) for event in events]
 
 
@@ -252,27 +251,22 @@ def _policy(requests: list[PromotionRequest]) -> dict | None:
 
 
 def _audit_events(version: ModelVersion, evaluations, requests, seq: int) -> list[AuditEvent]:
-    scope = (
-        Q(object_type="model_version", object_id=str(version.pk))
-        | Q(object_type="registered_model", object_id=str(version.model_id))
-        | Q(object_type="evaluation", object_id__in=[str(e.pk) for e in evaluations])
-        | Q(object_type="promotion_request", object_id__in=[str(r.pk) for r in requests])
-        | Q(
-            object_type="documentation_pack",
-            object_id__in=[
-                str(pk) for pk in DocumentationPack.objects.filter(model_version=version).values_list("pk", flat=True)
-            ],
-        )
-    )
-    return list(AuditEvent.objects.filter(scope, seq__lte=seq).order_by("seq"))
+    objects = {
+        "model_version": [version.pk],
+        "registered_model": [version.model_id],
+        "evaluation": [e.pk for e in evaluations],
+        "promotion_request": [r.pk for r in requests],
+        "documentation_pack": DocumentationPack.objects.filter(model_version=version).values_list("pk", flat=True),
+    }
+    return list(audit_selectors.events_about(objects, up_to=seq))
 
 
 def covering_checkpoint(seq: int) -> AuditCheckpoint:
     """The smallest signed checkpoint that covers ``seq`` (deterministic once it exists)."""
-    checkpoint = AuditCheckpoint.objects.filter(size__gt=seq).order_by("size").first()
+    checkpoint = audit_selectors.checkpoint_covering(seq)
     if checkpoint is None:
         checkpoints.checkpoint_create()
-        checkpoint = AuditCheckpoint.objects.filter(size__gt=seq).order_by("size").first()
+        checkpoint = audit_selectors.checkpoint_covering(seq)
     return checkpoint
 
 

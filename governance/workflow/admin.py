@@ -29,7 +29,7 @@ from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel
-from governance.workflow import gates, selectors, services
+from governance.workflow import gates, selectors, services, signing
 from governance.workflow.models import (
     OPEN_STATUSES,
     Approval,
@@ -288,7 +288,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         open_requests = list(selectors.open_requests())
         decided = list(selectors.decided_requests()[:100])
         rows = {"mine": mine, "open": open_requests, "decided": decided}.get(tab, mine)
-        can_sign_any = bool(mine) or any(services.signer_refusal(request.user, r) is None for r in open_requests)
+        can_sign_any = bool(mine) or any(signing.signer_refusal(request.user, r) is None for r in open_requests)
         context = {
             **self.admin_site.each_context(request),
             "title": "Promotion requests",
@@ -312,7 +312,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
     def _queue_row(self, request, req: PromotionRequest) -> dict:
         version = req.model_version
         outstanding = _owed(
-            services.approvals_outstanding(
+            signing.approvals_outstanding(
                 req, [a for a in req.approvals.all() if a.invalidated_at is None and a.decision == "approve"]
             )
         )
@@ -334,7 +334,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         req = get_object_or_404(selectors.promotion_request_list(), pk=object_id)
         if not self.has_view_permission(request, req):
             raise PermissionDenied
-        refusal = services.signer_refusal(request.user, req)
+        refusal = signing.signer_refusal(request.user, req)
         sign_form, withdraw_form = SignForm(initial={"decision": "approve"}), WithdrawForm()
         if request.method == "POST":
             principal = Principal.for_request(request)
@@ -372,7 +372,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"Refused (recorded in the audit log): {exc.message}", messages.ERROR)
                 req = selectors.promotion_request_list().get(pk=req.pk)
-                refusal = services.signer_refusal(request.user, req)
+                refusal = signing.signer_refusal(request.user, req)
         version = req.model_version
         approvals = list(req.approvals.all())
         evaluations = list(Evaluation.objects.filter(model_version=version).order_by("-created_at")[:20])
@@ -391,7 +391,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "version": version,
             "model": version.model,
             "checklist": _checklist(req.gate_results),
-            "outstanding": _owed(services.approvals_outstanding(req)),
+            "outstanding": _owed(signing.approvals_outstanding(req)),
             "failing": gates.failing(req.gate_results),
             "override_on_record": override_on_record,
             "approve_blocked": approve_blocked,
@@ -413,8 +413,8 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "can_withdraw": req.is_open and (req.requested_by_id == request.user.pk or is_risk_officer),
             "sign_form": sign_form,
             "withdraw_form": withdraw_form,
-            "meaning_approve": services.signature_meaning(req, "approve"),
-            "meaning_reject": services.signature_meaning(req, "reject"),
+            "meaning_approve": signing.signature_meaning(req, "approve"),
+            "meaning_reject": signing.signature_meaning(req, "reject"),
             "eligible": selectors.eligible_signers(req) if req.is_open else [],
             "timeline_url": reverse("admin:workflow_model_timeline", args=[version.model_id]),
             "refresh_url": reverse("admin:workflow_promotionrequest_refresh", args=[req.pk]),

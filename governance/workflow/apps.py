@@ -28,3 +28,7 @@ class WorkflowConfig(AppConfig):
         from governance.workflow.state import WorkflowReplayer
 
         register_replayer(WorkflowReplayer)
+
+        from governance.workflow import handlers
+
+        handlers.connect()

@@ -8,15 +8,13 @@ evaluation per version (only if the version has none); that is the only place th
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.utils import timezone
-
-from audit.services import audit_event_append
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
+from governance.common.demo import DEMO_PASSWORD, MODEL_NAME, PIPELINE_ACCOUNT
 from governance.evaluations.models import Evaluation
+from governance.evaluations.services import evaluation_create
 from governance.registry.models import ModelVersion, Stage
-from governance.workflow import services
+from governance.workflow import services, signing
 from governance.workflow.models import PromotionRequest
 
 DEMO_METRICS = {
@@ -40,41 +38,19 @@ DEMO_METRICS = {
 }
 
 
-def _ensure_reported_evaluation(version: ModelVersion, actor) -> None:
-    """Isolated stand-in for the evaluation service: one reported evaluation, only if none exists."""
+def _ensure_reported_evaluation(version: ModelVersion) -> None:
+    """One reported evaluation of the version's hold-out metrics, posted through the evaluation
+    service by whoever registered the version (only if the version has none yet)."""
     if Evaluation.objects.filter(model_version=version).exists():
         return
-    now = timezone.now()
-    with transaction.atomic():
-        evaluation = Evaluation.objects.create(
-            model_version=version,
-            kind="reported",
-            dataset="german-credit-holdout-701-1000",
-            source="reported",
-            status="done",
-            metrics=DEMO_METRICS[version.version],
-            created_by=version.registered_by,
-            created_at=now,
-            started_at=now,
-            finished_at=now,
-        )
-        audit_event_append(
-            actor=actor,
-            action="evaluation.create",
-            target={
-                "type": "evaluation",
-                "id": str(evaluation.pk),
-                "model": version.model.name,
-                "version": version.version,
-            },
-            details={
-                "kind": "reported",
-                "source": "reported",
-                "metrics": evaluation.metrics,
-                "dataset": evaluation.dataset,
-                "demo": True,
-            },
-        )
+    evaluation_create(
+        by=Principal.for_user(version.registered_by, auth="cli"),
+        model_version=version,
+        kind="reported",
+        dataset="german-credit-holdout-701-1000",
+        data=DEMO_METRICS[version.version],
+        params={"demo": True},
+    )
 
 
 def _walk(version, target, requester, signers, reason, password, command) -> None:
@@ -90,7 +66,7 @@ def _walk(version, target, requester, signers, reason, password, command) -> Non
     )
     for signer in signers:
         req.refresh_from_db()
-        if req.status != "pending" or services.signer_refusal(signer, req):
+        if req.status != "pending" or signing.signer_refusal(signer, req):
             continue
         req = services.promotion_approve(
             by=Principal.for_user(signer, auth="cli"),
@@ -102,8 +78,6 @@ def _walk(version, target, requester, signers, reason, password, command) -> Non
 
 
 def seed(command, by: Principal) -> None:
-    from governance.common.management.commands.seed_demo import DEMO_PASSWORD, MODEL_NAME, PIPELINE_ACCOUNT
-
     people = {
         u.username: u
         for u in User.objects.filter(username__in=["dana.developer", "victor.validator", "rita.risk", PIPELINE_ACCOUNT])
@@ -113,7 +87,7 @@ def seed(command, by: Principal) -> None:
         command.stderr.write("  workflow demo skipped: run the people and model steps first")
         return
     for version in versions.values():
-        _ensure_reported_evaluation(version, by.actor)
+        _ensure_reported_evaluation(version)
     dana, victor, rita = people["dana.developer"], people["victor.validator"], people["rita.risk"]
     v1 = versions["1.0.0"]
     _walk(

@@ -6,12 +6,13 @@ import datetime as dt
 
 from django.db.models import QuerySet
 
-from audit.models import AuditEvent
+from audit import selectors as audit_selectors
+from audit.selectors import AuditEvent
 from governance.accounts.models import User
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel, Stage
 from governance.workflow.models import OPEN_STATUSES, PromotionRequest, StageTransition
-from governance.workflow.services import signer_refusal
+from governance.workflow.signing import signer_refusal
 
 
 def promotion_request_list() -> QuerySet[PromotionRequest]:
@@ -47,7 +48,7 @@ def eligible_signers(req: PromotionRequest) -> list[User]:
 
 
 def request_audit_trail(req: PromotionRequest) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(object_type="promotion_request", object_id=str(req.pk)).order_by("seq")
+    return audit_selectors.object_events("promotion_request", req.pk)
 
 
 def _evaluation_summary(evaluation: Evaluation) -> dict:

@@ -1,41 +1,43 @@
 """Promotion workflow rules: policies, requests, signatures, promotion, rollback, live evidence.
 
-Every state change runs in one transaction with one audit event for that change (plus the
-registry's own ``model_version.stage_change`` events, and one ``supersede`` event per request a
-promotion supersedes). Refusals are audited through ``deny`` *after* the refused transaction has
-rolled back, so nothing is half-written and the denied attempt is kept.
+Every service call is one unit of work (``audit_unit``): its state changes and all of its audit
+events (the change itself, the registry's ``model_version.stage_change`` events, one
+``supersede`` per request a promotion supersedes) commit together, and the events are appended
+last. Refusals are raised as ``DomainError`` inside ``refusals(...)``, which records
+``<action>.denied`` *after* the refused transaction has rolled back.
 
-Lock order (no deadlocks between racing approvals): promotion request rows (for a production
+Lock order, the same in every service (no deadlocks): promotion request rows (for a production
 target: every open production request of the model, in primary-key order), then the model's
-version rows (primary-key order), then the audit head (taken last by ``audit_event_append``).
+version rows (primary-key order, ``FOR NO KEY UPDATE``, which does not block evaluations being
+recorded against them), then the audit head, taken last by the unit of work.
+
+Notifications are not sent from here: the services announce domain events
+(``governance.common.events``) and ``WorkflowConfig.ready`` subscribes the e-mail tasks to them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
+import time
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from audit.context import Actor
-from audit.services import audit_event_append
-from governance.accounts.models import User
+from audit.services import AuditUnit, audit_unit
 from governance.accounts.principal import Principal
-from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
+from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER
 from governance.accounts.stepup import ReauthRefused, StepUpProof, signature_reauthentication
 from governance.common.errors import (
     Conflict,
-    DomainError,
     IllegalTransition,
     NotFound,
     PermissionRefused,
     ValidationFailed,
 )
 from governance.common.events import announce
-from governance.common.services import deny
+from governance.common.refusals import refusals
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import EuAiActCategory, ModelStatus, ModelVersion, RegisteredModel, Stage
 from governance.registry.services import model_version_stage_change, version_target
@@ -53,11 +55,28 @@ from governance.workflow.models import (
     ReviewFlag,
     StageTransition,
 )
+from governance.workflow.signing import (
+    approvals_outstanding,
+    override_covering,
+    signature_meaning,
+    signer_refusal,
+    signing_refusal,
+    signing_role,
+    valid_approvals,
+)
+
+__all__ = [  # signing rules re-exported for callers that used to find them here
+    "approvals_outstanding",
+    "signature_meaning",
+    "signer_refusal",
+    "valid_approvals",
+]
+
+logger = logging.getLogger(__name__)
 
 REQUEST_ROLES = (DEVELOPER, PIPELINE, RISK_OFFICER)
 ROLLBACK_ROLES = (RISK_OFFICER,)
 POLICY_EDITOR_ROLES = (RISK_OFFICER,)
-SIGNER_ROLE_PREFERENCE = (VALIDATOR, RISK_OFFICER)
 POLICY_FIELDS = (
     "description",
     "required_kinds",
@@ -70,49 +89,10 @@ POLICY_FIELDS = (
     "accepted_roles",
     "request_window_days",
 )
+REFRESH_ATTEMPTS = 5  # a gate refresh that meets a lock timeout or a serialization failure is retried
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
-
-
-class _Refuse(Exception):
-    """Raised inside a transaction to roll it back; ``_refusals`` then audits the denial and raises."""
-
-    def __init__(
-        self,
-        reason: str,
-        error: type[DomainError] = PermissionRefused,
-        field: str | None = None,
-        details: dict | None = None,
-    ):
-        super().__init__(reason)
-        self.reason, self.error, self.field, self.details = reason, error, field, details
-
-
-@contextmanager
-def _refusals(actor: Actor, action: str, target: dict) -> Iterator[None]:
-    try:
-        yield
-    except _Refuse as refusal:
-        deny(
-            actor=actor,
-            action=action,
-            target=target,
-            reason=refusal.reason,
-            error=refusal.error,
-            field=refusal.field,
-            details=refusal.details,
-        )
-
-
-def _roles(user: User) -> set[str]:
-    if not user.is_active:
-        return set()
-    return set(user.groups.values_list("name", flat=True))
-
-
-def _has_any_role(user: User, roles) -> bool:
-    return user.is_superuser or bool(_roles(user) & set(roles))
 
 
 def request_target(req: PromotionRequest) -> dict:
@@ -141,26 +121,18 @@ def _policy_ref(policy: Policy) -> dict:
     return {"id": policy.pk, "scope": policy.scope, "version": policy.version, "is_rollback": policy.is_rollback}
 
 
-def _on_commit(task, *args) -> None:
-    # robust: the change is committed; a broker or mail server that is down is logged, not a 500
-    transaction.on_commit(lambda: task.delay(*args), robust=True)
-
-
-def _tasks():
-    from governance.workflow import tasks  # late import: tasks import the Celery app
-
-    return tasks
-
-
 def _transition(req: PromotionRequest, to_status: str) -> None:
     if to_status not in TRANSITIONS[req.status]:
-        raise _Refuse(
+        raise IllegalTransition(
             f"illegal transition of request #{req.pk}: {req.status} -> {to_status}",
-            IllegalTransition,
             field="status",
             details={"from": req.status, "to": to_status},
         )
     req.status = to_status
+
+
+def _closed(req: PromotionRequest) -> None:
+    announce("promotion_request.closed", request_id=req.pk, status=req.status)
 
 
 # --- policies -------------------------------------------------------------------------------------------------
@@ -229,87 +201,82 @@ def _policy_snapshot(policy: Policy) -> dict:
 
 
 def policy_create(*, by: Principal, scope: str, target_stage: str, is_rollback: bool = False, **data) -> Policy:
-    actor, user = by.actor, by.user
     target = {"type": "policy", "id": f"{scope}:{target_stage}:{'rollback' if is_rollback else 'promotion'}"}
-    if not _has_any_role(user, POLICY_EDITOR_ROLES):
-        deny(actor=actor, action="policy.create", target=target, reason="only risk officers set policies")
-    if scope not in PolicyScope.values:
-        raise ValidationFailed(f"scope: must be one of {', '.join(PolicyScope.values)}", field="scope")
-    if target_stage not in TARGET_STAGES:
-        raise ValidationFailed("target_stage: must be staging or production", field="target_stage")
-    policy = Policy(
-        scope=scope, target_stage=target_stage, is_rollback=is_rollback, created_by=user, **clean_policy_data(data)
-    )
-    _check_policy_consistency(policy)
-    with transaction.atomic():
-        if (
-            Policy.objects.select_for_update()
-            .filter(scope=scope, target_stage=target_stage, is_rollback=is_rollback, is_current=True)
-            .exists()
-        ):
-            raise Conflict("a current policy exists for this scope and stage; revise it instead", field="scope")
-        last = (
-            Policy.objects.filter(scope=scope, target_stage=target_stage, is_rollback=is_rollback)
-            .order_by("-version")
-            .first()
+    with refusals(by, "policy.create", target):
+        by.require_role(*POLICY_EDITOR_ROLES, reason="only risk officers set policies")
+        if scope not in PolicyScope.values:
+            raise ValidationFailed(f"scope: must be one of {', '.join(PolicyScope.values)}", field="scope")
+        if target_stage not in TARGET_STAGES:
+            raise ValidationFailed("target_stage: must be staging or production", field="target_stage")
+        policy = Policy(
+            scope=scope,
+            target_stage=target_stage,
+            is_rollback=is_rollback,
+            created_by=by.user,
+            **clean_policy_data(data),
         )
-        policy.version = last.version + 1 if last else 1
-        policy.save()
-        audit_event_append(
-            actor=actor, action="policy.create", target=policy_target(policy), details=_policy_snapshot(policy)
-        )
+        _check_policy_consistency(policy)
+        with audit_unit(by.actor) as audit:
+            if (
+                Policy.objects.select_for_update()
+                .filter(scope=scope, target_stage=target_stage, is_rollback=is_rollback, is_current=True)
+                .exists()
+            ):
+                raise Conflict("a current policy exists for this scope and stage; revise it instead", field="scope")
+            last = (
+                Policy.objects.filter(scope=scope, target_stage=target_stage, is_rollback=is_rollback)
+                .order_by("-version")
+                .first()
+            )
+            policy.version = last.version + 1 if last else 1
+            policy.save()
+            audit.add("policy.create", policy_target(policy), details=_policy_snapshot(policy))
     return policy
 
 
 def policy_revise(*, by: Principal, policy: Policy, data: dict, reason: str = "") -> Policy:
     """An edit creates a new version; the old one stays as it was (requests keep the version they were
     judged under) and is no longer current."""
-    actor, user = by.actor, by.user
-    if not _has_any_role(user, POLICY_EDITOR_ROLES):
-        deny(
-            actor=actor,
-            action="policy.revise",
-            target=policy_target(policy),
-            reason="only risk officers change policies",
-        )
-    data = clean_policy_data(data)
-    with transaction.atomic():
-        current = Policy.objects.select_for_update().get(pk=policy.pk)
-        if not current.is_current:
-            raise Conflict(
-                f"policy version {current.version} is no longer current; edit the current version", field="version"
+    with refusals(by, "policy.revise", policy_target(policy)):
+        by.require_role(*POLICY_EDITOR_ROLES, reason="only risk officers change policies")
+        data = clean_policy_data(data)
+        with audit_unit(by.actor) as audit:
+            current = Policy.objects.select_for_update().get(pk=policy.pk)
+            if not current.is_current:
+                raise Conflict(
+                    f"policy version {current.version} is no longer current; edit the current version",
+                    field="version",
+                )
+            changes = {
+                name: {"before": getattr(current, name), "after": value}
+                for name, value in data.items()
+                if getattr(current, name) != value
+            }
+            if not changes:
+                return current
+            new = Policy(
+                scope=current.scope,
+                target_stage=current.target_stage,
+                is_rollback=current.is_rollback,
+                version=current.version + 1,
+                created_by=by.user,
+                **{**_policy_snapshot(current), **data},
             )
-        changes = {
-            name: {"before": getattr(current, name), "after": value}
-            for name, value in data.items()
-            if getattr(current, name) != value
-        }
-        if not changes:
-            return current
-        new = Policy(
-            scope=current.scope,
-            target_stage=current.target_stage,
-            is_rollback=current.is_rollback,
-            version=current.version + 1,
-            created_by=user,
-            **{**_policy_snapshot(current), **data},
-        )
-        _check_policy_consistency(new)
-        current.is_current = False
-        current.save(update_fields=["is_current"])
-        new.save()
-        audit_event_append(
-            actor=actor,
-            action="policy.revise",
-            target=policy_target(new),
-            details={
-                "previous_version": current.version,
-                "previous_id": current.pk,
-                "changes": changes,
-                "policy": _policy_snapshot(new),
-            },
-            reason=reason or None,
-        )
+            _check_policy_consistency(new)
+            current.is_current = False
+            current.save(update_fields=["is_current"])
+            new.save()
+            audit.add(
+                "policy.revise",
+                policy_target(new),
+                details={
+                    "previous_version": current.version,
+                    "previous_id": current.pk,
+                    "changes": changes,
+                    "policy": _policy_snapshot(new),
+                },
+                reason=reason or None,
+            )
     return new
 
 
@@ -317,62 +284,41 @@ def policy_revise(*, by: Principal, policy: Policy, data: dict, reason: str = ""
 
 
 def promotion_request_create(
-    *, by: Principal, version: ModelVersion | int, target_stage: str, reason: str, is_rollback: bool = False
+    *, by: Principal, version: ModelVersion, target_stage: str, reason: str, is_rollback: bool = False
 ) -> PromotionRequest:
-    actor, user = by.actor, by.user
     action = "promotion_request.create"
-    if not isinstance(version, ModelVersion):
-        found = ModelVersion.objects.select_related("model").filter(pk=version).first()
-        if found is None:
-            deny(
-                actor=actor,
-                action=action,
-                target={"type": "model_version", "id": str(version)},
-                reason=f"no model version with id {version}",
-                error=NotFound,
-                field="model_version",
-            )
-        version = found
     target = {**version_target(version), "target_stage": str(target_stage), "is_rollback": is_rollback}
-    with _refusals(actor, action, target):
-        roles = ROLLBACK_ROLES if is_rollback else REQUEST_ROLES
-        if not _has_any_role(user, roles):
-            raise _Refuse(
-                "only risk officers request a rollback"
-                if is_rollback
-                else "only developers, pipelines and risk officers request promotions"
-            )
+    with refusals(by, action, target):
+        if is_rollback:
+            by.require_role(*ROLLBACK_ROLES, reason="only risk officers request a rollback")
+        else:
+            by.require_role(*REQUEST_ROLES, reason="only developers, pipelines and risk officers request promotions")
         reason = (reason or "").strip()
         if not reason:
-            raise _Refuse(
-                "a reason is required" if not is_rollback else "a rollback needs a justification",
-                ValidationFailed,
-                "reason",
+            raise ValidationFailed(
+                "a reason is required" if not is_rollback else "a rollback needs a justification", field="reason"
             )
         if target_stage not in TARGET_STAGES:
-            raise _Refuse("target_stage must be staging or production", ValidationFailed, "target_stage")
-        with transaction.atomic():
+            raise ValidationFailed("target_stage must be staging or production", field="target_stage")
+        with audit_unit(by.actor) as audit:
             version = ModelVersion.objects.select_related("model", "registered_by").get(pk=version.pk)
             model = version.model
             if version.stage == target_stage:
-                raise _Refuse(
-                    f"{model.name} {version.version} is already in {target_stage}", ValidationFailed, "target_stage"
+                raise ValidationFailed(
+                    f"{model.name} {version.version} is already in {target_stage}", field="target_stage"
                 )
             if model.status != ModelStatus.ACTIVE:
-                raise _Refuse("the model is decommissioned", ValidationFailed, "model_version")
+                raise ValidationFailed("the model is decommissioned", field="model_version")
             if model.eu_ai_act_category == EuAiActCategory.PROHIBITED and target_stage == Stage.PRODUCTION:
-                raise _Refuse(
-                    "a prohibited AI practice (EU AI Act Art. 5) can never reach production",
-                    PermissionRefused,
-                    "target_stage",
+                raise PermissionRefused(
+                    "a prohibited AI practice (EU AI Act Art. 5) can never reach production", field="target_stage"
                 )
             policy = policy_for(model, target_stage, is_rollback=is_rollback)
             if policy is None:
-                raise _Refuse(
+                raise ValidationFailed(
                     f"no current {'rollback ' if is_rollback else ''}policy covers {model.name} "
                     f"({', '.join(policy_scopes_for(model))}) to {target_stage}",
-                    ValidationFailed,
-                    "target_stage",
+                    field="target_stage",
                 )
             if version.stage not in policy.allowed_from_stages:
                 hint = (
@@ -380,20 +326,18 @@ def promotion_request_create(
                     if version.stage == Stage.RETIRED and not is_rollback
                     else ""
                 )
-                raise _Refuse(
+                raise ValidationFailed(
                     f"policy {policy} does not allow moving from {version.stage} to {target_stage} "
                     f"(allowed from: {', '.join(policy.allowed_from_stages)}){hint}",
-                    ValidationFailed,
-                    "target_stage",
+                    field="target_stage",
                 )
             if (
                 is_rollback
                 and not StageTransition.objects.filter(model_version=version, to_stage=Stage.PRODUCTION).exists()
             ):
-                raise _Refuse(
+                raise ValidationFailed(
                     "a rollback re-promotes a version that was in production before; this one never was",
-                    ValidationFailed,
-                    "model_version",
+                    field="model_version",
                 )
             duplicate = (
                 PromotionRequest.objects.select_for_update()
@@ -401,10 +345,9 @@ def promotion_request_create(
                 .first()
             )
             if duplicate is not None:
-                raise _Refuse(
+                raise Conflict(
                     f"request #{duplicate.pk} for this version and stage is already open",
-                    Conflict,
-                    "model_version",
+                    field="model_version",
                     details={"open_request": duplicate.pk},
                 )
             rows, passed = gates.evaluate(policy, version)
@@ -414,7 +357,7 @@ def promotion_request_create(
                 from_stage=version.stage,
                 target_stage=target_stage,
                 reason=reason,
-                requested_by=user,
+                requested_by=by.user,
                 created_at=now,
                 policy=policy,
                 is_rollback=is_rollback,
@@ -426,13 +369,10 @@ def promotion_request_create(
                 with transaction.atomic():
                     req.save()
             except IntegrityError as exc:  # a concurrent duplicate won the race
-                raise _Refuse(
-                    "a request for this version and stage is already open", Conflict, "model_version"
-                ) from exc
-            audit_event_append(
-                actor=actor,
-                action="promotion_request.create",
-                target=request_target(req),
+                raise Conflict("a request for this version and stage is already open", field="model_version") from exc
+            audit.add(
+                action,
+                request_target(req),
                 details={
                     "from": req.from_stage,
                     "to": target_stage,
@@ -443,16 +383,25 @@ def promotion_request_create(
                 },
                 reason=reason,
             )
-            _on_commit(_tasks().notify_awaiting_signature, req.pk)
             announce("promotion_request.created", request_id=req.pk)
     return req
 
 
-def rollback_request_create(*, by: Principal, version: ModelVersion | int, reason: str) -> PromotionRequest:
+def rollback_request_create(*, by: Principal, version: ModelVersion, reason: str) -> PromotionRequest:
     """A risk officer re-promotes an earlier production version; judged under the rollback policy."""
     return promotion_request_create(
         by=by, version=version, target_stage=Stage.PRODUCTION, reason=reason, is_rollback=True
     )
+
+
+def version_for_request(by: Principal, version_id: int) -> ModelVersion:
+    """The version a caller named by id, or an audited ``NotFound`` (for callers holding only an id)."""
+    found = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
+    if found is None:
+        target = {"type": "model_version", "id": str(version_id)}
+        with refusals(by, "promotion_request.create", target):
+            raise NotFound(f"no model version with id {version_id}", field="model_version")
+    return found
 
 
 def _lock_request(req: PromotionRequest) -> PromotionRequest:
@@ -469,48 +418,41 @@ def _lock_request(req: PromotionRequest) -> PromotionRequest:
         )
     else:
         list(PromotionRequest.objects.select_for_update().filter(pk=req.pk).only("pk"))
-    list(ModelVersion.objects.select_for_update().filter(model_id=model_id).order_by("pk").only("pk"))
+    list(ModelVersion.objects.select_for_update(no_key=True).filter(model_id=model_id).order_by("pk").only("pk"))
     return PromotionRequest.objects.select_related(
         "model_version__model", "model_version__registered_by", "policy", "requested_by"
     ).get(pk=req.pk)
 
 
 def promotion_request_withdraw(*, by: Principal, request: PromotionRequest, reason: str) -> PromotionRequest:
-    actor, user = by.actor, by.user
     action = "promotion_request.withdraw"
-    with _refusals(actor, action, request_target(request)):
-        if request.requested_by_id != user.pk and not _has_any_role(user, (RISK_OFFICER,)):
-            raise _Refuse("only the requester or a risk officer may withdraw a request")
+    with refusals(by, action, request_target(request)):
+        if by.user_id is None or (request.requested_by_id != by.user_id and not by.has_role(RISK_OFFICER)):
+            raise PermissionRefused("only the requester or a risk officer may withdraw a request")
         reason = (reason or "").strip()
         if not reason:
-            raise _Refuse("a reason is required", ValidationFailed, "reason")
-        with transaction.atomic():
+            raise ValidationFailed("a reason is required", field="reason")
+        with audit_unit(by.actor) as audit:
             req = _lock_request(request)
             before = req.status
             _transition(req, RequestStatus.WITHDRAWN)
             req.decided_at = timezone.now()
             req.status_reason = reason
             req.save(update_fields=["status", "decided_at", "status_reason"])
-            audit_event_append(
-                actor=actor,
-                action=action,
-                target=request_target(req),
-                details={"from": before, "to": req.status},
-                reason=reason,
-            )
+            audit.add(action, request_target(req), details={"from": before, "to": req.status}, reason=reason)
+            _closed(req)
     return req
 
 
-def _expire(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
+def _expire(audit: AuditUnit, req: PromotionRequest, now: dt.datetime) -> None:
     before = req.status
     _transition(req, RequestStatus.EXPIRED)
     req.decided_at = now
     req.status_reason = f"older than the policy's {req.policy.request_window_days}-day window"
     req.save(update_fields=["status", "decided_at", "status_reason"])
-    audit_event_append(
-        actor=actor,
-        action="promotion_request.expire",
-        target=request_target(req),
+    audit.add(
+        "promotion_request.expire",
+        request_target(req),
         details={
             "from": before,
             "to": req.status,
@@ -518,86 +460,25 @@ def _expire(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
             "window_days": req.policy.request_window_days,
         },
     )
-    _on_commit(_tasks().notify_decided, req.pk)
+    _closed(req)
 
 
 def requests_expire(*, by: Principal, now: dt.datetime | None = None) -> list[int]:
     """Expire every open request older than its policy's window (Celery beat). Returns their ids."""
-    actor = by.actor
     now = now or timezone.now()
     expired = []
     for req in PromotionRequest.objects.filter(status__in=OPEN_STATUSES).select_related("policy"):
         if now <= req.expires_at:
             continue
-        with transaction.atomic():
+        with audit_unit(by.actor) as audit:
             req = _lock_request(req)
             if req.status in OPEN_STATUSES and now > req.expires_at:
-                _expire(req, actor, now)
+                _expire(audit, req, now)
                 expired.append(req.pk)
     return expired
 
 
 # --- signatures -----------------------------------------------------------------------------------------------
-
-
-def signature_meaning(req: PromotionRequest, decision: str) -> str:
-    version = req.model_version
-    verb = "approve" if decision == Decision.APPROVE else "reject"
-    what = "rollback to" if req.is_rollback else "promotion of"
-    return f"I {verb} the {what} {version.model.name} {version.version} to {req.target_stage}"
-
-
-def valid_approvals(req: PromotionRequest):
-    return req.approvals.filter(invalidated_at__isnull=True, decision=Decision.APPROVE).select_related("approver")
-
-
-def approvals_outstanding(req: PromotionRequest, approvals=None) -> dict:
-    approvals = list(valid_approvals(req) if approvals is None else approvals)
-    covered = {a.role for a in approvals}
-    missing_roles = sorted(set(req.policy.required_roles) - covered)
-    return {
-        "approvals": max(req.policy.approvals_required - len(approvals), 0),
-        "roles": missing_roles,
-        "given": len(approvals),
-        "required": req.policy.approvals_required,
-    }
-
-
-def signer_refusal(user: User, req: PromotionRequest) -> str | None:
-    """Why ``user`` may not sign ``req`` (None when they may). Shared by the service and the admin."""
-    if user.is_service_account:
-        return "a service account never signs"
-    if not user.is_active:
-        return "inactive users do not sign"
-    if req.status not in OPEN_STATUSES:
-        return f"the request is {req.status}"
-    if req.requested_by_id == user.pk:
-        return "you cannot sign your own request"
-    if req.model_version.registered_by_id == user.pk:
-        return "you registered this version; someone else must sign"
-    if req.approvals.filter(approver=user, invalidated_at__isnull=True).exists():
-        return "you have already signed this request"
-    if not _roles(user) & set(req.policy.accepted_roles):
-        return f"policy {req.policy} accepts signatures from: {', '.join(req.policy.accepted_roles)}"
-    return None
-
-
-def _signing_role(user: User, req: PromotionRequest, *, override: bool) -> str:
-    mine = _roles(user) & set(req.policy.accepted_roles)
-    if override:
-        return RISK_OFFICER
-    outstanding = approvals_outstanding(req)["roles"]
-    for role in (*outstanding, *SIGNER_ROLE_PREFERENCE, *sorted(mine)):
-        if role in mine:
-            return role
-    return sorted(mine)[0]
-
-
-def _override_covers(req: PromotionRequest, failing: list[str]) -> Approval | None:
-    for approval in valid_approvals(req):
-        if approval.override_justification and set(failing) <= set(approval.overridden_checks):
-            return approval
-    return None
 
 
 def _refresh_locked(req: PromotionRequest, now: dt.datetime) -> tuple[list[dict], list[str]]:
@@ -617,6 +498,8 @@ def _invalidate(req: PromotionRequest, newly: list[str], now: dt.datetime) -> li
         approval.invalidated_reason = f"gate(s) {', '.join(newly)} passed when signed and fail now"
         approval.save(update_fields=["invalidated_at", "invalidated_reason"])
         ids.append(approval.pk)
+    if ids:
+        announce("promotion_request.signatures_invalidated", request_id=req.pk)
     return ids
 
 
@@ -668,65 +551,64 @@ def _decide(
     override_justification: str = "",
     step_up: StepUpProof | None = None,
 ) -> PromotionRequest:
-    actor, user = by.actor, by.user
     action = f"promotion_request.{decision}"
+    user = by.user
     justification = (justification or "").strip()
     override_justification = (override_justification or "").strip()
     expired = False
-    with _refusals(actor, action, request_target(request)):
+    with refusals(by, action, request_target(request)):
+        if user is None:
+            raise PermissionRefused("only a person signs")
         if user.is_service_account:
-            raise _Refuse("a service account never signs")
+            raise PermissionRefused("a service account never signs")
         if not justification:
-            raise _Refuse("a justification is required", ValidationFailed, "justification")
+            raise ValidationFailed("a justification is required", field="justification")
         if decision == Decision.REJECT and override_justification:
-            raise _Refuse("an override applies to approvals only", ValidationFailed, "override_justification")
+            raise ValidationFailed("an override applies to approvals only", field="override_justification")
         try:  # the signing rule (password, or step-up at the identity provider): governance/accounts/stepup.py
             reauthentication = signature_reauthentication(user, password=password, step_up=step_up)
         except ReauthRefused as exc:
-            raise _Refuse(exc.reason, PermissionRefused, exc.field, details={"reauthentication": exc.details}) from exc
-        with transaction.atomic():
+            raise PermissionRefused(exc.reason, field=exc.field, details={"reauthentication": exc.details}) from exc
+        with audit_unit(by.actor) as audit:
             now = timezone.now()
             req = _lock_request(request)
             if req.status not in OPEN_STATUSES:
-                raise _Refuse(f"the request is {req.status}; it can no longer be signed", IllegalTransition, "status")
+                raise IllegalTransition(f"the request is {req.status}; it can no longer be signed", field="status")
             if now > req.expires_at:
-                _expire(req, actor, now)
+                _expire(audit, req, now)
                 expired = True
             else:
-                refusal = signer_refusal(user, req)
-                if refusal:
-                    error = Conflict if "already signed" in refusal else PermissionRefused
-                    raise _Refuse(refusal, error)
+                refusal = signing_refusal(user, req)
+                if refusal is not None:
+                    raise refusal
                 _, newly = _refresh_locked(req, now)
                 invalidated = _invalidate(req, newly, now) if newly else []
                 failing = gates.failing(req.gate_results)
                 overridden: list[str] = []
                 if decision == Decision.APPROVE and failing:
                     if override_justification:
-                        if RISK_OFFICER not in _roles(user):
-                            raise _Refuse(
+                        if not by.has_role(RISK_OFFICER, superusers=False):
+                            raise PermissionRefused(
                                 "only a risk officer may override a failing gate",
-                                PermissionRefused,
-                                "override_justification",
+                                field="override_justification",
                                 details={"failing": failing},
                             )
                         overridden = failing
-                    elif _override_covers(req, failing) is None:
-                        raise _Refuse(
+                    elif override_covering(req, failing) is None:
+                        raise Conflict(
                             f"gates fail ({', '.join(failing)}); a risk officer may override them with "
                             "an explicit override justification",
-                            Conflict,
-                            "override_justification",
+                            field="override_justification",
                             details={"failing": failing},
                         )
                 elif override_justification:
-                    raise _Refuse(
-                        "every gate passes; there is nothing to override", ValidationFailed, "override_justification"
+                    raise ValidationFailed(
+                        "every gate passes; there is nothing to override", field="override_justification"
                     )
                 approval = Approval(
                     request=req,
                     approver=user,
-                    role=_signing_role(user, req, override=bool(overridden)),
+                    role=signing_role(user, req, override=bool(overridden)),
                     decision=decision,
                     justification=justification,
                     override_justification=override_justification,
@@ -740,7 +622,7 @@ def _decide(
                     with transaction.atomic():
                         approval.save()
                 except IntegrityError as exc:
-                    raise _Refuse("you have already signed this request", Conflict) from exc
+                    raise Conflict("you have already signed this request") from exc
                 outstanding = approvals_outstanding(req)
                 if decision == Decision.REJECT:
                     _transition(req, RequestStatus.REJECTED)
@@ -749,10 +631,9 @@ def _decide(
                 elif outstanding["approvals"] == 0 and not outstanding["roles"]:
                     _transition(req, RequestStatus.APPROVED)
                     req.save(update_fields=["status"])
-                audit_event_append(
-                    actor=actor,
-                    action=action,
-                    target=request_target(req),
+                audit.add(
+                    action,
+                    request_target(req),
                     details={
                         "approval": approval.pk,
                         "role": approval.role,
@@ -772,15 +653,14 @@ def _decide(
                 )
                 announce("promotion_request.decided", request_id=req.pk, decision=decision, status=req.status)
                 if req.status == RequestStatus.APPROVED:
-                    _promote(req, by, now)
-                if req.status in (RequestStatus.REJECTED, RequestStatus.PROMOTED):
-                    _on_commit(_tasks().notify_decided, req.pk)
+                    _promote(audit, req, by, now)
+                if req.status == RequestStatus.REJECTED:
+                    _closed(req)
         if expired:
-            raise _Refuse(
+            raise IllegalTransition(
                 f"request #{req.pk} is older than its policy's {req.policy.request_window_days}-day window "
                 "and has expired",
-                IllegalTransition,
-                "status",
+                field="status",
             )
     return req
 
@@ -800,20 +680,17 @@ def _approver_snapshot(approvals) -> list[dict]:
     ]
 
 
-def _promote(req: PromotionRequest, by: Principal, now: dt.datetime) -> None:
-    actor = by.actor
+def _promote(audit: AuditUnit, req: PromotionRequest, by: Principal, now: dt.datetime) -> None:
     version = req.model_version
     if version.stage != req.from_stage:
-        raise _Refuse(
-            f"the version moved to {version.stage} after the request was made; the request is stale",
-            IllegalTransition,
-            "status",
+        raise IllegalTransition(
+            f"the version moved to {version.stage} after the request was made; the request is stale", field="status"
         )
     approvals = list(valid_approvals(req))
     snapshot = _approver_snapshot(approvals)
     evaluation_ids = sorted({r["evaluation_id"] for r in req.gate_results if r["evaluation_id"]})
     origin = {"promotion_request": req.pk, "is_rollback": req.is_rollback}
-    moved = model_version_stage_change(
+    moved = model_version_stage_change(  # its stage_change events join this unit
         by=by,
         version=version,
         to_stage=req.target_stage,
@@ -852,21 +729,19 @@ def _promote(req: PromotionRequest, by: Principal, now: dt.datetime) -> None:
             other.superseded_by, other.decided_at = req, now
             other.status_reason = f"{version.version} was promoted to production first (request #{req.pk})"
             other.save(update_fields=["status", "superseded_by", "decided_at", "status_reason"])
-            audit_event_append(
-                actor=actor,
-                action="promotion_request.supersede",
-                target=request_target(other),
+            audit.add(
+                "promotion_request.supersede",
+                request_target(other),
                 details={"from": before, "to": other.status, "superseded_by": req.pk},
             )
             superseded.append(other.pk)
-            _on_commit(_tasks().notify_decided, other.pk)
+            _closed(other)
     _transition(req, RequestStatus.PROMOTED)
     req.decided_at = now
     req.save(update_fields=["status", "decided_at"])
-    audit_event_append(
-        actor=actor,
-        action="promotion_request.promote",
-        target=request_target(req),
+    audit.add(
+        "promotion_request.promote",
+        request_target(req),
         details={
             "from": req.from_stage,
             "to": req.target_stage,
@@ -880,6 +755,7 @@ def _promote(req: PromotionRequest, by: Principal, now: dt.datetime) -> None:
             "status_path": ["approved", "promoted"],
         },
     )
+    _closed(req)
     announce(
         "model_version.promoted",
         version_id=version.pk,
@@ -897,8 +773,7 @@ def _promote(req: PromotionRequest, by: Principal, now: dt.datetime) -> None:
 def promotion_gates_refresh(*, by: Principal, request: PromotionRequest) -> PromotionRequest:
     """Re-evaluate an open request's gates. When a gate that passed now fails, every signature
     already given is invalidated (kept and shown) and the request needs them again."""
-    actor = by.actor
-    with transaction.atomic():
+    with audit_unit(by.actor) as audit:
         now = timezone.now()
         req = _lock_request(request)
         if req.status not in OPEN_STATUSES:
@@ -907,10 +782,9 @@ def promotion_gates_refresh(*, by: Principal, request: PromotionRequest) -> Prom
         if req.gate_results == before:
             return req
         invalidated = _invalidate(req, newly, now) if newly else []
-        audit_event_append(
-            actor=actor,
-            action="promotion_request.gates_refresh",
-            target=request_target(req),
+        audit.add(
+            "promotion_request.gates_refresh",
+            request_target(req),
             details={
                 "gates_passed": req.gates_passed,
                 "failing": gates.failing(req.gate_results),
@@ -919,22 +793,34 @@ def promotion_gates_refresh(*, by: Principal, request: PromotionRequest) -> Prom
                 "gate_results": req.gate_results,
             },
         )
-        if invalidated:
-            _on_commit(_tasks().notify_awaiting_signature, req.pk)
     return req
 
 
-def evaluation_recorded(evaluation: Evaluation, by: Principal) -> dict:
-    """Called by the evaluations service after an evaluation finishes (outside its transaction).
+def _retried(fn, *args, **kwargs):
+    """Run a unit of work again when the database gives up on it (deadlock victim, serialization
+    failure, lock timeout): each attempt is a fresh transaction, so nothing half-done is kept."""
+    for attempt in range(1, REFRESH_ATTEMPTS + 1):
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError:
+            if attempt == REFRESH_ATTEMPTS or transaction.get_connection().in_atomic_block:
+                raise
+            logger.warning("retrying %s after a database conflict (attempt %s)", fn.__name__, attempt)
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
 
-    Refreshes the gates of the version's open requests, and flags a production version whose new
-    evaluation breaches its production policy (owner and risk officers are notified)."""
+
+def evaluation_recorded(evaluation: Evaluation, by: Principal) -> dict:
+    """What the workflow does once an evaluation is recorded (after its commit): refresh the gates of
+    the version's open requests, and flag a production version whose new evaluation breaches its
+    production policy (owner and risk officers are notified). Each refresh is its own unit of work,
+    retried on a database conflict; ``gates_reconcile`` catches any refresh that still did not happen."""
     evaluation = Evaluation.objects.select_related("model_version__model").get(pk=evaluation.pk)
     if evaluation.status != EvaluationStatus.DONE:
         return {"refreshed": [], "flag": None}
     version = evaluation.model_version
     refreshed = [
-        promotion_gates_refresh(by=by, request=req).pk
+        _retried(promotion_gates_refresh, by=by, request=req).pk
         for req in PromotionRequest.objects.filter(model_version=version, status__in=OPEN_STATUSES)
     ]
     flag = None
@@ -944,14 +830,13 @@ def evaluation_recorded(evaluation: Evaluation, by: Principal) -> dict:
             rows, _ = gates.evaluate(policy, version, evaluations=[evaluation])
             breaches = [r for r in rows if r["evaluation_id"] == evaluation.pk and r["outcome"] == gates.FAIL]
             if breaches:
-                with transaction.atomic():
+                with audit_unit(by.actor) as audit:
                     flag = ReviewFlag.objects.create(
                         model_version=version, evaluation=evaluation, policy=policy, breaches=breaches
                     )
-                    audit_event_append(
-                        actor=by.actor,
-                        action="model_version.review_flag",
-                        target=version_target(version),
+                    audit.add(
+                        "model_version.review_flag",
+                        version_target(version),
                         details={
                             "flag": flag.pk,
                             "evaluation": evaluation.pk,
@@ -959,30 +844,40 @@ def evaluation_recorded(evaluation: Evaluation, by: Principal) -> dict:
                             "breaches": breaches,
                         },
                     )
-                    _on_commit(_tasks().notify_review_flag, flag.pk)
                     announce("review_flag.raised", flag_id=flag.pk, version_id=version.pk)
     return {"refreshed": refreshed, "flag": flag.pk if flag else None}
 
 
+def stale_gate_requests():
+    """Open requests whose stored gates are older than the newest finished evaluation of their version."""
+    newest = (
+        Evaluation.objects.filter(model_version=OuterRef("model_version"), status=EvaluationStatus.DONE)
+        .values("model_version")
+        .annotate(at=Max("finished_at"))
+        .values("at")
+    )
+    return PromotionRequest.objects.filter(status__in=OPEN_STATUSES).filter(
+        Q(gates_evaluated_at__isnull=True) | Q(gates_evaluated_at__lt=Subquery(newest[:1]))
+    )
+
+
+def gates_reconcile(*, by: Principal) -> list[int]:
+    """Refresh every open request whose gates are older than its version's newest evidence (Celery beat,
+    and after a process died between an evaluation's commit and its refresh). Returns their ids."""
+    return [_retried(promotion_gates_refresh, by=by, request=req).pk for req in stale_gate_requests()]
+
+
 def review_flag_resolve(*, by: Principal, flag: ReviewFlag, resolution: str) -> ReviewFlag:
-    actor, user = by.actor, by.user
     target = {"type": "review_flag", "id": str(flag.pk), "model_version": str(flag.model_version_id)}
-    with _refusals(actor, "review_flag.resolve", target):
-        if not _has_any_role(user, (RISK_OFFICER,)):
-            raise _Refuse("only a risk officer resolves a review flag")
+    with refusals(by, "review_flag.resolve", target):
+        by.require_role(RISK_OFFICER, reason="only a risk officer resolves a review flag")
         if not (resolution or "").strip():
-            raise _Refuse("a resolution is required", ValidationFailed, "resolution")
-        with transaction.atomic():
+            raise ValidationFailed("a resolution is required", field="resolution")
+        with audit_unit(by.actor) as audit:
             flag = ReviewFlag.objects.select_for_update().get(pk=flag.pk)
             if flag.resolved_at:
-                raise _Refuse("the flag is already resolved", IllegalTransition)
-            flag.resolved_at, flag.resolved_by, flag.resolution = timezone.now(), user, resolution.strip()
+                raise IllegalTransition("the flag is already resolved")
+            flag.resolved_at, flag.resolved_by, flag.resolution = timezone.now(), by.user, resolution.strip()
             flag.save(update_fields=["resolved_at", "resolved_by", "resolution"])
-            audit_event_append(
-                actor=actor,
-                action="review_flag.resolve",
-                target=target,
-                details={"evaluation": flag.evaluation_id},
-                reason=flag.resolution,
-            )
+            audit.add("review_flag.resolve", target, details={"evaluation": flag.evaluation_id}, reason=flag.resolution)
     return flag

@@ -7,10 +7,12 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
-from audit.context import request_context
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER
+from governance.common.tasks import ContextTask
+from governance.workflow import selectors, services
+from governance.workflow.models import ReviewFlag
 
 
 def _send(subject: str, body: str, recipients: list[str]) -> int:
@@ -27,8 +29,6 @@ def _describe(req) -> str:
 
 @shared_task(name="workflow.notify_awaiting_signature")
 def notify_awaiting_signature(request_id: int) -> int:
-    from governance.workflow import selectors
-
     req = selectors.promotion_request_list().get(pk=request_id)
     if not req.is_open:
         return 0
@@ -44,8 +44,6 @@ def notify_awaiting_signature(request_id: int) -> int:
 
 @shared_task(name="workflow.notify_decided")
 def notify_decided(request_id: int) -> int:
-    from governance.workflow import selectors
-
     req = selectors.promotion_request_list().get(pk=request_id)
     body = f"Your promotion request #{req.pk} ({_describe(req)}) is now {req.status}.\n{req.status_reason}\n"
     for approval in req.approvals.all():
@@ -59,8 +57,6 @@ def notify_decided(request_id: int) -> int:
 
 @shared_task(name="workflow.notify_review_flag")
 def notify_review_flag(flag_id: int) -> int:
-    from governance.workflow.models import ReviewFlag
-
     flag = ReviewFlag.objects.select_related("model_version__model__owner", "evaluation").get(pk=flag_id)
     version = flag.model_version
     officers = User.objects.filter(is_active=True, groups__name=RISK_OFFICER).values_list("email", flat=True)
@@ -81,9 +77,20 @@ def notify_review_flag(flag_id: int) -> int:
     )
 
 
-@shared_task(name="workflow.requests_expire")
+@shared_task(base=ContextTask, name="workflow.requests_expire")
 def requests_expire() -> list[int]:
-    from governance.workflow import services
+    return services.requests_expire(by=Principal.system("celery:workflow.requests_expire", auth="celery"))
 
-    with request_context(origin="celery"):
-        return services.requests_expire(by=Principal.system("celery:workflow.requests_expire", auth="celery"))
+
+@shared_task(
+    base=ContextTask,
+    name="workflow.gates_reconcile",
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=10,
+    ignore_result=True,
+)
+def gates_reconcile() -> list[int]:
+    """Refresh the gates of every open request older than its version's newest evidence (beat, and
+    whenever an after-commit refresh failed)."""
+    return services.gates_reconcile(by=Principal.system("celery:workflow.gates_reconcile", auth="celery"))

@@ -69,7 +69,7 @@ def warning_texts(evaluation) -> list[str]:
 
 def version_hub(request, version: ModelVersion) -> dict:
     """Everything about one version, linked: evaluations, requests, flags, packs, stage timeline, audit events."""
-    from audit.models import AuditEvent
+    from audit import selectors as audit_selectors
     from governance.evaluations.models import Evaluation
     from governance.workflow.models import OPEN_STATUSES, PromotionRequest, ReviewFlag, StageTransition
 
@@ -98,7 +98,7 @@ def version_hub(request, version: ModelVersion) -> dict:
             StageTransition.objects.filter(model_version=version).select_related("request").order_by("at", "id")
         ),
         "hub_events": list(
-            AuditEvent.objects.filter(object_type="model_version", object_id=str(version.pk))
+            audit_selectors.object_events("model_version", version.pk)
             .only("seq", "ts", "action", "actor_username", "actor_id")
             .order_by("-seq")[:30]
         ),

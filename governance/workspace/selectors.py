@@ -8,7 +8,7 @@ import datetime as dt
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from audit.models import AuditCheckpoint, AuditHead, AuditVerification
+from audit import selectors as audit_selectors
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel, RiskTier, Stage
 from governance.workflow import gates
@@ -126,9 +126,9 @@ def production_evidence(now: dt.datetime | None = None) -> list[dict]:
 def audit_state(now: dt.datetime | None = None) -> dict:
     """The log's size (head row), its last checkpoint and age, and the last verification."""
     now = now or timezone.now()
-    head = AuditHead.objects.filter(pk=1).only("size", "origin", "updated_at").first()
-    checkpoint = AuditCheckpoint.objects.only("size", "created_at").order_by("-size").first()
-    verification = AuditVerification.objects.order_by("-started_at").first()
+    head = audit_selectors.head()
+    checkpoint = audit_selectors.checkpoints().only("size", "created_at").first()
+    verification = audit_selectors.verifications().first()
     return {
         "size": head.size if head else 0,
         "origin": head.origin if head else "",

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from audit import selectors as audit_selectors
 from audit.checkpoints import CheckpointRefused, checkpoint_create, head
-from audit.models import AuditCheckpoint, AuditVerification
+from audit.selectors import AuditCheckpoint
 from audit.services import audit_event_append
 from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
@@ -36,7 +37,7 @@ def audit_verification_request(*, by: Principal) -> str:
     target = _target()
     with refusals(by, "audit.verify", target):
         _require_operator(by)
-        if AuditVerification.objects.filter(finished_at__isnull=True, trigger__startswith="ui:").exists():
+        if audit_selectors.verifications().filter(finished_at__isnull=True, trigger__startswith="ui:").exists():
             raise Conflict("a verification started from the workspace is still running; wait for its result")
     trigger = f"ui:{by.actor.username or by.actor.id}"[:32]
     with transaction.atomic():
@@ -63,4 +64,4 @@ def audit_checkpoint_sign(*, by: Principal) -> AuditCheckpoint:
             created = checkpoint_create()
         except CheckpointRefused as exc:
             raise Conflict(f"checkpoint refused: {exc}; run a verification to find the damage") from exc
-    return created or AuditCheckpoint.objects.order_by("-size").first()
+    return created or audit_selectors.checkpoints().first()

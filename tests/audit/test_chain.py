@@ -238,7 +238,7 @@ def _run_writers(writers: int, per_writer: int, rollback_every: int | None) -> i
                     committed[worker] += 1
                 except _Rollback:
                     pass
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             connections.close_all()

@@ -87,7 +87,7 @@ def test_16_writers_and_two_sequencers_leave_a_gapless_chain(deferred):
         try:
             while not stop.is_set():
                 total += audit_pending_sequence()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             sequenced.append(total)

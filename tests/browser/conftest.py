@@ -63,7 +63,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 VIEWPORT = {"width": 1400, "height": 900}
 OVERFLOW_JS = (Path(__file__).parent / "overflow.js").read_text()
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-# role -> demo username (governance/common/management/commands/seed_demo.py)
+# role -> demo username (governance/common/demo.py)
 DEMO_LOGINS = {
     "admin": "admin",
     "developer": "dana.developer",
@@ -158,11 +158,11 @@ def demo(transactional_db, settings, tmp_path):
 
     from governance.accounts.models import User
     from governance.accounts.principal import Principal
-    from governance.common.management.commands import seed_demo
+    from governance.api.management.commands import seed_demo
 
     settings.VAR_DIR = tmp_path / "var"
     command = BaseCommand()
-    command.stderr = open(os.devnull, "w")  # noqa: SIM115 - the seed's chatter
+    command.stderr = open(os.devnull, "w")
     principal = Principal.for_command("seed_demo")
     for step in seed_demo.DEMO_STEPS:
         if step.__name__ != "seed_packs":
@@ -174,7 +174,7 @@ def demo(transactional_db, settings, tmp_path):
 
 def login(page, who: str, password: str | None = None, *, expect_success: bool = True):
     """Sign in through the admin's login form as a demo role ("risk_officer") or a username."""
-    from governance.common.management.commands.seed_demo import DEMO_PASSWORD
+    from governance.common.demo import DEMO_PASSWORD
 
     username = DEMO_LOGINS.get(who, who)
     page.goto("/admin/login/")

@@ -8,7 +8,7 @@ import pytest
 from django.core.management.base import BaseCommand
 
 from governance.accounts.principal import Principal
-from governance.common.management.commands import seed_demo
+from governance.api.management.commands import seed_demo
 from governance.evaluations import demo as evaluations_demo
 from governance.evaluations.models import Evaluation
 from tests.evaluations.conftest import events, record

@@ -91,7 +91,7 @@ def test_large_drift_table_against_a_registered_reference(
     from governance.evaluations import services
     from governance.evaluations.inputs import parse_table
 
-    sample, reference = services._reference(version)  # noqa: SLF001
+    sample, reference = services._reference(version)
     parsed = parse_table("drift", content, file_format="csv", columns=mapping, reference=reference)
     expected = services.compute("drift", parsed, {}, [])
     assert_same(expected["metrics"], ev.metrics)

@@ -57,7 +57,7 @@ def _wait_for(pk: int, statuses: tuple[str, ...], timeout: float, what: str, log
 def _queued_evaluation(settings, monkeypatch, g) -> Evaluation:
     """A queued evaluation whose task was handed over but not run here (the 'broker' keeps it)."""
     sent = []
-    monkeypatch.setattr(evaluation_tasks.evaluation_run, "delay", sent.append)
+    monkeypatch.setattr(evaluation_tasks.evaluation_run, "enqueue", lambda caller, pk: sent.append(pk))
     settings.EVALUATION_SYNC_MAX_ROWS = 10
     pipeline = account_factories.service_account()
     version = registry_factories.model_version()

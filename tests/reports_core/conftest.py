@@ -10,11 +10,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import reports_pack_factory as factory  # noqa: E402
-from pypdf import PdfReader  # noqa: E402
+import reports_pack_factory as factory
+from pypdf import PdfReader
 
-from governance.reports.outlines import load_outline  # noqa: E402
-from governance.reports.render import render_pack_pdf  # noqa: E402
+from governance.reports.outlines import load_outline
+from governance.reports.render import render_pack_pdf
 
 REGIMES = ("sr11-7", "eu-ai-act")
 

@@ -70,7 +70,8 @@ def test_no_service_event_uses_the_external_namespace():
     assert {"promotion_request", "review_flag", "model_version", "audit", "api_token"} <= service_namespaces()
 
 
-ACTION_LITERAL = re.compile(r"""\baction\s*=\s*f?"([a-z_]+(?:\.[a-z_{}]+)+)\"""")
+# action="x.y" (audit_event_append) and audit.add("x.y", ...) (the unit of work)
+ACTION_LITERAL = re.compile(r"""(?:\baction\s*=\s*|\baudit\.add\(\s*)f?"([a-z_]+(?:\.[a-z_{}]+)+)\"""")
 
 
 def test_every_action_the_code_appends_is_registered():

@@ -65,7 +65,7 @@ def test_target_equal_to_current_stage(staged, developer):
 
 def test_unknown_version(developer):
     with pytest.raises(NotFound):
-        services.promotion_request_create(by=as_user(developer), version=999999, target_stage="staging", reason="x")
+        services.version_for_request(as_user(developer), 999999)
     assert last_event("promotion_request.create.denied").object_id == "999999"
 
 

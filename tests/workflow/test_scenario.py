@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from audit.verification import verify_database
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
-from governance.common.management.commands import seed_demo
+from governance.api.management.commands import seed_demo
 from governance.registry.models import ModelVersion
 from governance.workflow import demo
 from governance.workflow.models import PromotionRequest

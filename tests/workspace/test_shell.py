@@ -44,9 +44,9 @@ def test_redoc_page_forbids_other_hosts(client, auditor):
 
 @pytest.mark.django_db
 def test_pack_list_polls_while_a_job_is_queued(client, auditor, version, monkeypatch):
-    from governance.reports import services
+    from governance.reports import tasks
 
-    monkeypatch.setattr(services, "_enqueue", lambda pack_id: None)  # no worker: the job stays queued
+    monkeypatch.setattr(tasks.generate_pack, "enqueue", lambda caller, pack_id: None)  # no worker: stays queued
     client.login(username=auditor.username, password=PASSWORD)
     page = reverse("admin:registry_modelversion_change", args=[version.pk])
     response = client.post(reverse("admin:reports_pack_generate", args=[version.pk]), {"regime": "sr11-7"})

@@ -30,3 +30,7 @@ class MlflowBridgeConfig(AppConfig):
         # Promotions, rollbacks and retirements here move the governed aliases in MLflow.
         for event in ("model_version.promoted", "model_version.rolled_back", "model_version.stage_changed"):
             subscribe(event, services.on_stage_changed)
+
+        from governance.integrations.mlflow import handlers
+
+        handlers.connect()

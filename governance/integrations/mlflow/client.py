@@ -91,7 +91,7 @@ def translate(exc: BaseException, what: str) -> DomainError:
     try:
         from mlflow.exceptions import MlflowException
     except ImportError:  # pragma: no cover
-        MlflowException = ()  # noqa: N806
+        MlflowException = ()
     if isinstance(exc, DomainError):
         return exc
     message = str(exc).splitlines()[0][:300] if str(exc) else exc.__class__.__name__
@@ -102,7 +102,7 @@ def translate(exc: BaseException, what: str) -> DomainError:
     return MlflowUnavailable(f"{what}: MLflow is unavailable ({message}); the work is retried")
 
 
-class guarded:  # noqa: N801 - used as a context manager: ``with guarded("reading versions"):``
+class guarded:
     """Turn any exception raised inside into ``MlflowRefused`` or ``MlflowUnavailable``."""
 
     def __init__(self, what: str):

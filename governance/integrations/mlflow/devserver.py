@@ -122,7 +122,7 @@ class MlflowServer:
                 MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES="1",
             )
         self.log_path = self.data_dir / "server.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
+        log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             self.command(python), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_event_append, audit_unit
@@ -39,8 +38,9 @@ from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import PIPELINE, RISK_OFFICER
 from governance.common.errors import Conflict, DomainError, NotFound, PermissionRefused, ValidationFailed
+from governance.common.events import announce
 from governance.common.refusals import refusals
-from governance.common.services import deny, full_clean_or_raise
+from governance.common.services import full_clean_or_raise
 from governance.integrations.mlflow.client import (
     MlflowRefused,
     MlflowUnavailable,
@@ -291,7 +291,7 @@ def _framework_from_mlmodel(text: str) -> str:
         import yaml
 
         doc = yaml.safe_load(text) or {}
-    except Exception:  # noqa: BLE001 - a malformed MLmodel only loses the framework name
+    except Exception:
         return ""
     flavors = {k: v for k, v in (doc.get("flavors") or {}).items() if k != "python_function"}
     for name, conf in sorted(flavors.items()):
@@ -413,9 +413,7 @@ def _raise_flag(
         target=version_target(version) if version else model_target(model),
         details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details},
     )
-    from governance.integrations.mlflow import tasks
-
-    transaction.on_commit(lambda: tasks.notify_flag.delay(flag.pk))
+    announce("mlflow.flag_raised", flag_id=flag.pk)  # handlers.py queues the e-mail after the commit
     return flag
 
 
@@ -701,15 +699,10 @@ class WebhookReplayed(WebhookRefused):
 
 
 def _webhook_deny(reason: str, *, delivery_id: str, error: type[DomainError], field: str, details: dict | None = None):
-    deny(
-        actor=WEBHOOK_ACTOR,
-        action="mlflow.webhook",
-        target={"type": "mlflow_delivery", "id": (delivery_id or "?")[:100]},
-        reason=reason,
-        error=error,
-        field=field,
-        details=details,
-    )
+    """Refuse a webhook delivery: audited as ``mlflow.webhook.denied`` (the one refusal helper), then raised."""
+    target = {"type": "mlflow_delivery", "id": (delivery_id or "?")[:100]}
+    with refusals(WEBHOOK, "mlflow.webhook", target):
+        raise error(reason, field=field, details=details)
 
 
 def verify_signature(secret: str, delivery_id: str, timestamp: str, body: bytes, signature_header: str) -> bool:
@@ -821,9 +814,7 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
                 target={"type": "mlflow_delivery", "id": delivery_id},
                 details={"event": f"{entity}.{action}", "data": data, "links": [link.pk for link in links]},
             )
-            from governance.integrations.mlflow import tasks
-
-            transaction.on_commit(lambda: tasks.process_delivery.delay(delivery.pk))
+            announce("mlflow.delivery_received", delivery_id=delivery.pk)
     if replay:
         _webhook_deny(
             "this delivery id was already received (replay)",
@@ -918,9 +909,7 @@ def _queue_alias_write(
             "reason": write.reason,
         },
     )
-    from governance.integrations.mlflow import tasks
-
-    transaction.on_commit(lambda: tasks.alias_write.delay(write.pk))
+    announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=None)
     return write
 
 
@@ -995,9 +984,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
                 },
             )
         write.refresh_from_db()
-        from governance.integrations.mlflow import tasks
-
-        tasks.schedule_alias_retry(write)
+        announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=write.next_attempt_at.isoformat())
         return write
     with audit_unit(by.actor):
         w = MlflowAliasWrite.objects.select_for_update().get(pk=write.pk)

@@ -60,7 +60,7 @@ def process_delivery(self, delivery_id: int) -> dict:
             if settings.CELERY_BROKER_URL:  # the periodic sync covers it as well
                 raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 1800)) from exc
             return result
-        except Exception as exc:  # noqa: BLE001 - recorded on the delivery; the next sync covers it
+        except Exception as exc:
             logger.exception("MLflow delivery %s failed", delivery.delivery_id)
             result, status = {"error": str(exc)[:500]}, DeliveryStatus.FAILED
     MlflowDelivery.objects.filter(pk=delivery.pk).update(status=status, result=result)
@@ -84,7 +84,7 @@ def schedule_alias_retry(write) -> None:
         return
     try:
         alias_write.apply_async((write.pk,), eta=write.next_attempt_at)
-    except Exception:  # noqa: BLE001 - the periodic sync retries due writes anyway
+    except Exception:
         logger.exception("could not schedule the retry of alias write %s", write.pk)
 
 

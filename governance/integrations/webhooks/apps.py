@@ -23,7 +23,7 @@ class WebhooksConfig(AppConfig):
             "webhook_delivery.redeliver",
         )
 
-        for event, handler in handlers.DOMAIN_HANDLERS.items():
+        for event, handler in {**handlers.DOMAIN_HANDLERS, **handlers.QUEUE_HANDLERS}.items():
             subscribe(event, handler)
         audit_signals.checkpoint_signed.connect(handlers.on_checkpoint_signed, dispatch_uid="webhooks.checkpoint")
         audit_signals.verification_failed.connect(

@@ -30,3 +30,24 @@ def on_verification_failed(sender, verification, **kwargs):
     from governance.integrations.webhooks.services import deliveries_create
 
     deliveries_create("audit.verification_failed", verification=verification)
+
+
+def on_deliveries_queued(*, delivery_ids: list[int]) -> None:
+    """Send each new (or redelivered) delivery on a worker, after the commit that created it."""
+    from governance.integrations.webhooks import tasks
+
+    for pk in delivery_ids:
+        tasks.deliver.delay(pk)
+
+
+def on_subscription_disabled(*, subscription_id: int) -> None:
+    from governance.integrations.webhooks import tasks
+
+    tasks.notify_disabled.delay(subscription_id)
+
+
+# Services announce; these queue the tasks (services never import tasks).
+QUEUE_HANDLERS = {
+    "webhook_delivery.queued": on_deliveries_queued,
+    "webhook_subscription.disabled": on_subscription_disabled,
+}

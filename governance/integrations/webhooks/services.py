@@ -25,12 +25,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit import selectors as audit_selectors
 from audit.services import audit_unit, format_ts
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, has_role
 from governance.common.errors import Conflict, ValidationFailed
+from governance.common.events import announce
 from governance.common.refusals import refusals
 from governance.integrations.webhooks import catalogue, signing, targets
 from governance.integrations.webhooks.models import (
@@ -215,10 +216,7 @@ def subscription_disable(
                 reason=reason,
             )
             if automatic:
-                from governance.integrations.webhooks import tasks  # late import: tasks import the Celery app
-
-                pk = sub.pk
-                transaction.on_commit(lambda: tasks.notify_disabled.delay(pk))
+                announce("webhook_subscription.disabled", subscription_id=sub.pk)
     return sub
 
 
@@ -275,28 +273,17 @@ def deliveries_create(event: str, **payload) -> list[WebhookDelivery]:
                     next_attempt_at=now,
                 )
             )
-        from governance.integrations.webhooks import tasks
-
-        ids = [d.pk for d in created]
-        transaction.on_commit(lambda: [tasks.deliver.delay(pk) for pk in ids])
+        announce("webhook_delivery.queued", delivery_ids=[d.pk for d in created])
     return created
 
 
 def _resolve_seq(ref: dict) -> tuple[int | None, str | None]:
     """The seq of the decision's audit event: the latest event on that object, with one of the
     actions, written by the same request (``None`` while it waits for the deferred sequencer)."""
-    found = (
-        AuditEvent.objects.filter(
-            action__in=ref["actions"],
-            object_type=ref["object_type"],
-            object_id=ref["object_id"],
-            request_id=ref["request_id"],
-        )
-        .order_by("-seq")
-        .values_list("seq", "action")
-        .first()
+    found = audit_selectors.latest_event(
+        actions=ref["actions"], object_type=ref["object_type"], object_id=ref["object_id"], request_id=ref["request_id"]
     )
-    return (found[0], found[1]) if found else (None, None)
+    return (found.seq, found.action) if found else (None, None)
 
 
 # --- delivery -----------------------------------------------------------------------------------------------
@@ -482,9 +469,7 @@ def delivery_redeliver(*, by: Principal, delivery: WebhookDelivery) -> WebhookDe
             audit.add(
                 action, target, details={"event": fresh.event, "message_id": fresh.message_id, "status_before": before}
             )
-            from governance.integrations.webhooks import tasks
-
-            transaction.on_commit(lambda: tasks.deliver.delay(fresh.pk))
+            announce("webhook_delivery.queued", delivery_ids=[fresh.pk])
     fresh.refresh_from_db()
     return fresh
 

@@ -26,7 +26,7 @@ def _examples() -> list[str]:
 
 def _load(source: str) -> dict:
     namespace = {"__name__": "docs_example"}
-    exec(compile(source, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
+    exec(compile(source, str(DOC), "exec"), namespace)
     return namespace
 
 

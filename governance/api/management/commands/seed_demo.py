@@ -1,7 +1,9 @@
 """Demo data for ``make run``: one person per role, a pipeline account and the German Credit model.
 
 Idempotent: a second run finds everything in place and creates nothing new. Other apps add
-their demo steps to ``DEMO_STEPS`` (evaluations, promotions, documentation packs).
+their demo steps to ``DEMO_STEPS`` (evaluations, promotions, documentation packs). The command
+lives in the API app, the one app that may depend on every other; the demo's names and password
+are in ``governance.common.demo``.
 """
 
 from __future__ import annotations
@@ -15,24 +17,11 @@ from django.core.management.base import BaseCommand
 
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
-from governance.accounts.roles import AUDITOR, DEVELOPER, RISK_OFFICER, VALIDATOR
 from governance.accounts.services import service_account_create, user_create
 from governance.common import demo
+from governance.common.demo import DEMO_PASSWORD, DEMO_PEOPLE, MODEL_NAME, PIPELINE_ACCOUNT
 from governance.registry import services as registry
 from governance.registry.models import ModelVersion, RegisteredModel
-
-DEMO_PASSWORD = "demo-password-2026"
-DEMO_PEOPLE = (
-    # username, first, last, roles, superuser
-    ("admin", "Ada", "Admin", [], True),
-    ("dana.developer", "Dana", "Developer", [DEVELOPER], False),
-    ("victor.validator", "Victor", "Validator", [VALIDATOR], False),
-    ("rita.risk", "Rita", "Risk-Officer", [RISK_OFFICER], False),
-    ("rob.risk", "Rob", "Second-Risk-Officer", [RISK_OFFICER], False),
-    ("alex.auditor", "Alex", "Auditor", [AUDITOR], False),
-)
-PIPELINE_ACCOUNT = "credit-pipeline"
-MODEL_NAME = "german-credit-scoring"
 
 
 def token_file() -> Path:
