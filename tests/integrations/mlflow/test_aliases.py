@@ -154,3 +154,63 @@ def test_alias_writes_retry_while_mlflow_is_down(
         mlflow_server.start()
     assert services.mlflow_alias_writes_flush(link=link) == {write.pk: "done"}
     assert champion(mlflow_client, link) == "1"
+
+
+def test_a_stage_alias_follows_its_stage_and_is_removed_when_the_stage_empties(
+    low_risk_link, mlflow_client, developer, validator, risk_officer, django_capture_on_commit_callbacks
+):
+    link = services.mlflow_link_update(
+        by=as_user(risk_officer), link=low_risk_link, data={"stage_aliases": {"staging": "challenger"}}
+    )
+    v1 = version(link, "1")
+    wf.good_evidence(v1)
+    with django_capture_on_commit_callbacks(execute=True):
+        wf.approve(wf.request(v1, developer, "staging"), validator)
+    aliases = mlflow_client.get_registered_model(link.mlflow_name).aliases
+    assert str(aliases["challenger"]) == "1" and "champion" not in aliases
+
+    with django_capture_on_commit_callbacks(execute=True):
+        req = wf.request(v1, developer, "production")
+        wf.approve(req, validator)
+    aliases = mlflow_client.get_registered_model(link.mlflow_name).aliases
+    assert str(aliases["champion"]) == "1" and "challenger" not in aliases  # staging is empty now
+    deleted = AuditEvent.objects.filter(action="mlflow.alias_delete").last()
+    assert json.loads(bytes(deleted.record))["data"]["alias"] == "challenger"
+
+
+def test_link_options_are_validated(low_risk_link, developer, validator):
+    from governance.common.errors import PermissionRefused, ValidationFailed
+
+    with pytest.raises(ValidationFailed) as exc:
+        services.mlflow_link_update(by=as_user(developer), link=low_risk_link, data={"stage_aliases": {"prod": "x"}})
+    assert exc.value.field == "stage_aliases.prod"
+    with pytest.raises(ValidationFailed) as exc:
+        services.mlflow_link_update(by=as_user(developer), link=low_risk_link, data={"governed_alias": "1bad"})
+    assert exc.value.field == "governed_alias"
+    with pytest.raises(PermissionRefused):
+        services.mlflow_link_update(by=as_user(validator), link=low_risk_link, data={"out_of_band": "flag"})
+    assert AuditEvent.objects.filter(action="mlflow.link_update.denied").count() == 3
+
+
+def test_the_version_admin_page_shows_its_mlflow_import_and_alias_writes(
+    low_risk_link, client, developer, validator, risk_officer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        to_production(version(low_risk_link, "1"), developer, [validator, risk_officer])
+    admin_user = account_factories.person(is_superuser=True)
+    client.force_login(admin_user)
+    v1 = version(low_risk_link, "1")
+    page = client.get(f"/admin/registry/modelversion/{v1.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "MLflow import (lineage read from MLflow)" in text
+    assert v1.mlflow_import.run_id in text
+    assert "governed MLflow alias write" in text.lower() or "Governed MLflow alias write" in text
+    for url in (
+        "/admin/mlflow_bridge/mlflowlink/",
+        "/admin/mlflow_bridge/mlflowaliaswrite/",
+        "/admin/mlflow_bridge/mlflowversionimport/",
+        "/admin/mlflow_bridge/mlflowflag/",
+        "/admin/mlflow_bridge/mlflowdelivery/",
+    ):
+        assert client.get(url).status_code == 200, url

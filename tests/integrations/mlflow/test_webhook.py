@@ -118,3 +118,53 @@ def test_mlflow_delivers_a_new_version_and_it_is_imported(live_server, linked, m
         assert AuditEvent.objects.filter(action="mlflow.webhook", object_id=delivery.delivery_id).exists()
     finally:
         mlflow_client.delete_webhook(hook.webhook_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_champion_moved_in_mlflow_is_flagged_and_restored_within_one_delivery(
+    live_server, mlflow_server, mlflow_client, developer, validator, risk_officer
+):
+    """Someone moves @champion in MLflow directly: MLflow's own delivery brings it here, and the
+    governed alias is back on the approved version before the next sync."""
+    from governance.integrations.mlflow import services
+    from governance.integrations.mlflow.models import FlagKind, MlflowFlag
+    from tests.factories import registry as registry_factories
+    from tests.factories import workflow as wf
+    from tests.factories.accounts import ADMIN, as_user
+    from tests.integrations.mlflow.conftest import unique_name
+
+    model = registry_factories.registered_model(owner=developer, risk_tier="tier_3", eu_ai_act_category="minimal")
+    name = unique_name("oob")
+    mlflow_client.create_registered_model(name)
+    link = services.mlflow_link_create(
+        by=as_user(developer), model=model, tracking_uri=mlflow_server.url, mlflow_name=name
+    )
+    for _ in range(2):
+        register(mlflow_client, name, log_run(mlflow_client))
+    services.mlflow_link_sync(by=ADMIN, link=link)
+    v1 = ModelVersion.objects.get(model=model, version="1")
+    wf.good_evidence(v1)
+    wf.approve(wf.request(v1, developer, "staging"), validator)
+    wf.approve(wf.request(v1, developer, "production"), risk_officer)  # on commit: @champion -> 1
+    assert str(mlflow_client.get_registered_model(name).aliases["champion"]) == "1"
+
+    hook = mlflow_client.create_webhook(
+        name=f"mlgov-{uuid.uuid4().hex[:8]}",
+        url=f"{live_server.url}{URL}",
+        events=["model_version_alias.created", "model_version_alias.deleted"],
+        secret=SECRET,
+    )
+    try:
+        time.sleep(1.5)  # the server caches webhook lists for MLFLOW_WEBHOOK_CACHE_TTL (1 s in tests)
+        mlflow_client.set_registered_model_alias(name, "champion", "2")  # out of band
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not MlflowFlag.objects.filter(kind=FlagKind.ALIAS_OUT_OF_BAND).exists():
+            time.sleep(0.5)
+        flag = MlflowFlag.objects.get(kind=FlagKind.ALIAS_OUT_OF_BAND, model=model)
+        assert flag.details["observed"] == "2" and flag.details["expected"] == "1"
+        while time.monotonic() < deadline and str(mlflow_client.get_registered_model(name).aliases["champion"]) != "1":
+            time.sleep(0.5)
+        assert str(mlflow_client.get_registered_model(name).aliases["champion"]) == "1"  # restored
+        assert MlflowDelivery.objects.filter(entity="model_version_alias", mlflow_name=name).exists()
+    finally:
+        mlflow_client.delete_webhook(hook.webhook_id)
