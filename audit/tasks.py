@@ -17,5 +17,9 @@ def checkpoint_if_due() -> int | None:
 
 @shared_task(name="audit.verify_log", ignore_result=True)
 def verify_log() -> bool:
-    """Full verification of the stored log and its checkpoints; failures raise an alert."""
-    return record_verification(trigger="nightly").ok
+    """Full verification of the stored log and its checkpoints, then of the governed state against
+    the log (audit.state); failures raise an alert."""
+    from audit.state import record_state_verification
+
+    log_ok = record_verification(trigger="nightly").ok
+    return record_state_verification(trigger="nightly").ok and log_ok
