@@ -462,6 +462,8 @@ OVERSIGHT_REVALIDATION_MONTHS = {
     "tier_3": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_3", "36")),
 }
 OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS = int(os.environ.get("OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS", "12"))
+# Policy gate: no promotion to production while a high validation finding of the version is unresolved.
+OVERSIGHT_BLOCK_PRODUCTION_ON_OPEN_HIGH_FINDINGS = env_bool("OVERSIGHT_BLOCK_PRODUCTION_ON_OPEN_HIGH_FINDINGS", True)
 CELERY_BEAT_SCHEDULE["oversight-flag-overdue-revalidations"] = {
     "task": "oversight.flag_overdue_revalidations",
     "schedule": crontab(hour=6, minute=0),

@@ -210,7 +210,29 @@ def evaluate(
         else:
             outcome = PASS if row["passed"] else FAIL
         rows.append(_row(check, evaluation, value, outcome))
+    rows += open_high_findings_rows(policy, version, now)
     return rows, all(r["outcome"] == PASS for r in rows)
+
+
+def open_high_findings_rows(policy, version: ModelVersion, now: dt.datetime) -> list[dict]:
+    """Issue 17: while a high validation finding of the version is unresolved, a move to production
+    fails a ``finding:open_high_findings`` row (setting ``OVERSIGHT_BLOCK_PRODUCTION_ON_OPEN_HIGH_FINDINGS``).
+    No row when there is none, so other stages' checklists are unchanged."""
+    from django.conf import settings
+
+    from governance.oversight.selectors import open_high_findings
+
+    if policy.target_stage != Stage.PRODUCTION or not getattr(
+        settings, "OVERSIGHT_BLOCK_PRODUCTION_ON_OPEN_HIGH_FINDINGS", True
+    ):
+        return []
+    found = open_high_findings(version, today=timezone.localdate(now))
+    if not found:
+        return []
+    check = {"kind": "finding", "metric": "open_high_findings", "comparator": "==", "threshold": "0"}
+    row = _row(check, None, str(len(found)), FAIL)
+    row["source"] = "oversight"
+    return [row]
 
 
 def check_key(row: dict) -> str:

@@ -117,7 +117,14 @@ def seed_evaluations(command: BaseCommand, by: Principal) -> None:
     evaluations_demo.seed(command, by)
 
 
-DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_evaluations, seed_packs]
+def seed_oversight(command: BaseCommand, by: Principal) -> None:
+    """A completed validation with two findings and a serious incident (issue 17)."""
+    from governance.oversight import demo as oversight_demo
+
+    oversight_demo.seed(command, by)
+
+
+DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_evaluations, seed_packs, seed_oversight]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,29 @@
+"""The demo step: people, model, workflow walk, then the oversight records (idempotent)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management.base import BaseCommand
+
+from governance.accounts.principal import Principal
+from governance.common.management.commands import seed_demo
+from governance.oversight import selectors
+from governance.oversight.models import Finding, SeriousIncident, Validation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_seeds_a_validation_two_findings_and_an_incident(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    command, by = BaseCommand(), Principal.for_command("seed_demo")
+    for step in (seed_demo.seed_people, seed_demo.seed_model, seed_demo.seed_workflow, seed_demo.seed_oversight):
+        step(command, by)
+    seed_demo.seed_oversight(command, by)  # idempotent
+    validation = Validation.objects.get()
+    assert validation.conclusion == "fit with conditions" and validation.model_version.stage == "production"
+    assert sorted(Finding.objects.values_list("status", flat=True)) == ["closed", "open"]
+    incident = SeriousIncident.objects.get()
+    assert incident.deadline_rule == "Art. 73(2)"
+    assert selectors.incident_deadline_status(incident)["status"] == "pending"
+    row = selectors.revalidation_schedule()[0]
+    assert row["last_validation"] == validation.completed_on and row["bucket"] is None
