@@ -8,6 +8,7 @@ needed, starts ``server.mjs`` on a free loopback port with a copy of its config.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -146,6 +147,12 @@ def sso_settings_for(settings, issuer: str) -> None:
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
     settings.OIDC_GROUP_ROLE_MAP = dict(GROUP_ROLE_MAP)
+    # As governance/settings.py does for OIDC_ISSUER: forms that redirect to the provider (signing by
+    # step-up, logout) are allowed by the Content-Security-Policy's form-action.
+    csp = copy.deepcopy(getattr(settings, "CONTENT_SECURITY_POLICY", None) or {})
+    if "form-action" in csp.get("DIRECTIVES", {}):
+        csp["DIRECTIVES"]["form-action"] = ["'self'", issuer]
+        settings.CONTENT_SECURITY_POLICY = csp
     reset_caches()
 
 

@@ -299,6 +299,16 @@ def test_local_login_can_be_switched_off_except_break_glass(sso, settings, rp):
     assert posted.status_code == 200 and rp.get("/admin/").status_code == 302
 
 
+def test_service_accounts_never_sign_in_with_a_password(sso, rp):
+    from django.contrib.auth.hashers import make_password
+
+    from tests.factories.accounts import service_account
+
+    robot = service_account("robot")
+    User.objects.filter(pk=robot.pk).update(password=make_password("guess"))  # bookkeeping column
+    assert not rp.login(username="robot", password="guess")
+
+
 def test_sso_users_never_sign_in_with_a_password(sso, rp):
     sso_sign_in(rp, OpAgent(), "rita")
     rita = User.objects.get(username="rita")

@@ -71,7 +71,7 @@ def test_sso_user_signs_by_re_authenticating(sso, rp, staging_request):
     assert records("promotion_request.promote")[-1]["data"]["approvals"][0]["reauthentication"] == evidence
     event = records("promotion_request.approve")[-1]
     assert event["data"]["reauthentication"] == evidence
-    assert event["actor"]["username"] == "victor"
+    assert event["actor"]["username"] == "victor" and event["actor"]["auth"] == "oidc"
     shown = rp.get(page(staging_request)).content.decode()
     assert f"re-authenticated at {sso.issuer} at {evidence['auth_time']}" in shown
     # The same answer cannot sign twice: its state was used.
