@@ -284,9 +284,13 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         tab = request.GET.get("tab") or "mine"
-        mine = selectors.requests_awaiting(request.user)
-        open_requests = list(selectors.open_requests())
-        decided = list(selectors.decided_requests()[:100])
+        from governance.workspace.selectors import search_filter
+
+        query = request.GET.get("q", "").strip()
+        match = search_filter(query)
+        open_requests = list(selectors.open_requests().filter(match))
+        mine = [req for req in open_requests if services.signer_refusal(request.user, req) is None]
+        decided = list(selectors.decided_requests().filter(match)[:100])
         rows = {"mine": mine, "open": open_requests, "decided": decided}.get(tab, mine)
         can_sign_any = bool(mine) or any(services.signer_refusal(request.user, r) is None for r in open_requests)
         context = {
@@ -294,6 +298,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "title": "Promotion requests",
             "opts": self.opts,
             "tab": tab,
+            "query": query,
             "tabs": [
                 ("mine", "Awaiting my signature", len(mine)),
                 ("open", "All open", len(open_requests)),
