@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "governance.api",
     "governance.workspace",
     "governance.integrations.webhooks",
+    "governance.integrations.mlflow",
     "axes",  # admin login throttling and lockout (issue 10, defect 5; settings AXES_* below)
 ]
 
@@ -338,6 +339,25 @@ EU_AI_ACT_APPLICABLE_DATE = os.environ.get(
 
 # Where seed_demo copies the two sample packs linked from the README (generated, not committed).
 DEMO_SAMPLES_DIR = Path(os.environ.get("DEMO_SAMPLES_DIR", BASE_DIR / "docs" / "samples"))
+
+# MLFLOW BRIDGE (docs/mlflow.md) --------------------------------------------------------------
+# Credentials for MLflow come from MLflow's own variables (MLFLOW_TRACKING_USERNAME / _PASSWORD /
+# _TOKEN), never from the database. MLFLOW_TRACKING_URI, when set, makes `make run` link the demo model.
+MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
+MLFLOW_DEMO_MODEL_NAME = os.environ.get("MLFLOW_DEMO_MODEL_NAME", "german-credit-scoring")
+# The secret given to MLflow's create_webhook; deliveries signed with anything else are refused.
+MLFLOW_WEBHOOK_SECRET = os.environ.get("MLFLOW_WEBHOOK_SECRET", "")
+MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
+# Artifacts larger than this (in total, per version) are imported without a hash, with the reason, and flagged.
+MLFLOW_MAX_ARTIFACT_BYTES = int(os.environ.get("MLFLOW_MAX_ARTIFACT_BYTES", str(2 * 1024**3)))
+MLFLOW_REQUEST_TIMEOUT = int(os.environ.get("MLFLOW_REQUEST_TIMEOUT", "10"))
+MLFLOW_REQUEST_RETRIES = int(os.environ.get("MLFLOW_REQUEST_RETRIES", "2"))
+# Re-hash imported versions' artifacts at each sync, to flag artifacts changed in MLflow after import.
+MLFLOW_VERIFY_ARTIFACTS = env_bool("MLFLOW_VERIFY_ARTIFACTS", True)
+MLFLOW_SYNC_INTERVAL = float(os.environ.get("MLFLOW_SYNC_INTERVAL", "300"))
+MLFLOW_ALIAS_RETRY_BASE_SECONDS = float(os.environ.get("MLFLOW_ALIAS_RETRY_BASE_SECONDS", "30"))
+MLFLOW_ALIAS_RETRY_MAX_SECONDS = float(os.environ.get("MLFLOW_ALIAS_RETRY_MAX_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE["mlflow-sync"] = {"task": "mlflow.sync_all", "schedule": MLFLOW_SYNC_INTERVAL}
 
 # SECURITY (production) ----------------------------------------------------------------------
 if not DEBUG:

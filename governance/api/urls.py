@@ -9,6 +9,7 @@ from governance.api.views_evaluations import EvaluationViewSet, ReferenceSampleV
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
 from governance.api.views_reports import ReportViewSet
 from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
+from governance.integrations.mlflow import urls as mlflow_urls
 from governance.integrations.webhooks.api import WebhookDeliveryViewSet, WebhookEventsView, WebhookSubscriptionViewSet
 
 
@@ -27,6 +28,8 @@ router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("reports", ReportViewSet, basename="report")
 router.register("webhooks/subscriptions", WebhookSubscriptionViewSet, basename="webhook-subscription")
 router.register("webhooks/deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+for prefix, viewset, basename in mlflow_urls.register:
+    router.register(prefix, viewset, basename=basename)
 
 app_name = "api"
 urlpatterns = [
@@ -37,5 +40,6 @@ urlpatterns = [
         name="version-reference",
     ),
     re_path(r"^webhooks/events/?$", WebhookEventsView.as_view(), name="webhook-events"),
+    *mlflow_urls.urlpatterns,
     *router.urls,
 ]
