@@ -38,6 +38,7 @@ from governance.workflow.models import (
     ReviewFlag,
     StageTransition,
 )
+from governance.workspace import selectors as workspace_selectors
 
 KEY_METRICS = (
     "auc",
@@ -398,6 +399,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "checklist": _checklist(req.gate_results),
             "outstanding": _owed(services.approvals_outstanding(req)),
             "failing": gates.failing(req.gate_results),
+            "discrepancies": workspace_selectors.discrepancies([version.pk]).get(version.pk, []),
             "override_on_record": override_on_record,
             "approve_blocked": approve_blocked,
             "approvals": approvals,
