@@ -271,6 +271,10 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     }
 )
 
+# Reported and computed values of one metric on one dataset that differ by more than this (absolute)
+# are shown as a discrepancy on the request page, the version page and the dashboard.
+EVALUATION_DISCREPANCY_TOLERANCE = float(os.environ.get("EVALUATION_DISCREPANCY_TOLERANCE", "0.02"))
+
 # API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
 # itself (no page loads anything from another host).
 SPECTACULAR_SETTINGS.update(

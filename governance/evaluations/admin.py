@@ -235,8 +235,33 @@ class EvaluationAdmin(ReadOnlyAdmin):
             if evaluation.kind == "reported"
             else None,
             "has_view_permission": True,
+            **_links(evaluation),
         }
         return TemplateResponse(request, "admin/evaluations/evaluation/detail.html", context)
+
+
+def _links(evaluation: Evaluation) -> dict:
+    """The requests whose gates used this evaluation, and the evaluation it superseded (the previous
+    one of the same kind and dataset for the version)."""
+    from governance.workflow.models import PromotionRequest
+
+    used_by = [
+        req
+        for req in PromotionRequest.objects.filter(model_version_id=evaluation.model_version_id).order_by("-id")
+        if any(row.get("evaluation_id") == evaluation.pk for row in req.gate_results or [])
+    ]
+    superseded = (
+        Evaluation.objects.filter(
+            model_version_id=evaluation.model_version_id,
+            kind=evaluation.kind,
+            dataset=evaluation.dataset,
+            created_at__lte=evaluation.created_at,
+        )
+        .exclude(pk=evaluation.pk)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return {"used_by_requests": used_by, "superseded": superseded}
 
 
 @admin.register(ReferenceSample)

@@ -38,6 +38,7 @@ from governance.workflow.models import (
     ReviewFlag,
     StageTransition,
 )
+from governance.workspace import selectors as workspace_selectors
 
 KEY_METRICS = (
     "auc",
@@ -284,9 +285,13 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         tab = request.GET.get("tab") or "mine"
-        mine = selectors.requests_awaiting(request.user)
-        open_requests = list(selectors.open_requests())
-        decided = list(selectors.decided_requests()[:100])
+        from governance.workspace.selectors import search_filter
+
+        query = request.GET.get("q", "").strip()
+        match = search_filter(query)
+        open_requests = list(selectors.open_requests().filter(match))
+        mine = [req for req in open_requests if services.signer_refusal(request.user, req) is None]
+        decided = list(selectors.decided_requests().filter(match)[:100])
         rows = {"mine": mine, "open": open_requests, "decided": decided}.get(tab, mine)
         can_sign_any = bool(mine) or any(signing.signer_refusal(request.user, r) is None for r in open_requests)
         context = {
@@ -294,6 +299,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "title": "Promotion requests",
             "opts": self.opts,
             "tab": tab,
+            "query": query,
             "tabs": [
                 ("mine", "Awaiting my signature", len(mine)),
                 ("open", "All open", len(open_requests)),
@@ -393,6 +399,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "checklist": _checklist(req.gate_results),
             "outstanding": _owed(signing.approvals_outstanding(req)),
             "failing": gates.failing(req.gate_results),
+            "discrepancies": workspace_selectors.discrepancies([version.pk]).get(version.pk, []),
             "override_on_record": override_on_record,
             "approve_blocked": approve_blocked,
             "approvals": approvals,

@@ -7,6 +7,7 @@ from django.urls import reverse
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
 from governance.registry.models import ModelVersion
 from governance.reports.models import PackStatus
+from governance.workspace import selectors
 
 PACK_ROLES = (AUDITOR, RISK_OFFICER)
 
@@ -102,6 +103,7 @@ def version_hub(request, version: ModelVersion) -> dict:
             .only("seq", "ts", "action", "actor_username", "actor_id")
             .order_by("-seq")[:30]
         ),
+        "discrepancies": selectors.discrepancies([version.pk]).get(version.pk, []),
         "can_request": user.has_role(*REQUEST_ROLES, superusers=False) and not user.is_service_account,
         "target_stages": [s for s in ("staging", "production") if s != version.stage],
         **packs_context(version, user),

@@ -248,3 +248,40 @@ def gated_metrics(model: RegisteredModel) -> list[dict]:
             key = (check["kind"], check["metric"])
             seen.setdefault(key, {**check, "stage": stage, "policy": policy})
     return list(seen.values())
+
+
+def discrepancies(version_ids, tolerance: float | None = None) -> dict[int, list[dict]]:
+    """Per version: metrics reported by a pipeline and computed by the service on the same dataset
+    whose latest values differ by more than ``tolerance`` (settings.EVALUATION_DISCREPANCY_TOLERANCE)."""
+    from django.conf import settings
+
+    tolerance = settings.EVALUATION_DISCREPANCY_TOLERANCE if tolerance is None else tolerance
+    latest: dict[tuple[int, str, str, str], tuple[float, int]] = {}
+    for e in (
+        Evaluation.objects.filter(model_version_id__in=list(version_ids), status="done")
+        .only("id", "model_version_id", "dataset", "source", "metrics")
+        .order_by("created_at", "id")
+    ):
+        for name, value in (e.metrics or {}).items():
+            number = _number(value)
+            if number is not None:
+                latest[(e.model_version_id, e.dataset, name, e.source)] = (number, e.pk)
+    out: dict[int, list[dict]] = {}
+    for (version_id, dataset, name, source), (reported, reported_id) in latest.items():
+        if source != "reported":
+            continue
+        computed = latest.get((version_id, dataset, name, "computed"))
+        if computed and abs(computed[0] - reported) > tolerance:
+            out.setdefault(version_id, []).append(
+                {
+                    "metric": name,
+                    "dataset": dataset,
+                    "reported": reported,
+                    "reported_id": reported_id,
+                    "computed": computed[0],
+                    "computed_id": computed[1],
+                    "difference": computed[0] - reported,
+                    "tolerance": tolerance,
+                }
+            )
+    return out

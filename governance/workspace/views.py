@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,7 +21,7 @@ from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.workflow import services as workflow_services
-from governance.workflow.models import PromotionRequest
+from governance.workflow.models import OPEN_STATUSES, PromotionRequest
 from governance.workspace import charts as charts_module
 from governance.workspace import hub, selectors, services
 
@@ -40,12 +41,12 @@ def version_packs(request, version_id: int):
 def _sections(user) -> list[str]:
     """The dashboard's cards, most relevant first for the signed-in role."""
     if user.has_role("auditor", superusers=False):
-        return ["audit", "flags", "production", "failed", "matrix"]
+        return ["audit", "flags", "discrepancies", "production", "failed", "matrix"]
     if user.has_role("risk_officer", "validator", superusers=False):
-        return ["awaiting", "flags", "production", "failed", "matrix", "audit"]
+        return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "audit"]
     if user.has_role("developer", superusers=False):
         return ["mine", "failed", "matrix", "production"]
-    return ["awaiting", "flags", "production", "failed", "matrix", "audit", "mine"]
+    return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "audit", "mine"]
 
 
 def dashboard(site, request, extra_context=None):
@@ -75,6 +76,15 @@ def dashboard(site, request, extra_context=None):
         context["production"] = selectors.production_evidence()
     if "audit" in sections:
         context["audit"] = selectors.audit_state()
+    if "discrepancies" in sections:
+        watched = {
+            v.pk: v
+            for v in ModelVersion.objects.filter(
+                Q(stage="production") | Q(promotion_requests__status__in=OPEN_STATUSES)
+            ).select_related("model")
+        }
+        found = selectors.discrepancies(watched)
+        context["discrepancy_rows"] = [{"version": watched[pk], "items": items} for pk, items in found.items()]
     return TemplateResponse(request, "admin/workspace/dashboard.html", context)
 
 

@@ -198,6 +198,12 @@ def screenshot(page, name: str, tmp_path: Path | None = None, *, full_page: bool
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.png"
     page.screenshot(path=str(target), full_page=full_page)
+    if folder == DOCS_IMG:  # documentation images are committed: 128 colours keep them small
+        from PIL import Image
+
+        Image.open(target).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(
+            target, optimize=True
+        )
     return target
 
 

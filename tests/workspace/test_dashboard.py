@@ -54,3 +54,16 @@ def test_empty_dashboard_reads_well(risk_officer):
     html = _html(risk_officer)
     assert "Nothing awaits your signature" in html
     assert "No production version breaches its policy" in html
+
+
+def test_reported_and_computed_disagreement_is_shown(version, developer, risk_officer, settings):
+    wf.evaluation(version, kind="reported", metrics={"auc": 0.81}, dataset="holdout-2026-10")
+    wf.evaluation(version, kind="performance", metrics={"auc": 0.74}, dataset="holdout-2026-10")
+    req = wf.request(version, developer)
+    client = Client()
+    client.force_login(risk_officer)
+    page = client.get(f"/admin/workflow/promotionrequest/{req.pk}/change/").content.decode()
+    assert 'id="discrepancies"' in page and "reported 0.8100" in page and "computed 0.7400" in page
+    assert "reported 0.810 vs computed 0.740" in _html(risk_officer)
+    settings.EVALUATION_DISCREPANCY_TOLERANCE = 0.1
+    assert 'id="discrepancies"' not in client.get(f"/admin/workflow/promotionrequest/{req.pk}/change/").content.decode()

@@ -89,3 +89,13 @@ def test_risk_officer_rolls_back_from_the_model_page(staged, developer, validato
     assert rollback.requested_by == risk_officer
     dev = _client(developer).get(f"/admin/registry/registeredmodel/{staged.model_id}/change/").content.decode()
     assert 'id="rollback"' not in dev
+
+
+def test_evaluation_page_links_version_requests_and_the_evaluation_it_superseded(version, developer, risk_officer):
+    older = wf.evaluation(version, kind="performance", metrics={"auc": 0.71})
+    newer = wf.evaluation(version, kind="performance", metrics={"auc": 0.76})
+    req = wf.request(version, developer)
+    html = _client(risk_officer).get(f"/admin/evaluations/evaluation/{newer.pk}/change/").content.decode()
+    assert f"/admin/registry/modelversion/{version.pk}/change/" in html
+    assert f"/admin/workflow/promotionrequest/{req.pk}/change/" in html
+    assert f"/admin/evaluations/evaluation/{older.pk}/change/" in html

@@ -55,3 +55,15 @@ def test_queue_counts_what_is_owed(version, developer, risk_officer):
     client.force_login(risk_officer)
     html = client.get("/admin/workflow/promotionrequest/?tab=open").content.decode()
     assert "1 given · 1 signature still owed, including a validator" in html
+
+
+def test_queue_search_by_model_version_or_requester(version, developer, risk_officer):
+    wf.good_evidence(version)
+    req = wf.request(version, developer)
+    client = Client()
+    client.force_login(risk_officer)
+    for term in (version.model.name[:5], version.version, developer.username):
+        html = client.get("/admin/workflow/promotionrequest/", {"tab": "open", "q": term}).content.decode()
+        assert f"#{req.pk}</a>" in html, term
+    html = client.get("/admin/workflow/promotionrequest/", {"tab": "open", "q": "no-such-model"}).content.decode()
+    assert f"#{req.pk}</a>" not in html and "No request matches" in html
