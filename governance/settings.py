@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "governance.api",
     "governance.workspace",
     "governance.integrations.webhooks",
+    "governance.oversight",
     "governance.integrations.mlflow",
     "axes",  # admin login throttling and lockout (issue 10, defect 5; settings AXES_* below)
 ]
@@ -224,11 +225,13 @@ CELERY_TASK_TIME_LIMIT = 900
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A job (evaluation, documentation pack) with no progress for this long is stuck: the reaper
 # re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
+AUDIT_FULL_VERIFY_INTERVAL_DAYS = int(os.environ.get("AUDIT_FULL_VERIFY_INTERVAL_DAYS", "7"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
-    # Full re-verification of the log and every checkpoint; a failure alerts the admins.
+    # Nightly: the entries since the last verified checkpoint (+ consistency proof); a full pass
+    # when the last one is older than AUDIT_FULL_VERIFY_INTERVAL_DAYS. A failure alerts the admins.
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
     # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
@@ -449,6 +452,20 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
     "governance.accounts.oidc_session.SessionLimitsMiddleware",
 )
+
+# --- Ongoing model risk management (governance.oversight, issue 17) ---
+# Revalidation interval in months per SR 11-7 risk tier (a risk officer may override per model);
+# an EU AI Act high-risk model is revalidated at least every OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS.
+OVERSIGHT_REVALIDATION_MONTHS = {
+    "tier_1": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_1", "12")),
+    "tier_2": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_2", "24")),
+    "tier_3": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_3", "36")),
+}
+OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS = int(os.environ.get("OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS", "12"))
+CELERY_BEAT_SCHEDULE["oversight-flag-overdue-revalidations"] = {
+    "task": "oversight.flag_overdue_revalidations",
+    "schedule": crontab(hour=6, minute=0),
+}
 
 # CREDENTIAL THROTTLING (issue 10, defects 4 and 5; docs/operations.md "Throttles and lockouts") -----
 # refuses logins from a locked-out account or address, before any backend checks a password

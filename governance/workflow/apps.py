@@ -24,6 +24,10 @@ class WorkflowConfig(AppConfig):
             "model_version.review_flag",
             "review_flag.resolve",
         )
+        from audit.state import register_replayer
+        from governance.workflow.state import WorkflowReplayer
+
+        register_replayer(WorkflowReplayer)
 
         from governance.workflow import handlers
 
