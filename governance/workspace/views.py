@@ -248,7 +248,7 @@ def model_trends(request, model_id: int):
             {
                 "check": check,
                 "series": series,
-                "svg": mark_safe(
+                "svg": mark_safe(  # built by charts.py from escaped values
                     charts_module.trend_chart(
                         series,
                         threshold=threshold,
@@ -263,7 +263,7 @@ def model_trends(request, model_id: int):
     for e in evaluations:
         if e.kind == "performance" and (e.result or {}).get("calibration"):
             svg = charts_module.calibration_chart(e.result["calibration"], title=f"Calibration of evaluation {e.pk}")
-            calibration.append({"evaluation": e, "svg": mark_safe(svg)})
+            calibration.append({"evaluation": e, "svg": mark_safe(svg)})  # escaped by charts.py
     context = {
         **admin.site.each_context(request),
         "title": f"Trends of {model.name}",
