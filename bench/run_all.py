@@ -29,6 +29,7 @@ SCRIPTS = {
     "evaluations_api": "bench_evaluations_api.py",
     "performance": "bench_performance.py",
     "outofcore": "bench_outofcore.py",
+    "verify_incremental": "bench_verify_incremental.py",
     "pack": "bench_pack.py",
     "pack_db": "bench_pack_db.py",
 }

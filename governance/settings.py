@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "governance.api",
     "governance.workspace",
     "governance.integrations.webhooks",
+    "governance.oversight",
+    "governance.integrations.mlflow",
     "axes",  # admin login throttling and lockout (issue 10, defect 5; settings AXES_* below)
 ]
 
@@ -223,11 +225,13 @@ CELERY_TASK_TIME_LIMIT = 900
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A job (evaluation, documentation pack) with no progress for this long is stuck: the reaper
 # re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
+AUDIT_FULL_VERIFY_INTERVAL_DAYS = int(os.environ.get("AUDIT_FULL_VERIFY_INTERVAL_DAYS", "7"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
-    # Full re-verification of the log and every checkpoint; a failure alerts the admins.
+    # Nightly: the entries since the last verified checkpoint (+ consistency proof); a full pass
+    # when the last one is older than AUDIT_FULL_VERIFY_INTERVAL_DAYS. A failure alerts the admins.
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
     # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
@@ -339,6 +343,25 @@ EU_AI_ACT_APPLICABLE_DATE = os.environ.get(
 # Where seed_demo copies the two sample packs linked from the README (generated, not committed).
 DEMO_SAMPLES_DIR = Path(os.environ.get("DEMO_SAMPLES_DIR", BASE_DIR / "docs" / "samples"))
 
+# MLFLOW BRIDGE (docs/mlflow.md) --------------------------------------------------------------
+# Credentials for MLflow come from MLflow's own variables (MLFLOW_TRACKING_USERNAME / _PASSWORD /
+# _TOKEN), never from the database. MLFLOW_TRACKING_URI, when set, makes `make run` link the demo model.
+MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
+MLFLOW_DEMO_MODEL_NAME = os.environ.get("MLFLOW_DEMO_MODEL_NAME", "german-credit-scoring")
+# The secret given to MLflow's create_webhook; deliveries signed with anything else are refused.
+MLFLOW_WEBHOOK_SECRET = os.environ.get("MLFLOW_WEBHOOK_SECRET", "")
+MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
+# Artifacts larger than this (in total, per version) are imported without a hash, with the reason, and flagged.
+MLFLOW_MAX_ARTIFACT_BYTES = int(os.environ.get("MLFLOW_MAX_ARTIFACT_BYTES", str(2 * 1024**3)))
+MLFLOW_REQUEST_TIMEOUT = int(os.environ.get("MLFLOW_REQUEST_TIMEOUT", "10"))
+MLFLOW_REQUEST_RETRIES = int(os.environ.get("MLFLOW_REQUEST_RETRIES", "2"))
+# Re-hash imported versions' artifacts at each sync, to flag artifacts changed in MLflow after import.
+MLFLOW_VERIFY_ARTIFACTS = env_bool("MLFLOW_VERIFY_ARTIFACTS", True)
+MLFLOW_SYNC_INTERVAL = float(os.environ.get("MLFLOW_SYNC_INTERVAL", "300"))
+MLFLOW_ALIAS_RETRY_BASE_SECONDS = float(os.environ.get("MLFLOW_ALIAS_RETRY_BASE_SECONDS", "30"))
+MLFLOW_ALIAS_RETRY_MAX_SECONDS = float(os.environ.get("MLFLOW_ALIAS_RETRY_MAX_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE["mlflow-sync"] = {"task": "mlflow.sync_all", "schedule": MLFLOW_SYNC_INTERVAL}
+
 # SECURITY (production) ----------------------------------------------------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -427,6 +450,20 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
     "governance.accounts.oidc_session.SessionLimitsMiddleware",
 )
+
+# --- Ongoing model risk management (governance.oversight, issue 17) ---
+# Revalidation interval in months per SR 11-7 risk tier (a risk officer may override per model);
+# an EU AI Act high-risk model is revalidated at least every OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS.
+OVERSIGHT_REVALIDATION_MONTHS = {
+    "tier_1": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_1", "12")),
+    "tier_2": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_2", "24")),
+    "tier_3": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_3", "36")),
+}
+OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS = int(os.environ.get("OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS", "12"))
+CELERY_BEAT_SCHEDULE["oversight-flag-overdue-revalidations"] = {
+    "task": "oversight.flag_overdue_revalidations",
+    "schedule": crontab(hour=6, minute=0),
+}
 
 # CREDENTIAL THROTTLING (issue 10, defects 4 and 5; docs/operations.md "Throttles and lockouts") -----
 # refuses logins from a locked-out account or address, before any backend checks a password

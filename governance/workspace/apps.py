@@ -13,6 +13,7 @@ class WorkspaceConfig(AppConfig):
     def ready(self) -> None:
         from audit.registry import register_event_types
 
+        # the audit page's actions: run a verification, sign a checkpoint (governance/workspace/services.py)
         register_event_types(self.label, "audit.verify", "audit.checkpoint")
 
 

@@ -154,3 +154,97 @@ def search_filter(term: str) -> Q:
         | Q(requested_by__username__icontains=term)
         | Q(model_version__model__title__icontains=term)
     )
+
+
+# --- comparison and trends ------------------------------------------------------------------------------------
+
+
+def latest_by_kind(version: ModelVersion) -> dict[str, Evaluation]:
+    latest: dict[str, Evaluation] = {}
+    for evaluation in Evaluation.objects.filter(model_version=version, status="done").order_by("created_at", "id"):
+        latest[evaluation.kind] = evaluation
+    return latest
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def compare_versions(a: ModelVersion, b: ModelVersion) -> dict:
+    """Two versions side by side: lineage and parameters diffed, the latest evaluation of each kind with
+    every metric and the difference (b - a), and the gates of the current policies for each."""
+    from governance.registry.models import LINEAGE_FIELDS
+    from governance.workflow.services import policy_for
+
+    lineage = [
+        {"field": name, "a": getattr(a, name), "b": getattr(b, name), "differs": getattr(a, name) != getattr(b, name)}
+        for name in LINEAGE_FIELDS
+        if name != "parameters"
+    ]
+    pa, pb = a.parameters or {}, b.parameters or {}
+    parameters = [
+        {"name": k, "a": pa.get(k, "—"), "b": pb.get(k, "—"), "differs": pa.get(k) != pb.get(k)}
+        for k in sorted(set(pa) | set(pb))
+    ]
+    ea, eb = latest_by_kind(a), latest_by_kind(b)
+    kinds = []
+    for kind in sorted(set(ea) | set(eb)):
+        left, right = ea.get(kind), eb.get(kind)
+        names = sorted(set(left.metrics if left else {}) | set(right.metrics if right else {}))
+        rows = []
+        for name in names:
+            va = _number((left.metrics if left else {}).get(name))
+            vb = _number((right.metrics if right else {}).get(name))
+            rows.append(
+                {"name": name, "a": va, "b": vb, "diff": (vb - va) if va is not None and vb is not None else None}
+            )
+        kinds.append({"kind": kind, "a": left, "b": right, "rows": rows})
+    gates_by_stage = []
+    for stage in (Stage.STAGING, Stage.PRODUCTION):
+        policy = policy_for(a.model, stage)
+        if policy is None:
+            continue
+        rows_a, passed_a = gates.evaluate(policy, a)
+        rows_b, passed_b = gates.evaluate(policy, b)
+        checks = []
+        for ra, rb in zip(rows_a, rows_b, strict=False):
+            checks.append({"label": ra.get("metric") or f"{ra['kind']} evaluation", "a": ra, "b": rb})
+        gates_by_stage.append(
+            {"stage": stage, "policy": policy, "passed_a": passed_a, "passed_b": passed_b, "checks": checks}
+        )
+    return {"lineage": lineage, "parameters": parameters, "kinds": kinds, "gates": gates_by_stage}
+
+
+def production_periods(model: RegisteredModel, now: dt.datetime | None = None) -> list[tuple]:
+    """(start, end, version) of each stretch a version of ``model`` spent in production."""
+    from governance.workflow.models import StageTransition
+
+    now = now or timezone.now()
+    periods, current = [], None
+    for t in StageTransition.objects.filter(model=model).select_related("model_version").order_by("at", "id"):
+        if t.to_stage == Stage.PRODUCTION:
+            if current:
+                periods.append((current[0], t.at, current[1]))
+            current = (t.at, t.model_version)
+        elif current and t.model_version_id == current[1].pk and t.from_stage == Stage.PRODUCTION:
+            periods.append((current[0], t.at, current[1]))
+            current = None
+    if current:
+        periods.append((current[0], now, current[1]))
+    return periods
+
+
+def gated_metrics(model: RegisteredModel) -> list[dict]:
+    """The metrics the model's current staging and production policies gate on, with their rule."""
+    from governance.workflow.services import policy_for
+
+    seen: dict[tuple[str, str], dict] = {}
+    for stage in (Stage.PRODUCTION, Stage.STAGING):
+        policy = policy_for(model, stage)
+        for check in (policy.checks if policy else []) or []:
+            key = (check["kind"], check["metric"])
+            seen.setdefault(key, {**check, "stage": stage, "policy": policy})
+    return list(seen.values())

@@ -34,6 +34,8 @@ class WorkspaceAdminSite(admin.AdminSite):
                 "workspace/requests/<int:request_id>/withdraw/", wrap(views.request_withdraw), name="workspace_withdraw"
             ),
             path("workspace/models/<int:model_id>/rollback/", wrap(views.model_rollback), name="workspace_rollback"),
+            path("workspace/models/<int:model_id>/compare/", wrap(views.model_compare), name="workspace_compare"),
+            path("workspace/models/<int:model_id>/trends/", wrap(views.model_trends), name="workspace_trends"),
             path("workspace/audit/", wrap(views.audit_page), name="workspace_audit"),
             path(
                 "workspace/audit/verifications/", wrap(views.audit_verifications), name="workspace_audit_verifications"

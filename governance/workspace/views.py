@@ -12,13 +12,16 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from audit.models import AuditCheckpoint, AuditVerification
 from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
+from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.workflow import services as workflow_services
 from governance.workflow.models import PromotionRequest
+from governance.workspace import charts as charts_module
 from governance.workspace import hub, selectors, services
 
 
@@ -179,3 +182,85 @@ def model_rollback(request, model_id: int):
         return HttpResponseRedirect(back + "#rollback")
     messages.success(request, f"Rollback request #{req.pk} created for {model.name} {req.model_version.version}.")
     return HttpResponseRedirect(reverse("admin:workflow_promotionrequest_change", args=[req.pk]))
+
+
+def _model_or_403(request, model_id: int) -> RegisteredModel:
+    if not request.user.has_perm("registry.view_registeredmodel"):
+        raise PermissionDenied
+    return get_object_or_404(RegisteredModel, pk=model_id)
+
+
+def model_compare(request, model_id: int):
+    """Any two versions of a model side by side (default: the newest candidate against production)."""
+    model = _model_or_403(request, model_id)
+    versions = list(model.versions.order_by("-registered_at", "-id"))
+    by_id = {str(v.pk): v for v in versions}
+    production = next((v for v in versions if v.stage == "production"), None)
+    candidate = next((v for v in versions if v.stage in ("development", "staging")), None)
+    a = by_id.get(request.GET.get("a", "")) or candidate or (versions[0] if versions else None)
+    b = by_id.get(request.GET.get("b", "")) or production or (versions[1] if len(versions) > 1 else a)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Compare versions of {model.name}",
+        "model": model,
+        "versions": versions,
+        "a": a,
+        "b": b,
+        "comparison": selectors.compare_versions(a, b) if a and b else None,
+    }
+    return TemplateResponse(request, "admin/workspace/compare.html", context)
+
+
+def model_trends(request, model_id: int):
+    """Each gated metric over time across the model's evaluations, with the threshold and production periods."""
+    model = _model_or_403(request, model_id)
+    periods = selectors.production_periods(model)
+    evaluations = list(
+        Evaluation.objects.filter(model_version__model=model, status="done")
+        .select_related("model_version")
+        .order_by("created_at", "id")
+    )
+    charts = []
+    for check in selectors.gated_metrics(model):
+        by_version: dict[str, list] = {}
+        for e in evaluations:
+            value = selectors._number((e.metrics or {}).get(check["metric"]))
+            if e.kind in (check["kind"], "reported") and value is not None:
+                href = reverse("admin:evaluations_evaluation_change", args=[e.pk])
+                by_version.setdefault(e.model_version.version, []).append((e.finished_at or e.created_at, value, href))
+        palette = charts_module.PALETTE
+        series = [
+            {"label": label, "points": points, "colour": palette[i % len(palette)]}
+            for i, (label, points) in enumerate(by_version.items())
+        ]
+        threshold = selectors._number(check.get("threshold"))
+        charts.append(
+            {
+                "check": check,
+                "series": series,
+                "svg": mark_safe(  # noqa: S308 - built by charts.py from escaped values
+                    charts_module.trend_chart(
+                        series,
+                        threshold=threshold,
+                        comparator=check.get("comparator", ""),
+                        periods=[(start, end) for start, end, _ in periods],
+                        title=f"{check['metric']} over time",
+                    )
+                ),
+            }
+        )
+    calibration = []
+    for e in evaluations:
+        if e.kind == "performance" and (e.result or {}).get("calibration"):
+            svg = charts_module.calibration_chart(e.result["calibration"], title=f"Calibration of evaluation {e.pk}")
+            calibration.append({"evaluation": e, "svg": mark_safe(svg)})  # noqa: S308
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Trends of {model.name}",
+        "model": model,
+        "charts": charts,
+        "periods": periods,
+        "calibration": calibration[-4:],
+        "palette": charts_module.PALETTE,
+    }
+    return TemplateResponse(request, "admin/workspace/trends.html", context)
