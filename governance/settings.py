@@ -510,6 +510,5 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'", *([OIDC_ISSUER] if OIDC_ISSUER else [])],
     }
 }

@@ -149,7 +149,7 @@ def test_the_batch_api_path_stays_inline_and_returns_its_seq_range(deferred):
             events=[{"action": "pipeline.batch_scored", "target": {"type": "batch", "id": str(i)}} for i in range(3)],
         )
     assert summary["count"] == 3 and summary["last_seq"] == summary["first_seq"] + 2
-    seqs = AuditEvent.objects.filter(action="pipeline.batch_scored").values_list("seq", flat=True)
+    seqs = AuditEvent.objects.filter(action="external.pipeline.batch_scored").values_list("seq", flat=True)
     assert sorted(seqs) == list(range(summary["first_seq"], summary["last_seq"] + 1))
 
 

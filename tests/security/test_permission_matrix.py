@@ -1,0 +1,250 @@
+"""The permission matrix (NetBox style): one declarative table of role x endpoint x method with the
+expected status, over every route of the API. A route without an entry fails the test, so a new
+endpoint cannot ship without someone deciding who may call it.
+
+Requests carry an empty body: a caller who may act gets the validation error (400) or the
+object (200); one who may not gets 403 (or 404 where the object is not theirs to see). Refused
+credentials (none, expired, revoked, an inactive user's token) get 401 on every route, except
+the public verifier endpoints listed in ``PUBLIC``.
+
+Where the service decides (signing, withdrawing, webhook subscriptions), validation of the body
+may come before the refusal: those rows say 400 for everyone with an empty body, so the signing
+routes are exercised with complete bodies (``SIGNING_BODIES``). Rows with ``{id}`` address an
+object made by the ``objects`` fixture, or id 999999 where none is made (reports, webhooks: 404
+for whoever may look, 403 for whoever may not).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+ROLES = ("developer", "validator", "risk_officer", "auditor", "pipeline")
+REFUSED = ("anonymous", "expired", "revoked", "inactive")
+
+# (method, path template): statuses for developer, validator, risk_officer, auditor, pipeline
+MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
+    #                                                       developer validator risk_officer auditor pipeline
+    ("GET", "/api/v1/audit/checkpoint/"): (403, 403, 403, 200, 403),
+    ("GET", "/api/v1/audit/entries/"): (403, 403, 403, 400, 403),
+    ("GET", "/api/v1/audit/export/"): (403, 403, 403, 200, 403),
+    ("GET", "/api/v1/audit/keys/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/audit/proof/consistency/"): (403, 403, 403, 400, 403),
+    ("GET", "/api/v1/audit/proof/inclusion/"): (403, 403, 403, 400, 403),
+    ("GET", "/api/v1/evaluations/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/evaluations/{id}/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/models/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/models/{id}/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/models/{id}/history/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/promotions/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/promotions/{id}/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/reports/"): (403, 403, 200, 200, 403),
+    ("GET", "/api/v1/reports/{id}/"): (403, 403, 404, 404, 403),
+    ("GET", "/api/v1/reports/{id}/bundle/"): (403, 403, 404, 404, 403),
+    ("GET", "/api/v1/reports/{id}/pdf/"): (403, 403, 404, 404, 403),
+    ("GET", "/api/v1/versions/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/versions/{id}/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/versions/{id}/reference/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/webhooks/deliveries/"): (403, 403, 200, 403, 403),
+    ("GET", "/api/v1/webhooks/deliveries/{id}/"): (403, 403, 404, 403, 403),
+    ("GET", "/api/v1/webhooks/events/"): (403, 403, 200, 403, 403),
+    ("GET", "/api/v1/webhooks/subscriptions/"): (403, 403, 200, 403, 403),
+    ("GET", "/api/v1/webhooks/subscriptions/{id}/"): (403, 403, 404, 403, 403),
+    ("PATCH", "/api/v1/models/{id}/"): (403, 403, 200, 403, 403),
+    ("PATCH", "/api/v1/versions/{id}/"): (200, 403, 403, 403, 403),
+    ("PATCH", "/api/v1/webhooks/subscriptions/{id}/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/audit/events/"): (403, 403, 403, 403, 400),
+    ("POST", "/api/v1/evaluations/"): (400, 400, 400, 403, 400),
+    ("POST", "/api/v1/models/"): (400, 403, 403, 403, 400),
+    ("POST", "/api/v1/promotions/"): (400, 403, 400, 403, 400),
+    ("POST", "/api/v1/promotions/{id}/approve/"): (403, 200, 200, 403, 403),
+    ("POST", "/api/v1/promotions/{id}/reject/"): (403, 200, 200, 403, 403),
+    ("POST", "/api/v1/promotions/{id}/withdraw/"): (200, 403, 200, 403, 403),
+    ("POST", "/api/v1/reports/"): (403, 403, 400, 400, 403),
+    ("POST", "/api/v1/versions/"): (400, 403, 403, 403, 400),
+    ("POST", "/api/v1/versions/{id}/reference/"): (400, 400, 400, 403, 400),
+    ("POST", "/api/v1/webhooks/deliveries/{id}/redeliver/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/webhooks/subscriptions/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/webhooks/subscriptions/{id}/disable/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/webhooks/subscriptions/{id}/enable/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/webhooks/subscriptions/{id}/rotate-secret/"): (404, 404, 404, 404, 404),
+    # Oversight and MLflow (merged from main): no objects made for them yet, so {id} rows say 404
+    # (or 403 where the role may not look at all); empty POST bodies are refused by their services (400).
+    ("GET", "/api/v1/findings/"): (200, 200, 200, 200, 403),
+    ("GET", "/api/v1/findings/{id}/"): (404, 404, 404, 404, 403),
+    ("GET", "/api/v1/incidents/"): (200, 200, 200, 200, 403),
+    ("GET", "/api/v1/incidents/{id}/"): (404, 404, 404, 404, 403),
+    ("GET", "/api/v1/mlflow/flags/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/mlflow/flags/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/mlflow/imports/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/mlflow/imports/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/mlflow/links/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/mlflow/links/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/mlflow/links/{id}/alias-history/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/mlflow/links/{id}/alias-writes/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/revalidation/schedule/"): (200, 200, 200, 200, 403),
+    ("GET", "/api/v1/validations/"): (200, 200, 200, 200, 403),
+    ("GET", "/api/v1/validations/{id}/"): (404, 404, 404, 404, 403),
+    ("PATCH", "/api/v1/mlflow/links/{id}/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/findings/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/findings/{id}/accept-risk/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/findings/{id}/close/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/findings/{id}/propose-remediation/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/incidents/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/incidents/{id}/reports/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/mlflow/flags/{id}/resolve/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/mlflow/links/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/mlflow/links/{id}/sync/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/mlflow/webhook/"): (503, 503, 503, 503, 503),
+    ("POST", "/api/v1/revalidation/intervals/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/validations/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/validations/{id}/complete/"): (404, 404, 404, 404, 404),
+}
+
+# Routes anyone may call, signed in or not (the verifier's public keys).
+PUBLIC = {("GET", "/api/v1/audit/keys/")}
+# Routes with their own authentication (a signed MLflow webhook; 503 while no secret is configured).
+OWN_AUTH = {("POST", "/api/v1/mlflow/webhook/")}
+
+# Signing routes are called with a complete body on a fresh pending request (requested by the
+# developer) for each role, so the table says who may sign, not which field is missing first.
+SIGNING_BODIES = {
+    "/api/v1/promotions/{id}/approve/": {"justification": "Evidence reviewed.", "password": "PASSWORD"},
+    "/api/v1/promotions/{id}/reject/": {"justification": "Not convinced.", "password": "PASSWORD"},
+    "/api/v1/promotions/{id}/withdraw/": {"reason": "Superseded by a retrain."},
+}
+
+pytestmark = pytest.mark.django_db
+
+
+def schema_routes() -> list[tuple[str, str]]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return sorted(
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    )
+
+
+def test_every_route_has_an_entry():
+    routes = set(schema_routes())
+    missing = sorted(routes - set(MATRIX))
+    stale = sorted(set(MATRIX) - routes)
+    assert not missing, f"routes without an entry in the permission matrix: {missing}"
+    assert not stale, f"entries for routes that no longer exist: {stale}"
+
+
+@pytest.fixture
+def objects(developer, pipeline):
+    """One object of each kind the routes address, made through the services."""
+    from tests.factories import workflow
+    from tests.factories.registry import model_version
+
+    version = model_version(user=developer)
+    evaluations = workflow.good_evidence(version)
+    req = workflow.request(version, developer)
+
+    def fresh_request():
+        other = model_version(model=version.model, user=developer)
+        workflow.good_evidence(other)
+        return workflow.request(other, developer).pk
+
+    return {
+        "fresh_request": fresh_request,
+        "/api/v1/models/{id}/": version.model_id,
+        "/api/v1/versions/{id}/": version.pk,
+        "/api/v1/promotions/{id}/": req.pk,
+        "/api/v1/evaluations/{id}/": evaluations[0].pk,
+    }
+
+
+def _url(path: str, objects: dict) -> str:
+    if path in SIGNING_BODIES:
+        return path.replace("{id}", str(objects["fresh_request"]()))
+    for prefix, pk in objects.items():
+        stem = prefix.removesuffix("{id}/")
+        if path.startswith(stem + "{id}/"):
+            return path.replace("{id}", str(pk))
+    return path.replace("{id}", "999999")
+
+
+def _client(who: str, users: dict) -> APIClient:
+    from governance.accounts.services import api_token_issue, api_token_revoke
+    from tests.factories.accounts import ADMIN
+
+    client = APIClient()
+    if who == "anonymous":
+        return client
+    user = users["developer"]
+    token, key = api_token_issue(by=ADMIN, user=users.get(who, user))
+    if who == "expired":
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE accounts_apitoken SET expires_at = %s WHERE id = %s",
+                [timezone.now() - dt.timedelta(days=1), token.pk],
+            )
+    elif who == "revoked":
+        api_token_revoke(by=ADMIN, token=token)
+    elif who == "inactive":  # deactivated after the token was issued (raw: there is no service for it yet)
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE accounts_user SET is_active = %s WHERE id = %s", [False, users["inactive"].pk])
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def _request(client: APIClient, method: str, url: str, path: str = ""):
+    if method == "GET":
+        return client.get(url)
+    from tests.factories.accounts import PASSWORD
+
+    body = {k: PASSWORD if v == "PASSWORD" else v for k, v in SIGNING_BODIES.get(path, {}).items()}
+    return getattr(client, method.lower())(url, body, format="json")
+
+
+@pytest.fixture
+def users(developer, validator, risk_officer, auditor, pipeline):
+    from tests.factories.accounts import person
+
+    return {
+        "developer": developer,
+        "validator": validator,
+        "risk_officer": risk_officer,
+        "auditor": auditor,
+        "pipeline": pipeline,
+        "inactive": person("developer"),
+    }
+
+
+def test_the_matrix(objects, users, settings):
+    settings.REFUSAL_LIMITS = {**settings.REFUSAL_LIMITS, "token": 10_000}
+    clients = {who: _client(who, users) for who in (*ROLES, *REFUSED)}
+    wrong = []
+    for method, path in schema_routes():
+        url = _url(path, objects)
+        row = []
+        for index, who in enumerate(ROLES):
+            if path in SIGNING_BODIES:
+                url = _url(path, objects)
+            status = _request(clients[who], method, url, path).status_code
+            row.append(status)
+            expected = MATRIX.get((method, path))
+            if expected and expected[index] != status:
+                wrong.append(f"{who} {method} {path}: expected {expected[index]}, got {status}")
+        for who in REFUSED:
+            status = _request(clients[who], method, url, path).status_code
+            expected = 200 if (method, path) in PUBLIC and method == "GET" else 401
+            if (method, path) in OWN_AUTH:
+                expected = MATRIX[(method, path)][0]
+            if status != expected and not ((method, path) in PUBLIC and status < 500):
+                wrong.append(f"{who} {method} {path}: expected {expected}, got {status}")
+    assert not wrong, "\n".join(wrong)
