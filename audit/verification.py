@@ -612,13 +612,10 @@ def verify_incremental(
 
 def _last_verified_checkpoint() -> tuple[AuditVerification | None, int | None]:
     """(the last successful full run, the size of the largest checkpoint covered by a successful run)."""
-    last_full = (
-        AuditVerification.objects.filter(ok=True)
-        .exclude(trigger__endswith=":incremental")
-        .order_by("-started_at")
-        .first()
-    )
-    last_ok = AuditVerification.objects.filter(ok=True).order_by("-started_at").first()
+    # state runs (``<trigger>-state``, audit.state) compare tables with the log; they verify no log bytes
+    log_runs = AuditVerification.objects.filter(ok=True).exclude(trigger__endswith="-state")
+    last_full = log_runs.exclude(trigger__endswith=":incremental").order_by("-started_at").first()
+    last_ok = log_runs.order_by("-started_at").first()
     if last_ok is None:
         return last_full, None
     size = (
