@@ -47,6 +47,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 
 from governance.reports import charts, modelcard
 from governance.reports import narratives as narr
+from governance.reports import numbers as num
 from governance.reports import pdfstyle as ps
 from governance.reports.outlines import block_options, block_type
 
@@ -88,18 +89,48 @@ def derive_pack_id(regime: str, outline_version: str, model_id, version, as_of_s
 
 
 def fmt(value) -> str:
-    """Display text for a value; numbers exactly as they came."""
+    """Display text for a value; numbers by the pack's number rule (:mod:`.numbers`)."""
     if value is None or value == "":
         return "\u2014"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return repr(value)
+        return num.measured(value)
+    if isinstance(value, int):
+        return num.count(value)
     if isinstance(value, list | tuple):
         return ", ".join(fmt(v) for v in value) if value else "\u2014"
     if isinstance(value, Mapping):
         return "; ".join(f"{k}: {fmt(v)}" for k, v in value.items()) if value else "\u2014"
     return str(value)
+
+
+def gate_overrides(pack: Mapping) -> list:
+    """Approvals signed past a failing gate: the one selection every override statement uses."""
+    return [a for a in pack.get("approvals") or [] if a.get("override_justification")]
+
+
+def action_matches(action: str, pattern: str) -> bool:
+    """``model_version.*`` matches every action of that object type; anything else matches exactly."""
+    if pattern.endswith(".*"):
+        return action.startswith(pattern[:-1])
+    return action == pattern
+
+
+def audit_counts(pack: Mapping, actions=None) -> dict:
+    """Events per action among the pack's cited events, restricted to ``actions`` patterns."""
+    counts = Counter(e.get("action") for e in pack.get("audit_events") or [] if e.get("action"))
+    return {k: v for k, v in counts.items() if not actions or any(action_matches(k, pattern) for pattern in actions)}
+
+
+def _same_person(a: str, b: str) -> bool:
+    """People print as 'Full Name (username)' or 'username'; compare the usernames."""
+
+    def user(x):
+        x = str(x)
+        return x[x.rindex("(") + 1 : -1] if x.endswith(")") and "(" in x else x
+
+    return user(a) == user(b)
 
 
 def esc(value) -> str:
@@ -270,6 +301,12 @@ class _Renderer:
         return Paragraph(esc(value).replace("\n", "<br/>"), self.s["hash"])
 
     def table(self, rows, widths, *, header=True, zebra=True, extra=(), repeat=1):
+        """A table whose plain-string cells are wrapped to their column (never across a border);
+        Paragraph cells wrap themselves. A light grid marks every cell border."""
+        rows = [
+            [_wrap_plain(c, widths[ci] - 9, ps.FONT_BOLD, 7.8) if isinstance(c, str) else c for ci, c in enumerate(row)]
+            for row in rows
+        ]
         t = Table(rows, colWidths=widths, repeatRows=repeat if header else 0)
         cmds = [
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -277,7 +314,7 @@ class _Renderer:
             ("RIGHTPADDING", (0, 0), (-1, -1), 4),
             ("TOPPADDING", (0, 0), (-1, -1), 2.5),
             ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-            ("LINEBELOW", (0, 0), (-1, -1), 0.25, ps.RULE),
+            ("GRID", (0, 0), (-1, -1), 0.25, ps.RULE),
             ("FONTNAME", (0, 0), (-1, -1), ps.FONT),
             ("FONTSIZE", (0, 0), (-1, -1), 7.8),
         ]
@@ -500,7 +537,7 @@ class _Renderer:
             ("Outputs and intended use", m.get("outputs")),
             ("Status", m.get("status")),
             ("Last updated", v.get("registered_at")),
-            ("Policy exceptions (overrides)", self._override_summary()),
+            ("Policy exceptions (gate overrides by approvers)", self._override_summary()),
             ("Owner", m.get("owner")),
             ("Developer", m.get("developer") or v.get("registered_by")),
             ("Validators", ", ".join(self._validators()) or None),
@@ -511,10 +548,10 @@ class _Renderer:
         return [self.kv_table(rows), Spacer(1, 6)]
 
     def _override_summary(self):
-        overrides = [a for a in self.pack.get("approvals") or [] if a.get("override_justification")]
+        overrides = gate_overrides(self.pack)
         if not overrides:
-            return "none recorded"
-        return f"{len(overrides)} override(s): " + ", ".join(
+            return "none: no approver signed past a failing gate"
+        return f"{len(overrides)} gate override(s): " + ", ".join(
             f"{fmt(a.get('request_id'))} by {fmt(a.get('approver'))}" for a in overrides
         )
 
@@ -623,6 +660,25 @@ class _Renderer:
         cell = ((col, row), (col, row))
         return [("BACKGROUND", *cell, bg), ("TEXTCOLOR", *cell, fg), ("FONTNAME", *cell, ps.FONT_BOLD)]
 
+    def _check_value(self, chk):
+        return num.metric(chk.get("metric"), chk.get("value"))
+
+    def _metric_label(self, ev, metric):
+        """The metric name, with the favourable outcome beside every ratio."""
+        fav = ev.get("favourable_outcome")
+        if fav and metric and metric.endswith("_ratio"):
+            return f"{metric} (on favourable outcome: {fav.get('meaning')})"
+        return metric
+
+    def _warning_lines(self, ev):
+        return [(f"{w['group']}: " if w.get("group") else "") + w.get("message", "") for w in ev.get("warnings") or []]
+
+    def _warnings_para(self, ev, style="cell"):
+        lines = self._warning_lines(ev)
+        if not lines:
+            return self.cell("none")
+        return self.p("<br/>".join(f"<font color='#A4231B'><b>Warning:</b></font> {escape(t)}" for t in lines), style)
+
     def b_evaluations_table(self, kinds=None):
         evs = self._evals(kinds)
         if not evs:
@@ -632,54 +688,88 @@ class _Renderer:
         for ev in evs:
             libs = ev.get("libraries") or {}
             lib_text = ", ".join(f"{k} {libs[k]}" for k in sorted(libs)) or "\u2014"
+            source = ev.get("source")
             head = (
                 f"<b>{esc(ev.get('id'))}</b> \u00b7 {esc(ev.get('kind'))} on {esc(ev.get('dataset'))} "
-                f"\u00b7 <b>{esc(ev.get('source'))}</b> \u00b7 {esc(ev.get('created_at'))}"
+                f"\u00b7 <b>{esc(source)}</b> \u00b7 {esc(ev.get('created_at'))}"
                 f" \u00b7 model version {esc(ev.get('model_version'))}"
             )
             meta = (
                 f"Input digest (SHA-256): <font name='{ps.HASH_FONT}' size='{ps.HASH_SIZE}'>"
                 f"{esc(ev.get('input_sha256'))}</font><br/>Libraries: {escape(lib_text)}"
             )
-            data = [["Metric", "Value", "Comparator", "Threshold", "Result", "Source"]]
+            if source == "reported":
+                meta += "<br/><b>Reported by the pipeline: these numbers were not computed by this service.</b>"
+            data = [self.heads("Metric", "Value", "Comparator", "Threshold", "Result", "Source")]
             extra = []
             for i, chk in enumerate(ev.get("checks") or [], start=1):
                 ok = chk.get("passed")
                 data.append(
                     [
-                        _wrap_plain(fmt(chk.get("metric")), 0.26 * w - 8, ps.FONT, 7.8),
-                        fmt(chk.get("value")),
+                        self.cell(self._metric_label(ev, chk.get("metric"))),
+                        self._check_value(chk),
                         fmt(chk.get("comparator")),
-                        fmt(chk.get("threshold")),
+                        num.threshold(chk.get("threshold")),
                         _result_text(ok),
-                        fmt(ev.get("source")),
+                        fmt(source),
                     ]
                 )
                 extra += self._result_style(i, ok)
             checked = {c.get("metric") for c in ev.get("checks") or []}
             metrics = ev.get("metrics") or {}
-            others = [f"{k} = {fmt(metrics[k])}" for k in sorted(metrics) if k not in checked]
+            others = [(k, num.metric(k, metrics[k])) for k in sorted(metrics) if k not in checked]
             parts = [self.p(head, "cell"), self.p(meta, "small")]
             if len(data) > 1:
                 parts.append(
                     self.table(
                         data,
-                        [0.26 * w, 0.16 * w, 0.12 * w, 0.16 * w, 0.12 * w, 0.18 * w],
+                        [0.3 * w, 0.13 * w, 0.12 * w, 0.15 * w, 0.12 * w, 0.18 * w],
                         extra=extra + [("ALIGN", (1, 0), (-1, -1), "LEFT")],
                     )
                 )
             else:
                 parts.append(self.p("No checks defined for this evaluation.", "small"))
+            warn = self._warning_lines(ev)
+            if warn:
+                parts.append(
+                    self.box(
+                        [
+                            self.p(
+                                f"<b>Warnings recorded by {esc(ev.get('id'))} ({len(warn)})</b> \u2014 "
+                                "they qualify the numbers above:",
+                                "note",
+                            )
+                        ]
+                        + [self.p("\u2022 " + escape(t), "note") for t in warn],
+                        bg=ps.WARN_BG,
+                        border=ps.WARN_BORDER,
+                    )
+                )
             if others:
-                parts.append(self.p("Other metrics: " + escape("; ".join(others)), "small"))
+                parts.append(self.p("Other metrics of this evaluation", "small"))
+                parts.append(self._pairs_table(others))
             out.append(KeepTogether(parts))
             out.append(Spacer(1, 8))
         return out
 
+    def _pairs_table(self, pairs, per_row=3):
+        """Name/value pairs laid out ``per_row`` to a row, each in its own cell."""
+        w = self.width
+        cw = [0.22 * w, 0.113 * w] * per_row
+        cw[-1] = w - sum(cw[:-1])
+        data = []
+        for i in range(0, len(pairs), per_row):
+            row = []
+            for name, value in pairs[i : i + per_row]:
+                row += [name, value]
+            row += ["", ""] * (per_row - len(pairs[i : i + per_row]))
+            data.append(row)
+        return self.table(data, cw, header=False)
+
     def b_headline_metrics(self):
         if not self.evaluations:
             return [self.plain("No evaluations are recorded; there are no metrics to report against thresholds.")]
-        data = [["Evaluation", "Metric", "Value", "Comp.", "Threshold", "Result"]]
+        data = [self.heads("Evaluation", "Metric", "Value", "Threshold", "Result", "Warnings beside the number")]
         extra = []
         n_pass = n_fail = 0
         w = self.width
@@ -691,26 +781,152 @@ class _Renderer:
                 row = len(data)
                 data.append(
                     [
-                        f"{fmt(ev.get('id'))} ({fmt(ev.get('kind'))})",
-                        _wrap_plain(fmt(chk.get("metric")), 0.24 * w - 8, ps.FONT, 7.8),
-                        fmt(chk.get("value")),
-                        fmt(chk.get("comparator")),
-                        fmt(chk.get("threshold")),
+                        f"{fmt(ev.get('id'))} ({fmt(ev.get('kind'))}, {fmt(ev.get('source'))})",
+                        self.cell(self._metric_label(ev, chk.get("metric"))),
+                        self._check_value(chk),
+                        f"{fmt(chk.get('comparator'))} {num.threshold(chk.get('threshold'))}",
                         _result_text(ok),
+                        self._warnings_para(ev),
                     ]
                 )
-                extra += self._result_style(row, ok, col=5)
+                extra += self._result_style(row, ok, col=4)
+        reported = [ev for ev in self.evaluations if ev.get("source") == "reported"]
         summary = self.p(
             f"{len(self.evaluations)} evaluation(s), {n_pass + n_fail} check(s): "
             f"<b>{n_pass} passed</b>, <b>{n_fail} failed</b>."
+            + (
+                f" {len(reported)} evaluation(s) hold numbers reported by a pipeline, not computed by this service."
+                if reported
+                else ""
+            )
         )
         if len(data) == 1:
             return [summary]
         return [
             summary,
-            self.table(data, [0.24 * w, 0.24 * w, 0.16 * w, 0.08 * w, 0.1 * w, 0.18 * w], extra=extra),
+            self.table(data, [0.19 * w, 0.22 * w, 0.1 * w, 0.12 * w, 0.09 * w, 0.28 * w], extra=extra),
             Spacer(1, 6),
         ]
+
+    def b_evidence_reconciliation(self):
+        ev = self.pack.get("evidence") or {}
+        rows = ev.get("rows") or []
+        tol = num.threshold(ev.get("tolerance"))
+        head = self.p("Reported and computed evidence", "h3")
+        if not rows:
+            return [
+                head,
+                self.plain(
+                    "No metric is both reported by a pipeline and computed by this service for this version; "
+                    "there is nothing to reconcile."
+                ),
+            ]
+        n_disc, n_fail = ev.get("discrepancies", 0), ev.get("computed_failures", 0)
+        intro = self.p(
+            f"{len(rows)} metric(s) are both reported and computed. <b>{n_disc}</b> differ by more than the "
+            f"tolerance {tol} (absolute, setting EVIDENCE_DISCREPANCY_TOLERANCE); the computed value fails its "
+            f"threshold for <b>{n_fail}</b>. The difference is computed minus reported."
+        )
+        data = [
+            self.heads(
+                "Metric",
+                "Reported",
+                "Computed",
+                "Difference",
+                "Beyond tolerance",
+                "Computed vs threshold",
+                "Gates used",
+            )
+        ]
+        extra = []
+        for i, r in enumerate(rows, start=1):
+            verdict = (
+                "\u2014"
+                if r.get("computed_passes") is None
+                else f"{_result_text(r['computed_passes'])} ({fmt(r.get('comparator'))} "
+                f"{num.threshold(r.get('threshold'))})"
+            )
+            data.append(
+                [
+                    r["metric"],
+                    f"{num.metric(r['metric'], r['reported'])} ({r['reported_evaluation']})",
+                    f"{num.metric(r['metric'], r['computed'])} ({r['computed_evaluation']})",
+                    num.measured(r["difference"]),
+                    "YES" if r["discrepancy"] else "no",
+                    verdict,
+                    r.get("gates_used") or "no decided gate used it",
+                ]
+            )
+            if r["discrepancy"]:
+                extra += [("BACKGROUND", (4, i), (4, i), ps.FAIL_BG), ("TEXTCOLOR", (4, i), (4, i), ps.FAIL_FG)]
+            extra += self._result_style(i, r.get("computed_passes"), col=5)
+        w = self.width
+        out = [
+            head,
+            intro,
+            self.table(data, [0.2 * w, 0.14 * w, 0.14 * w, 0.1 * w, 0.1 * w, 0.14 * w, 0.18 * w], extra=extra),
+        ]
+        from governance.reports.evidence import gates_on_reported_that_fail_computed
+
+        bad = gates_on_reported_that_fail_computed(self.pack)
+        if bad:
+            out.append(
+                self.box(
+                    [
+                        self.p(
+                            "<b>The promotion gates passed on reported numbers whose computed values fail:</b> "
+                            + escape(", ".join(r["metric"] for r in bad))
+                            + ". The thresholds are not met by the service's own computation.",
+                            "note",
+                        )
+                    ],
+                    bg=ps.FAIL_BG,
+                    border=ps.MISSING_BORDER,
+                )
+            )
+        out.append(Spacer(1, 6))
+        return out
+
+    def b_review_flags(self):
+        flags = self.pack.get("review_flags") or []
+        head = self.p("Review flags", "h3")
+        if not flags:
+            return [head, self.plain("No review flag has been raised for this version.")]
+        open_flags = [f for f in flags if f.get("open")]
+        intro = self.p(
+            f"{len(flags)} review flag(s) raised for this version, <b>{len(open_flags)} open</b>: a monitoring "
+            "evaluation breached the production policy."
+        )
+        data = [self.heads("Flag", "Raised", "Evaluation", "Breaches", "Status")]
+        extra = []
+        for i, f in enumerate(flags, start=1):
+            breaches = "; ".join(
+                f"{b.get('metric')} = {num.metric(b.get('metric'), b.get('value'))} "
+                f"(needs {fmt(b.get('comparator'))} {num.threshold(b.get('threshold'))})"
+                for b in f.get("breaches") or []
+            )
+            data.append(
+                [
+                    f["id"],
+                    fmt(f.get("raised_at")),
+                    f.get("evaluation"),
+                    self.cell(breaches or "\u2014"),
+                    "OPEN" if f.get("open") else f"resolved: {fmt(f.get('resolution'))}",
+                ]
+            )
+            if f.get("open"):
+                extra += [("TEXTCOLOR", (4, i), (4, i), ps.FAIL_FG), ("FONTNAME", (4, i), (4, i), ps.FONT_BOLD)]
+        w = self.width
+        return [
+            head,
+            intro,
+            self.table(data, [0.1 * w, 0.2 * w, 0.12 * w, 0.4 * w, 0.18 * w], extra=extra),
+            Spacer(1, 6),
+        ]
+
+    @staticmethod
+    def _chunks(items, size):
+        return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
     def b_fairness_chart(self):
         evs = [e for e in self.evaluations if e.get("by_group")]
@@ -722,35 +938,55 @@ class _Renderer:
             gm = ev.get("group_metric") or {}
             rows = ev["by_group"]
             name = gm.get("name") or sorted(rows[0].get("metrics") or {})[0]
-            labels = [f"{r.get('attribute')}={r.get('group')}" for r in rows]
-            values = [(r.get("metrics") or {}).get(name) for r in rows]
-            drawing = charts.bar_chart(
-                labels,
-                values,
-                threshold=gm.get("threshold"),
-                comparator=gm.get("comparator"),
-                width=w,
-                value_label=name,
-            )
-            metric_names = sorted({k for r in rows for k in (r.get("metrics") or {})})
-            data = [self.heads("Attribute", "Group", "n", *metric_names)]
-            for r in rows:
-                mets = r.get("metrics") or {}
-                data.append(
-                    [fmt(r.get("attribute")), fmt(r.get("group")), fmt(r.get("n"))]
-                    + [fmt(mets.get(k)) for k in metric_names]
-                )
-            cw = [0.16 * w, 0.16 * w, 0.1 * w]
-            rest = (w - sum(cw)) / max(len(metric_names), 1)
-            out += [
+            fav = ev.get("favourable_outcome") or {}
+            out.append(
                 self.p(
                     f"Per-group results \u2014 {esc(ev.get('id'))} on {esc(ev.get('dataset'))} "
                     f"({esc(ev.get('source'))})",
                     "h3",
-                ),
-                KeepTogether([drawing, Spacer(1, 4), self.table(data, cw + [rest] * len(metric_names))]),
-                Spacer(1, 8),
-            ]
+                )
+            )
+            out.append(
+                self.p(
+                    f"Selection rate = share of the group predicted the positive class (label 1). Ratios are "
+                    f"computed on the favourable outcome: <b>{esc(fav.get('meaning') or 'the positive class')}</b>"
+                    f"{'' if fav.get('declared') else ' (default: none was declared)'}. Minimum group size: "
+                    f"{esc(num.count(ev.get('min_group_size')) if ev.get('min_group_size') is not None else None)}.",
+                    "small",
+                )
+            )
+            labels = [f"{r.get('group')}" for r in rows]
+            values = [(r.get("metrics") or {}).get(name) for r in rows]
+            for part in self._chunks(list(range(len(rows))), 30):
+                out.append(
+                    charts.bar_chart(
+                        [labels[i] for i in part],
+                        [values[i] for i in part],
+                        threshold=gm.get("threshold"),
+                        comparator=gm.get("comparator"),
+                        width=w,
+                        value_label=f"{name} (share of the group, 0 to 1)",
+                        flagged=[bool(rows[i].get("warnings")) for i in part],
+                    )
+                )
+            metric_names = sorted({k for r in rows for k in (r.get("metrics") or {})})
+            for names in self._chunks(metric_names, 4):
+                data = [self.heads("Group", "n", *names)]
+                extra = []
+                for i, r in enumerate(rows, start=1):
+                    mets = r.get("metrics") or {}
+                    group = escape(fmt(r.get("group")))
+                    for warning in r.get("warnings") or []:
+                        group += f"<br/><font color='#A4231B'><b>Warning:</b> {escape(warning)}</font>"
+                    data.append(
+                        [self.p(group, "cell"), num.count(r.get("n"))] + [num.measured(mets.get(k)) for k in names]
+                    )
+                    if r.get("warnings"):
+                        extra.append(("BACKGROUND", (0, i), (-1, i), ps.WARN_BG))
+                cw = [0.4 * w, 0.1 * w]
+                rest = (w - sum(cw)) / 4
+                out += [Spacer(1, 4), self.table(data, cw + [rest] * len(names), extra=extra, zebra=False)]
+            out.append(Spacer(1, 8))
         return out
 
     def b_drift_chart(self):
@@ -761,39 +997,68 @@ class _Renderer:
         w = self.width
         for ev in evs:
             rows = ev["features"]
-            stat = rows[0].get("statistic", "value")
-            thr = rows[0].get("threshold")
-            drawing = charts.bar_chart(
-                [fmt(r.get("feature")) for r in rows],
-                [r.get("value") for r in rows],
-                threshold=thr,
-                comparator=rows[0].get("comparator", "<="),
-                width=w,
-                value_label=stat,
+            out.append(
+                self.p(
+                    f"Per-feature drift \u2014 {esc(ev.get('id'))} on {esc(ev.get('dataset'))} "
+                    f"({esc(ev.get('source'))})",
+                    "h3",
+                )
             )
-            data = [self.heads("Feature", "Statistic", "Value", "Threshold", "Drifted")]
+            out.append(
+                self.p(
+                    "Each feature is tested by the method the evaluation recorded: <b>ks</b> (two-sample "
+                    "Kolmogorov-Smirnov) and <b>chi2</b> (chi-squared) decide on the p-value (drift when p is "
+                    "below the threshold); <b>wasserstein_normalized</b> and <b>jensen_shannon</b> decide on the "
+                    "statistic (drift when it is above the threshold).",
+                    "small",
+                )
+            )
+            # one chart per deciding quantity, so a p-value is never drawn as a statistic
+            groups: dict[tuple, list] = {}
+            for r in rows:
+                groups.setdefault((r.get("method"), r.get("decided_by"), r.get("threshold")), []).append(r)
+            for (method, decided_by, thr), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+                quantity = "p_value" if decided_by == "p_value" else "statistic"
+                axis = (
+                    f"{method} p-value (drift if < {num.threshold(thr)})"
+                    if quantity == "p_value"
+                    else f"{method} statistic ({members[0].get('statistic_name')}; drift if > {num.threshold(thr)})"
+                )
+                for part in self._chunks(members, 30):
+                    out.append(
+                        charts.bar_chart(
+                            [fmt(r.get("feature")) for r in part],
+                            [r.get(quantity) for r in part],
+                            threshold=thr,
+                            comparator=">=" if quantity == "p_value" else "<=",
+                            width=w,
+                            value_label=axis,
+                            threshold_text=(
+                                f"drift below {num.threshold(thr)}"
+                                if quantity == "p_value"
+                                else f"drift above {num.threshold(thr)}"
+                            ),
+                        )
+                    )
+            data = [self.heads("Feature", "Method", "Statistic", "p-value", "Decided by", "Threshold", "Drifted")]
             extra = []
             for i, r in enumerate(rows, start=1):
                 data.append(
                     [
                         fmt(r.get("feature")),
-                        fmt(r.get("statistic")),
-                        fmt(r.get("value")),
-                        fmt(r.get("threshold")),
+                        fmt(r.get("method")),
+                        f"{fmt(r.get('statistic_name'))} = {num.measured(r.get('statistic'))}",
+                        num.p_value(r.get("p_value")) if r.get("p_value") is not None else "\u2014",
+                        "p-value" if r.get("decided_by") == "p_value" else "statistic",
+                        f"{fmt(r.get('comparator'))} {num.threshold(r.get('threshold'))}",
                         "yes" if r.get("drifted") else "no",
                     ]
                 )
                 if r.get("drifted"):
-                    extra += [("TEXTCOLOR", (4, i), (4, i), ps.FAIL_FG), ("FONTNAME", (4, i), (4, i), ps.FONT_BOLD)]
+                    extra += [("TEXTCOLOR", (6, i), (6, i), ps.FAIL_FG), ("FONTNAME", (6, i), (6, i), ps.FONT_BOLD)]
             out += [
-                self.p(
-                    f"Per-feature drift \u2014 {esc(ev.get('id'))} on {esc(ev.get('dataset'))} "
-                    f"({esc(ev.get('source'))})",
-                    "h3",
-                ),
-                drawing,
                 Spacer(1, 4),
-                self.table(data, [0.3 * w, 0.16 * w, 0.2 * w, 0.18 * w, 0.16 * w], extra=extra),
+                self.table(data, [0.22 * w, 0.15 * w, 0.2 * w, 0.1 * w, 0.11 * w, 0.12 * w, 0.1 * w], extra=extra),
                 Spacer(1, 8),
             ]
         return out
@@ -856,32 +1121,64 @@ class _Renderer:
 
     def b_independence_check(self):
         m, v = self.pack.get("model") or {}, self.pack.get("version") or {}
-        developers = {x for x in (m.get("developer"), v.get("registered_by"), m.get("owner")) if x}
+        owner = m.get("owner")
+        developer = m.get("developer") or v.get("registered_by")
+        developers = {x for x in (m.get("developer"), v.get("registered_by"), owner) if x}
         validators = self._validators()
-        if not validators:
-            return [self.plain("No validator approval is recorded; independence cannot be checked.")]
-        clash = [x for x in validators if x in developers]
         rows = [
-            ("Developer / owner", ", ".join(sorted(developers)) or None),
+            ("Model owner", owner),
+            ("Developer (registered the version)", developer),
+        ]
+        out = []
+        if owner and developer and _same_person(owner, developer):
+            rows.append(("Owner and developer", "FLAG: the same person is owner and developer"))
+        if not validators:
+            rows.append(("Validators (from approvals)", None))
+            rows.append(("Separation-of-accounts check", "not run: no validator approval is recorded"))
+            return [self.kv_table(rows), Spacer(1, 6)]
+        clash = [x for x in validators if any(_same_person(x, d) for d in developers)]
+        rows += [
             ("Validators (from approvals)", ", ".join(validators)),
             (
-                "Automatic check",
-                "FAILED: a validator also developed or owns the model: " + ", ".join(clash)
+                "Separation-of-accounts check",
+                "FAILED: a validator is also the developer, registrant or owner: " + ", ".join(clash)
                 if clash
-                else "passed: validators differ from developer and owner",
+                else "passed: no validator is the same user account as the developer, registrant or owner",
             ),
         ]
-        return [self.kv_table(rows), Spacer(1, 6)]
+        out += [
+            self.kv_table(rows),
+            self.p(
+                "This check compares user accounts only. It does not establish the independence SR 11-7 \u00a7V "
+                "asks for (separation of incentives, competence and influence); that is the validator's "
+                "statement below.",
+                "small",
+            ),
+            Spacer(1, 6),
+        ]
+        return out
 
     def b_stage_history(self):
         hist = self.pack.get("stage_history") or []
+        this = (self.pack.get("version") or {}).get("version")
+        mine = [h for h in hist if h.get("version") in (None, this)]
+        others = [h for h in hist if h.get("version") not in (None, this)]
+        out = [self.p(f"Stage history of version {esc(this)}", "h3")]
+        out += self._stage_table(mine, f"No stage transitions of version {this} are recorded.")
+        if others:
+            out.append(self.p("Stage history of the model's other versions (context)", "h3"))
+            out += self._stage_table(others, "")
+        return out
+
+    def _stage_table(self, hist, empty):
         if not hist:
-            return [self.p("Stage history", "h3"), self.plain("No stage transitions are recorded.")]
-        data = [self.heads("From", "To", "At", "Request", "Approvers", "Rollback")]
+            return [self.plain(empty)]
+        data = [self.heads("Version", "From", "To", "At", "Request", "Approvers", "Rollback")]
         extra = []
         for i, h in enumerate(hist, start=1):
             data.append(
                 [
+                    self.cell(h.get("version")),
                     self.cell(h.get("from")),
                     self.cell(h.get("to")),
                     self.cell(h.get("at")),
@@ -894,8 +1191,7 @@ class _Renderer:
                 extra.append(("BACKGROUND", (0, i), (-1, i), ps.WARN_BG))
         w = self.width
         return [
-            self.p("Stage history", "h3"),
-            self.table(data, [0.13 * w, 0.13 * w, 0.2 * w, 0.14 * w, 0.28 * w, 0.12 * w], extra=extra),
+            self.table(data, [0.1 * w, 0.11 * w, 0.11 * w, 0.19 * w, 0.11 * w, 0.28 * w, 0.1 * w], extra=extra),
             Spacer(1, 6),
         ]
 
@@ -935,19 +1231,64 @@ class _Renderer:
 
     def b_audit_summary(self, actions=None):
         events = self.pack.get("audit_events") or []
+        counts = audit_counts(self.pack, actions)
+        kinds = ", ".join(f"\u2018{a}\u2019" for a in actions or [])
         if not events:
             return [self.plain("No audit events are recorded.")]
-        counts = Counter(e.get("action") for e in events)
-        keys = sorted(k for k in counts if k and (not actions or any(k.startswith(a) for a in actions)))
         seqs = [e.get("seq") for e in events]
         intro = self.plain(
             f"{len(events)} audit event(s) in this pack, sequence {min(seqs)} to {max(seqs)}; "
             "every event is listed in the audit-trail section."
         )
-        if not keys:
-            return [intro, self.plain("No events of the kinds " + ", ".join(actions or []) + " are recorded.")]
-        data = [self.heads("Action", "Events")] + [[k, str(counts[k])] for k in keys]
-        return [intro, self.table(data, [0.7 * self.width, 0.3 * self.width]), Spacer(1, 6)]
+        if not counts:
+            return [intro, self.plain(f"No audit events of the kinds {kinds} are in this pack.")]
+        head = f"Events of the kinds {kinds}" if actions else "Events by action"
+        data = [self.heads("Action", "Events")] + [[k, num.count(counts[k])] for k in sorted(counts)]
+        return [
+            intro,
+            self.p(f"{escape(head)}: {num.count(sum(counts.values()))} in total.", "small"),
+            self.table(data, [0.7 * self.width, 0.3 * self.width]),
+            Spacer(1, 6),
+        ]
+
+    def b_overrides_summary(self):
+        """Overrides, kept apart: governance overrides (an approver signing past a failing gate, from
+        the approval records) and business overrides (a person overriding a model output in use,
+        which only a deployment can post)."""
+        gov = gate_overrides(self.pack)
+        rows = [
+            (
+                "Gate overrides by approvers (governance)",
+                f"{len(gov)}: " + "; ".join(f"{a.get('request_id')} by {a.get('approver')}" for a in gov)
+                if gov
+                else "0: no approver signed past a failing gate",
+            ),
+            (
+                "Overrides of model outputs in use (business)",
+                "not held: the deployment posts no operating records to this service, so overrides of "
+                "individual scores are not recorded here",
+            ),
+        ]
+        return [self.kv_table(rows, key_width=0.36), Spacer(1, 6)]
+
+    def b_operational_logs(self):
+        """What the AI system itself records while operating (Art. 12) and what this service holds."""
+        rows = [
+            ("Period of each use (start, end)", "not held by this service"),
+            ("Reference database checked against the input", "not held by this service"),
+            ("Input data that led to a match", "not held by this service"),
+            ("Persons who verified the results", "not held by this service"),
+        ]
+        return [
+            self.p(
+                "Art. 12 concerns events the AI system records automatically while it operates. This service "
+                "holds none of them unless a deployment posts them; the governance events in this pack are "
+                "records of the quality management system (Art. 17(1)(k)), listed in the audit-trail appendix.",
+                "body",
+            ),
+            self.kv_table(rows, key_width=0.4),
+            Spacer(1, 6),
+        ]
 
     def b_audit_trail(self):
         events = self.pack.get("audit_events") or []

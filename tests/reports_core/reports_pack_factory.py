@@ -172,11 +172,16 @@ def evaluations(count: int = 6) -> list[dict]:
             "features": [
                 {
                     "feature": f,
-                    "statistic": "psi",
-                    "comparator": "<=",
-                    "threshold": 0.25,
-                    "value": v,
+                    "type": "numeric",
+                    "method": "ks",
+                    "statistic_name": "ks_statistic",
+                    "statistic": round(v / 3, 6),
+                    "p_value": round(max(0.0, 0.5 - v * 1.9), 6),
+                    "decided_by": "p_value",
+                    "comparator": "<",
+                    "threshold": 0.05,
                     "drifted": v > 0.25,
+                    "psi": v,
                 }
                 for f, v in zip(
                     FEATURES,

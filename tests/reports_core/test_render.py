@@ -70,7 +70,7 @@ def test_known_evaluation_numbers(full):
     for value in (
         "EV-0001",
         "0.7912",
-        "0.4630",
+        "0.463",
         "0.1684",
         "EV-0003",
         "0.2731",
@@ -82,7 +82,8 @@ def test_known_evaluation_numbers(full):
         "0.8421",
         "0.7839",
         "threshold >= 0.8",
-        "threshold <= 0.25",
+        "drift below 0.05",
+        "ks_statistic",
     ):
         assert value in text, value
     # the input digest (hash font, wrapped) is shown in full
@@ -228,7 +229,7 @@ def test_no_evaluations_pack_says_so(no_evaluations):
 def test_no_approvals_pack_says_so(no_approvals):
     text = no_approvals.text
     assert "No approvals are recorded for this model version." in text
-    assert "No stage transitions are recorded." in text
+    assert "No stage transitions of version 2.0 are recorded." in text
     assert "OVERRIDE" not in text
 
 

@@ -51,7 +51,15 @@ BLOCKS: dict[str, str] = {
     "independence_check": "Automatic check that validators differ from the developer/owner.",
     "stage_history": "Stage transitions: from, to, at, request, approvers, rollback flag.",
     "policy_summary": "The policy version applied and its checks.",
-    "audit_summary": "Audit event counts per action. Option actions: [action prefixes] filter.",
+    "audit_summary": "Audit event counts per action. Option actions: [action names, or 'object_type.*' "
+    "for every action on that object type] filter.",
+    "overrides_summary": "Gate overrides by approvers (from the approval records) apart from overrides of model "
+    "outputs in use (not held unless a deployment posts them).",
+    "operational_logs": "Art. 12 logs the AI system records while operating, and which of them the service holds.",
+    "evidence_reconciliation": "Reported beside computed values of every metric both give, the difference, "
+    "whether it exceeds EVIDENCE_DISCREPANCY_TOLERANCE, the computed verdict and which one the gates used.",
+    "review_flags": "Review flags raised on the version (monitoring breaches of the production policy), open or "
+    "resolved, with their breaches.",
     "audit_trail": "Every audit event (seq, time, actor, action, object, leaf hash) and the checkpoint.",
     "classification": "EU AI Act category and Annex III area as registered, SR 11-7 tier.",
     "version_history": "pack.version_history: earlier versions, stage, registration, artefact hash.",
