@@ -104,12 +104,12 @@ def bar_chart(
     bc.categoryAxis.labels.fontSize = 7
     bc.categoryAxis.labels.boxAnchor = "e"
     bc.categoryAxis.labels.dx = -4
-    bc.categoryAxis.strokeColor = ps.RULE
+    bc.categoryAxis.strokeColor = ps.GREY
     bc.valueAxis.valueMin, bc.valueAxis.valueMax, bc.valueAxis.valueStep = 0, vmax, step
     bc.valueAxis.labels.fontName = ps.FONT
     bc.valueAxis.labels.fontSize = 7
     bc.valueAxis.labelTextFormat = lambda v: f"{v:g}"
-    bc.valueAxis.strokeColor = ps.RULE
+    bc.valueAxis.strokeColor = ps.GREY
     bc.valueAxis.visibleGrid = 1
     bc.valueAxis.gridStrokeColor = ps.ZEBRA
     bc.barSpacing = 0

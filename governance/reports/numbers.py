@@ -52,11 +52,11 @@ def measured(value) -> str:
         return "0"
     sig = digits()
     magnitude = math.floor(math.log10(abs(number)))
-    if magnitude >= sig or magnitude < -4:
-        text = f"{number:.{sig}g}"
-        if "e" not in text:  # large values that round to an integer: group the thousands
-            return f"{round(number):,}"
-        mant, exp = text.split("e")
+    if magnitude >= sig:  # round to the significant digits, print as a grouped integer
+        return f"{int(round(number, sig - 1 - magnitude)):,}"
+    if magnitude < -4:
+        mant, exp = f"{number:.{sig - 1}e}".split("e")
+        mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
         return f"{mant}e{int(exp)}"
     decimals = max(sig - 1 - magnitude, 0)
     text = f"{round(number, decimals):.{decimals}f}"

@@ -171,6 +171,15 @@ def _text_width(text: str, font: str, size: float) -> float:
     return total * size / 1000
 
 
+def _breakable(line: str, i: int) -> bool:
+    """A line may break after ``line[i]``: a separator, but never inside a number (0.1564, 1,234)."""
+    if line[i] not in _BREAK_AFTER:
+        return False
+    if line[i] in ".,-" and 0 < i < len(line) - 1 and line[i - 1].isdigit() and line[i + 1].isdigit():
+        return False
+    return True
+
+
 def _wrap_plain(text: str, width: float, font: str, size: float, *, soft: bool = True) -> str:
     """Wrap plain text to ``width`` points with newlines (fast path for big tables).
 
@@ -188,7 +197,7 @@ def _wrap_plain(text: str, width: float, font: str, size: float, *, soft: bool =
                 cut += 1
             cut = max(cut, 1)
             if soft:
-                cut = max((i + 1 for i in range(cut // 2, cut) if line[i] in _BREAK_AFTER), default=cut)
+                cut = max((i + 1 for i in range(cut // 4, cut) if _breakable(line, i)), default=cut)
             out.append(line[:cut])
             line = line[cut:]
         out.append(line)
@@ -304,8 +313,13 @@ class _Renderer:
         """A table whose plain-string cells are wrapped to their column (never across a border);
         Paragraph cells wrap themselves. A light grid marks every cell border."""
         rows = [
-            [_wrap_plain(c, widths[ci] - 9, ps.FONT_BOLD, 7.8) if isinstance(c, str) else c for ci, c in enumerate(row)]
-            for row in rows
+            [
+                _wrap_plain(c, widths[ci] - 9, ps.FONT_BOLD if header and ri == 0 else ps.FONT, 7.8)
+                if isinstance(c, str)
+                else c
+                for ci, c in enumerate(row)
+            ]
+            for ri, row in enumerate(rows)
         ]
         t = Table(rows, colWidths=widths, repeatRows=repeat if header else 0)
         cmds = [
@@ -633,13 +647,13 @@ class _Renderer:
                     self.cell(d.get("name")),
                     self.cell(d.get("role")),
                     self.cell(d.get("source")),
-                    self.cell(d.get("rows")),
+                    num.count(d.get("rows")) if d.get("rows") is not None else "\u2014",
                     self.cell(f"{fmt(tw.get('start'))} to {fmt(tw.get('end'))}"),
                     self.hash_cell(d.get("sha256")),
                 ]
             )
         w = self.width
-        return [self.table(data, [0.23 * w, 0.08 * w, 0.15 * w, 0.07 * w, 0.15 * w, 0.32 * w]), Spacer(1, 6)]
+        return [self.table(data, [0.22 * w, 0.08 * w, 0.13 * w, 0.14 * w, 0.15 * w, 0.28 * w]), Spacer(1, 6)]
 
     # evaluations
     def _evals(self, kinds=None):
@@ -674,10 +688,33 @@ class _Renderer:
         return [(f"{w['group']}: " if w.get("group") else "") + w.get("message", "") for w in ev.get("warnings") or []]
 
     def _warnings_para(self, ev, style="cell"):
-        lines = self._warning_lines(ev)
-        if not lines:
+        """Short form for summary tables: warnings by kind, with up to three groups named."""
+        warnings = ev.get("warnings") or []
+        if not warnings:
             return self.cell("none")
-        return self.p("<br/>".join(f"<font color='#A4231B'><b>Warning:</b></font> {escape(t)}" for t in lines), style)
+        by_code: dict[str, list] = {}
+        for w in warnings:
+            by_code.setdefault(w.get("code") or "note", []).append(w)
+        parts = []
+        for code, items in by_code.items():
+            groups = [str(w["group"]) for w in items if w.get("group")]
+            shown = "; ".join(groups[:3]) + (f"; and {len(groups) - 3} more" if len(groups) > 3 else "")
+            text = f"{len(items)} × {code.replace('_', ' ')}" + (f" ({shown})" if shown else "")
+            if not groups:
+                text += f": {items[0].get('message')}"
+            parts.append(f"<font color='#A4231B'><b>Warning:</b></font> {escape(text)}")
+        parts.append(f"All listed under {escape(str(ev.get('id')))}.")
+        return self.p("<br/>".join(parts), style)
+
+    def _warnings_table(self, ev, lines):
+        data = [self.heads(f"Warnings recorded by {ev.get('id')} ({len(lines)}): they qualify the numbers above")]
+        data += [[self.p(escape(t), "note")] for t in lines]
+        return self.table(
+            data,
+            [self.width],
+            zebra=False,
+            extra=[("BACKGROUND", (0, 0), (-1, -1), ps.WARN_BG), ("BOX", (0, 0), (-1, -1), 1, ps.WARN_BORDER)],
+        )
 
     def b_evaluations_table(self, kinds=None):
         evs = self._evals(kinds)
@@ -723,7 +760,7 @@ class _Renderer:
                 parts.append(
                     self.table(
                         data,
-                        [0.3 * w, 0.13 * w, 0.12 * w, 0.15 * w, 0.12 * w, 0.18 * w],
+                        [0.28 * w, 0.13 * w, 0.14 * w, 0.15 * w, 0.11 * w, 0.19 * w],
                         extra=extra + [("ALIGN", (1, 0), (-1, -1), "LEFT")],
                     )
                 )
@@ -731,20 +768,7 @@ class _Renderer:
                 parts.append(self.p("No checks defined for this evaluation.", "small"))
             warn = self._warning_lines(ev)
             if warn:
-                parts.append(
-                    self.box(
-                        [
-                            self.p(
-                                f"<b>Warnings recorded by {esc(ev.get('id'))} ({len(warn)})</b> \u2014 "
-                                "they qualify the numbers above:",
-                                "note",
-                            )
-                        ]
-                        + [self.p("\u2022 " + escape(t), "note") for t in warn],
-                        bg=ps.WARN_BG,
-                        border=ps.WARN_BORDER,
-                    )
-                )
+                parts.append(self._warnings_table(ev, warn))
             if others:
                 parts.append(self.p("Other metrics of this evaluation", "small"))
                 parts.append(self._pairs_table(others))
@@ -864,7 +888,7 @@ class _Renderer:
         out = [
             head,
             intro,
-            self.table(data, [0.2 * w, 0.14 * w, 0.14 * w, 0.1 * w, 0.1 * w, 0.14 * w, 0.18 * w], extra=extra),
+            self.table(data, [0.17 * w, 0.13 * w, 0.13 * w, 0.11 * w, 0.11 * w, 0.15 * w, 0.2 * w], extra=extra),
         ]
         from governance.reports.evidence import gates_on_reported_that_fail_computed
 
@@ -983,7 +1007,7 @@ class _Renderer:
                     )
                     if r.get("warnings"):
                         extra.append(("BACKGROUND", (0, i), (-1, i), ps.WARN_BG))
-                cw = [0.4 * w, 0.1 * w]
+                cw = [0.36 * w, 0.14 * w]
                 rest = (w - sum(cw)) / 4
                 out += [Spacer(1, 4), self.table(data, cw + [rest] * len(names), extra=extra, zebra=False)]
             out.append(Spacer(1, 8))
@@ -1164,9 +1188,12 @@ class _Renderer:
         mine = [h for h in hist if h.get("version") in (None, this)]
         others = [h for h in hist if h.get("version") not in (None, this)]
         out = [self.p(f"Stage history of version {esc(this)}", "h3")]
+        if mine:
+            out.append(self.plain(f"{len(mine)} stage transition(s) of version {this}."))
         out += self._stage_table(mine, f"No stage transitions of version {this} are recorded.")
         if others:
             out.append(self.p("Stage history of the model's other versions (context)", "h3"))
+            out.append(self.plain(f"{len(others)} stage transition(s) of other versions."))
             out += self._stage_table(others, "")
         return out
 
@@ -1400,7 +1427,7 @@ class _Renderer:
                 data.append(
                     [
                         _wrap_plain(m["type"], 0.3 * w - 10, ps.FONT, 7.8),
-                        m["value"],
+                        num.measured(m["value"]),
                         _wrap_plain(m["slice"], 0.5 * w - 10, ps.FONT, 7.8),
                     ]
                 )
