@@ -5,8 +5,11 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
+# Browser tests (marker "browser", Chromium via Playwright) run under CI=true; `make test` skips
+# them on a developer machine to stay quick: run them with `make test-browser`.
+PYTEST_ARGS ?= $(if $(filter true,$(CI)),,-m "not browser")
 
-.PHONY: run test setup migrate demo lint bench worker beat sequencer serve clean check-python
+.PHONY: run test test-browser setup migrate demo lint bench worker beat sequencer serve clean check-python
 
 check-python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 not found as '$(PYTHON)'. Install it or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
@@ -41,6 +44,9 @@ test: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check --quiet . || { echo "ruff format would change the files above: run .venv/bin/ruff format ."; exit 1; }
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-browser: setup
+	@$(PY) -m pytest -m browser
 
 lint: setup
 	@$(VENV)/bin/ruff check .

@@ -9,6 +9,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit import signals
 from audit.keys import signers_for, verifier_keys_for
 from audit.merkle import CompactRange, consistency_proof, inclusion_proof, node_id, root_at
 from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
@@ -76,13 +77,15 @@ def checkpoint_create(*, min_interval: dt.timedelta | None = None) -> AuditCheck
     note = sign_note(checkpoint_body(current.origin, current.size, root), signers)
     try:
         with transaction.atomic():
-            return AuditCheckpoint.objects.create(
+            checkpoint = AuditCheckpoint.objects.create(
                 size=current.size,
                 root=root,
                 note=note,
                 created_at=timezone.now(),
                 key_names=",".join(f"{signer.name}+{signer.key_id:08x}" for signer in signers),
             )
+            signals.send_after_commit(signals.checkpoint_signed, AuditCheckpoint, checkpoint=checkpoint)
+            return checkpoint
     except IntegrityError:  # another process signed the same size first
         return None
 

@@ -15,6 +15,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
@@ -330,6 +331,11 @@ def audit_events_append(
     that commit with the caller's change, and the sequencer (``audit_pending_sequence``) appends
     them to the log after the commit (returns None).
     """
+    unit = _open_unit.get()
+    if unit is not None and sequencing is None and floats == "convert":
+        # Inside a unit of work the events join it and are appended when it ends (head lock last).
+        unit.events.extend(specs)
+        return None
     mode = sequencing or settings.AUDIT_SEQUENCING
     if mode not in ("inline", "deferred"):
         raise ValueError(f"sequencing must be inline or deferred, got {mode!r}")
@@ -341,6 +347,111 @@ def audit_events_append(
             _insert(AuditPendingEvent, [(_pending_fields(e),) for e in entries], ("fields",))
             return None
         return _sequence(AuditHead.objects.select_for_update().get(pk=1), entries)
+
+
+# --- the unit of work -----------------------------------------------------------------------------------------
+
+
+class AuditUnit:
+    """The audit events of one service call, appended together when its ``audit_unit`` block ends.
+
+    ``add`` only records the event; nothing is locked until the block's end. ``events`` is the
+    list of what will be (or, after the block, what was) appended, so tests can assert "exactly
+    these events"; ``appended`` holds their seqs once written inline.
+    """
+
+    def __init__(self, actor: Actor | None, events: list[EventSpec] | None = None):
+        self.actor = actor
+        self.events: list[EventSpec] = [] if events is None else events
+        self.appended: list[AppendedEvent] | None = None
+
+    def add(
+        self,
+        action: str,
+        target: Mapping,
+        *,
+        details: Mapping | None = None,
+        reason: str | None = None,
+        actor: Actor | None = None,
+    ) -> None:
+        who = actor or self.actor
+        if who is None:
+            raise ValueError("an audit event needs an actor: give audit_unit(actor) or add(..., actor=...)")
+        self.events.append(EventSpec(who, action, target, details, reason))
+
+
+_open_unit: ContextVar[AuditUnit | None] = ContextVar("mlgov_audit_unit", default=None)
+
+# Foreign keys are DEFERRABLE INITIALLY DEFERRED (Django's default on PostgreSQL): their checks
+# take FOR KEY SHARE row locks at COMMIT, i.e. after the head lock, which deadlocks against a
+# transaction that holds such a row FOR UPDATE and waits for the head. The unit checks them
+# first, so the head really is the last lock (only foreign keys: the governed-data guard stays
+# deferred to the commit).
+_FOREIGN_KEYS_NOW = """
+DO $$
+DECLARE names text;
+BEGIN
+  SELECT string_agg(quote_ident(c.conname), ', ') INTO names
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+   WHERE c.contype = 'f' AND c.condeferrable AND n.nspname = current_schema();
+  IF names IS NOT NULL THEN
+    EXECUTE 'SET CONSTRAINTS ' || names || ' IMMEDIATE';
+  END IF;
+END $$
+"""
+
+
+class audit_unit:  # noqa: N801 - used like transaction.atomic
+    """A transaction whose audit events are appended together, as its last statements.
+
+        with audit_unit(principal.actor) as audit:
+            model.save()
+            audit.add("registered_model.create", model_target(model), details=snapshot)
+        # committed: the model and exactly one event, or neither
+
+    Every ``audit_event_append`` made inside the block (by this service or one it calls) joins
+    the unit instead of locking the head early. A unit opened inside another joins the outer
+    one (its events are appended when the outer block ends; dropped if the inner block fails).
+    Just before the block ends the unit checks the deferred foreign keys and then appends, so the
+    audit head lock is taken last in every service, by construction.
+    """
+
+    def __init__(self, actor: Actor | None = None):
+        self.actor = actor
+        self._atomic = transaction.atomic()
+        self._token = None
+        self._mark = 0
+
+    def __enter__(self) -> AuditUnit:
+        self._atomic.__enter__()
+        outer = _open_unit.get()
+        if outer is not None:
+            self.unit = AuditUnit(self.actor or outer.actor, events=outer.events)
+            self._mark = len(outer.events)
+        else:
+            self.unit = AuditUnit(self.actor)
+            self._token = _open_unit.set(self.unit)
+        return self.unit
+
+    def __exit__(self, exc_type, exc, tb):
+        owner = self._token is not None
+        try:
+            if owner:
+                _open_unit.reset(self._token)
+                self._token = None
+            if exc_type is None and owner and self.unit.events:
+                connection = transaction.get_connection()
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute(_FOREIGN_KEYS_NOW)
+                self.unit.appended = audit_events_append(self.unit.events)
+            elif exc_type is not None and not owner:
+                del self.unit.events[self._mark :]
+        except BaseException as failure:
+            if not self._atomic.__exit__(type(failure), failure, failure.__traceback__):
+                raise
+            return False
+        return self._atomic.__exit__(exc_type, exc, tb)
 
 
 def _sequence(head: AuditHead, entries: Sequence[_Entry]) -> list[AppendedEvent]:

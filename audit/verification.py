@@ -25,6 +25,7 @@ from django.db import connection, connections
 from django.db.models import Q
 from django.utils import timezone
 
+from audit import signals
 from audit.merkle import CompactRange, node_from_id, node_id
 from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode, AuditVerification
 from audit.verifier import EntryError, Result, _fold, check_entry_bytes, hash_children, hash_leaf, verify_checkpoint
@@ -526,4 +527,5 @@ def record_verification(
     run.save()
     if not result.ok:
         alerts.error("audit log verification FAILED (%s): %s", trigger, result.line())
+        signals.send_after_commit(signals.verification_failed, AuditVerification, verification=run)
     return run

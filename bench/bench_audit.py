@@ -176,18 +176,16 @@ def prepare_writers(count: int) -> tuple[list[int], int]:
     """One registered model per writer (no row contention) and a plain, unguarded copy of the table."""
     from django.db import connection
 
-    from audit.context import Actor
+    from governance.accounts.principal import Principal
     from governance.accounts.roles import DEVELOPER
     from governance.accounts.services import user_create
     from governance.registry.services import registered_model_create
 
-    actor = Actor.system("bench")
-    owner = user_create(actor=actor, username="bench-owner", password=None, roles=[DEVELOPER])
+    owner = user_create(by=Principal.system("bench"), username="bench-owner", password=None, roles=[DEVELOPER])
     ids = []
     for index in range(count):
         model = registered_model_create(
-            actor=actor,
-            user=owner,
+            by=Principal.for_user(owner, auth="cli"),
             name=f"bench-model-{index}",
             purpose="initial",
             business_unit="bench",
@@ -219,10 +217,11 @@ def _writer(kind: str, model_id: int, owner_id: int, duration: float, ready, sta
         settings.AUDIT_SEQUENCING = "deferred"
     if kind == "service":
         from governance.accounts.models import User
+        from governance.accounts.principal import Principal
         from governance.registry.models import RegisteredModel
         from governance.registry.services import registered_model_update
 
-        user = User.objects.get(pk=owner_id)
+        principal = Principal.for_user(User.objects.get(pk=owner_id), auth="token")
         model = RegisteredModel.objects.get(pk=model_id)
 
     def one() -> None:
@@ -247,7 +246,7 @@ def _writer(kind: str, model_id: int, owner_id: int, duration: float, ready, sta
                     details={"purpose": {"before": "previous", "after": purpose}},
                 )
         else:
-            registered_model_update(actor=actor, user=user, model=model, data={"purpose": purpose})
+            registered_model_update(by=principal, model=model, data={"purpose": purpose})
 
     for _ in range(WARMUP):  # connection, statement caches
         one()
@@ -357,10 +356,11 @@ def bench_batch(batches: int, profile: bool) -> dict:
 
     from audit.context import Actor
     from audit.services import audit_events_append
+    from governance.accounts.principal import Principal
     from governance.accounts.services import service_account_create
 
     rnd = random.Random(7)
-    _, key = service_account_create(actor=Actor.system("bench"), name=f"bench-pipeline-{secrets.token_hex(3)}")
+    _, key = service_account_create(by=Principal.system("bench"), name=f"bench-pipeline-{secrets.token_hex(3)}")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     # Bodies are encoded once, outside the timed section: encoding is the pipeline's cost, not ours.

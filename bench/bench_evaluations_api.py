@@ -34,6 +34,7 @@ from governance.evaluations.fairness import compute_fairness
 from governance.evaluations.inputs import parse_inline
 from tests.factories.registry import model_version, registered_model
 from tests.factories.accounts import person
+from tests.factories.accounts import ADMIN
 
 rows = int(sys.argv[1])
 y_true, y_pred, group = make_fair(rows)
@@ -41,7 +42,7 @@ table = pa.table({"label": y_true, "prediction": y_pred, "segment": group})
 parquet, csv = io.BytesIO(), io.BytesIO()
 pq.write_table(table, parquet)
 pacsv.write_csv(table, csv)
-user, key = service_account_create(actor=Actor.system("bench"), name="bench-pipeline")
+user, key = service_account_create(by=ADMIN, name="bench-pipeline")
 version = model_version(model=registered_model(owner=person("developer")))
 client = APIClient()
 client.credentials(HTTP_AUTHORIZATION=f"Token {key}")

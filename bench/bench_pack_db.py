@@ -66,20 +66,20 @@ print(json.dumps(out))
 GENERATE = r"""
 import json, resource, sys, time, django
 django.setup()
-from audit.context import Actor
+from governance.accounts.principal import Principal
 from governance.registry.models import ModelVersion
 from governance.reports.services import pack_generate, pack_request
 from tests.factories.accounts import person
 
 version = ModelVersion.objects.get(pk=int(sys.argv[1]))
 auditor = person("auditor", username=f"bench-auditor-{version.pk}")
-actor = Actor.system("bench")
+bench = Principal.system("bench")
 
 
 def generate():
     # Without a broker the request runs the generation task eagerly, at commit.
-    pack = pack_request(actor=actor, user=auditor, version=version, regime=sys.argv[2])
-    return pack_generate(pack.pk, actor=actor)
+    pack = pack_request(by=Principal.for_user(auditor, auth="cli"), version=version, regime=sys.argv[2])
+    return pack_generate(pack.pk, by=bench)
 
 
 start = time.perf_counter()

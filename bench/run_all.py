@@ -27,6 +27,7 @@ SCRIPTS = {
     "fairness": "bench_fairness.py",
     "drift": "bench_drift.py",
     "evaluations_api": "bench_evaluations_api.py",
+    "performance": "bench_performance.py",
     "pack": "bench_pack.py",
     "pack_db": "bench_pack_db.py",
 }

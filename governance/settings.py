@@ -48,7 +48,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "governance.workspace.apps.WorkspaceAdminConfig",  # django.contrib.admin, the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "audit",
     "governance.common",
     "governance.accounts",
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
     "governance.workflow",
     "governance.reports",
     "governance.api",
+    "governance.workspace",
+    "governance.integrations.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +210,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # and computed by a Celery worker (202, status queued -> running -> done | failed).
 EVALUATION_SYNC_MAX_ROWS = int(os.environ.get("EVALUATION_SYNC_MAX_ROWS", "1000000"))
 EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(64 * 1024 * 1024)))
+# Caps on any table read (web or worker), checked before reading: Parquet metadata row counts and
+# uncompressed sizes; CSV (plain or gzip) decompressed through a byte budget. Larger inputs: 413.
+EVALUATION_MAX_ROWS = int(os.environ.get("EVALUATION_MAX_ROWS", "20000000"))
+EVALUATION_MAX_DECOMPRESSED_BYTES = int(os.environ.get("EVALUATION_MAX_DECOMPRESSED_BYTES", str(1024 * 1024 * 1024)))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
@@ -219,6 +226,12 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "PackStatusEnum": "governance.reports.models.PackStatus",
         "RequestStatusEnum": "governance.workflow.models.RequestStatus",
     }
+)
+
+# API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
+# itself (no page loads anything from another host).
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
 
 # E-MAIL -------------------------------------------------------------------------------------
@@ -250,6 +263,26 @@ if AUDIT_SEQUENCING == "deferred" and "postgresql" not in DATABASES["default"]["
         "AUDIT_SEQUENCING=deferred needs PostgreSQL (set DATABASE_URL); SQLite has one "
         "writer at a time, so use the default AUDIT_SEQUENCING=inline there"
     )
+
+# OUTBOUND WEBHOOKS (governance/integrations/webhooks, docs/webhooks.md) ----------------------
+# http:// receivers only in development; production receivers must be https.
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+# Hosts (names) or networks (CIDR) that may resolve to private/loopback/link-local addresses.
+WEBHOOKS_ALLOWED_PRIVATE_HOSTS = env_list("WEBHOOKS_ALLOWED_PRIVATE_HOSTS", "")
+# Fernet key that encrypts subscription secrets at rest (default: derived from SECRET_KEY).
+WEBHOOKS_SECRET_KEY = os.environ.get("WEBHOOKS_SECRET_KEY", "")
+# Absolute base of the API URLs named in payloads (what receivers call back).
+WEBHOOKS_PUBLIC_BASE_URL = os.environ.get("WEBHOOKS_PUBLIC_BASE_URL", "http://localhost:8000")
+WEBHOOKS_TIMEOUT = float(os.environ.get("WEBHOOKS_TIMEOUT", "10"))  # seconds per attempt (connect and read)
+WEBHOOKS_RETRY_BASE = int(os.environ.get("WEBHOOKS_RETRY_BASE", "30"))  # first retry after this many seconds
+WEBHOOKS_RETRY_MAX_DELAY = int(os.environ.get("WEBHOOKS_RETRY_MAX_DELAY", str(4 * 3600)))
+WEBHOOKS_RETRY_WINDOW = int(os.environ.get("WEBHOOKS_RETRY_WINDOW", str(24 * 3600)))  # then: disabled
+# AUDIT_SEQUENCING=deferred: how long a delivery waits for its decision's audit seq before it goes without.
+WEBHOOKS_SEQ_WAIT = int(os.environ.get("WEBHOOKS_SEQ_WAIT", "60"))
+CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {"task": "webhooks.deliver_due", "schedule": 10.0}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = (
+    "governance.integrations.webhooks.models.DeliveryStatus"
+)
 
 # DOCUMENTATION PACKS ------------------------------------------------------------------------
 ORGANISATION_NAME = os.environ.get("ORGANISATION_NAME", "Example Bank plc (demo)")

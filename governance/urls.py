@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from governance.api.views_health import healthz
+from governance.workspace.docs import OfflineRedocView
 
 admin.site.site_header = "mlgov — model governance"
 admin.site.site_title = "mlgov"
@@ -13,5 +15,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("governance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar (settings.SPECTACULAR_SETTINGS): offline.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", OfflineRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # "/" (the admin's "View site") leads to the dashboard, or to the login first.
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
 ]

@@ -9,6 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import accounts as account_factories
+from tests.factories.accounts import ADMIN
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -50,9 +51,8 @@ def postgres_only():
 
 def make_api_client(user) -> APIClient:
     from governance.accounts.services import api_token_issue
-    from tests.factories.accounts import ADMIN_ACTOR
 
-    _, key = api_token_issue(actor=ADMIN_ACTOR, user=user)
+    _, key = api_token_issue(by=ADMIN, user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

@@ -10,8 +10,8 @@ from django.urls import path
 
 from audit.services import audit_event_append
 from governance.accounts.models import ApiToken, User
+from governance.accounts.principal import Principal
 from governance.accounts.services import api_token_issue, api_token_revoke, service_account_create
-from governance.common.admin import admin_actor
 from governance.common.errors import DomainError
 
 TRACKED_USER_FIELDS = (
@@ -51,7 +51,7 @@ class UserAdmin(DjangoUserAdmin):
             diff = {k: {"before": before.get(k), "after": v} for k, v in after.items() if before.get(k) != v}
             if diff or "password" in form.changed_data:
                 audit_event_append(
-                    actor=admin_actor(request),
+                    by=Principal.for_request(request),
                     action="user.update" if change else "user.create",
                     target={"type": "user", "id": str(obj.pk), "username": obj.username},
                     details={"changes": diff, "password_changed": "password" in form.changed_data},
@@ -72,7 +72,7 @@ class UserAdmin(DjangoUserAdmin):
             after = grants()
             if before != after:
                 audit_event_append(
-                    actor=admin_actor(request),
+                    by=Principal.for_request(request),
                     action="user.roles_change",
                     target={"type": "user", "id": str(user.pk), "username": user.username},
                     details={"before": before, "after": after},
@@ -123,7 +123,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         revoked = 0
         for token in queryset:
             if token.revoked_at is None:
-                api_token_revoke(actor=admin_actor(request), token=token)
+                api_token_revoke(by=Principal.for_request(request), token=token)
                 revoked += 1
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
@@ -145,12 +145,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
             try:
                 if data["new_service_account"]:
                     user, key = service_account_create(
-                        actor=admin_actor(request), name=data["new_service_account"], expires_days=data["expires_days"]
+                        by=Principal.for_request(request),
+                        name=data["new_service_account"],
+                        expires_days=data["expires_days"],
                     )
                 else:
                     user = data["user"]
                     _, key = api_token_issue(
-                        actor=admin_actor(request), user=user, name=data["name"], expires_days=data["expires_days"]
+                        by=Principal.for_request(request),
+                        user=user,
+                        name=data["name"],
+                        expires_days=data["expires_days"],
                     )
             except DomainError as exc:
                 form.add_error(None, exc.message)

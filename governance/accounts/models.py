@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from audit.guard import governed_queryset
+from governance.accounts import roles as role_rule
 
 # Columns that change without an audit event: login bookkeeping and password hashes (password
 # changes made in the admin are audited by the admin itself). Migration 0003 guards the others.
@@ -24,8 +25,10 @@ class User(AbstractUser):
 
     objects = GovernedUserManager()
 
-    def has_role(self, role: str) -> bool:
-        return self.is_active and self.groups.filter(name=role).exists()
+    def has_role(self, *roles: str, superusers: bool = True) -> bool:
+        """The one role rule (``governance.accounts.roles.has_role``): active users holding one of
+        ``roles``; active superusers too unless ``superusers=False``."""
+        return role_rule.has_role(self, *roles, superusers=superusers)
 
     @property
     def role_names(self) -> list[str]:

@@ -59,3 +59,28 @@ def grant_app_permissions(apps, app_label: str, role_codenames: dict[str, list[s
     for role, codenames in role_codenames.items():
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.add(*Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+
+
+def role_names(user) -> frozenset[str]:
+    """The roles ``user`` holds: the names of their groups; none for inactive or anonymous users."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    return frozenset(user.groups.values_list("name", flat=True))
+
+
+def has_role(user, *roles: str, superusers: bool = True, held: frozenset[str] | None = None) -> bool:
+    """THE role rule: an active user holding one of ``roles``.
+
+    Inactive and anonymous users hold no role. An active superuser counts as holding every role
+    unless the caller says ``superusers=False`` (a signature is given in a role the signer really
+    holds). ``held`` passes the user's role names when the caller already has them (a Principal
+    caches them). ``Principal.has_role`` and ``User.has_role`` both use this function.
+    """
+    unknown = set(roles) - set(ALL_ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s) {sorted(unknown)}")
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if superusers and user.is_superuser:
+        return True
+    return bool((role_names(user) if held is None else held) & set(roles))

@@ -13,19 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.context import Actor
-from audit.services import audit_event_append
+from audit.services import audit_event_append, audit_unit
 from governance.accounts.models import ApiToken, User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import ALL_ROLES, PIPELINE
 from governance.common.errors import Conflict, NotFound, ValidationFailed
+from governance.common.refusals import refusals
 
 TOKEN_PREFIX = "mlg"
 LAST_USED_GRANULARITY = dt.timedelta(seconds=60)
-
-
-def actor_for(user: User, *, auth: str) -> Actor:
-    """The audit actor for an authenticated user (``auth``: session, token, cli, celery)."""
-    kind = "service" if user.is_service_account else "user"
-    return Actor(type=kind, id=str(user.pk), username=user.username, auth=auth)
 
 
 def _hash_key(key: str) -> str:
@@ -36,13 +32,12 @@ def _user_target(user: User) -> dict:
     return {"type": "user", "id": str(user.pk), "username": user.username}
 
 
-@transaction.atomic
 def user_create(
     *,
-    actor: Actor,
+    by: Principal,
     username: str,
     password: str | None,
-    roles: list[str] = (),
+    roles: list[str] | tuple[str, ...] = (),
     email: str = "",
     first_name: str = "",
     last_name: str = "",
@@ -50,111 +45,102 @@ def user_create(
     is_superuser: bool = False,
     is_service_account: bool = False,
 ) -> User:
-    unknown = sorted(set(roles) - set(ALL_ROLES))
-    if unknown:
-        raise ValidationFailed(f"unknown role(s): {', '.join(unknown)}", field="roles")
-    if User.objects.filter(username=username).exists():
-        raise Conflict(f"a user named {username!r} already exists", field="username")
-    user = User(
-        username=username,
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        is_staff=is_staff,
-        is_superuser=is_superuser,
-        is_service_account=is_service_account,
-    )
-    if password:
-        user.set_password(password)
-    else:
-        user.set_unusable_password()
-    user.save()
-    user.groups.set(Group.objects.filter(name__in=roles))
-    audit_event_append(
-        actor=actor,
-        action="user.create",
-        target=_user_target(user),
-        details={
-            "roles": sorted(roles),
-            "is_staff": is_staff,
-            "is_superuser": is_superuser,
-            "is_service_account": is_service_account,
-        },
-    )
+    with refusals(by, "user.create", {"type": "user", "id": username, "username": username}):
+        unknown = sorted(set(roles) - set(ALL_ROLES))
+        if unknown:
+            raise ValidationFailed(f"unknown role(s): {', '.join(unknown)}", field="roles")
+        with audit_unit(by.actor) as audit:
+            if User.objects.filter(username=username).exists():
+                raise Conflict(f"a user named {username!r} already exists", field="username")
+            user = User(
+                username=username,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                is_staff=is_staff,
+                is_superuser=is_superuser,
+                is_service_account=is_service_account,
+            )
+            if password:
+                user.set_password(password)
+            else:
+                user.set_unusable_password()
+            user.save()
+            user.groups.set(Group.objects.filter(name__in=roles))
+            audit.add(
+                "user.create",
+                _user_target(user),
+                details={
+                    "roles": sorted(roles),
+                    "is_staff": is_staff,
+                    "is_superuser": is_superuser,
+                    "is_service_account": is_service_account,
+                },
+            )
     return user
 
 
-@transaction.atomic
-def user_roles_set(*, actor: Actor, user: User, roles: list[str]) -> User:
-    unknown = sorted(set(roles) - set(ALL_ROLES))
-    if unknown:
-        raise ValidationFailed(f"unknown role(s): {', '.join(unknown)}", field="roles")
-    before = user.role_names
-    user.groups.set(Group.objects.filter(name__in=roles))
-    audit_event_append(
-        actor=actor,
-        action="user.roles_change",
-        target=_user_target(user),
-        details={"before": before, "after": sorted(roles)},
-    )
+def user_roles_set(*, by: Principal, user: User, roles: list[str]) -> User:
+    with refusals(by, "user.roles_change", _user_target(user)):
+        unknown = sorted(set(roles) - set(ALL_ROLES))
+        if unknown:
+            raise ValidationFailed(f"unknown role(s): {', '.join(unknown)}", field="roles")
+        with audit_unit(by.actor) as audit:
+            before = user.role_names
+            user.groups.set(Group.objects.filter(name__in=roles))
+            audit.add("user.roles_change", _user_target(user), details={"before": before, "after": sorted(roles)})
     return user
 
 
-@transaction.atomic
 def api_token_issue(
-    *, actor: Actor, user: User, name: str = "", expires_days: int | None = None
+    *, by: Principal, user: User, name: str = "", expires_days: int | None = None
 ) -> tuple[ApiToken, str]:
-    """Create a token and return it with its key. The key is never stored or shown again."""
-    if not user.is_active:
-        raise ValidationFailed("cannot issue a token to an inactive user", field="user")
-    days = settings.API_TOKEN_DEFAULT_EXPIRY_DAYS if expires_days is None else expires_days
-    if days <= 0 or days > 3650:
-        raise ValidationFailed("expiry must be between 1 and 3650 days", field="expires_days")
-    prefix = secrets.token_hex(4)
-    key = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    now = timezone.now()
-    token = ApiToken.objects.create(
-        user=user,
-        name=name,
-        prefix=prefix,
-        key_sha256=_hash_key(key),
-        created_at=now,
-        expires_at=now + dt.timedelta(days=days),
-    )
-    audit_event_append(
-        actor=actor,
-        action="api_token.issue",
-        target={"type": "api_token", "id": str(token.pk), "prefix": prefix},
-        details={"user": user.username, "name": name, "expires_at": token.expires_at},
-    )
+    """Create a token for ``user`` and return it with its key. The key is never stored or shown again."""
+    with refusals(by, "api_token.issue", _user_target(user)):
+        if not user.is_active:
+            raise ValidationFailed("cannot issue a token to an inactive user", field="user")
+        days = settings.API_TOKEN_DEFAULT_EXPIRY_DAYS if expires_days is None else expires_days
+        if days <= 0 or days > 3650:
+            raise ValidationFailed("expiry must be between 1 and 3650 days", field="expires_days")
+        prefix = secrets.token_hex(4)
+        key = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+        now = timezone.now()
+        with audit_unit(by.actor) as audit:
+            token = ApiToken.objects.create(
+                user=user,
+                name=name,
+                prefix=prefix,
+                key_sha256=_hash_key(key),
+                created_at=now,
+                expires_at=now + dt.timedelta(days=days),
+            )
+            audit.add(
+                "api_token.issue",
+                {"type": "api_token", "id": str(token.pk), "prefix": prefix},
+                details={"user": user.username, "name": name, "expires_at": token.expires_at},
+            )
     return token, key
 
 
-@transaction.atomic
-def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
-    token = ApiToken.objects.select_for_update().get(pk=token.pk)
-    if token.revoked_at:
-        raise Conflict("token is already revoked", field="token")
-    token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
-    audit_event_append(
-        actor=actor,
-        action="api_token.revoke",
-        target={"type": "api_token", "id": str(token.pk), "prefix": token.prefix},
-        details={"user": token.user.username},
-    )
+def api_token_revoke(*, by: Principal, token: ApiToken) -> ApiToken:
+    target = {"type": "api_token", "id": str(token.pk), "prefix": token.prefix}
+    with refusals(by, "api_token.revoke", target), audit_unit(by.actor) as audit:
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if token.revoked_at:
+            raise Conflict("token is already revoked", field="token")
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.add("api_token.revoke", target, details={"user": token.user.username})
     return token
 
 
-@transaction.atomic
 def service_account_create(
-    *, actor: Actor, name: str, email: str = "", expires_days: int | None = None
+    *, by: Principal, name: str, email: str = "", expires_days: int | None = None
 ) -> tuple[User, str]:
-    """A pipeline account (role ``pipeline``) and its first token."""
-    user = user_create(
-        actor=actor, username=name, password=None, roles=[PIPELINE], email=email, is_service_account=True
-    )
-    _, key = api_token_issue(actor=actor, user=user, name="initial", expires_days=expires_days)
+    """A pipeline account (role ``pipeline``) and its first token, in one unit of work."""
+    with audit_unit(by.actor):
+        user = user_create(by=by, username=name, password=None, roles=[PIPELINE], email=email, is_service_account=True)
+        _, key = api_token_issue(by=by, user=user, name="initial", expires_days=expires_days)
     return user, key
 
 
@@ -179,7 +165,9 @@ def api_token_authenticate(key: str, *, ip: str | None = None) -> tuple[User, Ap
         reason = "user inactive"
     if reason:
         actor = (
-            actor_for(token.user, auth="token") if token else Actor(type="system", id="unauthenticated", auth="token")
+            Principal.for_user(token.user, auth="token").actor
+            if token
+            else Actor(type="system", id="unauthenticated", auth="token")
         )
         with transaction.atomic():
             audit_event_append(

@@ -11,7 +11,9 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from governance.common.errors import DomainError
+from governance.accounts.principal import Principal
+from governance.common.errors import DomainError, PermissionRefused
+from governance.common.refusals import refusals
 
 
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -81,18 +83,10 @@ def _audit_permission_denied(context, reason: str) -> None:
     request = context.get("request")
     if request is None or not getattr(request, "user", None) or not request.user.is_authenticated:
         return
-    from governance.api.views_common import actor_from_request
-    from governance.common.services import deny
-
     try:
-        deny(
-            actor=actor_from_request(request),
-            action="api.request",
-            target={"type": "endpoint", "id": request.path},
-            reason=reason,
-            details={"method": request.method},
-        )
-    except DomainError:
+        with refusals(Principal.for_request(request), "api.request", {"type": "endpoint", "id": request.path}):
+            raise PermissionRefused(reason, details={"method": request.method})
+    except PermissionRefused:
         pass
 
 

@@ -6,7 +6,6 @@ import base64
 import tempfile
 from pathlib import Path
 
-from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -18,7 +17,7 @@ from audit import checkpoints
 from audit.export import export_bundle
 from audit.external import ExternalEventRefused, external_events_append
 from audit.models import AuditEvent
-from audit.services import AuditInputError, audit_event_append
+from audit.services import AuditInputError, audit_unit
 from governance.accounts.roles import AUDITOR, PIPELINE
 from governance.api.views_common import GovernanceViewSet
 from governance.common.errors import NotFound, ValidationFailed
@@ -32,7 +31,7 @@ class IsAuditorOrAdmin(permissions.BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and (user.is_superuser or user.has_role(AUDITOR)))
+        return bool(user and user.is_authenticated and user.has_role(AUDITOR))
 
 
 class IsPipeline(permissions.BasePermission):
@@ -40,7 +39,9 @@ class IsPipeline(permissions.BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and user.is_service_account and user.has_role(PIPELINE))
+        return bool(
+            user and user.is_authenticated and user.is_service_account and user.has_role(PIPELINE, superusers=False)
+        )
 
 
 def _int_param(request, name: str, *, required: bool = True, default: int | None = None) -> int:
@@ -189,7 +190,7 @@ class AuditLogViewSet(GovernanceViewSet):
             raise ValidationFailed('send {"events": [...]}', field="events")
         try:
             summary = external_events_append(
-                actor=self.actor,
+                actor=self.principal.actor,
                 events=[event if isinstance(event, dict) else {"action": None} for event in body["events"]],
             )
         except ExternalEventRefused as exc:
@@ -206,11 +207,10 @@ class AuditLogViewSet(GovernanceViewSet):
         """A zip bundle of every entry and checkpoint, for audit/verifier.py (signs a checkpoint first)."""
         workdir = Path(tempfile.mkdtemp(prefix="mlgov-export-"))
         summary = export_bundle(workdir / "audit-log.zip")
-        with transaction.atomic():
-            audit_event_append(
-                actor=self.actor,
-                action="audit.export",
-                target={"type": "audit_log", "id": summary["origin"]},
+        with audit_unit(self.principal.actor) as audit:
+            audit.add(
+                "audit.export",
+                {"type": "audit_log", "id": summary["origin"]},
                 details={"size": summary["size"], "root": summary["root"]},
             )
         handle = open(summary["path"], "rb")  # FileResponse closes it; the file is gone once closed

@@ -2,14 +2,8 @@ from __future__ import annotations
 
 from rest_framework import permissions, viewsets
 
-from audit.context import Actor
-from governance.accounts.services import actor_for
+from governance.accounts.principal import Principal
 from governance.api import idempotency
-
-
-def actor_from_request(request) -> Actor:
-    auth = "token" if request.auth is not None else "session"
-    return actor_for(request.user, auth=auth)
 
 
 class RolePermissions(permissions.DjangoModelPermissions):
@@ -51,5 +45,10 @@ class GovernanceViewSet(viewsets.GenericViewSet):
         return response
 
     @property
-    def actor(self) -> Actor:
-        return actor_from_request(self.request)
+    def principal(self) -> Principal:
+        """The caller, built once per request; every service call of the view passes it as ``by``."""
+        principal = getattr(self.request, "_mlgov_principal", None)
+        if principal is None:
+            principal = Principal.for_request(self.request)
+            self.request._mlgov_principal = principal
+        return principal

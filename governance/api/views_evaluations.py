@@ -13,7 +13,7 @@ from governance.api.serializers_evaluations import (
     decode_request,
 )
 from governance.api.views_common import GovernanceViewSet, RolePermissions
-from governance.common.errors import PermissionRefused
+from governance.common.refusals import refusals
 from governance.evaluations import selectors, services
 from governance.evaluations.models import Evaluation, EvaluationKind, EvaluationSource, EvaluationStatus
 
@@ -44,10 +44,8 @@ class EvaluationFilter(django_filters.FilterSet):
         fields = ["model_version", "model", "kind", "dataset", "status", "source"]
 
 
-def _refusals(view, action: str, model_version) -> services.audited_refusals:
-    return services.audited_refusals(
-        actor=view.actor, action=action, target={"type": "model_version", "id": str(model_version)[:100]}
-    )
+def _refusals(view, action: str, model_version):
+    return refusals(view.principal, action, {"type": "model_version", "id": str(model_version)[:100]})
 
 
 class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
@@ -72,13 +70,13 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
     def create(self, request):
         model_version = request.data.get("model_version", "") if hasattr(request.data, "get") else ""
         with _refusals(self, "evaluation.create", model_version):
-            if not services.may_post(request.user):
-                raise PermissionRefused("only pipelines, developers, validators and risk officers post evaluations")
+            self.principal.require_role(
+                *services.POST_ROLES, reason="only pipelines, developers, validators and risk officers post evaluations"
+            )
             fields = decode_request(request, CREATE_FIELDS)
         input_bytes = int(request.META.get("CONTENT_LENGTH") or 0) if "file" not in fields else None
         evaluation = services.evaluation_create(
-            actor=self.actor,
-            user=request.user,
+            by=self.principal,
             model_version=fields.get("model_version"),
             kind=fields.get("kind"),
             dataset=fields.get("dataset"),
@@ -112,14 +110,13 @@ class ReferenceSampleViewSet(mixins.ListModelMixin, GovernanceViewSet):
     )
     def create(self, request, pk=None):
         with _refusals(self, "reference_sample.create", pk):
-            if not services.may_post(request.user):
-                raise PermissionRefused(
-                    "only pipelines, developers, validators and risk officers register reference samples"
-                )
+            self.principal.require_role(
+                *services.POST_ROLES,
+                reason="only pipelines, developers, validators and risk officers register reference samples",
+            )
             fields = decode_request(request, REFERENCE_FIELDS)
         sample = services.reference_sample_register(
-            actor=self.actor,
-            user=request.user,
+            by=self.principal,
             model_version=pk,
             file=fields.get("file"),
             file_format=fields.get("file_format"),

@@ -41,7 +41,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, G
     def create(self, request):
         data = RegisteredModelCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        model = services.registered_model_create(actor=self.actor, user=request.user, **data.validated_data)
+        model = services.registered_model_create(by=self.principal, **data.validated_data)
         return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=RegisteredModelUpdateSerializer, responses={200: RegisteredModelSerializer})
@@ -49,9 +49,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, G
         model = self.get_object()
         data = RegisteredModelUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        model = services.registered_model_update(
-            actor=self.actor, user=request.user, model=model, data=data.validated_data
-        )
+        model = services.registered_model_update(by=self.principal, model=model, data=data.validated_data)
         return Response(RegisteredModelSerializer(model).data)
 
 
@@ -82,7 +80,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gove
     def create(self, request):
         data = ModelVersionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = services.model_version_create(actor=self.actor, user=request.user, **data.validated_data)
+        version = services.model_version_create(by=self.principal, **data.validated_data)
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ModelVersionUpdateSerializer, responses={200: ModelVersionSerializer})
@@ -90,7 +88,5 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gove
         version = self.get_object()
         data = ModelVersionUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        version = services.model_version_update(
-            actor=self.actor, user=request.user, version=version, data=data.validated_data
-        )
+        version = services.model_version_update(by=self.principal, version=version, data=data.validated_data)
         return Response(ModelVersionSerializer(version).data)

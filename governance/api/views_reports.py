@@ -10,7 +10,6 @@ from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from governance.accounts.roles import AUDITOR, RISK_OFFICER
 from governance.api.views_common import GovernanceViewSet
 from governance.registry.models import ModelVersion
 from governance.reports import services
@@ -88,10 +87,7 @@ class CanUsePacks(permissions.BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(
-            user
-            and user.is_authenticated
-            and not user.is_service_account
-            and (user.is_superuser or user.groups.filter(name__in=(AUDITOR, RISK_OFFICER)).exists())
+            user and user.is_authenticated and not user.is_service_account and user.has_role(*services.PACK_ROLES)
         )
 
 
@@ -111,8 +107,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Governance
         data = PackRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         pack = services.pack_request(
-            actor=self.actor,
-            user=request.user,
+            by=self.principal,
             version=data.validated_data["model_version"],
             regime=data.validated_data["regime"],
             as_of=data.validated_data.get("as_of"),
@@ -126,7 +121,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Governance
 
     def _download(self, request, pk, what: str, content_type: str, suffix: str):
         pack = self.get_object()
-        handle = services.pack_download(actor=self.actor, user=request.user, pack=pack, what=what)
+        handle = services.pack_download(by=self.principal, pack=pack, what=what)
         return FileResponse(
             handle, as_attachment=True, filename=f"{pack.pack_id}-{pack.regime}.{suffix}", content_type=content_type
         )

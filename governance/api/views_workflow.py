@@ -70,8 +70,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         data = PromotionRequestCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         req = services.promotion_request_create(
-            actor=self.actor,
-            user=request.user,
+            by=self.principal,
             version=data.validated_data["model_version"],
             target_stage=data.validated_data["target_stage"],
             reason=data.validated_data["reason"],
@@ -85,9 +84,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         req = self.get_object()
         data = WithdrawSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        req = services.promotion_request_withdraw(
-            actor=self.actor, user=request.user, request=req, reason=data.validated_data["reason"]
-        )
+        req = services.promotion_request_withdraw(by=self.principal, request=req, reason=data.validated_data["reason"])
         return Response(PromotionRequestSerializer(self._fresh(req)).data)
 
     @extend_schema(request=ApproveSerializer, responses={200: PromotionRequestSerializer})
@@ -96,7 +93,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         req = self.get_object()
         data = ApproveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        req = services.promotion_approve(actor=self.actor, user=request.user, request=req, **data.validated_data)
+        req = services.promotion_approve(by=self.principal, request=req, **data.validated_data)
         return Response(PromotionRequestSerializer(self._fresh(req)).data)
 
     @extend_schema(request=SignatureSerializer, responses={200: PromotionRequestSerializer})
@@ -105,7 +102,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         req = self.get_object()
         data = SignatureSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        req = services.promotion_reject(actor=self.actor, user=request.user, request=req, **data.validated_data)
+        req = services.promotion_reject(by=self.principal, request=req, **data.validated_data)
         return Response(PromotionRequestSerializer(self._fresh(req)).data)
 
 

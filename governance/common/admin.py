@@ -3,12 +3,7 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
-from governance.accounts.services import actor_for
 from governance.common.errors import DomainError
-
-
-def admin_actor(request):
-    return actor_for(request.user, auth="session")
 
 
 class ServiceBackedAdmin(admin.ModelAdmin):

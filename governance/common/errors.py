@@ -8,7 +8,8 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base class: a request the domain refuses. ``status`` is the HTTP status the API uses."""
+    """Base class: a request the domain refuses. ``status`` is the HTTP status the API uses: it comes
+    from the error's type (never from its message). ``details`` go into the audited refusal only."""
 
     status = 400
     code = "invalid"
@@ -20,8 +21,11 @@ class DomainError(Exception):
         field: str | None = None,
         code: str | None = None,
         fields: dict[str, list[str]] | None = None,
+        details: dict | None = None,
     ):
         super().__init__(message)
+        self.details = dict(details or {})
+        self.audited = False  # set by governance.common.refusals once the refusal is on record
         self.message = message
         self.field = field
         if code:

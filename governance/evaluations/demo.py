@@ -11,7 +11,7 @@ impact ratio >= 0.8, max PSI <= 0.2. The numbers are whatever the data gives: no
 from __future__ import annotations
 
 from governance.accounts.models import User
-from governance.accounts.services import actor_for
+from governance.accounts.principal import Principal
 from governance.common import demo
 from governance.evaluations import services
 from governance.evaluations.models import Evaluation, EvaluationSource, EvaluationStatus
@@ -64,15 +64,15 @@ def payloads(version: str, rows: list[list[str]] | None = None) -> dict[str, tup
     }
 
 
-def seed(command, actor) -> None:
-    """``actor`` is seed_demo's own actor; the evaluations are posted as the pipeline account."""
+def seed(command, by: Principal) -> None:
+    """``by`` is seed_demo's own principal; the evaluations are posted as the pipeline account."""
     pipeline = User.objects.filter(username=PIPELINE_ACCOUNT).first()
     versions = {v.version: v for v in ModelVersion.objects.filter(model__name=MODEL_NAME, version__in=VERSIONS)}
     if pipeline is None or set(versions) != set(VERSIONS):
         command.stderr.write("  evaluations demo skipped: run the people and model steps first")
         return
     rows = demo.load_rows()
-    pipeline_actor = actor_for(pipeline, auth="cli")
+    pipeline_principal = Principal.for_user(pipeline, auth="cli")
     for name in VERSIONS:
         version = versions[name]
         for kind, (dataset, data, params) in payloads(name, rows).items():
@@ -85,8 +85,7 @@ def seed(command, actor) -> None:
             ).exists():
                 continue
             evaluation = services.evaluation_create(
-                actor=pipeline_actor,
-                user=pipeline,
+                by=pipeline_principal,
                 model_version=version,
                 kind=kind,
                 dataset=dataset,

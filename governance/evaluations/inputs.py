@@ -484,31 +484,220 @@ def _parse_inline_drift(data: Mapping, params: dict, reference: Parsed | None) -
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_table(path_or_bytes, file_format: str):
+# Compressions accepted for CSV (detected by their magic bytes, whatever the file name says).
+# Parquet files compress inside (snappy, gzip, zstd, lz4, brotli): their metadata gives the row
+# count and the uncompressed size before any data is read.
+CSV_COMPRESSIONS = ("none", "gzip")
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"PK\x03\x04", "zip"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
+_READ_CHUNK = 1 << 20
+
+
+@dataclass
+class TableSize:
+    """What a table will cost to read, measured without reading it whole.
+
+    Parquet: ``rows`` and ``decompressed_bytes`` from the file's metadata. CSV: the decompressed
+    stream is read up to the budget; ``within_budget`` says whether it ended before it, and then
+    ``data`` holds the decompressed bytes (parse those, not the file again) and ``decompressed_bytes``
+    their length; ``rows`` is None (known once parsed)."""
+
+    file_format: str
+    compression: str
+    rows: int | None
+    decompressed_bytes: int | None
+    within_budget: bool
+    data: bytes | None = None
+
+
+def _open_binary(path_or_bytes):
+    import io
+
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(path_or_bytes))
+    if isinstance(path_or_bytes, (str, Path)):
+        try:
+            return open(path_or_bytes, "rb")  # noqa: SIM115 - closed by the caller
+        except OSError as exc:
+            _fail("file", f"could not open the input: {exc.strerror or exc}")
+    if hasattr(path_or_bytes, "read"):
+        return path_or_bytes
+    _fail("file", "must be a path, bytes or a binary file object")
+
+
+def csv_compression(head: bytes) -> str:
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return "none"
+
+
+class _BudgetReader:
+    """A binary stream over the decompressed CSV that refuses to yield more than ``budget`` bytes."""
+
+    def __init__(self, raw, budget: int | None):
+        import gzip
+
+        head = raw.read(8)
+        self.compression = csv_compression(head)
+        if self.compression not in CSV_COMPRESSIONS:
+            _fail(
+                "file",
+                f"{self.compression}-compressed CSV is not accepted (accepted: uncompressed or gzip CSV, "
+                "or Parquet with its own compression)",
+            )
+        raw.seek(raw.tell() - len(head))
+        self.raw = raw
+        self.stream = gzip.GzipFile(fileobj=raw, mode="rb") if self.compression == "gzip" else raw
+        self.budget = budget
+        self.count = 0
+        self.exceeded = False
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = _READ_CHUNK
+        if self.budget is not None:
+            size = min(size, self.budget + 1 - self.count)
+            if size <= 0:
+                self.exceeded = True
+                raise InputTooLarge(self.budget)
+        try:
+            data = self.stream.read(size)
+        except (OSError, EOFError) as exc:
+            _fail("file", f"could not decompress the {self.compression} CSV: {exc}")
+        self.count += len(data)
+        if self.budget is not None and self.count > self.budget:
+            self.exceeded = True
+            raise InputTooLarge(self.budget)
+        return data
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(_READ_CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.count
+
+
+class InputTooLarge(Exception):
+    """Raised by the budget reader; turned into a PayloadTooLarge naming the setting by the caller."""
+
+    def __init__(self, budget: int):
+        super().__init__(budget)
+        self.budget = budget
+
+
+def _too_large(detail: str, setting: str):
+    from governance.common.errors import PayloadTooLarge
+
+    raise PayloadTooLarge(
+        f"file: {detail} (setting {setting}); split the input or ask an operator to raise the limit",
+        field="file",
+    )
+
+
+def table_size(path_or_bytes, file_format: str, *, budget: int) -> TableSize:
+    """Measure a table before reading it: Parquet metadata, or the CSV stream read up to ``budget``
+    decompressed bytes (never more)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if file_format not in ("csv", "parquet"):
+        _fail("file_format", "must be 'csv' or 'parquet'")
+    raw = _open_binary(path_or_bytes)
+    try:
+        if file_format == "parquet":
+            try:
+                meta = pq.ParquetFile(raw).metadata
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                _fail("file", f"could not read PARQUET: {msg}")
+            nbytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            codecs = sorted(
+                {
+                    meta.row_group(i).column(j).compression
+                    for i in range(meta.num_row_groups)
+                    for j in range(meta.num_columns)
+                }
+            )
+            return TableSize("parquet", "+".join(codecs) or "none", int(meta.num_rows), int(nbytes), nbytes <= budget)
+        reader = _BudgetReader(raw, budget)
+        try:
+            data = reader.readall()
+        except InputTooLarge:
+            return TableSize("csv", reader.compression, None, None, False)
+        return TableSize("csv", reader.compression, None, len(data), True, data)
+    finally:
+        if not isinstance(path_or_bytes, (bytes, bytearray, memoryview)) and not hasattr(path_or_bytes, "read"):
+            raw.close()
+
+
+def check_table_limits(size: TableSize, *, max_rows: int | None, max_bytes: int | None) -> None:
+    """Refuse (413, field ``file``) a table whose metadata already says it is over the limits."""
+    if max_rows is not None and size.rows is not None and size.rows > max_rows:
+        _too_large(f"the table has {size.rows} rows, more than the limit of {max_rows}", "EVALUATION_MAX_ROWS")
+    if max_bytes is not None and size.decompressed_bytes is not None and size.decompressed_bytes > max_bytes:
+        _too_large(
+            f"the table decompresses to {size.decompressed_bytes} bytes, more than the limit of {max_bytes}",
+            "EVALUATION_MAX_DECOMPRESSED_BYTES",
+        )
+
+
+def _read_table(path_or_bytes, file_format: str, *, max_rows: int | None = None, max_bytes: int | None = None):
+    """Read a whole table, within the limits: a Parquet file's metadata is checked before its data
+    is read; a CSV stream is decompressed (gzip only) with a byte budget of ``max_bytes``."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     if file_format not in ("csv", "parquet"):
         _fail("file_format", "must be 'csv' or 'parquet'")
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        src = pa.BufferReader(bytes(path_or_bytes))
-    elif isinstance(path_or_bytes, (str, Path)):
-        src = str(path_or_bytes)
-    elif hasattr(path_or_bytes, "read"):
-        src = pa.BufferReader(path_or_bytes.read())
-    else:
-        _fail("file", "must be a path, bytes or a binary file object")
+    raw = _open_binary(path_or_bytes)
+    reader = None
     try:
         if file_format == "csv":
-            table = pacsv.read_csv(src)
+            reader = _BudgetReader(raw, max_bytes)
+            table = pacsv.read_csv(reader)
         else:
-            table = pq.read_table(src)
+            pf = pq.ParquetFile(raw)
+            meta = pf.metadata
+            nbytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            check_table_limits(
+                TableSize("parquet", "", int(meta.num_rows), int(nbytes), True), max_rows=max_rows, max_bytes=max_bytes
+            )
+            table = pf.read()
+    except InputTooLarge as exc:
+        _too_large(f"the CSV decompresses to more than {exc.budget} bytes", "EVALUATION_MAX_DECOMPRESSED_BYTES")
     except (pa.ArrowException, OSError, ValueError) as exc:
+        if reader is not None and reader.exceeded:
+            _too_large(f"the CSV decompresses to more than {max_bytes} bytes", "EVALUATION_MAX_DECOMPRESSED_BYTES")
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _fail("file", f"could not read {file_format.upper()}: {msg}")
+    finally:
+        if not isinstance(path_or_bytes, (bytes, bytearray, memoryview)) and not hasattr(path_or_bytes, "read"):
+            raw.close()
     if table.num_rows == 0:
         _fail("file", "the table has no rows")
+    if max_rows is not None and table.num_rows > max_rows:
+        _too_large(f"the table has {table.num_rows} rows, more than the limit of {max_rows}", "EVALUATION_MAX_ROWS")
     return table
 
 
@@ -559,12 +748,15 @@ def parse_table(
     reference: Parsed | None = None,
     params: dict | None = None,
     role: str = "current",
+    max_rows: int | None = None,
+    max_bytes: int | None = None,
 ) -> Parsed:
     """Parse a CSV/Parquet table.
 
     For drift the table is the ``current`` sample (``role="reference"`` parses a reference
     table the same way; pass the result as ``reference=`` when parsing the current table or
-    an inline payload).
+    an inline payload). ``max_rows`` / ``max_bytes`` cap the rows and the decompressed bytes read
+    (see :func:`_read_table`).
     """
     if kind not in KINDS:
         _fail("kind", f"unknown evaluation kind {kind!r} (expected one of: {', '.join(KINDS)})")
@@ -587,7 +779,7 @@ def parse_table(
         for name in _name_list(columns.get("categorical"), "columns.categorical"):
             if name not in feats:
                 _fail("columns.categorical", f"column {name!r} is not listed in columns.features")
-        table = _read_table(path_or_bytes, file_format)
+        table = _read_table(path_or_bytes, file_format, max_rows=max_rows, max_bytes=max_bytes)
         arrays, types = {}, {}
         for name in feats:
             raw = _column_values(table, name, "columns.features")
@@ -622,7 +814,7 @@ def parse_table(
             _fail("columns.sensitive_features", "must list at least one column")
         for c in sfs:
             names[f"sensitive_features.{c}"] = c
-    table = _read_table(path_or_bytes, file_format)
+    table = _read_table(path_or_bytes, file_format, max_rows=max_rows, max_bytes=max_bytes)
     fields = {}
     for key, col in names.items():
         fname = "columns.sensitive_features" if key.startswith("sensitive_features.") else f"columns.{key}"

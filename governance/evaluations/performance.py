@@ -1,13 +1,16 @@
 """Binary classifier performance from labels and probability scores.
 
 Matches scikit-learn (roc_auc_score, brier_score_loss, accuracy/precision/recall/f1 with
-zero_division=0, log_loss) to 1e-12. AUC CI: fast DeLong (Sun & Xu 2014). Other CIs: seeded
-percentile bootstrap over resampled rows (see docs/evaluations.md).
+zero_division=0, log_loss) to 1e-12. AUC CI: fast DeLong (Sun & Xu 2014). Other CIs: a seeded
+bootstrap that resamples counts (multinomial) instead of rows, and Brier / log loss from their
+per-row terms' sufficient statistics; the cost does not grow with n_boot x rows (see
+docs/evaluations.md).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -18,38 +21,58 @@ from .inputs import Parsed, finite_or_none, library_versions
 
 BOOTSTRAP_METRICS = ("brier", "accuracy", "precision", "recall", "f1", "log_loss", "ks_statistic")
 EPS = float(np.finfo(np.float64).eps)
-_BOOT_CELLS = 4_000_000  # resampled values held in memory per bootstrap chunk
 
 
-def midrank(x: np.ndarray) -> np.ndarray:
-    """Midranks (1-based, ties averaged), as in Sun & Xu (2014)."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    n = len(x)
-    # boundaries of tie groups
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], n]
-    mid = (starts + ends + 1) / 2.0  # average of 1-based ranks start+1..end
-    ranks_sorted = np.repeat(mid, ends - starts)
-    out = np.empty(n, dtype=np.float64)
-    out[order] = ranks_sorted
-    return out
+@dataclass
+class ScoreGroups:
+    """Positives and negatives per distinct score, in ascending score order: an exact summary from
+    which AUC, its DeLong variance, the KS statistic and the KS bootstrap cells all follow. Counts of
+    disjoint row sets add up, so the summary of a table is the merge of its chunks' summaries."""
+
+    values: np.ndarray  # distinct scores, ascending (float64)
+    pos: np.ndarray  # positives per score (float64 counts, exact below 2**53)
+    neg: np.ndarray
+
+
+def score_groups(y: np.ndarray, s: np.ndarray) -> ScoreGroups:
+    """One sort of the scores with the label packed into the lowest bit of the key: scores in
+    [0, 1] are non-negative floats, whose IEEE bit patterns order like their values."""
+    n = len(s)
+    key = (np.ascontiguousarray(s, dtype=np.float64) + 0.0).view(np.int64) << 1  # + 0.0 turns -0.0 into 0.0
+    key |= np.asarray(y, dtype=np.int64) & 1
+    key.sort()
+    labels = key & 1
+    key >>= 1
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    size = np.diff(np.r_[starts, n]).astype(np.float64)
+    pos = np.add.reduceat(labels, starts).astype(np.float64) if n else np.zeros(0)
+    return ScoreGroups(key[starts].view(np.float64), pos, size - pos)
+
+
+def delong_groups(g: ScoreGroups) -> tuple[float, float]:
+    """(auc, variance) by DeLong from per-score counts: a positive's placement value is the share of
+    negatives below its score plus half of those tied (Sun & Xu's midrank difference over n), the
+    same for every positive of one score; likewise for negatives."""
+    P, N = float(g.pos.sum()), float(g.neg.sum())
+    v01 = (np.cumsum(g.neg) - g.neg + 0.5 * g.neg) / N
+    v10 = 1.0 - (np.cumsum(g.pos) - g.pos + 0.5 * g.pos) / P
+    auc = float(g.pos @ v01) / P
+    m10 = float(g.neg @ v10) / N
+    sx = float(g.pos @ (v01 - auc) ** 2) / (P - 1) if P > 1 else 0.0
+    sy = float(g.neg @ (v10 - m10) ** 2) / (N - 1) if N > 1 else 0.0
+    return auc, sx / P + sy / N
 
 
 def delong(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
     """Return (auc, variance) with the fast DeLong algorithm."""
-    pos = y_score[y_true == 1]
-    neg = y_score[y_true == 0]
-    m, n = len(pos), len(neg)
-    tx = midrank(pos)
-    ty = midrank(neg)
-    tz = midrank(np.concatenate([pos, neg]))
-    auc = (tz[:m].sum() / m - (m + 1) / 2.0) / n
-    v01 = (tz[:m] - tx) / n
-    v10 = 1.0 - (tz[m:] - ty) / m
-    sx = float(np.var(v01, ddof=1)) if m > 1 else 0.0
-    sy = float(np.var(v10, ddof=1)) if n > 1 else 0.0
-    return float(auc), sx / m + sy / n
+    return delong_groups(score_groups(y_true, y_score))
+
+
+def ks_groups(g: ScoreGroups) -> float | None:
+    P, N = float(g.pos.sum()), float(g.neg.sum())
+    if P == 0 or N == 0:
+        return None
+    return float(min(np.max(np.abs(np.cumsum(g.pos) / P - np.cumsum(g.neg) / N)), 1.0))
 
 
 def _div(a, b):
@@ -58,16 +81,6 @@ def _div(a, b):
     out = np.zeros(np.broadcast(a, b).shape)
     np.divide(a, b, out=out, where=b != 0)
     return out
-
-
-def _ks(y_true: np.ndarray, y_score: np.ndarray) -> float | None:
-    pos = np.sort(y_score[y_true == 1])
-    neg = np.sort(y_score[y_true == 0])
-    if len(pos) == 0 or len(neg) == 0:
-        return None
-    allv = np.sort(np.concatenate([pos, neg]), kind="stable")
-    diff = np.searchsorted(pos, allv, side="right") / len(pos) - np.searchsorted(neg, allv, side="right") / len(neg)
-    return float(max(diff.max(), min(max(-diff.min(), 0.0), 1.0)))
 
 
 def _params(params: dict | None, parsed: Parsed) -> dict:
@@ -86,60 +99,97 @@ def _params(params: dict | None, parsed: Parsed) -> dict:
     return out
 
 
-def _bootstrap(y: np.ndarray, s: np.ndarray, yp: np.ndarray, n_boot: int, seed: int, level: float) -> dict:
-    """Percentile bootstrap: replicate b resamples n rows with replacement
-    (``rng.integers(0, n, n)``, ``rng = np.random.default_rng(seed)``); metrics are computed
-    on the resampled rows as row multiplicities (counts)."""
-    n = len(y)
-    rng = np.random.default_rng(seed)
-    sq = (y - s) ** 2
-    pc = np.clip(s, EPS, 1 - EPS)
-    ll = np.where(y == 1, -np.log(pc), -np.log(1 - pc))
-    pos = y == 1
-    ppos = yp == 1
-    tp_v = (pos & ppos).astype(np.float64)
-    fp_v = (~pos & ppos).astype(np.float64)
-    fn_v = (pos & ~ppos).astype(np.float64)
-    tn_v = (~pos & ~ppos).astype(np.float64)
-    order = np.argsort(s, kind="stable")
-    ss = s[order]
-    ends = np.r_[np.flatnonzero(ss[1:] != ss[:-1]), n - 1]  # last index of each tie group
-    pos_sorted = pos[order].astype(np.float64)
-    vals = {k: [] for k in BOOTSTRAP_METRICS}
-    chunk = max(1, min(n_boot, _BOOT_CELLS // max(n, 1)))
-    done = 0
-    while done < n_boot:
-        b = min(chunk, n_boot - done)
-        idx = rng.integers(0, n, size=(b, n))
-        w = np.bincount((idx + (np.arange(b) * n)[:, None]).ravel(), minlength=b * n).reshape(b, n)
-        w = w.astype(np.float64)
-        tp, fp, fn, tn = w @ tp_v, w @ fp_v, w @ fn_v, w @ tn_v
-        vals["brier"].append(w @ sq / n)
-        vals["log_loss"].append(w @ ll / n)
-        vals["accuracy"].append((tp + tn) / n)
-        vals["precision"].append(_div(tp, tp + fp))
-        vals["recall"].append(_div(tp, tp + fn))
-        vals["f1"].append(_div(2 * tp, 2 * tp + fp + fn))
-        ws = w[:, order]
-        cp = np.cumsum(ws * pos_sorted, axis=1)[:, ends]
-        cn = np.cumsum(ws * (1.0 - pos_sorted), axis=1)[:, ends]
-        P, N = cp[:, -1:], cn[:, -1:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ks = np.max(np.abs(cp / P - cn / N), axis=1)
-        vals["ks_statistic"].append(ks)
-        done += b
+KS_CELLS = 2048  # score cells of the KS bootstrap (exact when the scores have at most this many values)
+
+
+def _percentile_ci(values: np.ndarray, level: float, n_boot: int, method: str) -> dict:
     alpha = (1 - level) / 2
-    out = {}
-    for k, parts in vals.items():
-        v = np.concatenate(parts)
-        v = v[np.isfinite(v)]
-        if len(v) == 0:
-            out[k] = {"lower": None, "upper": None}
-        else:
-            lo, hi = np.quantile(v, [alpha, 1 - alpha])
-            out[k] = {"lower": finite_or_none(lo), "upper": finite_or_none(hi)}
-        out[k].update({"method": "percentile_bootstrap", "level": level, "n_boot": n_boot, "n_valid": int(len(v))})
+    v = values[np.isfinite(values)]
+    if len(v) == 0:
+        out = {"lower": None, "upper": None}
+    else:
+        lo, hi = np.quantile(v, [alpha, 1 - alpha])
+        out = {"lower": finite_or_none(lo), "upper": finite_or_none(hi)}
+    out.update({"method": method, "level": level, "n_boot": n_boot, "n_valid": int(len(v))})
     return out
+
+
+def _mean_ci(terms: np.ndarray, level: float, n_boot: int) -> dict:
+    """Interval of a mean of per-row terms from their sufficient statistics (n, sum, and the second
+    and third central moments): the bootstrap distribution of the mean has mean m, variance
+    mu2 / n and skewness (mu3 / mu2^1.5) / sqrt(n); its quantiles are taken with the
+    Cornish-Fisher expansion (the normal quantile corrected for skewness), which is the bootstrap
+    percentile interval up to terms of order 1/n. No resampling, so no seed is involved."""
+    n = len(terms)
+    m = float(terms.mean())
+    d = terms - m
+    mu2 = float(np.mean(d * d))
+    mu3 = float(np.mean(d * d * d))
+    alpha = (1 - level) / 2
+    out = {"method": "bootstrap_moments", "level": level, "n_boot": n_boot, "n_valid": n_boot}
+    if mu2 <= 0.0:
+        return {"lower": finite_or_none(m), "upper": finite_or_none(m), **out}
+    se = math.sqrt(mu2 / n)
+    g = mu3 / mu2**1.5 / math.sqrt(n)
+    zs = [float(stats.norm.ppf(alpha)), float(stats.norm.ppf(1 - alpha))]
+    lo, hi = (m + se * (z + (z * z - 1.0) * g / 6.0) for z in zs)
+    return {"lower": finite_or_none(lo), "upper": finite_or_none(hi), "se": finite_or_none(se), **out}
+
+
+def _ks_cells(g: ScoreGroups) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Positive and negative counts per score cell, in score order: one cell per distinct score when
+    there are at most KS_CELLS of them (exact), else consecutive scores merged into at most KS_CELLS
+    cells of about equal row counts (a score's rows are never split)."""
+    if len(g.values) <= KS_CELLS:
+        return g.pos, g.neg, True
+    size = g.pos + g.neg
+    before = np.cumsum(size) - size
+    cell = np.floor(before * KS_CELLS / size.sum()).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    return np.add.reduceat(g.pos, starts), np.add.reduceat(g.neg, starts), False
+
+
+def _bootstrap(
+    confusion: tuple[int, int, int, int],
+    g: ScoreGroups,
+    terms: dict[str, np.ndarray],
+    n_boot: int,
+    seed: int,
+    level: float,
+) -> dict:
+    """Seeded bootstrap intervals whose cost does not grow with n_boot x rows (docs/evaluations.md).
+
+    Resampling n rows with replacement makes the resampled counts of any partition of the rows
+    multinomial(n, cell shares); so the confusion-matrix metrics resample the four counts
+    (``rng.multinomial(n, [tp, fp, fn, tn] / n, size=n_boot)``, ``rng = default_rng(seed)``) and
+    KS resamples the positive/negative counts of its score cells (a second draw from the same
+    generator). Brier and log loss are means of per-row ``terms``: see :func:`_mean_ci`."""
+    tp, fp, fn, tn = confusion
+    n = tp + fp + fn + tn
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, np.array([tp, fp, fn, tn], dtype=np.float64) / n, size=n_boot).astype(np.float64)
+    btp, bfp, bfn, btn = counts.T
+    method = "multinomial_bootstrap"
+    out = {
+        "accuracy": _percentile_ci((btp + btn) / n, level, n_boot, method),
+        "precision": _percentile_ci(_div(btp, btp + bfp), level, n_boot, method),
+        "recall": _percentile_ci(_div(btp, btp + bfn), level, n_boot, method),
+        "f1": _percentile_ci(_div(2 * btp, 2 * btp + bfp + bfn), level, n_boot, method),
+    }
+    cpos, cneg, exact = _ks_cells(g)
+    k = len(cpos)
+    cells = rng.multinomial(n, np.concatenate([cpos, cneg]) / n, size=n_boot).astype(np.float64)
+    cp = np.cumsum(cells[:, :k], axis=1)
+    cn = np.cumsum(cells[:, k:], axis=1)
+    P, N = cp[:, -1:], cn[:, -1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ks = np.max(np.abs(cp / P - cn / N), axis=1)
+    out["ks_statistic"] = _percentile_ci(ks, level, n_boot, method)
+    out["ks_statistic"]["cells"] = int(k)
+    out["ks_statistic"]["exact_cells"] = bool(exact)
+    out["brier"] = _mean_ci(terms["brier"], level, n_boot)
+    out["log_loss"] = _mean_ci(terms["log_loss"], level, n_boot)
+    return {key: out[key] for key in BOOTSTRAP_METRICS}
 
 
 def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict]:
@@ -187,15 +237,18 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     fn = n_pos - tp
     tn = n - tp - fp - fn
     auc = var = None
+    groups = score_groups(y, s)
     if both:
-        auc, var = delong(y, s)
+        auc, var = delong_groups(groups)
     pc = np.clip(s, EPS, 1 - EPS)
     loss = np.where(y == 1, -np.log(pc), -np.log(1 - pc))
+    del pc
+    sq = (y - s) ** 2
     metrics = {
         "auc": auc,
         "gini": None if auc is None else 2 * auc - 1,
-        "ks_statistic": _ks(y, s),
-        "brier": float(np.mean((y - s) ** 2)),
+        "ks_statistic": ks_groups(groups),
+        "brier": float(np.mean(sq)),
         "accuracy": (tp + tn) / n,
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
@@ -217,7 +270,8 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     else:
         ci["auc"] = {"lower": None, "upper": None, "se": None, "method": "delong", "level": p["ci_level"]}
     if p["n_boot"] > 0:
-        ci.update(_bootstrap(y, s, yp, p["n_boot"], p["seed"], p["ci_level"]))
+        terms = {"brier": sq, "log_loss": loss}
+        ci.update(_bootstrap((tp, fp, fn, tn), groups, terms, p["n_boot"], p["seed"], p["ci_level"]))
     result = {
         "kind": "performance",
         **metrics,

@@ -35,8 +35,10 @@ from django.utils import timezone
 from audit.context import Actor
 from audit.services import audit_event_append
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
 from governance.common.errors import DomainError, PayloadTooLarge, PermissionRefused, ValidationFailed
+from governance.common.events import announce
 from governance.common.services import deny
 from governance.evaluations import checks as checks_core
 from governance.evaluations import drift as drift_core
@@ -285,7 +287,12 @@ def _file_format(file: File, file_format) -> str:
         if file_format not in FILE_FORMATS:
             _fail("file_format", "must be 'csv' or 'parquet'")
         return file_format
-    suffix = PurePath(getattr(file, "name", "") or "").suffix.lower()
+    name = PurePath(getattr(file, "name", "") or "")
+    suffix = name.suffix.lower()
+    if suffix == ".gz":  # a gzip-compressed CSV (the only compression accepted for CSV)
+        suffix = PurePath(name.stem).suffix.lower()
+        if suffix != ".csv":
+            _fail("file_format", "only CSV may be gzip-compressed (name it .csv.gz); Parquet compresses inside")
     if suffix not in FORMAT_BY_SUFFIX:
         _fail("file_format", "cannot be inferred from the file name; give file_format 'csv' or 'parquet'")
     return FORMAT_BY_SUFFIX[suffix]
@@ -295,6 +302,11 @@ def _check_file_size(file: File) -> None:
     size = getattr(file, "size", None)
     if size is not None and size > settings.MAX_UPLOAD_BYTES:
         _fail("file", f"the file has {size} bytes, more than the limit of {settings.MAX_UPLOAD_BYTES}", PayloadTooLarge)
+
+
+def _limits() -> dict:
+    """The caps on what any process reads from a table (docs/operations.md, "Evaluation inputs")."""
+    return {"max_rows": settings.EVALUATION_MAX_ROWS, "max_bytes": settings.EVALUATION_MAX_DECOMPRESSED_BYTES}
 
 
 def _library_versions(extra_pyarrow: bool) -> dict:
@@ -327,17 +339,29 @@ def _rows(parsed: inputs_core.Parsed) -> int:
     return parsed.n_rows
 
 
+def _reference_sample(version: ModelVersion, sample_id: int | None = None) -> ReferenceSample | None:
+    qs = ReferenceSample.objects.filter(model_version=version)
+    return qs.filter(pk=sample_id).first() if sample_id else qs.order_by("-created_at", "-id").first()
+
+
+def _parse_reference(sample: ReferenceSample) -> inputs_core.Parsed:
+    return inputs_core.parse_table(
+        "drift",
+        _stored_source(sample.file),
+        file_format=sample.file_format,
+        columns=sample.columns,
+        role="reference",
+        **_limits(),
+    )
+
+
 def _reference(
     version: ModelVersion, sample_id: int | None = None
 ) -> tuple[ReferenceSample | None, inputs_core.Parsed | None]:
-    qs = ReferenceSample.objects.filter(model_version=version)
-    sample = qs.filter(pk=sample_id).first() if sample_id else qs.order_by("-created_at", "-id").first()
+    sample = _reference_sample(version, sample_id)
     if sample is None:
         return None, None
-    parsed = inputs_core.parse_table(
-        "drift", _stored_source(sample.file), file_format=sample.file_format, columns=sample.columns, role="reference"
-    )
-    return sample, parsed
+    return sample, _parse_reference(sample)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,9 +416,12 @@ class _Prepared:
     file: File | None = None
     data: Any = None
     computed: dict | None = None
+    large: bool = False  # too large to read in the request: measured, stored and read by a worker only
 
     @property
     def sync(self) -> bool:
+        if self.large:
+            return False
         return (
             self.rows or 0
         ) <= settings.EVALUATION_SYNC_MAX_ROWS and self.nbytes <= settings.EVALUATION_SYNC_MAX_BYTES
@@ -455,26 +482,59 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
         file is not None or (isinstance(data, Mapping) and "reference" not in data)
     )
     if needs_reference:
-        sample, reference = _reference(p.version)
+        sample = _reference_sample(p.version)
     if file is not None:
         _check_file_size(file)
         fmt = _file_format(file, file_format)
         if columns is None:
             _fail("columns", "is required with a file: a JSON object mapping roles to column names")
-        p.parsed = inputs_core.parse_table(
-            p.kind, _table_source(file), file_format=fmt, columns=columns, reference=reference, params=p.params
-        )
-        p.nbytes = file.size or 0
+        if not isinstance(columns, Mapping):
+            _fail("columns", "must be an object mapping roles to column names")
+        source = _table_source(file)
+        # Measure before reading: Parquet metadata, or the CSV stream decompressed up to the in-request
+        # budget and no further. A table over the caps is refused; a large one goes to a worker unread.
+        size = inputs_core.table_size(source, fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
+        inputs_core.check_table_limits(size, **_limits())
         p.file = file
         p.input = {
             "format": fmt,
             "columns": columns,
             "file_name": PurePath(file.name or "").name[:200],
             "file_sha256": _sha256_file(file),
+            "compression": size.compression,
         }
+        if not size.within_budget or (size.rows or 0) > settings.EVALUATION_SYNC_MAX_ROWS:
+            p.large = True
+            p.rows = size.rows
+            p.nbytes = size.decompressed_bytes or file.size or 0
+            if p.kind == EvaluationKind.DRIFT and sample is None:
+                _fail(
+                    "reference",
+                    "a reference sample is required: register one for the version "
+                    "(POST /api/v1/versions/{id}/reference/)",
+                )
+            if sample is not None:
+                p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
+            used = {"threshold": inputs_core._threshold(p.params)} if "threshold" in p.params else {}  # noqa: SLF001
+            _validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
+            return
+        if sample is not None:
+            reference = _parse_reference(sample)
+        p.parsed = inputs_core.parse_table(
+            p.kind,
+            size.data if size.data is not None else source,
+            file_format=fmt,
+            columns=columns,
+            reference=reference,
+            params=p.params,
+            **_limits(),
+        )
+        p.nbytes = size.decompressed_bytes or file.size or 0
     else:
         if columns is not None or file_format not in (None, ""):
             _fail("columns" if columns is not None else "file_format", "only used with an uploaded file")
+        if sample is not None:
+            reference = _parse_reference(sample)
         p.parsed = inputs_core.parse_inline(p.kind, data, params=p.params, reference=reference)
         p.nbytes = (
             input_bytes if input_bytes is not None else len(json.dumps(data, separators=(",", ":"), default=_jsonable))
@@ -543,8 +603,7 @@ def _details(evaluation: Evaluation) -> dict:
 
 def evaluation_create(
     *,
-    actor: Actor,
-    user: User,
+    by: Principal,
     model_version,
     kind,
     dataset,
@@ -562,6 +621,7 @@ def evaluation_create(
     an uploaded CSV/Parquet table with ``columns`` (and ``file_format``, else inferred from the name).
     Returns the evaluation: status ``done`` when computed here, ``queued`` when sent to a worker.
     """
+    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
     info = {"kind": kind if isinstance(kind, str) else None, "dataset": dataset if isinstance(dataset, str) else None}
     with audited_refusals(actor=actor, action="evaluation.create", target=target, details=info):
@@ -581,10 +641,11 @@ def evaluation_create(
             _prepare_reported(p, data, file)
         else:
             _prepare_computed(p, data, file, file_format, columns, input_bytes)
-    return _store(p, actor, user)
+    return _store(p, by)
 
 
-def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
+def _store(p: _Prepared, by: Principal) -> Evaluation:
+    actor, user = by.actor, by.user
     now = timezone.now()
     evaluation = Evaluation(
         model_version=p.version,
@@ -621,6 +682,7 @@ def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
         audit_event_append(
             actor=actor, action="evaluation.create", target=evaluation_target(evaluation), details=_details(evaluation)
         )
+        _announce_if_failed(evaluation)
         if evaluation.status == EvaluationStatus.QUEUED:
             from governance.evaluations import tasks  # late import: tasks import the Celery app
 
@@ -628,23 +690,23 @@ def _store(p: _Prepared, actor: Actor, user: User) -> Evaluation:
             transaction.on_commit(lambda: tasks.evaluation_run.delay(pk))
     evaluation.was_queued = evaluation.status == EvaluationStatus.QUEUED  # for the API's 201 / 202
     if evaluation.status == EvaluationStatus.DONE:
-        _recorded(evaluation, actor)
+        _recorded(evaluation, by)
     return evaluation
 
 
-def _recorded(evaluation: Evaluation, actor: Actor) -> None:
+def _recorded(evaluation: Evaluation, by: Principal) -> None:
     """Let the promotion workflow re-evaluate open gates (outside the evaluation's transaction)."""
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _notify_workflow(evaluation, actor))
+        transaction.on_commit(lambda: _notify_workflow(evaluation, by))
     else:
-        _notify_workflow(evaluation, actor)
+        _notify_workflow(evaluation, by)
 
 
-def _notify_workflow(evaluation: Evaluation, actor: Actor) -> None:
+def _notify_workflow(evaluation: Evaluation, by: Principal) -> None:
     from governance.workflow.services import evaluation_recorded
 
     try:
-        evaluation_recorded(evaluation, actor)
+        evaluation_recorded(evaluation, by)
     except Exception:  # the evaluation is recorded; a gate refresh can be redone from the admin
         logger.exception("workflow refresh after evaluation %s failed", evaluation.pk)
 
@@ -654,9 +716,10 @@ def _notify_workflow(evaluation: Evaluation, actor: Actor) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluation_start(*, actor: Actor, evaluation_id: int) -> Evaluation | None:
+def evaluation_start(*, by: Principal, evaluation_id: int) -> Evaluation | None:
     """queued -> running (audited). Returns None when the evaluation is already finished; a running one
     (a redelivered task whose worker died) is returned unchanged so the computation is retried."""
+    actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status == EvaluationStatus.RUNNING:
@@ -683,6 +746,15 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
         with evaluation.input_file.open("rb") as handle:
             data = json.loads(handle.read())
         return inputs_core.parse_inline(evaluation.kind, data, params=evaluation.params, reference=reference)
+    if spec.get("file_sha256"):
+        with evaluation.input_file.open("rb") as handle:
+            digest = _sha256_file(File(handle))
+        if digest != spec["file_sha256"]:
+            raise ValidationFailed(
+                f"the stored input file changed after it was received: its SHA-256 is {digest}, "
+                f"the digest taken at creation was {spec['file_sha256']}; post the evaluation again",
+                field="file",
+            )
     return inputs_core.parse_table(
         evaluation.kind,
         _stored_source(evaluation.input_file),
@@ -690,11 +762,13 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
         columns=spec.get("columns") or {},
         reference=reference,
         params=evaluation.params,
+        **_limits(),
     )
 
 
-def evaluation_complete(*, actor: Actor, evaluation_id: int, computed: dict) -> Evaluation | None:
+def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) -> Evaluation | None:
     """running -> done with the computed metrics (audited with the input digest and the metrics)."""
+    actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status != EvaluationStatus.RUNNING:
@@ -706,6 +780,9 @@ def evaluation_complete(*, actor: Actor, evaluation_id: int, computed: dict) -> 
         evaluation.metrics, evaluation.checks = computed["metrics"], computed["checks"]
         evaluation.warnings = computed["warnings"]
         evaluation.result = {**computed["result"], "input": (evaluation.result or {}).get("input", {})}
+        if not evaluation.input_sha256:  # a large input, measured but not read at creation
+            evaluation.input_sha256 = computed.get("input_sha256", "")
+            evaluation.input_rows = computed.get("input_rows")
         evaluation.save()
         audit_event_append(
             actor=actor,
@@ -713,11 +790,20 @@ def evaluation_complete(*, actor: Actor, evaluation_id: int, computed: dict) -> 
             target=evaluation_target(evaluation),
             details=_details(evaluation),
         )
+        _announce_if_failed(evaluation)
     return evaluation
 
 
-def evaluation_fail(*, actor: Actor, evaluation_id: int, reason: str) -> Evaluation | None:
+def _announce_if_failed(evaluation: Evaluation) -> None:
+    """A finished evaluation whose own checks (thresholds) fail is announced (after the commit)."""
+    if evaluation.status == EvaluationStatus.DONE and evaluation.passed is False:
+        failing = [check for check in evaluation.checks if not check.get("passed")]
+        announce("evaluation.gate_failed", evaluation_id=evaluation.pk, checks=failing)
+
+
+def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
     """queued or running -> failed with a reason (audited)."""
+    actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
         if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
@@ -732,31 +818,34 @@ def evaluation_fail(*, actor: Actor, evaluation_id: int, reason: str) -> Evaluat
     return evaluation
 
 
-def evaluation_run(*, actor: Actor, evaluation_id: int) -> Evaluation | None:
+def evaluation_run(*, by: Principal, evaluation_id: int) -> Evaluation | None:
     """The worker's job: start, re-read and re-digest the stored input, compute, complete or fail."""
-    evaluation = evaluation_start(actor=actor, evaluation_id=evaluation_id)
+    evaluation = evaluation_start(by=by, evaluation_id=evaluation_id)
     if evaluation is None:
         return None
     try:
         parsed = _load_parsed(evaluation)
         digest = inputs_core.input_sha256(parsed)
-        if digest != evaluation.input_sha256:
+        if evaluation.input_sha256 and digest != evaluation.input_sha256:
             raise ValidationFailed(
                 f"the stored input's digest {digest} differs from the digest recorded at "
                 f"creation {evaluation.input_sha256}",
                 field="input_sha256",
             )
+        if evaluation.kind == EvaluationKind.DRIFT:
+            _check_feature_thresholds(evaluation.thresholds, parsed)
         computed = compute(evaluation.kind, parsed, evaluation.params, evaluation.thresholds)
+        computed["input_sha256"], computed["input_rows"] = digest, _rows(parsed)
     except DomainError as exc:
-        return evaluation_fail(actor=actor, evaluation_id=evaluation_id, reason=exc.message)
+        return evaluation_fail(by=by, evaluation_id=evaluation_id, reason=exc.message)
     except Exception as exc:
         logger.exception("evaluation %s failed", evaluation_id)
         return evaluation_fail(
-            actor=actor, evaluation_id=evaluation_id, reason=f"internal error: {type(exc).__name__}: {exc}"
+            by=by, evaluation_id=evaluation_id, reason=f"internal error: {type(exc).__name__}: {exc}"
         )
-    evaluation = evaluation_complete(actor=actor, evaluation_id=evaluation_id, computed=computed)
+    evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
     if evaluation is not None:
-        _recorded(evaluation, actor)
+        _recorded(evaluation, by)
     return evaluation
 
 
@@ -766,10 +855,11 @@ def evaluation_run(*, actor: Actor, evaluation_id: int) -> Evaluation | None:
 
 
 def reference_sample_register(
-    *, actor: Actor, user: User, model_version, file: File | None, file_format: str | None = None, columns=None
+    *, by: Principal, model_version, file: File | None, file_format: str | None = None, columns=None
 ) -> ReferenceSample:
     """Store a version's reference sample for drift (a CSV/Parquet table, validated by parsing it as a
     reference) with its SHA-256. Later drift evaluations of the version may omit the reference."""
+    actor, user = by.actor, by.user
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
     with audited_refusals(actor=actor, action="reference_sample.create", target=target):
         if not may_post(user):
@@ -786,8 +876,24 @@ def reference_sample_register(
             _fail("columns", 'is required: {"features": [...], "categorical": [...]}')
         if not isinstance(columns, Mapping):
             _fail("columns", "must be an object")
+        source = _table_source(file)
+        size = inputs_core.table_size(source, fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
+        inputs_core.check_table_limits(size, **_limits())
+        if not size.within_budget or (size.rows or 0) > settings.EVALUATION_SYNC_MAX_ROWS:
+            _fail(
+                "file",
+                "a reference sample is read in the request and must stay within EVALUATION_SYNC_MAX_ROWS "
+                f"({settings.EVALUATION_SYNC_MAX_ROWS}) rows and EVALUATION_SYNC_MAX_BYTES "
+                f"({settings.EVALUATION_SYNC_MAX_BYTES}) decompressed bytes; register a sample of the reference",
+                PayloadTooLarge,
+            )
         parsed = inputs_core.parse_table(
-            "drift", _table_source(file), file_format=fmt, columns=columns, role="reference"
+            "drift",
+            size.data if size.data is not None else source,
+            file_format=fmt,
+            columns=columns,
+            role="reference",
+            **_limits(),
         )
     sample = ReferenceSample(
         model_version=version,

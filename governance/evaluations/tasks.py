@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from audit.context import Actor, request_context
+from audit.context import request_context
+from governance.accounts.principal import Principal
 
 TASK_ACTOR = "celery:evaluations.run"
 
@@ -17,5 +18,6 @@ def evaluation_run(evaluation_id: int) -> str | None:
     from governance.evaluations import services
 
     with request_context(origin="celery"):
-        evaluation = services.evaluation_run(actor=Actor.system(TASK_ACTOR, auth="celery"), evaluation_id=evaluation_id)
+        principal = Principal.system(TASK_ACTOR, auth="celery")
+        evaluation = services.evaluation_run(by=principal, evaluation_id=evaluation_id)
     return evaluation.status if evaluation is not None else None

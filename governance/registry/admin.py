@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from governance.common.admin import ServiceBackedAdmin, admin_actor
+from governance.accounts.principal import Principal
+from governance.common.admin import ServiceBackedAdmin
 from governance.registry import services
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
 
@@ -60,12 +61,11 @@ class RegisteredModelAdmin(ServiceBackedAdmin):
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         if change:
             saved = services.registered_model_update(
-                actor=admin_actor(request), user=request.user, model=RegisteredModel.objects.get(pk=obj.pk), data=data
+                by=Principal.for_request(request), model=RegisteredModel.objects.get(pk=obj.pk), data=data
             )
         else:
             saved = services.registered_model_create(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 name=obj.name,
                 title=obj.title,
                 purpose=obj.purpose,
@@ -98,6 +98,13 @@ class ModelVersionAdmin(ServiceBackedAdmin):
         "registered_at",
     )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from governance.workspace import hub
+
+        version = ModelVersion.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        extra = hub.packs_context(version, request.user) if version else {}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
     def get_readonly_fields(self, request, obj=None):
         always = ["stage", "stage_changed_at", "registered_by", "registered_at"]
         if obj is None:
@@ -109,12 +116,11 @@ class ModelVersionAdmin(ServiceBackedAdmin):
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         if change:
             saved = services.model_version_update(
-                actor=admin_actor(request), user=request.user, version=ModelVersion.objects.get(pk=obj.pk), data=data
+                by=Principal.for_request(request), version=ModelVersion.objects.get(pk=obj.pk), data=data
             )
         else:
             saved = services.model_version_create(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 model=obj.model,
                 version=obj.version,
                 description=obj.description,

@@ -9,13 +9,14 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.context import Actor
-from audit.services import audit_event_append
+from audit.services import audit_unit
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER
-from governance.common.errors import Conflict, ValidationFailed
+from governance.common.errors import Conflict, PermissionRefused, ValidationFailed
 from governance.common.events import announce
-from governance.common.services import changed_fields, deny, full_clean_or_raise
+from governance.common.refusals import refusals
+from governance.common.services import changed_fields, full_clean_or_raise
 from governance.registry.models import (
     LINEAGE_FIELDS,
     ModelStatus,
@@ -39,10 +40,6 @@ def version_target(version: ModelVersion) -> dict:
     return {"type": "model_version", "id": str(version.pk), "model": version.model.name, "version": version.version}
 
 
-def _has_any_role(user: User, roles) -> bool:
-    return user.is_superuser or user.groups.filter(name__in=roles).exists()
-
-
 def _model_snapshot(model: RegisteredModel) -> dict:
     return {
         "name": model.name,
@@ -63,8 +60,7 @@ def version_lineage(version: ModelVersion) -> dict:
 
 def registered_model_create(
     *,
-    actor: Actor,
-    user: User,
+    by: Principal,
     name: str,
     purpose: str,
     business_unit: str,
@@ -75,76 +71,62 @@ def registered_model_create(
     owner: User | None = None,
 ) -> RegisteredModel:
     target = {"type": "registered_model", "id": name, "name": name}
-    if not _has_any_role(user, MODEL_CREATE_ROLES):
-        deny(
-            actor=actor,
-            action="registered_model.create",
-            target=target,
-            reason="only developers, pipelines and risk officers register models",
+    with refusals(by, "registered_model.create", target):
+        by.require_role(*MODEL_CREATE_ROLES, reason="only developers, pipelines and risk officers register models")
+        model = RegisteredModel(
+            name=name,
+            title=title,
+            purpose=purpose,
+            business_unit=business_unit,
+            eu_ai_act_category=eu_ai_act_category,
+            risk_tier=risk_tier,
+            annex_iii_area=annex_iii_area,
+            owner=owner or by.user,
+            created_by=by.user,
         )
-    model = RegisteredModel(
-        name=name,
-        title=title,
-        purpose=purpose,
-        business_unit=business_unit,
-        eu_ai_act_category=eu_ai_act_category,
-        risk_tier=risk_tier,
-        annex_iii_area=annex_iii_area,
-        owner=owner or user,
-        created_by=user,
-    )
-    full_clean_or_raise(model)
-    with transaction.atomic():
-        if RegisteredModel.objects.select_for_update().filter(name=name).exists():
-            raise Conflict(f"a model named {name!r} is already registered", field="name")
-        model.save()
-        audit_event_append(
-            actor=actor, action="registered_model.create", target=model_target(model), details=_model_snapshot(model)
-        )
+        full_clean_or_raise(model)
+        with audit_unit(by.actor) as audit:
+            if RegisteredModel.objects.select_for_update().filter(name=name).exists():
+                raise Conflict(f"a model named {name!r} is already registered", field="name")
+            model.save()
+            audit.add("registered_model.create", model_target(model), details=_model_snapshot(model))
     return model
 
 
-def registered_model_update(*, actor: Actor, user: User, model: RegisteredModel, data: dict) -> RegisteredModel:
+def registered_model_update(*, by: Principal, model: RegisteredModel, data: dict) -> RegisteredModel:
     """Descriptive fields: the owner or a risk officer. Classification and ownership: risk officers only,
     because lowering a model's risk tier would lower the gates it must pass."""
-    unknown = sorted(set(data) - set(MODEL_DESCRIPTIVE_FIELDS) - set(MODEL_CLASSIFICATION_FIELDS))
-    if unknown:
-        raise ValidationFailed(f"{unknown[0]} cannot be changed", field=unknown[0])
-    is_risk_officer = _has_any_role(user, (RISK_OFFICER,))
-    touches_classification = sorted(set(data) & set(MODEL_CLASSIFICATION_FIELDS))
-    if touches_classification and not is_risk_officer:
-        deny(
-            actor=actor,
-            action="registered_model.update",
-            target=model_target(model),
-            reason=f"only a risk officer may change {', '.join(touches_classification)}",
-            field=touches_classification[0],
-        )
-    if not is_risk_officer and model.owner_id != user.pk:
-        deny(
-            actor=actor,
-            action="registered_model.update",
-            target=model_target(model),
-            reason="only the model's owner or a risk officer may change it",
-        )
-    with transaction.atomic():
-        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-        changes = changed_fields(model, data)
-        if not changes:
-            return model
-        for name, value in data.items():
-            setattr(model, name, value)
-        model.updated_at = timezone.now()
-        full_clean_or_raise(model, exclude=["name"])
-        model.save()
-        audit_event_append(
-            actor=actor,
-            action="registered_model.update",
-            target=model_target(model),
-            details={
-                name: {"before": _plain(before), "after": _plain(after)} for name, (before, after) in changes.items()
-            },
-        )
+    with refusals(by, "registered_model.update", model_target(model)):
+        unknown = sorted(set(data) - set(MODEL_DESCRIPTIVE_FIELDS) - set(MODEL_CLASSIFICATION_FIELDS))
+        if unknown:
+            raise ValidationFailed(f"{unknown[0]} cannot be changed", field=unknown[0])
+        touches_classification = sorted(set(data) & set(MODEL_CLASSIFICATION_FIELDS))
+        if touches_classification:
+            by.require_role(
+                RISK_OFFICER,
+                reason=f"only a risk officer may change {', '.join(touches_classification)}",
+                field=touches_classification[0],
+            )
+        if not by.has_role(RISK_OFFICER) and (by.user is None or model.owner_id != by.user.pk):
+            raise PermissionRefused("only the model's owner or a risk officer may change it")
+        with audit_unit(by.actor) as audit:
+            model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+            changes = changed_fields(model, data)
+            if not changes:
+                return model
+            for name, value in data.items():
+                setattr(model, name, value)
+            model.updated_at = timezone.now()
+            full_clean_or_raise(model, exclude=["name"])
+            model.save()
+            audit.add(
+                "registered_model.update",
+                model_target(model),
+                details={
+                    name: {"before": _plain(before), "after": _plain(after)}
+                    for name, (before, after) in changes.items()
+                },
+            )
     return model
 
 
@@ -154,8 +136,7 @@ def _plain(value):
 
 def model_version_create(
     *,
-    actor: Actor,
-    user: User,
+    by: Principal,
     model: RegisteredModel,
     version: str,
     artifact_uri: str,
@@ -168,94 +149,72 @@ def model_version_create(
     description: str = "",
 ) -> ModelVersion:
     target = {"type": "model_version", "id": f"{model.name}:{version}", "model": model.name, "version": version}
-    if not _has_any_role(user, VERSION_CREATE_ROLES):
-        deny(
-            actor=actor,
-            action="model_version.create",
-            target=target,
-            reason="only developers and pipelines register model versions",
+    with refusals(by, "model_version.create", target):
+        by.require_role(*VERSION_CREATE_ROLES, reason="only developers and pipelines register model versions")
+        if model.status != ModelStatus.ACTIVE:
+            raise ValidationFailed("the model is decommissioned; no new versions", field="model")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise ValidationFailed("parameters must be a JSON object", field="parameters")
+        mv = ModelVersion(
+            model=model,
+            version=version,
+            artifact_uri=artifact_uri,
+            artifact_sha256=artifact_sha256,
+            training_data_ref=training_data_ref,
+            training_data_sha256=training_data_sha256,
+            code_commit=code_commit,
+            framework=framework,
+            parameters=parameters or {},
+            description=description,
+            registered_by=by.user,
         )
-    if model.status != ModelStatus.ACTIVE:
-        raise ValidationFailed("the model is decommissioned; no new versions", field="model")
-    if parameters is not None and not isinstance(parameters, dict):
-        raise ValidationFailed("parameters must be a JSON object", field="parameters")
-    mv = ModelVersion(
-        model=model,
-        version=version,
-        artifact_uri=artifact_uri,
-        artifact_sha256=artifact_sha256,
-        training_data_ref=training_data_ref,
-        training_data_sha256=training_data_sha256,
-        code_commit=code_commit,
-        framework=framework,
-        parameters=parameters or {},
-        description=description,
-        registered_by=user,
-    )
-    full_clean_or_raise(mv, exclude=["model", "registered_by"])
-    if ModelVersion.objects.filter(model=model, version=version).exists():
-        raise Conflict(f"{model.name} already has a version {version!r}", field="version")
-    try:
-        with transaction.atomic():
-            mv.save()
-            audit_event_append(
-                actor=actor,
-                action="model_version.create",
-                target=version_target(mv),
-                details={"lineage": version_lineage(mv), "stage": mv.stage},
-            )
-    except IntegrityError as exc:  # a concurrent registration of the same version won the race
-        raise Conflict(f"{model.name} already has a version {version!r}", field="version") from exc
+        full_clean_or_raise(mv, exclude=["model", "registered_by"])
+        if ModelVersion.objects.filter(model=model, version=version).exists():
+            raise Conflict(f"{model.name} already has a version {version!r}", field="version")
+        try:
+            with audit_unit(by.actor) as audit:
+                mv.save()
+                audit.add(
+                    "model_version.create",
+                    version_target(mv),
+                    details={"lineage": version_lineage(mv), "stage": mv.stage},
+                )
+        except IntegrityError as exc:  # a concurrent registration of the same version won the race
+            raise Conflict(f"{model.name} already has a version {version!r}", field="version") from exc
     return mv
 
 
-def model_version_update(*, actor: Actor, user: User, version: ModelVersion, data: dict) -> ModelVersion:
+def model_version_update(*, by: Principal, version: ModelVersion, data: dict) -> ModelVersion:
     """The description may change; a lineage field may be set once when it was empty, never changed."""
-    if "stage" in data:
-        deny(
-            actor=actor,
-            action="model_version.update",
-            target=version_target(version),
-            reason="stage is changed only through the promotion workflow",
-            error=ValidationFailed,
-            field="stage",
-        )
-    unknown = sorted(set(data) - set(VERSION_MUTABLE_FIELDS) - set(LINEAGE_FIELDS))
-    if unknown:
-        raise ValidationFailed(f"{unknown[0]} cannot be changed", field=unknown[0])
-    if version.registered_by_id != user.pk and version.model.owner_id != user.pk and not user.is_superuser:
-        deny(
-            actor=actor,
-            action="model_version.update",
-            target=version_target(version),
-            reason="only whoever registered the version or the model's owner may change it",
-        )
-    for name in sorted(set(data) & set(LINEAGE_FIELDS)):
-        current = getattr(version, name)
-        if current not in ("", None, {}) and current != data[name]:
-            deny(
-                actor=actor,
-                action="model_version.update",
-                target=version_target(version),
-                reason=f"{name} is lineage and cannot be changed once set",
-                error=ValidationFailed,
-                field=name,
+    with refusals(by, "model_version.update", version_target(version)):
+        if "stage" in data:
+            raise ValidationFailed("stage is changed only through the promotion workflow", field="stage")
+        unknown = sorted(set(data) - set(VERSION_MUTABLE_FIELDS) - set(LINEAGE_FIELDS))
+        if unknown:
+            raise ValidationFailed(f"{unknown[0]} cannot be changed", field=unknown[0])
+        user_id = by.user_id
+        if user_id is None or (
+            version.registered_by_id != user_id and version.model.owner_id != user_id and not by.is_superuser
+        ):
+            raise PermissionRefused("only whoever registered the version or the model's owner may change it")
+        for name in sorted(set(data) & set(LINEAGE_FIELDS)):
+            current = getattr(version, name)
+            if current not in ("", None, {}) and current != data[name]:
+                raise ValidationFailed(f"{name} is lineage and cannot be changed once set", field=name)
+        with audit_unit(by.actor) as audit:
+            version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+            changes = changed_fields(version, data)
+            if not changes:
+                return version
+            for name, value in data.items():
+                setattr(version, name, value)
+            full_clean_or_raise(version, exclude=["model", "registered_by", "version"])
+            version.save()
+            audit.add(
+                "model_version.update",
+                version_target(version),
+                details={name: {"before": before, "after": after} for name, (before, after) in changes.items()},
             )
-    with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
-        changes = changed_fields(version, data)
-        if not changes:
-            return version
-        for name, value in data.items():
-            setattr(version, name, value)
-        full_clean_or_raise(version, exclude=["model", "registered_by", "version"])
-        version.save()
-        audit_event_append(
-            actor=actor,
-            action="model_version.update",
-            target=version_target(version),
-            details={name: {"before": before, "after": after} for name, (before, after) in changes.items()},
-        )
     return version
 
 
@@ -269,15 +228,21 @@ ALLOWED_STAGE_MOVES = {
 
 
 def model_version_stage_change(
-    *, actor: Actor, version: ModelVersion, to_stage: str, reason: str, details: dict | None = None
+    *, by: Principal, version: ModelVersion, to_stage: str, reason: str, details: dict | None = None
 ) -> list[ModelVersion]:
-    """The only writer of ``ModelVersion.stage``. Must run inside the caller's transaction.
+    """The only writer of ``ModelVersion.stage``. Must run inside the caller's unit of work (its
+    ``model_version.stage_change`` events join the caller's, appended when the caller's unit ends).
 
     Moving a version to production retires the model's current production version in the same
     transaction (one production version per model). Returns every version whose stage changed.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("model_version_stage_change must run inside the workflow's transaction")
+    with audit_unit(by.actor) as audit:
+        return _stage_change(audit, version, to_stage, reason, details)
+
+
+def _stage_change(audit, version: ModelVersion, to_stage: str, reason: str, details: dict | None) -> list[ModelVersion]:
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
     if to_stage not in Stage.values:
         raise ValidationFailed(f"unknown stage {to_stage!r}", field="target_stage")
@@ -294,10 +259,9 @@ def model_version_stage_change(
         )
         if current is not None:
             _write_stage(current, Stage.RETIRED, now)
-            audit_event_append(
-                actor=actor,
-                action="model_version.stage_change",
-                target=version_target(current),
+            audit.add(
+                "model_version.stage_change",
+                version_target(current),
                 details={
                     "from": Stage.PRODUCTION,
                     "to": Stage.RETIRED,
@@ -309,10 +273,9 @@ def model_version_stage_change(
             moved.append(current)
     before = version.stage
     _write_stage(version, to_stage, now)
-    audit_event_append(
-        actor=actor,
-        action="model_version.stage_change",
-        target=version_target(version),
+    audit.add(
+        "model_version.stage_change",
+        version_target(version),
         details={"from": before, "to": to_stage, **(details or {})},
         reason=reason,
     )

@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit.admin import ReadOnlyAdmin
-from governance.common.admin import admin_actor
+from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
 from governance.registry.models import ModelVersion
 from governance.reports import services
@@ -60,8 +60,7 @@ class NarrativeEntryAdmin(ReadOnlyAdmin):
                     continue
                 try:
                     services.narrative_set(
-                        actor=admin_actor(request),
-                        user=request.user,
+                        by=Principal.for_request(request),
                         model=version.model,
                         key=spec.key,
                         text=text,
@@ -169,8 +168,7 @@ class DocumentationPackAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(back)
         try:
             pack = services.pack_request(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 version=version,
                 regime=form.cleaned_data["regime"],
                 as_of=form.cleaned_data["as_of"],
@@ -189,7 +187,7 @@ class DocumentationPackAdmin(ReadOnlyAdmin):
         if what not in ("pdf", "bundle"):
             return HttpResponseRedirect(reverse("admin:reports_documentationpack_changelist"))
         try:
-            handle = services.pack_download(actor=admin_actor(request), user=request.user, pack=pack, what=what)
+            handle = services.pack_download(by=Principal.for_request(request), pack=pack, what=what)
         except DomainError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(reverse("admin:reports_documentationpack_changelist"))

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from governance.accounts.models import User
-from governance.accounts.services import actor_for
+from governance.accounts.principal import Principal
 from governance.registry.models import ModelVersion
 from governance.reports.models import DocumentationPack, NarrativeEntry, PackStatus
 from governance.reports.services import narrative_set, pack_request
@@ -48,15 +48,14 @@ NARRATIVES = (
 )
 
 
-def seed(command, actor) -> None:
+def seed(command, by: Principal) -> None:
     version = ModelVersion.objects.select_related("model").get(model__name="german-credit-scoring", version="1.0.0")
     for username, key, version_label, text in NARRATIVES:
         author = User.objects.get(username=username)
         if NarrativeEntry.objects.filter(model=version.model, key=key).exists():
             continue
         narrative_set(
-            actor=actor_for(author, auth="cli"),
-            user=author,
+            by=Principal.for_user(author, auth="cli"),
             model=version.model,
             key=key,
             text=text,
@@ -71,7 +70,7 @@ def seed(command, actor) -> None:
             .first()
         )
         if pack is None:
-            pack = pack_request(actor=actor_for(auditor, auth="cli"), user=auditor, version=version, regime=regime)
+            pack = pack_request(by=Principal.for_user(auditor, auth="cli"), version=version, regime=regime)
             pack.refresh_from_db()
         if pack.status == PackStatus.DONE:
             with pack.pdf.open("rb") as source, open(samples_dir() / name, "wb") as target:

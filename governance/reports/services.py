@@ -12,9 +12,9 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from audit.context import Actor
 from audit.services import audit_event_append
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
 from governance.common.errors import Conflict, ValidationFailed
 from governance.common.services import deny
@@ -47,10 +47,11 @@ def _roles(user: User) -> set[str]:
 
 
 def narrative_set(
-    *, actor: Actor, user: User, model: RegisteredModel, key: str, text: str, version: ModelVersion | None = None
+    *, by: Principal, model: RegisteredModel, key: str, text: str, version: ModelVersion | None = None
 ) -> NarrativeEntry:
     """Record a narrative (a new entry; earlier ones stay). Only the owning role writes it;
     service accounts never do: these are statements by accountable people."""
+    actor, user = by.actor, by.user
     spec = BY_KEY.get(key)
     target = version_target(version) if version is not None else model_target(model)
     if spec is None:
@@ -96,10 +97,9 @@ def narrative_set(
     return entry
 
 
-def pack_request(
-    *, actor: Actor, user: User, version: ModelVersion, regime: str, as_of: int | None = None
-) -> DocumentationPack:
+def pack_request(*, by: Principal, version: ModelVersion, regime: str, as_of: int | None = None) -> DocumentationPack:
     """Queue a pack for ``version`` as of audit seq ``as_of`` (default: the latest entry)."""
+    actor, user = by.actor, by.user
     if regime not in Regime.values:
         raise ValidationFailed(f"regime must be one of {', '.join(Regime.values)}", field="regime")
     if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
@@ -148,8 +148,9 @@ def _progress(pack: DocumentationPack, text: str, status: str | None = None) -> 
     DocumentationPack.objects.filter(pk=pack.pk).update(**fields)  # bookkeeping, not audited
 
 
-def pack_generate(pack_id: int, *, actor: Actor) -> DocumentationPack:
+def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
     """Render and sign a queued pack. On failure the job records why and offers no file."""
+    actor = by.actor
     pack = DocumentationPack.objects.select_related("model_version__model").get(pk=pack_id)
     if pack.status == PackStatus.DONE:
         return pack
@@ -234,8 +235,9 @@ def _scratch_dir() -> str:
     return str(path)
 
 
-def pack_download(*, actor: Actor, user: User, pack: DocumentationPack, what: str):
+def pack_download(*, by: Principal, pack: DocumentationPack, what: str):
     """Open the PDF or the bundle of a finished pack for download; audited."""
+    actor, user = by.actor, by.user
     if not (user.is_superuser or _roles(user) & set(PACK_ROLES)) or user.is_service_account:
         deny(
             actor=actor,

@@ -22,7 +22,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from audit.admin import ReadOnlyAdmin
-from governance.common.admin import ServiceBackedAdmin, admin_actor
+from governance.accounts.principal import Principal
+from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel
@@ -193,16 +194,14 @@ class PolicyAdmin(ServiceBackedAdmin):
             data[name] = data.get(name) or []
         if change:
             saved = services.policy_revise(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 policy=Policy.objects.get(pk=obj.pk),
                 data=data,
                 reason=form.cleaned_data.get("change_reason", ""),
             )
         else:
             saved = services.policy_create(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 scope=obj.scope,
                 target_stage=obj.target_stage,
                 is_rollback=obj.is_rollback,
@@ -274,7 +273,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
                 ("decided", "Decided", len(decided)),
             ],
             "rows": [self._queue_row(request, req) for req in rows],
-            "read_only": not any(request.user.has_role(r) for r in ("validator", "risk_officer")),
+            "read_only": not request.user.has_role("validator", "risk_officer", superusers=False),
             "can_sign_any": can_sign_any,
             "flags": ReviewFlag.objects.filter(resolved_at__isnull=True).select_related("model_version__model"),
             **(extra_context or {}),
@@ -307,13 +306,13 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         refusal = services.signer_refusal(request.user, req)
         sign_form, withdraw_form = SignForm(initial={"decision": "approve"}), WithdrawForm()
         if request.method == "POST":
-            actor = admin_actor(request)
+            principal = Principal.for_request(request)
             try:
                 if "withdraw" in request.POST:
                     withdraw_form = WithdrawForm(request.POST)
                     withdraw_form.is_valid()
                     services.promotion_request_withdraw(
-                        actor=actor, user=request.user, request=req, reason=withdraw_form.cleaned_data.get("reason", "")
+                        by=principal, request=req, reason=withdraw_form.cleaned_data.get("reason", "")
                     )
                     self.message_user(request, f"Request #{req.pk} withdrawn.", messages.SUCCESS)
                 else:
@@ -322,16 +321,14 @@ class PromotionRequestAdmin(admin.ModelAdmin):
                     data = sign_form.cleaned_data
                     if data.get("decision") == "reject":
                         req = services.promotion_reject(
-                            actor=actor,
-                            user=request.user,
+                            by=principal,
                             request=req,
                             justification=data.get("justification", ""),
                             password=data.get("password", ""),
                         )
                     else:
                         req = services.promotion_approve(
-                            actor=actor,
-                            user=request.user,
+                            by=principal,
                             request=req,
                             justification=data.get("justification", ""),
                             password=data.get("password", ""),
@@ -346,7 +343,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         version = req.model_version
         approvals = list(req.approvals.all())
         evaluations = list(Evaluation.objects.filter(model_version=version).order_by("-created_at")[:20])
-        is_risk_officer = request.user.has_role("risk_officer")
+        is_risk_officer = request.user.has_role("risk_officer", superusers=False)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Promotion request #{req.pk}",
@@ -413,7 +410,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
     def refresh_view(self, request, object_id):
         req = get_object_or_404(PromotionRequest, pk=object_id)
         if request.method == "POST" and self.has_view_permission(request, req):
-            services.promotion_gates_refresh(actor=admin_actor(request), request=req)
+            services.promotion_gates_refresh(by=Principal.for_request(request), request=req)
             self.message_user(request, "Gates re-evaluated.", messages.INFO)
         return HttpResponseRedirect(reverse("admin:workflow_promotionrequest_change", args=[object_id]))
 
@@ -502,8 +499,7 @@ class ReviewFlagAdmin(ServiceBackedAdmin):
 
     def save_model(self, request, obj, form, change):
         services.review_flag_resolve(
-            actor=admin_actor(request),
-            user=request.user,
+            by=Principal.for_request(request),
             flag=ReviewFlag.objects.get(pk=obj.pk),
             resolution=obj.resolution,
         )

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.services import audit_event_append
 from governance.accounts.models import User
-from governance.accounts.services import actor_for
+from governance.accounts.principal import Principal
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, Stage
 from governance.workflow import services
@@ -86,15 +86,14 @@ def _walk(version, target, requester, signers, reason, password, command) -> Non
     req = PromotionRequest.objects.filter(
         model_version=version, target_stage=target, status__in=("pending", "approved")
     ).first() or services.promotion_request_create(
-        actor=actor_for(requester, auth="cli"), user=requester, version=version, target_stage=target, reason=reason
+        by=Principal.for_user(requester, auth="cli"), version=version, target_stage=target, reason=reason
     )
     for signer in signers:
         req.refresh_from_db()
         if req.status != "pending" or services.signer_refusal(signer, req):
             continue
         req = services.promotion_approve(
-            actor=actor_for(signer, auth="cli"),
-            user=signer,
+            by=Principal.for_user(signer, auth="cli"),
             request=req,
             password=password,
             justification=f"Reviewed the hold-out evidence of {version.version}; thresholds met.",
@@ -102,7 +101,7 @@ def _walk(version, target, requester, signers, reason, password, command) -> Non
     command.stderr.write(f"  {version.model.name} {version.version} -> {target}: request #{req.pk} {req.status}")
 
 
-def seed(command, actor) -> None:
+def seed(command, by: Principal) -> None:
     from governance.common.management.commands.seed_demo import DEMO_PASSWORD, MODEL_NAME, PIPELINE_ACCOUNT
 
     people = {
@@ -114,7 +113,7 @@ def seed(command, actor) -> None:
         command.stderr.write("  workflow demo skipped: run the people and model steps first")
         return
     for version in versions.values():
-        _ensure_reported_evaluation(version, actor)
+        _ensure_reported_evaluation(version, by.actor)
     dana, victor, rita = people["dana.developer"], people["victor.validator"], people["rita.risk"]
     v1 = versions["1.0.0"]
     _walk(
@@ -141,8 +140,7 @@ def seed(command, actor) -> None:
     if v11.stage == Stage.DEVELOPMENT and not PromotionRequest.objects.filter(model_version=v11).exists():
         pipeline = people[PIPELINE_ACCOUNT]
         req = services.promotion_request_create(
-            actor=actor_for(pipeline, auth="token"),
-            user=pipeline,
+            by=Principal.for_user(pipeline, auth="token"),
             version=v11,
             target_stage=Stage.STAGING,
             reason="Nightly retrain 1.1.0 passed the pipeline's checks; requesting staging.",

@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.context import Actor
 from audit.services import audit_event_append
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
 from governance.common.errors import (
     Conflict,
@@ -225,9 +226,8 @@ def _policy_snapshot(policy: Policy) -> dict:
     return {name: getattr(policy, name) for name in POLICY_FIELDS}
 
 
-def policy_create(
-    *, actor: Actor, user: User, scope: str, target_stage: str, is_rollback: bool = False, **data
-) -> Policy:
+def policy_create(*, by: Principal, scope: str, target_stage: str, is_rollback: bool = False, **data) -> Policy:
+    actor, user = by.actor, by.user
     target = {"type": "policy", "id": f"{scope}:{target_stage}:{'rollback' if is_rollback else 'promotion'}"}
     if not _has_any_role(user, POLICY_EDITOR_ROLES):
         deny(actor=actor, action="policy.create", target=target, reason="only risk officers set policies")
@@ -259,9 +259,10 @@ def policy_create(
     return policy
 
 
-def policy_revise(*, actor: Actor, user: User, policy: Policy, data: dict, reason: str = "") -> Policy:
+def policy_revise(*, by: Principal, policy: Policy, data: dict, reason: str = "") -> Policy:
     """An edit creates a new version; the old one stays as it was (requests keep the version they were
     judged under) and is no longer current."""
+    actor, user = by.actor, by.user
     if not _has_any_role(user, POLICY_EDITOR_ROLES):
         deny(
             actor=actor,
@@ -314,8 +315,9 @@ def policy_revise(*, actor: Actor, user: User, policy: Policy, data: dict, reaso
 
 
 def promotion_request_create(
-    *, actor: Actor, user: User, version: ModelVersion | int, target_stage: str, reason: str, is_rollback: bool = False
+    *, by: Principal, version: ModelVersion | int, target_stage: str, reason: str, is_rollback: bool = False
 ) -> PromotionRequest:
+    actor, user = by.actor, by.user
     action = "promotion_request.create"
     if not isinstance(version, ModelVersion):
         found = ModelVersion.objects.select_related("model").filter(pk=version).first()
@@ -444,10 +446,10 @@ def promotion_request_create(
     return req
 
 
-def rollback_request_create(*, actor: Actor, user: User, version: ModelVersion | int, reason: str) -> PromotionRequest:
+def rollback_request_create(*, by: Principal, version: ModelVersion | int, reason: str) -> PromotionRequest:
     """A risk officer re-promotes an earlier production version; judged under the rollback policy."""
     return promotion_request_create(
-        actor=actor, user=user, version=version, target_stage=Stage.PRODUCTION, reason=reason, is_rollback=True
+        by=by, version=version, target_stage=Stage.PRODUCTION, reason=reason, is_rollback=True
     )
 
 
@@ -471,7 +473,8 @@ def _lock_request(req: PromotionRequest) -> PromotionRequest:
     ).get(pk=req.pk)
 
 
-def promotion_request_withdraw(*, actor: Actor, user: User, request: PromotionRequest, reason: str) -> PromotionRequest:
+def promotion_request_withdraw(*, by: Principal, request: PromotionRequest, reason: str) -> PromotionRequest:
+    actor, user = by.actor, by.user
     action = "promotion_request.withdraw"
     with _refusals(actor, action, request_target(request)):
         if request.requested_by_id != user.pk and not _has_any_role(user, (RISK_OFFICER,)):
@@ -516,8 +519,9 @@ def _expire(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
     _on_commit(_tasks().notify_decided, req.pk)
 
 
-def requests_expire(*, actor: Actor, now: dt.datetime | None = None) -> list[int]:
+def requests_expire(*, by: Principal, now: dt.datetime | None = None) -> list[int]:
     """Expire every open request older than its policy's window (Celery beat). Returns their ids."""
+    actor = by.actor
     now = now or timezone.now()
     expired = []
     for req in PromotionRequest.objects.filter(status__in=OPEN_STATUSES).select_related("policy"):
@@ -616,16 +620,14 @@ def _invalidate(req: PromotionRequest, newly: list[str], now: dt.datetime) -> li
 
 def promotion_approve(
     *,
-    actor: Actor,
-    user: User,
+    by: Principal,
     request: PromotionRequest,
     justification: str,
     password: str,
     override_justification: str = "",
 ) -> PromotionRequest:
     return _decide(
-        actor=actor,
-        user=user,
+        by=by,
         request=request,
         decision=Decision.APPROVE,
         justification=justification,
@@ -635,11 +637,10 @@ def promotion_approve(
 
 
 def promotion_reject(
-    *, actor: Actor, user: User, request: PromotionRequest, justification: str, password: str
+    *, by: Principal, request: PromotionRequest, justification: str, password: str
 ) -> PromotionRequest:
     return _decide(
-        actor=actor,
-        user=user,
+        by=by,
         request=request,
         decision=Decision.REJECT,
         justification=justification,
@@ -649,14 +650,14 @@ def promotion_reject(
 
 def _decide(
     *,
-    actor: Actor,
-    user: User,
+    by: Principal,
     request: PromotionRequest,
     decision: str,
     justification: str,
     password: str,
     override_justification: str = "",
 ) -> PromotionRequest:
+    actor, user = by.actor, by.user
     action = f"promotion_request.{decision}"
     justification = (justification or "").strip()
     override_justification = (override_justification or "").strip()
@@ -758,7 +759,7 @@ def _decide(
                 )
                 announce("promotion_request.decided", request_id=req.pk, decision=decision, status=req.status)
                 if req.status == RequestStatus.APPROVED:
-                    _promote(req, actor, now)
+                    _promote(req, by, now)
                 if req.status in (RequestStatus.REJECTED, RequestStatus.PROMOTED):
                     _on_commit(_tasks().notify_decided, req.pk)
         if expired:
@@ -785,7 +786,8 @@ def _approver_snapshot(approvals) -> list[dict]:
     ]
 
 
-def _promote(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
+def _promote(req: PromotionRequest, by: Principal, now: dt.datetime) -> None:
+    actor = by.actor
     version = req.model_version
     if version.stage != req.from_stage:
         raise _Refuse(
@@ -798,7 +800,7 @@ def _promote(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
     evaluation_ids = sorted({r["evaluation_id"] for r in req.gate_results if r["evaluation_id"]})
     origin = {"promotion_request": req.pk, "is_rollback": req.is_rollback}
     moved = model_version_stage_change(
-        actor=actor,
+        by=by,
         version=version,
         to_stage=req.target_stage,
         details=origin,
@@ -878,9 +880,10 @@ def _promote(req: PromotionRequest, actor: Actor, now: dt.datetime) -> None:
 # --- live evidence --------------------------------------------------------------------------------------------
 
 
-def promotion_gates_refresh(*, actor: Actor, request: PromotionRequest) -> PromotionRequest:
+def promotion_gates_refresh(*, by: Principal, request: PromotionRequest) -> PromotionRequest:
     """Re-evaluate an open request's gates. When a gate that passed now fails, every signature
     already given is invalidated (kept and shown) and the request needs them again."""
+    actor = by.actor
     with transaction.atomic():
         now = timezone.now()
         req = _lock_request(request)
@@ -907,7 +910,7 @@ def promotion_gates_refresh(*, actor: Actor, request: PromotionRequest) -> Promo
     return req
 
 
-def evaluation_recorded(evaluation: Evaluation, actor: Actor) -> dict:
+def evaluation_recorded(evaluation: Evaluation, by: Principal) -> dict:
     """Called by the evaluations service after an evaluation finishes (outside its transaction).
 
     Refreshes the gates of the version's open requests, and flags a production version whose new
@@ -917,7 +920,7 @@ def evaluation_recorded(evaluation: Evaluation, actor: Actor) -> dict:
         return {"refreshed": [], "flag": None}
     version = evaluation.model_version
     refreshed = [
-        promotion_gates_refresh(actor=actor, request=req).pk
+        promotion_gates_refresh(by=by, request=req).pk
         for req in PromotionRequest.objects.filter(model_version=version, status__in=OPEN_STATUSES)
     ]
     flag = None
@@ -932,7 +935,7 @@ def evaluation_recorded(evaluation: Evaluation, actor: Actor) -> dict:
                         model_version=version, evaluation=evaluation, policy=policy, breaches=breaches
                     )
                     audit_event_append(
-                        actor=actor,
+                        actor=by.actor,
                         action="model_version.review_flag",
                         target=version_target(version),
                         details={
@@ -947,7 +950,8 @@ def evaluation_recorded(evaluation: Evaluation, actor: Actor) -> dict:
     return {"refreshed": refreshed, "flag": flag.pk if flag else None}
 
 
-def review_flag_resolve(*, actor: Actor, user: User, flag: ReviewFlag, resolution: str) -> ReviewFlag:
+def review_flag_resolve(*, by: Principal, flag: ReviewFlag, resolution: str) -> ReviewFlag:
+    actor, user = by.actor, by.user
     target = {"type": "review_flag", "id": str(flag.pk), "model_version": str(flag.model_version_id)}
     with _refusals(actor, "review_flag.resolve", target):
         if not _has_any_role(user, (RISK_OFFICER,)):

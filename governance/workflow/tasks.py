@@ -7,8 +7,9 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
-from audit.context import Actor, request_context
+from audit.context import request_context
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER
 
 
@@ -85,4 +86,4 @@ def requests_expire() -> list[int]:
     from governance.workflow import services
 
     with request_context(origin="celery"):
-        return services.requests_expire(actor=Actor.system("celery:workflow.requests_expire", auth="celery"))
+        return services.requests_expire(by=Principal.system("celery:workflow.requests_expire", auth="celery"))

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from governance.registry.models import ModelVersion, RegisteredModel
+from tests.factories.accounts import ADMIN
 from tests.factories.registry import model_version, registered_model, sha
 
 pytestmark = pytest.mark.django_db
@@ -214,9 +215,8 @@ def test_expired_and_revoked_tokens_are_refused_and_audited(pipeline):
     from rest_framework.test import APIClient
 
     from governance.accounts.services import api_token_issue, api_token_revoke
-    from tests.factories.accounts import ADMIN_ACTOR
 
-    token, key = api_token_issue(actor=ADMIN_ACTOR, user=pipeline, expires_days=1)
+    token, key = api_token_issue(by=ADMIN, user=pipeline, expires_days=1)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/models/").status_code == 200
@@ -227,8 +227,8 @@ def test_expired_and_revoked_tokens_are_refused_and_audited(pipeline):
         )
     response = client.get("/api/v1/models/")
     assert response.status_code == 401 and response.json()["error"]["message"] == "token expired"
-    token2, key2 = api_token_issue(actor=ADMIN_ACTOR, user=pipeline)
-    api_token_revoke(actor=ADMIN_ACTOR, token=token2)
+    token2, key2 = api_token_issue(by=ADMIN, user=pipeline)
+    api_token_revoke(by=ADMIN, token=token2)
     client.credentials(HTTP_AUTHORIZATION=f"Token {key2}")
     response = client.get("/api/v1/models/")
     assert response.status_code == 401 and response.json()["error"]["message"] == "token revoked"

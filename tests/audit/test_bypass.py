@@ -13,7 +13,7 @@ from governance.accounts.models import ApiToken, User
 from governance.accounts.services import api_token_issue
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import ADMIN, as_user, person
 from tests.factories.registry import model_version, registered_model
 
 
@@ -33,14 +33,14 @@ from tests.factories.registry import model_version, registered_model
 )
 def test_orm_bulk_writes_to_governed_models_are_refused(attempt):
     version = model_version()
-    api_token_issue(actor=ADMIN_ACTOR, user=version.registered_by)
+    api_token_issue(by=ADMIN, user=version.registered_by)
     with pytest.raises(UnauditedWriteRefused, match="governed data changes only through"):
         attempt()
 
 
 @pytest.mark.django_db
 def test_bookkeeping_fields_stay_writable():
-    token, _ = api_token_issue(actor=ADMIN_ACTOR, user=person("developer"))
+    token, _ = api_token_issue(by=ADMIN, user=person("developer"))
     assert ApiToken.objects.filter(pk=token.pk).update(last_used_at=token.created_at) == 1
 
 
@@ -85,6 +85,6 @@ def test_postgres_refuses_to_commit_unaudited_governed_changes(postgres_only):
     # while the services, which audit, commit normally
     from governance.registry.services import registered_model_update
 
-    registered_model_update(actor=ADMIN_ACTOR, user=model.owner, model=model, data={"purpose": "Audited change."})
+    registered_model_update(by=as_user(model.owner), model=model, data={"purpose": "Audited change."})
     model.refresh_from_db()
     assert model.purpose == "Audited change."

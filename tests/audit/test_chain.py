@@ -95,13 +95,13 @@ def test_the_event_commits_only_with_its_change():
 
 
 def test_a_failing_audit_append_keeps_the_change_out(monkeypatch):
-    import governance.registry.services as registry_services
+    import audit.services
 
-    def broken_append(**kwargs):
+    def broken_append(*args, **kwargs):
         raise DatabaseError("audit append failed")
 
     developer = person("developer")
-    monkeypatch.setattr(registry_services, "audit_event_append", broken_append)
+    monkeypatch.setattr(audit.services, "audit_events_append", broken_append)  # what the unit of work calls
     with pytest.raises(DatabaseError):
         registered_model(owner=developer, name="never-kept")
     assert not RegisteredModel.objects.filter(name="never-kept").exists()

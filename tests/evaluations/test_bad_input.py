@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from audit.models import AuditEvent
 from governance.evaluations.models import Evaluation
 from tests.evaluations.conftest import events, record
-from tests.factories import evaluations as f
+from tests.factories.accounts import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -166,7 +166,7 @@ def test_auditor_refused_by_the_service_too(version, auditor):
 
     with pytest.raises(PermissionRefused):
         services.evaluation_create(
-            actor=f.ACTOR, user=auditor, model_version=version, kind="reported", dataset="d", data={"auc": 0.8}
+            by=as_user(auditor), model_version=version, kind="reported", dataset="d", data={"auc": 0.8}
         )
     assert len(events("evaluation.create.denied")) == 1
 
@@ -248,8 +248,7 @@ def test_oversized_file_refused_by_the_service_is_audited(version, pipeline):
 
     with override_settings(MAX_UPLOAD_BYTES=10), pytest.raises(PayloadTooLarge):
         services.evaluation_create(
-            actor=f.ACTOR,
-            user=pipeline,
+            by=as_user(pipeline),
             model_version=version,
             kind="performance",
             dataset="d",

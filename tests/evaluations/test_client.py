@@ -11,6 +11,7 @@ from governance.client import ApiError, Client
 from governance.evaluations.models import Evaluation
 from tests.factories import accounts as account_factories
 from tests.factories import evaluations as f
+from tests.factories.accounts import ADMIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +26,7 @@ def restore_evaluation_permissions():
 def _token(user) -> str:
     from governance.accounts.services import api_token_issue
 
-    _, key = api_token_issue(actor=account_factories.ADMIN_ACTOR, user=user)
+    _, key = api_token_issue(by=ADMIN, user=user)
     return key
 
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management.base import BaseCommand
 
-from governance.common.cli import cli_actor
+from governance.accounts.principal import Principal
 from governance.common.management.commands import seed_demo
 from governance.evaluations import demo as evaluations_demo
 from governance.evaluations.models import Evaluation
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_is_idempotent_and_posts_as_the_pipeline(settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    command, actor = BaseCommand(stderr=io.StringIO()), cli_actor("seed_demo")
+    command, actor = BaseCommand(stderr=io.StringIO()), Principal.for_command("seed_demo")
     evaluations_demo.seed(command, actor)  # before the model exists: skipped, nothing written
     assert Evaluation.objects.count() == 0
     seed_demo.seed_people(command, actor)

@@ -10,6 +10,7 @@ from governance.workflow.models import PromotionRequest
 from governance.workflow.services import promotion_request_create
 from tests.evaluations.conftest import events
 from tests.factories import evaluations as f
+from tests.factories.accounts import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -33,9 +34,7 @@ def test_metrics_hold_every_name_a_policy_may_reference(kind, version, pipeline)
 def test_a_new_evaluation_refreshes_open_promotion_gates(
     g, version, developer, pipeline, django_capture_on_commit_callbacks
 ):
-    req = promotion_request_create(
-        actor=f.ACTOR, user=developer, version=version, target_stage="staging", reason="ready"
-    )
+    req = promotion_request_create(by=as_user(developer), version=version, target_stage="staging", reason="ready")
     assert not req.gates_passed
     thresholds = [{"metric": "auc", "comparator": ">=", "threshold": 0.7}]
     with django_capture_on_commit_callbacks(execute=True):

@@ -12,6 +12,7 @@ from governance.evaluations import services
 from governance.evaluations.models import Evaluation
 from tests.evaluations.conftest import events, record
 from tests.factories import evaluations as f
+from tests.factories.accounts import ADMIN, as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -63,12 +64,12 @@ def test_large_inline_input_is_queued_then_computed(
 def test_queued_and_sync_give_the_same_numbers(g, version, pipeline, settings, django_capture_on_commit_callbacks):
     data = f.fairness_data(g)
     sync = services.evaluation_create(
-        actor=f.ACTOR, user=pipeline, model_version=version, kind="fairness", dataset="h", data=data
+        by=as_user(pipeline), model_version=version, kind="fairness", dataset="h", data=data
     )
     settings.EVALUATION_SYNC_MAX_BYTES = 100
     with django_capture_on_commit_callbacks(execute=True):
         queued = services.evaluation_create(
-            actor=f.ACTOR, user=pipeline, model_version=version, kind="fairness", dataset="h", data=data
+            by=as_user(pipeline), model_version=version, kind="fairness", dataset="h", data=data
         )
     assert queued.was_queued and not sync.was_queued
     queued.refresh_from_db()
@@ -108,8 +109,7 @@ def test_large_file_is_stored_and_queued(
 def test_a_failure_is_recorded_with_its_reason(g, version, pipeline, small_limits, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         ev = services.evaluation_create(
-            actor=f.ACTOR,
-            user=pipeline,
+            by=as_user(pipeline),
             model_version=version,
             kind="performance",
             dataset="h",
@@ -124,8 +124,8 @@ def test_a_failure_is_recorded_with_its_reason(g, version, pipeline, small_limit
     [event] = [e for e in events("evaluation.fail") if e.object_id == str(ev.pk)]
     assert record(event)["data"]["failure_reason"] == ev.failure_reason
     # a finished evaluation is never run again
-    assert services.evaluation_run(actor=f.ACTOR, evaluation_id=ev.pk) is None
-    assert services.evaluation_start(actor=f.ACTOR, evaluation_id=ev.pk) is None
+    assert services.evaluation_run(by=ADMIN, evaluation_id=ev.pk) is None
+    assert services.evaluation_start(by=ADMIN, evaluation_id=ev.pk) is None
 
 
 def test_an_unexpected_error_fails_the_evaluation(
@@ -133,8 +133,7 @@ def test_an_unexpected_error_fails_the_evaluation(
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         ev = services.evaluation_create(
-            actor=f.ACTOR,
-            user=pipeline,
+            by=as_user(pipeline),
             model_version=version,
             kind="performance",
             dataset="h",
@@ -167,8 +166,7 @@ def test_numpy_arrays_from_python_callers_can_be_queued(
     data = {"y_true": g["y"][700:1000], "y_score": g["score"][700:1000]}
     with django_capture_on_commit_callbacks(execute=True):
         ev = services.evaluation_create(
-            actor=f.ACTOR,
-            user=pipeline,
+            by=as_user(pipeline),
             model_version=version,
             kind="performance",
             dataset="h",

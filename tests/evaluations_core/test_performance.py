@@ -92,19 +92,36 @@ def test_bootstrap_deterministic_and_matches_resampling():
     b = compute_performance(parsed, params={"n_boot": 200, "seed": 7})
     c = compute_performance(parsed, params={"n_boot": 200, "seed": 8})
     assert a["confidence_intervals"] == b["confidence_intervals"]
-    assert a["confidence_intervals"]["brier"] != c["confidence_intervals"]["brier"]
-    # documented method: rng.integers(0, n, n) per replicate, percentile of the metric on the resample
+    assert a["confidence_intervals"]["f1"] != c["confidence_intervals"]["f1"]
+    assert a["confidence_intervals"]["brier"] == c["confidence_intervals"]["brier"]  # moments: no resampling
+    # documented method: the four confusion counts, then the KS cells, drawn from one seeded generator
     g = np.random.default_rng(7)
-    briers, f1s, kss = [], [], []
-    for _ in range(200):
-        idx = g.integers(0, n, n)
-        briers.append(skm.brier_score_loss(y[idx], s[idx]))
-        f1s.append(skm.f1_score(y[idx], s[idx] >= 0.5, zero_division=0))
-        kss.append(stats.ks_2samp(s[idx][y[idx] == 1], s[idx][y[idx] == 0]).statistic)
-    for key, vals in (("brier", briers), ("f1", f1s), ("ks_statistic", kss)):
+    yp = s >= 0.5
+    cm = np.array([(y == 1) & yp, (y == 0) & yp, (y == 1) & ~yp, (y == 0) & ~yp]).sum(axis=1)
+    counts = g.multinomial(n, cm / n, size=200)
+    f1s = 2 * counts[:, 0] / (2 * counts[:, 0] + counts[:, 1] + counts[:, 2])
+    values = np.unique(s)  # 400 distinct scores: one KS cell each (exact)
+    inv = np.searchsorted(values, s)
+    cpos = np.bincount(inv, weights=y == 1, minlength=len(values))
+    cneg = np.bincount(inv, minlength=len(values)) - cpos
+    cells = g.multinomial(n, np.concatenate([cpos, cneg]) / n, size=200)
+    cp, cn = np.cumsum(cells[:, :400], axis=1), np.cumsum(cells[:, 400:], axis=1)
+    kss = np.max(np.abs(cp / cp[:, -1:] - cn / cn[:, -1:]), axis=1)
+    for key, vals in (("f1", f1s), ("ks_statistic", kss)):
         lo, hi = np.quantile(vals, [0.025, 0.975])
         ci = a["confidence_intervals"][key]
         assert close(ci["lower"], lo) and close(ci["upper"], hi), key
+        assert ci["method"] == "multinomial_bootstrap"
+    assert a["confidence_intervals"]["ks_statistic"]["exact_cells"] is True
+    # Brier from its terms' moments: the Cornish-Fisher quantiles of the bootstrap mean
+    t = (y - s) ** 2
+    m, mu2, mu3 = t.mean(), np.mean((t - t.mean()) ** 2), np.mean((t - t.mean()) ** 3)
+    gam = mu3 / mu2**1.5 / math.sqrt(n)
+    z = stats.norm.ppf(0.975)
+    ci = a["confidence_intervals"]["brier"]
+    assert ci["method"] == "bootstrap_moments"
+    assert close(ci["lower"], m + math.sqrt(mu2 / n) * (-z + (z * z - 1) * gam / 6))
+    assert close(ci["upper"], m + math.sqrt(mu2 / n) * (z + (z * z - 1) * gam / 6))
     assert a["params"] == {
         "threshold": 0.5,
         "n_boot": 200,
@@ -122,3 +139,49 @@ def test_single_class_gives_undefined_not_nan():
     assert r["auc"] is None and r["gini"] is None and r["ks_statistic"] is None
     assert r["warnings"][0]["code"] == "single_class"
     assert r["confidence_intervals"]["auc"]["lower"] is None
+
+
+def test_count_resampling_matches_row_resampling_in_distribution():
+    """Resampling rows and resampling the confusion counts (multinomial) give the same bootstrap
+    distribution; the moment interval of Brier / log loss matches the row bootstrap's percentiles."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    s = np.clip(0.25 * y + rng.random(n) * 0.75, 0, 1)
+    s = np.round(s, 2)  # 101 distinct scores: the KS cells are exact
+    parsed = parse_inline("performance", {"y_true": y, "y_score": s}, params={})
+    r = compute_performance(parsed, params={"n_boot": 4000, "seed": 3})["confidence_intervals"]
+    g = np.random.default_rng(5)
+    rows = {"accuracy": [], "f1": [], "brier": [], "log_loss": [], "ks_statistic": []}
+    pc = np.clip(s, np.finfo(float).eps, 1 - np.finfo(float).eps)
+    codes = np.searchsorted(np.unique(s), s)
+    for _ in range(4000):
+        idx = g.integers(0, n, n)
+        yy, ss = y[idx], s[idx]
+        pred = ss >= 0.5
+        tp, fp, fn = np.sum(yy & pred), np.sum(~yy.astype(bool) & pred), np.sum(yy.astype(bool) & ~pred)
+        rows["accuracy"].append(np.mean(yy == pred))
+        rows["f1"].append(2 * tp / (2 * tp + fp + fn))
+        rows["brier"].append(np.mean((yy - ss) ** 2))
+        rows["log_loss"].append(np.mean(np.where(yy == 1, -np.log(pc[idx]), -np.log(1 - pc[idx]))))
+        cp = np.cumsum(np.bincount(codes[idx], weights=yy, minlength=101))
+        cn = np.cumsum(np.bincount(codes[idx], weights=1 - yy, minlength=101))
+        rows["ks_statistic"].append(np.max(np.abs(cp / cp[-1] - cn / cn[-1])))
+    for key, vals in rows.items():
+        lo, hi = np.quantile(vals, [0.025, 0.975])
+        width = hi - lo
+        # two independent Monte Carlo estimates of the same quantiles: within 8% of the width
+        assert abs(r[key]["lower"] - lo) < 0.08 * width, key
+        assert abs(r[key]["upper"] - hi) < 0.08 * width, key
+
+
+def test_ks_interval_on_many_distinct_scores_uses_quantile_cells():
+    rng = np.random.default_rng(4)
+    n = 20_000
+    y = rng.integers(0, 2, n)
+    s = np.clip(0.2 * y + rng.random(n) * 0.8, 0, 1)
+    parsed = parse_inline("performance", {"y_true": y, "y_score": s}, params={})
+    r = compute_performance(parsed, params={"n_boot": 300, "seed": 1})
+    ci = r["confidence_intervals"]["ks_statistic"]
+    assert ci["exact_cells"] is False and ci["cells"] <= 2048
+    assert ci["lower"] <= r["ks_statistic"] <= ci["upper"] + 1e-3

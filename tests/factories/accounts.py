@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import itertools
 
-from audit.context import Actor
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.services import user_create
 
-ADMIN_ACTOR = Actor.system("tests")
+ADMIN = Principal.system("tests")  # the test suite acting as an administrator (a system principal)
+ADMIN_ACTOR = ADMIN.actor
+
+
+def as_user(user: User, *, auth: str = "session") -> Principal:
+    """The principal of ``user`` calling a service (what the API or the admin would build)."""
+    return Principal.for_user(user, auth=auth)
+
+
 PASSWORD = "correct-horse-battery-staple"
 _counter = itertools.count(1)
 
@@ -17,7 +25,7 @@ def person(*roles: str, username: str | None = None, password: str = PASSWORD, *
     number = next(_counter)
     name = username or f"{'-'.join(roles) or 'user'}-{number}".replace("_", "-")
     return user_create(
-        actor=ADMIN_ACTOR,
+        by=ADMIN,
         username=name,
         password=password,
         roles=list(roles),
@@ -31,7 +39,7 @@ def person(*roles: str, username: str | None = None, password: str = PASSWORD, *
 
 def service_account(name: str | None = None) -> User:
     return user_create(
-        actor=ADMIN_ACTOR,
+        by=ADMIN,
         username=name or f"pipeline-{next(_counter)}",
         password=None,
         roles=["pipeline"],

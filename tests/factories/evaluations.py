@@ -11,6 +11,7 @@ from governance.common import demo
 from governance.evaluations import services
 from governance.evaluations.models import Evaluation, ReferenceSample
 from governance.registry.models import ModelVersion
+from tests.factories.accounts import as_user
 
 ACTOR = Actor.system("tests")
 DRIFT_FEATURES = ("duration_months", "credit_amount_thousands", "age_years", "installment_rate")
@@ -102,8 +103,7 @@ def evaluation(
             else {"auc": 0.8}
         )
     return services.evaluation_create(
-        actor=ACTOR,
-        user=user,
+        by=as_user(user),
         model_version=version,
         kind=kind,
         dataset=dataset,
@@ -119,6 +119,4 @@ def reference_sample(version: ModelVersion, user, *, file_format: str = "csv") -
     g = german()
     cols, mapping = drift_table(g, slice(0, 700))
     upload = SimpleUploadedFile(f"reference.{file_format}", table_bytes(cols, file_format))
-    return services.reference_sample_register(
-        actor=ACTOR, user=user, model_version=version, file=upload, columns=mapping
-    )
+    return services.reference_sample_register(by=as_user(user), model_version=version, file=upload, columns=mapping)

@@ -8,7 +8,7 @@ import itertools
 from governance.accounts.models import User
 from governance.registry import services
 from governance.registry.models import ModelVersion, RegisteredModel
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import as_user, person
 
 _counter = itertools.count(1)
 
@@ -27,8 +27,7 @@ def registered_model(
 ) -> RegisteredModel:
     owner = owner or person("developer")
     return services.registered_model_create(
-        actor=ADMIN_ACTOR,
-        user=owner,
+        by=as_user(owner),
         name=name or f"model-{next(_counter)}",
         purpose="Scores applications.",
         business_unit="Retail",
@@ -54,6 +53,4 @@ def model_version(
         "parameters": {"C": "1.0"},
     }
     fields.update(extra)
-    return services.model_version_create(
-        actor=ADMIN_ACTOR, user=user, model=model, version=version or f"1.{number}.0", **fields
-    )
+    return services.model_version_create(by=as_user(user), model=model, version=version or f"1.{number}.0", **fields)

@@ -11,7 +11,7 @@ from audit.services import audit_event_append
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion
 from governance.workflow import services
-from tests.factories.accounts import ADMIN_ACTOR, PASSWORD
+from tests.factories.accounts import ADMIN_ACTOR, PASSWORD, as_user
 
 GOOD = {
     "performance": {"auc": 0.81, "gini": 0.62},
@@ -63,7 +63,7 @@ def good_evidence(version: ModelVersion, **overrides) -> list[Evaluation]:
 
 def request(version: ModelVersion, user, target_stage: str = "staging", reason: str = "Ready for the next stage."):
     return services.promotion_request_create(
-        actor=ADMIN_ACTOR, user=user, version=version, target_stage=target_stage, reason=reason
+        by=as_user(user), version=version, target_stage=target_stage, reason=reason
     )
 
 
@@ -76,8 +76,7 @@ def approve(
     override_justification: str = "",
 ):
     return services.promotion_approve(
-        actor=ADMIN_ACTOR,
-        user=user,
+        by=as_user(user),
         request=req,
         justification=justification,
         password=password,
@@ -86,6 +85,4 @@ def approve(
 
 
 def reject(req, user, *, justification: str = "Not convinced by the evidence.", password: str = PASSWORD):
-    return services.promotion_reject(
-        actor=ADMIN_ACTOR, user=user, request=req, justification=justification, password=password
-    )
+    return services.promotion_reject(by=as_user(user), request=req, justification=justification, password=password)

@@ -7,7 +7,7 @@ from audit.models import AuditEvent
 from governance.common.errors import ValidationFailed
 from governance.registry.models import ModelVersion, StageWriteRefused
 from governance.registry.services import model_version_stage_change
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import ADMIN
 from tests.factories.registry import model_version, registered_model
 
 pytestmark = pytest.mark.django_db
@@ -28,17 +28,17 @@ def test_stage_is_written_only_by_the_stage_service():
 def test_stage_service_requires_the_callers_transaction():
     version = model_version()
     with pytest.raises(RuntimeError, match="transaction"):
-        model_version_stage_change(actor=ADMIN_ACTOR, version=version, to_stage="staging", reason="r")
+        model_version_stage_change(by=ADMIN, version=version, to_stage="staging", reason="r")
 
 
 def test_promotion_to_production_retires_the_previous_one():
     model = registered_model()
     old, new = model_version(model=model), model_version(model=model)
     with transaction.atomic():
-        model_version_stage_change(actor=ADMIN_ACTOR, version=old, to_stage="staging", reason="tests")
-        model_version_stage_change(actor=ADMIN_ACTOR, version=old, to_stage="production", reason="tests")
-        model_version_stage_change(actor=ADMIN_ACTOR, version=new, to_stage="staging", reason="tests")
-        moved = model_version_stage_change(actor=ADMIN_ACTOR, version=new, to_stage="production", reason="tests")
+        model_version_stage_change(by=ADMIN, version=old, to_stage="staging", reason="tests")
+        model_version_stage_change(by=ADMIN, version=old, to_stage="production", reason="tests")
+        model_version_stage_change(by=ADMIN, version=new, to_stage="staging", reason="tests")
+        moved = model_version_stage_change(by=ADMIN, version=new, to_stage="production", reason="tests")
     assert [(v.version, v.stage) for v in moved] == [(old.version, "retired"), (new.version, "production")]
     old.refresh_from_db()
     assert old.stage == "retired"
@@ -55,7 +55,7 @@ def test_promotion_to_production_retires_the_previous_one():
 def test_illegal_stage_moves_are_refused():
     version = model_version()
     with pytest.raises(ValidationFailed, match="cannot move from development to production"), transaction.atomic():
-        model_version_stage_change(actor=ADMIN_ACTOR, version=version, to_stage="production", reason="skip")
+        model_version_stage_change(by=ADMIN, version=version, to_stage="production", reason="skip")
 
 
 def test_database_allows_one_production_version_per_model():

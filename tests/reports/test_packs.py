@@ -24,7 +24,7 @@ from governance.registry.services import registered_model_update
 from governance.reports.models import DocumentationPack
 from governance.reports.outlines import load_outline
 from governance.reports.services import narrative_set, pack_generate, pack_request
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import ADMIN, ADMIN_ACTOR, as_user, person
 from tests.factories.registry import model_version, registered_model
 from tests.factories.workflow import approve, good_evidence, request
 
@@ -105,8 +105,7 @@ def governed_version():
     fairness_evaluation(version)
     approve(request(version, developer), validator, justification="Holdout AUC 0.81 and fairness within policy.")
     narrative_set(
-        actor=ADMIN_ACTOR,
-        user=developer,
+        by=as_user(developer),
         model=model,
         key="intended_purpose",
         text="Ranks retail credit applications for manual review.",
@@ -120,8 +119,8 @@ def auditor_user():
 
 
 def generate(version, regime, user, as_of=None) -> DocumentationPack:
-    pack = pack_request(actor=ADMIN_ACTOR, user=user, version=version, regime=regime, as_of=as_of)
-    return pack_generate(pack.pk, actor=ADMIN_ACTOR)
+    pack = pack_request(by=as_user(user), version=version, regime=regime, as_of=as_of)
+    return pack_generate(pack.pk, by=ADMIN)
 
 
 def pdf_text(pack: DocumentationPack) -> str:
@@ -159,15 +158,13 @@ def test_same_as_of_gives_identical_bytes_after_the_record_moves_on(governed_ver
     first = generate(governed_version, "sr11-7", auditor_user)
     # the record changes after the snapshot: a new narrative, a renamed purpose, more log entries
     narrative_set(
-        actor=ADMIN_ACTOR,
-        user=governed_version.model.owner,
+        by=as_user(governed_version.model.owner),
         model=governed_version.model,
         key="intended_users",
         text="Credit officers.",
     )
     registered_model_update(
-        actor=ADMIN_ACTOR,
-        user=governed_version.model.owner,
+        by=as_user(governed_version.model.owner),
         model=governed_version.model,
         data={"purpose": "A different purpose written later."},
     )
@@ -248,7 +245,7 @@ def test_roles_without_access_are_refused_and_audited(governed_version, api_for)
     from governance.common.errors import PermissionRefused
 
     with pytest.raises(PermissionRefused):
-        pack_request(actor=ADMIN_ACTOR, user=person("validator"), version=governed_version, regime="sr11-7")
+        pack_request(by=as_user(person("validator")), version=governed_version, regime="sr11-7")
     assert AuditEvent.objects.filter(action="report.request.denied").exists()
 
 
@@ -293,10 +290,10 @@ def test_bad_pack_requests_name_the_field(governed_version, auditor_user, api_fo
 
 
 def test_a_failed_render_leaves_a_failed_job_and_no_file(governed_version, auditor_user, api_for):
-    pack = pack_request(actor=ADMIN_ACTOR, user=auditor_user, version=governed_version, regime="sr11-7")
+    pack = pack_request(by=as_user(auditor_user), version=governed_version, regime="sr11-7")
     DocumentationPack.objects.filter(pk=pack.pk).update(outline_version="99")  # an outline that does not exist
     with pytest.raises(Exception, match="99"):
-        pack_generate(pack.pk, actor=ADMIN_ACTOR)
+        pack_generate(pack.pk, by=ADMIN)
     pack.refresh_from_db()
     assert pack.status == "failed" and "99" in pack.failure_reason and not pack.pdf and not pack.bundle
     assert AuditEvent.objects.filter(action="report.fail").exists()
@@ -310,20 +307,18 @@ def test_narratives_belong_to_their_owners(governed_version):
     model = governed_version.model
     with pytest.raises(PermissionRefused):
         narrative_set(
-            actor=ADMIN_ACTOR,
-            user=person("developer"),
+            by=as_user(person("developer")),
             model=model,
             key="validation_opinion",
             text="I validate my own model.",
             version=governed_version,
         )
     with pytest.raises(ValidationFailed, match="per model version"):
-        narrative_set(actor=ADMIN_ACTOR, user=person("validator"), model=model, key="validation_opinion", text="Sound.")
+        narrative_set(by=as_user(person("validator")), model=model, key="validation_opinion", text="Sound.")
     with pytest.raises(ValidationFailed, match="unknown narrative"):
-        narrative_set(actor=ADMIN_ACTOR, user=model.owner, model=model, key="made_up", text="x")
+        narrative_set(by=as_user(model.owner), model=model, key="made_up", text="x")
     entry = narrative_set(
-        actor=ADMIN_ACTOR,
-        user=person("validator"),
+        by=as_user(person("validator")),
         model=model,
         key="validation_opinion",
         text="Sound, with conditions.",

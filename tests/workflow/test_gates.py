@@ -2,7 +2,7 @@ import pytest
 
 from governance.workflow import gates, services
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import ADMIN_ACTOR, as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +65,7 @@ def test_reported_evidence_counts_unless_computed_is_required(version, risk_offi
     rows, policy = _rows(version, "staging")
     assert {r["outcome"] for r in rows.values()} == {"pass"}
     assert rows["performance:auc"]["source"] == "reported"
-    strict = services.policy_revise(
-        actor=ADMIN_ACTOR, user=risk_officer, policy=policy, data={"require_computed": True}
-    )
+    strict = services.policy_revise(by=as_user(risk_officer), policy=policy, data={"require_computed": True})
     rows = {f"{r['kind']}:{r['metric']}": r for r in gates.evaluate(strict, version)[0]}
     assert {r["outcome"] for r in rows.values()} == {"not_computed"}
 
@@ -75,8 +73,7 @@ def test_reported_evidence_counts_unless_computed_is_required(version, risk_offi
 def test_required_kind_without_a_check_needs_fresh_evidence(version, risk_officer):
     policy = services.policy_for(version.model, "staging")
     policy = services.policy_revise(
-        actor=ADMIN_ACTOR,
-        user=risk_officer,
+        by=as_user(risk_officer),
         policy=policy,
         data={"required_kinds": ["drift", "fairness", "performance"]},
     )
@@ -90,8 +87,7 @@ def test_required_kind_without_a_check_needs_fresh_evidence(version, risk_office
 def test_per_feature_drift_metric(version, risk_officer):
     policy = services.policy_for(version.model, "staging")
     policy = services.policy_revise(
-        actor=ADMIN_ACTOR,
-        user=risk_officer,
+        by=as_user(risk_officer),
         policy=policy,
         data={"checks": [{"kind": "drift", "metric": "psi:age_years", "comparator": "<=", "threshold": "0.2"}]},
     )

@@ -7,7 +7,7 @@ from governance.workflow import services
 from governance.workflow.models import Policy, PolicyFrozen
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import as_user
 from tests.workflow.conftest import last_event
 
 pytestmark = pytest.mark.django_db
@@ -50,8 +50,7 @@ def test_revision_creates_a_new_version_and_keeps_the_old(risk_officer, version,
     old = services.policy_for(version.model, "staging")
     req = wf.request(version, developer, "staging")
     new = services.policy_revise(
-        actor=ADMIN_ACTOR,
-        user=risk_officer,
+        by=as_user(risk_officer),
         policy=old,
         data={
             "approvals_required": 2,
@@ -70,7 +69,7 @@ def test_revision_creates_a_new_version_and_keeps_the_old(risk_officer, version,
     assert data["changes"]["approvals_required"] == {"before": 1, "after": 2}
     assert services.policy_for(version.model, "staging").pk == new.pk
     with pytest.raises(Conflict):
-        services.policy_revise(actor=ADMIN_ACTOR, user=risk_officer, policy=old, data={"approvals_required": 3})
+        services.policy_revise(by=as_user(risk_officer), policy=old, data={"approvals_required": 3})
 
 
 def test_policy_rows_never_change_in_place():
@@ -83,7 +82,7 @@ def test_policy_rows_never_change_in_place():
 def test_only_risk_officers_revise_and_refusals_are_audited(validator):
     policy = Policy.objects.filter(is_current=True).first()
     with pytest.raises(PermissionRefused):
-        services.policy_revise(actor=ADMIN_ACTOR, user=validator, policy=policy, data={"approvals_required": 3})
+        services.policy_revise(by=as_user(validator), policy=policy, data={"approvals_required": 3})
     assert last_event("policy.revise.denied") is not None
 
 
@@ -110,15 +109,14 @@ def test_only_risk_officers_revise_and_refusals_are_audited(validator):
 def test_invalid_policy_edits_are_refused(risk_officer, data, field):
     policy = Policy.objects.get(scope="tier_1", target_stage="production", is_rollback=False, is_current=True)
     with pytest.raises(ValidationFailed) as info:
-        services.policy_revise(actor=ADMIN_ACTOR, user=risk_officer, policy=policy, data=data)
+        services.policy_revise(by=as_user(risk_officer), policy=policy, data=data)
     assert field in info.value.fields
 
 
 def test_named_reported_metric_check(risk_officer):
     policy = Policy.objects.get(scope="tier_3", target_stage="staging", is_current=True)
     new = services.policy_revise(
-        actor=ADMIN_ACTOR,
-        user=risk_officer,
+        by=as_user(risk_officer),
         policy=policy,
         data={
             "checks": [{"kind": "reported", "metric": "expected_loss_ratio", "comparator": "<", "threshold": "0.05"}]

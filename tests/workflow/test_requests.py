@@ -10,7 +10,7 @@ from governance.workflow import services
 from governance.workflow.models import PromotionRequest
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import ADMIN, as_user, person
 from tests.workflow.conftest import events, last_event
 
 pytestmark = pytest.mark.django_db
@@ -52,9 +52,7 @@ def test_auditor_and_validator_cannot_request(version, auditor, validator):
 def test_bad_requests_are_refused_and_audited(version, developer, target, reason, error, field):
     before = PromotionRequest.objects.count()
     with pytest.raises(error) as info:
-        services.promotion_request_create(
-            actor=ADMIN_ACTOR, user=developer, version=version, target_stage=target, reason=reason
-        )
+        services.promotion_request_create(by=as_user(developer), version=version, target_stage=target, reason=reason)
     assert field in info.value.fields
     assert PromotionRequest.objects.count() == before
     assert last_event("promotion_request.create.denied") is not None
@@ -67,9 +65,7 @@ def test_target_equal_to_current_stage(staged, developer):
 
 def test_unknown_version(developer):
     with pytest.raises(NotFound):
-        services.promotion_request_create(
-            actor=ADMIN_ACTOR, user=developer, version=999999, target_stage="staging", reason="x"
-        )
+        services.promotion_request_create(by=as_user(developer), version=999999, target_stage="staging", reason="x")
     assert last_event("promotion_request.create.denied").object_id == "999999"
 
 
@@ -109,7 +105,7 @@ def test_prohibited_model_never_reaches_production(developer, validator, risk_of
 
 def test_withdraw_by_requester(version, developer):
     req = wf.request(version, developer)
-    req = services.promotion_request_withdraw(actor=ADMIN_ACTOR, user=developer, request=req, reason="wrong build")
+    req = services.promotion_request_withdraw(by=as_user(developer), request=req, reason="wrong build")
     assert req.status == "withdrawn" and req.decided_at
     assert last_event("promotion_request.withdraw").object_id == str(req.pk)
     # a new request may follow once the old one is closed
@@ -119,12 +115,12 @@ def test_withdraw_by_requester(version, developer):
 def test_withdraw_refusals(version, developer, validator):
     req = wf.request(version, developer)
     with pytest.raises(PermissionRefused):
-        services.promotion_request_withdraw(actor=ADMIN_ACTOR, user=validator, request=req, reason="x")
+        services.promotion_request_withdraw(by=as_user(validator), request=req, reason="x")
     with pytest.raises(ValidationFailed):
-        services.promotion_request_withdraw(actor=ADMIN_ACTOR, user=developer, request=req, reason="")
-    services.promotion_request_withdraw(actor=ADMIN_ACTOR, user=developer, request=req, reason="done")
+        services.promotion_request_withdraw(by=as_user(developer), request=req, reason="")
+    services.promotion_request_withdraw(by=as_user(developer), request=req, reason="done")
     with pytest.raises(IllegalTransition):
-        services.promotion_request_withdraw(actor=ADMIN_ACTOR, user=developer, request=req, reason="again")
+        services.promotion_request_withdraw(by=as_user(developer), request=req, reason="again")
     denied = json.loads(bytes(last_event("promotion_request.withdraw.denied").record))
     assert denied["data"]["from"] == "withdrawn" and denied["data"]["to"] == "withdrawn"
 
@@ -132,8 +128,8 @@ def test_withdraw_refusals(version, developer, validator):
 def test_requests_expire(version, developer):
     req = wf.request(version, developer)
     later = timezone.now() + dt.timedelta(days=req.policy.request_window_days, hours=1)
-    assert services.requests_expire(actor=ADMIN_ACTOR, now=timezone.now()) == []
-    assert services.requests_expire(actor=ADMIN_ACTOR, now=later) == [req.pk]
+    assert services.requests_expire(by=ADMIN, now=timezone.now()) == []
+    assert services.requests_expire(by=ADMIN, now=later) == [req.pk]
     req.refresh_from_db()
     assert req.status == "expired"
     assert last_event("promotion_request.expire").object_id == str(req.pk)
@@ -176,12 +172,11 @@ def test_rollback(staged, developer, validator, risk_officer):
     with pytest.raises(ValidationFailed, match="rollback"):
         wf.request(staged, developer, "production")
     with pytest.raises(PermissionRefused):
-        services.rollback_request_create(actor=ADMIN_ACTOR, user=developer, version=staged, reason="incident")
+        services.rollback_request_create(by=as_user(developer), version=staged, reason="incident")
     with pytest.raises(ValidationFailed):
-        services.rollback_request_create(actor=ADMIN_ACTOR, user=risk_officer, version=staged, reason=" ")
+        services.rollback_request_create(by=as_user(risk_officer), version=staged, reason=" ")
     rb = services.rollback_request_create(
-        actor=ADMIN_ACTOR,
-        user=risk_officer,
+        by=as_user(risk_officer),
         version=staged,
         reason="Incident 4711: 1.x score drift in production; back to the previous.",
     )
@@ -206,4 +201,4 @@ def test_rollback_needs_a_version_that_was_in_production(version, developer, ris
     wf.approve(wf.request(version, developer), validator)
     version.refresh_from_db()
     with pytest.raises(ValidationFailed):
-        services.rollback_request_create(actor=ADMIN_ACTOR, user=risk_officer, version=version, reason="x")
+        services.rollback_request_create(by=as_user(risk_officer), version=version, reason="x")

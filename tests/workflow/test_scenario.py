@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from audit.models import AuditEvent
 from audit.verification import verify_database
 from governance.accounts.models import User
-from governance.common.cli import cli_actor
+from governance.accounts.principal import Principal
 from governance.common.management.commands import seed_demo
 from governance.registry.models import ModelVersion
 from governance.workflow import demo
@@ -23,7 +23,7 @@ WORKFLOW_ACTIONS = ("promotion_request.", "model_version.stage_change", "evaluat
 @pytest.fixture
 def demo_base(settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    command, actor = BaseCommand(), cli_actor("seed_demo")
+    command, actor = BaseCommand(), Principal.for_command("seed_demo")
     seed_demo.seed_people(command, actor)
     seed_demo.seed_model(command, actor)
     return command, actor

@@ -4,12 +4,13 @@ import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
 
+from governance.accounts.principal import Principal
 from governance.common.errors import Conflict, IllegalTransition, PermissionRefused, ValidationFailed
 from governance.workflow import services
 from governance.workflow.models import Approval, StageTransition
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import person
+from tests.factories.accounts import as_user, person
 from tests.workflow.conftest import events, last_event
 
 pytestmark = pytest.mark.django_db
@@ -234,7 +235,7 @@ def test_evidence_change_invalidates_signatures(
     wf.approve(req, validator)
     drift = wf.evaluation(staged, kind="drift", metrics={"max_psi": 0.4})
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.evaluation_recorded(drift, actor=services.Actor.system("evaluations"))
+        result = services.evaluation_recorded(drift, by=Principal.system("evaluations"))
     assert result["refreshed"] == [req.pk]
     req.refresh_from_db()
     assert not req.gates_passed
@@ -245,7 +246,7 @@ def test_evidence_change_invalidates_signatures(
     assert "Awaiting your signature" in mail.outbox[-1].subject
     # fixed evidence: the gates pass again, the validator must sign again (the old signature stays, invalidated)
     fixed = wf.evaluation(staged, kind="drift", metrics={"max_psi": 0.1})
-    services.evaluation_recorded(fixed, actor=services.Actor.system("evaluations"))
+    services.evaluation_recorded(fixed, by=Principal.system("evaluations"))
     req.refresh_from_db()
     assert req.gates_passed
     assert services.approvals_outstanding(req)["given"] == 0
@@ -257,7 +258,7 @@ def test_evidence_change_invalidates_signatures(
 def test_unchanged_evidence_does_not_write(staged, developer):
     req = wf.request(staged, developer, "production")
     before = len(events("promotion_request.gates_refresh"))
-    services.promotion_gates_refresh(actor=services.Actor.system("x"), request=req)
+    services.promotion_gates_refresh(by=Principal.system("x"), request=req)
     assert len(events("promotion_request.gates_refresh")) == before
 
 
@@ -268,10 +269,10 @@ def test_monitoring_breach_flags_production_version(
     wf.approve(req, validator)
     wf.approve(req, risk_officer)
     ok = wf.evaluation(staged, kind="drift", metrics={"max_psi": 0.1}, dataset="live-2026-11")
-    assert services.evaluation_recorded(ok, actor=services.Actor.system("evaluations"))["flag"] is None
+    assert services.evaluation_recorded(ok, by=Principal.system("evaluations"))["flag"] is None
     bad = wf.evaluation(staged, kind="drift", metrics={"max_psi": 0.35}, dataset="live-2026-12")
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.evaluation_recorded(bad, actor=services.Actor.system("evaluations"))
+        result = services.evaluation_recorded(bad, by=Principal.system("evaluations"))
     flag = staged.review_flags.get()
     assert result["flag"] == flag.pk and flag.breaches[0]["metric"] == "max_psi"
     assert last_event("model_version.review_flag").object_id == str(staged.pk)
@@ -279,8 +280,7 @@ def test_monitoring_breach_flags_production_version(
     assert "Review needed" in message.subject
     assert developer.email in message.to and risk_officer.email in message.to
     flag = services.review_flag_resolve(
-        actor=services.Actor.system("x"),
-        user=risk_officer,
+        by=as_user(risk_officer),
         flag=flag,
         resolution="Retrain scheduled; within tolerance for 30 days.",
     )

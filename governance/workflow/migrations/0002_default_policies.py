@@ -89,7 +89,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("workflow", "0001_initial"),
         ("accounts", "0002_roles"),
-        ("audit", "__latest__"),
+        ("audit", "0003_pending_events"),  # fixed: a later audit migration must not precede it
     ]
 
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.accounts.principal import Principal
 from governance.accounts.services import service_account_create
-from governance.common.cli import cli_actor
 from governance.common.errors import DomainError
 
 
@@ -16,7 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, name, email, expires_days, **options):
         try:
             user, key = service_account_create(
-                actor=cli_actor("create_service_account"), name=name, email=email, expires_days=expires_days
+                by=Principal.for_command("create_service_account"), name=name, email=email, expires_days=expires_days
             )
         except DomainError as exc:
             raise CommandError(

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.accounts.principal import Principal
 from governance.accounts.services import api_token_issue, user_by_username
-from governance.common.cli import cli_actor
 from governance.common.errors import DomainError
 
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         try:
             user = user_by_username(username)
             token, key = api_token_issue(
-                actor=cli_actor("issue_token"), user=user, name=name, expires_days=expires_days
+                by=Principal.for_command("issue_token"), user=user, name=name, expires_days=expires_days
             )
         except DomainError as exc:
             raise CommandError(exc.message) from exc

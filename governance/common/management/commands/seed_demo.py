@@ -14,10 +14,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, DEVELOPER, RISK_OFFICER, VALIDATOR
 from governance.accounts.services import service_account_create, user_create
 from governance.common import demo
-from governance.common.cli import cli_actor
 from governance.registry import services as registry
 from governance.registry.models import ModelVersion, RegisteredModel
 
@@ -39,12 +39,12 @@ def token_file() -> Path:
     return Path(settings.VAR_DIR) / "demo-pipeline-token"
 
 
-def seed_people(command: BaseCommand, actor) -> None:
+def seed_people(command: BaseCommand, by: Principal) -> None:
     for username, first, last, roles, superuser in DEMO_PEOPLE:
         if User.objects.filter(username=username).exists():
             continue
         user_create(
-            actor=actor,
+            by=by,
             username=username,
             password=DEMO_PASSWORD,
             roles=roles,
@@ -56,7 +56,7 @@ def seed_people(command: BaseCommand, actor) -> None:
         )
         command.stderr.write(f"  created user {username}")
     if not User.objects.filter(username=PIPELINE_ACCOUNT).exists():
-        _, key = service_account_create(actor=actor, name=PIPELINE_ACCOUNT, expires_days=365)
+        _, key = service_account_create(by=by, name=PIPELINE_ACCOUNT, expires_days=365)
         path = token_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(key + "\n")
@@ -64,14 +64,13 @@ def seed_people(command: BaseCommand, actor) -> None:
         command.stderr.write(f"  created service account {PIPELINE_ACCOUNT} (token saved in {path})")
 
 
-def seed_model(command: BaseCommand, actor) -> None:
+def seed_model(command: BaseCommand, by: Principal) -> None:
     dana = User.objects.get(username="dana.developer")
     pipeline = User.objects.get(username=PIPELINE_ACCOUNT)
     model = RegisteredModel.objects.filter(name=MODEL_NAME).first()
     if model is None:
         model = registry.registered_model_create(
-            actor=actor,
-            user=User.objects.get(username="rita.risk"),
+            by=Principal.for_user(User.objects.get(username="rita.risk"), auth="cli"),
             name=MODEL_NAME,
             title="German Credit application scorecard",
             owner=dana,
@@ -94,8 +93,7 @@ def seed_model(command: BaseCommand, actor) -> None:
             continue
         artifact = demo.ARTIFACTS[version]
         registry.model_version_create(
-            actor=actor,
-            user=registrant,
+            by=Principal.for_user(registrant, auth="cli"),
             model=model,
             version=version,
             artifact_uri=demo.relative(artifact),
@@ -110,24 +108,24 @@ def seed_model(command: BaseCommand, actor) -> None:
         command.stderr.write(f"  registered {MODEL_NAME} {version}")
 
 
-def seed_workflow(command: BaseCommand, actor) -> None:
+def seed_workflow(command: BaseCommand, by: Principal) -> None:
     from governance.workflow import demo as workflow_demo
 
-    workflow_demo.seed(command, actor)
+    workflow_demo.seed(command, by)
 
 
-def seed_packs(command: BaseCommand, actor) -> None:
+def seed_packs(command: BaseCommand, by: Principal) -> None:
     from governance.reports import demo as reports_demo
 
-    reports_demo.seed(command, actor)
+    reports_demo.seed(command, by)
 
 
-def seed_evaluations(command: BaseCommand, actor) -> None:
+def seed_evaluations(command: BaseCommand, by: Principal) -> None:
     """Computed evaluations of both versions from the German Credit data (after the workflow walk,
     so the production version's monitoring results feed its review flags, as they would in life)."""
     from governance.evaluations import demo as evaluations_demo
 
-    evaluations_demo.seed(command, actor)
+    evaluations_demo.seed(command, by)
 
 
 DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_evaluations, seed_packs]
@@ -137,10 +135,10 @@ class Command(BaseCommand):
     help = "Load the demo data (idempotent) and print the logins."
 
     def handle(self, *args, **options):
-        actor = cli_actor("seed_demo")
+        principal = Principal.for_command("seed_demo")
         for step in DEMO_STEPS:
             self.stderr.write(f"seed_demo: {step.__name__.replace('_', ' ')}")
-            step(self, actor)
+            step(self, principal)
         self.print_logins()
 
     def print_logins(self) -> None:

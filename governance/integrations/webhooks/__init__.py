@@ -1,0 +1,1 @@
+"""Outbound webhooks signed per the Standard Webhooks spec (docs/webhooks.md)."""

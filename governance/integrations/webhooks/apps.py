@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "governance.integrations.webhooks"
+    label = "webhooks"
+    verbose_name = "Outbound webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from audit import signals as audit_signals
+        from governance.common.events import subscribe
+        from governance.integrations.webhooks import handlers
+
+        for event, handler in handlers.DOMAIN_HANDLERS.items():
+            subscribe(event, handler)
+        audit_signals.checkpoint_signed.connect(handlers.on_checkpoint_signed, dispatch_uid="webhooks.checkpoint")
+        audit_signals.verification_failed.connect(
+            handlers.on_verification_failed, dispatch_uid="webhooks.verification_failed"
+        )
