@@ -299,6 +299,8 @@ EVIDENCE_DISCREPANCY_TOLERANCE = float(os.environ.get("EVIDENCE_DISCREPANCY_TOLE
 # One number rule for every pack: measured values to this many significant digits; thresholds as
 # written; counts as integers with thousands separators; p-values below 0.0001 as "< 0.0001".
 PACK_SIGNIFICANT_DIGITS = int(os.environ.get("PACK_SIGNIFICANT_DIGITS", "4"))
+# Base URL printed before the admin links of NOT PROVIDED narratives (e.g. https://mlgov.bank.example).
+PACK_ADMIN_BASE_URL = os.environ.get("PACK_ADMIN_BASE_URL", "").rstrip("/")
 # Paper size of the packs: A4 or Letter (charts and tables are laid out for it).
 PACK_PAGE_SIZE = os.environ.get("PACK_PAGE_SIZE", "A4")
 if PACK_PAGE_SIZE not in ("A4", "Letter"):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -24,10 +26,10 @@ from audit.services import TS_FORMAT, parse_ts
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
 from governance.reports import evidence
+from governance.reports.identity import derive_pack_id
 from governance.reports.models import DocumentationPack, NarrativeEntry
 from governance.reports.narratives import BY_KEY
 from governance.reports.outlines import load_outline
-from governance.reports.render import derive_pack_id
 from governance.workflow.models import Approval, PromotionRequest, ReviewFlag, StageTransition
 
 PERFORMANCE_KEYS = ("auc", "gini", "ks_statistic", "brier", "accuracy", "precision", "recall", "f1", "log_loss")
@@ -211,14 +213,19 @@ def _evaluation(evaluation: Evaluation) -> dict:
                     "attribute": ", ".join(sorted(group.get("group", {}))),
                     "group": label,
                     "n": group.get("count"),
-                    "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS},
+                    "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS + ("favourable_rate",) if k in group},
                     "warnings": [w["message"] for w in row["warnings"] if w.get("group") == label],
                 }
             )
         row["by_group"] = rows
         row["min_group_size"] = min_size
         row["favourable_outcome"] = favourable_outcome(evaluation)
-        row["group_metric"] = {"name": "selection_rate", "comparator": None, "threshold": None}
+        has_fav = any("favourable_rate" in (r["metrics"] or {}) for r in rows)
+        row["group_metric"] = {
+            "name": "favourable_rate" if has_fav else "selection_rate",
+            "comparator": None,
+            "threshold": None,
+        }
     if evaluation.kind == "drift" and result.get("features"):
         features = sorted(result["features"], key=lambda f: (not f.get("drifted"), f.get("feature")))
         row["features"] = [_drift_feature(f) for f in features]
@@ -230,12 +237,10 @@ def favourable_outcome(evaluation: Evaluation) -> dict:
     ``favourable_outcome``: the predicted label that benefits the person, default 1)."""
     params = evaluation.params or {}
     label = params.get("favourable_outcome", 1)
-    return {
-        "label": label,
-        "declared": "favourable_outcome" in params,
-        "meaning": params.get("favourable_outcome_meaning")
-        or ("the positive class (label 1)" if label == 1 else f"predicted label {label}"),
-    }
+    meaning = (
+        "predicted label 1 (the positive class)" if label == 1 else f"predicted label {label} (the negative class)"
+    )
+    return {"label": label, "declared": "favourable_outcome" in params, "meaning": meaning}
 
 
 def _approvals(requests: Iterable[PromotionRequest], moment: dt.datetime) -> list[dict]:
@@ -368,7 +373,7 @@ def build_pack(
         "generator": {"name": "mlgov", "version": governance.__version__},
         "regulatory_text": outline.get("regulatory_text"),
         "applicable_date": settings.EU_AI_ACT_APPLICABLE_DATE if regime == "eu-ai-act" else None,
-        "organisation": {"name": settings.ORGANISATION_NAME},
+        "organisation": {"name": settings.ORGANISATION_NAME, "legal_name": settings.ORGANISATION_NAME},
         "model": {
             "model_id": model.pk,
             "name": model_values["name"],
@@ -383,13 +388,16 @@ def build_pack(
                 "annex_iii_area": model_values["annex_iii_area"],
             },
         },
+        "admin_base_url": settings.PACK_ADMIN_BASE_URL or None,
         "version": {
+            "id": version.pk,
             "version": version.version,
             "stage": _stage_as_of(version, moment),
             "registered_by": _person(version.registered_by),
             "registered_at": ts(version.registered_at),
             "description": description,
             "lineage": lineage,
+            "specification": _specification(lineage, evaluations),
         },
         "version_history": [
             {
@@ -429,6 +437,40 @@ def build_pack(
     }
     pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVIDENCE_DISCREPANCY_TOLERANCE)
     return pack, events, checkpoint
+
+
+def _specification(lineage: dict, evaluations: list[Evaluation]) -> dict | None:
+    """The model's actual specification when the artefact carries it (a local JSON scorecard whose
+    SHA-256 matches the registered one): features, coefficients, intercept; and the decision
+    cut-offs the evaluations used."""
+    uri = lineage.get("artifact_uri") or ""
+    path = (settings.BASE_DIR / uri).resolve() if uri and "://" not in uri else None
+    if path is None or not path.is_file() or settings.BASE_DIR.resolve() not in path.parents:
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != lineage.get("artifact_sha256"):
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("coefficients"), list):
+        return None
+    cut_offs = sorted(
+        {
+            (e.params or {}).get("threshold")
+            for e in evaluations
+            if isinstance((e.params or {}).get("threshold"), int | float)
+        }
+    )
+    return {
+        "format": doc.get("format"),
+        "target": doc.get("target"),
+        "features": doc.get("features"),
+        "coefficients": doc.get("coefficients"),
+        "intercept": doc.get("intercept"),
+        "cut_offs": cut_offs,
+    }
 
 
 def _gate_results(requests: list[PromotionRequest], moment: dt.datetime) -> list[dict]:

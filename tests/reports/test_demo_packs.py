@@ -4,6 +4,9 @@ rows they summarise, the evidence reconciled in the executive summary, and repro
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,13 +15,14 @@ import pytest
 from django.core.management.base import BaseCommand
 
 from audit.models import AuditEvent
-from governance.common.cli import cli_actor
+from governance.accounts.principal import Principal
 from governance.common.management.commands import seed_demo
 from governance.registry.models import ModelVersion
 from governance.reports import numbers
 from governance.reports.services import pack_generate, pack_request
 from governance.workflow.models import Approval, ReviewFlag, StageTransition
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.conftest import IN_CI
+from tests.factories.accounts import ADMIN, as_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports_core"))
 import layout  # noqa: E402
@@ -29,7 +33,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo(settings, tmp_path, django_capture_on_commit_callbacks):
     settings.VAR_DIR = tmp_path
-    command, actor = BaseCommand(stderr=io.StringIO()), cli_actor("seed_demo")
+    command, actor = BaseCommand(stderr=io.StringIO()), Principal.for_command("seed_demo")
     for step in (seed_demo.seed_people, seed_demo.seed_model, seed_demo.seed_workflow, seed_demo.seed_evaluations):
         with django_capture_on_commit_callbacks(execute=True):
             step(command, actor)
@@ -40,8 +44,8 @@ def generate(version, regime):
     from governance.accounts.models import User
 
     auditor = User.objects.get(username="alex.auditor")
-    pack = pack_request(actor=ADMIN_ACTOR, user=auditor, version=version, regime=regime)
-    return pack_generate(pack.pk, actor=ADMIN_ACTOR)
+    pack = pack_request(by=as_user(auditor), version=version, regime=regime)
+    return pack_generate(pack.pk, by=ADMIN)
 
 
 def read(pack) -> tuple[str, list[str]]:
@@ -59,12 +63,48 @@ def pdf_path(pack, tmp_path) -> Path:
     return out
 
 
+def page_images(path: Path, out_dir: Path, pages: list[int], name: str) -> list[Path]:
+    """Render pages with pdftoppm (Debian poppler-utils). Set PACK_DOC_IMAGES=docs/img to keep them
+    for the documentation (the guides show them)."""
+    tool = shutil.which("pdftoppm")
+    if tool is None:
+        message = "pdftoppm (poppler-utils) is not installed; .ci/run installs it"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    made = []
+    for page in pages:
+        prefix = out_dir / f"{name}-p{page}"
+        subprocess.run(
+            [tool, "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile", str(path), str(prefix)],
+            check=True,
+            timeout=120,
+        )
+        made.append(prefix.with_suffix(".png"))
+    keep = os.environ.get("PACK_DOC_IMAGES")
+    if keep:
+        for image in made:
+            shutil.copyfile(image, Path(keep) / image.name)
+    return made
+
+
+def pages_with(pdf_pages: list[str], needle: str) -> list[int]:
+    return [i for i, text in enumerate(pdf_pages, start=1) if needle in (text or "")]
+
+
 @pytest.mark.parametrize("regime", ["sr11-7", "eu-ai-act"])
 def test_demo_production_pack_is_legible_and_reconciles_its_evidence(demo, regime, tmp_path):
     v1 = demo["1.0.0"]
     pack = generate(v1, regime)
     path = pdf_path(pack, tmp_path)
     assert layout.problems(path, max_digits=numbers.digits()) == []
+    _text, pages = read(pack)
+    wanted = pages_with(pages, "Reported and computed evidence")[:1] + pages_with(pages, "Per-feature drift")[:1]
+    wanted += pages_with(pages, "Per-group results")[:1]
+    images = page_images(path, tmp_path, wanted, f"pack-{regime}")
+    for image in images:
+        data = image.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000, image
     text, _pages = read(pack)
     # the executive summary: reported beside computed, with the discrepancy and the flags
     summary = text[: text.index("Statements by responsible people")] if regime == "sr11-7" else text

@@ -11,9 +11,9 @@ import base64
 import copy
 import hashlib
 
+from governance.reports.identity import derive_pack_id
 from governance.reports.narratives import for_regime
 from governance.reports.outlines import load_outline
-from governance.reports.render import derive_pack_id
 
 FEATURES = [
     "checking_status",

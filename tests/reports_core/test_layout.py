@@ -40,9 +40,7 @@ def test_worst_cases_print_counts_with_separators_and_tiny_p_values_bounded(wors
 
 def test_the_checker_catches_an_overprinted_number(tmp_path_factory, monkeypatch):
     """The check can fail: with the number rule switched off, the 17-digit rates overprint."""
-    from governance.reports import render as render_module
-
-    monkeypatch.setattr(render_module.num, "measured", repr)
+    monkeypatch.setattr(numbers, "measured", repr)
     pack = factory.worst_case(factory.make_pack("sr11-7"), groups=2, features=3)
     rendered = render(tmp_path_factory, copy.deepcopy(pack), "unformatted")
     found = layout.problems(rendered.path, max_digits=numbers.digits())
