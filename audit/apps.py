@@ -11,6 +11,9 @@ class AuditConfig(AppConfig):
         from django.core.exceptions import ImproperlyConfigured
 
         from audit.keys import key_source_configured
+        from audit.registry import register_event_types
+
+        register_event_types(self.label, "audit.export")
 
         if not settings.AUDIT_GENERATE_DEV_KEY and not key_source_configured():
             raise ImproperlyConfigured(

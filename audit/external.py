@@ -1,29 +1,24 @@
-"""Events that pipelines record about their own work (a batch scored, a data set read, a model served)."""
+"""Events that pipelines record about their own work (a batch scored, a data set read, a model served).
+
+They are stored under their own namespace: the action a pipeline sends (``batch.scored``) is
+recorded as ``external.batch.scored``, so a record shows it came from outside and no external
+event can read as one of the service's. A sent action whose namespace the service uses
+(``audit.registry.service_namespaces()``, derived from the event types the apps register) is
+refused rather than silently renamed, so a pipeline never believes it wrote, say,
+``promotion_request.promote``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from audit.context import Actor
-from audit.services import EventSpec, audit_events_append
+from audit.registry import EXTERNAL_NAMESPACE, namespace_of, service_namespaces
+from audit.services import ACTION_RE, EventSpec, audit_events_append
 
 MAX_BATCH = 10_000
-# Actions the service itself writes; external callers may not impersonate them.
-RESERVED_PREFIXES = (
-    "api.",
-    "api_token.",
-    "approval.",
-    "audit.",
-    "evaluation.",
-    "model_version.",
-    "policy.",
-    "promotion.",
-    "registered_model.",
-    "report.",
-    "user.",
-    "narrative.",
-    "reference_sample.",
-)
+MAX_ACTION_CHARS = 128  # AuditEvent.action
+PREFIX = EXTERNAL_NAMESPACE + "."
 
 
 class ExternalEventRefused(ValueError):
@@ -32,24 +27,41 @@ class ExternalEventRefused(ValueError):
         self.field = field
 
 
+def external_action(action) -> str:
+    """The action as recorded: in the external namespace (a sent ``external.`` prefix is kept once)."""
+    if not isinstance(action, str):
+        return action  # the audit intake names the field and the reason
+    return action if action.startswith(PREFIX) else PREFIX + action
+
+
 def external_events_append(*, actor: Actor, events: Sequence[dict]) -> dict:
     """Validate and append a batch under one head lock, in one transaction. Returns the seq range."""
     if not events:
         raise ExternalEventRefused("send at least one event", field="events")
     if len(events) > MAX_BATCH:
         raise ExternalEventRefused(f"at most {MAX_BATCH} events per call, got {len(events)}", field="events")
+    reserved = service_namespaces()
     specs = []
     for index, event in enumerate(events):
         action = event.get("action", "")
-        if isinstance(action, str) and action.startswith(RESERVED_PREFIXES):
+        if isinstance(action, str) and not ACTION_RE.match(action.removeprefix(PREFIX)):
             raise ExternalEventRefused(
-                f"actions starting with {action.split('.')[0]}. are reserved for the service",
+                "action must be dotted lower_snake words such as batch.scored", field=f"events[{index}].action"
+            )
+        if isinstance(action, str) and len(external_action(action)) > MAX_ACTION_CHARS:
+            raise ExternalEventRefused(
+                f"action is longer than {MAX_ACTION_CHARS - len(PREFIX)} characters", field=f"events[{index}].action"
+            )
+        if isinstance(action, str) and namespace_of(action.removeprefix(PREFIX)) in reserved:
+            raise ExternalEventRefused(
+                f"{namespace_of(action.removeprefix(PREFIX))}. is the service's own namespace; pipelines record "
+                f"their events in a namespace of their own (stored as {PREFIX}<action>)",
                 field=f"events[{index}].action",
             )
         specs.append(
             EventSpec(
                 actor=actor,
-                action=action,
+                action=external_action(action),
                 target=event.get("target") or {},
                 details=event.get("details") or {},
                 reason=event.get("reason"),

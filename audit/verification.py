@@ -37,6 +37,16 @@ ZERO_PREV = base64.b64encode(bytes(32)).decode()
 Progress = Callable[[int], None]
 
 
+def _as_bytes(value) -> bytes | None:
+    """A binary column's value as bytes; None when the stored value is of another type (on SQLite,
+    ``cast(record as text)`` stores text), which verification reports as that seq's failure."""
+    if type(value) is bytes:
+        return value
+    if isinstance(value, (memoryview, bytearray)):
+        return bytes(value)
+    return None
+
+
 def _fail(seq: int, reason: str) -> Result:
     return Result(ok=False, first_bad_seq=seq, bad_file="database", reason=reason)
 
@@ -182,7 +192,7 @@ def _verify_sequential(
     origin = head.origin
     b64encode = base64.b64encode
     for row in rows:
-        row_seq, raw, stored_leaf = row[0], bytes(row[1]), row[2]
+        row_seq, raw, stored_leaf = row[0], _as_bytes(row[1]), _as_bytes(row[2])
         if pending_break is not None:
             # Entry n-1's prev did not match: if this entry still records leaf(n-1) as its prev,
             # entry n-2's bytes were changed; otherwise entry n-1's prev was.
@@ -196,6 +206,8 @@ def _verify_sequential(
             )
         if row_seq != n:
             return _fail(n, f"expected seq {n}, found seq {row_seq} (row deleted, moved or inserted)")
+        if raw is None:
+            return _fail(n, f"record column holds {type(row[1]).__name__}, not bytes (its stored type was changed)")
         try:
             obj = check_entry_bytes(raw)
         except EntryError as exc:
@@ -205,7 +217,7 @@ def _verify_sequential(
         if obj["log"] != origin:
             return _fail(n, f"record belongs to log {obj['log']!r}, not {origin!r}")
         leaf = hash_leaf(raw)
-        if bytes(stored_leaf) != leaf:
+        if stored_leaf != leaf:
             return _fail(n, "stored leaf_hash column does not match the record bytes")
         if row[3:] != _derived_values(obj):
             return _fail(n, _derived_mismatch(row[3:], obj))
@@ -383,8 +395,8 @@ def _check_db_chunk(task: tuple[int, int, str, frozenset[int]]):
     for row in rows:
         raw = row[1]
         if type(raw) is not bytes:
-            raw = bytes(raw)
-        if row[0] != n:
+            raw = _as_bytes(raw)
+        if row[0] != n or raw is None:
             return None
         try:
             obj = check(raw)
@@ -393,7 +405,7 @@ def _check_db_chunk(task: tuple[int, int, str, frozenset[int]]):
         if obj["seq"] != n or obj["log"] != origin:
             return None
         leaf = hash_leaf(raw)
-        if bytes(row[2]) != leaf or row[3:] != _derived_values(obj):
+        if _as_bytes(row[2]) != leaf or row[3:] != _derived_values(obj):
             return None
         if prev is None:
             first_prev = obj["prev"]

@@ -8,6 +8,7 @@ secret is a startup error, never a silent default.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -165,6 +166,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON too deep or holding NUL characters is a 400, not a 500 (issue 10, defect 9)
+    "DEFAULT_PARSER_CLASSES": [
+        "governance.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -192,15 +199,33 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process dies is put back on the queue (with acks_late), and Redis hands an
+# unacknowledged message to another worker after the visibility timeout (kombu's default is an
+# hour); it must exceed the longest task (CELERY_TASK_TIME_LIMIT). One message per worker process
+# at a time, so a dead worker strands at most the task it was running.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "1200"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # how often a worker looks for messages past the timeout (kombu's default sweep is ~100 s)
+    "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 900
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A job (evaluation, documentation pack) with no progress for this long is stuck: the reaper
+# re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
+JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
     # Full re-verification of the log and every checkpoint; a failure alerts the admins.
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
+    # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
+    "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
     # Promotion requests older than their policy's window become expired.
     "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
 }
@@ -352,3 +377,50 @@ LOGGING = {
         "mlgov.alerts": {"handlers": ["stdout", "mail_admins"], "level": "WARNING", "propagate": False},
     },
 }
+
+# SINGLE SIGN-ON (OpenID Connect, issue 18) -----------------------------------------------------
+# docs/operations.md "Single sign-on" explains each setting and the Entra ID / Okta / Keycloak set-up.
+# Endpoints and keys come from the issuer's discovery document (/.well-known/openid-configuration).
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")
+OIDC_ENABLED = env_bool("OIDC_ENABLED", bool(OIDC_ISSUER))
+if OIDC_ENABLED and not OIDC_ISSUER:
+    raise ImproperlyConfigured("OIDC_ENABLED is true but OIDC_ISSUER is not set (e.g. https://login.example.com)")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your organisation's sign-in")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGOS = env_list("OIDC_RP_SIGN_ALGOS", "RS256,ES256,PS256")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+# Provider group claim value -> mlgov role(s), JSON, e.g. {"mlgov-risk-officers": "risk_officer"}.
+try:
+    OIDC_GROUP_ROLE_MAP = json.loads(os.environ.get("OIDC_GROUP_ROLE_MAP") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OIDC_GROUP_ROLE_MAP must be a JSON object of group -> role(s): {exc}") from exc
+OIDC_CLOCK_SKEW_SECONDS = int(os.environ.get("OIDC_CLOCK_SKEW_SECONDS", "60"))
+OIDC_TIMEOUT = float(os.environ.get("OIDC_TIMEOUT_SECONDS", "10"))
+OIDC_DISCOVERY_CACHE_SECONDS = int(os.environ.get("OIDC_DISCOVERY_CACHE_SECONDS", "3600"))
+# A step-up re-authentication must be used to sign within this many seconds of its auth_time.
+OIDC_STEP_UP_MAX_AGE_SECONDS = int(os.environ.get("OIDC_STEP_UP_MAX_AGE_SECONDS", "300"))
+# mozilla-django-oidc settings derived from the above (PKCE, nonce, no e-mail matching).
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_STORE_ID_TOKEN = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+# Local (password) sign-in: the demo and a break-glass account. LOCAL_LOGIN_USERS, when set, is the
+# only usernames allowed to sign in with a password (the break-glass accounts).
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+LOCAL_LOGIN_USERS = env_list("LOCAL_LOGIN_USERS", "")
+AUTHENTICATION_BACKENDS = [
+    "governance.accounts.oidc.LocalPasswordBackend",
+    "governance.accounts.oidc.GovernanceOIDCBackend",
+]
+# Browser sessions end after this much inactivity, and at the latest this long after sign-in.
+SESSION_IDLE_TIMEOUT_SECONDS = int(os.environ.get("SESSION_IDLE_TIMEOUT_SECONDS", "1800"))
+SESSION_ABSOLUTE_TIMEOUT_SECONDS = int(os.environ.get("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "43200"))
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("governance.accounts.oidc_session.sso_context")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "governance.accounts.oidc_session.SessionLimitsMiddleware",
+)

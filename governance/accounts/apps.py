@@ -5,3 +5,19 @@ class AccountsConfig(AppConfig):
     name = "governance.accounts"
     label = "accounts"
     verbose_name = "People, roles and API tokens"
+
+    def ready(self) -> None:
+        from audit.registry import register_event_types
+        from governance.accounts import oidc  # noqa: F401 - registers the single sign-on system check
+
+        register_event_types(
+            self.label,
+            "user.create",
+            "user.update",
+            "user.roles_change",
+            "api_token.issue",
+            "api_token.revoke",
+            "api_token.authenticate",
+            "sso.identity.link",
+            "sso.login",
+        )

@@ -67,3 +67,24 @@ class ApiToken(models.Model):
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class OidcIdentity(models.Model):
+    """The link between a person and their account at the OpenID provider (issuer + subject).
+
+    Created just in time at the first single sign-on; a user is found by this pair, never by
+    e-mail (an e-mail claim can be re-assigned at the provider).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="oidc_identity")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = governed_queryset().as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="oidc_identity_unique_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.user.username} = {self.subject} at {self.issuer}"

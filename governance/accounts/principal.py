@@ -63,6 +63,8 @@ class Principal:
         auth = getattr(getattr(request, "successful_authenticator", None), "principal_auth", None)
         if auth is None:
             auth = "token" if getattr(request, "auth", None) is not None else "session"
+        if auth == "session" and getattr(request, "session", {}).get("_auth_method") == "oidc":
+            auth = "oidc"  # a browser session opened by single sign-on (governance.accounts.oidc_views)
         return cls.for_user(request.user, auth=auth)
 
     @classmethod

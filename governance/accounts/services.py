@@ -163,6 +163,9 @@ def api_token_authenticate(key: str, *, ip: str | None = None) -> tuple[User, Ap
         reason = "token expired"
     elif not token.user.is_active:
         reason = "user inactive"
+    elif not (token.user.is_service_account or token.user.is_superuser or token.user.groups.exists()):
+        # A person who lost every role (e.g. removed from their groups at the identity provider).
+        reason = "user has no role"
     if reason:
         actor = (
             Principal.for_user(token.user, auth="token").actor

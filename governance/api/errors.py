@@ -11,6 +11,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from audit.services import AuditInputError
 from governance.accounts.principal import Principal
 from governance.common.errors import DomainError, PermissionRefused
 from governance.common.refusals import refusals
@@ -49,6 +50,12 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+    if isinstance(exc, AuditInputError):
+        # A value the audit log cannot record (a key with a space, a float from a caller...): the
+        # service's transaction rolled back with it; the field is the event's (``data.<field>``).
+        field = exc.field.removeprefix("data.")
+        message = f"{field}: {exc} (the change was not made: it could not be recorded in the audit log)"
+        return Response(error_body("validation_error", message, {field: [str(exc)]}), status=400)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("payload_too_large", str(exc), {"body": [str(exc)]}),
@@ -70,7 +77,7 @@ def exception_handler(exc, context):
         first_field, reasons = next(iter(fields.items()), ("body", ["invalid input"]))
         body = error_body("validation_error", f"{first_field}: {reasons[0]}", fields)
     elif isinstance(exc, exceptions.ParseError):
-        body = error_body("parse_error", str(exc.detail), {"body": [str(exc.detail)]})
+        body = error_body("parse_error", str(exc.detail), {getattr(exc, "field", "body"): [str(exc.detail)]})
     else:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         body = error_body(code, str(exc.detail))

@@ -134,5 +134,7 @@ def decode_request(request, allowed: tuple[str, ...]) -> dict:
                 value = json.loads(value)
             except ValueError as exc:
                 raise ValidationFailed(f"{name}: is not valid JSON ({exc})", field=name) from exc
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationFailed(f"{name}: text contains a NUL character (U+0000)", field=name)
         out[name] = value
     return out

@@ -11,6 +11,21 @@ from governance.registry.models import (
 )
 
 
+def check_recordable_keys(value, path: str = "") -> None:
+    """Keys the audit log can record (1-64 ASCII letters, digits, ``_ . : -``), or a 400 naming the key."""
+    from audit.services import KEY_RE
+
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not KEY_RE.match(key):
+                name = f"{path}.{key}" if path else str(key)
+                raise serializers.ValidationError({name: ["keys must be 1-64 ASCII letters, digits or _ . : -"]})
+            check_recordable_keys(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_recordable_keys(item, f"{path}[{index}]")
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, naming them, instead of silently ignoring them."""
 
@@ -152,6 +167,10 @@ class ModelVersionCreateSerializer(StrictSerializer):
     framework = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     parameters = serializers.DictField(required=False, default=dict)
 
+    def validate_parameters(self, value):
+        check_recordable_keys(value)
+        return value
+
 
 class ModelVersionUpdateSerializer(StrictSerializer):
     unknown_field_message = "this field cannot be changed"
@@ -171,3 +190,7 @@ class ModelVersionUpdateSerializer(StrictSerializer):
     framework = serializers.CharField(max_length=100, required=False)
     parameters = serializers.DictField(required=False)
     stage = serializers.CharField(required=False, help_text="Refused: stages change only through promotions.")
+
+    def validate_parameters(self, value):
+        check_recordable_keys(value)
+        return value

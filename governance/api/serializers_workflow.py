@@ -63,6 +63,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
             "signature_meaning",
             "signed_at",
             "reauthenticated",
+            "reauthentication",
             "invalidated_at",
             "invalidated_reason",
         ]

@@ -3,6 +3,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, status
 from rest_framework.response import Response
 
+from governance.api.filters import IdFilter
+from governance.api.parsers import JSONParser
 from governance.api.serializers_evaluations import (
     CREATE_FIELDS,
     REFERENCE_FIELDS,
@@ -25,7 +27,7 @@ class PostDecidedByService(RolePermissions):
     perms_map = {**RolePermissions.perms_map, "POST": []}
 
 
-class LenientJSONParser(parsers.JSONParser):
+class LenientJSONParser(JSONParser):
     """Accepts NaN and Infinity (as Python's json writes them) so the service can name the field that
     holds them, instead of a generic parse error."""
 
@@ -33,7 +35,7 @@ class LenientJSONParser(parsers.JSONParser):
 
 
 class EvaluationFilter(django_filters.FilterSet):
-    model_version = django_filters.NumberFilter(field_name="model_version_id")
+    model_version = IdFilter(field_name="model_version_id")
     model = django_filters.CharFilter(field_name="model_version__model__name", help_text="The model's name.")
     kind = django_filters.ChoiceFilter(choices=EvaluationKind.choices)
     status = django_filters.ChoiceFilter(choices=EvaluationStatus.choices)
@@ -45,7 +47,8 @@ class EvaluationFilter(django_filters.FilterSet):
 
 
 def _refusals(view, action: str, model_version):
-    return refusals(view.principal, action, {"type": "model_version", "id": str(model_version)[:100]})
+    target = {"type": "model_version", "id": str(model_version)[:100] or "unspecified"}
+    return refusals(view.principal, action, target)
 
 
 class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):

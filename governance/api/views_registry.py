@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
+from governance.api.filters import IdFilter
 from governance.api.serializers_registry import (
     ModelVersionCreateSerializer,
     ModelVersionSerializer,
@@ -55,7 +56,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, G
 
 class ModelVersionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name", help_text="The registered model's name.")
-    model_id = django_filters.NumberFilter(field_name="model_id")
+    model_id = IdFilter(field_name="model_id")
     stage = django_filters.ChoiceFilter(choices=Stage.choices)
     registered_after = django_filters.IsoDateTimeFilter(field_name="registered_at", lookup_expr="gte")
 

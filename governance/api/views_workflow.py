@@ -10,6 +10,7 @@ from rest_framework import generics, mixins, permissions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from governance.api.filters import IdFilter
 from governance.api.serializers_workflow import (
     ApproveSerializer,
     ModelHistorySerializer,
@@ -27,7 +28,7 @@ from governance.workflow.models import PromotionRequest, RequestStatus
 
 class PromotionRequestFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model_version__model__name", help_text="The model's name.")
-    model_id = django_filters.NumberFilter(field_name="model_version__model_id")
+    model_id = IdFilter(field_name="model_version__model_id")
     status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices)
     open = django_filters.BooleanFilter(method="filter_open", help_text="Only pending or approved requests.")
 

@@ -723,22 +723,57 @@ def _notify_workflow(evaluation: Evaluation, by: Principal) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluation_start(*, by: Principal, evaluation_id: int) -> Evaluation | None:
-    """queued -> running (audited). Returns None when the evaluation is already finished; a running one
-    (a redelivered task whose worker died) is returned unchanged so the computation is retried."""
+def evaluation_start(*, by: Principal, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
+    """queued -> running (audited). Returns None when the evaluation is already finished. A running one
+    (a redelivered task whose worker died) starts again: its start time and runner are renewed (audited
+    as ``evaluation.start`` with ``restart: true``) and the computation is retried. ``runner`` names the
+    process computing it (``governance.evaluations.jobs.runner_identity``) so a reaper can tell a live
+    computation from an orphan."""
     actor = by.actor
     with transaction.atomic():
         evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
-        if evaluation.status == EvaluationStatus.RUNNING:
-            return evaluation
-        if evaluation.status != EvaluationStatus.QUEUED:
+        if evaluation.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
             return None
+        restart = evaluation.status == EvaluationStatus.RUNNING
         evaluation.status = EvaluationStatus.RUNNING
         evaluation.started_at = timezone.now()
+        evaluation.result = {**(evaluation.result or {}), "runner": dict(runner or {})}
         evaluation.save()
+        details = _details(evaluation)
+        if restart:
+            details["restart"] = True
+        if runner:
+            details["runner"] = {k: str(v)[:200] for k, v in runner.items()}
         audit_event_append(
-            actor=actor, action="evaluation.start", target=evaluation_target(evaluation), details=_details(evaluation)
+            actor=actor, action="evaluation.start", target=evaluation_target(evaluation), details=details
         )
+    return evaluation
+
+
+def evaluation_requeue(*, by: Principal, evaluation_id: int, reason: str) -> Evaluation | None:
+    """running -> queued again, with the reason (audited ``evaluation.requeue``); the task is sent again
+    after commit. Used by the reaper for a computation whose worker stopped; at most once per evaluation
+    (``result.requeued``): a second stale run fails instead."""
+    actor = by.actor
+    with transaction.atomic():
+        evaluation = Evaluation.objects.select_for_update().select_related("model_version__model").get(pk=evaluation_id)
+        if evaluation.status != EvaluationStatus.RUNNING or (evaluation.result or {}).get("requeued"):
+            return None
+        evaluation.status = EvaluationStatus.QUEUED
+        evaluation.result = {
+            **{k: v for k, v in (evaluation.result or {}).items() if k != "runner"},
+            "requeued": (reason or "requeued")[:500],
+        }
+        evaluation.save()
+        details = _details(evaluation)
+        details["reason"] = (reason or "requeued")[:500]
+        audit_event_append(
+            actor=actor, action="evaluation.requeue", target=evaluation_target(evaluation), details=details
+        )
+        from governance.evaluations import tasks  # late import: tasks import the Celery app
+
+        pk = evaluation.pk
+        transaction.on_commit(lambda: tasks.evaluation_run.delay(pk))
     return evaluation
 
 
@@ -825,9 +860,10 @@ def evaluation_fail(*, by: Principal, evaluation_id: int, reason: str) -> Evalua
     return evaluation
 
 
-def evaluation_run(*, by: Principal, evaluation_id: int) -> Evaluation | None:
-    """The worker's job: start, re-read and re-digest the stored input, compute, complete or fail."""
-    evaluation = evaluation_start(by=by, evaluation_id=evaluation_id)
+def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = None) -> Evaluation | None:
+    """The worker's job: start, re-read and re-digest the stored input, compute, complete or fail.
+    Idempotent: a finished evaluation is left alone, a running one (redelivered) is computed again."""
+    evaluation = evaluation_start(by=by, evaluation_id=evaluation_id, runner=runner)
     if evaluation is None:
         return None
     try:

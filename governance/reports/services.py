@@ -230,6 +230,31 @@ def pack_generate(pack_id: int, *, by: Principal) -> DocumentationPack:
         workdir.rmdir()
 
 
+def pack_fail_stale(pack_id: int, *, by: Principal, reason: str) -> bool:
+    """A pack left queued/rendering/signing by a dead worker -> failed with the reason (audited
+    ``report.fail``); called by the reaper (governance.evaluations.jobs). False when it moved on."""
+    actor = by.actor
+    with transaction.atomic():
+        pack = (
+            DocumentationPack.objects.select_for_update()
+            .select_related("model_version__model")
+            .filter(pk=pack_id, status__in=(PackStatus.QUEUED, PackStatus.RENDERING, PackStatus.SIGNING))
+            .first()
+        )
+        if pack is None:
+            return False
+        DocumentationPack.objects.filter(pk=pack_id).update(
+            status=PackStatus.FAILED,
+            failure_reason=reason[:2000],
+            progress="failed",
+            finished_at=timezone.now(),
+            pdf="",
+            bundle="",
+        )
+        audit_event_append(actor=actor, action="report.fail", target=pack_target(pack), details={"error": reason[:500]})
+    return True
+
+
 def _scratch_dir() -> str:
     path = Path(settings.MEDIA_ROOT) / "tmp"
     path.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -19,15 +20,16 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from audit.admin import ReadOnlyAdmin
+from governance.accounts import stepup
 from governance.accounts.principal import Principal
 from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel
-from governance.workflow import selectors, services
+from governance.workflow import gates, selectors, services
 from governance.workflow.models import (
     OPEN_STATUSES,
     Approval,
@@ -82,6 +84,31 @@ def _checklist(rows: list[dict]) -> list[dict]:
             }
         )
     return out
+
+
+def _owed(outstanding: dict) -> dict:
+    """What is still owed, in words ("1 given · 1 signature still owed, including a validator"), never "1 of 1"."""
+    count = max(outstanding["approvals"], len(outstanding["roles"]))
+    roles = outstanding["roles"]
+    if count == 0:
+        text = f"{outstanding['given']} given · complete"
+    else:
+        owed = f"{count} signature{'s' if count > 1 else ''} still owed"
+        if roles:
+            owed += ", including " + " and ".join(f"a {role.replace('_', ' ')}" for role in roles)
+        text = f"{outstanding['given']} given · {owed}"
+    return {**outstanding, "owed": count, "total": outstanding["given"] + count, "text": text}
+
+
+def _override_on_record(req: PromotionRequest):
+    """The valid approval whose override covers every failing check, if any (what lets others approve)."""
+    failing = set(gates.failing(req.gate_results))
+    if not failing:
+        return None
+    for approval in services.valid_approvals(req):
+        if approval.override_justification and failing <= set(approval.overridden_checks):
+            return approval
+    return None
 
 
 # --- forms ----------------------------------------------------------------------------------------------------
@@ -275,15 +302,19 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "rows": [self._queue_row(request, req) for req in rows],
             "read_only": not request.user.has_role("validator", "risk_officer", superusers=False),
             "can_sign_any": can_sign_any,
-            "flags": ReviewFlag.objects.filter(resolved_at__isnull=True).select_related("model_version__model"),
+            "flags": ReviewFlag.objects.filter(
+                resolved_at__isnull=True, model_version__stage="production"
+            ).select_related("model_version__model"),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/workflow/queue.html", context)
 
     def _queue_row(self, request, req: PromotionRequest) -> dict:
         version = req.model_version
-        outstanding = services.approvals_outstanding(
-            req, [a for a in req.approvals.all() if a.invalidated_at is None and a.decision == "approve"]
+        outstanding = _owed(
+            services.approvals_outstanding(
+                req, [a for a in req.approvals.all() if a.invalidated_at is None and a.decision == "approve"]
+            )
         )
         return {
             "req": req,
@@ -319,6 +350,8 @@ class PromotionRequestAdmin(admin.ModelAdmin):
                     sign_form = SignForm(request.POST)
                     sign_form.is_valid()
                     data = sign_form.cleaned_data
+                    if stepup.signs_with_step_up(request.user):  # SSO users sign by re-authenticating there
+                        return self._step_up(request, req, data)
                     if data.get("decision") == "reject":
                         req = services.promotion_reject(
                             by=principal,
@@ -344,6 +377,11 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         approvals = list(req.approvals.all())
         evaluations = list(Evaluation.objects.filter(model_version=version).order_by("-created_at")[:20])
         is_risk_officer = request.user.has_role("risk_officer", superusers=False)
+        override_on_record = _override_on_record(req) if not req.gates_passed else None
+        # A signer other than a risk officer cannot approve while gates fail and no override covers them.
+        approve_blocked = (
+            refusal is None and not req.gates_passed and not is_risk_officer and override_on_record is None
+        )
         context = {
             **self.admin_site.each_context(request),
             "title": f"Promotion request #{req.pk}",
@@ -353,7 +391,10 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "version": version,
             "model": version.model,
             "checklist": _checklist(req.gate_results),
-            "outstanding": services.approvals_outstanding(req),
+            "outstanding": _owed(services.approvals_outstanding(req)),
+            "failing": gates.failing(req.gate_results),
+            "override_on_record": override_on_record,
+            "approve_blocked": approve_blocked,
             "approvals": approvals,
             "evaluations": [
                 {
@@ -379,8 +420,27 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "refresh_url": reverse("admin:workflow_promotionrequest_refresh", args=[req.pk]),
             "overridden": [a for a in approvals if a.override_justification],
             "open": req.status in OPEN_STATUSES,
+            "sso_signing": stepup.signs_with_step_up(request.user),
+            "sso_provider": settings.OIDC_PROVIDER_NAME,
         }
         return TemplateResponse(request, "admin/workflow/request.html", context)
+
+    @staticmethod
+    def _step_up(request, req, data):
+        from governance.accounts.oidc import OidcError
+        from governance.accounts.oidc_views import begin_signature
+
+        try:
+            return begin_signature(
+                request,
+                request_id=req.pk,
+                decision=data.get("decision") or "approve",
+                justification=data.get("justification", ""),
+                override_justification=data.get("override_justification", ""),
+            )
+        except OidcError as exc:
+            messages.error(request, f"Cannot sign now: {exc.reason}")
+            return HttpResponseRedirect(request.path)
 
     @staticmethod
     def _trail_row(event) -> dict:
@@ -479,17 +539,114 @@ class ResolveFlagForm(forms.ModelForm):
     class Meta:
         model = ReviewFlag
         fields = ["resolution"]
+        widgets = {"resolution": forms.Textarea(attrs={"rows": 3, "cols": 80})}
+        help_texts = {
+            "resolution": "Why the flag is closed (what was reviewed, what was decided). Saved in the audit log "
+            "with your name; only risk officers close flags."
+        }
+
+
+class OpenFlagFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open (version in production)"), ("closed", "Closed"), ("gone", "Version left production")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True, model_version__stage="production")
+        if self.value() == "closed":
+            return queryset.filter(resolved_at__isnull=False)
+        if self.value() == "gone":
+            return queryset.filter(resolved_at__isnull=True).exclude(model_version__stage="production")
+        return queryset
 
 
 @admin.register(ReviewFlag)
 class ReviewFlagAdmin(ServiceBackedAdmin):
+    """A production version whose monitoring breached its policy: breaches as a table, closed with a reason.
+
+    A flag stays open until a risk officer closes it (``services.review_flag_resolve``, audited with who and
+    why); once its version leaves production it no longer counts as open anywhere (queue banner, dashboard).
+    """
+
     form = ResolveFlagForm
-    list_display = ("model_version", "evaluation", "created_at", "resolved_at", "resolved_by")
-    list_filter = (("resolved_at", admin.EmptyFieldListFilter),)
-    readonly_fields = ("model_version", "evaluation", "policy", "breaches", "created_at", "resolved_at", "resolved_by")
+    list_display = ("model_version", "stage", "evaluation_link", "breach_summary", "created_at", "state")
+    list_filter = (OpenFlagFilter,)
+    list_select_related = ("model_version__model", "resolved_by")
+    search_fields = ("model_version__model__name", "model_version__version")
+    readonly_fields = (
+        "version_link",
+        "stage",
+        "evaluation_link",
+        "policy",
+        "breaches_table",
+        "created_at",
+        "resolved_at",
+        "resolved_by",
+    )
+    fieldsets = (
+        (None, {"fields": ("version_link", "stage", "evaluation_link", "policy", "created_at")}),
+        ("Breaches", {"fields": ("breaches_table",)}),
+        ("Closing the flag", {"fields": ("resolution", "resolved_at", "resolved_by")}),
+    )
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="model version")
+    def version_link(self, obj):
+        url = reverse("admin:registry_modelversion_change", args=[obj.model_version_id])
+        return format_html('<a href="{}">{}</a>', url, obj.model_version)
+
+    @admin.display(description="stage now")
+    def stage(self, obj):
+        stage = obj.model_version.stage
+        if stage != "production" and not obj.resolved_at:
+            return f"{stage} — the version left production; this flag no longer counts as open"
+        return stage
+
+    @admin.display(description="evaluation")
+    def evaluation_link(self, obj):
+        url = reverse("admin:evaluations_evaluation_change", args=[obj.evaluation_id])
+        return format_html('<a href="{}">evaluation {}</a>', url, obj.evaluation_id)
+
+    @admin.display(description="breaches")
+    def breach_summary(self, obj):
+        return ", ".join(f"{b.get('metric') or b.get('kind')} {_short(b.get('value'))}" for b in obj.breaches) or "—"
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.resolved_at:
+            return f"closed by {obj.resolved_by.username if obj.resolved_by else '?'} {obj.resolved_at:%Y-%m-%d}"
+        return "open" if obj.model_version.stage == "production" else "version left production"
+
+    @admin.display(description="breaches of the production policy")
+    def breaches_table(self, obj):
+        rows = format_html_join(
+            "",
+            "<tr><td><strong>{}</strong><br><span class='muted'>{}</span></td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td><a href='{}'>evaluation {}</a><br><span class='muted'>{}</span></td></tr>",
+            (
+                (
+                    b.get("metric") or f"{b.get('kind')} evaluation",
+                    b.get("kind", ""),
+                    _short(b.get("value")),
+                    "exists" if b.get("comparator") == "exists" else f"{b.get('comparator')} {b.get('threshold')}",
+                    b.get("outcome", ""),
+                    reverse("admin:evaluations_evaluation_change", args=[b.get("evaluation_id") or obj.evaluation_id]),
+                    b.get("evaluation_id") or obj.evaluation_id,
+                    b.get("dataset", ""),
+                )
+                for b in obj.breaches
+            ),
+        )
+        return format_html(
+            '<table class="breaches"><thead><tr><th>Metric</th><th>Value</th><th>Rule</th><th>Outcome</th>'
+            "<th>Evidence</th></tr></thead><tbody>{}</tbody></table>",
+            rows or format_html('<tr><td colspan="5">No breach recorded.</td></tr>'),
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -503,3 +660,7 @@ class ReviewFlagAdmin(ServiceBackedAdmin):
             flag=ReviewFlag.objects.get(pk=obj.pk),
             resolution=obj.resolution,
         )
+
+    def response_change(self, request, obj):
+        self.message_user(request, "Flag closed; the audit log records who closed it and why.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:workflow_reviewflag_changelist") + "?state=open")

@@ -239,6 +239,12 @@ class Approval(models.Model):
     signature_meaning = models.CharField(max_length=300)
     signed_at = models.DateTimeField(default=timezone.now)
     reauthenticated = models.BooleanField(default=True)
+    reauthentication = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='How the signer re-authenticated: {"method": "password"} or {"method": "oidc_step_up", '
+        '"provider", "subject", "auth_time", "step_up_started_at"} (governance/accounts/stepup.py).',
+    )
     gate_snapshot = models.JSONField(default=list, blank=True, help_text="The checklist as it was when signed.")
     invalidated_at = models.DateTimeField(null=True, blank=True)
     invalidated_reason = models.TextField(blank=True)

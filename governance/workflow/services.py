@@ -25,6 +25,7 @@ from audit.services import audit_event_append
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
+from governance.accounts.stepup import ReauthRefused, StepUpProof, signature_reauthentication
 from governance.common.errors import (
     Conflict,
     DomainError,
@@ -141,7 +142,8 @@ def _policy_ref(policy: Policy) -> dict:
 
 
 def _on_commit(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
+    # robust: the change is committed; a broker or mail server that is down is logged, not a 500
+    transaction.on_commit(lambda: task.delay(*args), robust=True)
 
 
 def _tasks():
@@ -625,6 +627,7 @@ def promotion_approve(
     justification: str,
     password: str,
     override_justification: str = "",
+    step_up: StepUpProof | None = None,
 ) -> PromotionRequest:
     return _decide(
         by=by,
@@ -633,11 +636,17 @@ def promotion_approve(
         justification=justification,
         password=password,
         override_justification=override_justification,
+        step_up=step_up,
     )
 
 
 def promotion_reject(
-    *, by: Principal, request: PromotionRequest, justification: str, password: str
+    *,
+    by: Principal,
+    request: PromotionRequest,
+    justification: str,
+    password: str,
+    step_up: StepUpProof | None = None,
 ) -> PromotionRequest:
     return _decide(
         by=by,
@@ -645,6 +654,7 @@ def promotion_reject(
         decision=Decision.REJECT,
         justification=justification,
         password=password,
+        step_up=step_up,
     )
 
 
@@ -656,6 +666,7 @@ def _decide(
     justification: str,
     password: str,
     override_justification: str = "",
+    step_up: StepUpProof | None = None,
 ) -> PromotionRequest:
     actor, user = by.actor, by.user
     action = f"promotion_request.{decision}"
@@ -669,10 +680,10 @@ def _decide(
             raise _Refuse("a justification is required", ValidationFailed, "justification")
         if decision == Decision.REJECT and override_justification:
             raise _Refuse("an override applies to approvals only", ValidationFailed, "override_justification")
-        if not password or not user.check_password(password):
-            raise _Refuse(
-                "password re-entry failed: signing needs the signer's own password", PermissionRefused, "password"
-            )
+        try:  # the signing rule (password, or step-up at the identity provider): governance/accounts/stepup.py
+            reauthentication = signature_reauthentication(user, password=password, step_up=step_up)
+        except ReauthRefused as exc:
+            raise _Refuse(exc.reason, PermissionRefused, exc.field, details={"reauthentication": exc.details}) from exc
         with transaction.atomic():
             now = timezone.now()
             req = _lock_request(request)
@@ -723,6 +734,7 @@ def _decide(
                     signature_meaning=signature_meaning(req, decision),
                     signed_at=now,
                     gate_snapshot=req.gate_results,
+                    reauthentication=reauthentication,
                 )
                 try:
                     with transaction.atomic():
@@ -746,6 +758,7 @@ def _decide(
                         "role": approval.role,
                         "signature_meaning": approval.signature_meaning,
                         "reauthenticated": True,
+                        "reauthentication": reauthentication,
                         "override": bool(overridden),
                         "override_justification": override_justification or None,
                         "overridden_checks": overridden,

@@ -13,9 +13,7 @@ PACK_ROLES = (AUDITOR, RISK_OFFICER)
 
 def can_request_packs(user) -> bool:
     """The rule of ``reports.services.pack_request``, to show the buttons only to those it accepts."""
-    if getattr(user, "is_service_account", False):
-        return False
-    return user.is_superuser or any(user.has_role(role) for role in PACK_ROLES)
+    return not user.is_service_account and user.has_role(*PACK_ROLES)
 
 
 def packs_context(version: ModelVersion, user) -> dict:

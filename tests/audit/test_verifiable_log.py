@@ -147,7 +147,7 @@ def test_pipelines_append_batches_of_their_own_events(pipeline, api_for):
     assert response.status_code == 201, response.json()
     assert response.json() == {"count": 1000, "first_seq": start, "last_seq": start + 999}
     event = AuditEvent.objects.get(seq=start + 7)
-    assert event.actor_username == pipeline.username and event.action == "pipeline.batch_scored"
+    assert event.actor_username == pipeline.username and event.action == "external.pipeline.batch_scored"
     assert verify_database().ok
 
 

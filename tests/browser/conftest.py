@@ -134,16 +134,16 @@ def demo(transactional_db, settings, tmp_path):
     from django.core.management.base import BaseCommand
 
     from governance.accounts.models import User
-    from governance.common.cli import cli_actor
+    from governance.accounts.principal import Principal
     from governance.common.management.commands import seed_demo
 
     settings.VAR_DIR = tmp_path / "var"
     command = BaseCommand()
     command.stderr = open(os.devnull, "w")  # noqa: SIM115 - the seed's chatter
-    actor = cli_actor("seed_demo")
+    principal = Principal.for_command("seed_demo")
     for step in seed_demo.DEMO_STEPS:
         if step.__name__ != "seed_packs":
-            step(command, actor)
+            step(command, principal)
     command.stderr.close()
     users = {role: User.objects.get(username=name) for role, name in DEMO_LOGINS.items()}
     return SimpleNamespace(users=users, password=seed_demo.DEMO_PASSWORD, model_name=seed_demo.MODEL_NAME)

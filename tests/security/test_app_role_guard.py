@@ -16,7 +16,7 @@ from django.db import connection
 from audit.models import AuditEvent, AuditHead, AuditPendingEvent
 from audit.services import audit_pending_sequence
 from audit.triggers import app_role_grants
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import ADMIN, as_user
 from tests.factories.registry import model_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +76,7 @@ def _populate():
     workflow.good_evidence(version)
     req = workflow.request(version, version.registered_by)
     workflow.approve(req, person("validator"))
-    api_token_issue(actor=ADMIN_ACTOR, user=version.registered_by)
+    api_token_issue(by=ADMIN, user=version.registered_by)
     return version
 
 
@@ -141,7 +141,7 @@ def test_app_role_cannot_remove_pending_or_sequenced_events(app_role, settings):
     from governance.registry.services import registered_model_update
 
     model = model_version().model
-    registered_model_update(actor=ADMIN_ACTOR, user=model.owner, model=model, data={"purpose": "Pending."})
+    registered_model_update(by=as_user(model.owner), model=model, data={"purpose": "Pending."})
     pending = list(AuditPendingEvent.objects.values_list("id", flat=True))
     assert pending
     first = AuditEvent.objects.order_by("seq").first()
@@ -183,13 +183,13 @@ def test_the_app_role_runs_the_service_write_path(app_role, settings):
     with connection.cursor() as cursor:
         cursor.execute(f"SET ROLE {app_role}")
     try:
-        registered_model_update(actor=ADMIN_ACTOR, user=model.owner, model=model, data={"purpose": "As the app."})
+        registered_model_update(by=as_user(model.owner), model=model, data={"purpose": "As the app."})
         assert AuditPendingEvent.objects.count() >= 1
         size = AuditHead.objects.get().size
         assert audit_pending_sequence() >= 1
         assert AuditPendingEvent.objects.count() == 0 and AuditHead.objects.get().size > size
         settings.AUDIT_SEQUENCING = "inline"
-        registered_model_update(actor=ADMIN_ACTOR, user=model.owner, model=model, data={"purpose": "Inline."})
+        registered_model_update(by=as_user(model.owner), model=model, data={"purpose": "Inline."})
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET ROLE")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from governance.common.admin import ServiceBackedAdmin, admin_actor
+from governance.accounts.principal import Principal
+from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
 from governance.integrations.webhooks import catalogue, services
 from governance.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -63,6 +65,15 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
     def has_change_permission(self, request, obj=None):
         return services.may_manage(request.user)
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Without the admin's own outer transaction: the service opens its own, and a refusal it
+        records (``<action>.denied``) must not be rolled back with the refused change."""
+        try:
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     @admin.display(description="events")
     def event_list(self, obj):
         return ", ".join(obj.events)
@@ -86,8 +97,7 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
             data = form.cleaned_data
             try:
                 sub, secret = services.subscription_create(
-                    actor=admin_actor(request),
-                    user=request.user,
+                    by=Principal.for_request(request),
                     url=data["url"],
                     events=list(data["events"]),
                     description=data.get("description") or "",
@@ -118,15 +128,14 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in ("url", "events", "description")}
         if "events" in data:
             data["events"] = list(data["events"])
-        services.subscription_update(actor=admin_actor(request), user=request.user, subscription=obj, data=data)
+        services.subscription_update(by=Principal.for_request(request), subscription=obj, data=data)
 
     @admin.action(description="Disable selected subscriptions")
     def disable_selected(self, request, queryset):
         done = 0
         for sub in queryset.filter(is_active=True):
             services.subscription_disable(
-                actor=admin_actor(request),
-                user=request.user,
+                by=Principal.for_request(request),
                 subscription=sub,
                 reason=f"disabled in the admin by {request.user.username}",
             )
@@ -138,7 +147,7 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
         done = 0
         for sub in queryset.filter(is_active=False):
             try:
-                services.subscription_enable(actor=admin_actor(request), user=request.user, subscription=sub)
+                services.subscription_enable(by=Principal.for_request(request), subscription=sub)
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"#{sub.pk} not enabled: {exc.message}", messages.ERROR)
@@ -150,7 +159,7 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
             self.message_user(request, "Select exactly one subscription to rotate its secret.", messages.ERROR)
             return None
         sub, secret = services.subscription_rotate_secret(
-            actor=admin_actor(request), user=request.user, subscription=queryset.get()
+            by=Principal.for_request(request), subscription=queryset.get()
         )
         return self._secret_page(request, form=None, secret=secret, subscription=sub, title="New webhook secret")
 
@@ -224,7 +233,7 @@ class WebhookDeliveryAdmin(ManagerOnly, admin.ModelAdmin):
         done = 0
         for delivery in queryset:
             try:
-                services.delivery_redeliver(actor=admin_actor(request), user=request.user, delivery=delivery)
+                services.delivery_redeliver(by=Principal.for_request(request), delivery=delivery)
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"Delivery {delivery.pk} not redelivered: {exc.message}", messages.ERROR)

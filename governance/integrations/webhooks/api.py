@@ -10,7 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.views_common import GovernanceViewSet, actor_from_request
+from governance.api import idempotency
+from governance.api.views_common import GovernanceViewSet
+from governance.common.errors import ValidationFailed
 from governance.integrations.webhooks import catalogue, services
 from governance.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
@@ -152,6 +154,19 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     filterset_fields = ["is_active"]
     ordering_fields = ["created_at"]
 
+    SECRET_ACTIONS = ("create", "rotate_secret")
+
+    def initial(self, request, *args, **kwargs):
+        if self.action in self.SECRET_ACTIONS and request.headers.get(idempotency.HEADER) is not None:
+            # A replayed response would have to be stored, and this one holds the secret shown once.
+            self.format_kwarg = self.get_format_suffix(**kwargs)
+            raise ValidationFailed(
+                f"{idempotency.HEADER}: not accepted here, the response holds a secret that is never stored; "
+                "list the subscriptions to see whether a retried request created one",
+                field=idempotency.HEADER,
+            )
+        super().initial(request, *args, **kwargs)
+
     def get_permissions(self):
         if self.action in ("create", "partial_update", "disable", "enable", "rotate_secret"):
             return [permissions.IsAuthenticated()]  # the service refuses and audits the denial
@@ -161,9 +176,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def create(self, request):
         data = SubscriptionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        sub, secret = services.subscription_create(
-            actor=actor_from_request(request), user=request.user, **data.validated_data
-        )
+        sub, secret = services.subscription_create(by=self.principal, **data.validated_data)
         sub.secret = secret
         return Response(SubscriptionWithSecretSerializer(sub).data, status=status.HTTP_201_CREATED)
 
@@ -172,9 +185,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         sub = self._get(pk)
         data = SubscriptionUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        sub = services.subscription_update(
-            actor=actor_from_request(request), user=request.user, subscription=sub, data=dict(data.validated_data)
-        )
+        sub = services.subscription_update(by=self.principal, subscription=sub, data=dict(data.validated_data))
         return Response(SubscriptionSerializer(sub).data)
 
     @extend_schema(request=DisableSerializer, responses={200: SubscriptionSerializer})
@@ -183,25 +194,19 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         sub = self._get(pk)
         data = DisableSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        sub = services.subscription_disable(
-            actor=actor_from_request(request), user=request.user, subscription=sub, reason=data.validated_data["reason"]
-        )
+        sub = services.subscription_disable(by=self.principal, subscription=sub, reason=data.validated_data["reason"])
         return Response(SubscriptionSerializer(sub).data)
 
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
-        sub = services.subscription_enable(
-            actor=actor_from_request(request), user=request.user, subscription=self._get(pk)
-        )
+        sub = services.subscription_enable(by=self.principal, subscription=self._get(pk))
         return Response(SubscriptionSerializer(sub).data)
 
     @extend_schema(request=None, responses={200: SubscriptionWithSecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
-        sub, secret = services.subscription_rotate_secret(
-            actor=actor_from_request(request), user=request.user, subscription=self._get(pk)
-        )
+        sub, secret = services.subscription_rotate_secret(by=self.principal, subscription=self._get(pk))
         sub.secret = secret
         return Response(SubscriptionWithSecretSerializer(sub).data)
 
@@ -238,5 +243,5 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, G
         from django.shortcuts import get_object_or_404
 
         delivery = get_object_or_404(WebhookDelivery, pk=pk)
-        delivery = services.delivery_redeliver(actor=actor_from_request(request), user=request.user, delivery=delivery)
+        delivery = services.delivery_redeliver(by=self.principal, delivery=delivery)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -9,8 +9,19 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import signals as audit_signals
+        from audit.registry import register_event_types
         from governance.common.events import subscribe
         from governance.integrations.webhooks import handlers
+
+        register_event_types(
+            self.label,
+            "webhook_subscription.create",
+            "webhook_subscription.update",
+            "webhook_subscription.rotate_secret",
+            "webhook_subscription.disable",
+            "webhook_subscription.enable",
+            "webhook_delivery.redeliver",
+        )
 
         for event, handler in handlers.DOMAIN_HANDLERS.items():
             subscribe(event, handler)

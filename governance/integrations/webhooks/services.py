@@ -25,13 +25,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.context import Actor
 from audit.models import AuditEvent
-from audit.services import audit_event_append, format_ts
+from audit.services import audit_unit, format_ts
 from governance.accounts.models import User
-from governance.accounts.roles import RISK_OFFICER
+from governance.accounts.principal import Principal
+from governance.accounts.roles import RISK_OFFICER, has_role
 from governance.common.errors import Conflict, ValidationFailed
-from governance.common.services import deny
+from governance.common.refusals import refusals
 from governance.integrations.webhooks import catalogue, signing, targets
 from governance.integrations.webhooks.models import (
     DeliveryStatus,
@@ -42,18 +42,18 @@ from governance.integrations.webhooks.models import (
 
 logger = logging.getLogger(__name__)
 
-MANAGER_ROLES = (RISK_OFFICER,)
 MANAGE_REFUSAL = "only risk officers and administrators manage webhook subscriptions"
 EXCERPT_CHARS = 1024
 SEQ_POLL = dt.timedelta(seconds=2)
-SYSTEM_ACTOR = Actor.system("webhooks", auth="celery")
+SYSTEM = Principal.system("webhooks", auth="celery")  # the service itself: automatic disabling
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
-def may_manage(user: User) -> bool:
-    return bool(user and user.is_active and (user.is_superuser or user.has_role(RISK_OFFICER)))
+def may_manage(user: User | None) -> bool:
+    """Risk officers and (active) administrators: the one role rule (accounts.roles.has_role)."""
+    return has_role(user, RISK_OFFICER)
 
 
 def redacted_url(url: str) -> str:
@@ -68,13 +68,8 @@ def subscription_target(sub: WebhookSubscription | None, *, url: str | None = No
     return {"type": "webhook_subscription", "id": str(sub.pk), "url": redacted_url(sub.url)}
 
 
-def _refuse_unless_manager(actor: Actor, user: User, action: str, target: dict) -> None:
-    if not may_manage(user):
-        deny(actor=actor, action=action, target=target, reason=MANAGE_REFUSAL)
-
-
-def _invalid(actor: Actor, action: str, target: dict, field: str, reason: str) -> None:
-    deny(actor=actor, action=action, target=target, reason=f"{field}: {reason}", error=ValidationFailed, field=field)
+def _require_manager(by: Principal) -> None:
+    by.require_role(RISK_OFFICER, reason=MANAGE_REFUSAL)
 
 
 def clean_events(events) -> list[str]:
@@ -93,22 +88,23 @@ def clean_events(events) -> list[str]:
     return out
 
 
-def _clean(actor: Actor, action: str, target: dict, *, url=None, events=None, description=None) -> dict:
-    """Validate the given fields; each refusal is audited and names its field."""
+def clean_url(url) -> str:
+    try:
+        return targets.check_url(url if isinstance(url, str) else "")
+    except targets.TargetRefused as exc:
+        raise ValidationFailed(f"url: {exc}", field="url") from exc
+
+
+def _clean(*, url=None, events=None, description=None) -> dict:
+    """The given fields, checked; a refusal names its field (audited by the caller's ``refusals``)."""
     data = {}
     if url is not None:
-        try:
-            data["url"] = targets.check_url(url)
-        except targets.TargetRefused as exc:
-            _invalid(actor, action, target, "url", str(exc))
+        data["url"] = clean_url(url)
     if events is not None:
-        try:
-            data["events"] = clean_events(events)
-        except ValidationFailed as exc:
-            _invalid(actor, action, target, exc.field, exc.message.split(": ", 1)[1])
+        data["events"] = clean_events(events)
     if description is not None:
         if not isinstance(description, str) or len(description) > 200:
-            _invalid(actor, action, target, "description", "at most 200 characters of text")
+            raise ValidationFailed("description: at most 200 characters of text", field="description")
         data["description"] = description.strip()
     return data
 
@@ -117,128 +113,128 @@ def _clean(actor: Actor, action: str, target: dict, *, url=None, events=None, de
 
 
 def subscription_create(
-    *, actor: Actor, user: User, url: str, events: list[str], description: str = ""
+    *, by: Principal, url: str, events: list[str], description: str = ""
 ) -> tuple[WebhookSubscription, str]:
     """A new subscription and its secret (returned once; stored encrypted, never audited)."""
     action = "webhook_subscription.create"
-    target = subscription_target(None, url=url if isinstance(url, str) else "")
-    _refuse_unless_manager(actor, user, action, target)
-    data = _clean(actor, action, target, url=url, events=events, description=description or "")
-    secret = signing.new_secret()
-    now = timezone.now()
-    with transaction.atomic():
-        sub = WebhookSubscription.objects.create(
-            **data,
-            secret_encrypted=signing.encrypt(secret),
-            secret_hint=signing.secret_hint(secret),
-            owner=user,
-            created_at=now,
-            updated_at=now,
-        )
-        audit_event_append(
-            actor=actor,
-            action=action,
-            target=subscription_target(sub),
-            details={"events": sub.events, "description": sub.description, "owner": user.username},
-        )
+    with refusals(by, action, subscription_target(None, url=url if isinstance(url, str) else "")):
+        _require_manager(by)
+        data = _clean(url=url, events=events, description=description or "")
+        secret = signing.new_secret()
+        now = timezone.now()
+        with audit_unit(by.actor) as audit:
+            sub = WebhookSubscription.objects.create(
+                **data,
+                secret_encrypted=signing.encrypt(secret),
+                secret_hint=signing.secret_hint(secret),
+                owner=by.user,
+                created_at=now,
+                updated_at=now,
+            )
+            audit.add(
+                action,
+                subscription_target(sub),
+                details={"events": sub.events, "description": sub.description, "owner": by.user.username},
+            )
     return sub, secret
 
 
-def subscription_update(
-    *, actor: Actor, user: User, subscription: WebhookSubscription, data: dict
-) -> WebhookSubscription:
+def subscription_update(*, by: Principal, subscription: WebhookSubscription, data: dict) -> WebhookSubscription:
     """Change the URL, the events or the description (only the given keys)."""
     action = "webhook_subscription.update"
-    target = subscription_target(subscription)
-    _refuse_unless_manager(actor, user, action, target)
-    unknown = sorted(set(data) - {"url", "events", "description"})
-    if unknown:
-        _invalid(actor, action, target, unknown[0], "cannot be changed (url, events and description can)")
-    cleaned = _clean(actor, action, target, **data)
-    with transaction.atomic():
-        sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-        changes = {}
-        for name, value in cleaned.items():
-            before = getattr(sub, name)
-            if before != value:
-                shown = (redacted_url(before), redacted_url(value)) if name == "url" else (before, value)
-                changes[name] = {"before": shown[0], "after": shown[1]}
-                setattr(sub, name, value)
-        if not changes:
-            return sub
-        sub.updated_at = timezone.now()
-        sub.save()
-        audit_event_append(actor=actor, action=action, target=subscription_target(sub), details={"changes": changes})
+    with refusals(by, action, subscription_target(subscription)):
+        _require_manager(by)
+        unknown = sorted(set(data) - {"url", "events", "description"})
+        if unknown:
+            raise ValidationFailed(
+                f"{unknown[0]}: cannot be changed (url, events and description can)", field=unknown[0]
+            )
+        cleaned = _clean(**data)
+        with audit_unit(by.actor) as audit:
+            sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+            changes = {}
+            for name, value in cleaned.items():
+                before = getattr(sub, name)
+                if before != value:
+                    shown = (redacted_url(before), redacted_url(value)) if name == "url" else (before, value)
+                    changes[name] = {"before": shown[0], "after": shown[1]}
+                    setattr(sub, name, value)
+            if not changes:
+                return sub
+            sub.updated_at = timezone.now()
+            sub.save()
+            audit.add(action, subscription_target(sub), details={"changes": changes})
     return sub
 
 
-def subscription_rotate_secret(
-    *, actor: Actor, user: User, subscription: WebhookSubscription
-) -> tuple[WebhookSubscription, str]:
+def subscription_rotate_secret(*, by: Principal, subscription: WebhookSubscription) -> tuple[WebhookSubscription, str]:
     """A new secret, returned once; deliveries from now on are signed with it."""
     action = "webhook_subscription.rotate_secret"
-    _refuse_unless_manager(actor, user, action, subscription_target(subscription))
-    secret = signing.new_secret()
-    with transaction.atomic():
-        sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-        sub.secret_encrypted, sub.secret_hint = signing.encrypt(secret), signing.secret_hint(secret)
-        sub.updated_at = timezone.now()
-        sub.save()
-        audit_event_append(actor=actor, action=action, target=subscription_target(sub), details={"rotated": True})
+    with refusals(by, action, subscription_target(subscription)):
+        _require_manager(by)
+        secret = signing.new_secret()
+        with audit_unit(by.actor) as audit:
+            sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+            sub.secret_encrypted, sub.secret_hint = signing.encrypt(secret), signing.secret_hint(secret)
+            sub.updated_at = timezone.now()
+            sub.save()
+            audit.add(action, subscription_target(sub), details={"rotated": True})
     return sub, secret
 
 
 def subscription_disable(
-    *, actor: Actor, user: User | None, subscription: WebhookSubscription, reason: str, now: dt.datetime | None = None
+    *, by: Principal, subscription: WebhookSubscription, reason: str, now: dt.datetime | None = None
 ) -> WebhookSubscription:
-    """Stop deliveries (open ones are cancelled). ``user`` None: the service itself (persistent failure)."""
+    """Stop deliveries (open ones are cancelled). The service itself (``SYSTEM``) disables a
+    subscription after persistent failure and e-mails its owner."""
     action = "webhook_subscription.disable"
-    if user is not None:
-        _refuse_unless_manager(actor, user, action, subscription_target(subscription))
-    reason = (reason or "").strip()
-    if not reason:
-        _invalid(actor, action, subscription_target(subscription), "reason", "say why the subscription is disabled")
-    now = now or timezone.now()
-    with transaction.atomic():
-        sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-        if not sub.is_active:
-            raise Conflict("the subscription is already disabled", field="is_active")
-        sub.is_active, sub.disabled_at, sub.disabled_reason, sub.updated_at = False, now, reason, now
-        sub.save()
-        cancelled = list(
-            WebhookDelivery.objects.filter(subscription=sub, status=DeliveryStatus.PENDING).values_list("pk", flat=True)
-        )
-        WebhookDelivery.objects.filter(pk__in=cancelled).update(status=DeliveryStatus.CANCELLED, claimed_until=None)
-        audit_event_append(
-            actor=actor,
-            action=action,
-            target=subscription_target(sub),
-            details={"automatic": user is None, "cancelled_deliveries": cancelled},
-            reason=reason,
-        )
-        if user is None:
-            from governance.integrations.webhooks import tasks  # late import: tasks import the Celery app
+    automatic = by is SYSTEM
+    with refusals(by, action, subscription_target(subscription)):
+        if not automatic:
+            _require_manager(by)
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValidationFailed("reason: say why the subscription is disabled", field="reason")
+        now = now or timezone.now()
+        with audit_unit(by.actor) as audit:
+            sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+            if not sub.is_active:
+                raise Conflict("the subscription is already disabled", field="is_active")
+            sub.is_active, sub.disabled_at, sub.disabled_reason, sub.updated_at = False, now, reason, now
+            sub.save()
+            cancelled = list(
+                WebhookDelivery.objects.filter(subscription=sub, status=DeliveryStatus.PENDING).values_list(
+                    "pk", flat=True
+                )
+            )
+            WebhookDelivery.objects.filter(pk__in=cancelled).update(status=DeliveryStatus.CANCELLED, claimed_until=None)
+            audit.add(
+                action,
+                subscription_target(sub),
+                details={"automatic": automatic, "cancelled_deliveries": cancelled},
+                reason=reason,
+            )
+            if automatic:
+                from governance.integrations.webhooks import tasks  # late import: tasks import the Celery app
 
-            pk = sub.pk
-            transaction.on_commit(lambda: tasks.notify_disabled.delay(pk))
+                pk = sub.pk
+                transaction.on_commit(lambda: tasks.notify_disabled.delay(pk))
     return sub
 
 
-def subscription_enable(*, actor: Actor, user: User, subscription: WebhookSubscription) -> WebhookSubscription:
+def subscription_enable(*, by: Principal, subscription: WebhookSubscription) -> WebhookSubscription:
     action = "webhook_subscription.enable"
-    target = subscription_target(subscription)
-    _refuse_unless_manager(actor, user, action, target)
-    _clean(actor, action, target, url=subscription.url)  # the host may have moved into a private range
-    with transaction.atomic():
-        sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-        if sub.is_active:
-            raise Conflict("the subscription is already active", field="is_active")
-        before = sub.disabled_reason
-        sub.is_active, sub.disabled_at, sub.disabled_reason, sub.updated_at = True, None, "", timezone.now()
-        sub.save()
-        audit_event_append(
-            actor=actor, action=action, target=subscription_target(sub), details={"was_disabled_because": before}
-        )
+    with refusals(by, action, subscription_target(subscription)):
+        _require_manager(by)
+        clean_url(subscription.url)  # the host may have moved into a private range meanwhile
+        with audit_unit(by.actor) as audit:
+            sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+            if sub.is_active:
+                raise Conflict("the subscription is already active", field="is_active")
+            before = sub.disabled_reason
+            sub.is_active, sub.disabled_at, sub.disabled_reason, sub.updated_at = True, None, "", timezone.now()
+            sub.save()
+            audit.add(action, subscription_target(sub), details={"was_disabled_because": before})
     return sub
 
 
@@ -382,8 +378,12 @@ def delivery_attempt(delivery_id: int, *, now: dt.datetime | None = None) -> Web
         if seq is not None:
             payload["audit"].update(seq=seq, action=action, **catalogue.audit_links(seq))
     body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    headers = signing.signed_headers(signing.decrypt(sub.secret_encrypted), delivery.message_id, body)
-    status, excerpt, error, latency = _post(sub.url, body.encode("utf-8"), headers)
+    try:
+        headers = signing.signed_headers(signing.decrypt(sub.secret_encrypted), delivery.message_id, body)
+    except RuntimeError as exc:  # the encryption key changed: a failed attempt that says what to do
+        status, excerpt, error, latency = None, "", str(exc), 0
+    else:
+        status, excerpt, error, latency = _post(sub.url, body.encode("utf-8"), headers)
     ok = not error
     first = delivery.first_attempt_at or now
     number = delivery.attempts + 1
@@ -433,7 +433,7 @@ def _disable_after_failure(sub, delivery, attempts: int, error: str, now: dt.dat
         f"last error: {error}"
     )
     try:
-        subscription_disable(actor=SYSTEM_ACTOR, user=None, subscription=sub, reason=reason, now=now)
+        subscription_disable(by=SYSTEM, subscription=sub, reason=reason, now=now)
     except Conflict:
         pass  # another delivery disabled it first
 
@@ -463,37 +463,27 @@ def deliveries_attempt_due(*, now: dt.datetime | None = None) -> list[WebhookDel
     return done
 
 
-def delivery_redeliver(*, actor: Actor, user: User, delivery: WebhookDelivery) -> WebhookDelivery:
+def delivery_redeliver(*, by: Principal, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again (same webhook-id, so receivers can recognise it), with a fresh retry window."""
     action = "webhook_delivery.redeliver"
     target = {"type": "webhook_delivery", "id": str(delivery.pk), "subscription": str(delivery.subscription_id)}
-    _refuse_unless_manager(actor, user, action, target)
-    with transaction.atomic():
-        fresh = WebhookDelivery.objects.select_for_update().select_related("subscription").get(pk=delivery.pk)
-        if not fresh.subscription.is_active:
-            deny(
-                actor=actor,
-                action=action,
-                target=target,
-                reason="the subscription is disabled; enable it first",
-                error=Conflict,
-                field="subscription",
+    with refusals(by, action, target):
+        _require_manager(by)
+        with audit_unit(by.actor) as audit:
+            fresh = WebhookDelivery.objects.select_for_update().select_related("subscription").get(pk=delivery.pk)
+            if not fresh.subscription.is_active:
+                raise Conflict("the subscription is disabled; enable it first", field="subscription")
+            if fresh.status == DeliveryStatus.SENDING:
+                raise Conflict("the delivery is being sent right now", field="status")
+            before = fresh.status
+            WebhookDelivery.objects.filter(pk=fresh.pk).update(
+                status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), first_attempt_at=None, claimed_until=None
             )
-        if fresh.status == DeliveryStatus.SENDING:
-            raise Conflict("the delivery is being sent right now", field="status")
-        before = fresh.status
-        now = timezone.now()
-        WebhookDelivery.objects.filter(pk=fresh.pk).update(
-            status=DeliveryStatus.PENDING, next_attempt_at=now, first_attempt_at=None, claimed_until=None
-        )
-        audit_event_append(
-            actor=actor,
-            action=action,
-            target=target,
-            details={"event": fresh.event, "message_id": fresh.message_id, "status_before": before},
-        )
-        from governance.integrations.webhooks import tasks
+            audit.add(
+                action, target, details={"event": fresh.event, "message_id": fresh.message_id, "status_before": before}
+            )
+            from governance.integrations.webhooks import tasks
 
-        transaction.on_commit(lambda: tasks.deliver.delay(fresh.pk))
+            transaction.on_commit(lambda: tasks.deliver.delay(fresh.pk))
     fresh.refresh_from_db()
     return fresh

@@ -24,14 +24,14 @@ from governance.integrations.webhooks.models import DeliveryStatus, WebhookDeliv
 from governance.workflow import services as workflow
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import ADMIN, as_user, person
 
 pytestmark = pytest.mark.django_db
 EVERYTHING = list(catalogue.EVENTS)
 
 
 def subscribe(user, url: str, events=None) -> tuple[WebhookSubscription, str]:
-    return services.subscription_create(actor=ADMIN_ACTOR, user=user, url=url, events=events or EVERYTHING)
+    return services.subscription_create(by=as_user(user), url=url, events=events or EVERYTHING)
 
 
 @pytest.fixture
@@ -73,16 +73,14 @@ def test_every_event_is_delivered_once_per_subscription_and_verifies(
     rollback = _committed(
         capture,
         workflow.rollback_request_create,
-        actor=ADMIN_ACTOR,
-        user=risk_officer,
+        by=as_user(risk_officer),
         version=version,
         reason="Incident 12: back to the previous one.",
     )
     _committed(capture, wf.approve, rollback, person("risk_officer"))
     with django_capture_on_commit_callbacks(execute=True):
         evaluation_create(  # its own threshold fails: evaluation.gate_failed
-            actor=ADMIN_ACTOR,
-            user=developer,
+            by=as_user(developer),
             model_version=newer,
             kind="reported",
             dataset="weekly-2026-11",
@@ -90,7 +88,7 @@ def test_every_event_is_delivered_once_per_subscription_and_verifies(
             thresholds=[{"metric": "auc", "comparator": ">=", "threshold": 0.7}],
         )
         breach = wf.evaluation(version, kind="drift", metrics={"max_psi": 0.4}, dataset="live-2026-11")
-        workflow.evaluation_recorded(breach, actor=ADMIN_ACTOR)  # version is in production again: a review flag
+        workflow.evaluation_recorded(breach, by=ADMIN)  # version is in production again: a review flag
         checkpoint = checkpoint_create()
 
     staging = ["promotion_request.created", "promotion_request.decided", "model_version.promoted"]
@@ -316,7 +314,7 @@ def test_deliveries_are_signed_with_the_rotated_secret(
     risk_officer, receiver, version, developer, django_capture_on_commit_callbacks
 ):
     sub, old = subscribe(risk_officer, receiver.url, ["promotion_request.created"])
-    _, new = services.subscription_rotate_secret(actor=ADMIN_ACTOR, user=risk_officer, subscription=sub)
+    _, new = services.subscription_rotate_secret(by=as_user(risk_officer), subscription=sub)
     with django_capture_on_commit_callbacks(execute=True):
         wf.request(version, developer, "staging")
     assert len(receiver.verified(new)) == 1
@@ -348,3 +346,40 @@ def test_a_worker_that_died_mid_attempt_is_taken_over(risk_officer, receiver, ve
     assert services.deliveries_due(now=later) == [delivery.pk]
     (done,) = services.deliveries_attempt_due(now=later)
     assert done.status == "succeeded" and len(receiver.received) == 1
+
+
+def test_the_admin_delivery_log_shows_attempts_and_redelivers(
+    client, risk_officer, receiver, version, developer, settings, django_capture_on_commit_callbacks
+):
+    subscribe(risk_officer, receiver.url, ["promotion_request.created"])
+    receiver.answer(502)
+    with django_capture_on_commit_callbacks(execute=True):
+        wf.request(version, developer, "staging")
+    delivery = WebhookDelivery.objects.get()
+    client.force_login(risk_officer)
+    listing = client.get("/admin/webhooks/webhookdelivery/").content.decode()
+    assert "promotion_request.created" in listing and "502" in listing
+    page = client.get(f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/").content.decode()
+    assert "answer 502" in page and "HTTP 502" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/webhooks/webhookdelivery/", {"action": "redeliver_selected", "_selected_action": [delivery.pk]}
+        )
+    assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and delivery.attempts == 2 and len(receiver.received) == 2
+    assert AuditEvent.objects.filter(action="webhook_delivery.redeliver").count() == 1
+
+
+def test_a_changed_encryption_key_is_a_failed_attempt_that_says_what_to_do(
+    risk_officer, receiver, version, developer, settings, django_capture_on_commit_callbacks
+):
+    from cryptography.fernet import Fernet
+
+    subscribe(risk_officer, receiver.url, ["promotion_request.created"])
+    settings.WEBHOOKS_SECRET_KEY = Fernet.generate_key().decode()  # not the key the secret was stored with
+    with django_capture_on_commit_callbacks(execute=True):
+        wf.request(version, developer, "staging")
+    delivery = WebhookDelivery.objects.get()
+    assert receiver.received == [] and delivery.attempts == 1 and delivery.status == "pending"
+    assert "WEBHOOKS_SECRET_KEY" in delivery.last_error and "rotate" in delivery.last_error

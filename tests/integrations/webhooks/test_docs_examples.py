@@ -14,7 +14,7 @@ from audit.notes import Signer, generate_signer_key
 from audit.verifier import NoteError
 from governance.integrations.webhooks import services
 from tests.factories import workflow as wf
-from tests.factories.accounts import ADMIN_ACTOR
+from tests.factories.accounts import as_user
 
 pytestmark = pytest.mark.django_db
 DOC = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
@@ -34,7 +34,7 @@ def _load(source: str) -> dict:
 def promoted(risk_officer, receiver, version, developer, validator, django_capture_on_commit_callbacks):
     """A production promotion delivered to the receiver; returns the subscription's secret."""
     _, secret = services.subscription_create(
-        actor=ADMIN_ACTOR, user=risk_officer, url=receiver.url, events=["model_version.promoted"]
+        by=as_user(risk_officer), url=receiver.url, events=["model_version.promoted"]
     )
     wf.good_evidence(version)
     for stage, signers in (("staging", [validator]), ("production", [validator, risk_officer])):

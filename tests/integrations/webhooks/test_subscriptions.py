@@ -7,7 +7,7 @@ import pytest
 from audit.models import AuditEvent
 from governance.integrations.webhooks import services
 from governance.integrations.webhooks.models import WebhookSubscription
-from tests.factories.accounts import ADMIN_ACTOR, person
+from tests.factories.accounts import as_user, person
 
 pytestmark = pytest.mark.django_db
 
@@ -161,7 +161,7 @@ def test_update_disable_enable_and_rotate_are_audited(api_for, risk_officer, rec
 
 
 def test_a_developer_cannot_change_a_subscription(api_for, risk_officer, developer, receiver):
-    sub, _ = services.subscription_create(actor=ADMIN_ACTOR, user=risk_officer, url=receiver.url, events=ALL)
+    sub, _ = services.subscription_create(by=as_user(risk_officer), url=receiver.url, events=ALL)
     api = api_for(developer)
     response = api.patch(f"/api/v1/webhooks/subscriptions/{sub.pk}", {"url": "https://example.org/x"}, format="json")
     assert response.status_code == 403
@@ -218,3 +218,42 @@ def test_admin_is_closed_to_other_roles(client, developer):
     client.force_login(developer)
     assert client.get("/admin/webhooks/webhooksubscription/").status_code == 403
     assert client.get("/admin/webhooks/webhookdelivery/").status_code == 403
+
+
+def test_an_idempotency_key_is_refused_where_the_response_holds_the_secret(api_for, risk_officer, receiver):
+    from governance.api.models import IdempotencyRecord
+
+    api = api_for(risk_officer)
+    response = api.post(
+        "/api/v1/webhooks/subscriptions",
+        {"url": receiver.url, "events": ALL},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="create-hook-1",
+    )
+    assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["Idempotency-Key"]
+    assert not WebhookSubscription.objects.exists() and not IdempotencyRecord.objects.exists()
+    sub_id = _create(api, url=receiver.url).json()["id"]
+    rotated = api.post(f"/api/v1/webhooks/subscriptions/{sub_id}/rotate-secret", HTTP_IDEMPOTENCY_KEY="r1")
+    assert rotated.status_code == 400 and not IdempotencyRecord.objects.exists()
+    disabled = api.post(
+        f"/api/v1/webhooks/subscriptions/{sub_id}/disable", {"reason": "test"}, HTTP_IDEMPOTENCY_KEY="d1"
+    )
+    assert disabled.status_code == 200, "other actions keep idempotency"
+
+
+def test_admin_change_goes_through_the_audited_service(client, risk_officer, receiver, settings):
+    sub, _ = services.subscription_create(by=as_user(risk_officer), url=receiver.url, events=ALL)
+    client.force_login(risk_officer)
+    url = f"/admin/webhooks/webhooksubscription/{sub.pk}/change/"
+    response = client.post(url, {"url": receiver.url, "events": ["review_flag.raised"], "description": "moved"})
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert sub.events == ["review_flag.raised"] and sub.description == "moved"
+    (update,) = _events("webhook_subscription.update")
+    assert set(update.record_json["data"]["changes"]) == {"events", "description"}
+
+    settings.WEBHOOKS_ALLOWED_PRIVATE_HOSTS = []
+    refused = client.post(url, {"url": "https://10.0.0.8/x", "events": ["review_flag.raised"]}, follow=True)
+    assert "Not saved" in refused.content.decode() and "private, loopback or link-local" in refused.content.decode()
+    sub.refresh_from_db()
+    assert sub.url == receiver.url and _events("webhook_subscription.update.denied")

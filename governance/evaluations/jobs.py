@@ -1,0 +1,179 @@
+"""Jobs that a dead worker or a restarted web process would leave stuck (issue 10, defect 8).
+
+Three layers, from the broker up:
+1. The broker redelivers: tasks acknowledge late (``CELERY_TASK_ACKS_LATE``), a task whose worker
+   process is lost is rejected back to the queue (``CELERY_TASK_REJECT_ON_WORKER_LOST``), and Redis
+   restores an unacknowledged message after ``CELERY_VISIBILITY_TIMEOUT`` seconds. The tasks are
+   idempotent: a redelivered evaluation that is ``running`` starts again, a finished one is left
+   alone; a pack that is not done is rendered again from the same snapshot.
+2. The reaper (``reap_stale_jobs``: beat task ``jobs.reap_stale`` and ``manage.py reap_stale_jobs``)
+   finds jobs that made no progress for ``JOB_STALE_SECONDS`` (longer than the visibility timeout
+   plus the hard time limit, so no live computation is that old) or whose computing process on
+   this host is gone, and re-queues them once (with a broker) or fails them with the reason.
+3. Without a broker (eager mode) the web process computes in the request; if it is restarted
+   mid-computation the first request of the new process reaps the orphans of dead processes on
+   this host (``reap_orphans_once``), so nothing stays ``running`` for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from governance.accounts.principal import Principal
+
+logger = logging.getLogger(__name__)
+
+REAPER_ACTOR = "celery:jobs.reap_stale"
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None when no such process:
+    with the pid it names one process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def runner_identity() -> dict:
+    """The process computing a job: host, pid and the pid's start time."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "pid_start": _process_start(pid) or ""}
+
+
+def runner_alive(runner: dict | None) -> bool | None:
+    """True/False for a runner on this host (its process exists with the same start time), None when
+    it cannot be told from here (another host, or no runner recorded)."""
+    if not runner or runner.get("host") != socket.gethostname() or not runner.get("pid"):
+        return None
+    if not os.path.isdir("/proc"):
+        return None
+    start = _process_start(int(runner["pid"]))
+    return start is not None and (not runner.get("pid_start") or start == runner["pid_start"])
+
+
+@dataclass
+class ReapReport:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)
+    packs_failed: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "evaluations_requeued": self.requeued,
+            "evaluations_failed": self.failed,
+            "evaluations_resent": self.resent,
+            "packs_failed": self.packs_failed,
+        }
+
+
+def _has_broker() -> bool:
+    return not settings.CELERY_TASK_ALWAYS_EAGER
+
+
+def reap_stale_jobs(
+    *, stale_seconds: int | None = None, orphans_only: bool = False, dry_run: bool = False
+) -> ReapReport:
+    """Re-queue or fail evaluations and documentation packs stuck in ``queued``/``running``/``rendering``.
+
+    An evaluation is stuck when it is ``running`` and its computing process on this host is gone, or it
+    made no progress (started, or was queued) ``stale_seconds`` ago (default ``JOB_STALE_SECONDS``).
+    With a broker a stuck running evaluation is re-queued once, then failed; a stale queued one has its
+    task sent again (the task is idempotent). Without a broker both fail with the reason (post again).
+    ``orphans_only`` limits the pass to running jobs whose process is known dead (the eager-mode restart
+    check)."""
+    from governance.evaluations import services
+    from governance.evaluations import tasks as evaluation_tasks
+    from governance.evaluations.models import Evaluation, EvaluationStatus
+
+    stale = int(settings.JOB_STALE_SECONDS if stale_seconds is None else stale_seconds)
+    cutoff = timezone.now() - timedelta(seconds=stale)
+    by = Principal.system(REAPER_ACTOR, auth="celery")
+    report = ReapReport()
+    for ev in Evaluation.objects.filter(status=EvaluationStatus.RUNNING).only("id", "started_at", "result"):
+        alive = runner_alive((ev.result or {}).get("runner"))
+        too_old = ev.started_at is None or ev.started_at < cutoff
+        if alive is True or (orphans_only and alive is not False) or (alive is None and not too_old):
+            continue
+        runner = (ev.result or {}).get("runner") or {}
+        why = (
+            f"the process computing it ({runner.get('host')} pid {runner.get('pid')}) stopped before finishing"
+            if alive is False
+            else f"no progress for more than {stale} s (JOB_STALE_SECONDS): its worker stopped"
+        )
+        if dry_run:
+            (report.requeued if _has_broker() else report.failed).append(ev.pk)
+            continue
+        if _has_broker() and services.evaluation_requeue(by=by, evaluation_id=ev.pk, reason=why):
+            report.requeued.append(ev.pk)
+            logger.warning("evaluation %s re-queued: %s", ev.pk, why)
+            continue
+        reason = f"{why}; post the evaluation again" + (" (it was re-queued once already)" if _has_broker() else "")
+        if services.evaluation_fail(by=by, evaluation_id=ev.pk, reason=reason):
+            report.failed.append(ev.pk)
+            logger.warning("evaluation %s failed by the reaper: %s", ev.pk, reason)
+    if orphans_only:
+        return report
+    for ev in Evaluation.objects.filter(status=EvaluationStatus.QUEUED, created_at__lt=cutoff).only("id"):
+        if dry_run:
+            (report.resent if _has_broker() else report.failed).append(ev.pk)
+        elif _has_broker():
+            evaluation_tasks.evaluation_run.delay(ev.pk)
+            report.resent.append(ev.pk)
+        elif services.evaluation_fail(
+            by=by,
+            evaluation_id=ev.pk,
+            reason=f"queued for more than {stale} s without a worker (no broker is configured); post it again",
+        ):
+            report.failed.append(ev.pk)
+    report.packs_failed = _reap_packs(cutoff, stale, by, dry_run)
+    return report
+
+
+def _reap_packs(cutoff, stale: int, by: Principal, dry_run: bool) -> list[int]:
+    from governance.reports.models import DocumentationPack, PackStatus
+    from governance.reports.services import pack_fail_stale
+
+    stuck = DocumentationPack.objects.filter(
+        status__in=(PackStatus.QUEUED, PackStatus.RENDERING, PackStatus.SIGNING), created_at__lt=cutoff
+    ).values_list("pk", flat=True)
+    failed = []
+    for pk in list(stuck):
+        if dry_run or pack_fail_stale(
+            pk,
+            by=by,
+            reason=f"no progress for more than {stale} s (JOB_STALE_SECONDS): its worker stopped; "
+            "request the pack again",
+        ):
+            failed.append(pk)
+    return failed
+
+
+_orphans_checked = threading.Event()
+
+
+def reap_orphans_once(**_kwargs) -> None:
+    """``request_started`` hook, eager mode only: the first request of a process fails the running
+    evaluations whose computing process on this host is gone (a web process restarted mid-computation)."""
+    if _orphans_checked.is_set() or _has_broker():
+        return
+    _orphans_checked.set()
+    try:
+        report = reap_stale_jobs(orphans_only=True)
+    except Exception:  # never break a request over housekeeping
+        logger.exception("reaping orphaned evaluations failed")
+        return
+    if report.failed:
+        logger.warning("failed %d evaluations orphaned by a restart: %s", len(report.failed), report.failed)
