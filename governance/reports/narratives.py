@@ -535,7 +535,8 @@ CATALOGUE: tuple[Narrative, ...] = (
     _n(
         "conformity_assessment",
         "Conformity assessment procedure and outcome",
-        "The procedure chosen (Annex VI internal control or Annex VII) and its outcome.",
+        "The procedure followed and its outcome: for Annex III points 2-8, Annex VI internal control "
+        "without a notified body (Art. 43(2)).",
         "version",
         "risk_officer",
         EU,

@@ -309,6 +309,8 @@ def _policy(requests: list[PromotionRequest]) -> dict | None:
                 "metric": c.get("metric"),
                 "comparator": c.get("comparator"),
                 "threshold": c.get("threshold"),
+                "source": c.get("source"),
+                "justification": c.get("justification"),
                 "blocking": True,
             }
             for i, c in enumerate(policy.checks or [])

@@ -63,7 +63,7 @@ def pdf_path(pack, tmp_path) -> Path:
     return out
 
 
-def page_images(path: Path, out_dir: Path, pages: list[int], name: str) -> list[Path]:
+def page_images(path: Path, out_dir: Path, pages: dict[str, int], name: str) -> list[Path]:
     """Render pages with pdftoppm (Debian poppler-utils). Set PACK_DOC_IMAGES=docs/img to keep them
     for the documentation (the guides show them)."""
     tool = shutil.which("pdftoppm")
@@ -73,8 +73,8 @@ def page_images(path: Path, out_dir: Path, pages: list[int], name: str) -> list[
             pytest.fail(message)
         pytest.skip(message)
     made = []
-    for page in pages:
-        prefix = out_dir / f"{name}-p{page}"
+    for label, page in pages.items():
+        prefix = out_dir / f"{name}-{label}"
         subprocess.run(
             [tool, "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile", str(path), str(prefix)],
             check=True,
@@ -99,9 +99,13 @@ def test_demo_production_pack_is_legible_and_reconciles_its_evidence(demo, regim
     path = pdf_path(pack, tmp_path)
     assert layout.problems(path, max_digits=numbers.digits()) == []
     _text, pages = read(pack)
-    wanted = pages_with(pages, "Reported and computed evidence")[:1] + pages_with(pages, "Per-feature drift")[:1]
-    wanted += pages_with(pages, "Per-group results")[:1]
+    wanted = {
+        "executive-summary": pages_with(pages, "Reported and computed evidence")[0],
+        "fairness": pages_with(pages, "share of the group, 0 to 1")[0],
+        "drift": pages_with(pages, "Per-feature drift")[0],
+    }
     images = page_images(path, tmp_path, wanted, f"pack-{regime}")
+    assert len(images) == 3
     for image in images:
         data = image.read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000, image

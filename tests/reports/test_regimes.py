@@ -55,7 +55,8 @@ def test_corrected_eu_statements(demo, tmp_path):  # noqa: F811
     assert cells["Derogation (Art. 6(3), last subparagraph)"].startswith("Not available")
     notified = [row[1] for row in rows if len(row) == 2 and row[0] == "Notified body"]
     assert notified and all(n.startswith("not applicable") for n in notified), notified
-    assert "Annex VI: conformity assessment based on internal control" in text
+    procedures = [row[1] for row in rows if len(row) == 2 and row[0].startswith("Conformity-assessment procedure")]
+    assert procedures and all(p == "Annex VI: conformity assessment based on internal control" for p in procedures)
     assert "Annex VI internal control or Annex VII" not in text
     assert "Art. 12(3)" not in text and "Art. 12(1)-(3)" not in text
     assert "holds none of them unless a deployment posts them" in text
@@ -85,7 +86,9 @@ def test_corrected_sr11_7_statements(demo, tmp_path):  # noqa: F811
     assert spec.get("intercept") == "-1.654"
     assert "Fair lending (US): ECOA and Regulation B" in text
     # the approver's words are kept, with the failing computed values beside them
-    assert "the computed value fails its threshold for" in text
+    justifications = [row[-1] for row in rows if len(row) == 6 and row[0].startswith("PR-")]
+    assert justifications
+    assert all("Note: the computed value fails its threshold for" in j for j in justifications if "threshold" in j)
 
 
 def test_the_uk_regime_is_data_and_the_api_accepts_it(demo, api_for, django_capture_on_commit_callbacks):  # noqa: F811

@@ -7,14 +7,20 @@ from xml.sax.saxutils import escape
 
 from reportlab.platypus import Spacer
 
+from governance.reports import numbers as num
 from governance.reports import pdfstyle as ps
 from governance.reports.render.base import (
+    NOT_PROVIDED,
     _same_person,
     esc,
     fmt,
     gate_overrides,
 )
 from governance.reports.render.registry import block
+
+
+def _fairness_ev(ctx) -> dict:
+    return next((e for e in ctx.evaluations if e.get("favourable_outcome")), {})
 
 
 def _justification(ctx, approval, failing):
@@ -168,19 +174,26 @@ def policy_summary(ctx):
     checks = pol.get("checks") or []
     if checks:
         w = ctx.width
-        data = [ctx.heads("Check", "Evaluation kind", "Metric", "Comp.", "Threshold", "Blocking")]
+        data = [ctx.heads("Check", "Kind", "Metric", "Threshold", "Source and justification of the threshold")]
         for c in checks:
+            if c.get("source") or c.get("justification"):
+                origin = ctx.p(
+                    escape(fmt(c.get("source")))
+                    + (f"<br/><i>{escape(c['justification'])}</i>" if c.get("justification") else ""),
+                    "cell",
+                )
+            else:
+                origin = ctx.p(f"<font color='#B3261E'><b>{NOT_PROVIDED}</b></font>: nobody gave one", "cell")
             data.append(
                 [
                     ctx.cell(c.get("id")),
                     ctx.cell(c.get("kind")),
-                    ctx.cell(c.get("metric")),
-                    ctx.cell(c.get("comparator")),
-                    ctx.cell(c.get("threshold")),
-                    ctx.cell(c.get("blocking")),
+                    ctx.cell(ctx._metric_label(_fairness_ev(ctx), c.get("metric"))),
+                    f"{fmt(c.get('comparator'))} {num.threshold(c.get('threshold'))}",
+                    origin,
                 ]
             )
-        out += [ctx.table(data, [0.18 * w, 0.18 * w, 0.24 * w, 0.12 * w, 0.14 * w, 0.14 * w]), Spacer(1, 6)]
+        out += [ctx.table(data, [0.13 * w, 0.13 * w, 0.22 * w, 0.12 * w, 0.4 * w]), Spacer(1, 6)]
     return out
 
 

@@ -212,7 +212,7 @@ def datasets_table(ctx):
             ]
         )
     w = ctx.width
-    return [ctx.table(data, [0.22 * w, 0.08 * w, 0.13 * w, 0.14 * w, 0.15 * w, 0.28 * w]), Spacer(1, 6)]
+    return [ctx.table(data, [0.25 * w, 0.11 * w, 0.1 * w, 0.13 * w, 0.13 * w, 0.28 * w]), Spacer(1, 6)]
 
 
 @block("model_specification")
