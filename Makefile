@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= $(if $(filter true,$(CI)),,-m "not browser")
 
 .PHONY: run test test-browser setup migrate demo lint bench worker beat sequencer serve clean check-python
+.PHONY: mlflow-server mlflow-install
 
 check-python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 not found as '$(PYTHON)'. Install it or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
@@ -32,6 +33,7 @@ demo: migrate
 	@$(PY) manage.py seed_demo
 
 run: demo
+	@$(PY) manage.py mlflow_demo_link
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo ""
 	@echo "==> mlgov is starting on http://$(HOST):$(PORT)/"
@@ -71,5 +73,13 @@ beat: setup
 sequencer: setup
 	@$(PY) manage.py audit_sequencer
 
+# A local MLflow tracking server (SQLite backend, artifacts in var/mlflow) for trying the bridge
+# (docs/mlflow.md). Its own venv .venv-mlflow/ is installed on first use. MLFLOW_PORT=5000 by default.
+mlflow-server: setup
+	@$(PY) -m governance.integrations.mlflow.devserver --port $${MLFLOW_PORT:-5000} --data $${VAR_DIR:-var}/mlflow
+
+mlflow-install: setup
+	@$(PY) -m governance.integrations.mlflow.devserver --install-only
+
 clean:
-	rm -rf $(VENV) var media staticfiles db.sqlite3
+	rm -rf $(VENV) .venv-mlflow var media staticfiles db.sqlite3

@@ -16,6 +16,11 @@ def checkpoint_if_due() -> int | None:
 
 
 @shared_task(name="audit.verify_log", ignore_result=True)
-def verify_log() -> bool:
-    """Full verification of the stored log and its checkpoints; failures raise an alert."""
-    return record_verification(trigger="nightly").ok
+def verify_log(mode: str = "auto") -> bool:
+    """Nightly verification: the entries since the last verified checkpoint plus a consistency proof,
+    and a full pass when the last one is older than AUDIT_FULL_VERIFY_INTERVAL_DAYS (default 7); then
+    the governed state against the log (audit.state). Failures raise an alert."""
+    from audit.state import record_state_verification
+
+    log_ok = record_verification(trigger="nightly", mode=mode).ok
+    return record_state_verification(trigger="nightly").ok and log_ok

@@ -176,13 +176,17 @@ def _verify_sequential(
     key_names: set[str],
     progress: Progress | None,
     chunk_size: int,
+    *,
+    start: int = 0,
+    compact: CompactRange | None = None,
+    prev: str = ZERO_PREV,
 ) -> Result:
-    """Stream every row in seq order in this process; reports the first bad seq exactly."""
-    compact = CompactRange()
-    prev = ZERO_PREV
-    n = 0
+    """Stream every row in seq order in this process; reports the first bad seq exactly. An
+    incremental run starts at ``start`` with the authenticated compact range and last leaf there."""
+    compact = compact if compact is not None else CompactRange()
+    n = start
     rows = (
-        AuditEvent.objects.filter(seq__lt=head.size)
+        AuditEvent.objects.filter(seq__gte=start, seq__lt=head.size)
         .order_by("seq")
         .values_list("seq", "record", "leaf_hash", *DERIVED_COLUMNS)
         .iterator(chunk_size=chunk_size)
@@ -521,21 +525,153 @@ def _verify_parallel(
     return Result(ok=True, size=size, root=compact.root(), entries=size)
 
 
+# --- incremental verification --------------------------------------------------------------------------------------
+
+
+def _record_leaf(seq: int) -> bytes | None:
+    raw = AuditEvent.objects.filter(seq=seq).values_list("record", flat=True).first()
+    raw = _as_bytes(raw) if raw is not None else None
+    return hash_leaf(raw) if raw is not None else None
+
+
+def _stored_node(level: int, index: int) -> bytes | None:
+    if level == 0:
+        return _record_leaf(index)
+    found = AuditTreeNode.objects.filter(id=node_id(level, index)).values_list("hash", flat=True).first()
+    return bytes(found) if found is not None else None
+
+
+def verify_incremental(
+    *, since: int, trusted_keys=None, progress: Progress | None = None, chunk_size: int = 5000
+) -> Result:
+    """Verify only the entries appended since the checkpoint of size ``since`` (verified before).
+
+    The stored subtree hashes on the right edge of [0, since) must reproduce that checkpoint's
+    signed root, and the record of seq since-1 must be included under the last of them: together
+    they authenticate the state the new entries extend. From there the new entries get every check
+    of the full pass (bytes, chain, leaf hashes, derived columns, the stored subtree hashes they
+    complete, every later checkpoint's root and signature, the head); extending the authenticated
+    range to each new checkpoint's root is the consistency proof from ``since`` to it. Entries
+    before ``since`` are not read: the full pass (on a longer schedule) covers them."""
+    anchor = AuditCheckpoint.objects.filter(size=since).first()
+    if anchor is None:
+        return Result(ok=False, bad_file=f"checkpoint {since}", reason="no stored checkpoint of that size")
+    checkpoints = {cp.size: cp for cp in AuditCheckpoint.objects.filter(size__gte=since)}
+    head = AuditHead.objects.get(pk=1)
+    key_names: set[str] = set()
+    for size, cp in checkpoints.items():
+        if trusted_keys:
+            try:
+                origin, signed_size, root, names = verify_checkpoint(cp.note, trusted_keys)
+            except ValueError as exc:
+                return Result(ok=False, bad_file=f"checkpoint {size}", reason=f"signature does not verify: {exc}")
+            if origin != head.origin or signed_size != size or root != bytes(cp.root):
+                return Result(ok=False, bad_file=f"checkpoint {size}", reason="note does not match the stored row")
+            key_names.update(names)
+        if size > head.size:
+            return Result(
+                ok=False, bad_file=f"checkpoint {size}", reason=f"checkpoint size {size} is beyond the head size"
+            )
+    hashes, start = [], 0
+    for level in reversed(range(since.bit_length())):
+        if since >> level & 1:
+            h = _stored_node(level, start >> level)
+            if h is None:
+                return _fail(start, f"stored Merkle subtree (level {level}) at checkpoint {since} is missing")
+            hashes.append(h)
+            start += 1 << level
+    compact = CompactRange(since, hashes)
+    if since and compact.root() != bytes(anchor.root):
+        return _fail(
+            since - 1, f"the stored subtree hashes at size {since} do not reproduce the signed checkpoint's root"
+        )
+    prev = ZERO_PREV
+    if since:
+        last = since - 1
+        leaf = _record_leaf(last)
+        if leaf is None:
+            return _fail(last, "row missing")
+        h, index = leaf, last
+        lowest = (since & -since).bit_length() - 1  # the lowest subtree of the range ends at seq since-1
+        for level in range(lowest):
+            sibling = _stored_node(level, (index >> level) - 1)
+            if sibling is None:
+                return _fail(last, f"stored Merkle subtree (level {level}) next to seq {last} is missing")
+            h = hash_children(sibling, h)
+        if h != hashes[-1]:
+            return _fail(last, f"record bytes changed: seq {last} is not included in the checkpoint of size {since}")
+        prev = base64.b64encode(leaf).decode()
+    result = _verify_sequential(
+        head, checkpoints, key_names, progress, chunk_size, start=since, compact=compact, prev=prev
+    )
+    result.checkpoints = len(checkpoints)
+    if result.ok:
+        result.entries = result.size - since
+    return result
+
+
+def _last_verified_checkpoint() -> tuple[AuditVerification | None, int | None]:
+    """(the last successful full run, the size of the largest checkpoint covered by a successful run)."""
+    # state runs (``<trigger>-state``, audit.state) compare tables with the log; they verify no log bytes
+    log_runs = AuditVerification.objects.filter(ok=True).exclude(trigger__endswith="-state")
+    last_full = log_runs.exclude(trigger__endswith=":incremental").order_by("-started_at").first()
+    last_ok = log_runs.order_by("-started_at").first()
+    if last_ok is None:
+        return last_full, None
+    size = (
+        AuditCheckpoint.objects.filter(size__lte=last_ok.size).order_by("-size").values_list("size", flat=True).first()
+    )
+    return last_full, size
+
+
 def record_verification(
-    *, trigger: str, progress: Progress | None = None, jobs: int | None = None
+    *, trigger: str, progress: Progress | None = None, jobs: int | None = None, mode: str = "full"
 ) -> AuditVerification:
-    """Verify with the log's own public keys, store the result, and alert on failure."""
+    """Verify with the log's own public keys, store the result, and alert on failure.
+
+    ``mode``: ``full`` (every entry), ``incremental`` (entries since the last verified checkpoint,
+    see ``verify_incremental``; a full pass when there is none), or ``auto`` (incremental, but full
+    when the last successful full pass is older than ``AUDIT_FULL_VERIFY_INTERVAL_DAYS``). The run
+    records what it covered: an incremental run's trigger ends with ``:incremental``, and the message
+    names the entries checked (and the checkpoint an incremental run started from)."""
+    import datetime as dt
+
+    from django.conf import settings
+
     from audit.keys import verifier_keys_for
 
-    run = AuditVerification.objects.create(started_at=timezone.now(), trigger=trigger)
+    if mode not in ("full", "incremental", "auto"):
+        raise ValueError("mode must be full, incremental or auto")
+    since = None
+    if mode != "full":
+        last_full, since = _last_verified_checkpoint()
+        interval = dt.timedelta(days=getattr(settings, "AUDIT_FULL_VERIFY_INTERVAL_DAYS", 7))
+        if mode == "auto" and (last_full is None or timezone.now() - last_full.started_at >= interval):
+            since = None
+    kind = "full" if since is None else "incremental"
+    label = trigger if kind == "full" else f"{trigger}:incremental"
+    run = AuditVerification.objects.create(started_at=timezone.now(), trigger=label[:32])
     origin = AuditHead.objects.get(pk=1).origin
-    result = verify_database(trusted_keys=verifier_keys_for(origin), progress=progress, jobs=jobs)
+    keys = verifier_keys_for(origin)
+    if since is None:
+        result = verify_database(trusted_keys=keys, progress=progress, jobs=jobs)
+    else:
+        result = verify_incremental(since=since, trusted_keys=keys, progress=progress)
+        covered = (
+            f"incremental: entries {since} to {(result.size or since) - 1} and consistency from checkpoint "
+            f"{since} to {result.size or since}; "
+            if result.ok
+            else f"incremental from checkpoint {since}; "
+        )
     run.finished_at = timezone.now()
     run.ok = result.ok
     run.size = result.size or 0
     run.checkpoints_checked = result.checkpoints
     run.first_bad_seq = result.first_bad_seq
-    run.message = result.line()
+    if since is None:
+        run.message = result.line() + (f" (full: entries 0 to {result.size - 1})" if result.ok else " (full)")
+    else:
+        run.message = covered + result.line()
     run.save()
     if not result.ok:
         alerts.error("audit log verification FAILED (%s): %s", trigger, result.line())

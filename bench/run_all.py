@@ -28,6 +28,8 @@ SCRIPTS = {
     "drift": "bench_drift.py",
     "evaluations_api": "bench_evaluations_api.py",
     "performance": "bench_performance.py",
+    "outofcore": "bench_outofcore.py",
+    "verify_incremental": "bench_verify_incremental.py",
     "pack": "bench_pack.py",
     "pack_db": "bench_pack_db.py",
 }

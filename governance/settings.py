@@ -8,6 +8,7 @@ secret is a startup error, never a silent default.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -70,6 +71,9 @@ INSTALLED_APPS = [
     "governance.api",
     "governance.workspace",
     "governance.integrations.webhooks",
+    "governance.oversight",
+    "governance.integrations.mlflow",
+    "axes",  # admin login throttling and lockout (issue 10, defect 5; settings AXES_* below)
 ]
 
 MIDDLEWARE = [
@@ -83,6 +87,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
+    "governance.api.security.SecurityHeadersMiddleware",  # Permissions-Policy; no-store on the API
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -218,11 +225,13 @@ CELERY_TASK_TIME_LIMIT = 900
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A job (evaluation, documentation pack) with no progress for this long is stuck: the reaper
 # re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
+AUDIT_FULL_VERIFY_INTERVAL_DAYS = int(os.environ.get("AUDIT_FULL_VERIFY_INTERVAL_DAYS", "7"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
-    # Full re-verification of the log and every checkpoint; a failure alerts the admins.
+    # Nightly: the entries since the last verified checkpoint (+ consistency proof); a full pass
+    # when the last one is older than AUDIT_FULL_VERIFY_INTERVAL_DAYS. A failure alerts the admins.
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
     # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
@@ -239,6 +248,13 @@ EVALUATION_SYNC_MAX_BYTES = int(os.environ.get("EVALUATION_SYNC_MAX_BYTES", str(
 # uncompressed sizes; CSV (plain or gzip) decompressed through a byte budget. Larger inputs: 413.
 EVALUATION_MAX_ROWS = int(os.environ.get("EVALUATION_MAX_ROWS", "20000000"))
 EVALUATION_MAX_DECOMPRESSED_BYTES = int(os.environ.get("EVALUATION_MAX_DECOMPRESSED_BYTES", str(1024 * 1024 * 1024)))
+# Fairness and drift tables with more rows (or CSVs too large to measure in the request) are computed
+# by the worker out of core with DuckDB (governance.evaluations.outofcore): bounded memory, exact.
+EVALUATION_OUT_OF_CORE_MIN_ROWS = int(os.environ.get("EVALUATION_OUT_OF_CORE_MIN_ROWS", "5000000"))
+EVALUATION_OUT_OF_CORE_MAX_ROWS = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX_ROWS", "2000000000"))
+EVALUATION_OUT_OF_CORE_MAX_BYTES = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX_BYTES", str(200 * 1024**3)))
+EVALUATION_OUT_OF_CORE_MEMORY = os.environ.get("EVALUATION_OUT_OF_CORE_MEMORY", "1GB")
+EVALUATION_OUT_OF_CORE_THREADS = int(os.environ.get("EVALUATION_OUT_OF_CORE_THREADS", str(os.cpu_count() or 2)))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).
@@ -304,7 +320,13 @@ WEBHOOKS_RETRY_MAX_DELAY = int(os.environ.get("WEBHOOKS_RETRY_MAX_DELAY", str(4 
 WEBHOOKS_RETRY_WINDOW = int(os.environ.get("WEBHOOKS_RETRY_WINDOW", str(24 * 3600)))  # then: disabled
 # AUDIT_SEQUENCING=deferred: how long a delivery waits for its decision's audit seq before it goes without.
 WEBHOOKS_SEQ_WAIT = int(os.environ.get("WEBHOOKS_SEQ_WAIT", "60"))
+# Finished deliveries (succeeded, failed, cancelled) are kept this many days in the delivery log.
+WEBHOOKS_DELIVERY_RETENTION_DAYS = int(os.environ.get("WEBHOOKS_DELIVERY_RETENTION_DAYS", "30"))
 CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {"task": "webhooks.deliver_due", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["webhooks-purge-deliveries"] = {
+    "task": "webhooks.purge_deliveries",
+    "schedule": crontab(hour=3, minute=15),
+}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = (
     "governance.integrations.webhooks.models.DeliveryStatus"
 )
@@ -335,6 +357,25 @@ if not 1 <= PACK_SIGNIFICANT_DIGITS <= 15:
 
 # Where seed_demo copies the two sample packs linked from the README (generated, not committed).
 DEMO_SAMPLES_DIR = Path(os.environ.get("DEMO_SAMPLES_DIR", BASE_DIR / "docs" / "samples"))
+
+# MLFLOW BRIDGE (docs/mlflow.md) --------------------------------------------------------------
+# Credentials for MLflow come from MLflow's own variables (MLFLOW_TRACKING_USERNAME / _PASSWORD /
+# _TOKEN), never from the database. MLFLOW_TRACKING_URI, when set, makes `make run` link the demo model.
+MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
+MLFLOW_DEMO_MODEL_NAME = os.environ.get("MLFLOW_DEMO_MODEL_NAME", "german-credit-scoring")
+# The secret given to MLflow's create_webhook; deliveries signed with anything else are refused.
+MLFLOW_WEBHOOK_SECRET = os.environ.get("MLFLOW_WEBHOOK_SECRET", "")
+MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
+# Artifacts larger than this (in total, per version) are imported without a hash, with the reason, and flagged.
+MLFLOW_MAX_ARTIFACT_BYTES = int(os.environ.get("MLFLOW_MAX_ARTIFACT_BYTES", str(2 * 1024**3)))
+MLFLOW_REQUEST_TIMEOUT = int(os.environ.get("MLFLOW_REQUEST_TIMEOUT", "10"))
+MLFLOW_REQUEST_RETRIES = int(os.environ.get("MLFLOW_REQUEST_RETRIES", "2"))
+# Re-hash imported versions' artifacts at each sync, to flag artifacts changed in MLflow after import.
+MLFLOW_VERIFY_ARTIFACTS = env_bool("MLFLOW_VERIFY_ARTIFACTS", True)
+MLFLOW_SYNC_INTERVAL = float(os.environ.get("MLFLOW_SYNC_INTERVAL", "300"))
+MLFLOW_ALIAS_RETRY_BASE_SECONDS = float(os.environ.get("MLFLOW_ALIAS_RETRY_BASE_SECONDS", "30"))
+MLFLOW_ALIAS_RETRY_MAX_SECONDS = float(os.environ.get("MLFLOW_ALIAS_RETRY_MAX_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE["mlflow-sync"] = {"task": "mlflow.sync_all", "schedule": MLFLOW_SYNC_INTERVAL}
 
 # SECURITY (production) ----------------------------------------------------------------------
 if not DEBUG:
@@ -424,3 +465,60 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
     "governance.accounts.oidc_session.SessionLimitsMiddleware",
 )
+
+# --- Ongoing model risk management (governance.oversight, issue 17) ---
+# Revalidation interval in months per SR 11-7 risk tier (a risk officer may override per model);
+# an EU AI Act high-risk model is revalidated at least every OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS.
+OVERSIGHT_REVALIDATION_MONTHS = {
+    "tier_1": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_1", "12")),
+    "tier_2": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_2", "24")),
+    "tier_3": int(os.environ.get("OVERSIGHT_REVALIDATION_MONTHS_TIER_3", "36")),
+}
+OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS = int(os.environ.get("OVERSIGHT_EU_HIGH_RISK_MAX_MONTHS", "12"))
+CELERY_BEAT_SCHEDULE["oversight-flag-overdue-revalidations"] = {
+    "task": "oversight.flag_overdue_revalidations",
+    "schedule": crontab(hour=6, minute=0),
+}
+
+# CREDENTIAL THROTTLING (issue 10, defects 4 and 5; docs/operations.md "Throttles and lockouts") -----
+# refuses logins from a locked-out account or address, before any backend checks a password
+AUTHENTICATION_BACKENDS.insert(0, "governance.accounts.backends.AxesBackend")
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))  # failed admin logins before a lockout
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each on its own: per address and per account
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept by axes (bounded tables)
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0")) or None  # proxies in front (X-Forwarded-For)
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+# Refused API tokens, failed logins and wrong signing passwords: counted per source and window,
+# one audit event per source and window (governance.accounts.throttle).
+REFUSAL_WINDOW_SECONDS = int(os.environ.get("REFUSAL_WINDOW_SECONDS", "60"))
+REFUSAL_LOCKOUT_SECONDS = int(os.environ.get("REFUSAL_LOCKOUT_SECONDS", "900"))
+REFUSAL_LIMITS = {
+    "token": int(os.environ.get("REFUSAL_LIMIT_TOKEN", "30")),  # refused tokens per address, then 429
+    "login": int(os.environ.get("REFUSAL_LIMIT_LOGIN", "30")),  # (admin logins: AXES_FAILURE_LIMIT applies)
+    "signing": int(os.environ.get("REFUSAL_LIMIT_SIGNING", "5")),  # wrong signing passwords per account/address
+}
+CELERY_BEAT_SCHEDULE["accounts-refusals-record"] = {"task": "accounts.refusals_record", "schedule": 60.0}
+
+# RESPONSE HEADERS (issue 10, defect 11; docs/operations.md "Response headers") ------------------------
+# Every byte of every page comes from the service: scripts only from files it serves (no inline
+# script, no eval), styles from its files plus inline style attributes (the admin's templates and
+# ReDoc set some), images and fonts also as data: URLs, ReDoc's search worker from a blob: URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *([OIDC_ISSUER] if OIDC_ISSUER else [])],
+    }
+}

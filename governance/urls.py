@@ -25,3 +25,6 @@ urlpatterns = [
     # "/" (the admin's "View site") leads to the dashboard, or to the login first.
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
 ]
+
+# API paths answer a server error in the JSON error shape (governance.api.security)
+handler500 = "governance.api.security.api_server_error"

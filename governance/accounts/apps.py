@@ -18,6 +18,15 @@ class AccountsConfig(AppConfig):
             "api_token.issue",
             "api_token.revoke",
             "api_token.authenticate",
+            "user.login",
+            "user.signing_password",
             "sso.identity.link",
             "sso.login",
         )
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_login_failed
+
+        from governance.accounts import signals
+
+        user_login_failed.connect(signals.login_failed, dispatch_uid="accounts.login_failed")
+        user_locked_out.connect(signals.locked_out, dispatch_uid="accounts.locked_out")

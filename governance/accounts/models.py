@@ -88,3 +88,27 @@ class OidcIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.username} = {self.subject} at {self.issuer}"
+
+
+class CredentialRefusalWindow(models.Model):
+    """Refused credentials from one source in one time window (operational, not governed).
+
+    ``governance.accounts.throttle`` counts every refusal here and records each finished window
+    as one audit event with its count, so a flood of bad tokens or passwords leaves a complete
+    but bounded record (at most one event per source and window), and throttles the source.
+    """
+
+    kind = models.CharField(max_length=16)  # token, login, signing
+    source = models.CharField(max_length=80)  # "ip:<address>" or "user:<id>"
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    reasons = models.JSONField(default=dict)  # reason -> count
+    subjects = models.JSONField(default=list)  # usernames / token prefixes tried (the first few)
+    recorded = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "source", "window_start"], name="refusal_window_unique")]
+        indexes = [models.Index(fields=["recorded", "window_start"], name="refusal_window_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} refusals from {self.source} at {self.window_start:%H:%M}: {self.count}"

@@ -9,11 +9,9 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.utils import timezone
 
-from audit.context import Actor
-from audit.services import audit_event_append, audit_unit
+from audit.services import audit_unit
 from governance.accounts.models import ApiToken, User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import ALL_ROLES, PIPELINE
@@ -167,18 +165,12 @@ def api_token_authenticate(key: str, *, ip: str | None = None) -> tuple[User, Ap
         # A person who lost every role (e.g. removed from their groups at the identity provider).
         reason = "user has no role"
     if reason:
-        actor = (
-            Principal.for_user(token.user, auth="token").actor
-            if token
-            else Actor(type="system", id="unauthenticated", auth="token")
-        )
-        with transaction.atomic():
-            audit_event_append(
-                actor=actor,
-                action="api_token.authenticate.denied",
-                target={"type": "api_token", "id": str(token.pk) if token else (parts[1] if len(parts) == 3 else "?")},
-                details={"reason": reason, "ip": ip},
-            )
+        # Counted per address and recorded as one audit event per address and window, with the
+        # count (governance.accounts.throttle): a flood of made-up tokens cannot grow the log per request.
+        from governance.accounts.throttle import refusal_note
+
+        subject = f"api_token:{token.pk}" if token else (parts[1][:12] if len(parts) == 3 else "?")
+        refusal_note("token", f"ip:{ip or 'unknown'}", reason=reason, subject=subject)
         raise TokenRejected(reason)
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:

@@ -127,8 +127,12 @@ def signature_reauthentication(
             field="reauthentication",
             details={"method": METHOD_PASSWORD},
         )
-    if not password or not user.check_password(password):
-        raise ReauthRefused("password re-entry failed: signing needs the signer's own password", field="password")
+    # wrong passwords are counted per account and address and lock signing (governance.accounts.throttle)
+    from governance.accounts.throttle import signing_password_refusal
+
+    refusal = signing_password_refusal(user, password)
+    if refusal:
+        raise ReauthRefused(refusal, field="password")
     return {"method": METHOD_PASSWORD}
 
 

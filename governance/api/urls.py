@@ -9,7 +9,15 @@ from governance.api.views_evaluations import EvaluationViewSet, ReferenceSampleV
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
 from governance.api.views_reports import ReportViewSet
 from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
+from governance.integrations.mlflow import urls as mlflow_urls
 from governance.integrations.webhooks.api import WebhookDeliveryViewSet, WebhookEventsView, WebhookSubscriptionViewSet
+from governance.oversight.api import (
+    FindingViewSet,
+    IncidentViewSet,
+    RevalidationIntervalView,
+    RevalidationScheduleView,
+    ValidationViewSet,
+)
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -27,6 +35,12 @@ router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("reports", ReportViewSet, basename="report")
 router.register("webhooks/subscriptions", WebhookSubscriptionViewSet, basename="webhook-subscription")
 router.register("webhooks/deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("validations", ValidationViewSet, basename="validation")
+router.register("findings", FindingViewSet, basename="finding")
+router.register("incidents", IncidentViewSet, basename="incident")
+router.register("revalidation/intervals", RevalidationIntervalView, basename="revalidation-interval")
+for prefix, viewset, basename in mlflow_urls.register:
+    router.register(prefix, viewset, basename=basename)
 
 app_name = "api"
 urlpatterns = [
@@ -37,5 +51,7 @@ urlpatterns = [
         name="version-reference",
     ),
     re_path(r"^webhooks/events/?$", WebhookEventsView.as_view(), name="webhook-events"),
+    re_path(r"^revalidation/schedule/?$", RevalidationScheduleView.as_view(), name="revalidation-schedule"),
+    *mlflow_urls.urlpatterns,
     *router.urls,
 ]

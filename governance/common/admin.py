@@ -18,8 +18,10 @@ class ServiceBackedAdmin(admin.ModelAdmin):
         return actions
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Without the admin's own outer transaction: the service opens its own, and a refusal it
+        records (``<action>.denied``) must not be rolled back with the refused change."""
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            return self._changeform_view(request, object_id, form_url, extra_context)
         except DomainError as exc:
             self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())

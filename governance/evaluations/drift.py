@@ -161,15 +161,24 @@ def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
         raise ValidationFailed("data.current: is required", field="data.current")
     p = _params(params, parsed)
     ref_s, cur_s = parsed.sample("reference"), parsed.sample("current")
-    rows = []
+    per_feature = []
     for name in sorted(parsed.feature_types):
         ftype = parsed.feature_types[name]
         ref, cur = ref_s[name], cur_s[name]
-        n, m = len(ref), len(cur)
+        s = categorical_stats(ref, cur) if ftype == CATEGORICAL else numeric_stats(ref, cur)
+        per_feature.append((name, ftype, len(ref), len(cur), s))
+    return drift_from_stats(per_feature, p)
+
+
+def drift_from_stats(per_feature: list[tuple[str, str, int, int, dict]], p: dict) -> dict:
+    """The drift result from each feature's statistics ``(name, type, n_reference, n_current, stats)``
+    (``numeric_stats`` / ``categorical_stats`` keys), in feature-name order: what both the in-memory
+    path and the out-of-core path (``outofcore``) compute from. ``p`` is the validated parameters."""
+    rows = []
+    for name, ftype, n, m, s in per_feature:
         large = n > p["large_reference"]
         row = {"feature": name, "type": ftype, "n_reference": n, "n_current": m}
         if ftype == CATEGORICAL:
-            s = categorical_stats(ref, cur)
             row.update(
                 {
                     "chi2_statistic": s["chi2_statistic"],
@@ -186,7 +195,6 @@ def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
                 method, thr = "chi2", p["p_threshold"]
                 drifted = row["chi2_pvalue"] < thr
         else:
-            s = numeric_stats(ref, cur)
             row.update({k: s[k] for k in ("ks_statistic", "ks_pvalue", "wasserstein_normalized", "psi", "js_distance")})
             row["ks_pvalue_method"] = "exact" if max(n, m) <= EXACT_KS_MAX_N else "asymptotic"
             if large:

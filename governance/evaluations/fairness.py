@@ -136,9 +136,6 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_out
     counts, wcounts = _confusion_counts(code, k, y_true, y_pred, sw)
     n_rows = counts.sum(axis=1)
     present = np.flatnonzero(n_rows > 0)
-    c = wcounts[present].astype(np.float64)
-    tn, fp, fn, tp = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
-    g = _rates(tn, fp, fn, tp)
     # overall: from totals over all rows (sums of integer counts are exact; weighted sums
     # are taken over the data, not over the groups, so they match a direct computation)
     if sw is None:
@@ -147,19 +144,52 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_out
         yt1 = y_true.astype(bool)
         yp1 = y_pred.astype(bool)
         tot = np.array([sw[~yt1 & ~yp1].sum(), sw[~yt1 & yp1].sum(), sw[yt1 & ~yp1].sum(), sw[yt1 & yp1].sum()])
-    o = _rates(*(np.array([v]) for v in tot))
-
     if keys is None:
         idx = np.unravel_index(present, [len(lbl) for lbl in labels])
     else:
         idx = tuple(keys[present, j] for j in range(len(names)))
-    group_dicts = [{nm: _py(labels[j][idx[j][i]]) for j, nm in enumerate(names)} for i in range(len(present))]
 
+    group_dicts = [{nm: _py(labels[j][idx[j][i]]) for j, nm in enumerate(names)} for i in range(len(present))]
+    return fairness_from_counts(
+        names,
+        group_dicts,
+        counts[present],
+        wcounts[present],
+        tot,
+        n=int(len(y_true)),
+        weighted=sw is not None,
+        params=parsed.params,
+        min_group_size=min_group_size,
+        favourable_outcome=favourable_outcome,
+    )
+
+
+def fairness_from_counts(
+    names: list[str],
+    group_dicts: list[dict],
+    counts: np.ndarray,
+    wcounts: np.ndarray,
+    tot: np.ndarray,
+    *,
+    n: int,
+    weighted: bool,
+    params: dict,
+    min_group_size: int,
+    favourable_outcome: int = 1,
+) -> dict:
+    """The fairness result from per-group confusion counts (columns tn, fp, fn, tp; groups in
+    lexicographic label order), weighted counts and the overall (weighted) totals: what both the
+    in-memory path and the out-of-core path (``outofcore``, counts from a GROUP BY) compute from."""
+    n_rows = counts.sum(axis=1)
+    c = np.asarray(wcounts, dtype=np.float64)
+    tn, fp, fn, tp = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+    g = _rates(tn, fp, fn, tp)
+    o = _rates(*(np.array([v]) for v in tot))
     by_group = []
     warnings = []
     for i, gd in enumerate(group_dicts):
-        row = {"group": gd, "overall": False, "count": int(n_rows[present[i]])}
-        if sw is not None:
+        row = {"group": gd, "overall": False, "count": int(n_rows[i])}
+        if weighted:
             row["weight"] = float(c[i].sum())
         for key in RATE_KEYS:
             row[key] = float(g[key][i])
@@ -193,8 +223,8 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_out
                     "message": "group has no negative labels; fpr and tnr are reported as 0",
                 }
             )
-    overall = {"group": {}, "overall": True, "count": int(len(y_true))}
-    if sw is not None:
+    overall = {"group": {}, "overall": True, "count": int(n)}
+    if weighted:
         overall["weight"] = float(tot.sum())
     for key in RATE_KEYS:
         overall[key] = float(o[key][0])
@@ -215,8 +245,8 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_out
         "disparate_impact_ratio": dpr,
     }
     metrics = {k2: finite_or_none(v) for k2, v in metrics.items()}
-    params = dict(parsed.params)
-    params.update({"min_group_size": min_group_size, "sensitive_features": names, "weighted": sw is not None})
+    params = dict(params)
+    params.update({"min_group_size": min_group_size, "sensitive_features": names, "weighted": weighted})
     params["favourable_outcome"] = favourable_outcome
     return {
         "kind": "fairness",

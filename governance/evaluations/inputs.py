@@ -650,14 +650,21 @@ def table_size(path_or_bytes, file_format: str, *, budget: int) -> TableSize:
             raw.close()
 
 
-def check_table_limits(size: TableSize, *, max_rows: int | None, max_bytes: int | None) -> None:
-    """Refuse (413, field ``file``) a table whose metadata already says it is over the limits."""
+def check_table_limits(
+    size: TableSize,
+    *,
+    max_rows: int | None,
+    max_bytes: int | None,
+    names: tuple[str, str] = ("EVALUATION_MAX_ROWS", "EVALUATION_MAX_DECOMPRESSED_BYTES"),
+) -> None:
+    """Refuse (413, field ``file``) a table whose metadata already says it is over the limits; ``names``
+    are the settings the message names."""
     if max_rows is not None and size.rows is not None and size.rows > max_rows:
-        _too_large(f"the table has {size.rows} rows, more than the limit of {max_rows}", "EVALUATION_MAX_ROWS")
+        _too_large(f"the table has {size.rows} rows, more than the limit of {max_rows}", names[0])
     if max_bytes is not None and size.decompressed_bytes is not None and size.decompressed_bytes > max_bytes:
         _too_large(
             f"the table decompresses to {size.decompressed_bytes} bytes, more than the limit of {max_bytes}",
-            "EVALUATION_MAX_DECOMPRESSED_BYTES",
+            names[1],
         )
 
 

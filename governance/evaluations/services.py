@@ -43,6 +43,7 @@ from governance.common.services import deny
 from governance.evaluations import checks as checks_core
 from governance.evaluations import drift as drift_core
 from governance.evaluations import inputs as inputs_core
+from governance.evaluations import outofcore
 from governance.evaluations import performance as performance_core
 from governance.evaluations.fairness import compute_fairness
 from governance.evaluations.models import (
@@ -308,8 +309,30 @@ def _check_file_size(file: File) -> None:
 
 
 def _limits() -> dict:
-    """The caps on what any process reads from a table (docs/operations.md, "Evaluation inputs")."""
+    """The caps on what any process reads from a table into memory (docs/operations.md)."""
     return {"max_rows": settings.EVALUATION_MAX_ROWS, "max_bytes": settings.EVALUATION_MAX_DECOMPRESSED_BYTES}
+
+
+def _upload_limits(kind: str) -> dict:
+    """The caps on an uploaded table: kinds computed out of core by a worker (bounded memory) take
+    the out-of-core caps, the others the in-memory ones."""
+    if kind in outofcore.KINDS:
+        return {
+            "max_rows": settings.EVALUATION_OUT_OF_CORE_MAX_ROWS,
+            "max_bytes": settings.EVALUATION_OUT_OF_CORE_MAX_BYTES,
+            "names": ("EVALUATION_OUT_OF_CORE_MAX_ROWS", "EVALUATION_OUT_OF_CORE_MAX_BYTES"),
+        }
+    return _limits()
+
+
+def _out_of_core(evaluation: Evaluation, spec: dict) -> bool:
+    """A stored table of a kind the out-of-core path computes, too large for the in-memory path: more
+    rows than EVALUATION_OUT_OF_CORE_MIN_ROWS (Parquet metadata), or a CSV measured too large to read
+    in the request (its rows are unknown until read)."""
+    if evaluation.kind not in outofcore.KINDS or spec.get("format") not in FILE_FORMATS:
+        return False
+    rows = evaluation.input_rows
+    return (rows is None and spec.get("format") == "csv") or (rows or 0) > settings.EVALUATION_OUT_OF_CORE_MIN_ROWS
 
 
 def _library_versions(extra_pyarrow: bool) -> dict:
@@ -384,6 +407,11 @@ def compute(kind: str, parsed: inputs_core.Parsed, params: dict, thresholds: lis
         out = drift_core.compute_drift(parsed, params={k: v for k, v in params.items() if k != "categorical"})
     else:
         out = performance_core.compute_performance(parsed, params=params)
+    return _split(kind, out, thresholds)
+
+
+def _split(kind: str, out: dict, thresholds: list[dict]) -> dict:
+    """A kernel's output split into the Evaluation's columns, with its checks."""
     return {
         "metrics": dict(out["metrics"]),
         "params": dict(out["params"]),
@@ -501,7 +529,7 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
         # Measure before reading: Parquet metadata, or the CSV stream decompressed up to the in-request
         # budget and no further. A table over the caps is refused; a large one goes to a worker unread.
         size = inputs_core.table_size(source, fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
-        inputs_core.check_table_limits(size, **_limits())
+        inputs_core.check_table_limits(size, **_upload_limits(p.kind))
         p.file = file
         p.input = {
             "format": fmt,
@@ -777,6 +805,63 @@ def evaluation_requeue(*, by: Principal, evaluation_id: int, reason: str) -> Eva
     return evaluation
 
 
+def _check_stored_file(evaluation: Evaluation, spec: dict) -> None:
+    """Refuse a stored input file whose bytes changed after the digest taken when it was received."""
+    if not spec.get("file_sha256"):
+        return
+    with evaluation.input_file.open("rb") as handle:
+        digest = _sha256_file(File(handle))
+    if digest != spec["file_sha256"]:
+        raise ValidationFailed(
+            f"the stored input file changed after it was received: its SHA-256 is {digest}, "
+            f"the digest taken at creation was {spec['file_sha256']}; post the evaluation again",
+            field="file",
+        )
+
+
+def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
+    """The worker's out-of-core path (governance.evaluations.outofcore, DuckDB): bounded memory, results
+    equal to the in-memory path. The input digest is the SHA-256 of the file's exact bytes."""
+    _check_stored_file(evaluation, spec)
+    reference = None
+    if spec.get("reference_sample"):
+        sample, reference = _reference(evaluation.model_version, spec["reference_sample"])
+        if sample is None or sample.sha256 != spec.get("reference_sha256"):
+            raise ValidationFailed("the registered reference sample is missing or changed", field="reference")
+    params = evaluation.params
+    pk = evaluation.pk
+
+    def progress(stage: str, fraction: float) -> None:
+        logger.info("evaluation %s out of core: %s (%.0f%%)", pk, stage, 100 * fraction)
+
+    out, rows = outofcore.compute(
+        evaluation.kind,
+        _stored_source(evaluation.input_file),
+        file_format=spec["format"],
+        columns=spec.get("columns") or {},
+        params={k: v for k, v in params.items() if k != "categorical"}
+        if evaluation.kind == EvaluationKind.DRIFT
+        else params,
+        reference=reference,
+        min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE),
+        memory_limit=settings.EVALUATION_OUT_OF_CORE_MEMORY,
+        threads=settings.EVALUATION_OUT_OF_CORE_THREADS,
+        max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES,
+        progress=progress,
+    )
+    if evaluation.kind == EvaluationKind.DRIFT:
+        types = {f["feature"]: f["type"] for f in out["features"]}
+        _check_feature_thresholds(
+            evaluation.thresholds, inputs_core.Parsed(kind="drift", arrays={}, feature_types=types)
+        )
+    computed = _split(evaluation.kind, out, evaluation.thresholds)
+    computed["library_versions"]["duckdb"] = outofcore.duckdb_version()
+    computed["result"]["computed_out_of_core"] = True
+    computed["input_sha256"] = spec["file_sha256"]
+    computed["input_rows"] = rows + (len(next(iter(reference.sample("reference").values()))) if reference else 0)
+    return computed
+
+
 def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
     spec = (evaluation.result or {}).get("input") or {}
     reference = None
@@ -788,15 +873,7 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
         with evaluation.input_file.open("rb") as handle:
             data = json.loads(handle.read())
         return inputs_core.parse_inline(evaluation.kind, data, params=evaluation.params, reference=reference)
-    if spec.get("file_sha256"):
-        with evaluation.input_file.open("rb") as handle:
-            digest = _sha256_file(File(handle))
-        if digest != spec["file_sha256"]:
-            raise ValidationFailed(
-                f"the stored input file changed after it was received: its SHA-256 is {digest}, "
-                f"the digest taken at creation was {spec['file_sha256']}; post the evaluation again",
-                field="file",
-            )
+    _check_stored_file(evaluation, spec)
     return inputs_core.parse_table(
         evaluation.kind,
         _stored_source(evaluation.input_file),
@@ -867,6 +944,13 @@ def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = N
     if evaluation is None:
         return None
     try:
+        spec = (evaluation.result or {}).get("input") or {}
+        if _out_of_core(evaluation, spec):
+            computed = _compute_out_of_core(evaluation, spec)
+            evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
+            if evaluation is not None:
+                _recorded(evaluation, by)
+            return evaluation
         parsed = _load_parsed(evaluation)
         digest = inputs_core.input_sha256(parsed)
         if evaluation.input_sha256 and digest != evaluation.input_sha256:

@@ -51,6 +51,25 @@ class RegisteredModelAdmin(ServiceBackedAdmin):
             reverse("admin:workflow_model_timeline", args=[obj.pk]),
         )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from governance.workflow.models import StageTransition
+
+        model = RegisteredModel.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        extra = {}
+        if model is not None:
+            versions = list(model.versions.select_related("registered_by").order_by("-registered_at", "-id"))
+            was_live = set(
+                StageTransition.objects.filter(model=model, to_stage="production").values_list(
+                    "model_version_id", flat=True
+                )
+            )
+            extra = {
+                "model_versions": versions,
+                "can_rollback": request.user.has_role("risk_officer", superusers=False),
+                "rollback_candidates": [v for v in versions if v.pk in was_live and v.stage != "production"],
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
@@ -102,7 +121,7 @@ class ModelVersionAdmin(ServiceBackedAdmin):
         from governance.workspace import hub
 
         version = ModelVersion.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
-        extra = hub.packs_context(version, request.user) if version else {}
+        extra = hub.version_hub(request, version) if version else {}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_readonly_fields(self, request, obj=None):

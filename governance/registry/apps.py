@@ -17,3 +17,7 @@ class RegistryConfig(AppConfig):
             "model_version.update",
             "model_version.stage_change",
         )
+        from audit.state import register_replayer
+        from governance.registry.state import RegistryReplayer
+
+        register_replayer(RegistryReplayer)

@@ -24,3 +24,7 @@ class WorkflowConfig(AppConfig):
             "model_version.review_flag",
             "review_flag.resolve",
         )
+        from audit.state import register_replayer
+        from governance.workflow.state import WorkflowReplayer
+
+        register_replayer(WorkflowReplayer)

@@ -794,6 +794,7 @@ def _approver_snapshot(approvals) -> list[dict]:
             "signed_at": a.signed_at.isoformat(),
             "override": bool(a.override_justification),
             "signature_meaning": a.signature_meaning,
+            "reauthentication": a.reauthentication or {"method": "password"},
         }
         for a in approvals
     ]

@@ -10,6 +10,12 @@ class WorkspaceConfig(AppConfig):
     label = "workspace"
     verbose_name = "Workspace"
 
+    def ready(self) -> None:
+        from audit.registry import register_event_types
+
+        # the audit page's actions: run a verification, sign a checkpoint (governance/workspace/services.py)
+        register_event_types(self.label, "audit.verify", "audit.checkpoint")
+
 
 class WorkspaceAdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin with the workspace's admin site (its index page is the dashboard)."""

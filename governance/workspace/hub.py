@@ -24,3 +24,85 @@ def packs_context(version: ModelVersion, user) -> dict:
         "packs_url": reverse("admin:workspace_version_packs", args=[version.pk]),
         "can_request_packs": can_request_packs(user),
     }
+
+
+KEY_METRICS = (
+    "auc",
+    "gini",
+    "ks_statistic",
+    "accuracy",
+    "brier_score",
+    "demographic_parity_difference",
+    "disparate_impact_ratio",
+    "equalized_odds_difference",
+    "max_psi",
+    "drift_share",
+)
+REQUEST_ROLES = ("developer", "risk_officer")
+
+
+def short(value) -> str:
+    if value is None:
+        return "—"
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def key_numbers(evaluation, limit: int = 6) -> list[tuple[str, str]]:
+    metrics = evaluation.metrics or {}
+    picked = [(k, short(metrics[k])) for k in KEY_METRICS if k in metrics]
+    return picked or [(k, short(v)) for k, v in list(metrics.items())[:limit]]
+
+
+def warning_texts(evaluation) -> list[str]:
+    """An evaluation's warnings as sentences (small groups, a single class, near-constant features...)."""
+    out = []
+    for warning in evaluation.warnings or []:
+        if isinstance(warning, dict):
+            out.append(warning.get("message") or ", ".join(f"{k}: {v}" for k, v in warning.items()))
+        else:
+            out.append(str(warning))
+    return out
+
+
+def version_hub(request, version: ModelVersion) -> dict:
+    """Everything about one version, linked: evaluations, requests, flags, packs, stage timeline, audit events."""
+    from audit.models import AuditEvent
+    from governance.evaluations.models import Evaluation
+    from governance.workflow.models import OPEN_STATUSES, PromotionRequest, ReviewFlag, StageTransition
+
+    user = request.user
+    evaluations = list(Evaluation.objects.filter(model_version=version).order_by("-created_at", "-id")[:50])
+    requests = list(
+        PromotionRequest.objects.filter(model_version=version)
+        .select_related("requested_by", "policy")
+        .order_by("-created_at", "-id")
+    )
+    is_risk_officer = user.has_role("risk_officer", superusers=False)
+    return {
+        "hub_evaluations": [
+            {"ev": e, "numbers": key_numbers(e), "passed": e.passed, "warnings": warning_texts(e)} for e in evaluations
+        ],
+        "hub_requests": [
+            {
+                "req": r,
+                "open": r.status in OPEN_STATUSES,
+                "can_withdraw": r.status in OPEN_STATUSES and (r.requested_by_id == user.pk or is_risk_officer),
+            }
+            for r in requests
+        ],
+        "hub_flags": list(ReviewFlag.objects.filter(model_version=version).select_related("resolved_by")),
+        "hub_transitions": list(
+            StageTransition.objects.filter(model_version=version).select_related("request").order_by("at", "id")
+        ),
+        "hub_events": list(
+            AuditEvent.objects.filter(object_type="model_version", object_id=str(version.pk))
+            .only("seq", "ts", "action", "actor_username", "actor_id")
+            .order_by("-seq")[:30]
+        ),
+        "can_request": user.has_role(*REQUEST_ROLES, superusers=False) and not user.is_service_account,
+        "target_stages": [s for s in ("staging", "production") if s != version.stage],
+        **packs_context(version, user),
+    }

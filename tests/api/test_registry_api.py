@@ -208,6 +208,9 @@ def test_unauthenticated_and_bad_tokens(pipeline, api_for):
     bad.credentials(HTTP_AUTHORIZATION="Token mlg_deadbeef_nonsense")
     response = bad.get("/api/v1/models/")
     assert response.status_code == 401 and response.json()["error"]["message"] == "unknown token"
+    from governance.accounts.throttle import refusals_record
+
+    refusals_record(now=timezone.now() + dt.timedelta(minutes=2))  # the window's one event, with its count
     assert AuditEvent.objects.filter(action="api_token.authenticate.denied").exists()
 
 
@@ -232,9 +235,15 @@ def test_expired_and_revoked_tokens_are_refused_and_audited(pipeline):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key2}")
     response = client.get("/api/v1/models/")
     assert response.status_code == 401 and response.json()["error"]["message"] == "token revoked"
+    from governance.accounts.throttle import refusals_record
+
+    refusals_record(now=timezone.now() + dt.timedelta(minutes=2))  # one event per address and window
     denied = AuditEvent.objects.filter(action="api_token.authenticate.denied")
-    reasons = [event.record_json["data"]["reason"] for event in denied]
-    assert reasons == ["token expired", "token revoked"]
+    reasons = {}
+    for event in denied:
+        for item in event.record_json["data"]["reasons"]:
+            reasons[item["reason"]] = reasons.get(item["reason"], 0) + item["count"]
+    assert reasons == {"token expired": 1, "token revoked": 1}
 
 
 def test_idempotency_key_replays_and_conflicts(pipeline, api_for):

@@ -89,6 +89,7 @@ REFERENCE_DATA = (
     ("governance.workflow.migrations.0002_default_policies", "seed"),
     ("governance.evaluations.migrations.0003_role_permissions", "grant"),
     ("governance.reports.migrations.0003_role_permissions", "grant"),
+    ("governance.integrations.mlflow.migrations.0002_governed_and_roles", "grant"),
 )
 
 

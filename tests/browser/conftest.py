@@ -11,8 +11,8 @@ and uses the fixtures below:
   Missing: a skip on a developer machine, a failure under ``CI=true``. Never ``playwright install``.
 - ``page``: a fresh browser context per test (own cookies), ``base_url`` = the live server, a
   1400 x 900 viewport. Every request to a host other than loopback is **blocked and counted**; the
-  test fails at teardown if a page tried one, if a page raised a JavaScript error, or if the
-  server answered 5xx. ``page.goto("/admin/")`` works (relative to the live server).
+  test fails at teardown if a page tried one, if a page raised a JavaScript error, broke the
+  Content-Security-Policy, or if the server answered 5xx. ``page.goto("/admin/")`` works (relative to the live server).
 - ``external_requests``: the list of blocked URLs (to assert on it inside a test).
 - ``demo``: the ``make run`` demo data (people of every role, the German Credit model, its
   workflow walk and computed evaluations; no packs) and a ``demo.users`` dict role -> User.
@@ -33,9 +33,20 @@ import pytest
 
 from tests.conftest import IN_CI
 
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls beside a
-# running loop unless told the caller knows what it does (the ORM calls here are the test's own).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(autouse=True, scope="module")
+def _orm_beside_playwright():
+    """Playwright's sync API runs an event loop in this thread; Django refuses ORM calls beside a
+    running loop unless told the caller knows what it does (the ORM calls here are the test's own).
+    Set for the browser modules only, and put back after them."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -47,6 +58,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+ALLOWED_CSP_BLOCK = "cdn.redoc.ly"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 VIEWPORT = {"width": 1400, "height": 900}
 OVERFLOW_JS = (Path(__file__).parent / "overflow.js").read_text()
@@ -74,8 +86,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module: Playwright's event loop must not outlive the browser modules
+    (Django's ORM refuses to run beside it in the tests that follow)."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright
@@ -118,6 +132,15 @@ def page(browser, live_server, external_requests):
     problems: list[str] = []
     tab = context.new_page()
     tab.on("pageerror", lambda exc: problems.append(f"JavaScript error on {tab.url}: {exc}"))
+
+    def console(message):
+        text = message.text
+        # A page that breaks the Content-Security-Policy (inline script, inline handler, other host)
+        # is a defect; ReDoc's CDN logo is stopped by its page's policy on purpose (docs.py).
+        if message.type == "error" and "Content Security Policy" in text and ALLOWED_CSP_BLOCK not in text:
+            problems.append(f"CSP violation on {tab.url}: {text[:300]}")
+
+    tab.on("console", console)
     tab.on(
         "response",
         lambda response: problems.append(f"{response.status} from {response.url}") if response.status >= 500 else None,

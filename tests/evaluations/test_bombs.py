@@ -73,16 +73,25 @@ def not_read_here(monkeypatch):
     return monkeypatch
 
 
-def test_parquet_claiming_more_rows_than_the_cap_is_refused_from_its_metadata(version, pipeline, api_for, settings):
+@pytest.mark.parametrize(
+    "kind,setting",
+    [("performance", "EVALUATION_MAX_ROWS"), ("fairness", "EVALUATION_OUT_OF_CORE_MAX_ROWS")],
+)
+def test_parquet_claiming_more_rows_than_the_cap_is_refused_from_its_metadata(
+    version, pipeline, api_for, settings, kind, setting
+):
+    """Performance is computed in memory (EVALUATION_MAX_ROWS); fairness out of core (its own cap)."""
     content = constant_parquet(3_000_000)
     assert len(content) < 100_000  # a small file ...
-    settings.EVALUATION_MAX_ROWS = 1_000_000  # ... that claims more rows than allowed
-    resp = post(api_for(pipeline), version, "bomb.parquet", content)
+    setattr(settings, setting, 1_000_000)  # ... that claims more rows than allowed
+    extra = {"kind": kind}
+    if kind == "performance":
+        extra["columns"] = json.dumps({"y_true": "y", "y_score": "p"})
+    resp = post(api_for(pipeline), version, "bomb.parquet", content, **extra)
     assert resp.status_code == 413, resp.json()
     error = resp.json()["error"]
-    assert (
-        "file" in error["fields"] and "3000000 rows" in error["message"] and "EVALUATION_MAX_ROWS" in error["message"]
-    )
+    assert "file" in error["fields"] and "3000000 rows" in error["message"]
+    assert f"(setting {setting})" in error["message"]
     assert Evaluation.objects.count() == 0
     [denied] = events("evaluation.create.denied")
     assert record(denied)["data"]["field"] == "file"
@@ -113,7 +122,7 @@ def test_csv_gz_bomb_is_measured_within_a_budget_and_refused_by_the_worker(
     version, pipeline, api_for, settings, not_read_here, django_capture_on_commit_callbacks
 ):
     settings.EVALUATION_SYNC_MAX_BYTES = 4 << 20
-    settings.EVALUATION_MAX_DECOMPRESSED_BYTES = 16 << 20
+    settings.EVALUATION_OUT_OF_CORE_MAX_BYTES = 16 << 20  # a large fairness CSV is read out of core
     content = csv_gz_bomb(64)
     assert len(content) < 1 << 20  # under a megabyte, 64 MB decompressed
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -126,7 +135,7 @@ def test_csv_gz_bomb_is_measured_within_a_budget_and_refused_by_the_worker(
     ev.refresh_from_db()
     assert ev.status == "failed"
     assert "decompresses to more than 16777216 bytes" in ev.failure_reason
-    assert "EVALUATION_MAX_DECOMPRESSED_BYTES" in ev.failure_reason
+    assert "EVALUATION_OUT_OF_CORE_MAX_BYTES" in ev.failure_reason
     assert ev.metrics == {} and ev.input_sha256 == ""
 
 

@@ -66,6 +66,9 @@ def test_sso_user_signs_by_re_authenticating(sso, rp, staging_request):
     assert evidence["auth_time"] >= evidence["step_up_started_at"]
     staging_request.refresh_from_db()
     assert staging_request.status == "promoted"
+    # The transition's signer snapshot (read by documentation packs) and its audit event carry it too.
+    assert staging_request.transitions.get().approvers[0]["reauthentication"] == evidence
+    assert records("promotion_request.promote")[-1]["data"]["approvals"][0]["reauthentication"] == evidence
     event = records("promotion_request.approve")[-1]
     assert event["data"]["reauthentication"] == evidence
     assert event["actor"]["username"] == "victor"

@@ -18,6 +18,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument(
+            "--state",
+            action="store_true",
+            help="also replay the log's events and compare the governed tables with them, naming the first "
+            "table, row and field that differs (audit.state)",
+        )
+        parser.add_argument(
             "--jobs",
             type=int,
             default=None,
@@ -26,7 +32,14 @@ class Command(BaseCommand):
             "PostgreSQL, 1 on SQLite; 1 = sequential in this process)",
         )
 
-    def handle(self, *args, no_progress, jobs, **options):
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="only the entries since the last verified checkpoint, plus the consistency from it "
+            "(a full pass when no run has succeeded yet)",
+        )
+
+    def handle(self, *args, no_progress, jobs, state=False, incremental=False, **options):
         if jobs is not None and jobs < 1:
             raise CommandError("--jobs must be at least 1")
         total = AuditHead.objects.get(pk=1).size
@@ -38,10 +51,22 @@ class Command(BaseCommand):
             desc="verifying",
         )
         with bar:
-            run = record_verification(trigger="manual", progress=bar.update, jobs=jobs)
+            run = record_verification(
+                trigger="manual", progress=bar.update, jobs=jobs, mode="incremental" if incremental else "full"
+            )
         if not run.ok:
             raise CommandError(run.message.replace("FAIL: ", "audit log FAILED verification: "))
         self.stdout.write(run.message)
+        if state:
+            from audit.state import verify_state
+
+            result = verify_state()
+            if not result.ok:
+                raise CommandError(
+                    result.message.replace("FAIL: ", "governed state differs from the audit log: ")
+                    + ". Find who changed it outside the services (database logs), then restore the row from the log."
+                )
+            self.stdout.write(result.message)
         pending = AuditPendingEvent.objects.count()
         if pending:
             self.stdout.write(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -64,15 +63,6 @@ class WebhookSubscriptionAdmin(ManagerOnly, ServiceBackedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return services.may_manage(request.user)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        """Without the admin's own outer transaction: the service opens its own, and a refusal it
-        records (``<action>.denied``) must not be rolled back with the refused change."""
-        try:
-            return self._changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     @admin.display(description="events")
     def event_list(self, obj):

@@ -30,6 +30,14 @@ def deliver_due() -> int:
     return len(due)
 
 
+@shared_task(name="webhooks.purge_deliveries", ignore_result=True)
+def purge_deliveries() -> int:
+    """Beat (daily): finished deliveries older than WEBHOOKS_DELIVERY_RETENTION_DAYS are deleted."""
+    from governance.integrations.webhooks import services
+
+    return services.deliveries_purge()
+
+
 @shared_task(name="webhooks.notify_disabled")
 def notify_disabled(subscription_id: int) -> int:
     from governance.integrations.webhooks.models import WebhookSubscription

@@ -20,7 +20,7 @@ from audit.models import AuditEvent
 from audit.verifier import hash_leaf, verify_checkpoint, verify_inclusion
 from governance.evaluations.services import evaluation_create
 from governance.integrations.webhooks import catalogue, services
-from governance.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from governance.integrations.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from governance.workflow import services as workflow
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
@@ -383,3 +383,20 @@ def test_a_changed_encryption_key_is_a_failed_attempt_that_says_what_to_do(
     delivery = WebhookDelivery.objects.get()
     assert receiver.received == [] and delivery.attempts == 1 and delivery.status == "pending"
     assert "WEBHOOKS_SECRET_KEY" in delivery.last_error and "rotate" in delivery.last_error
+
+
+def test_finished_deliveries_are_purged_after_the_retention_period(
+    risk_officer, receiver, version, developer, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOKS_DELIVERY_RETENTION_DAYS = 30
+    subscribe(risk_officer, receiver.url, ["promotion_request.created"])
+    receiver.answer(200, 500)
+    with django_capture_on_commit_callbacks(execute=True):
+        wf.request(version, developer, "staging")  # succeeds
+        wf.request(registry_factories.model_version(model=version.model, user=developer), developer, "staging")
+    done, open_ = WebhookDelivery.objects.order_by("pk")
+    assert (done.status, WebhookDelivery.objects.get(pk=open_.pk).status) == ("succeeded", "pending")
+    assert services.deliveries_purge(now=timezone.now() + dt.timedelta(days=29)) == 0
+    assert services.deliveries_purge(now=timezone.now() + dt.timedelta(days=31)) == 1
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [open_.pk], "open deliveries stay"
+    assert not WebhookAttempt.objects.filter(delivery_id=done.pk).exists()

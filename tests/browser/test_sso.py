@@ -1,10 +1,8 @@
-"""In Chromium: sign in through the real provider, get roles from groups, sign by step-up, and be
-refused on a stale re-authentication. Local fixtures (the shared tests/browser ones may replace them)."""
+"""Single sign-on (issue 18) in Chromium: sign in through the real provider, get roles from groups,
+sign by step-up, and be refused on a stale re-authentication."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -12,86 +10,45 @@ import pytest
 
 from governance.accounts.models import User
 from governance.workflow.models import Approval
-from tests.conftest import IN_CI
+from tests.browser.conftest import screenshot
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
+from tests.sso import conftest as sso_fixtures
 from tests.sso.conftest import PASSWORDS, SUBJECTS, sso_settings_for
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# The real OpenID provider of tests/sso (a Node.js process on a free loopback port); this test lives
+# here to share the session's one Chromium (tests/browser/conftest.py).
+oidc_provider = sso_fixtures.oidc_provider
+provider = sso_fixtures.provider
 
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls of the test are still
-    # synchronous (the documented switch for this case).
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def site(live_server, settings, provider):
-    """mlgov's live server on 127.0.0.1 (a loopback redirect URI the provider accepts on any port)."""
+    """mlgov's live server pointed at the test provider (loopback redirect URIs match on any port)."""
     sso_settings_for(settings, provider.issuer)
-    parts = urlsplit(live_server.url)
-    return f"http://127.0.0.1:{parts.port}"
+    return live_server.url
 
 
-def sign_in_at_provider(page, username: str) -> None:
-    page.fill("#username", username)
-    page.fill("#password", PASSWORDS[username])
-    page.click("#sign-in")
+def sign_in_at_provider(tab, username: str) -> None:
+    tab.fill("#username", username)
+    tab.fill("#password", PASSWORDS[username])
+    tab.click("#sign-in")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(chromium, site, provider, developer, version):
+def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(page, site, provider, developer, version, tmp_path):
     wf.good_evidence(version)
     first = wf.request(version, developer, "staging")
     second_version = registry_factories.model_version(model=version.model, user=developer)
     wf.good_evidence(second_version)
     second = wf.request(second_version, developer, "staging")
 
-    context = chromium.new_context()
-    foreign: list[str] = []
-
-    def offline(route):
-        host = urlsplit(route.request.url).hostname
-        if host not in ("127.0.0.1", "localhost"):
-            foreign.append(route.request.url)
-            return route.abort()
-        return route.continue_()
-
-    context.route("**/*", offline)
-    page = context.new_page()
     page.set_default_timeout(30_000)
     try:
         # Sign in through the provider: a new user, with the role their group gives.
         page.goto(f"{site}/admin/login/")
+        screenshot(page, "sso-login", tmp_path)
         page.click("#sso-login")
         page.wait_for_url(f"{provider.issuer}/interaction/**")
         sign_in_at_provider(page, "victor")
@@ -108,6 +65,7 @@ def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(chromium, site, 
         page.click("button.btn.ok")
         page.wait_for_url(f"{provider.issuer}/interaction/**")
         assert "re-authentication requested" in page.content()
+        screenshot(page, "sso-step-up-provider", tmp_path)
         sign_in_at_provider(page, "victor")
         page.wait_for_url(f"{site}/admin/workflow/promotionrequest/{first.pk}/change/")
         assert "Signed after re-authentication" in page.content()
@@ -115,6 +73,7 @@ def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(chromium, site, 
         assert approval.reauthentication["method"] == "oidc_step_up"
         assert approval.reauthentication["subject"] == SUBJECTS["victor"]
         assert f"re-authenticated at {provider.issuer} at {approval.reauthentication['auth_time']}" in page.content()
+        screenshot(page, "sso-step-up-signed", tmp_path)
 
         # The second request, with a provider that ignores prompt=login/max_age=0: it answers from its
         # session, auth_time predates the signing, and the signature is refused.
@@ -138,6 +97,5 @@ def test_sign_in_roles_step_up_and_stale_refusal_in_the_browser(chromium, site, 
         page.wait_for_url(f"{site}/admin/workflow/promotionrequest/{second.pk}/change/")
         assert "Refused (recorded in the audit log): stale re-authentication" in page.content()
         assert not Approval.objects.filter(request=second).exists()
-        assert foreign == []
     finally:
-        context.close()
+        page.unroute_all()

@@ -1,0 +1,127 @@
+"""State verification: the governed tables must be what the log's events say they are.
+
+``audit_verify --state`` (and the nightly ``audit.verify_log`` task) replays the log from seq 0:
+each event is handed to the *replayers* that the governance apps register through
+``register_replayer`` (audit imports nothing from governance), each replayer rebuilds its rows
+in memory, then compares them with its tables and names the first table, row and field that
+differs from what the log says (a raw edit behind the services, on SQLite always, on PostgreSQL
+by a database owner; issue 10, defect 2).
+
+A replayer is any object with:
+- ``name`` (str) and ``actions`` (the action names it consumes, without ``.denied``);
+- ``apply(record: dict) -> None``: one event's parsed record (seq order, ``.denied`` skipped);
+- ``compare() -> Divergence | None``: the first difference between its tables and the replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_FACTORIES: list[Callable[[], object]] = []
+
+
+@dataclass(frozen=True)
+class Divergence:
+    table: str
+    row: str
+    field: str
+    stored: object
+    expected: object
+
+    def __str__(self) -> str:
+        return (
+            f"{self.table} row {self.row}, field {self.field}: the table holds {self.stored!r} "
+            f"but the log says {self.expected!r}"
+        )
+
+
+@dataclass(frozen=True)
+class StateResult:
+    ok: bool
+    events: int
+    replayers: tuple[str, ...]
+    divergence: Divergence | None = None
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"PASS: state of {', '.join(self.replayers)} matches the {self.events} events of the log"
+        return f"FAIL: {self.divergence}"
+
+
+def register_replayer(factory: Callable[[], object]) -> None:
+    """Register a callable that returns a fresh replayer (called once per verification)."""
+    if factory not in _FACTORIES:
+        _FACTORIES.append(factory)
+
+
+def compare_rows(table: str, stored: dict[str, dict], expected: dict[str, dict]) -> Divergence | None:
+    """The first difference between rows by id (``{id: {field: value}}``), in id order."""
+
+    def order(key: str):
+        return (0, int(key)) if key.isdigit() else (1, key)
+
+    for row in sorted(set(stored) | set(expected), key=order):
+        if row not in expected:
+            return Divergence(table, row, "(row)", "present", "no such row (it was never created through a service)")
+        if row not in stored:
+            return Divergence(table, row, "(row)", "missing", "a row created through a service")
+        for field, value in expected[row].items():
+            if field in stored[row] and stored[row][field] != value:
+                return Divergence(table, row, field, stored[row][field], value)
+    return None
+
+
+def verify_state(*, chunk_size: int = 5000, progress: Callable[[int], object] | None = None) -> StateResult:
+    """Replay every event of the log and compare the governed tables with the result."""
+    from audit.models import AuditEvent, AuditHead
+
+    replayers = [factory() for factory in _FACTORIES]
+    by_action: dict[str, list] = {}
+    for replayer in replayers:
+        for action in replayer.actions:
+            by_action.setdefault(action, []).append(replayer)
+    size = AuditHead.objects.get(pk=1).size
+    rows = (
+        AuditEvent.objects.filter(seq__lt=size, action__in=list(by_action))
+        .order_by("seq")
+        .values_list("record", flat=True)
+        .iterator(chunk_size=chunk_size)
+    )
+    for count, raw in enumerate(rows, 1):
+        record = json.loads(bytes(raw) if not isinstance(raw, str) else raw)
+        for replayer in by_action.get(record["action"], ()):
+            replayer.apply(record)
+        if progress and count % chunk_size == 0:
+            progress(chunk_size)
+    names = tuple(replayer.name for replayer in replayers)
+    for replayer in replayers:
+        divergence = replayer.compare()
+        if divergence is not None:
+            return StateResult(ok=False, events=size, replayers=names, divergence=divergence)
+    return StateResult(ok=True, events=size, replayers=names)
+
+
+def record_state_verification(*, trigger: str):
+    """Run ``verify_state``, store it as an ``AuditVerification`` (trigger ``<trigger>-state``), and
+    alert on a divergence the way a failed log verification alerts."""
+    import logging
+
+    from django.utils import timezone
+
+    from audit import signals
+    from audit.models import AuditVerification
+
+    run = AuditVerification.objects.create(started_at=timezone.now(), trigger=f"{trigger}-state"[:32])
+    result = verify_state()
+    run.finished_at = timezone.now()
+    run.ok = result.ok
+    run.size = result.events
+    run.message = result.message
+    run.save()
+    if not result.ok:
+        logging.getLogger("mlgov.alerts").error("governed state differs from the audit log (%s): %s", trigger, result)
+        signals.send_after_commit(signals.verification_failed, AuditVerification, verification=run)
+    return run

@@ -1,0 +1,1 @@
+"""The MLflow bridge: governance in front of an MLflow model registry (docs/mlflow.md)."""

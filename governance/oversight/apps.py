@@ -1,0 +1,27 @@
+from django.apps import AppConfig
+
+EVENT_TYPES = (
+    "validation.start",
+    "validation.complete",
+    "finding.create",
+    "finding.propose_remediation",
+    "finding.close",
+    "finding.accept_risk",
+    "revalidation_interval.set",
+    "revalidation_flag.raise",
+    "revalidation_flag.resolve",
+    "serious_incident.create",
+    "serious_incident.report",
+)
+
+
+class OversightConfig(AppConfig):
+    name = "governance.oversight"
+    label = "oversight"
+    verbose_name = "Ongoing model risk management"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from audit.registry import register_event_types
+
+        register_event_types(self.label, *EVENT_TYPES)

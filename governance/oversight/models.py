@@ -1,0 +1,216 @@
+"""Ongoing model risk management: validations and their findings, revalidation intervals and flags,
+and the EU AI Act serious-incident register. Rows change only through ``oversight.services``
+(audited); nothing is ever deleted."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from audit.guard import GovernedQuerySet
+from governance.oversight.rules import INCIDENT_CATEGORIES
+from governance.registry.models import ModelVersion, RegisteredModel
+
+
+class Conclusion(models.TextChoices):
+    FIT = "fit for use", "Fit for use"
+    FIT_WITH_CONDITIONS = "fit with conditions", "Fit with conditions"
+    NOT_FIT = "not fit", "Not fit"
+
+
+class Validation(models.Model):
+    """An independent validation of one model version (SR 11-7 effective challenge)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="validations")
+    scope = models.TextField()
+    validator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_on = models.DateField()
+    completed_on = models.DateField(null=True, blank=True)
+    conclusion = models.CharField(max_length=32, choices=Conclusion.choices, blank=True)
+    summary = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_on", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(conclusion="") | models.Q(conclusion__in=Conclusion.values),
+                name="validation_conclusion_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(completed_on__isnull=True, conclusion="")
+                | models.Q(completed_on__isnull=False) & ~models.Q(conclusion=""),
+                name="validation_completed_with_conclusion",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"validation {self.pk} of {self.model_version}"
+
+    @property
+    def is_completed(self) -> bool:
+        return self.completed_on is not None
+
+
+class Severity(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    REMEDIATION_PROPOSED = "remediation proposed", "Remediation proposed"
+    CLOSED = "closed", "Closed"
+    RISK_ACCEPTED = "risk accepted", "Risk accepted"
+
+
+class Finding(models.Model):
+    validation = models.ForeignKey(Validation, on_delete=models.PROTECT, related_name="findings")
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    description = models.TextField()
+    evidence_evaluations = models.JSONField(default=list, blank=True, help_text="Evaluation ids cited.")
+    evidence_audit_seqs = models.JSONField(default=list, blank=True, help_text="Audit log sequence numbers cited.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    due_date = models.DateField()
+    status = models.CharField(max_length=24, choices=FindingStatus.choices, default=FindingStatus.OPEN)
+    remediation = models.TextField(blank=True)
+    remediation_proposed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closure_note = models.TextField(blank=True)
+    risk_accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    risk_accepted_at = models.DateTimeField(null=True, blank=True)
+    risk_acceptance_justification = models.TextField(blank=True)
+    risk_accepted_until = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(severity__in=Severity.values), name="finding_severity_valid"),
+            models.CheckConstraint(condition=models.Q(status__in=FindingStatus.values), name="finding_status_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status="risk accepted") | models.Q(risk_accepted_until__isnull=False),
+                name="finding_risk_acceptance_expires",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"finding {self.pk} ({self.severity}, {self.status})"
+
+    def is_unresolved(self, today) -> bool:
+        """Open, remediation proposed, or a risk acceptance that has expired."""
+        if self.status == FindingStatus.CLOSED:
+            return False
+        if self.status == FindingStatus.RISK_ACCEPTED:
+            return self.risk_accepted_until < today
+        return True
+
+
+class RevalidationInterval(models.Model):
+    """A risk officer's per-model revalidation interval, replacing the tier's default."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.PROTECT, related_name="revalidation_interval")
+    months = models.PositiveIntegerField()
+    reason = models.TextField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.model.name}: every {self.months} months"
+
+
+class RevalidationFlag(models.Model):
+    """A production version whose revalidation is overdue (raised for tier-1 models by the daily job)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="revalidation_flags")
+    due_on = models.DateField()
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_revalidation_flag_per_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"revalidation of {self.model_version} overdue since {self.due_on}"
+
+
+class SeriousIncident(models.Model):
+    """An EU AI Act serious incident (Art. 3(49)) and its Art. 73 reporting deadline."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="serious_incidents")
+    description = models.TextField(help_text="What happened.")
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    aware_at = models.DateTimeField(help_text="When the provider became aware of the incident.")
+    affected_persons = models.TextField()
+    causal_link = models.TextField(help_text="The link between the AI system and the incident.")
+    category = models.CharField(max_length=48, choices=[(c, c) for c in INCIDENT_CATEGORIES])
+    reporting_deadline = models.DateTimeField()
+    deadline_rule = models.CharField(max_length=32, help_text="The Art. 73 paragraph the deadline comes from.")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-aware_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(category__in=INCIDENT_CATEGORIES), name="incident_category_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"incident {self.pk} ({self.model_version})"
+
+
+class ReportKind(models.TextChoices):
+    INITIAL = "initial", "Initial report"
+    FOLLOW_UP = "follow_up", "Follow-up report"
+
+
+class IncidentReport(models.Model):
+    """A report of a serious incident to the market surveillance authority (Art. 73(1), 73(5))."""
+
+    incident = models.ForeignKey(SeriousIncident, on_delete=models.PROTECT, related_name="reports")
+    kind = models.CharField(max_length=16, choices=ReportKind.choices)
+    submitted_at = models.DateTimeField()
+    authority = models.CharField(max_length=200)
+    reference = models.CharField(max_length=200, blank=True)
+    summary = models.TextField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["submitted_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident"], condition=models.Q(kind="initial"), name="one_initial_report_per_incident"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} report of incident {self.incident_id}"
