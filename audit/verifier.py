@@ -625,13 +625,19 @@ _SIZE_RE = re.compile(r"(0|[1-9][0-9]{0,18})\Z")
 
 
 def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
-    """Parse a C2SP tlog-checkpoint body with no extension lines: (origin, size, root)."""
+    """Parse a C2SP tlog-checkpoint body: (origin, size, root).
+
+    The spec allows opaque extension lines after the root hash; they are accepted (each must be
+    non-empty) and carry no meaning here: they are covered by the note signature like the rest.
+    """
     if not body.endswith("\n"):
         raise CheckpointError("checkpoint body must end with a newline")
     lines = body[:-1].split("\n")
-    if len(lines) != 3:
-        raise CheckpointError(f"checkpoint body must have exactly 3 lines, got {len(lines)}")
-    origin, size_s, root_s = lines
+    if len(lines) < 3:
+        raise CheckpointError(f"checkpoint body must have at least 3 lines, got {len(lines)}")
+    if any(not line for line in lines[3:]):
+        raise CheckpointError("checkpoint extension lines must not be empty")
+    origin, size_s, root_s = lines[:3]
     if not origin or origin.strip() != origin:
         raise CheckpointError("checkpoint origin line is empty or has surrounding spaces")
     if not _SIZE_RE.match(size_s):

@@ -346,6 +346,21 @@ EU_AI_ACT_APPLICABLE_DATE = os.environ.get(
     "2 December 2027 (Digital Omnibus) was reported — confirm the date in force",
 )
 
+# Reported versus computed evidence: an absolute difference above this is a discrepancy, shown on
+# the promotion request page and in every documentation pack's executive summary.
+EVIDENCE_DISCREPANCY_TOLERANCE = float(os.environ.get("EVIDENCE_DISCREPANCY_TOLERANCE", "0.02"))
+# One number rule for every pack: measured values to this many significant digits; thresholds as
+# written; counts as integers with thousands separators; p-values below 0.0001 as "< 0.0001".
+PACK_SIGNIFICANT_DIGITS = int(os.environ.get("PACK_SIGNIFICANT_DIGITS", "4"))
+# Base URL printed before the admin links of NOT PROVIDED narratives (e.g. https://mlgov.bank.example).
+PACK_ADMIN_BASE_URL = os.environ.get("PACK_ADMIN_BASE_URL", "").rstrip("/")
+# Paper size of the packs: A4 or Letter (charts and tables are laid out for it).
+PACK_PAGE_SIZE = os.environ.get("PACK_PAGE_SIZE", "A4")
+if PACK_PAGE_SIZE not in ("A4", "Letter"):
+    raise ImproperlyConfigured(f"PACK_PAGE_SIZE must be A4 or Letter, got {PACK_PAGE_SIZE!r}")
+if not 1 <= PACK_SIGNIFICANT_DIGITS <= 15:
+    raise ImproperlyConfigured("PACK_SIGNIFICANT_DIGITS must be between 1 and 15")
+
 # Where seed_demo copies the two sample packs linked from the README (generated, not committed).
 DEMO_SAMPLES_DIR = Path(os.environ.get("DEMO_SAMPLES_DIR", BASE_DIR / "docs" / "samples"))
 

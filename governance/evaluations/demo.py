@@ -50,7 +50,8 @@ def payloads(version: str, rows: list[list[str]] | None = None) -> dict[str, tup
                 "y_score": score[HOLDOUT].tolist(),
                 "sensitive_features": {"sex": sex[HOLDOUT], "age_band": age_band[HOLDOUT]},
             },
-            {"threshold": 0.5},
+            # y = 1 is bad credit: the favourable outcome for the applicant is predicted label 0
+            {"threshold": 0.5, "favourable_outcome": 0},
         ),
         "performance": (DATASET, {"y_true": y[HOLDOUT].tolist(), "y_score": score[HOLDOUT].tolist()}, {"seed": 0}),
         "drift": (

@@ -114,11 +114,18 @@ def _ratio(lo: float, hi: float) -> float | None:
     return None if hi == 0 else float(lo / hi)
 
 
-def compute_fairness(parsed: Parsed, *, min_group_size: int = 30) -> dict:
+def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_outcome: int = 1) -> dict:
+    """Per-group rates and the parity metrics. ``favourable_outcome`` is the predicted label that
+    benefits the person (1 by default; 0 for a model that predicts the adverse event, such as default
+    in credit scoring): the ratios (disparate impact, demographic parity ratio) are computed on the
+    share of each group predicted the favourable outcome, and each group row carries it as
+    ``favourable_rate``."""
     if parsed.kind != "fairness":
         raise ValidationFailed("parsed input is not a fairness input", field="kind")
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or min_group_size < 0:
         raise ValidationFailed("params.min_group_size: must be a non-negative integer", field="params.min_group_size")
+    if favourable_outcome not in (0, 1) or isinstance(favourable_outcome, bool):
+        raise ValidationFailed("params.favourable_outcome: must be 0 or 1", field="params.favourable_outcome")
     y_true = parsed.arrays["y_true"]
     y_pred = parsed.y_pred
     sw = parsed.arrays.get("sample_weight")
@@ -153,6 +160,7 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30) -> dict:
         weighted=sw is not None,
         params=parsed.params,
         min_group_size=min_group_size,
+        favourable_outcome=favourable_outcome,
     )
 
 
@@ -167,6 +175,7 @@ def fairness_from_counts(
     weighted: bool,
     params: dict,
     min_group_size: int,
+    favourable_outcome: int = 1,
 ) -> dict:
     """The fairness result from per-group confusion counts (columns tn, fp, fn, tp; groups in
     lexicographic label order), weighted counts and the overall (weighted) totals: what both the
@@ -184,6 +193,7 @@ def fairness_from_counts(
             row["weight"] = float(c[i].sum())
         for key in RATE_KEYS:
             row[key] = float(g[key][i])
+        row["favourable_rate"] = row["selection_rate"] if favourable_outcome == 1 else 1.0 - row["selection_rate"]
         by_group.append(row)
         if row["count"] < min_group_size:
             warnings.append(
@@ -222,7 +232,8 @@ def fairness_from_counts(
 
     sr, tpr, fpr = g["selection_rate"], g["tpr"], g["fpr"]
     dpd = float(sr.max() - sr.min())
-    dpr = _ratio(sr.min(), sr.max())
+    fav = sr if favourable_outcome == 1 else 1.0 - sr
+    dpr = _ratio(fav.min(), fav.max())
     tpr_d, fpr_d = float(tpr.max() - tpr.min()), float(fpr.max() - fpr.min())
     tpr_r, fpr_r = _ratio(tpr.min(), tpr.max()), _ratio(fpr.min(), fpr.max())
     metrics = {
@@ -236,6 +247,7 @@ def fairness_from_counts(
     metrics = {k2: finite_or_none(v) for k2, v in metrics.items()}
     params = dict(params)
     params.update({"min_group_size": min_group_size, "sensitive_features": names, "weighted": weighted})
+    params["favourable_outcome"] = favourable_outcome
     return {
         "kind": "fairness",
         "metrics": metrics,

@@ -328,6 +328,7 @@ def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, prog
         weighted=weighted,
         params=used,
         min_group_size=min_group_size,
+        favourable_outcome=params.get("favourable_outcome", 1),
     )
 
 

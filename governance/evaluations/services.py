@@ -59,7 +59,7 @@ COMPUTED_KINDS = (EvaluationKind.FAIRNESS, EvaluationKind.DRIFT, EvaluationKind.
 FILE_FORMATS = ("csv", "parquet")
 FORMAT_BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".parq": "parquet"}
 PARAMS_BY_KIND = {
-    "fairness": ("threshold", "min_group_size"),
+    "fairness": ("threshold", "min_group_size", "favourable_outcome"),
     "performance": ("threshold", "n_boot", "seed", "ci_level"),
     "drift": ("categorical", *drift_core.DEFAULTS),
 }
@@ -164,6 +164,9 @@ def _clean_params(kind: str, params) -> dict:
         v = params["min_group_size"]
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             _fail("params.min_group_size", "must be a non-negative integer")
+    if kind == EvaluationKind.FAIRNESS and "favourable_outcome" in params:
+        if params["favourable_outcome"] not in (0, 1) or isinstance(params["favourable_outcome"], bool):
+            _fail("params.favourable_outcome", "must be 0 or 1 (the predicted label that benefits the person)")
     return params
 
 
@@ -378,7 +381,11 @@ def _reference(
 def compute(kind: str, parsed: inputs_core.Parsed, params: dict, thresholds: list[dict]) -> dict:
     """Run the core for ``kind`` and split its output into the Evaluation's columns."""
     if kind == EvaluationKind.FAIRNESS:
-        out = compute_fairness(parsed, min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE))
+        out = compute_fairness(
+            parsed,
+            min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE),
+            favourable_outcome=params.get("favourable_outcome", 1),
+        )
     elif kind == EvaluationKind.DRIFT:
         out = drift_core.compute_drift(parsed, params={k: v for k, v in params.items() if k != "categorical"})
     else:

@@ -1,8 +1,10 @@
 """Signed evidence bundles: the PDF, pack.json, the audit entries the pack cites with inclusion
 proofs against a signed checkpoint, the public keys, manifest.json and its signature.
 
-The layout is what ``audit/verifier.py`` checks offline (``verify_evidence_bundle``). The zip is
-written deterministically (sorted members, fixed timestamps) so the same pack gives the same bytes.
+The layout is what ``audit/verifier.py`` checks offline (``verify_evidence_bundle``); the bundle
+carries that verifier itself as ``verifier.py`` (its SHA-256 is in the manifest like every file)
+and a five-line README. The zip is written deterministically (sorted members, fixed timestamps) so
+the same pack gives the same bytes.
 """
 
 from __future__ import annotations
@@ -14,37 +16,31 @@ import zipfile
 from pathlib import Path
 
 from audit import checkpoints
+from audit import verifier as verifier_module
 from audit.keys import signers_for
 from audit.merkle import inclusion_proof
 from audit.notes import sign_note
 from audit.selectors import AuditCheckpoint, AuditEvent
 from audit.verifier import canonical_json
+from governance.reports.identity import canonical_pack_bytes
 from governance.reports.modelcard import model_card
-from governance.reports.render import canonical_pack_bytes
 
 FORMAT = "mlgov.evidence/v1"
 
-README = """# Evidence bundle {pack_id}
+#: The bundle's README: five lines, how to verify offline and what a PASS proves.
+README = (
+    "Evidence bundle {pack_id}: {title}, {model} {version}, as of audit seq {seq} ({ts}).\n"
+    "Verify offline with Python 3.11 and the cryptography package only: "
+    "python verifier.py THIS_BUNDLE.zip --key YOUR_PINNED_KEY_FILE\n"
+    "Pin the log's public key from your own trusted copy; keys.txt here is a convenience, not a trust anchor.\n"
+    "PASS proves: every file matches manifest.json, manifest.sig is signed by the pinned key, and each of the "
+    "{n} cited audit entries is in the signed checkpoint (tree size {size}).\n"
+    "PASS does not prove the statements are true, only that they are unchanged since the key holder signed them; "
+    "verifier.py is in the manifest too (compare its SHA-256 with your own copy).\n"
+)
 
-{title} for {model} {version}, as of audit seq {seq} ({ts}).
-
-Files
-- pack.pdf — the documentation pack
-- pack.json — every value the PDF shows (canonical JSON; its SHA-256 is the content hash printed in the PDF)
-- model_card.json — the same data in Model Card Toolkit form
-- audit/entries.jsonl — the {n} audit entries the pack cites, exact canonical bytes, one per line
-- audit/proofs.json — an RFC 9162 inclusion proof for each entry against audit/checkpoint.txt
-- audit/checkpoint.txt — the signed checkpoint (tree size {size}) that covers them
-- keys.txt — the log's public keys as served (pin your own copy; do not trust this one)
-- manifest.json — SHA-256 of every other file; manifest.sig — its Ed25519 signature (signed note)
-
-Verify offline with the standalone verifier (Python 3.11 + cryptography, no access to the service):
-
-    python verifier.py THIS_BUNDLE.zip --key YOUR_PINNED_KEY_FILE
-
-It checks every file against the manifest, the manifest's signature, the checkpoint's signature and
-every entry's inclusion proof. A changed byte anywhere fails and names the file.
-"""
+#: The standalone verifier shipped inside every bundle (stdlib + cryptography, no Django).
+VERIFIER_PATH = Path(verifier_module.__file__)
 
 
 def _proofs(events: list[AuditEvent], size: int) -> list[dict]:
@@ -72,6 +68,7 @@ def write_bundle(
             separators=(",", ":"),
         ).encode(),
         "audit/checkpoint.txt": checkpoint.note.encode(),
+        "verifier.py": VERIFIER_PATH.read_bytes(),
         "keys.txt": ("\n".join(signer.verifier_key() for signer in signers_for(origin)) + "\n").encode(),
         "README.md": README.format(
             pack_id=pack["pack_id"],

@@ -18,7 +18,11 @@ def samples_dir() -> Path:
     return Path(settings.DEMO_SAMPLES_DIR)
 
 
-SAMPLE_NAMES = {"sr11-7": "sr11-7-german-credit-scoring.pdf", "eu-ai-act": "eu-ai-act-german-credit-scoring.pdf"}
+SAMPLE_NAMES = {
+    "sr11-7": "sr11-7-german-credit-scoring.pdf",
+    "eu-ai-act": "eu-ai-act-german-credit-scoring.pdf",
+    "pra-ss1-23": "pra-ss1-23-german-credit-scoring.pdf",
+}
 
 # A few statements, written by the people who own them; the rest stay NOT PROVIDED on purpose,
 # so the samples show both states.
@@ -45,7 +49,65 @@ NARRATIVES = (
         "Approved for production use with conditions: monitor the disparate impact ratio by sex monthly and "
         "re-validate within twelve months or when the holdout AUC falls below 0.60.",
     ),
+    (
+        "dana.developer",
+        "design_rationale",
+        "1.0.0",
+        "A logistic scorecard on four numeric application features (loan duration, amount in thousands, "
+        "instalment rate, age), fitted with scikit-learn LogisticRegression (C = 1.0) on rows 1-700. A linear "
+        "score was chosen so that every coefficient can be read and challenged and adverse-action reasons can "
+        "be derived directly from the terms.\n\nThe coefficients have the expected signs: longer and larger "
+        "loans and higher instalment rates raise the estimated probability of bad credit; age lowers it.",
+    ),
+    (
+        "dana.developer",
+        "data_gaps_remediation",
+        "1.0.0",
+        "Known limitations of the UCI Statlog German Credit data: the personal-status attribute (column 9) "
+        "mixes sex and marital status, so sex is derived from it and cannot be separated from marital status; "
+        "the file has no rows coded 'female single' (A95), so that group cannot be assessed at all. The data "
+        "are undated, so no out-of-time sample exists. 1,000 applications from one lender in the 1990s are "
+        "not representative of today's applicants; no remediation is possible within this data set.",
+    ),
+    (
+        "victor.validator",
+        "outcomes_explanation",
+        "1.0.0",
+        "On the hold-out rows 701-1000 the service's own computation gives AUC 0.64, below the 0.70 the policy "
+        "requires, while the pipeline reported 0.781 on the same rows. The approval relied on the reported "
+        "figure; the difference is unexplained and is the first finding to resolve. Outcomes cannot be "
+        "back-tested out of time because the data carry no dates.",
+    ),
+    (
+        "rita.risk",
+        "effective_challenge",
+        "1.0.0",
+        "The validator questioned the use of age as an input and the small groups in the fairness "
+        "evaluation (25 and 18 applicants under 25). The developer kept age (it lowers the estimated risk for "
+        "older applicants) and documented the small groups; the challenge led to the monthly fairness "
+        "monitoring condition in the validation opinion.",
+    ),
+    (
+        "rita.risk",
+        "use_restrictions",
+        "1.0.0",
+        "Use is restricted to consumer instalment loans up to EUR 20,000 as one input to a credit officer's "
+        "decision; never for automatic refusal, small-business lending or pricing. Compensating control: "
+        "every refusal in which the score was decisive is reviewed by a second officer until the computed "
+        "AUC and the fairness metrics meet the policy again.",
+    ),
+    (
+        "rita.risk",
+        "tiering_rationale",
+        None,
+        "Tier 1: the score informs credit decisions about natural persons across the retail book (high "
+        "materiality and breadth of use), and it is a high-risk system under the EU AI Act (Annex III 5(b)).",
+    ),
 )
+
+# Left NOT PROVIDED on purpose so the samples show both states: the executive synopsis, key
+# assumptions, conceptual soundness, process verification, benchmarking, internal audit's assessment,
+# the fair-lending determinations and most EU Annex IV statements (declaration, standards, FRIA).
 
 
 def seed(command, by: Principal) -> None:

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from audit.guard import GovernedQuerySet
 from governance.registry.models import ModelVersion, RegisteredModel
+from governance.reports.outlines import available_regimes, regime_choices
 
 
 class NarrativeEntry(models.Model):
@@ -41,9 +42,20 @@ class NarrativeEntry(models.Model):
         return f"{self.key} ({self.model.name} {scope})"
 
 
-class Regime(models.TextChoices):
-    SR_11_7 = "sr11-7", "SR 11-7 style (model risk management, 2011 guidance)"
-    EU_AI_ACT = "eu-ai-act", "EU AI Act style (Annex IV technical documentation)"
+class _Regimes:
+    """The regimes are the outlines (``governance/reports/outlines/*.json``): adding a regime is adding
+    its outline file. ``Regime.values`` and ``Regime.choices`` read them."""
+
+    @property
+    def values(self) -> list[str]:
+        return available_regimes()
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        return regime_choices()
+
+
+Regime = _Regimes()
 
 
 class PackStatus(models.TextChoices):
@@ -62,7 +74,7 @@ class DocumentationPack(models.Model):
     """
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="documentation_packs")
-    regime = models.CharField(max_length=16, choices=Regime.choices)
+    regime = models.CharField(max_length=16, choices=regime_choices)
     as_of_seq = models.BigIntegerField()
     as_of_ts = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=PackStatus.choices, default=PackStatus.QUEUED)

@@ -535,7 +535,8 @@ CATALOGUE: tuple[Narrative, ...] = (
     _n(
         "conformity_assessment",
         "Conformity assessment procedure and outcome",
-        "The procedure chosen (Annex VI internal control or Annex VII) and its outcome.",
+        "The procedure followed and its outcome: for Annex III points 2-8, Annex VI internal control "
+        "without a notified body (Art. 43(2)).",
         "version",
         "risk_officer",
         EU,
@@ -544,6 +545,180 @@ CATALOGUE: tuple[Narrative, ...] = (
         "eu_registration",
         "EU database registration",
         "Member States concerned and confirmation of submission to the EU database (Art. 49).",
+        "model",
+        "risk_officer",
+        EU,
+    ),
+    # --- added for the corrected outlines (issue 14) ----------------------------------------
+    _n(
+        "process_verification",
+        "Process verification",
+        "How inputs, code and outputs were checked to reconcile: data feeds complete and accurate, the "
+        "implemented code matches the approved specification, reports agree with model outputs (SR 11-7 §V, "
+        "ongoing monitoring). A drift test is not process verification.",
+        "version",
+        "validator",
+        SR,
+    ),
+    _n(
+        "benchmark_model",
+        "Benchmark model and comparison",
+        "The alternative model or estimate the model was compared with, on which data, and what the "
+        "comparison showed (SR 11-7 §V, benchmarking).",
+        "version",
+        "validator",
+        SR,
+    ),
+    _n(
+        "backtesting_assessment",
+        "Back-testing and out-of-time testing",
+        "Forecasts compared with actual outcomes over a period not used in development, with the "
+        "expected ranges; or why out-of-time testing is not possible (SR 11-7 §V, outcomes analysis).",
+        "version",
+        "validator",
+        SR,
+    ),
+    _n(
+        "use_restrictions",
+        "Use restrictions and compensating controls",
+        "Restrictions on use, conditions of approval and the compensating controls warranted by the "
+        "validation (SR 11-7 §VI, documentation of validation reports).",
+        "version",
+        "risk_officer",
+        SR,
+    ),
+    _n(
+        "tiering_rationale",
+        "Model tiering rationale",
+        "Why the model has its risk tier (materiality, complexity, uncertainty, breadth of use) and what "
+        "scope and frequency of validation follow from it (SR 11-7 §VI, policies and procedures).",
+        "model",
+        "risk_officer",
+        SR,
+    ),
+    _n(
+        "board_reporting",
+        "Reporting to senior management and the board",
+        "How and when the model's risk, individually and in aggregate, and compliance with policy are "
+        "reported to senior management and the board (SR 11-7 §VI).",
+        "model",
+        "risk_officer",
+        SR,
+    ),
+    _n(
+        "internal_audit_assessment",
+        "Internal audit's assessment",
+        "Internal audit's independent assessment of the model risk management framework as it applies to "
+        "this model: validation independence, policy compliance, inventory completeness (SR 11-7 §VI, "
+        "Internal Audit). Recorded by the risk officer from internal audit's report.",
+        "model",
+        "risk_officer",
+        SR,
+    ),
+    _n(
+        "fl_prohibited_bases",
+        "Prohibited bases among the inputs (ECOA / Regulation B)",
+        "Whether age or any other prohibited basis is an input or a proxy, and why its use is permitted "
+        "(12 CFR 1002.6(b)(2): an empirically derived, demonstrably and statistically sound system may use "
+        "age only if applicants 62 or older are not assigned a negative factor).",
+        "model",
+        "risk_officer",
+        SR,
+    ),
+    _n(
+        "fl_adverse_action_method",
+        "Adverse-action reasons method",
+        "How the principal reasons for an adverse action are derived from the model (12 CFR 1002.9(b)(2)).",
+        "version",
+        "developer",
+        SR,
+    ),
+    _n(
+        "fl_less_discriminatory_alternatives",
+        "Search for less discriminatory alternatives",
+        "Which alternative models or features were tested for a smaller disparity at comparable accuracy, "
+        "and the result.",
+        "version",
+        "developer",
+        SR,
+    ),
+    _n(
+        "ifu_characteristics",
+        "Characteristics, capabilities and limitations of performance",
+        "Intended purpose, accuracy levels and metrics, known circumstances affecting them, groups of "
+        "persons, input specifications, output interpretation (Art. 13(3)(b)).",
+        "version",
+        "developer",
+        EU,
+    ),
+    _n(
+        "ifu_changes",
+        "Pre-determined changes",
+        "Changes to the system and its performance pre-determined at the initial conformity assessment "
+        "(Art. 13(3)(c)).",
+        "version",
+        "developer",
+        EU,
+    ),
+    _n(
+        "ifu_resources",
+        "Computational resources, lifetime and maintenance",
+        "Computational and hardware resources needed, expected lifetime, maintenance and care measures "
+        "including software updates (Art. 13(3)(e)).",
+        "version",
+        "developer",
+        EU,
+    ),
+    _n(
+        "ifu_logging",
+        "Mechanisms to collect, store and interpret logs",
+        "How deployers collect, store and interpret the logs of Art. 12 (Art. 13(3)(f)).",
+        "version",
+        "developer",
+        EU,
+    ),
+    _n(
+        "oversight_built_in",
+        "Oversight measures built into the system",
+        "Measures identified and built into the system by the provider before it is placed on the market, "
+        "mapped to Art. 14(4)(a)-(e) (Art. 14(3)(a)).",
+        "version",
+        "developer",
+        EU,
+    ),
+    _n(
+        "oversight_deployer",
+        "Oversight measures for the deployer to implement",
+        "Measures identified by the provider as appropriate to be implemented by the deployer, mapped to "
+        "Art. 14(4)(a)-(e) (Art. 14(3)(b)).",
+        "model",
+        "risk_officer",
+        EU,
+    ),
+    _n(
+        "accuracy_declaration",
+        "Declared levels of accuracy and the metrics",
+        "The levels of accuracy and the relevant accuracy metrics declared in the instructions for use "
+        "(Art. 15(3)), and the robustness (15(4)) and cybersecurity (15(5)) testing performed.",
+        "version",
+        "validator",
+        EU,
+    ),
+    _n(
+        "fi_provisions",
+        "Financial-institution provisions",
+        "How the obligations are met through the internal governance arrangements under Union financial "
+        "services law (Art. 17(4), 18(3), 19(2), 72(4)).",
+        "model",
+        "risk_officer",
+        EU,
+    ),
+    _n(
+        "fria",
+        "Fundamental rights impact assessment",
+        "The deployer's assessment under Art. 27(1)(a)-(f): processes, period and frequency of use, "
+        "categories of persons affected, specific risks of harm, human oversight measures, measures if "
+        "risks materialise. Required before first use for deployers of Annex III 5(b) systems.",
         "model",
         "risk_officer",
         EU,

@@ -18,7 +18,7 @@ import os
 import reportlab
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_LEFT
-from reportlab.lib.pagesizes import A4
+from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -31,7 +31,20 @@ FONT_BOLD_ITALIC = "Vera-BoldItalic"
 HASH_FONT = "Vera"
 HASH_SIZE = 7
 
-PAGE_SIZE = A4
+PAGE_SIZE = A4  # the default; the setting PACK_PAGE_SIZE (A4 or Letter) chooses per installation
+PAGE_SIZES = {"A4": A4, "Letter": LETTER}
+
+
+def page_size() -> tuple[float, float]:
+    """The paper size of the packs, from the setting ``PACK_PAGE_SIZE`` (default A4)."""
+    try:
+        from django.conf import settings
+
+        return PAGE_SIZES[getattr(settings, "PACK_PAGE_SIZE", "A4")]
+    except ImportError:  # pragma: no cover - the renderer outside Django
+        return PAGE_SIZE
+
+
 MARGIN_X = 18 * mm
 MARGIN_TOP = 22 * mm
 MARGIN_BOTTOM = 20 * mm

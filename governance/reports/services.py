@@ -20,10 +20,11 @@ from governance.common.refusals import refusals
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.registry.services import model_target, version_target
 from governance.reports.bundle import file_sha256, write_bundle
+from governance.reports.identity import pack_content_hash
 from governance.reports.models import DocumentationPack, NarrativeEntry, PackStatus, Regime
 from governance.reports.narratives import BY_KEY
 from governance.reports.outlines import load_outline
-from governance.reports.render import pack_content_hash, render_pack_pdf
+from governance.reports.render import render_pack_pdf
 from governance.reports.snapshot import SnapshotError, as_of_event, build_pack
 
 logger = logging.getLogger(__name__)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -24,11 +26,12 @@ from audit.selectors import AuditCheckpoint, AuditEvent
 from audit.services import TS_FORMAT, parse_ts
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
+from governance.reports import evidence
+from governance.reports.identity import derive_pack_id
 from governance.reports.models import DocumentationPack, NarrativeEntry
 from governance.reports.narratives import BY_KEY
 from governance.reports.outlines import load_outline
-from governance.reports.render import derive_pack_id
-from governance.workflow.models import Approval, PromotionRequest, StageTransition
+from governance.workflow.models import Approval, PromotionRequest, ReviewFlag, StageTransition
 
 PERFORMANCE_KEYS = ("auc", "gini", "ks_statistic", "brier", "accuracy", "precision", "recall", "f1", "log_loss")
 GROUP_RATE_KEYS = ("selection_rate", "tpr", "fpr", "fnr", "tnr", "precision", "accuracy")
@@ -125,56 +128,118 @@ def _person(user) -> str:
     return f"{full} ({user.username})" if full else user.username
 
 
+def _group_label(group: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((group or {}).items()))
+
+
+def _warnings(evaluation: Evaluation) -> list[dict]:
+    """Every warning the evaluation recorded, in its order, with the group it concerns (if any)."""
+    out = []
+    for w in evaluation.warnings or []:
+        if not isinstance(w, dict):
+            out.append({"code": "note", "message": str(w), "group": None, "count": None})
+            continue
+        out.append(
+            {
+                "code": w.get("code") or "note",
+                "message": w.get("message") or w.get("code") or "",
+                "group": _group_label(w["group"]) if isinstance(w.get("group"), dict) else w.get("group"),
+                "count": w.get("count"),
+            }
+        )
+    return out
+
+
+#: Drift methods: (statistic key, p-value key or None, what decided).
+DRIFT_METHODS = {
+    "ks": ("ks_statistic", "ks_pvalue", "p_value"),
+    "chi2": ("chi2_statistic", "chi2_pvalue", "p_value"),
+    "wasserstein_normalized": ("wasserstein_normalized", None, "statistic"),
+    "jensen_shannon": ("js_distance", None, "statistic"),
+}
+
+
+def _drift_feature(f: dict) -> dict:
+    method = f.get("method")
+    stat_key, p_key, decided_by = DRIFT_METHODS.get(method, (method, None, "statistic"))
+    return {
+        "feature": f["feature"],
+        "type": f.get("type"),
+        "method": method,
+        "statistic_name": stat_key,
+        "statistic": f.get(stat_key),
+        "p_value": f.get(p_key) if p_key else None,
+        "decided_by": decided_by,
+        "comparator": "<" if decided_by == "p_value" else ">",
+        "threshold": f.get("threshold"),
+        "drifted": bool(f.get("drifted")),
+        "psi": f.get("psi"),
+        "n_reference": f.get("n_reference"),
+        "n_current": f.get("n_current"),
+    }
+
+
 def _evaluation(evaluation: Evaluation) -> dict:
     result = evaluation.result or {}
+    params = evaluation.params or {}
     row = {
         "id": f"EV-{evaluation.pk:04d}",
+        "pk": evaluation.pk,
         "kind": evaluation.kind,
         "dataset": evaluation.dataset,
         "model_version": evaluation.model_version.version,
         "created_at": ts(evaluation.created_at),
         "source": evaluation.source,
         "input_sha256": evaluation.input_sha256 or None,
+        "input_rows": evaluation.input_rows,
         "metrics": dict(sorted((evaluation.metrics or {}).items())),
         "checks": [
             {k: check.get(k) for k in ("metric", "comparator", "threshold", "value", "passed")}
             for check in evaluation.checks or []
         ],
+        "warnings": _warnings(evaluation),
         "libraries": dict(sorted((evaluation.library_versions or {}).items())),
     }
     if evaluation.kind == "fairness" and result.get("by_group"):
+        min_size = params.get("min_group_size", result.get("params", {}).get("min_group_size"))
         rows = []
         for group in result["by_group"]:
             if group.get("overall"):
                 continue
-            label = ", ".join(f"{k}={v}" for k, v in sorted(group.get("group", {}).items()))
+            label = _group_label(group.get("group", {}))
             rows.append(
                 {
                     "attribute": ", ".join(sorted(group.get("group", {}))),
                     "group": label,
                     "n": group.get("count"),
-                    "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS},
+                    "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS + ("favourable_rate",) if k in group},
+                    "warnings": [w["message"] for w in row["warnings"] if w.get("group") == label],
                 }
             )
         row["by_group"] = rows
-        ratio_check = next((c for c in evaluation.checks or [] if c.get("metric") == "disparate_impact_ratio"), None)
-        row["group_metric"] = {"name": "selection_rate", "comparator": None, "threshold": None}
-        if ratio_check:
-            row["group_metric"]["note"] = "disparate impact = lowest over highest selection rate"
+        row["min_group_size"] = min_size
+        row["favourable_outcome"] = favourable_outcome(evaluation)
+        has_fav = any("favourable_rate" in (r["metrics"] or {}) for r in rows)
+        row["group_metric"] = {
+            "name": "favourable_rate" if has_fav else "selection_rate",
+            "comparator": None,
+            "threshold": None,
+        }
     if evaluation.kind == "drift" and result.get("features"):
         features = sorted(result["features"], key=lambda f: (not f.get("drifted"), f.get("feature")))
-        row["features"] = [
-            {
-                "feature": f["feature"],
-                "statistic": f.get("method"),
-                "comparator": "<" if f.get("method") in ("ks", "chi2") else ">",
-                "threshold": f.get("threshold"),
-                "value": f.get({"ks": "ks_pvalue", "chi2": "chi2_pvalue"}.get(f.get("method"), f.get("method"))),
-                "drifted": f.get("drifted"),
-            }
-            for f in features
-        ]
+        row["features"] = [_drift_feature(f) for f in features]
     return row
+
+
+def favourable_outcome(evaluation: Evaluation) -> dict:
+    """The outcome the fairness ratios are about, as the evaluation recorded it (params
+    ``favourable_outcome``: the predicted label that benefits the person, default 1)."""
+    params = evaluation.params or {}
+    label = params.get("favourable_outcome", 1)
+    meaning = (
+        "predicted label 1 (the positive class)" if label == 1 else f"predicted label {label} (the negative class)"
+    )
+    return {"label": label, "declared": "favourable_outcome" in params, "meaning": meaning}
 
 
 def _approvals(requests: Iterable[PromotionRequest], moment: dt.datetime) -> list[dict]:
@@ -243,6 +308,8 @@ def _policy(requests: list[PromotionRequest]) -> dict | None:
                 "metric": c.get("metric"),
                 "comparator": c.get("comparator"),
                 "threshold": c.get("threshold"),
+                "source": c.get("source"),
+                "justification": c.get("justification"),
                 "blocking": True,
             }
             for i, c in enumerate(policy.checks or [])
@@ -302,7 +369,7 @@ def build_pack(
         "generator": {"name": "mlgov", "version": governance.__version__},
         "regulatory_text": outline.get("regulatory_text"),
         "applicable_date": settings.EU_AI_ACT_APPLICABLE_DATE if regime == "eu-ai-act" else None,
-        "organisation": {"name": settings.ORGANISATION_NAME},
+        "organisation": {"name": settings.ORGANISATION_NAME, "legal_name": settings.ORGANISATION_NAME},
         "model": {
             "model_id": model.pk,
             "name": model_values["name"],
@@ -317,13 +384,16 @@ def build_pack(
                 "annex_iii_area": model_values["annex_iii_area"],
             },
         },
+        "admin_base_url": settings.PACK_ADMIN_BASE_URL or None,
         "version": {
+            "id": version.pk,
             "version": version.version,
             "stage": _stage_as_of(version, moment),
             "registered_by": _person(version.registered_by),
             "registered_at": ts(version.registered_at),
             "description": description,
             "lineage": lineage,
+            "specification": _specification(lineage, evaluations),
         },
         "version_history": [
             {
@@ -340,6 +410,8 @@ def build_pack(
         "approvals": _approvals(requests, moment),
         "stage_history": _stage_history(model, moment),
         "policy": _policy(requests),
+        "gate_results": _gate_results(requests, moment),
+        "review_flags": _review_flags(version, moment),
         "audit_events": [
             {
                 "seq": e.seq,
@@ -359,7 +431,96 @@ def build_pack(
         },
         "datasets": _datasets(lineage, evaluations),
     }
+    pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVIDENCE_DISCREPANCY_TOLERANCE)
     return pack, events, checkpoint
+
+
+def _specification(lineage: dict, evaluations: list[Evaluation]) -> dict | None:
+    """The model's actual specification when the artefact carries it (a local JSON scorecard whose
+    SHA-256 matches the registered one): features, coefficients, intercept; and the decision
+    cut-offs the evaluations used."""
+    uri = lineage.get("artifact_uri") or ""
+    path = (settings.BASE_DIR / uri).resolve() if uri and "://" not in uri else None
+    if path is None or not path.is_file() or settings.BASE_DIR.resolve() not in path.parents:
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != lineage.get("artifact_sha256"):
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("coefficients"), list):
+        return None
+    cut_offs = sorted(
+        {
+            (e.params or {}).get("threshold")
+            for e in evaluations
+            if isinstance((e.params or {}).get("threshold"), int | float)
+        }
+    )
+    return {
+        "format": doc.get("format"),
+        "target": doc.get("target"),
+        "features": doc.get("features"),
+        "coefficients": doc.get("coefficients"),
+        "intercept": doc.get("intercept"),
+        "cut_offs": cut_offs,
+    }
+
+
+def _gate_results(requests: list[PromotionRequest], moment: dt.datetime) -> list[dict]:
+    """The gate checklist each decided request was decided on (open requests are re-evaluated
+    as evidence arrives, so their checklist is not a fact of the record yet)."""
+    out = []
+    for r in requests:
+        if not r.decided_at or r.decided_at > moment:
+            continue
+        out.append(
+            {
+                "request_id": f"PR-{r.pk}",
+                "target_stage": r.target_stage,
+                "status": r.status,
+                "decided_at": ts(r.decided_at),
+                "rows": [
+                    {
+                        "kind": g.get("kind"),
+                        "metric": g.get("metric"),
+                        "comparator": g.get("comparator"),
+                        "threshold": g.get("threshold"),
+                        "value": g.get("value"),
+                        "evaluation": f"EV-{g['evaluation_id']:04d}" if g.get("evaluation_id") else None,
+                        "source": g.get("source"),
+                        "outcome": g.get("outcome"),
+                    }
+                    for g in r.gate_results or []
+                ],
+            }
+        )
+    return out
+
+
+def _review_flags(version: ModelVersion, moment: dt.datetime) -> list[dict]:
+    flags = ReviewFlag.objects.filter(model_version=version, created_at__lte=moment).order_by("created_at", "id")
+    return [
+        {
+            "id": f"RF-{f.pk}",
+            "raised_at": ts(f.created_at),
+            "evaluation": f"EV-{f.evaluation_id:04d}",
+            "open": not (f.resolved_at and f.resolved_at <= moment),
+            "resolution": f.resolution if f.resolved_at and f.resolved_at <= moment else None,
+            "breaches": [
+                {
+                    "metric": b.get("metric"),
+                    "comparator": b.get("comparator"),
+                    "threshold": b.get("threshold"),
+                    "value": b.get("value"),
+                }
+                for b in f.breaches or []
+            ],
+        }
+        for f in flags
+    ]
 
 
 def _datasets(lineage: dict, evaluations: list[Evaluation]) -> list[dict]:

@@ -47,7 +47,7 @@ def clean_checks(checks) -> list[dict]:
         base = f"checks[{i}]"
         if not isinstance(check, dict):
             raise ValidationFailed(f"{base}: must be an object", field=base)
-        unknown = sorted(set(check) - {"kind", "metric", "comparator", "threshold"})
+        unknown = sorted(set(check) - {"kind", "metric", "comparator", "threshold", "source", "justification"})
         if unknown:
             raise ValidationFailed(f"{base}.{unknown[0]}: unknown field", field=f"{base}.{unknown[0]}")
         kind = check.get("kind")
@@ -68,14 +68,23 @@ def clean_checks(checks) -> list[dict]:
             raise ValidationFailed(
                 f"{base}.comparator: must be one of {', '.join(VALID_COMPARATORS)}", field=f"{base}.comparator"
             )
-        out.append(
-            {
-                "kind": kind,
-                "metric": metric,
-                "comparator": check["comparator"],
-                "threshold": _finite_decimal(check.get("threshold"), f"{base}.threshold"),
-            }
-        )
+        cleaned = {
+            "kind": kind,
+            "metric": metric,
+            "comparator": check["comparator"],
+            "threshold": _finite_decimal(check.get("threshold"), f"{base}.threshold"),
+        }
+        # where the threshold comes from and why (printed in the documentation packs; optional)
+        for key in ("source", "justification"):
+            if key in check:
+                value = check[key]
+                if not isinstance(value, str) or len(value) > 1000:
+                    raise ValidationFailed(
+                        f"{base}.{key}: must be text of at most 1000 characters", field=f"{base}.{key}"
+                    )
+                if value.strip():
+                    cleaned[key] = value.strip()
+        out.append(cleaned)
     return out
 
 

@@ -11,9 +11,9 @@ import base64
 import copy
 import hashlib
 
+from governance.reports.identity import derive_pack_id
 from governance.reports.narratives import for_regime
 from governance.reports.outlines import load_outline
-from governance.reports.render import derive_pack_id
 
 FEATURES = [
     "checking_status",
@@ -172,11 +172,16 @@ def evaluations(count: int = 6) -> list[dict]:
             "features": [
                 {
                     "feature": f,
-                    "statistic": "psi",
-                    "comparator": "<=",
-                    "threshold": 0.25,
-                    "value": v,
+                    "type": "numeric",
+                    "method": "ks",
+                    "statistic_name": "ks_statistic",
+                    "statistic": round(v / 3, 6),
+                    "p_value": round(max(0.0, 0.5 - v * 1.9), 6),
+                    "decided_by": "p_value",
+                    "comparator": "<",
+                    "threshold": 0.05,
                     "drifted": v > 0.25,
+                    "psi": v,
                 }
                 for f, v in zip(
                     FEATURES,
@@ -635,3 +640,69 @@ def variant(pack: dict, *, evaluations: bool = True, approvals: bool = True, nar
     if not narratives:
         out["narratives"] = {}
     return out
+
+
+def worst_case(pack: dict, *, groups: int = 40, features: int = 60) -> dict:
+    """The layout's worst cases in one pack: ``groups`` fairness groups with long names and
+    17-digit rates, ``features`` drift features of every method, 10-digit counts, long warnings."""
+    pack = copy.deepcopy(pack)
+    rates = ("selection_rate", "tpr", "fpr", "fnr", "tnr", "precision", "accuracy")
+    by_group = []
+    for i in range(groups):
+        label = f"region_of_residence_and_employment_category={'very-long-group-name-' * 2}{i:02d}"
+        by_group.append(
+            {
+                "attribute": "region_of_residence_and_employment_category",
+                "group": label,
+                "n": 1234567890 + i if i % 3 else 12 + i,
+                "metrics": {k: (i + 1) / (groups + 7) + j / 3000 for j, k in enumerate(rates)},
+                "warnings": [f"group has {12 + i} rows, fewer than min_group_size (30); its rates are unreliable"]
+                if i % 3 == 0
+                else [],
+            }
+        )
+    methods = (
+        ("ks", "ks_statistic", "p_value", 0.05),
+        ("chi2", "chi2_statistic", "p_value", 0.05),
+        ("wasserstein_normalized", "wasserstein_normalized", "statistic", 0.1),
+        ("jensen_shannon", "js_distance", "statistic", 0.1),
+    )
+    feats = []
+    for i in range(features):
+        method, stat_name, decided_by, thr = methods[i % 4]
+        stat = 0.7391304347826086 * ((i % 7) + 1) / 7
+        p = None if decided_by == "statistic" else (1e-9 if i % 5 == 0 else 0.3244444444444444 / (i + 1))
+        drifted = (p is not None and p < thr) or (p is None and stat > thr)
+        feats.append(
+            {
+                "feature": f"applicant_feature_with_a_rather_long_descriptive_name_{i:02d}",
+                "type": "numeric" if method in ("ks", "wasserstein_normalized") else "categorical",
+                "method": method,
+                "statistic_name": stat_name,
+                "statistic": stat,
+                "p_value": p,
+                "decided_by": decided_by,
+                "comparator": "<" if decided_by == "p_value" else ">",
+                "threshold": thr,
+                "drifted": drifted,
+                "psi": stat / 3,
+                "n_reference": 1234567890,
+                "n_current": 9876543210,
+            }
+        )
+    for ev in pack["evaluations"]:
+        if ev["kind"] == "fairness":
+            ev["by_group"] = by_group
+            ev["warnings"] = [
+                {"code": "small_group", "message": w, "group": g["group"], "count": g["n"]}
+                for g in by_group
+                for w in g["warnings"]
+            ]
+            ev["metrics"]["demographic_parity_difference"] = 0.3244444444444444
+            ev["input_rows"] = 9876543210
+        if ev["kind"] == "drift":
+            ev["features"] = feats
+            ev["metrics"].update({"n_features": features, "drift_share": 0.7391304347826086})
+    for d in pack.get("datasets") or []:
+        d["rows"] = 9876543210
+    return pack

@@ -26,8 +26,24 @@ from governance.reports import narratives as _narratives
 
 _DIR = Path(__file__).resolve().parent
 
-#: regime id -> data file name (the latest outline version of that regime).
-REGIMES = {"sr11-7": "sr11_7.json", "eu-ai-act": "eu_ai_act.json"}
+
+def _discover() -> dict[str, str]:
+    """regime id -> data file name: every ``<name>.json`` here (not ``<name>.v<N>.json``) by its
+    ``regime`` key. Adding a regime is adding its outline file: no code changes."""
+    found = {}
+    for path in sorted(_DIR.glob("*.json")):
+        if ".v" in path.stem:
+            continue
+        with open(path, encoding="utf-8") as fh:
+            regime = json.load(fh)["regime"]
+        if regime in found:
+            raise ValueError(f"two outline files declare regime {regime!r}")
+        found[regime] = path.name
+    return found
+
+
+#: regime id -> data file name (the latest outline version of that regime), discovered from the files.
+REGIMES = _discover()
 
 #: Named record blocks the renderer knows, with their options. Documented in docs/pack-schema.md.
 BLOCKS: dict[str, str] = {
@@ -51,13 +67,29 @@ BLOCKS: dict[str, str] = {
     "independence_check": "Automatic check that validators differ from the developer/owner.",
     "stage_history": "Stage transitions: from, to, at, request, approvers, rollback flag.",
     "policy_summary": "The policy version applied and its checks.",
-    "audit_summary": "Audit event counts per action. Option actions: [action prefixes] filter.",
+    "audit_summary": "Audit event counts per action. Option actions: [action names, or 'object_type.*' "
+    "for every action on that object type] filter.",
+    "overrides_summary": "Gate overrides by approvers (from the approval records) apart from overrides of model "
+    "outputs in use (not held unless a deployment posts them).",
+    "operational_logs": "Art. 12 logs the AI system records while operating, and which of them the service holds.",
+    "evidence_reconciliation": "Reported beside computed values of every metric both give, the difference, "
+    "whether it exceeds EVIDENCE_DISCREPANCY_TOLERANCE, the computed verdict and which one the gates used.",
+    "review_flags": "Review flags raised on the version (monitoring breaches of the production policy), open or "
+    "resolved, with their breaches.",
     "audit_trail": "Every audit event (seq, time, actor, action, object, leaf hash) and the checkpoint.",
-    "classification": "EU AI Act category and Annex III area as registered, SR 11-7 tier.",
+    "classification": "EU AI Act category and Annex III area as registered, the Annex III point derived by the "
+    "outline's annex_iii_points rules, the Art. 6(3) derogation statement, SR 11-7 tier.",
+    "conformity_route": "The conformity-assessment procedure (Art. 43) for the derived Annex III point and "
+    "whether a notified body is involved, from the outline's conformity routes.",
     "version_history": "pack.version_history: earlier versions, stage, registration, artefact hash.",
     "model_card": "Model Card Toolkit v0.0.2 content (see modelcard.model_card).",
     "datasheets": "One datasheet per dataset (Gebru et al. groups, see modelcard.datasheet).",
     "completeness": "Narratives provided / missing per section.",
+    "model_specification": "The model's actual specification when the artefact carries it: coefficients, "
+    "intercept and the decision cut-offs the evaluations used.",
+    "backtest_status": "Whether out-of-time back-testing is possible (some dataset carries dates) or not.",
+    "prohibited_basis_inputs": "The model's inputs matched by name against prohibited bases. Option bases: "
+    "{basis: [name terms]}.",
     "field_table": "Generic label/value table. Options: rows [[label, dotted.path]], title.",
     "records_table": "Generic list table. Options: source (dotted path to a list), columns [[key, "
     "header]], empty_text.",
@@ -97,11 +129,24 @@ def load_outline(regime: str, outline_version: str | None = None) -> dict:
     outline = _load(str(_DIR / name))
     if outline_version is not None and outline["outline_version"] != str(outline_version):
         raise KeyError(f"{regime} outline version {outline_version!r} is not available")
+    problems = validate_outline(outline)
+    if problems:  # e.g. an unknown block: refused when loaded, never printed into a PDF
+        raise ValueError(f"{regime} outline is invalid: " + "; ".join(problems))
     return copy.deepcopy(outline)
 
 
 def available_regimes() -> list[str]:
     return sorted(REGIMES)
+
+
+def regime_title(regime: str) -> str:
+    """The outline's short title, for choice lists."""
+    return _load(str(_DIR / REGIMES[regime])).get("short_title") or regime
+
+
+def regime_choices() -> list[tuple[str, str]]:
+    """(regime, short title) for every outline: the choices of ``DocumentationPack.regime``."""
+    return [(r, regime_title(r)) for r in available_regimes()]
 
 
 def validate_outline(outline: dict) -> list[str]:
