@@ -13,10 +13,10 @@ from pathlib import Path
 import pdfplumber
 import pytest
 from django.core.management.base import BaseCommand
+from governance.common.management.commands import seed_demo
 
 from audit.models import AuditEvent
 from governance.accounts.principal import Principal
-from governance.common.management.commands import seed_demo
 from governance.registry.models import ModelVersion
 from governance.reports import numbers
 from governance.reports.services import pack_generate, pack_request
@@ -25,7 +25,7 @@ from tests.conftest import IN_CI
 from tests.factories.accounts import ADMIN, as_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports_core"))
-import layout  # noqa: E402
+import layout
 
 pytestmark = pytest.mark.django_db
 
