@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.core.management.base import BaseCommand
-from governance.common.management.commands import seed_demo
 
 from governance.accounts.principal import Principal
+from governance.api.management.commands import seed_demo
 from governance.oversight import selectors
 from governance.oversight.models import Finding, SeriousIncident, Validation
 

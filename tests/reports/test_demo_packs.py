@@ -13,10 +13,10 @@ from pathlib import Path
 import pdfplumber
 import pytest
 from django.core.management.base import BaseCommand
-from governance.common.management.commands import seed_demo
 
 from audit.models import AuditEvent
 from governance.accounts.principal import Principal
+from governance.api.management.commands import seed_demo
 from governance.registry.models import ModelVersion
 from governance.reports import numbers
 from governance.reports.services import pack_generate, pack_request
