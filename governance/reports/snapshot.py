@@ -261,6 +261,7 @@ def _approvals(requests: Iterable[PromotionRequest], moment: dt.datetime) -> lis
             "override_justification": a.override_justification or None,
             "overridden_checks": a.overridden_checks or [],
             "invalidated": bool(a.invalidated_at and a.invalidated_at <= moment),
+            "reauthentication": a.reauthentication or {},
         }
         for a in approvals
     ]

@@ -6,12 +6,16 @@ import json
 import time
 from urllib.parse import urlencode
 
+import pdfplumber
 import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from governance.accounts.models import User
 from governance.common.errors import PermissionRefused
+from governance.reports.outlines import load_outline
+from governance.reports.render.assembly import render_pack_pdf
+from governance.reports.snapshot import build_pack
 from governance.workflow.models import Approval
 from tests.factories import workflow as wf
 from tests.sso.conftest import SUBJECTS, OpAgent, query, rp_path, sso_sign_in
@@ -46,7 +50,7 @@ def signed_in(rp, username: str) -> OpAgent:
     return agent
 
 
-def test_sso_user_signs_by_re_authenticating(sso, rp, staging_request):
+def test_sso_user_signs_by_re_authenticating(sso, rp, staging_request, tmp_path):
     agent = signed_in(rp, "victor")
     form = rp.get(page(staging_request))
     assert b"sign in again at Test IdP" in form.content and b'name="password"' not in form.content
@@ -74,6 +78,14 @@ def test_sso_user_signs_by_re_authenticating(sso, rp, staging_request):
     assert event["actor"]["username"] == "victor" and event["actor"]["auth"] == "oidc"
     shown = rp.get(page(staging_request)).content.decode()
     assert f"re-authenticated at {sso.issuer} at {evidence['auth_time']}" in shown
+    # An auditor sees it in the documentation pack's approval chain (the document and the printed PDF).
+    pack, _, _ = build_pack(staging_request.model_version, "sr11-7")
+    assert [a["reauthentication"] for a in pack["approvals"]] == [evidence]
+    pdf = tmp_path / "pack.pdf"
+    render_pack_pdf(pack, load_outline("sr11-7"), pdf)
+    with pdfplumber.open(pdf) as document:
+        printed = " ".join((p.extract_text() or "") for p in document.pages).replace("\n", " ")
+    assert "step-up sign-in" in printed and SUBJECTS["victor"] in printed and "auth_time" in printed
     # The same answer cannot sign twice: its state was used.
     replay = rp.get(rp_path(callback))
     assert replay.status_code == 400 and b"Nothing was signed" in replay.content

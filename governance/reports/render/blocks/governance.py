@@ -36,6 +36,19 @@ def _justification(ctx, approval, failing):
     return ctx.p(text, "cell")
 
 
+def _reauthentication(reauth) -> str:
+    """How the signer proved who they were at the moment of signing (workflow Approval.reauthentication)."""
+    reauth = reauth or {}
+    if reauth.get("method") == "oidc_step_up":
+        return (
+            f"<br/><i>step-up sign-in at {esc(reauth.get('provider'))}, subject {esc(reauth.get('subject'))}, "
+            f"auth_time {esc(reauth.get('auth_time'))}</i>"
+        )
+    if reauth.get("method") == "password":
+        return "<br/><i>password re-entered</i>"
+    return ""
+
+
 @block("approval_chain")
 def approval_chain(ctx):
     approvals = ctx.pack.get("approvals") or []
@@ -61,7 +74,7 @@ def approval_chain(ctx):
             [
                 ctx.p(f"{esc(a.get('request_id'))}<br/>to {esc(a.get('target_stage'))}", "cell"),
                 ctx.p(f"{esc(a.get('approver'))}<br/><i>{esc(a.get('role'))}</i>", "cell"),
-                ctx.cell(a.get("signed_at")),
+                ctx.p(f"{esc(a.get('signed_at'))}{_reauthentication(a.get('reauthentication'))}", "cell"),
                 ctx.p(decision, "cell"),
                 ctx.cell(a.get("signature_meaning")),
                 _justification(ctx, a, failing),
