@@ -334,11 +334,18 @@ def test_checkpoint_body_changed(bundle_copy, signer):
 
 
 def test_checkpoint_with_extra_line(bundle_copy, signer, kit, log1000):
+    """An extension line (allowed by C2SP tlog-checkpoint) verifies; an empty one does not."""
     _, leaves = log1000
     body = notes.checkpoint_body(kit.ORIGIN, 200, kit.root_of(leaves[:200])) + "timestamp 12345\n"
     with open(ckpt_path(bundle_copy, 200), "w") as f:
         f.write(notes.sign_note(body, signer))
-    assert_fail_file(verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000200.txt", "3 lines")
+    assert verify_log_bundle(bundle_copy, keys(signer)).ok
+    body = notes.checkpoint_body(kit.ORIGIN, 200, kit.root_of(leaves[:200])) + "\ntimestamp 12345\n"
+    with open(ckpt_path(bundle_copy, 200), "w") as f:
+        f.write(notes.sign_note(body, signer))
+    assert_fail_file(
+        verify_log_bundle(bundle_copy, keys(signer)), "checkpoints/00000000000000000200.txt", "must not be empty"
+    )
 
 
 def test_checkpoint_with_leading_zero_size(bundle_copy, signer, kit, log1000):

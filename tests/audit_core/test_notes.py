@@ -204,9 +204,11 @@ def test_checkpoint_parsing():
     b64 = base64.b64encode(ROOT).decode()
     assert parse_checkpoint(f"{NAME}\n5\n{b64}\n") == (NAME, 5, ROOT)
     assert parse_checkpoint(f"{NAME}\n0\n{base64.b64encode(EMPTY_ROOT).decode()}\n")[1] == 0
+    # C2SP tlog-checkpoint allows opaque extension lines after the root hash
+    assert parse_checkpoint(f"{NAME}\n5\n{b64}\nextension\n") == (NAME, 5, ROOT)
     for bad in (
         f"{NAME}\n05\n{b64}\n",
-        f"{NAME}\n5\n{b64}\nextension\n",
+        f"{NAME}\n5\n{b64}\n\nextension\n",
         f"{NAME}\n5\n{b64}",
         f"{NAME}\n+5\n{b64}\n",
         f"{NAME}\n-5\n{b64}\n",
