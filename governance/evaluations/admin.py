@@ -243,11 +243,10 @@ class EvaluationAdmin(ReadOnlyAdmin):
 def _links(evaluation: Evaluation) -> dict:
     """The requests whose gates used this evaluation, and the evaluation it superseded (the previous
     one of the same kind and dataset for the version)."""
-    from governance.workflow.models import PromotionRequest
-
+    # the requests of the version, through the reverse relation (evaluations sit below the workflow)
     used_by = [
         req
-        for req in PromotionRequest.objects.filter(model_version_id=evaluation.model_version_id).order_by("-id")
+        for req in evaluation.model_version.promotion_requests.order_by("-id")
         if any(row.get("evaluation_id") == evaluation.pk for row in req.gate_results or [])
     ]
     superseded = (

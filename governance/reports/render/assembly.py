@@ -12,9 +12,9 @@ from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import BaseDocTemplate, CondPageBreak, Frame, PageBreak, PageTemplate, Paragraph, TableStyle
 from reportlab.platypus.tableofcontents import TableOfContents
 
+import governance.reports.render.blocks as _blocks  # noqa: F401  (registers every block)
+import governance.reports.render.registry as registry
 from governance.reports import pdfstyle as ps
-from governance.reports.render import blocks as _blocks  # noqa: F401  (registers every block)
-from governance.reports.render import registry
 from governance.reports.render.base import ProgressFn, Renderer, fmt
 from governance.reports.render.flowables import _PageCounter, _ProgressMark, _SectionHeading
 
