@@ -1,8 +1,24 @@
-"""Replays workflow events to rebuild promotion requests and approvals (audit.state, ``audit_verify --state``)."""
+"""Replays workflow events to rebuild policies, promotion requests, approvals (with their
+overrides) and review flags (audit.state, ``audit_verify --state``)."""
 
 from __future__ import annotations
 
-from governance.workflow.models import Approval, PromotionRequest
+from audit.state import as_recorded
+from governance.workflow.models import Approval, Policy, PromotionRequest, ReviewFlag
+
+# The policy fields every ``policy.create`` / ``policy.revise`` event carries (services.POLICY_FIELDS).
+POLICY_FIELDS = (
+    "description",
+    "required_kinds",
+    "checks",
+    "allowed_from_stages",
+    "max_evaluation_age_days",
+    "require_computed",
+    "approvals_required",
+    "required_roles",
+    "accepted_roles",
+    "request_window_days",
+)
 
 STATUS_ACTIONS = (
     "promotion_request.withdraw",
@@ -19,16 +35,52 @@ class WorkflowReplayer:
         "promotion_request.reject",
         "promotion_request.promote",
         *STATUS_ACTIONS,
+        "policy.create",
+        "policy.revise",
+        "model_version.review_flag",
+        "review_flag.resolve",
     )
 
     def __init__(self):
         self.requests: dict[str, dict] = {}
         self.approvals: dict[str, dict] = {}
+        self.policies: dict[str, dict] = {}
+        self.flags: dict[str, dict] = {}
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
         key = str(target["id"])
-        if action == "promotion_request.create":
+        if action in ("policy.create", "policy.revise"):
+            snapshot = data if action == "policy.create" else data.get("policy") or {}
+            self.policies[key] = {
+                "scope": target.get("scope"),
+                "target_stage": target.get("target_stage"),
+                "is_rollback": target.get("is_rollback"),
+                "version": target.get("version"),
+                "is_current": True,
+                **{name: snapshot[name] for name in POLICY_FIELDS if name in snapshot},
+            }
+            if action == "policy.revise" and data.get("previous_id") is not None:
+                self.policies.setdefault(str(data["previous_id"]), {})["is_current"] = False
+        elif action == "model_version.review_flag":
+            self.flags[str(data.get("flag"))] = {
+                "model_version": key,
+                "evaluation": str(data.get("evaluation")),
+                "policy": str((data.get("policy") or {}).get("id")),
+                "breaches": data.get("breaches"),
+                "resolved": False,
+                "resolved_by": None,
+                "resolution": "",
+            }
+        elif action == "review_flag.resolve":
+            self.flags.setdefault(key, {}).update(
+                {
+                    "resolved": True,
+                    "resolved_by": record["actor"].get("username"),
+                    "resolution": record.get("reason", ""),
+                }
+            )
+        elif action == "promotion_request.create":
             self.requests[key] = {
                 "model": target.get("model"),
                 "version": target.get("version"),
@@ -47,6 +99,9 @@ class WorkflowReplayer:
                 "decision": action.rsplit(".", 1)[1],
                 "role": data.get("role"),
                 "justification": record.get("reason", ""),
+                "signature_meaning": data.get("signature_meaning"),
+                "override_justification": data.get("override_justification") or "",
+                "overridden_checks": data.get("overridden_checks") or [],
             }
         elif action == "promotion_request.promote":
             self.requests.setdefault(key, {})["status"] = "promoted"
@@ -56,6 +111,15 @@ class WorkflowReplayer:
     def compare(self):
         from audit.state import compare_rows
 
+        policies = {
+            str(p["pk"]): as_recorded({k: v for k, v in p.items() if k != "pk"})
+            for p in Policy.objects.values(
+                "pk", "scope", "target_stage", "is_rollback", "version", "is_current", *POLICY_FIELDS
+            )
+        }
+        divergence = compare_rows("workflow_policy", policies, self.policies)
+        if divergence:
+            return divergence
         requests = {
             str(r["pk"]): {
                 "model": r["model_version__model__name"],
@@ -89,9 +153,44 @@ class WorkflowReplayer:
                 "decision": a["decision"],
                 "role": a["role"],
                 "justification": a["justification"],
+                "signature_meaning": a["signature_meaning"],
+                "override_justification": a["override_justification"],
+                "overridden_checks": as_recorded(a["overridden_checks"]),
             }
             for a in Approval.objects.values(
-                "pk", "request_id", "approver__username", "decision", "role", "justification"
+                "pk",
+                "request_id",
+                "approver__username",
+                "decision",
+                "role",
+                "justification",
+                "signature_meaning",
+                "override_justification",
+                "overridden_checks",
             )
         }
-        return compare_rows("workflow_approval", approvals, self.approvals)
+        divergence = compare_rows("workflow_approval", approvals, self.approvals)
+        if divergence:
+            return divergence
+        flags = {
+            str(f["pk"]): {
+                "model_version": str(f["model_version_id"]),
+                "evaluation": str(f["evaluation_id"]),
+                "policy": str(f["policy_id"]),
+                "breaches": as_recorded(f["breaches"]),
+                "resolved": f["resolved_at"] is not None,
+                "resolved_by": f["resolved_by__username"],
+                "resolution": f["resolution"],
+            }
+            for f in ReviewFlag.objects.values(
+                "pk",
+                "model_version_id",
+                "evaluation_id",
+                "policy_id",
+                "breaches",
+                "resolved_at",
+                "resolved_by__username",
+                "resolution",
+            )
+        }
+        return compare_rows("workflow_reviewflag", flags, self.flags)
