@@ -17,9 +17,10 @@ class ReportsConfig(AppConfig):
             "narrative.set",
         )
 
-        from governance.common.jobs import register_reaper
+        from governance.common.jobs import register_reaper, register_redispatcher
         from governance.reports import handlers
-        from governance.reports.jobs import reap_stale_packs
+        from governance.reports.jobs import reap_stale_packs, redispatch_queued_packs
 
         handlers.connect()
         register_reaper("documentation_packs", reap_stale_packs)
+        register_redispatcher("documentation_packs", redispatch_queued_packs)
