@@ -79,6 +79,17 @@ def test_a_recusal_changes_the_quorum_arithmetic(board, version, developer):
     assert (state["eligible"], state["reachable"]) == (2, False)
 
 
+def test_recusals_replay_from_the_audit_log(board, version, developer):
+    from audit.state import verify_state
+
+    _, m = board
+    wf.good_evidence(version)
+    req = wf.request(version, developer)
+    committees.promotion_request_recuse(by=as_user(m["v3"]), request=req, reason="Conflict: I built it.")
+    result = verify_state()
+    assert result.ok, result.message
+
+
 def test_recusal_bad_paths_are_refused_audited_and_write_nothing(board, version, developer, validator):
     _, m = board
     wf.good_evidence(version)
