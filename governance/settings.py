@@ -488,6 +488,8 @@ CELERY_BEAT_SCHEDULE["oversight-flag-overdue-revalidations"] = {
     "task": "oversight.flag_overdue_revalidations",
     "schedule": crontab(hour=6, minute=0),
 }
+# Scheduled monitoring evaluations that did not arrive by due time plus grace are flagged and e-mailed.
+CELERY_BEAT_SCHEDULE["oversight-flag-missed-checks"] = {"task": "oversight.flag_missed_checks", "schedule": 3600.0}
 
 # CREDENTIAL THROTTLING (issue 10, defects 4 and 5; docs/operations.md "Throttles and lockouts") -----
 # refuses logins from a locked-out account or address, before any backend checks a password
