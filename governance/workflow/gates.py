@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
 from governance.accounts.roles import ALL_ROLES, PIPELINE
 from governance.common.errors import ValidationFailed
-from governance.evaluations.checks import VALID_COMPARATORS, evaluate_checks, metric_names
+from governance.evaluations.checks import VALID_COMPARATORS, Threshold, evaluate_checks, metric_names
 from governance.evaluations.models import Evaluation, EvaluationKind, EvaluationSource, EvaluationStatus
 from governance.registry.models import ModelVersion, Stage
 
@@ -24,18 +23,6 @@ PASS, FAIL, MISSING, STALE, NOT_COMPUTED = "pass", "fail", "missing", "stale", "
 OUTCOMES = (PASS, FAIL, MISSING, STALE, NOT_COMPUTED)
 EXISTS = "exists"  # pseudo-comparator: a required kind with no numeric check only needs fresh evidence
 GATE_KINDS = tuple(EvaluationKind.values)
-
-
-def _finite_decimal(value, field: str) -> str:
-    if isinstance(value, bool) or value is None:
-        raise ValidationFailed(f"{field}: must be a decimal number such as 0.1", field=field)
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValidationFailed(f"{field}: must be a decimal number such as 0.1", field=field) from exc
-    if not number.is_finite():
-        raise ValidationFailed(f"{field}: must be finite", field=field)
-    return str(number)
 
 
 def clean_checks(checks) -> list[dict]:
@@ -72,7 +59,7 @@ def clean_checks(checks) -> list[dict]:
             "kind": kind,
             "metric": metric,
             "comparator": check["comparator"],
-            "threshold": _finite_decimal(check.get("threshold"), f"{base}.threshold"),
+            "threshold": str(Threshold.parse_value(check.get("threshold"), f"{base}.threshold")),
         }
         # where the threshold comes from and why (printed in the documentation packs; optional)
         for key in ("source", "justification"):
@@ -133,7 +120,7 @@ def _value(evaluation: Evaluation, check: dict):
                 {
                     "metric": check["metric"],
                     "comparator": check["comparator"],
-                    "threshold": float(Decimal(check["threshold"])),
+                    "threshold": float(Threshold.of(check).value),
                 }
             ],
         )[0]
