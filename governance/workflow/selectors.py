@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from audit import selectors as audit_selectors
 from audit.selectors import AuditEvent
@@ -13,7 +13,7 @@ from governance.accounts.models import User
 from governance.accounts.roles import role_names
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel, Stage
-from governance.workflow.models import OPEN_STATUSES, Approval, Policy, PromotionRequest, StageTransition
+from governance.workflow.models import OPEN_STATUSES, Approval, Committee, Policy, PromotionRequest, StageTransition
 from governance.workflow.signing import signer_refusal
 
 
@@ -24,7 +24,11 @@ def promotion_request_list() -> QuerySet[PromotionRequest]:
         "requested_by",
         "policy",
         "superseded_by",
-    ).prefetch_related("approvals__approver")
+    ).prefetch_related("approvals__approver", "recusals__member")
+
+
+def committee_list() -> QuerySet[Committee]:
+    return Committee.objects.select_related("model", "created_by").prefetch_related("members__user")
 
 
 def open_requests() -> QuerySet[PromotionRequest]:
@@ -38,23 +42,26 @@ def decided_requests() -> QuerySet[PromotionRequest]:
 def signable_requests(
     user: User | None, requests: QuerySet[PromotionRequest] | None = None
 ) -> QuerySet[PromotionRequest]:
-    """Open requests ``user`` may sign now, as one query (the queue and the dashboard count and page it).
+    """Open requests ``user`` may sign now, as one queryset (the queue and the dashboard count and page it).
 
-    The rules of ``signing.signing_refusal`` in SQL: a person, active, not a service account; an
-    open request neither requested nor registered by them, not yet signed by them, under a policy
-    accepting one of their roles (superusers get no role). ``tests/workflow`` checks that both agree."""
+    ``signing.signing_refusal`` decides; most of its rules are pushed into SQL (a person, active, not a
+    service account; an open request neither requested nor registered by them, under a policy accepting
+    one of their roles, without a live signature of theirs). The requests whose answer needs more than
+    that (signed by a committee, or already signed by them, perhaps past the signature window) are
+    few: those are checked one by one with ``signing_refusal`` and kept by id.
+    ``tests/workflow/test_signable_requests.py`` checks that both agree."""
     requests = open_requests() if requests is None else requests.filter(status__in=OPEN_STATUSES)
     if user is None or not user.is_active or user.is_service_account:
         return requests.none()
     held = role_names(user)
     policies = [pk for pk, accepted in Policy.objects.values_list("pk", "accepted_roles") if held & set(accepted or [])]
     signed = Approval.objects.filter(request=OuterRef("pk"), approver=user, invalidated_at__isnull=True)
-    return (
-        requests.filter(policy_id__in=policies)
-        .exclude(requested_by=user)
-        .exclude(model_version__registered_by=user)
-        .exclude(Exists(signed))
+    candidates = (
+        requests.filter(policy_id__in=policies).exclude(requested_by=user).exclude(model_version__registered_by=user)
     )
+    plain = Q(committee_snapshot={}) & ~Exists(signed)
+    checked = [req.pk for req in candidates.exclude(plain).order_by() if signer_refusal(user, req, held=held) is None]
+    return candidates.filter(plain | Q(pk__in=checked))
 
 
 def requests_awaiting(user: User, requests: Iterable[PromotionRequest] | None = None) -> list[PromotionRequest]:

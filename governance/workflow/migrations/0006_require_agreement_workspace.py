@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflow', '0004_approval_reauthentication'),
+        ('workflow', '0005_quorum_ovwf'),
     ]
 
     operations = [
