@@ -22,5 +22,11 @@ class ReportsConfig(AppConfig):
         from governance.reports.jobs import reap_stale_packs, redispatch_queued_packs
 
         handlers.connect()
+
+        from governance.registry.regimes import check_default_regimes, register_regimes
+        from governance.reports.outlines import regime_choices
+
+        register_regimes(regime_choices())
+        check_default_regimes()
         register_reaper("documentation_packs", reap_stale_packs)
         register_redispatcher("documentation_packs", redispatch_queued_packs)

@@ -1,10 +1,10 @@
 """Replays workflow events to rebuild policies, promotion requests, approvals (with their
-overrides) and review flags (audit.state, ``audit_verify --state``)."""
+overrides), recusals and review flags (audit.state, ``audit_verify --state``)."""
 
 from __future__ import annotations
 
 from audit.state import as_recorded
-from governance.workflow.models import Approval, Policy, PromotionRequest, ReviewFlag
+from governance.workflow.models import Approval, Policy, PromotionRequest, Recusal, ReviewFlag
 
 # The policy fields every ``policy.create`` / ``policy.revise`` event carries (services.POLICY_FIELDS).
 POLICY_FIELDS = (
@@ -34,6 +34,7 @@ class WorkflowReplayer:
         "promotion_request.approve",
         "promotion_request.reject",
         "promotion_request.promote",
+        "promotion_request.recuse",
         *STATUS_ACTIONS,
         "policy.create",
         "policy.revise",
@@ -46,6 +47,7 @@ class WorkflowReplayer:
         self.approvals: dict[str, dict] = {}
         self.policies: dict[str, dict] = {}
         self.flags: dict[str, dict] = {}
+        self.recusals: dict[str, dict] = {}
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
@@ -102,6 +104,13 @@ class WorkflowReplayer:
                 "signature_meaning": data.get("signature_meaning"),
                 "override_justification": data.get("override_justification") or "",
                 "overridden_checks": data.get("overridden_checks") or [],
+            }
+        elif action == "promotion_request.recuse":
+            self.recusals[str(data.get("recusal"))] = {
+                "request": key,
+                "member": data.get("member"),
+                "role": data.get("role"),
+                "reason": record.get("reason", ""),
             }
         elif action == "promotion_request.promote":
             self.requests.setdefault(key, {})["status"] = "promoted"
@@ -193,4 +202,16 @@ class WorkflowReplayer:
                 "resolution",
             )
         }
-        return compare_rows("workflow_reviewflag", flags, self.flags)
+        divergence = compare_rows("workflow_reviewflag", flags, self.flags)
+        if divergence:
+            return divergence
+        recusals = {
+            str(r["pk"]): {
+                "request": str(r["request_id"]),
+                "member": r["member__username"],
+                "role": r["role"],
+                "reason": r["reason"],
+            }
+            for r in Recusal.objects.values("pk", "request_id", "member__username", "role", "reason")
+        }
+        return compare_rows("workflow_recusal", recusals, self.recusals)
