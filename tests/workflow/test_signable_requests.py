@@ -70,4 +70,4 @@ def test_the_dashboard_and_the_queue_count_what_the_rule_allows(client, develope
     card = dashboard.split('id="dash-awaiting"', 1)[1].split("</h2>", 1)[0]
     assert '<span class="count-badge">3</span>' in card
     queue = client.get("/admin/workflow/promotionrequest/").content.decode()
-    assert "Awaiting my signature<span class=\"count\">3</span>" in queue
+    assert 'Awaiting my signature<span class="count">3</span>' in queue
