@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
 from governance.accounts.roles import ALL_ROLES, PIPELINE
 from governance.common.errors import ValidationFailed
-from governance.evaluations.checks import VALID_COMPARATORS, evaluate_checks, metric_names
+from governance.evaluations.checks import VALID_COMPARATORS, Threshold, evaluate_checks, metric_names
 from governance.evaluations.models import Evaluation, EvaluationKind, EvaluationSource, EvaluationStatus
 from governance.registry.models import ModelVersion, Stage
 
@@ -27,18 +26,6 @@ OUTCOMES = (PASS, FAIL, MISSING, STALE, NOT_COMPUTED)
 AGREEMENT = "agreement"  # kind of the rows a policy with require_agreement adds (reported vs computed)
 EXISTS = "exists"  # pseudo-comparator: a required kind with no numeric check only needs fresh evidence
 GATE_KINDS = tuple(EvaluationKind.values)
-
-
-def _finite_decimal(value, field: str) -> str:
-    if isinstance(value, bool) or value is None:
-        raise ValidationFailed(f"{field}: must be a decimal number such as 0.1", field=field)
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValidationFailed(f"{field}: must be a decimal number such as 0.1", field=field) from exc
-    if not number.is_finite():
-        raise ValidationFailed(f"{field}: must be finite", field=field)
-    return str(number)
 
 
 def clean_checks(checks) -> list[dict]:
@@ -75,7 +62,7 @@ def clean_checks(checks) -> list[dict]:
             "kind": kind,
             "metric": metric,
             "comparator": check["comparator"],
-            "threshold": _finite_decimal(check.get("threshold"), f"{base}.threshold"),
+            "threshold": str(Threshold.parse_value(check.get("threshold"), f"{base}.threshold")),
         }
         # where the threshold comes from and why (printed in the documentation packs; optional)
         for key in ("source", "justification"):
@@ -136,7 +123,7 @@ def _value(evaluation: Evaluation, check: dict):
                 {
                     "metric": check["metric"],
                     "comparator": check["comparator"],
-                    "threshold": float(Decimal(check["threshold"])),
+                    "threshold": float(Threshold.of(check).value),
                 }
             ],
         )[0]

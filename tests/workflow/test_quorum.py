@@ -217,6 +217,23 @@ def test_only_risk_officers_set_up_committees_and_revisions_are_audited(board, v
     assert len(data["before"]["members"]) == 4 and len(data["after"]["members"]) == 3
 
 
+def test_a_tier_committee_signs_a_high_risk_model_without_a_category_committee(version, developer, risk_officer):
+    v1, v2 = person("validator"), person("validator")
+    tier = committees.committee_create(
+        by=as_user(risk_officer),
+        name="Tier 1 staging committee",
+        scope="tier_1",
+        target_stage="staging",
+        quorum=2,
+        members=[{"user": v1, "role": "validator"}, {"user": v2, "role": "validator"}],
+    )
+    wf.good_evidence(version)
+    req = wf.request(version, developer)  # judged under the "high" policy; the tier's committee signs
+    assert req.policy.scope == "high" and req.committee == tier
+    assert wf.approve(req, v1).status == "pending"
+    assert wf.approve(req, v2).status == "promoted"
+
+
 def test_a_model_committee_wins_over_its_scope(board, version, developer, risk_officer):
     _, m = board
     own = committees.committee_create(
