@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.GovernanceAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -228,6 +228,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
 AUDIT_FULL_VERIFY_INTERVAL_DAYS = int(os.environ.get("AUDIT_FULL_VERIFY_INTERVAL_DAYS", "7"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
+# A job whose task could not be sent when it was queued (broker unreachable) is sent again by the
+# beat sweep jobs.redispatch_queued (every JOB_REDISPATCH_INTERVAL_SECONDS), at ages grace, 2 x grace,
+# 4 x grace, ... (JOB_DISPATCH_GRACE_SECONDS) while it is still queued (governance.common.jobs).
+JOB_DISPATCH_GRACE_SECONDS = int(os.environ.get("JOB_DISPATCH_GRACE_SECONDS", "60"))
+JOB_REDISPATCH_INTERVAL_SECONDS = int(os.environ.get("JOB_REDISPATCH_INTERVAL_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
@@ -236,6 +241,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
     # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
+    # Evaluations and packs still queued because their task could not be sent: sent again.
+    "jobs-redispatch-queued": {"task": "jobs.redispatch_queued", "schedule": float(JOB_REDISPATCH_INTERVAL_SECONDS)},
     # Promotion requests older than their policy's window become expired.
     "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
     # Open requests whose gates are older than their version's newest evidence are refreshed.
