@@ -135,3 +135,17 @@ def _audit_log_flushable(request):
     restore_reference_data()
     yield
     disable_triggers(governed=True)
+
+
+@pytest.fixture
+def celery_workers(settings, tmp_path):
+    """Real Celery workers for this test (tests/celery_harness.py): ``celery_workers.start(**env)``.
+    Needs Redis (skipped without it on a developer machine, a failure under CI=true)."""
+    from tests.celery_harness import CeleryWorkers
+
+    require_service("redis", "127.0.0.1", 6379)
+    workers = CeleryWorkers(settings, tmp_path)
+    try:
+        yield workers
+    finally:
+        workers.close()
