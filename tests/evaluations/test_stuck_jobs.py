@@ -24,8 +24,8 @@ from governance.evaluations import jobs, services
 from governance.evaluations import tasks as evaluation_tasks
 from governance.evaluations.models import Evaluation
 from governance.reports.models import DocumentationPack
+from tests.celery_harness import _configure, _database_url, _wait_until_ready
 from tests.conftest import make_api_client, require_service
-from tests.evaluations.test_celery_worker import _configure, _database_url, _wait_until_ready
 from tests.factories import accounts as account_factories
 from tests.factories import evaluations as f
 from tests.factories import registry as registry_factories
