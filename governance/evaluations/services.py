@@ -786,7 +786,7 @@ def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
     params = evaluation.params
     pk = evaluation.pk
 
-    def progress(stage: str, fraction: float) -> None:
+    def progress(stage: str, fraction: float, rows: int = 0) -> None:
         logger.info("evaluation %s out of core: %s (%.0f%%)", pk, stage, 100 * fraction)
 
     out, rows = outofcore.compute(

@@ -189,3 +189,108 @@ def test_csv_decompressed_size_is_capped(tmp_path):
     with pytest.raises(Exception) as exc:
         outofcore.compute("fairness", str(path), file_format="csv", columns=COLS, params={}, max_bytes=100_000)
     assert "decompresses to more than 100000 bytes" in str(exc.value) or "100000" in str(exc.value)
+
+
+def _same_distribution_tables(n_ref: int, n_cur: int) -> tuple[pa.Table, pa.Table]:
+    """No drift: the two eCDFs cross at many places (the gaps whose values the second scan reads)."""
+    rng = np.random.default_rng(7)
+
+    def side(n):
+        return pa.table(
+            {
+                "a": rng.normal(0, 1, n),
+                "b": np.round(rng.normal(600, 50, n)),  # many ties with the reference
+                "c": rng.lognormal(3, 1, n) * 1e6,  # large magnitudes
+            }
+        )
+
+    return side(n_ref), side(n_cur)
+
+
+@pytest.mark.parametrize("budget", [None, 50])
+def test_drift_with_many_ecdf_crossings_equals_in_memory(tmp_path, monkeypatch, budget):
+    if budget:  # the crossing gaps' values read in several second scans
+        monkeypatch.setattr(outofcore, "CROSSING_VALUES_MAX", budget)
+    monkeypatch.setattr(outofcore, "BATCH_ROWS", 20_011)
+    ref_t, cur_t = _same_distribution_tables(15_000, 90_000)
+    ref_path = tmp_path / "ref.parquet"
+    pq.write_table(ref_t, ref_path)
+    path = write(cur_t, tmp_path, "parquet")
+    columns = {"features": ["a", "b", "c"]}
+    ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    memory = compute_drift(parse_table("drift", path, file_format="parquet", columns=columns, reference=ref))
+    out, rows = outofcore.compute("drift", path, file_format="parquet", columns=columns, params={}, reference=ref)
+    memory.pop("library_versions"), out.pop("library_versions")
+    assert_same(memory, out)
+    # the case the second scan exists for did occur
+    with outofcore_table(path) as t:
+        plan = outofcore.drift_plan(t, columns, {}, ref)
+        part = outofcore.drift_scan(t, plan, total_rows=t.rows)
+        crossings = {f.name: len(part.numeric[f.name].crossing_gaps(f.num)) for f in plan}
+    assert min(crossings.values()) >= 1 and sum(crossings.values()) > 50, crossings
+
+
+def outofcore_table(path: str):
+    import contextlib
+    import tempfile
+
+    @contextlib.contextmanager
+    def opened():
+        with tempfile.TemporaryDirectory() as workdir:
+            t = outofcore.open_table(path, "parquet", workdir=workdir)
+            try:
+                yield t
+            finally:
+                t.con.close()
+
+    return opened()
+
+
+def test_drift_statistics_of_row_ranges_merge_to_the_whole(tmp_path):
+    """What the fan-out relies on: the statistics of disjoint row ranges add up to the whole table's."""
+    ref_t, cur_t = drift_tables(12_000, 40_000)
+    ref_path = tmp_path / "ref.parquet"
+    pq.write_table(ref_t, ref_path)
+    path = write(cur_t, tmp_path, "parquet")
+    columns = {"features": ["income", "score", "tenure", "segment", "branch", "flag"], "categorical": ["branch"]}
+    ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    whole, _rows = outofcore.compute("drift", path, file_format="parquet", columns=columns, params={}, reference=ref)
+    with outofcore_table(path) as t:
+        plan = outofcore.drift_plan(t, columns, {}, ref)
+        merged = outofcore.DriftPartial()
+        for start, stop in ((0, 13_001), (13_001, 29_999), (29_999, 40_000)):
+            merged.merge(outofcore.drift_scan(t, plan, total_rows=t.rows, start=start, stop=stop))
+        assert merged.rows == 40_000
+        crossing: dict = {}
+        for group in outofcore.crossing_groups(plan, merged):
+            for start, stop in ((0, 20_000), (20_000, 40_000)):
+                for name, parts in outofcore.crossing_scan(t, plan, group, start=start, stop=stop).items():
+                    found = outofcore.group_crossing_values(group[name], parts)
+                    for gap, vals in found.items():
+                        crossing.setdefault(name, {})[gap] = np.sort(
+                            np.concatenate([crossing.get(name, {}).get(gap, np.zeros(0)), vals])
+                        )
+        out = outofcore.drift_finish(plan, merged, crossing, {})
+    whole.pop("library_versions"), out.pop("library_versions")
+    assert_same(whole, out)
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [(None, "has missing values (the first at row 31416)"), (math.nan, "NaN or infinite value at row 31416")],
+)
+def test_a_bad_drift_value_deep_in_the_file_is_named_by_its_row(tmp_path, monkeypatch, value, expected):
+    monkeypatch.setattr(outofcore, "BATCH_ROWS", 10_000)
+    ref_t, cur_t = drift_tables(12_000, 40_000)
+    ref_path = tmp_path / "ref.parquet"
+    pq.write_table(ref_t, ref_path)
+    income = cur_t.column("income").to_pylist()
+    income[31_415] = value
+    cur_t = cur_t.set_column(0, "income", pa.array(income, pa.float64()))
+    path = write(cur_t, tmp_path, "parquet")
+    columns = {"features": ["income", "segment"]}
+    ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    with pytest.raises(ValidationFailed) as exc:
+        outofcore.compute("drift", path, file_format="parquet", columns=columns, params={}, reference=ref)
+    assert exc.value.field == "columns.features['income']"
+    assert expected in exc.value.message, exc.value.message
