@@ -45,7 +45,7 @@ from .inputs import (
     csv_compression,
 )
 
-KINDS = ("fairness", "drift")
+KINDS = ("fairness", "drift", "performance")
 BATCH_ROWS = 1 << 20
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
@@ -815,6 +815,156 @@ def drift(
     return drift_finish(plan, part, crossing, params)
 
 
+# ---------------------------------------------------------------------------------------------
+# performance: AUC (DeLong), KS and the rest from the positives and negatives per distinct score
+# ---------------------------------------------------------------------------------------------
+
+
+def performance(t: Table, columns: dict, params: dict, *, progress: Progress | None = None) -> dict:
+    """``compute_performance`` over the table. DuckDB groups the rows by score (positives and negatives
+    per distinct score, spilled to disk and stored in score order); two streams over that sorted table
+    give AUC with its DeLong variance, KS, the KS bootstrap cells, the Brier and log-loss moments and
+    the calibration bins: the same summary the in-memory path computes from its sort of the rows
+    (``performance.ScoreGroups``)."""
+    from . import performance as perf
+    from .inputs import _threshold
+
+    for key in columns:
+        if key not in ("y_true", "y_score"):
+            _fail(f"columns.{key}", "unknown key (expected: y_score, y_true)")
+    for key in ("y_true", "y_score"):
+        if not isinstance(columns.get(key), str) or not columns[key]:
+            _fail(f"columns.{key}", "is required")
+        t.column(columns[key], f"columns.{key}")
+    for key in ("y_true", "y_score"):
+        _no_nulls(t, columns[key], f"columns.{key}")
+    yt = _label_expr(t, columns["y_true"], "columns.y_true")
+    sc = _score_expr(t, columns["y_score"], "columns.y_score")
+    p = perf._params(params, Parsed(kind="performance", arrays={}, params={"threshold": _threshold(params)}))
+    if progress:
+        progress("validated", 0.2, 0)
+    t.con.execute(
+        "CREATE TABLE score_groups AS SELECT s, CAST(sum(y) AS DOUBLE) AS pos, "
+        "CAST(count(*) - sum(y) AS DOUBLE) AS neg "
+        f"FROM (SELECT CASE WHEN {sc} = 0 THEN 0.0 ELSE {sc} END AS s, {yt} AS y FROM src) "
+        "GROUP BY s ORDER BY s"
+    )
+    if progress:
+        progress("grouped by score", 0.6, t.rows)
+    groups, P, N = t.con.execute("SELECT count(*), sum(pos), sum(neg) FROM score_groups").fetchone()
+    groups, P, N = int(groups), float(P), float(N)
+    n = int(P + N)
+    thr = p["threshold"]
+    tp, fp = t.con.execute(
+        f"SELECT coalesce(sum(pos), 0), coalesce(sum(neg), 0) FROM score_groups WHERE s >= {thr!r}"
+    ).fetchone()
+    tp, fp = int(tp), int(fp)
+    n_pos = int(P)
+    fn = n_pos - tp
+    tn = n - tp - fp - fn
+    both = P > 0 and N > 0
+
+    def stream() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        last = -math.inf
+        for batch in t.batches("SELECT s, pos, neg FROM score_groups"):
+            v = batch.column(0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            if len(v) == 0:
+                continue
+            if not (v[0] > last and np.all(v[1:] > v[:-1])):
+                raise RuntimeError("the score groups were not read in score order")
+            last = float(v[-1])
+            yield (
+                v,
+                batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
+                batch.column(2).to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
+            )
+
+    def terms(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        pc = np.clip(v, perf.EPS, 1 - perf.EPS)
+        return (1.0 - v) ** 2, (-v) ** 2, -np.log(pc), -np.log(1 - pc)  # brier (y=1, y=0), log loss (y=1, y=0)
+
+    bins = 10
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    cnt, ssum, ysum = np.zeros(bins), np.zeros(bins), np.zeros(bins)
+    exact_cells = groups <= perf.KS_CELLS
+    small_pos: list[np.ndarray] = []
+    small_neg: list[np.ndarray] = []
+    cpos, cneg, present = np.zeros(perf.KS_CELLS), np.zeros(perf.KS_CELLS), np.zeros(perf.KS_CELLS, dtype=bool)
+    ks = 0.0
+    auc_parts, m10_parts, b_parts, l_parts = [], [], [], []
+    pos_before = neg_before = 0.0
+    for v, pos, neg in stream():  # first stream: sums, KS, cells, calibration
+        cp = pos_before + np.cumsum(pos)
+        cn = neg_before + np.cumsum(neg)
+        if both:
+            ks = max(ks, float(np.max(np.abs(cp / P - cn / N))))
+            auc_parts.append(float(pos @ ((cn - neg + 0.5 * neg) / N)))
+            m10_parts.append(float(neg @ (1.0 - (cp - pos + 0.5 * pos) / P)))
+        b1, b0, l1, l0 = terms(v)
+        b_parts.append(float(pos @ b1 + neg @ b0))
+        l_parts.append(float(pos @ l1 + neg @ l0))
+        idx = np.searchsorted(edges[1:-1], v, side="right")
+        size = pos + neg
+        cnt += np.bincount(idx, weights=size, minlength=bins)
+        ssum += np.bincount(idx, weights=v * size, minlength=bins)
+        ysum += np.bincount(idx, weights=pos, minlength=bins)
+        if exact_cells:
+            small_pos.append(pos)
+            small_neg.append(neg)
+        else:
+            before = (pos_before + neg_before) + np.cumsum(size) - size
+            cell = np.floor(before * perf.KS_CELLS / float(n)).astype(np.int64)
+            cpos += np.bincount(cell, weights=pos, minlength=perf.KS_CELLS)
+            cneg += np.bincount(cell, weights=neg, minlength=perf.KS_CELLS)
+            present |= np.bincount(cell, minlength=perf.KS_CELLS) > 0
+        pos_before, neg_before = float(cp[-1]), float(cn[-1])
+    auc = math.fsum(auc_parts) / P if both else None
+    m10 = math.fsum(m10_parts) / N if both else None
+    mb, ml = math.fsum(b_parts) / n, math.fsum(l_parts) / n
+    if progress:
+        progress("AUC", 0.8, t.rows)
+    sx_parts, sy_parts = [], []
+    mom = {k: ([], []) for k in ("b", "l")}
+    pos_before = neg_before = 0.0
+    for v, pos, neg in stream():  # second stream: DeLong variance, central moments of the per-row terms
+        cp = pos_before + np.cumsum(pos)
+        cn = neg_before + np.cumsum(neg)
+        if both:
+            sx_parts.append(float(pos @ ((cn - neg + 0.5 * neg) / N - auc) ** 2))
+            sy_parts.append(float(neg @ ((1.0 - (cp - pos + 0.5 * pos) / P) - m10) ** 2))
+        b1, b0, l1, l0 = terms(v)
+        for key, mean, t1, t0 in (("b", mb, b1, b0), ("l", ml, l1, l0)):
+            d1, d0 = t1 - mean, t0 - mean
+            mom[key][0].append(float(pos @ (d1 * d1) + neg @ (d0 * d0)))
+            mom[key][1].append(float(pos @ (d1 * d1 * d1) + neg @ (d0 * d0 * d0)))
+        pos_before, neg_before = float(cp[-1]), float(cn[-1])
+    auc_var = None
+    if both and auc is not None:
+        sx = math.fsum(sx_parts) / (P - 1) if P > 1 else 0.0
+        sy = math.fsum(sy_parts) / (N - 1) if N > 1 else 0.0
+        auc_var = (auc, sx / P + sy / N)
+    if exact_cells:
+        cells = (
+            np.concatenate(small_pos) if small_pos else np.zeros(0),
+            np.concatenate(small_neg) if small_neg else np.zeros(0),
+            True,
+        )
+    else:
+        cells = (cpos[present], cneg[present], False)
+    summary = perf.PerformanceSummary(
+        n=n,
+        n_pos=n_pos,
+        confusion=(tp, fp, fn, tn),
+        auc_var=auc_var,
+        ks=min(ks, 1.0) if both else None,
+        brier=perf.TermMoments(n, mb, math.fsum(mom["b"][0]) / n, math.fsum(mom["b"][1]) / n),
+        log_loss=perf.TermMoments(n, ml, math.fsum(mom["l"][0]) / n, math.fsum(mom["l"][1]) / n),
+        ks_cells=cells,
+        calibration=perf.calibration_rows(cnt.astype(np.int64), ssum, ysum),
+    )
+    return perf.performance_result(summary, p)
+
+
 def duckdb_version() -> str:
     import duckdb
 
@@ -847,6 +997,8 @@ def compute(
                 progress("opened", 0.0, 0)
             if kind == "fairness":
                 out = fairness(t, columns, params, min_group_size=min_group_size, progress=progress)
+            elif kind == "performance":
+                out = performance(t, columns, params, progress=progress)
             else:
                 if reference is None:
                     _fail("reference", "a registered reference sample is required")

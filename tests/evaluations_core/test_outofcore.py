@@ -294,3 +294,51 @@ def test_a_bad_drift_value_deep_in_the_file_is_named_by_its_row(tmp_path, monkey
         outofcore.compute("drift", path, file_format="parquet", columns=columns, params={}, reference=ref)
     assert exc.value.field == "columns.features['income']"
     assert expected in exc.value.message, exc.value.message
+
+
+def performance_table(n: int, *, rounded: bool, seed: int = 5, one_class: bool = False) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=np.int64) if one_class else (rng.random(n) < 0.3).astype(np.int64)
+    s = np.clip(0.35 * y + 0.65 * rng.random(n), 0, 1)
+    if rounded:  # many ties: fewer distinct scores than KS cells
+        s = np.round(s, 3)
+    s[:3] = [0.0, 1.0, -0.0]
+    return pa.table({"label": y, "p": s})
+
+
+@pytest.mark.parametrize(
+    "fmt,rounded,one_class",
+    [("parquet", False, False), ("parquet", True, False), ("csv", True, False), ("parquet", False, True)],
+)
+def test_performance_out_of_core_equals_in_memory(tmp_path, monkeypatch, fmt, rounded, one_class):
+    """AUC (DeLong), KS, Brier, log loss, calibration and the seeded intervals: the same summary."""
+    from governance.evaluations.performance import compute_performance
+
+    monkeypatch.setattr(outofcore, "BATCH_ROWS", 7_001)  # the score groups streamed in many batches
+    path = write(performance_table(60_000, rounded=rounded, one_class=one_class), tmp_path, fmt)
+    columns = {"y_true": "label", "y_score": "p"}
+    params = {"threshold": 0.4, "n_boot": 300, "seed": 11}
+    memory = compute_performance(
+        parse_table("performance", path, file_format=fmt, columns=columns, params=params), params=params
+    )
+    out, rows = outofcore.compute("performance", path, file_format=fmt, columns=columns, params=params)
+    assert rows == 60_000
+    memory.pop("library_versions"), out.pop("library_versions")
+    assert_same(memory, out)
+    if not one_class:
+        assert out["confidence_intervals"]["ks_statistic"]["exact_cells"] is rounded
+        assert out["auc"] > 0.6
+
+
+def test_performance_bad_score_is_named_by_its_row(tmp_path):
+    table = performance_table(30_000, rounded=False)
+    p = table.column("p").to_pylist()
+    p[21_000] = 1.5
+    table = table.set_column(1, "p", pa.array(p, pa.float64()))
+    path = write(table, tmp_path, "parquet")
+    with pytest.raises(ValidationFailed) as exc:
+        outofcore.compute(
+            "performance", path, file_format="parquet", columns={"y_true": "label", "y_score": "p"}, params={}
+        )
+    assert exc.value.field == "columns.y_score"
+    assert "the first outside at row 21001" in exc.value.message
