@@ -8,7 +8,7 @@ from governance.api.views_audit import AuditLogViewSet
 from governance.api.views_evaluations import EvaluationViewSet, ReferenceSampleViewSet
 from governance.api.views_registry import ModelVersionViewSet, RegisteredModelViewSet
 from governance.api.views_reports import ReportViewSet
-from governance.api.views_workflow import ModelHistoryView, PromotionRequestViewSet
+from governance.api.views_workflow import CommitteeViewSet, ModelHistoryView, PromotionRequestViewSet
 from governance.integrations.mlflow import urls as mlflow_urls
 from governance.integrations.webhooks.api import WebhookDeliveryViewSet, WebhookEventsView, WebhookSubscriptionViewSet
 from governance.oversight.api import (
@@ -30,6 +30,7 @@ router = OptionalSlashRouter()
 router.register("models", RegisteredModelViewSet, basename="model")
 router.register("versions", ModelVersionViewSet, basename="version")
 router.register("promotions", PromotionRequestViewSet, basename="promotion")
+router.register("committees", CommitteeViewSet, basename="committee")
 router.register("audit", AuditLogViewSet, basename="audit")
 router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("reports", ReportViewSet, basename="report")
