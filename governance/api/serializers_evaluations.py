@@ -11,7 +11,18 @@ from rest_framework import serializers
 from governance.common.errors import ValidationFailed
 from governance.evaluations.models import Evaluation, EvaluationKind, ReferenceSample
 
-CREATE_FIELDS = ("model_version", "kind", "dataset", "thresholds", "params", "data", "file", "file_format", "columns")
+CREATE_FIELDS = (
+    "model_version",
+    "kind",
+    "dataset",
+    "thresholds",
+    "params",
+    "data",
+    "file",
+    "file_format",
+    "columns",
+    "input_uri",
+)
 JSON_FORM_FIELDS = ("thresholds", "params", "data", "columns")
 REFERENCE_FIELDS = ("file", "file_format", "columns")
 # Base fields of every evaluation; the kind's result fields are added at top level without overriding them.
@@ -39,6 +50,7 @@ BASE_FIELDS = [
     "created_at",
     "started_at",
     "finished_at",
+    "progress",
 ]
 
 
@@ -89,6 +101,12 @@ class EvaluationCreateSerializer(serializers.Serializer):
         choices=["csv", "parquet"], required=False, help_text="Inferred from the file name when omitted."
     )
     columns = serializers.JSONField(required=False, help_text="Column mapping for a file; JSON-encoded in multipart.")
+    input_uri = serializers.CharField(
+        required=False,
+        help_text="A CSV or Parquet table referenced by absolute path or file:// URI instead of uploaded, under "
+        "a directory the setting EVALUATION_INPUT_ROOTS allows; read in place by the worker, which takes its "
+        "SHA-256 and refuses it if it changed since it was referenced (always queued: 202).",
+    )
 
 
 class ReferenceSampleSerializer(serializers.ModelSerializer):

@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.utils import timezone
 
+import governance.evaluations.services.paths as paths
 from audit.services import audit_unit
 from governance.accounts.principal import Principal
 from governance.common.events import announce
@@ -265,7 +267,52 @@ def _prepare_reported(p: _Prepared, data, file) -> None:
     }
 
 
-def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_bytes) -> None:
+def _queue_unread(p: _Prepared, size, sample) -> None:
+    """A table too large to read in the request (or referenced by path): measured, checked and queued."""
+    p.large = True
+    p.rows = size.rows
+    if p.kind == EvaluationKind.DRIFT and sample is None:
+        fail(
+            "reference",
+            "a reference sample is required: register one for the version (POST /api/v1/versions/{id}/reference/)",
+        )
+    if sample is not None:
+        p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
+    used = {"threshold": inputs_core._threshold(p.params)} if "threshold" in p.params else {}
+    validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
+
+
+def _prepare_path(p: _Prepared, input_uri, data, file, file_format, columns) -> None:
+    """An input referenced by path (``input_uri``, allowed by EVALUATION_INPUT_ROOTS): measured here,
+    read in place, digested and computed by a worker (``services.paths``)."""
+    if data is not None or file is not None:
+        fail("input_uri", "give the input one way: inline data, an uploaded file, or input_uri")
+    path = paths.resolve(input_uri)
+    fmt = table_format(SimpleNamespace(name=path.name), file_format)
+    if columns is None:
+        fail("columns", "is required with input_uri: a JSON object mapping roles to column names")
+    if not isinstance(columns, Mapping):
+        fail("columns", "must be an object mapping roles to column names")
+    stat = paths.fingerprint(path)
+    size = inputs_core.table_size(str(path), fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
+    inputs_core.check_table_limits(size, **_upload_limits(p.kind))
+    p.input = {
+        "format": fmt,
+        "columns": columns,
+        "uri": input_uri,
+        "path": str(path),
+        "file_name": path.name[:200],
+        "stat": stat,
+        "compression": size.compression,
+    }
+    p.nbytes = size.decompressed_bytes or stat["size"]
+    _queue_unread(p, size, reference_sample_for(p.version) if p.kind == EvaluationKind.DRIFT else None)
+
+
+def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_bytes, input_uri=None) -> None:
+    if input_uri is not None:
+        _prepare_path(p, input_uri, data, file, file_format, columns)
+        return
     if data is not None and file is not None:
         fail("file", "give the data inline (data) or as a file, not both")
     if data is None and file is None:
@@ -297,19 +344,8 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
             "compression": size.compression,
         }
         if not size.within_budget or (size.rows or 0) > settings.EVALUATION_SYNC_MAX_ROWS:
-            p.large = True
-            p.rows = size.rows
             p.nbytes = size.decompressed_bytes or file.size or 0
-            if p.kind == EvaluationKind.DRIFT and sample is None:
-                fail(
-                    "reference",
-                    "a reference sample is required: register one for the version "
-                    "(POST /api/v1/versions/{id}/reference/)",
-                )
-            if sample is not None:
-                p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
-            used = {"threshold": inputs_core._threshold(p.params)} if "threshold" in p.params else {}
-            validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
+            _queue_unread(p, size, sample)
             return
         if sample is not None:
             reference = parse_reference(sample)
@@ -364,11 +400,13 @@ def evaluation_create(
     file_format: str | None = None,
     columns=None,
     input_bytes: int | None = None,
+    input_uri: str | None = None,
 ) -> Evaluation:
     """Validate, digest and (for small inputs) compute an evaluation; large inputs are stored and queued.
 
     ``model_version`` is a ModelVersion or its id; ``data`` is the inline JSON payload, or ``file``
-    an uploaded CSV/Parquet table with ``columns`` (and ``file_format``, else inferred from the name).
+    an uploaded CSV/Parquet table with ``columns`` (and ``file_format``, else inferred from the name), or
+    ``input_uri`` such a table referenced by path under EVALUATION_INPUT_ROOTS (read by the worker in place).
     Returns the evaluation: status ``done`` when computed here, ``queued`` when sent to a worker.
     """
     target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
@@ -388,7 +426,7 @@ def evaluation_create(
         if kind == EvaluationKind.REPORTED:
             _prepare_reported(p, data, file)
         else:
-            _prepare_computed(p, data, file, file_format, columns, input_bytes)
+            _prepare_computed(p, data, file, file_format, columns, input_bytes, input_uri)
     return _store(p, by)
 
 
@@ -422,7 +460,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
         if p.file is not None:
             p.file.seek(0)
             evaluation.input_file.save(PurePath(p.file.name or "input").name, p.file, save=False)
-        elif p.computed is None:
+        elif p.computed is None and "path" not in p.input:
             payload = json.dumps(p.data, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
             evaluation.input_file.save("input.json", ContentFile(payload), save=False)
         evaluation.save()
