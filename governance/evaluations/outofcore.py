@@ -86,13 +86,14 @@ class Table:
     con: object
     columns: dict[str, str]  # column -> kind (bool/int/float/str) or the DuckDB type when unsupported
     rows: int
+    offset: int = 0  # the file row of the first row (a row range of a fanned-out evaluation)
 
     def first_bad_row(self, condition: str) -> int | None:
         """The 1-based data row of the first row where ``condition`` (SQL) holds."""
         found = self.con.execute(
             f"SELECT rn FROM (SELECT row_number() OVER () AS rn, * FROM src) WHERE {condition} ORDER BY rn LIMIT 1"
         ).fetchone()
-        return int(found[0]) if found else None
+        return int(found[0]) + self.offset if found else None
 
     def column(self, col: str, fname: str) -> str:
         if col not in self.columns:
@@ -107,7 +108,7 @@ class Table:
             sql += f" LIMIT {int(stop) - int(start)}"
         if start:
             sql += f" OFFSET {int(start)}"
-        offset = start
+        offset = self.offset + start
         for batch in self.batches(sql):
             yield offset, batch
             offset += batch.num_rows
@@ -129,10 +130,12 @@ def open_table(
     memory_limit: str = "1GB",
     threads: int = 2,
     max_bytes: int | None = None,
+    row_range: tuple[int, int] | None = None,
 ) -> Table:
     """Open ``path`` in a DuckDB database under ``workdir`` (its spill files go there too). A CSV is
     loaded once into a table (one parse; DuckDB compresses it on disk), after its decompressed size was
-    measured through a byte budget of ``max_bytes``; a Parquet file is scanned in place."""
+    measured through a byte budget of ``max_bytes``; a Parquet file is scanned in place (only the rows
+    of ``row_range`` [start, stop) when given: the reader skips the other row groups)."""
     import duckdb
 
     con = duckdb.connect(str(Path(workdir) / "evaluation.duckdb"))
@@ -140,8 +143,17 @@ def open_table(
     con.execute(f"SET threads = {int(threads)}")
     con.execute(f"SET temp_directory = '{Path(workdir) / 'spill'}'")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     try:
-        if file_format == "parquet":
+        if file_format == "parquet" and row_range is not None:
+            start, stop = int(row_range[0]), int(row_range[1])
+            con.execute(
+                f"CREATE VIEW src AS SELECT * EXCLUDE (file_row_number) FROM read_parquet({_lit(path)}, "
+                f"file_row_number = true) WHERE file_row_number >= {start} AND file_row_number < {stop}"
+            )
+        elif row_range is not None:
+            _fail("file_format", "only Parquet inputs are split by row ranges")
+        elif file_format == "parquet":
             con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({_lit(path)})")
         elif file_format == "csv":
             with _open_binary(path) as raw:
@@ -178,10 +190,10 @@ def open_table(
     described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
     columns = {name: (_type_kind(t) or t) for name, t, *_ in described}
     rows = int(con.execute("SELECT count(*) FROM src").fetchone()[0])
-    if rows == 0:
+    if rows == 0 and row_range is None:
         con.close()
         _fail("file", "the table has no rows")
-    return Table(con=con, columns=columns, rows=rows)
+    return Table(con=con, columns=columns, rows=rows, offset=row_range[0] if row_range else 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +266,12 @@ def _group_value(kind: str, value, fname: str):
 
 def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, progress: Progress | None = None) -> dict:
     """``compute_fairness`` over the table: confusion counts per group from one GROUP BY."""
+    return fairness_finish([fairness_counts(t, columns, params, progress=progress)], params, min_group_size)
+
+
+def fairness_counts(t: Table, columns: dict, params: dict, *, progress: Progress | None = None) -> dict:
+    """The table's confusion counts (and weight sums) per group, after checking every row: a plain-JSON
+    partial; the partials of disjoint row ranges concatenate (``fairness_finish``)."""
     from .inputs import _threshold
 
     names_cols = list(columns.get("sensitive_features") or [])
@@ -303,6 +321,13 @@ def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, prog
     ).fetchall()
     if progress:
         progress("counted", 0.9, t.rows)
+    return {"names": names_cols, "kinds": kinds, "weighted": weighted, "used": used, "rows": [list(r) for r in rows]}
+
+
+def fairness_finish(parts: list[dict], params: dict, min_group_size: int) -> dict:
+    """``compute_fairness``'s result from the counts of one table or of its row ranges."""
+    names_cols, kinds, weighted, used = (parts[0][k] for k in ("names", "kinds", "weighted", "used"))
+    rows = [row for part in parts for row in part["rows"]]
     k = len(names_cols)
     cells: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for row in rows:
@@ -963,6 +988,132 @@ def performance(t: Table, columns: dict, params: dict, *, progress: Progress | N
         calibration=perf.calibration_rows(cnt.astype(np.int64), ssum, ysum),
     )
     return perf.performance_result(summary, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# row ranges (fan-out over several workers): partial statistics, their encoding, the merge
+# ---------------------------------------------------------------------------------------------
+
+FANOUT_KINDS = ("fairness", "drift")
+
+
+def partial(
+    kind: str,
+    path: str,
+    *,
+    row_range: tuple[int, int],
+    total_rows: int,
+    columns: dict,
+    params: dict,
+    reference: Parsed | None = None,
+    memory_limit: str = "1GB",
+    threads: int = 2,
+    progress: Progress | None = None,
+) -> dict:
+    """The mergeable statistics of the Parquet rows [start, stop): fairness counts per group, or the
+    drift scan's ``DriftPartial``. Bad input fails naming its file row."""
+    if kind not in FANOUT_KINDS:
+        _fail("kind", f"{kind} evaluations are not split by row ranges (only {', '.join(FANOUT_KINDS)})")
+    with tempfile.TemporaryDirectory(prefix="mlgov-ooc-") as workdir:
+        t = open_table(
+            path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads, row_range=row_range
+        )
+        try:
+            if kind == "fairness":
+                return {"kind": kind, "rows": t.rows, "fairness": fairness_counts(t, columns, params)}
+            if reference is None:
+                _fail("reference", "a registered reference sample is required")
+            plan = drift_plan(t, columns, params, reference)  # type: ignore[arg-type]
+            read = [0]
+
+            def on_batch(rows: int) -> None:
+                read[0] += rows
+                if progress:
+                    progress("reading", read[0] / max(t.rows, 1), read[0])
+
+            part = drift_scan(t, plan, total_rows=total_rows, threads=threads, on_batch=on_batch)
+            return {"kind": kind, "rows": part.rows, "drift": part}
+        finally:
+            t.con.close()
+
+
+def dump_partial(p: dict) -> bytes:
+    """A partial as an .npz file (arrays, and its other fields as JSON): no pickle."""
+    import io
+    import json
+
+    meta = {"kind": p["kind"], "rows": p["rows"]}
+    arrays: dict[str, np.ndarray] = {}
+    if p["kind"] == "fairness":
+        meta["fairness"] = p["fairness"]
+    else:
+        d: DriftPartial = p["drift"]
+        meta["numeric"] = {name: acc.m for name, acc in d.numeric.items()}
+        meta["categories"] = {name: [[k, c] for k, c in counts.items()] for name, counts in d.categories.items()}
+        meta["values"] = sorted(d.values)
+        for name, acc in d.numeric.items():
+            for key in ("lt", "le", "s", "below"):
+                arrays[f"n/{name}/{key}"] = getattr(acc, key)
+        for name, vals in d.values.items():
+            arrays[f"v/{name}"] = np.concatenate(vals) if vals else np.zeros(0)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def load_partial(data: bytes) -> dict:
+    import io
+    import json
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        out = {"kind": meta["kind"], "rows": meta["rows"]}
+        if meta["kind"] == "fairness":
+            out["fairness"] = meta["fairness"]
+            return out
+        d = DriftPartial(rows=meta["rows"])
+        for name, m in meta["numeric"].items():
+            d.numeric[name] = NumericAcc(*(z[f"n/{name}/{key}"] for key in ("lt", "le", "s", "below")), m=m)
+        for name, pairs in meta["categories"].items():
+            d.categories[name] = dict(pairs)
+        for name in meta["values"]:
+            d.values[name] = [z[f"v/{name}"]]
+        out["drift"] = d
+        return out
+
+
+def finish(
+    kind: str,
+    path: str,
+    partials: list[dict],
+    *,
+    columns: dict,
+    params: dict,
+    reference: Parsed | None = None,
+    min_group_size: int = 30,
+    memory_limit: str = "1GB",
+    threads: int = 2,
+) -> tuple[dict, int]:
+    """(the kernel's result, rows) from the partials of row ranges covering the Parquet file: counts add
+    up; drift's crossing gaps are read by one more scan of the whole file (of their values only)."""
+    rows = sum(p["rows"] for p in partials)
+    if kind == "fairness":
+        return fairness_finish([p["fairness"] for p in partials], params, min_group_size), rows
+    merged = DriftPartial()
+    for p in partials:
+        merged.merge(p["drift"])
+    with tempfile.TemporaryDirectory(prefix="mlgov-ooc-") as workdir:
+        t = open_table(path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads)
+        try:
+            plan = drift_plan(t, columns, params, reference)  # type: ignore[arg-type]
+            crossing: dict[str, dict[int, np.ndarray]] = {}
+            for group in crossing_groups(plan, merged):
+                for name, parts in crossing_scan(t, plan, group).items():
+                    crossing.setdefault(name, {}).update(group_crossing_values(group[name], parts))
+            return drift_finish(plan, merged, crossing, params), rows
+        finally:
+            t.con.close()
 
 
 def duckdb_version() -> str:

@@ -342,3 +342,49 @@ def test_performance_bad_score_is_named_by_its_row(tmp_path):
         )
     assert exc.value.field == "columns.y_score"
     assert "the first outside at row 21001" in exc.value.message
+
+
+@pytest.mark.parametrize("kind", ["fairness", "drift"])
+def test_row_range_partials_encoded_and_merged_equal_the_whole_file(tmp_path, kind):
+    """The fan-out's arithmetic: partials of row ranges, through their .npz encoding, merge to the result
+    of one pass over the file (to 1e-12)."""
+    if kind == "fairness":
+        path = write(fairness_table(45_000, weights=True), tmp_path, "parquet")
+        columns = {
+            "y_true": "label",
+            "y_pred": "pred",
+            "sensitive_features": ["region", "age_band"],
+            "sample_weight": "w",
+        }
+        ref = None
+    else:
+        ref_t, cur_t = drift_tables(12_000, 45_000)
+        ref_path = tmp_path / "ref.parquet"
+        pq.write_table(ref_t, ref_path)
+        path = write(cur_t, tmp_path, "parquet")
+        columns = {"features": ["income", "score", "tenure", "segment", "branch", "flag"], "categorical": ["branch"]}
+        ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    whole, rows = outofcore.compute(kind, path, file_format="parquet", columns=columns, params={}, reference=ref)
+    parts = [
+        outofcore.load_partial(
+            outofcore.dump_partial(
+                outofcore.partial(kind, path, row_range=r, total_rows=45_000, columns=columns, params={}, reference=ref)
+            )
+        )
+        for r in ((0, 15_000), (15_000, 30_001), (30_001, 45_000))
+    ]
+    merged, merged_rows = outofcore.finish(kind, path, parts, columns=columns, params={}, reference=ref)
+    assert merged_rows == rows == 45_000
+    whole.pop("library_versions"), merged.pop("library_versions")
+    assert_same(whole, merged)
+
+
+def test_a_bad_row_in_a_later_row_range_is_named_by_its_file_row(tmp_path):
+    table = fairness_table(30_000)
+    values = table.column("label").to_pylist()
+    values[25_555] = 7
+    table = table.set_column(0, "label", pa.array(values, pa.int64()))
+    path = write(table, tmp_path, "parquet")
+    with pytest.raises(ValidationFailed) as exc:
+        outofcore.partial("fairness", path, row_range=(20_000, 30_000), total_rows=30_000, columns=COLS, params={})
+    assert "the first at row 25556" in exc.value.message, exc.value.message

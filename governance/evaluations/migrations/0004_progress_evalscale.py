@@ -2,6 +2,48 @@
 
 from django.db import migrations, models
 
+from audit.triggers import governed_pg_statements
+
+# Every column of the evaluation but ``progress`` stays under the audit guard on UPDATE (PostgreSQL): a
+# worker writes ``progress`` about once a second without an audit event (bookkeeping, not evidence). A
+# column added later must be added to this list by its migration (re-creating the trigger likewise).
+GUARDED_COLUMNS = (
+    "id",
+    "model_version_id",
+    "kind",
+    "dataset",
+    "source",
+    "status",
+    "failure_reason",
+    "thresholds",
+    "params",
+    "library_versions",
+    "input_sha256",
+    "input_rows",
+    "input_file",
+    "metrics",
+    "result",
+    "checks",
+    "warnings",
+    "created_by_id",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+TABLE = "evaluations_evaluation"
+
+
+def _regovern(columns):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_audited ON {TABLE}")
+            for statement in governed_pg_statements(TABLE, columns):
+                cursor.execute(statement)
+
+    return run
+
 
 class Migration(migrations.Migration):
 
@@ -15,4 +57,5 @@ class Migration(migrations.Migration):
             name='progress',
             field=models.JSONField(blank=True, default=dict, help_text='While a worker computes it: stage, rows_read, rows_total, percent, updated_at (bookkeeping).'),
         ),
+        migrations.RunPython(_regovern(GUARDED_COLUMNS), _regovern(None)),
     ]

@@ -84,7 +84,7 @@ def check_unchanged(path: str | Path, expected: dict, when: str) -> None:
     except OSError as exc:
         _refuse(f"the file {str(path)!r} cannot be read any more ({exc.strerror})")
     if now != expected:
-        changed = ", ".join(k for k in expected if now.get(k) != expected[k])
+        changed = ", ".join(k for k in now if now[k] != expected.get(k))
         _refuse(f"the file {str(path)!r} changed {when} ({changed} differ); post the evaluation again")
 
 

@@ -74,7 +74,7 @@ class _ProgressRecorder:
         logger.info("evaluation %s: %s (%.1f%%, %s rows read)", self.evaluation_id, stage, progress["percent"], rows)
 
 
-def _out_of_core(evaluation: Evaluation, spec: dict) -> bool:
+def out_of_core(evaluation: Evaluation, spec: dict) -> bool:
     """A stored table of a kind the out-of-core path computes, too large for the in-memory path: more
     rows than EVALUATION_OUT_OF_CORE_MIN_ROWS (Parquet metadata), or a CSV measured too large to read
     in the request (its rows are unknown until read)."""
@@ -152,51 +152,49 @@ def _check_stored_file(evaluation: Evaluation, spec: dict) -> None:
         )
 
 
-def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
-    """The worker's out-of-core path (governance.evaluations.outofcore, DuckDB): bounded memory, results
-    equal to the in-memory path. The input digest is the SHA-256 of the file's exact bytes."""
-    progress = _ProgressRecorder(evaluation.pk, evaluation.input_rows)
-    progress("checking the input digest", 0.0, 0)
+def checked_input(evaluation: Evaluation, spec: dict) -> tuple[str, str]:
+    """(where the engine reads the input, the SHA-256 of its exact bytes), after checking it is the file
+    that was received or referenced (a changed file is refused)."""
     if spec.get("path"):
         if str(paths.resolve(spec.get("uri"))) != spec["path"]:
             raise ValidationFailed(
                 f"{paths.FIELD}: now names another file than when it was referenced", field=paths.FIELD
             )
-        source = spec["path"]
-        file_sha256 = paths.digest(source, spec["stat"])
-    else:
-        _check_stored_file(evaluation, spec)
-        source = stored_source(evaluation.input_file)
-        file_sha256 = spec["file_sha256"]
-    reference = None
-    if spec.get("reference_sample"):
-        sample, reference = load_reference(evaluation.model_version, spec["reference_sample"])
-        if sample is None or sample.sha256 != spec.get("reference_sha256"):
-            raise ValidationFailed("the registered reference sample is missing or changed", field="reference")
-    params = evaluation.params
-    changed = "after its digest was taken, while it was evaluated"
-    try:
-        out, rows = outofcore.compute(
-            evaluation.kind,
-            source,
-            file_format=spec["format"],
-            columns=spec.get("columns") or {},
-            params={k: v for k, v in params.items() if k != "categorical"}
-            if evaluation.kind == EvaluationKind.DRIFT
-            else params,
-            reference=reference,
-            min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE),
-            memory_limit=settings.EVALUATION_OUT_OF_CORE_MEMORY,
-            threads=settings.EVALUATION_OUT_OF_CORE_THREADS,
-            max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES,
-            progress=progress,
-        )
-    except Exception:
-        if spec.get("path"):  # a file changed under the engine makes it fail: say so rather than how
-            paths.check_unchanged(source, spec["stat"], changed)
-        raise
+        return spec["path"], paths.digest(spec["path"], spec["stat"])
+    _check_stored_file(evaluation, spec)
+    return stored_source(evaluation.input_file), spec["file_sha256"]
+
+
+def input_source(evaluation: Evaluation, spec: dict) -> str:
+    """Where the engine reads the input (no digest: see ``checked_input``); a path input is refused if
+    it changed since it was referenced."""
     if spec.get("path"):
-        paths.check_unchanged(source, spec["stat"], changed)
+        paths.check_unchanged(spec["path"], spec["stat"], "after its digest was taken")
+        return spec["path"]
+    return stored_source(evaluation.input_file)
+
+
+def input_reference(evaluation: Evaluation, spec: dict) -> inputs_core.Parsed | None:
+    """The registered reference sample a drift evaluation was queued with (refused if it changed)."""
+    if not spec.get("reference_sample"):
+        return None
+    sample, reference = load_reference(evaluation.model_version, spec["reference_sample"])
+    if sample is None or sample.sha256 != spec.get("reference_sha256"):
+        raise ValidationFailed("the registered reference sample is missing or changed", field="reference")
+    return reference
+
+
+def out_of_core_params(evaluation: Evaluation) -> dict:
+    params = evaluation.params
+    return (
+        {k: v for k, v in params.items() if k != "categorical"} if evaluation.kind == EvaluationKind.DRIFT else params
+    )
+
+
+def out_of_core_computed(
+    evaluation: Evaluation, out: dict, rows: int, reference: inputs_core.Parsed | None, file_sha256: str
+) -> dict:
+    """The evaluation's columns from an out-of-core result."""
     if evaluation.kind == EvaluationKind.DRIFT:
         types = {f["feature"]: f["type"] for f in out["features"]}
         check_feature_thresholds(
@@ -210,13 +208,41 @@ def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
     return computed
 
 
+def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
+    """The worker's out-of-core path (governance.evaluations.outofcore, DuckDB): bounded memory, results
+    equal to the in-memory path. The input digest is the SHA-256 of the file's exact bytes."""
+    progress = _ProgressRecorder(evaluation.pk, evaluation.input_rows)
+    progress("checking the input digest", 0.0, 0)
+    source, file_sha256 = checked_input(evaluation, spec)
+    reference = input_reference(evaluation, spec)
+    params = evaluation.params
+    changed = "after its digest was taken, while it was evaluated"
+    try:
+        out, rows = outofcore.compute(
+            evaluation.kind,
+            source,
+            file_format=spec["format"],
+            columns=spec.get("columns") or {},
+            params=out_of_core_params(evaluation),
+            reference=reference,
+            min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE),
+            memory_limit=settings.EVALUATION_OUT_OF_CORE_MEMORY,
+            threads=settings.EVALUATION_OUT_OF_CORE_THREADS,
+            max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES,
+            progress=progress,
+        )
+    except Exception:
+        if spec.get("path"):  # a file changed under the engine makes it fail: say so rather than how
+            paths.check_unchanged(source, spec["stat"], changed)
+        raise
+    if spec.get("path"):
+        paths.check_unchanged(source, spec["stat"], changed)
+    return out_of_core_computed(evaluation, out, rows, reference, file_sha256)
+
+
 def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
     spec = (evaluation.result or {}).get("input") or {}
-    reference = None
-    if spec.get("reference_sample"):
-        sample, reference = load_reference(evaluation.model_version, spec["reference_sample"])
-        if sample is None or sample.sha256 != spec.get("reference_sha256"):
-            raise ValidationFailed("the registered reference sample is missing or changed", field="reference")
+    reference = input_reference(evaluation, spec)
     if spec.get("format") == "json":
         with evaluation.input_file.open("rb") as handle:
             data = json.loads(handle.read())
@@ -289,7 +315,7 @@ def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = N
         return None
     try:
         spec = (evaluation.result or {}).get("input") or {}
-        if _out_of_core(evaluation, spec):
+        if out_of_core(evaluation, spec):
             computed = _compute_out_of_core(evaluation, spec)
             evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
             if evaluation is not None:
