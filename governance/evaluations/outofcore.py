@@ -397,21 +397,20 @@ CROSSING_VALUES_MAX = 1 << 25  # values held at once by the second scan (it scan
 class NumericRef:
     """A numeric feature's reference sample, prepared for the merge."""
 
-    r: np.ndarray  # sorted values (float64)
+    n: int
     u: np.ndarray  # distinct values, ascending
     rcum: np.ndarray  # reference values <= u_k (int64)
     edges: np.ndarray  # PSI edges (reference deciles)
-    raw: np.ndarray  # the reference array as parsed (for the small-sample path)
+    bins: np.ndarray  # reference values per PSI bin
+    std: float  # of the reference values (population)
 
     @classmethod
     def of(cls, ref: np.ndarray) -> NumericRef:
         r = np.sort(np.asarray(ref, dtype=np.float64))
         u, counts = np.unique(r, return_counts=True)
-        return cls(r=r, u=u, rcum=np.cumsum(counts), edges=np.quantile(r, drift_core.PSI_QUANTILES), raw=ref)
-
-    @property
-    def n(self) -> int:
-        return len(self.r)
+        edges = np.quantile(r, drift_core.PSI_QUANTILES)
+        bins = np.diff(np.concatenate([[0], np.searchsorted(r, edges, side="left"), [len(r)]]))
+        return cls(n=len(r), u=u, rcum=np.cumsum(counts), edges=edges, bins=bins, std=float(np.std(r)))
 
 
 @dataclass
@@ -504,9 +503,8 @@ def numeric_finish(ref: NumericRef, acc: NumericAcc, crossing: dict[int, np.ndar
         levels = (acc.le[k - 1] + np.arange(count + 1)) / m
         extra.append(float(np.sum(np.abs(rcum[k - 1] / n - levels) * np.diff(pts))))
     w = math.fsum([acc.s[0] / m, -acc.s[-1] / m, *parts.tolist(), *extra])
-    std = float(np.std(ref.r))
-    wn = w / max(std, drift_core.WASSERSTEIN_STD_FLOOR)
-    rb = np.diff(np.concatenate([[0], np.searchsorted(ref.r, ref.edges, side="left"), [n]]))
+    wn = w / max(ref.std, drift_core.WASSERSTEIN_STD_FLOOR)
+    rb = ref.bins
     cb = np.diff(np.concatenate([[0], acc.below, [m]]))
     rp, cp = rb / n, cb / m
     return {
