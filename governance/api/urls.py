@@ -14,6 +14,10 @@ from governance.integrations.webhooks.api import WebhookDeliveryViewSet, Webhook
 from governance.oversight.api import (
     FindingViewSet,
     IncidentViewSet,
+    MetricSeriesView,
+    MissedCheckViewSet,
+    MonitoringScheduleViewSet,
+    PostMarketPlanViewSet,
     RevalidationIntervalView,
     RevalidationScheduleView,
     ValidationViewSet,
@@ -40,6 +44,9 @@ router.register("validations", ValidationViewSet, basename="validation")
 router.register("findings", FindingViewSet, basename="finding")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("revalidation/intervals", RevalidationIntervalView, basename="revalidation-interval")
+router.register("monitoring/schedules", MonitoringScheduleViewSet, basename="monitoring-schedule")
+router.register("monitoring/missed-checks", MissedCheckViewSet, basename="missed-check")
+router.register("post-market-plans", PostMarketPlanViewSet, basename="post-market-plan")
 for prefix, viewset, basename in mlflow_urls.register:
     router.register(prefix, viewset, basename=basename)
 
@@ -51,6 +58,7 @@ urlpatterns = [
         ReferenceSampleViewSet.as_view({"get": "list", "post": "create"}),
         name="version-reference",
     ),
+    re_path(r"^versions/(?P<pk>[0-9]+)/series/?$", MetricSeriesView.as_view(), name="version-series"),
     re_path(r"^webhooks/events/?$", WebhookEventsView.as_view(), name="webhook-events"),
     re_path(r"^revalidation/schedule/?$", RevalidationScheduleView.as_view(), name="revalidation-schedule"),
     *mlflow_urls.urlpatterns,
