@@ -87,6 +87,7 @@ class Table:
     columns: dict[str, str]  # column -> kind (bool/int/float/str) or the DuckDB type when unsupported
     rows: int
     offset: int = 0  # the file row of the first row (a row range of a fanned-out evaluation)
+    memory_limit: str = ""
 
     def first_bad_row(self, condition: str) -> int | None:
         """The 1-based data row of the first row where ``condition`` (SQL) holds."""
@@ -424,9 +425,12 @@ class NumericAcc:
     m: int = 0
 
     @classmethod
-    def empty(cls, ref: NumericRef) -> NumericAcc:
+    def empty(cls, ref: NumericRef, total_rows: int | None = None) -> NumericAcc:
+        """``total_rows``: the most current values there will be; below 2**31 the per-value counts are
+        held as int32 (half the memory of 20 features x 1M reference values)."""
         k = len(ref.u)
-        z = np.zeros(k, dtype=np.int64)
+        dtype = np.int32 if total_rows is not None and total_rows < 2**31 else np.int64
+        z = np.zeros(k, dtype=dtype)
         return cls(lt=z, le=z.copy(), s=np.zeros(k + 1), below=np.zeros(len(ref.edges), dtype=np.int64))
 
     def add(self, x: np.ndarray, ref: NumericRef) -> None:
@@ -450,14 +454,16 @@ class NumericAcc:
         np.subtract(d, xs, out=d)  # u_k - x: 0 for the values equal to u_k
         nonempty = lens > 0
         self.s[nonempty] += np.add.reduceat(d, starts[nonempty])
-        self.lt += lt
-        self.le += le
+        self.lt += lt.astype(self.lt.dtype, copy=False)
+        self.le += le.astype(self.le.dtype, copy=False)
         self.below += np.searchsorted(xs, ref.edges, side="left")
         self.m += b
 
     def merge(self, other: NumericAcc) -> None:
-        self.lt += other.lt
-        self.le += other.le
+        if self.lt.dtype != np.int64 and self.m + other.m >= 2**31:
+            self.lt, self.le = self.lt.astype(np.int64), self.le.astype(np.int64)
+        self.lt += other.lt.astype(self.lt.dtype, copy=False)
+        self.le += other.le.astype(self.le.dtype, copy=False)
         self.s += other.s
         self.below += other.below
         self.m += other.m
@@ -466,7 +472,7 @@ class NumericAcc:
         """Gaps k (1..K-1) where the current eCDF crosses the reference's (strictly inside the gap)."""
         n, m = ref.n, self.m
         rk = ref.rcum[:-1]
-        c0, c1 = self.le[:-1], self.lt[1:]
+        c0, c1 = self.le[:-1].astype(np.int64), self.lt[1:].astype(np.int64)
         return np.flatnonzero((rk * m > c0 * n) & (rk * m < c1 * n)) + 1
 
     def as_dict(self) -> dict:
@@ -485,7 +491,7 @@ def numeric_finish(ref: NumericRef, acc: NumericAcc, crossing: dict[int, np.ndar
     top = np.abs(rcum[:-1] / n - acc.lt[1:] / m)
     d = float(max(at_u.max(), top.max(initial=0.0), acc.lt[0] / m))
     # Wasserstein-1
-    rk, c0, c1 = rcum[:-1], acc.le[:-1], acc.lt[1:]
+    rk, c0, c1 = rcum[:-1], acc.le[:-1].astype(np.int64), acc.lt[1:].astype(np.int64)
     a = rk / n
     lvl0 = c0 / m
     width = np.diff(u)
@@ -631,6 +637,17 @@ class DriftPartial:
                 mine[k] = mine.get(k, 0) + c
 
 
+SCAN_MEMORY_LIMIT = 256 * 1024**2
+
+
+def _scan_memory(t: Table) -> None:
+    """Drift only streams the columns (nothing to sort or aggregate in DuckDB): the engine's buffers are
+    capped lower, leaving the process's memory to the reference and the per-value statistics."""
+    current = t.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    t.con.execute(f"SET memory_limit = '{SCAN_MEMORY_LIMIT // 1024**2}MB'")
+    t.memory_limit = str(current)  # what it was (the crossing scan streams too: it keeps the cap)
+
+
 def drift_plan(t: Table, columns: dict, params: dict, reference: Parsed) -> list[DriftFeature]:
     """Check the features against the file and the reference; the features in name order."""
     feats = list(columns.get("features") or [])
@@ -711,7 +728,7 @@ def drift_scan(
         elif f.name in small:
             part.values[f.name] = []
         else:
-            part.numeric[f.name] = NumericAcc.empty(f.num)
+            part.numeric[f.name] = NumericAcc.empty(f.num, total_rows)
 
     def one(f: DriftFeature, arr, offset: int) -> None:
         if f.num is None:
@@ -819,6 +836,7 @@ def drift(
 ) -> dict:
     """``compute_drift`` of the table (the current sample) against an in-memory reference sample."""
     plan = drift_plan(t, columns, params, reference)
+    _scan_memory(t)
     read = [0]
 
     def on_batch(rows: int) -> None:
@@ -1022,6 +1040,7 @@ def partial(
             if reference is None:
                 _fail("reference", "a registered reference sample is required")
             plan = drift_plan(t, columns, params, reference)  # type: ignore[arg-type]
+            _scan_memory(t)
             read = [0]
 
             def on_batch(rows: int) -> None:
