@@ -273,7 +273,7 @@ def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, prog
 def fairness_counts(t: Table, columns: dict, params: dict, *, progress: Progress | None = None) -> dict:
     """The table's confusion counts (and weight sums) per group, after checking every row: a plain-JSON
     partial; the partials of disjoint row ranges concatenate (``fairness_finish``)."""
-    from .inputs import _threshold
+    from .inputs import threshold_param
 
     names_cols = list(columns.get("sensitive_features") or [])
     if not names_cols:
@@ -295,7 +295,7 @@ def fairness_counts(t: Table, columns: dict, params: dict, *, progress: Progress
     if columns.get("y_pred") is not None:
         yp = _label_expr(t, columns["y_pred"], "columns.y_pred")
     else:
-        thr = _threshold(params)
+        thr = threshold_param(params)
         used["threshold"] = thr
         yp = f"CAST({_score_expr(t, columns['y_score'], 'columns.y_score')} >= {thr!r} AS BIGINT)"
     weighted = columns.get("sample_weight") is not None
@@ -827,7 +827,7 @@ def drift_finish(
             m = acc.m
         per_feature.append((f.name, f.ftype, len(f.ref), m, s))
     used = {"categorical": sorted(f.name for f in plan if f.ftype == CATEGORICAL)}
-    p = drift_core._params(params, Parsed(kind="drift", arrays={}, params=used))
+    p = drift_core.validate_params(params, Parsed(kind="drift", arrays={}, params=used))
     return drift_core.drift_from_stats(per_feature, p)
 
 
@@ -868,7 +868,7 @@ def performance(t: Table, columns: dict, params: dict, *, progress: Progress | N
     the calibration bins: the same summary the in-memory path computes from its sort of the rows
     (``performance.ScoreGroups``)."""
     from . import performance as perf
-    from .inputs import _threshold
+    from .inputs import threshold_param
 
     for key in columns:
         if key not in ("y_true", "y_score"):
@@ -881,7 +881,9 @@ def performance(t: Table, columns: dict, params: dict, *, progress: Progress | N
         _no_nulls(t, columns[key], f"columns.{key}")
     yt = _label_expr(t, columns["y_true"], "columns.y_true")
     sc = _score_expr(t, columns["y_score"], "columns.y_score")
-    p = perf._params(params, Parsed(kind="performance", arrays={}, params={"threshold": _threshold(params)}))
+    p = perf.validate_params(
+        params, Parsed(kind="performance", arrays={}, params={"threshold": threshold_param(params)})
+    )
     if progress:
         progress("validated", 0.2, 0)
     t.con.execute(
