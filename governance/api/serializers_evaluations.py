@@ -51,6 +51,7 @@ BASE_FIELDS = [
     "created_at",
     "started_at",
     "finished_at",
+    "progress",
 ]
 
 
