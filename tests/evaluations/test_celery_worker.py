@@ -17,20 +17,6 @@ from tests.factories import accounts as account_factories
 from tests.factories import registry as registry_factories
 
 
-def start_worker(queue: str, name: str, env: dict, log: Path) -> subprocess.Popen:
-    """A real Celery worker process (solo pool) consuming ``queue`` only, logging to ``log``."""
-    args = ["worker", "--pool=solo", "--loglevel=INFO", "-Q", queue, "-n", f"{name}-{queue}@%h"]
-    args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "governance", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 @pytest.mark.broker
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)

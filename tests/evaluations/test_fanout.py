@@ -5,8 +5,6 @@ fails it with the row number and stores nothing but the failure."""
 from __future__ import annotations
 
 import importlib
-import os
-import random
 import time
 
 import pytest
@@ -16,8 +14,8 @@ from audit.models import AuditEvent
 from governance.evaluations import outofcore
 from governance.evaluations.models import Evaluation
 from governance.evaluations.services import run
-from tests.conftest import make_api_client, require_service
-from tests.evaluations.test_celery_worker import _configure, _database_url, _wait_until_ready, start_worker
+from tests.celery_harness import _configure
+from tests.conftest import make_api_client
 from tests.evaluations_core.test_outofcore import assert_same
 from tests.factories import accounts as account_factories
 from tests.factories import evaluations as f
@@ -72,35 +70,28 @@ def _single_worker(ev: Evaluation) -> dict:
 @pytest.mark.broker
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_large_evaluation_split_over_two_workers_equals_the_single_worker_result(settings, tmp_path, g):
-    require_service("redis", "127.0.0.1", 6379)
+def test_a_large_evaluation_split_over_two_workers_equals_the_single_worker_result(settings, g, celery_workers):
     from django.apps import apps
 
     from governance.celery import app
 
     importlib.import_module("governance.evaluations.migrations.0003_role_permissions").grant(apps, None)
-    url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
-    queue = f"mlgov-fanout-test-{os.getpid()}-{random.randint(0, 1 << 30)}"
+    url = celery_workers.broker_url  # the chord needs a result backend: the run's own Redis database
     env = {
-        **os.environ,
-        "CELERY_BROKER_URL": url,
         "CELERY_RESULT_BACKEND": url,
-        "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "AUDIT_SIGNING_KEY_FILE": settings.AUDIT_SIGNING_KEY_FILE,
         "EVALUATION_FANOUT_CHUNKS": str(PARTS),
         "EVALUATION_FANOUT_MIN_ROWS": "1000",
         "EVALUATION_OUT_OF_CORE_MIN_ROWS": "1000",
         "EVALUATION_OUT_OF_CORE_THREADS": "1",
     }
-    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
-    saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager", "task_default_queue")}
-    workers = []
+    saved_backend = app.conf.result_backend
     try:
-        _configure(app, broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue)
-        workers = [start_worker(queue, name, env, log) for name, log in zip(("a", "b"), logs, strict=True)]
-        for proc, log in zip(workers, logs, strict=True):
-            _wait_until_ready(url, proc, log)
+        _configure(app, result_backend=url)
+        workers = [celery_workers.start(**env) for _ in range(2)]
+        logs = [worker.log for worker in workers]
+        deadline = time.monotonic() + 60
+        while len(app.control.ping(timeout=1.0)) < 2:  # both answer before any work is sent
+            assert time.monotonic() < deadline, [worker.tail() for worker in workers]
         settings.EVALUATION_SYNC_MAX_ROWS = 1000
         pipeline = account_factories.service_account()
         version = registry_factories.model_version()
@@ -148,11 +139,4 @@ def test_a_large_evaluation_split_over_two_workers_equals_the_single_worker_resu
         ), ev.failure_reason
         assert ev.metrics == {} and ev.checks == [] and ev.input_sha256 == ""
     finally:
-        _configure(app, **saved)
-        for proc in workers:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except Exception:
-                proc.kill()
-                proc.wait(timeout=10)
+        _configure(app, result_backend=saved_backend)
