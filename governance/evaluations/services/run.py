@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import cast
 
 from django.conf import settings
 from django.core.files.base import File
@@ -129,7 +130,7 @@ def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
     out, rows = outofcore.compute(
         evaluation.kind,
         stored_source(evaluation.input_file),
-        file_format=spec["format"],
+        file_format=cast(str, spec.get("format")),  # a stored table always has its format (create)
         columns=spec.get("columns") or {},
         params={k: v for k, v in params.items() if k != "categorical"}
         if evaluation.kind == EvaluationKind.DRIFT
@@ -169,7 +170,7 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
     return inputs_core.parse_table(
         evaluation.kind,
         stored_source(evaluation.input_file),
-        file_format=spec.get("format"),
+        file_format=cast(str, spec.get("format")),  # a stored table always has its format (create)
         columns=spec.get("columns") or {},
         reference=reference,
         params=evaluation.params,
