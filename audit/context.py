@@ -41,7 +41,7 @@ class Actor:
     def system(cls, name: str, *, auth: str = "system") -> Actor:
         return cls(type="system", id=name, username=name, auth=auth)
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, str]:
         record = {"type": self.type, "id": self.id, "auth": self.auth}
         if self.username:
             record["username"] = self.username
@@ -54,7 +54,7 @@ class RequestContext:
     origin: str = "system"
     ip: str | None = None
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, str]:
         record = {"request_id": self.request_id, "origin": self.origin}
         if self.ip:
             record["ip"] = self.ip

@@ -66,7 +66,7 @@ def events_in_range(start: int, end: int) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(seq__gte=start, seq__lt=end).order_by("seq")
 
 
-def object_events(object_type: str, object_id, *, action: str | None = None) -> QuerySet[AuditEvent]:
+def object_events(object_type: str, object_id: object, *, action: str | None = None) -> QuerySet[AuditEvent]:
     """Entries about one object (its ``object`` type and id), in log order; optionally one action."""
     events = AuditEvent.objects.filter(object_type=object_type, object_id=str(object_id))
     if action is not None:
@@ -74,7 +74,7 @@ def object_events(object_type: str, object_id, *, action: str | None = None) -> 
     return events.order_by("seq")
 
 
-def events_about(objects: dict[str, Iterable], *, up_to: int | None = None) -> QuerySet[AuditEvent]:
+def events_about(objects: dict[str, Iterable[object]], *, up_to: int | None = None) -> QuerySet[AuditEvent]:
     """Entries about any of ``objects`` ({object type: ids}), in log order, up to seq ``up_to``."""
     scope = Q(pk__in=[])
     for object_type, ids in objects.items():
@@ -86,7 +86,7 @@ def events_about(objects: dict[str, Iterable], *, up_to: int | None = None) -> Q
 
 
 def latest_event(
-    *, actions: Iterable[str], object_type: str, object_id, request_id: str | None = None
+    *, actions: Iterable[str], object_type: str, object_id: object, request_id: str | None = None
 ) -> AuditEvent | None:
     """The newest entry with one of ``actions`` about one object (optionally from one request)."""
     events = AuditEvent.objects.filter(action__in=list(actions), object_type=object_type, object_id=str(object_id))

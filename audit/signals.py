@@ -21,8 +21,8 @@ checkpoint_signed = Signal()
 verification_failed = Signal()
 
 
-def send_after_commit(signal: Signal, sender, **kwargs) -> None:
-    def send():
+def send_after_commit(signal: Signal, sender: object, **kwargs: object) -> None:
+    def send() -> None:
         for receiver, result in signal.send_robust(sender=sender, **kwargs):
             if isinstance(result, Exception):
                 logger.error("audit signal receiver %r failed: %r", receiver, result)

@@ -6,7 +6,7 @@ from audit.checkpoints import CheckpointRefused, checkpoint_create, latest_check
 class Command(BaseCommand):
     help = "Sign a checkpoint of the audit log now (if it grew since the last one) and print it."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: object, **options: object) -> None:
         try:
             created = checkpoint_create()
         except CheckpointRefused as exc:

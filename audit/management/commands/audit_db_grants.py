@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from audit.triggers import app_role_grants
@@ -10,10 +10,10 @@ class Command(BaseCommand):
         "(run it as the owner role after each migrate; see docs/operations.md, 'Database roles')."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("role", help="the role the web, worker and sequencer processes log in as")
 
-    def handle(self, *args, role, **options):
+    def handle(self, *args: object, role: str, **options: object) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("database roles apply to PostgreSQL only (set DATABASE_URL)")
         with connection.cursor() as cursor:

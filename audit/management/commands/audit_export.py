@@ -1,6 +1,6 @@
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from audit.checkpoints import head
@@ -13,11 +13,11 @@ class Command(BaseCommand):
         "Signs a checkpoint first so every exported entry is covered."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("output")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, output, no_progress, **options):
+    def handle(self, *args: object, output: str, no_progress: bool, **options: object) -> None:
         bar = tqdm(
             total=head().size,
             unit="entries",

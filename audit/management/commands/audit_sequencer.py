@@ -1,7 +1,7 @@
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from audit.models import AuditPendingEvent
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         "continuously. Run exactly one or several: only one sequences at a time."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="sequence what is pending now, then exit")
         parser.add_argument(
             "--interval",
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             "gather meanwhile and are appended in one transaction",
         )
 
-    def handle(self, *args, once, interval, **options):
+    def handle(self, *args: object, once: bool, interval: float, **options: object) -> None:
         if connection.vendor != "postgresql":
             raise CommandError(
                 "the sequencer needs PostgreSQL (set DATABASE_URL); on SQLite events are "

@@ -1,6 +1,6 @@
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from audit.models import AuditHead, AuditPendingEvent
@@ -15,7 +15,7 @@ class Command(BaseCommand):
         "the report is the same."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument(
             "--state",
@@ -39,7 +39,15 @@ class Command(BaseCommand):
             "(a full pass when no run has succeeded yet)",
         )
 
-    def handle(self, *args, no_progress, jobs, state=False, incremental=False, **options):
+    def handle(
+        self,
+        *args: object,
+        no_progress: bool,
+        jobs: int | None,
+        state: bool = False,
+        incremental: bool = False,
+        **options: object,
+    ) -> None:
         if jobs is not None and jobs < 1:
             raise CommandError("--jobs must be at least 1")
         total = AuditHead.objects.get(pk=1).size

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from pathlib import PurePath
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
@@ -186,7 +187,7 @@ def load_reference(
 def audit_details(evaluation: Evaluation) -> dict:
     """What an audit event says about an evaluation: its input digest and (when done) metrics and checks.
     Small enough for an audit record: per-group and per-feature rows stay in the evaluation."""
-    details = {
+    details: dict[str, Any] = {
         "kind": evaluation.kind,
         "dataset": evaluation.dataset,
         "source": evaluation.source,

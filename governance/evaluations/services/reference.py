@@ -67,7 +67,7 @@ def reference_sample_register(
             "drift",
             size.data if size.data is not None else source,
             file_format=fmt,
-            columns=columns,
+            columns=dict(columns),
             role="reference",
             **limits(),
         )
