@@ -123,7 +123,8 @@ def stored_source(field_file):
             return handle.read()
 
 
-def table_format(file: File, file_format) -> str:
+def table_format(file: object, file_format) -> str:
+    """The table's format: as given, else from the name of ``file`` (an upload, or anything with a ``name``)."""
     if file_format not in (None, ""):
         if file_format not in FILE_FORMATS:
             fail("file_format", "must be 'csv' or 'parquet'")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import cast
 
 from django.conf import settings
 from django.core.files.base import File
@@ -251,7 +252,7 @@ def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
     return inputs_core.parse_table(
         evaluation.kind,
         stored_source(evaluation.input_file),
-        file_format=spec.get("format"),
+        file_format=cast(str, spec.get("format")),  # a stored table always has its format (create)
         columns=spec.get("columns") or {},
         reference=reference,
         params=evaluation.params,
