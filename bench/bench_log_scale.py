@@ -201,6 +201,12 @@ def prepare(pg: str, db: str, entries: int, *, fresh: bool) -> None:
         [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], check=True, cwd=ROOT, env=env
     )
     print(run_child("build", f"{pg}/{db}", entries=entries), flush=True)
+    # Fresh statistics, as autovacuum keeps them in a running deployment (a bulk-built table may not
+    # have been analysed yet, and the planner would then guess the selectivity of a filter).
+    import psycopg
+
+    with psycopg.connect(f"{pg}/{db}", autocommit=True) as conn:
+        conn.execute("ANALYZE audit_auditevent")
 
 
 def main() -> int:
