@@ -449,7 +449,7 @@ def build_pack(
         },
         "datasets": _datasets(lineage, evaluations),
     }
-    pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVIDENCE_DISCREPANCY_TOLERANCE)
+    pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVALUATION_DISCREPANCY_TOLERANCE)
     return pack, events, checkpoint
 
 

@@ -4,29 +4,45 @@ head row's), aggregates grouped in the database, per-row work only over small se
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import selectors as audit_selectors
+from governance.evaluations import selectors as evaluation_selectors
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel, RiskTier, Stage
 from governance.workflow import gates
 from governance.workflow.models import OPEN_STATUSES, Policy, PromotionRequest, ReviewFlag
-from governance.workflow.selectors import open_requests, promotion_request_list
-from governance.workflow.services import policy_scopes_for, signer_refusal
+from governance.workflow.selectors import signable_requests
+from governance.workflow.services import policy_scopes_for
 
 STAGES = [Stage.DEVELOPMENT, Stage.STAGING, Stage.PRODUCTION, Stage.RETIRED]
 FAILED_GATE_WINDOW_DAYS = 30
+DASHBOARD_LIST_LIMIT = 20  # rows listed per dashboard card (the card's count covers every row)
 
 
-def awaiting_signature(user) -> list[PromotionRequest]:
-    """Open requests ``user`` may sign now, oldest first."""
-    return [req for req in open_requests() if signer_refusal(user, req) is None]
+def _card_rows(requests):
+    """What a dashboard card shows of a request (model, version, move, requester, gates): no approvals,
+    recusals or checklists loaded."""
+    return (
+        requests.select_related(None)
+        .prefetch_related(None)
+        .select_related("model_version__model", "requested_by")
+        .defer("gate_results", "committee_snapshot", "model_version__parameters", "model_version__description")
+    )
+
+
+def awaiting_signature(user, limit: int = DASHBOARD_LIST_LIMIT) -> dict:
+    """Open requests ``user`` may sign now: how many, and the oldest ``limit`` of them."""
+    signable = signable_requests(user)
+    return {"count": signable.count(), "rows": list(_card_rows(signable)[:limit])}
 
 
 def my_requests(user, limit: int = 20) -> list[PromotionRequest]:
-    return list(promotion_request_list().filter(requested_by=user).order_by("-created_at", "-id")[:limit])
+    return list(_card_rows(PromotionRequest.objects.filter(requested_by=user)).order_by("-created_at", "-id")[:limit])
 
 
 def open_review_flags():
@@ -79,20 +95,38 @@ def tier_stage_matrix() -> dict:
     return {"stages": STAGES, "rows": rows, "models": RegisteredModel.objects.count()}
 
 
+@dataclass(frozen=True)
+class VersionRef:
+    """A version as a list shows it: its id and "model version" (``str``), and what picks its policy."""
+
+    pk: int
+    label: str
+    scope_key: tuple[str, str]  # (risk tier, EU AI Act category)
+
+    def __str__(self) -> str:
+        return self.label
+
+
 def production_evidence(now: dt.datetime | None = None) -> list[dict]:
     """Production versions whose evidence is stale (older than their production policy allows, or
     missing) or failing (an open review flag)."""
     now = now or timezone.now()
-    versions = list(ModelVersion.objects.filter(stage=Stage.PRODUCTION).select_related("model"))
+    versions = [  # tuples, not model instances: every production version is read
+        VersionRef(pk, f"{name} {number}", (tier, category))
+        for pk, number, name, tier, category in ModelVersion.objects.filter(stage=Stage.PRODUCTION)
+        .order_by("model__name", "id")
+        .values_list("id", "version", "model__name", "model__risk_tier", "model__eu_ai_act_category")
+    ]
     if not versions:
         return []
     latest: dict[tuple[int, str], dt.datetime] = {}
-    for row in (
+    for version_id, kind, last in (
         Evaluation.objects.filter(model_version__stage=Stage.PRODUCTION, status="done")
         .values("model_version_id", "kind")
-        .annotate(last=Max("finished_at"), first=Max("created_at"))
+        .annotate(last=Max(Coalesce("finished_at", "created_at")))
+        .values_list("model_version_id", "kind", "last")
     ):
-        latest[(row["model_version_id"], row["kind"])] = row["last"] or row["first"]
+        latest[(version_id, kind)] = last
     policies = {
         p.scope: p for p in Policy.objects.filter(target_stage=Stage.PRODUCTION, is_rollback=False, is_current=True)
     }
@@ -102,9 +136,20 @@ def production_evidence(now: dt.datetime | None = None) -> list[dict]:
         .annotate(n=Count("id"))
         .values_list("model_version_id", "n")
     )
+    policy_of = {  # one lookup per (tier, category) pair, not per version
+        key: next(
+            (
+                policies[s]
+                for s in policy_scopes_for(RegisteredModel(risk_tier=key[0], eu_ai_act_category=key[1]))
+                if s in policies
+            ),
+            None,
+        )
+        for key in {v.scope_key for v in versions}
+    }
     out = []
     for version in versions:
-        policy = next((policies[s] for s in policy_scopes_for(version.model) if s in policies), None)
+        policy = policy_of[version.scope_key]
         problems = []
         if policy is not None:
             limit = now - dt.timedelta(days=policy.max_evaluation_age_days)
@@ -251,37 +296,20 @@ def gated_metrics(model: RegisteredModel) -> list[dict]:
 
 
 def discrepancies(version_ids, tolerance: float | None = None) -> dict[int, list[dict]]:
-    """Per version: metrics reported by a pipeline and computed by the service on the same dataset
-    whose latest values differ by more than ``tolerance`` (settings.EVALUATION_DISCREPANCY_TOLERANCE)."""
-    from django.conf import settings
+    """Per version: reported and computed values of one metric on one dataset that disagree
+    (``governance.evaluations.selectors.discrepancies``; ``EVALUATION_DISCREPANCY_TOLERANCE``)."""
+    return evaluation_selectors.discrepancies(version_ids, tolerance)
 
-    tolerance = settings.EVALUATION_DISCREPANCY_TOLERANCE if tolerance is None else tolerance
-    latest: dict[tuple[int, str, str, str], tuple[float, int]] = {}
-    for e in (
-        Evaluation.objects.filter(model_version_id__in=list(version_ids), status="done")
-        .only("id", "model_version_id", "dataset", "source", "metrics")
-        .order_by("created_at", "id")
-    ):
-        for name, value in (e.metrics or {}).items():
-            number = _number(value)
-            if number is not None:
-                latest[(e.model_version_id, e.dataset, name, e.source)] = (number, e.pk)
-    out: dict[int, list[dict]] = {}
-    for (version_id, dataset, name, source), (reported, reported_id) in latest.items():
-        if source != "reported":
-            continue
-        computed = latest.get((version_id, dataset, name, "computed"))
-        if computed and abs(computed[0] - reported) > tolerance:
-            out.setdefault(version_id, []).append(
-                {
-                    "metric": name,
-                    "dataset": dataset,
-                    "reported": reported,
-                    "reported_id": reported_id,
-                    "computed": computed[0],
-                    "computed_id": computed[1],
-                    "difference": computed[0] - reported,
-                    "tolerance": tolerance,
-                }
-            )
-    return out
+
+def watched_discrepancies(limit: int = DASHBOARD_LIST_LIMIT) -> dict:
+    """Discrepancies of the versions people act on (in production, or with an open request): how many
+    versions, and the first ``limit`` with their version loaded."""
+    watched = ModelVersion.objects.filter(
+        Q(stage=Stage.PRODUCTION)
+        | Q(pk__in=PromotionRequest.objects.filter(status__in=OPEN_STATUSES).values("model_version_id"))
+    ).values("pk")
+    found = discrepancies(watched)
+    shown = sorted(found)[:limit]
+    versions = ModelVersion.objects.filter(pk__in=shown).select_related("model").only("id", "version", "model__name")
+    by_id = {v.pk: v for v in versions}
+    return {"count": len(found), "rows": [{"version": by_id[pk], "items": found[pk]} for pk in shown if pk in by_id]}
