@@ -192,6 +192,57 @@ def _bootstrap(
     return {key: out[key] for key in BOOTSTRAP_METRICS}
 
 
+ROC_MAX_POINTS = 201  # at most this many stored ROC points (docs/evaluations.md, "ROC curve")
+
+
+def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict | None:
+    """The empirical ROC curve from the per-score counts, bounded to ``max_points`` points.
+
+    The exact curve has one vertex per distinct score, taken from the highest score down (a row is
+    predicted positive when its score is >= the vertex's threshold), plus (0, 0) for "no row
+    positive" (threshold ``None``). It is returned whole when it has at most ``max_points``
+    vertices. Otherwise the vertices are thinned by one rule that keeps the curve's shape: along the
+    curve, ``fpr + tpr`` grows from 0 to 2; the range is cut into ``max_points - 2`` equal slices
+    and the first vertex of each slice is kept, with (0, 0) and (1, 1). Every vertex kept is an
+    exact vertex of the full curve (its threshold, fpr and tpr unchanged), and every vertex dropped
+    lies within ``2 / (max_points - 2)`` (L1) of the chord between the two kept around it, so the
+    drawn line never departs from the full curve by more than that (0.01 with the default).
+
+    The AUC stays the kernel's exact one (``auc``, by DeLong's midranks); the trapezoid area under
+    the kept points is recorded beside it (``auc_of_points``) only to show how close the drawing is.
+    Returns ``None`` when a class is missing (the ROC curve is undefined)."""
+    P, N = float(g.pos.sum()), float(g.neg.sum())
+    if P == 0 or N == 0:
+        return None
+    # highest score first: cumulative counts give the vertex reached at each threshold
+    tps = np.concatenate([[0.0], np.cumsum(g.pos[::-1])])
+    fps = np.concatenate([[0.0], np.cumsum(g.neg[::-1])])
+    fpr, tpr = fps / N, tps / P
+    thresholds: list[float | None] = [None, *(float(v) for v in g.values[::-1])]
+    n_vertices = len(fpr)
+    exact = n_vertices <= max_points
+    if exact:
+        keep = np.arange(n_vertices)
+    else:
+        slices = max_points - 2
+        level = np.minimum(np.floor((fpr + tpr) * slices / 2.0), slices - 1).astype(np.int64)
+        first = np.flatnonzero(np.r_[True, level[1:] != level[:-1]])
+        keep = np.unique(np.r_[0, first, n_vertices - 1])
+    kf, kt = fpr[keep], tpr[keep]
+    area = float(np.sum(np.diff(kf) * (kt[1:] + kt[:-1]) / 2.0))
+    return {
+        "fpr": [float(v) for v in kf],
+        "tpr": [float(v) for v in kt],
+        "thresholds": [thresholds[i] for i in keep],
+        "n_points": int(len(keep)),
+        "n_vertices": int(n_vertices),
+        "exact": bool(exact),
+        "max_points": int(max_points),
+        "auc_of_points": finite_or_none(area),
+        "rule": "fpr_plus_tpr_slices",
+    }
+
+
 def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict]:
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.searchsorted(edges[1:-1], s, side="right")
@@ -281,6 +332,7 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
         "n_positive": n_pos,
         "n_negative": n_neg,
         "calibration": calibration_table(y, s),
+        "roc_curve": roc_curve_points(groups),
         "confidence_intervals": ci,
         "warnings": warnings,
         "params": p,
