@@ -318,3 +318,9 @@ def test_large_audit_trail_paginates(tmp_path_factory, regime):
     assert pack["audit_events"][-1]["leaf_hash"] in rendered.compact
     # the listing spans several pages, each with its header row
     assert sum("Leaf hash (base64)" in page for page in rendered.pages) >= 3
+
+
+def test_no_evaluations_pack_draws_no_chart_and_says_why(no_evaluations):
+    text = no_evaluations.text
+    assert "no ROC curve or calibration chart to draw" in text
+    assert "No metric is gated for this version" in text
