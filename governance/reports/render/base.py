@@ -15,6 +15,7 @@ from governance.reports import narratives as narr
 from governance.reports import numbers as num
 from governance.reports import pdfstyle as ps
 from governance.reports.identity import pack_content_hash
+from governance.reports.render import tagging
 from governance.reports.render.flowables import _ListingSpec, _RowListing, _text_width, _wrap_plain
 
 GENERATOR_NAME = "mlgov"
@@ -111,6 +112,8 @@ class Renderer:
         self.doc_state = doc_state
 
     def p(self, text, style="body"):
+        if style in tagging.HEADING_TAGS:
+            return tagging.Heading(text, self.s[style])  # a tagged heading (H1/H2/H3) in the structure tree
         return Paragraph(text, self.s[style])
 
     def cell(self, value, style="cell"):

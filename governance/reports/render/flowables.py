@@ -10,6 +10,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, Paragraph
 
 from governance.reports import pdfstyle as ps
+from governance.reports.render import tagging
 
 _BREAK_AFTER = set(" /.@:-_#,;=")
 
@@ -70,6 +71,9 @@ class _SectionHeading(Paragraph):
         self.toc_text = toc_text
         self.key = key
         self.in_toc = in_toc
+
+    def draw(self):
+        tagging.draw_tagged(self, "H1", super().draw)  # zero-text bookmarks draw nothing and are not tagged
 
 
 class _ProgressMark(Flowable):
