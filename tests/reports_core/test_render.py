@@ -181,6 +181,12 @@ def test_letter_paper_is_a_setting(settings, tmp_path):
 
     box = PdfReader(str(out)).pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+    # legible on Letter too: the layout checker (margins, overprint, cell borders, digits) finds nothing
+    import layout
+
+    from governance.reports import numbers
+
+    assert layout.problems(out, max_digits=numbers.digits()) == []
 
 
 def test_metadata_from_pack(full):

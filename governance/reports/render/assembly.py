@@ -13,8 +13,8 @@ from reportlab.platypus.tableofcontents import TableOfContents
 
 import governance.reports.render.blocks as _blocks  # noqa: F401  (registers every block)
 import governance.reports.render.registry as registry
+import governance.reports.render.tagging as tagging
 from governance.reports import pdfstyle as ps
-from governance.reports.render import tagging
 from governance.reports.render.base import ProgressFn, Renderer, fmt
 from governance.reports.render.flowables import _PageCounter, _ProgressMark, _SectionHeading
 

@@ -11,11 +11,11 @@ from xml.sax.saxutils import escape
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 import governance.reports.render.registry as registry
+import governance.reports.render.tagging as tagging
 from governance.reports import narratives as narr
 from governance.reports import numbers as num
 from governance.reports import pdfstyle as ps
 from governance.reports.identity import pack_content_hash
-from governance.reports.render import tagging
 from governance.reports.render.flowables import _ListingSpec, _RowListing, _text_width, _wrap_plain
 
 GENERATOR_NAME = "mlgov"

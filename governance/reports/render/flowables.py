@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, Paragraph
 
+import governance.reports.render.tagging as tagging
 from governance.reports import pdfstyle as ps
-from governance.reports.render import tagging
 
 _BREAK_AFTER = set(" /.@:-_#,;=")
 
