@@ -26,6 +26,7 @@ from audit.selectors import AuditCheckpoint, AuditEvent
 from audit.services import TS_FORMAT, parse_ts
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
+from governance.registry.regimes import default_regimes
 from governance.reports import evidence, trends
 from governance.reports.identity import derive_pack_id
 from governance.reports.models import DocumentationPack, NarrativeEntry
@@ -63,6 +64,13 @@ def _updates_after(object_type: str, object_id: int, seq: int, action: str) -> l
     return [event.record_json.get("data", {}) for event in events]
 
 
+def _governing(own: list | None) -> str:
+    """The regimes governing the model as printed: its own, or the installation default, said so."""
+    if own:
+        return ", ".join(own)
+    return ", ".join(default_regimes()) + " (installation default)"
+
+
 def _model_as_of(model: RegisteredModel, seq: int) -> dict:
     values = {
         "name": model.name,
@@ -73,6 +81,7 @@ def _model_as_of(model: RegisteredModel, seq: int) -> dict:
         "eu_ai_act_category": model.eu_ai_act_category,
         "annex_iii_area": model.annex_iii_area,
         "risk_tier": model.risk_tier,
+        "governing_regimes": list(model.governing_regimes or []),
         "status": model.status,
     }
     for change in _updates_after("registered_model", model.pk, seq, "registered_model.update"):
@@ -213,11 +222,18 @@ def _evaluation(evaluation: Evaluation) -> dict:
                     "group": label,
                     "n": group.get("count"),
                     "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS + ("favourable_rate",) if k in group},
+                    "intervals": {
+                        k: v
+                        for k, v in (group.get("intervals") or {}).items()
+                        if k in GROUP_RATE_KEYS + ("favourable_rate",) and v is not None
+                    },
                     "warnings": [w["message"] for w in row["warnings"] if w.get("group") == label],
                 }
             )
         row["by_group"] = rows
         row["min_group_size"] = min_size
+        row["metric_intervals"] = {k: v for k, v in (result.get("metric_intervals") or {}).items() if v is not None}
+        row["interval_method"] = result.get("interval_method")
         row["favourable_outcome"] = favourable_outcome(evaluation)
         has_fav = any("favourable_rate" in (r["metrics"] or {}) for r in rows)
         row["group_metric"] = {
@@ -382,6 +398,7 @@ def build_pack(
             "business_unit": model_values["business_unit"],
             "status": model_values["status"],
             "sr11_7_tier": model_values["risk_tier"],
+            "governing_regimes": _governing(model_values["governing_regimes"]),
             "eu_ai_act": {
                 "category": model_values["eu_ai_act_category"],
                 "annex_iii_area": model_values["annex_iii_area"],

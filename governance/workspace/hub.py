@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.urls import reverse
 
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
+from governance.registry import selectors as registry_selectors
 from governance.registry.models import ModelVersion
+from governance.registry.regimes import known_regimes
 from governance.reports.models import PackStatus
 from governance.workspace import selectors
 
@@ -17,9 +19,22 @@ def can_request_packs(user) -> bool:
     return not user.is_service_account and user.has_role(*PACK_ROLES)
 
 
+def pack_regimes(version: ModelVersion) -> dict:
+    """The regimes whose packs the page offers: those governing the model first (its
+    ``governing_regimes`` or the installation default), then the others."""
+    governing = registry_selectors.governing_regimes(version.model)
+    titles = dict(known_regimes())
+    return {
+        "governing_regimes": [(r, titles.get(r, r)) for r in governing],
+        "other_regimes": [(r, t) for r, t in known_regimes() if r not in governing],
+        "regimes_are_default": not version.model.governing_regimes,
+    }
+
+
 def packs_context(version: ModelVersion, user) -> dict:
     packs = list(version.documentation_packs.select_related("requested_by").order_by("-created_at", "-id"))
     return {
+        **pack_regimes(version),
         "packs": packs,
         "packs_pending": any(p.status not in (PackStatus.DONE, PackStatus.FAILED) for p in packs),
         "packs_url": reverse("admin:workspace_version_packs", args=[version.pk]),
@@ -106,5 +121,24 @@ def version_hub(request, version: ModelVersion) -> dict:
         "discrepancies": selectors.discrepancies([version.pk]).get(version.pk, []),
         "can_request": user.has_role(*REQUEST_ROLES, superusers=False) and not user.is_service_account,
         "target_stages": [s for s in ("staging", "production") if s != version.stage],
+        "hub_oversight": oversight_context(version),
         **packs_context(version, user),
+    }
+
+
+def oversight_context(version: ModelVersion) -> dict:
+    """Life after promotion, linked from the version page: validations, monitoring schedules and their
+    missed checks, serious incidents and (for a high-risk model) the post-market monitoring plan."""
+    from governance.oversight import monitoring
+    from governance.oversight.models import PostMarketPlan
+
+    return {
+        "validations": list(version.validations.order_by("-started_on", "-id")),
+        "schedules": [
+            {"schedule": s, "state": monitoring.schedule_state(s)}
+            for s in monitoring.schedule_list().filter(model_version=version).order_by("-is_active", "kind", "-id")
+        ],
+        "incidents": list(version.serious_incidents.order_by("-aware_at", "-id")),
+        "plan_required": version.model.eu_ai_act_category == "high",
+        "plan": PostMarketPlan.objects.filter(model_id=version.model_id).first(),
     }
