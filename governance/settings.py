@@ -272,8 +272,12 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 )
 
 # Reported and computed values of one metric on one dataset that differ by more than this (absolute)
-# are shown as a discrepancy on the request page, the version page and the dashboard.
-EVALUATION_DISCREPANCY_TOLERANCE = float(os.environ.get("EVALUATION_DISCREPANCY_TOLERANCE", "0.02"))
+# are shown as a discrepancy on the request page, the version page, the dashboard and in every
+# documentation pack's executive summary: one setting for the one rule (issue 13). The former pack-only
+# name EVIDENCE_DISCREPANCY_TOLERANCE is still read from the environment when the new one is unset.
+EVALUATION_DISCREPANCY_TOLERANCE = float(
+    os.environ.get("EVALUATION_DISCREPANCY_TOLERANCE") or os.environ.get("EVIDENCE_DISCREPANCY_TOLERANCE") or "0.02"
+)
 
 # API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
 # itself (no page loads anything from another host).
@@ -349,9 +353,6 @@ EU_AI_ACT_APPLICABLE_DATE = os.environ.get(
     "2 December 2027 (Digital Omnibus) was reported — confirm the date in force",
 )
 
-# Reported versus computed evidence: an absolute difference above this is a discrepancy, shown on
-# the promotion request page and in every documentation pack's executive summary.
-EVIDENCE_DISCREPANCY_TOLERANCE = float(os.environ.get("EVIDENCE_DISCREPANCY_TOLERANCE", "0.02"))
 # One number rule for every pack: measured values to this many significant digits; thresholds as
 # written; counts as integers with thousands separators; p-values below 0.0001 as "< 0.0001".
 PACK_SIGNIFICANT_DIGITS = int(os.environ.get("PACK_SIGNIFICANT_DIGITS", "4"))

@@ -3,9 +3,9 @@
 For every metric that a *reported* evaluation (numbers a pipeline posted) and a *computed*
 evaluation (numbers the service computed from raw data) both give for the same model version,
 one row: both values, the difference (computed minus reported), whether it exceeds
-``EVIDENCE_DISCREPANCY_TOLERANCE`` (absolute, default 0.02), whether the computed value passes
-its threshold, and which of the two the promotion gates used. The executive summary prints it,
-so a pack never lets a reported number stand as if it were computed.
+``EVALUATION_DISCREPANCY_TOLERANCE`` (absolute, default 0.02; the request page uses the same setting),
+whether the computed value passes its threshold, and which of the two the promotion gates used. The
+executive summary prints it, so a pack never lets a reported number stand as if it were computed.
 """
 
 from __future__ import annotations

@@ -452,7 +452,7 @@ def build_pack(
         "datasets": _datasets(lineage, evaluations),
     }
     pack["metric_trends"] = trends.metric_trends(model, version, moment, pack["policy"])
-    pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVIDENCE_DISCREPANCY_TOLERANCE)
+    pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVALUATION_DISCREPANCY_TOLERANCE)
     return pack, events, checkpoint
 
 

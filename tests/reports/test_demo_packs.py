@@ -232,3 +232,13 @@ def _as_of_iso(doc) -> str:
     from datetime import datetime
 
     return datetime.fromisoformat(doc["as_of"]["ts"].replace("Z", "+00:00")).isoformat()
+
+
+def test_pack_and_request_page_share_one_discrepancy_tolerance(demo, settings):
+    """The executive summary's reconciliation follows the request page's setting
+    (EVALUATION_DISCREPANCY_TOLERANCE): raised above every difference, no discrepancy is left."""
+    settings.EVALUATION_DISCREPANCY_TOLERANCE = 1.0
+    assert not hasattr(settings, "EVIDENCE_DISCREPANCY_TOLERANCE")
+    doc = _pack_json(generate(demo["1.0.0"], "sr11-7"))
+    assert doc["evidence"]["tolerance"] == 1 and doc["evidence"]["rows"]
+    assert doc["evidence"]["discrepancies"] == 0

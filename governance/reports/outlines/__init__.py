@@ -77,7 +77,7 @@ BLOCKS: dict[str, str] = {
     "outputs in use (not held unless a deployment posts them).",
     "operational_logs": "Art. 12 logs the AI system records while operating, and which of them the service holds.",
     "evidence_reconciliation": "Reported beside computed values of every metric both give, the difference, "
-    "whether it exceeds EVIDENCE_DISCREPANCY_TOLERANCE, the computed verdict and which one the gates used.",
+    "whether it exceeds EVALUATION_DISCREPANCY_TOLERANCE, the computed verdict and which one the gates used.",
     "review_flags": "Review flags raised on the version (monitoring breaches of the production policy), open or "
     "resolved, with their breaches.",
     "audit_trail": "Every audit event (seq, time, actor, action, object, leaf hash) and the checkpoint.",
