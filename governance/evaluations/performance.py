@@ -218,7 +218,7 @@ def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict |
     tps = np.concatenate([[0.0], np.cumsum(g.pos[::-1])])
     fps = np.concatenate([[0.0], np.cumsum(g.neg[::-1])])
     fpr, tpr = fps / N, tps / P
-    thresholds: list[float | None] = [None, *(float(v) for v in g.values[::-1])]
+    descending = g.values[::-1]  # vertex i > 0 is reached at threshold descending[i - 1]
     n_vertices = len(fpr)
     exact = n_vertices <= max_points
     if exact:
@@ -233,7 +233,7 @@ def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict |
     return {
         "fpr": [float(v) for v in kf],
         "tpr": [float(v) for v in kt],
-        "thresholds": [thresholds[i] for i in keep],
+        "thresholds": [None if i == 0 else float(descending[i - 1]) for i in keep],
         "n_points": int(len(keep)),
         "n_vertices": int(n_vertices),
         "exact": bool(exact),
