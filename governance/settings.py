@@ -272,12 +272,26 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 )
 
 # Reported and computed values of one metric on one dataset that differ by more than this (absolute)
-# are shown as a discrepancy on the request page, the version page, the dashboard and in every
-# documentation pack's executive summary: one setting for the one rule (issue 13). The former pack-only
-# name EVIDENCE_DISCREPANCY_TOLERANCE is still read from the environment when the new one is unset.
-EVALUATION_DISCREPANCY_TOLERANCE = float(
-    os.environ.get("EVALUATION_DISCREPANCY_TOLERANCE") or os.environ.get("EVIDENCE_DISCREPANCY_TOLERANCE") or "0.02"
-)
+# are a discrepancy: shown on the request page, the version page and the dashboard, printed in every
+# documentation pack, and refused by a policy with require_agreement. One setting for all of them;
+# EVIDENCE_DISCREPANCY_TOLERANCE (the packs' former name) is read as a deprecated alias and warned
+# about at startup (check governance.W001).
+DEPRECATED_SETTINGS_USED: list[tuple[str, str]] = []  # (old name, its replacement) found in the environment
+_tolerance = os.environ.get("EVALUATION_DISCREPANCY_TOLERANCE")
+_tolerance_alias = os.environ.get("EVIDENCE_DISCREPANCY_TOLERANCE")
+if _tolerance_alias is not None:
+    DEPRECATED_SETTINGS_USED.append(("EVIDENCE_DISCREPANCY_TOLERANCE", "EVALUATION_DISCREPANCY_TOLERANCE"))
+    if _tolerance is not None and _tolerance.strip() != _tolerance_alias.strip():
+        raise ImproperlyConfigured(
+            "EVALUATION_DISCREPANCY_TOLERANCE and its deprecated alias EVIDENCE_DISCREPANCY_TOLERANCE are both set, "
+            f"to different values ({_tolerance!r} and {_tolerance_alias!r}): keep only EVALUATION_DISCREPANCY_TOLERANCE"
+        )
+try:
+    EVALUATION_DISCREPANCY_TOLERANCE = float(_tolerance if _tolerance is not None else (_tolerance_alias or "0.02"))
+except ValueError as exc:
+    raise ImproperlyConfigured("EVALUATION_DISCREPANCY_TOLERANCE must be a number such as 0.02") from exc
+if not 0 <= EVALUATION_DISCREPANCY_TOLERANCE < float("inf"):
+    raise ImproperlyConfigured("EVALUATION_DISCREPANCY_TOLERANCE must be a finite number >= 0, e.g. 0.02")
 
 # API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
 # itself (no page loads anything from another host).
@@ -353,6 +367,7 @@ EU_AI_ACT_APPLICABLE_DATE = os.environ.get(
     "2 December 2027 (Digital Omnibus) was reported — confirm the date in force",
 )
 
+# Reported versus computed evidence in the packs: EVALUATION_DISCREPANCY_TOLERANCE (above).
 # One number rule for every pack: measured values to this many significant digits; thresholds as
 # written; counts as integers with thousands separators; p-values below 0.0001 as "< 0.0001".
 PACK_SIGNIFICANT_DIGITS = int(os.environ.get("PACK_SIGNIFICANT_DIGITS", "4"))

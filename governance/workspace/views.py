@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -21,9 +20,9 @@ from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.workflow import services as workflow_services
-from governance.workflow.models import OPEN_STATUSES, PromotionRequest
+from governance.workflow.models import PromotionRequest
 from governance.workspace import charts as charts_module
-from governance.workspace import hub, selectors, services
+from governance.workspace import hub, integrations, selectors, services
 
 
 def version_packs(request, version_id: int):
@@ -41,12 +40,12 @@ def version_packs(request, version_id: int):
 def _sections(user) -> list[str]:
     """The dashboard's cards, most relevant first for the signed-in role."""
     if user.has_role("auditor", superusers=False):
-        return ["audit", "flags", "discrepancies", "production", "failed", "matrix"]
+        return ["audit", "flags", "discrepancies", "production", "failed", "matrix", "integrations"]
     if user.has_role("risk_officer", "validator", superusers=False):
-        return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "audit"]
+        return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "integrations", "audit"]
     if user.has_role("developer", superusers=False):
         return ["mine", "failed", "matrix", "production"]
-    return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "audit", "mine"]
+    return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "integrations", "audit", "mine"]
 
 
 def dashboard(site, request, extra_context=None):
@@ -66,25 +65,25 @@ def dashboard(site, request, extra_context=None):
     if "mine" in sections:
         context["mine"] = selectors.my_requests(user)
     if "flags" in sections:
-        context["flags"] = list(selectors.open_review_flags()[:50])
+        flags = selectors.open_review_flags()
+        context["flags"] = list(flags[: selectors.DASHBOARD_LIST_LIMIT])
+        context["flag_count"] = flags.count()
     if "failed" in sections:
-        context["failed"] = selectors.failed_gate_evaluations()[:50]
+        failed = selectors.failed_gate_evaluations()
+        context["failed"], context["failed_count"] = failed[: selectors.DASHBOARD_LIST_LIMIT], len(failed)
         context["failed_days"] = selectors.FAILED_GATE_WINDOW_DAYS
     if "matrix" in sections:
         context["matrix"] = selectors.tier_stage_matrix()
     if "production" in sections:
-        context["production"] = selectors.production_evidence()
+        production = selectors.production_evidence()
+        context["production"] = production[: selectors.DASHBOARD_LIST_LIMIT]
+        context["production_count"] = len(production)
     if "audit" in sections:
         context["audit"] = selectors.audit_state()
+    if "integrations" in sections:
+        context["integrations"] = integrations.integration_health()
     if "discrepancies" in sections:
-        watched = {
-            v.pk: v
-            for v in ModelVersion.objects.filter(
-                Q(stage="production") | Q(promotion_requests__status__in=OPEN_STATUSES)
-            ).select_related("model")
-        }
-        found = selectors.discrepancies(watched)
-        context["discrepancy_rows"] = [{"version": watched[pk], "items": items} for pk, items in found.items()]
+        context["discrepancies"] = selectors.watched_discrepancies()
     return TemplateResponse(request, "admin/workspace/dashboard.html", context)
 
 

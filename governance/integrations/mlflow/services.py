@@ -600,18 +600,40 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
 # --- sync -------------------------------------------------------------------------------------------------------
 
 
-def _record_sync(link: MlflowLink, *, error: str = "") -> None:
+def _record_sync(link: MlflowLink, *, by: Principal, error: str = "", imported: list | None = None) -> None:
+    """The sync's outcome on the link (bookkeeping, shown on the dashboard). The first failure of a
+    streak is audited (``mlflow.sync_failed``, with MLflow's answer and what was imported before it),
+    and so is the first success after one (``mlflow.sync_recovered``); the failures in between only
+    count up ``consecutive_failures``, so an outage does not flood the log."""
     now = timezone.now()
     if error:
-        MlflowLink.objects.filter(pk=link.pk).update(
-            last_sync_at=now,
-            last_sync_status=SyncStatus.ERROR,
-            last_sync_error=error[:2000],
-            consecutive_failures=link.consecutive_failures + 1,
-        )
-    else:
-        MlflowLink.objects.filter(pk=link.pk).update(
-            last_sync_at=now, last_sync_status=SyncStatus.OK, last_sync_error="", consecutive_failures=0
+        fields = {
+            "last_sync_at": now,
+            "last_sync_status": SyncStatus.ERROR,
+            "last_sync_error": error[:2000],
+            "consecutive_failures": link.consecutive_failures + 1,
+        }
+        if link.consecutive_failures:
+            MlflowLink.objects.filter(pk=link.pk).update(**fields)
+            return
+        with audit_unit(by.actor) as audit:
+            MlflowLink.objects.filter(pk=link.pk).update(**fields)
+            audit.add(
+                "mlflow.sync_failed",
+                link_target(link),
+                details={"error": error[:2000], "imported_before_failure": imported or [], "retried": "next sync"},
+            )
+        return
+    fields = {"last_sync_at": now, "last_sync_status": SyncStatus.OK, "last_sync_error": "", "consecutive_failures": 0}
+    if not link.consecutive_failures:
+        MlflowLink.objects.filter(pk=link.pk).update(**fields)
+        return
+    with audit_unit(by.actor) as audit:
+        MlflowLink.objects.filter(pk=link.pk).update(**fields)
+        audit.add(
+            "mlflow.sync_recovered",
+            link_target(link),
+            details={"failed_syncs": link.consecutive_failures, "last_error": link.last_sync_error[:2000]},
         )
 
 
@@ -671,9 +693,9 @@ def mlflow_link_sync(
         summary["aliases"] = mlflow_aliases_check(by=by, link=link, observed=aliases)
         summary["alias_writes"] = mlflow_alias_writes_flush(link=link)
     except MlflowUnavailable as exc:
-        _record_sync(link, error=exc.message)
+        _record_sync(link, by=by, error=exc.message, imported=summary["imported"])
         raise
-    _record_sync(link)
+    _record_sync(link, by=by)
     return summary
 
 

@@ -49,7 +49,7 @@ REGIMES = _discover()
 BLOCKS: dict[str, str] = {
     "model_summary": "Key facts of the model and version (name, purpose, owner, business unit, tier, "
     "EU category, status, version, stage).",
-    "model_inventory": "SR 11-7 §VI inventory entry: purpose, products, usage, restrictions, inputs, "
+    "model_inventory": "SR 11-7 §VI (Model Inventory) entry: purpose, products, usage, restrictions, inputs, "
     "outputs, status, last update, responsible people, validation dates, validity.",
     "headline_metrics": "Every check of every evaluation against its threshold, one line each, with a pass/fail count.",
     "lineage_table": "Version lineage: artefact URI and SHA-256, training data ref and SHA-256, code "
