@@ -89,16 +89,20 @@ def trend_chart(
     return "".join(parts)
 
 
+TOP = 22  # room above a unit-square chart for its horizontal y-axis label
+
+
 def _square_frame(size: int, pad: int, title: str, css: str, x_label: str, y_label: str) -> list[str]:
-    """The frame of a unit-square chart: axes 0 to 1 with ticks at 0, 0.5 and 1, axis labels, the
-    dashed diagonal (perfect calibration, or a random classifier on a ROC chart)."""
-    inner = size - pad - 12
-    x0, y0 = pad, 12 + inner  # bottom-left corner
+    """The frame of a unit-square chart: axes 0 to 1 with ticks at 0, 0.5 and 1, axis labels (both
+    horizontal: the y label above the axis), the dashed diagonal (perfect calibration, or a random
+    classifier on a ROC chart)."""
+    inner = size - pad - TOP
+    x0, y0 = pad, TOP + inner  # bottom-left corner
     parts = [
         f'<svg class="{css}" role="img" aria-label="{escape(title)}" width="{size}" height="{size}" '
         f'viewBox="0 0 {size} {size}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
-        f'<rect class="frame" x="{x0}" y="12" width="{inner}" height="{inner}"/>',
-        f'<line class="diagonal" x1="{x0}" y1="{y0}" x2="{x0 + inner}" y2="12"/>',
+        f'<rect class="frame" x="{x0}" y="{TOP}" width="{inner}" height="{inner}"/>',
+        f'<line class="diagonal" x1="{x0}" y1="{y0}" x2="{x0 + inner}" y2="{TOP}"/>',
     ]
     for tick in (0.0, 0.5, 1.0):
         parts.append(
@@ -108,20 +112,19 @@ def _square_frame(size: int, pad: int, title: str, css: str, x_label: str, y_lab
     parts.append(
         f'<text class="axis-label" x="{x0 + inner / 2:.1f}" y="{size - 4}" text-anchor="middle">'
         f"{escape(x_label)}</text>"
-        f'<text class="axis-label" x="12" y="{12 + inner / 2:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 12 {12 + inner / 2:.1f})">{escape(y_label)}</text>'
+        f'<text class="axis-label" x="4" y="{TOP - 8}">{escape(y_label)}</text>'
     )
     return parts
 
 
 def _unit(size: int, pad: int):
-    inner = size - pad - 12
+    inner = size - pad - TOP
 
     def px(value: float) -> float:
         return pad + inner * value
 
     def py(value: float) -> float:
-        return 12 + inner * (1 - value)
+        return TOP + inner * (1 - value)
 
     return px, py
 
@@ -159,7 +162,7 @@ def roc_chart(curve: dict, *, auc: float | None = None, size: int = 280, title: 
     parts.append(f'<polyline class="series roc" points="{path}" stroke="{PALETTE[0]}"/>')
     if auc is not None:
         parts.append(
-            f'<text class="tick auc" x="{size - 18}" y="{size - pad - 8}" text-anchor="end">AUC {_fmt(auc)}</text>'
+            f'<text class="tick auc" x="{size - TOP - 6}" y="{size - pad - 8}" text-anchor="end">AUC {_fmt(auc)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
