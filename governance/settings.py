@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "governance.accounts.middleware.RequestRoleCacheMiddleware",  # roles read once per admin page
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
@@ -179,7 +180,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.GovernanceAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -227,6 +228,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
 AUDIT_FULL_VERIFY_INTERVAL_DAYS = int(os.environ.get("AUDIT_FULL_VERIFY_INTERVAL_DAYS", "7"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
+# A job whose task could not be sent when it was queued (broker unreachable) is sent again by the
+# beat sweep jobs.redispatch_queued (every JOB_REDISPATCH_INTERVAL_SECONDS), at ages grace, 2 x grace,
+# 4 x grace, ... (JOB_DISPATCH_GRACE_SECONDS) while it is still queued (governance.common.jobs).
+JOB_DISPATCH_GRACE_SECONDS = int(os.environ.get("JOB_DISPATCH_GRACE_SECONDS", "60"))
+JOB_REDISPATCH_INTERVAL_SECONDS = int(os.environ.get("JOB_REDISPATCH_INTERVAL_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
@@ -235,6 +241,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
     # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
+    # Evaluations and packs still queued because their task could not be sent: sent again.
+    "jobs-redispatch-queued": {"task": "jobs.redispatch_queued", "schedule": float(JOB_REDISPATCH_INTERVAL_SECONDS)},
     # Promotion requests older than their policy's window become expired.
     "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
     # Open requests whose gates are older than their version's newest evidence are refreshed.
@@ -257,6 +265,16 @@ EVALUATION_OUT_OF_CORE_MAX_ROWS = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX
 EVALUATION_OUT_OF_CORE_MAX_BYTES = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX_BYTES", str(200 * 1024**3)))
 EVALUATION_OUT_OF_CORE_MEMORY = os.environ.get("EVALUATION_OUT_OF_CORE_MEMORY", "1GB")
 EVALUATION_OUT_OF_CORE_THREADS = int(os.environ.get("EVALUATION_OUT_OF_CORE_THREADS", str(os.cpu_count() or 2)))
+# Inputs referenced by path (``input_uri``: an absolute path or a file:// URI the worker reads in place)
+# are allowed only under these directories (os.pathsep-separated; symlinks are resolved first). Empty:
+# no input may be referenced by path. The worker takes the SHA-256 of the exact bytes when it starts and
+# refuses a file that changed since it was referenced, or while it was read.
+EVALUATION_INPUT_ROOTS = [r for r in os.environ.get("EVALUATION_INPUT_ROOTS", "").split(os.pathsep) if r.strip()]
+# Fan-out (issue 15.3): with 2 or more chunks, a Parquet fairness or drift input computed out of core with
+# at least EVALUATION_FANOUT_MIN_ROWS rows is split by row ranges over the workers (a Celery chord, which
+# needs CELERY_RESULT_BACKEND); 0 or 1: one worker computes it.
+EVALUATION_FANOUT_CHUNKS = int(os.environ.get("EVALUATION_FANOUT_CHUNKS", "0"))
+EVALUATION_FANOUT_MIN_ROWS = int(os.environ.get("EVALUATION_FANOUT_MIN_ROWS", "20000000"))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).

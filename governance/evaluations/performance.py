@@ -116,17 +116,32 @@ def _percentile_ci(values: np.ndarray, level: float, n_boot: int, method: str) -
     return out
 
 
-def _mean_ci(terms: np.ndarray, level: float, n_boot: int) -> dict:
+@dataclass
+class TermMoments:
+    """The sufficient statistics of a mean of per-row terms for its interval: count, mean, and the
+    second and third central moments. Computed from the rows (``term_moments``) or, out of core, from
+    the terms' values per distinct (score, label) with their counts."""
+
+    n: int
+    mean: float
+    mu2: float
+    mu3: float
+
+
+def term_moments(terms: np.ndarray) -> TermMoments:
+    m = float(terms.mean())
+    d = terms - m
+    return TermMoments(n=len(terms), mean=m, mu2=float(np.mean(d * d)), mu3=float(np.mean(d * d * d)))
+
+
+def _mean_ci(terms: np.ndarray | TermMoments, level: float, n_boot: int) -> dict:
     """Interval of a mean of per-row terms from their sufficient statistics (n, sum, and the second
     and third central moments): the bootstrap distribution of the mean has mean m, variance
     mu2 / n and skewness (mu3 / mu2^1.5) / sqrt(n); its quantiles are taken with the
     Cornish-Fisher expansion (the normal quantile corrected for skewness), which is the bootstrap
     percentile interval up to terms of order 1/n. No resampling, so no seed is involved."""
-    n = len(terms)
-    m = float(terms.mean())
-    d = terms - m
-    mu2 = float(np.mean(d * d))
-    mu3 = float(np.mean(d * d * d))
+    tm = terms if isinstance(terms, TermMoments) else term_moments(terms)
+    n, m, mu2, mu3 = tm.n, tm.mean, tm.mu2, tm.mu3
     alpha = (1 - level) / 2
     out = {"method": "bootstrap_moments", "level": level, "n_boot": n_boot, "n_valid": n_boot}
     if mu2 <= 0.0:
@@ -153,8 +168,8 @@ def _ks_cells(g: ScoreGroups) -> tuple[np.ndarray, np.ndarray, bool]:
 
 def _bootstrap(
     confusion: tuple[int, int, int, int],
-    g: ScoreGroups,
-    terms: dict[str, np.ndarray],
+    g: ScoreGroups | tuple[np.ndarray, np.ndarray, bool],
+    terms: dict[str, np.ndarray] | dict[str, TermMoments],
     n_boot: int,
     seed: int,
     level: float,
@@ -178,7 +193,7 @@ def _bootstrap(
         "recall": _percentile_ci(_div(btp, btp + bfn), level, n_boot, method),
         "f1": _percentile_ci(_div(2 * btp, 2 * btp + bfp + bfn), level, n_boot, method),
     }
-    cpos, cneg, exact = _ks_cells(g)
+    cpos, cneg, exact = _ks_cells(g) if isinstance(g, ScoreGroups) else g
     k = len(cpos)
     cells = rng.multinomial(n, np.concatenate([cpos, cneg]) / n, size=n_boot).astype(np.float64)
     cp = np.cumsum(cells[:, :k], axis=1)
@@ -197,6 +212,72 @@ def _bootstrap(
 ROC_MAX_POINTS = 201  # at most this many stored ROC points (docs/evaluations.md, "ROC curve")
 
 
+class RocAccumulator:
+    """The bounded ROC curve of :func:`roc_curve_points`, fed per-score counts in ascending score
+    order in any number of batches (the in-memory path feeds one; the out-of-core path streams
+    DuckDB's score groups), so both paths store the same points.
+
+    In ascending order, ``fpr + tpr`` falls; the vertex kept for a slice is the first one from the
+    top, i.e. the last one fed. Counts are integers in float64 (exact below 2**53), so the rates are
+    the same numbers whichever way they are summed."""
+
+    def __init__(self, P: float, N: float, n_groups: int, max_points: int = ROC_MAX_POINTS):
+        self.P, self.N, self.n_groups, self.max_points = float(P), float(N), int(n_groups), int(max_points)
+        self.exact = self.n_groups + 1 <= self.max_points
+        self.slices = self.max_points - 2
+        self.seen = 0  # groups fed so far
+        self.pos_before = self.neg_before = 0.0
+        self.kept: dict[int, tuple[int, float, float, float | None]] = {}  # key -> (vertex, fpr, tpr, threshold)
+
+    def feed(self, values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> None:
+        if self.P == 0 or self.N == 0 or len(values) == 0:
+            self.seen += len(values)
+            return
+        cp = self.pos_before + np.cumsum(pos)
+        cn = self.neg_before + np.cumsum(neg)
+        tpr = (self.P - cp + pos) / self.P  # rows with score >= this group's score
+        fpr = (self.N - cn + neg) / self.N
+        vertex = self.n_groups - (self.seen + np.arange(len(values)))  # 1 = the highest score
+        if self.exact:
+            chosen = np.arange(len(values))
+            keys = vertex
+        else:
+            level = np.minimum(np.floor((fpr + tpr) * self.slices / 2.0), self.slices - 1).astype(np.int64)
+            rev = level[::-1]
+            _, first = np.unique(rev, return_index=True)
+            chosen = len(values) - 1 - first  # the last one fed of each level in this batch
+            keys = level
+        for i in chosen.tolist():
+            self.kept[int(keys[i])] = (int(vertex[i]), float(fpr[i]), float(tpr[i]), float(values[i]))
+        if self.seen == 0 and not self.exact:  # the lowest score's vertex, (1, 1), is always kept
+            self.kept[-1] = (int(vertex[0]), float(fpr[0]), float(tpr[0]), float(values[0]))
+        self.pos_before, self.neg_before = float(cp[-1]), float(cn[-1])
+        self.seen += len(values)
+
+    def result(self) -> dict | None:
+        if self.P == 0 or self.N == 0:
+            return None
+        points = sorted({*self.kept.values(), (0, 0.0, 0.0, None)})  # (0, 0): no row positive
+        if not self.exact:  # vertex 0 is the first of level 0 from the top: it stands for that slice
+            level0 = self.kept.get(0)
+            if level0 is not None and level0[0] != 0:
+                points.remove(level0)
+        kf = np.array([p[1] for p in points])
+        kt = np.array([p[2] for p in points])
+        area = float(np.sum(np.diff(kf) * (kt[1:] + kt[:-1]) / 2.0))
+        return {
+            "fpr": [p[1] for p in points],
+            "tpr": [p[2] for p in points],
+            "thresholds": [p[3] for p in points],
+            "n_points": len(points),
+            "n_vertices": self.n_groups + 1,
+            "exact": bool(self.exact),
+            "max_points": self.max_points,
+            "auc_of_points": finite_or_none(area),
+            "rule": "fpr_plus_tpr_slices",
+        }
+
+
 def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict | None:
     """The empirical ROC curve from the per-score counts, bounded to ``max_points`` points.
 
@@ -213,36 +294,9 @@ def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict |
     The AUC stays the kernel's exact one (``auc``, by DeLong's midranks); the trapezoid area under
     the kept points is recorded beside it (``auc_of_points``) only to show how close the drawing is.
     Returns ``None`` when a class is missing (the ROC curve is undefined)."""
-    P, N = float(g.pos.sum()), float(g.neg.sum())
-    if P == 0 or N == 0:
-        return None
-    # highest score first: cumulative counts give the vertex reached at each threshold
-    tps = np.concatenate([[0.0], np.cumsum(g.pos[::-1])])
-    fps = np.concatenate([[0.0], np.cumsum(g.neg[::-1])])
-    fpr, tpr = fps / N, tps / P
-    descending = g.values[::-1]  # vertex i > 0 is reached at threshold descending[i - 1]
-    n_vertices = len(fpr)
-    exact = n_vertices <= max_points
-    if exact:
-        keep = np.arange(n_vertices)
-    else:
-        slices = max_points - 2
-        level = np.minimum(np.floor((fpr + tpr) * slices / 2.0), slices - 1).astype(np.int64)
-        first = np.flatnonzero(np.r_[True, level[1:] != level[:-1]])
-        keep = np.unique(np.r_[0, first, n_vertices - 1])
-    kf, kt = fpr[keep], tpr[keep]
-    area = float(np.sum(np.diff(kf) * (kt[1:] + kt[:-1]) / 2.0))
-    return {
-        "fpr": [float(v) for v in kf],
-        "tpr": [float(v) for v in kt],
-        "thresholds": [None if i == 0 else float(descending[i - 1]) for i in keep],
-        "n_points": int(len(keep)),
-        "n_vertices": int(n_vertices),
-        "exact": bool(exact),
-        "max_points": int(max_points),
-        "auc_of_points": finite_or_none(area),
-        "rule": "fpr_plus_tpr_slices",
-    }
+    acc = RocAccumulator(float(g.pos.sum()), float(g.neg.sum()), len(g.values), max_points)
+    acc.feed(g.values, g.pos, g.neg)
+    return acc.result()
 
 
 def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict]:
@@ -251,6 +305,13 @@ def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict
     cnt = np.bincount(idx, minlength=bins)
     ssum = np.bincount(idx, weights=s, minlength=bins)
     ysum = np.bincount(idx, weights=y.astype(np.float64), minlength=bins)
+    return calibration_rows(cnt, ssum, ysum)
+
+
+def calibration_rows(cnt: np.ndarray, ssum: np.ndarray, ysum: np.ndarray) -> list[dict]:
+    """The calibration table from each bin's row count, sum of scores and sum of labels."""
+    bins = len(cnt)
+    edges = np.linspace(0.0, 1.0, bins + 1)
     rows = []
     for i in range(bins):
         c = int(cnt[i])
@@ -266,6 +327,23 @@ def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict
     return rows
 
 
+@dataclass
+class PerformanceSummary:
+    """Everything the performance result is made of, as exact counts and sums: from the rows
+    (``compute_performance``) or from the per-score counts streamed by the out-of-core path."""
+
+    n: int
+    n_pos: int
+    confusion: tuple[int, int, int, int]  # tp, fp, fn, tn at the threshold
+    auc_var: tuple[float, float] | None  # DeLong (auc, variance); None with one class
+    ks: float | None
+    brier: TermMoments
+    log_loss: TermMoments
+    ks_cells: tuple[np.ndarray, np.ndarray, bool]
+    calibration: list[dict]
+    roc_curve: dict | None = None  # RocAccumulator.result()
+
+
 def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     if parsed.kind != "performance":
         raise ValidationFailed("parsed input is not a performance input", field="kind")
@@ -275,43 +353,63 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     n = len(y)
     n_pos = int(y.sum())
     n_neg = n - n_pos
-    both = n_pos > 0 and n_neg > 0
+    yp = (s >= p["threshold"]).astype(np.int64)
+    tp = int(np.count_nonzero(y & yp))
+    fp = int(np.count_nonzero(yp)) - tp
+    fn = n_pos - tp
+    tn = n - tp - fp - fn
+    groups = score_groups(y, s)
+    pc = np.clip(s, EPS, 1 - EPS)
+    loss = np.where(y == 1, -np.log(pc), -np.log(1 - pc))
+    del pc
+    sq = (y - s) ** 2
+    summary = PerformanceSummary(
+        n=n,
+        n_pos=n_pos,
+        confusion=(tp, fp, fn, tn),
+        auc_var=delong_groups(groups) if n_pos > 0 and n_neg > 0 else None,
+        ks=ks_groups(groups),
+        brier=term_moments(sq),
+        log_loss=term_moments(loss),
+        ks_cells=_ks_cells(groups),
+        calibration=calibration_table(y, s),
+        roc_curve=roc_curve_points(groups),
+    )
+    return performance_result(summary, p)
+
+
+def performance_result(summary: PerformanceSummary, p: dict) -> dict:
+    """The performance result (metrics, intervals, calibration) from its summary; ``p`` is the
+    validated parameters (``_params``)."""
+    n, n_pos = summary.n, summary.n_pos
+    n_neg = n - n_pos
+    tp, fp, fn, tn = summary.confusion
     warnings = []
-    if not both:
+    if summary.auc_var is None:
         warnings.append(
             {
                 "code": "single_class",
                 "message": "y_true contains only one class; auc, gini, ks_statistic and their intervals are undefined",
             }
         )
-    yp = (s >= p["threshold"]).astype(np.int64)
-    tp = int(np.count_nonzero(y & yp))
-    fp = int(np.count_nonzero(yp)) - tp
-    fn = n_pos - tp
-    tn = n - tp - fp - fn
     auc = var = None
-    groups = score_groups(y, s)
-    if both:
-        auc, var = delong_groups(groups)
-    pc = np.clip(s, EPS, 1 - EPS)
-    loss = np.where(y == 1, -np.log(pc), -np.log(1 - pc))
-    del pc
-    sq = (y - s) ** 2
+    if summary.auc_var is not None:
+        auc, var = summary.auc_var
     metrics = {
         "auc": auc,
         "gini": None if auc is None else 2 * auc - 1,
-        "ks_statistic": ks_groups(groups),
-        "brier": float(np.mean(sq)),
+        "ks_statistic": summary.ks,
+        "brier": summary.brier.mean,
         "accuracy": (tp + tn) / n,
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-        "log_loss": float(np.mean(loss)),
+        "log_loss": summary.log_loss.mean,
     }
     metrics = {k: finite_or_none(v) for k, v in metrics.items()}
     z = float(stats.norm.ppf(1 - (1 - p["ci_level"]) / 2))
     ci = {}
-    if auc is not None:
+    if auc is not None and var is not None:
         se = math.sqrt(max(var, 0.0))
         ci["auc"] = {
             "lower": finite_or_none(max(0.0, auc - z * se)),
@@ -323,8 +421,8 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     else:
         ci["auc"] = {"lower": None, "upper": None, "se": None, "method": "delong", "level": p["ci_level"]}
     if p["n_boot"] > 0:
-        terms = {"brier": sq, "log_loss": loss}
-        ci.update(_bootstrap((tp, fp, fn, tn), groups, terms, p["n_boot"], p["seed"], p["ci_level"]))
+        terms = {"brier": summary.brier, "log_loss": summary.log_loss}
+        ci.update(_bootstrap((tp, fp, fn, tn), summary.ks_cells, terms, p["n_boot"], p["seed"], p["ci_level"]))
     result = {
         "kind": "performance",
         **metrics,
@@ -333,8 +431,8 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
         "n": n,
         "n_positive": n_pos,
         "n_negative": n_neg,
-        "calibration": calibration_table(y, s),
-        "roc_curve": roc_curve_points(groups),
+        "calibration": summary.calibration,
+        "roc_curve": summary.roc_curve,
         "confidence_intervals": ci,
         "warnings": warnings,
         "params": p,

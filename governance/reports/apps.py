@@ -17,9 +17,9 @@ class ReportsConfig(AppConfig):
             "narrative.set",
         )
 
-        from governance.common.jobs import register_reaper
+        from governance.common.jobs import register_reaper, register_redispatcher
         from governance.reports import handlers
-        from governance.reports.jobs import reap_stale_packs
+        from governance.reports.jobs import reap_stale_packs, redispatch_queued_packs
 
         handlers.connect()
 
@@ -29,3 +29,4 @@ class ReportsConfig(AppConfig):
         register_regimes(regime_choices())
         check_default_regimes()
         register_reaper("documentation_packs", reap_stale_packs)
+        register_redispatcher("documentation_packs", redispatch_queued_packs)

@@ -33,17 +33,24 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from audit.services import audit_event_append, audit_unit
+from audit.services import audit_unit
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import PIPELINE, RISK_OFFICER
-from governance.common.errors import Conflict, DomainError, NotFound, PermissionRefused, ValidationFailed
+from governance.common.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionRefused,
+    Unauthenticated,
+    Unavailable,
+    ValidationFailed,
+)
 from governance.common.events import announce
 from governance.common.refusals import refusals
 from governance.common.services import full_clean_or_raise
 from governance.integrations.mlflow.client import (
-    MlflowRefused,
-    MlflowUnavailable,
+    UNAVAILABLE,
     artifact_repository,
     clean_tracking_uri,
     guarded,
@@ -195,7 +202,7 @@ def mlflow_link_create(
             try:
                 with guarded(f"reading registered model {mlflow_name!r}"):
                     client.get_registered_model(mlflow_name)
-            except MlflowRefused as exc:
+            except ValidationFailed as exc:  # MLflow refused (mlflow_refused)
                 raise ValidationFailed(
                     f"MLflow at {tracking_uri} has no registered model named {mlflow_name!r} ({exc.message})",
                     field="mlflow_name",
@@ -404,16 +411,16 @@ def _raise_flag(
     version: ModelVersion | None = None,
 ) -> MlflowFlag:
     """Inside the caller's transaction: the flag, its audit event, and the notification after commit."""
-    flag = MlflowFlag.objects.create(
-        model=model, model_version=version, kind=kind, summary=summary[:300], details=details
-    )
-    audit_event_append(
-        actor=by.actor,
-        action="mlflow.review_flag",
-        target=version_target(version) if version else model_target(model),
-        details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details},
-    )
-    announce("mlflow.flag_raised", flag_id=flag.pk)  # handlers.py queues the e-mail after the commit
+    with audit_unit(by.actor) as audit:  # joins the caller's unit
+        flag = MlflowFlag.objects.create(
+            model=model, model_version=version, kind=kind, summary=summary[:300], details=details
+        )
+        audit.add(
+            "mlflow.review_flag",
+            version_target(version) if version else model_target(model),
+            details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details},
+        )
+        announce("mlflow.flag_raised", flag_id=flag.pk)  # handlers.py queues the e-mail after the commit
     return flag
 
 
@@ -494,7 +501,7 @@ def mlflow_version_import(
         "hash_missing_reason": manifest.reason,
     }
     registrant = bridge_principal()
-    with audit_unit(by.actor):
+    with audit_unit(by.actor) as audit:
         link = MlflowLink.objects.select_for_update().select_related("model").get(pk=link.pk)
         existing = MlflowVersionImport.objects.filter(link=link, mlflow_version=facts.version).first()
         if existing is not None:
@@ -534,10 +541,9 @@ def mlflow_version_import(
             mlflow_created_at=facts.created_at,
             last_verified_at=timezone.now(),
         )
-        audit_event_append(
-            actor=by.actor,
-            action="mlflow.version_import",
-            target=version_target(mv),
+        audit.add(
+            "mlflow.version_import",
+            version_target(mv),
             details={"link": link.pk, "mlflow_name": link.mlflow_name, "tracking_uri": link.tracking_uri, **lineage},
         )
         if manifest.status != HashStatus.HASHED:
@@ -570,7 +576,7 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
         for path in sorted(set(before) | set(after))
         if before.get(path) != after.get(path)
     ]
-    with audit_unit(by.actor):
+    with audit_unit(by.actor) as audit:
         imp = MlflowVersionImport.objects.select_for_update().select_related("model_version__model").get(pk=imp.pk)
         imp.latest_artifact_sha256 = manifest.sha256
         imp.artifact_changed_at = imp.artifact_changed_at or now
@@ -583,9 +589,7 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
             "current_sha256": manifest.sha256,
             "changed_files": changes,
         }
-        audit_event_append(
-            actor=by.actor, action="mlflow.artifact_changed", target=version_target(imp.model_version), details=details
-        )
+        audit.add("mlflow.artifact_changed", version_target(imp.model_version), details=details)
         _raise_flag(
             by=by,
             model=imp.model_version.model,
@@ -653,7 +657,7 @@ def remote_versions(link: MlflowLink, client) -> list:
 def mlflow_link_sync(
     *, by: Principal, link: MlflowLink, verify: bool | None = None, progress: Callable[[dict], None] | None = None
 ) -> dict:
-    """Reconcile one link with MLflow. Raises ``MlflowUnavailable`` (after recording it on the link) when
+    """Reconcile one link with MLflow. Raises ``Unavailable`` (after recording it on the link) when
     MLflow fails; what was imported before the failure stays, and the next sync resumes."""
     verify = settings.MLFLOW_VERIFY_ARTIFACTS if verify is None else verify
     progress = progress or (lambda event: None)
@@ -682,7 +686,7 @@ def mlflow_link_sync(
                     else:
                         summary["imported"].append(number)
                         event["outcome"] = "imported"
-            except MlflowUnavailable:
+            except Unavailable:
                 raise
             except DomainError as exc:
                 summary["refused"][number] = exc.message
@@ -692,7 +696,7 @@ def mlflow_link_sync(
             aliases = dict(client.get_registered_model(link.mlflow_name).aliases or {})
         summary["aliases"] = mlflow_aliases_check(by=by, link=link, observed=aliases)
         summary["alias_writes"] = mlflow_alias_writes_flush(link=link)
-    except MlflowUnavailable as exc:
+    except Unavailable as exc:
         _record_sync(link, by=by, error=exc.message, imported=summary["imported"])
         raise
     _record_sync(link, by=by)
@@ -705,26 +709,21 @@ WEBHOOK = Principal.system("mlflow-webhook")  # authenticated by the delivery's 
 WEBHOOK_ACTOR = WEBHOOK.actor
 
 
-class WebhookRefused(DomainError):
-    status = 400
-    code = "webhook_refused"
-
-
-class WebhookUnauthorized(WebhookRefused):
-    status = 401
-    code = "signature_invalid"
-
-
-class WebhookReplayed(WebhookRefused):
-    status = 409
-    code = "delivery_replayed"
-
-
-def _webhook_deny(reason: str, *, delivery_id: str, error: type[DomainError], field: str, details: dict | None = None):
-    """Refuse a webhook delivery: audited as ``mlflow.webhook.denied`` (the one refusal helper), then raised."""
+def _webhook_deny(
+    reason: str,
+    *,
+    delivery_id: str,
+    error: type[DomainError],
+    field: str,
+    code: str | None = None,
+    details: dict | None = None,
+):
+    """Refuse a webhook delivery: audited as ``mlflow.webhook.denied`` (the one refusal helper), then raised.
+    Refusals are ValidationFailed (400 ``webhook_refused``), Unauthenticated (401 ``signature_invalid``),
+    NotFound, or Conflict (409 ``delivery_replayed``)."""
     target = {"type": "mlflow_delivery", "id": (delivery_id or "?")[:100]}
     with refusals(WEBHOOK, "mlflow.webhook", target):
-        raise error(reason, field=field, details=details)
+        raise error(reason, field=field, details=details, code=code)
 
 
 def verify_signature(secret: str, delivery_id: str, timestamp: str, body: bytes, signature_header: str) -> bool:
@@ -745,9 +744,10 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
     signature = (headers.get("X-MLflow-Signature") or "").strip()
     secret = settings.MLFLOW_WEBHOOK_SECRET
     if not secret:
-        raise MlflowUnavailable(
+        raise Unavailable(
             "MLFLOW_WEBHOOK_SECRET is not set: the service cannot verify MLflow deliveries; set it to the secret "
-            "given to MLflow's create_webhook"
+            "given to MLflow's create_webhook",
+            code=UNAVAILABLE,
         )
     for header, value in (
         ("X-MLflow-Delivery-Id", delivery_id),
@@ -756,20 +756,26 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
     ):
         if not value:
             _webhook_deny(
-                f"the {header} header is missing", delivery_id=delivery_id, error=WebhookUnauthorized, field=header
+                f"the {header} header is missing",
+                delivery_id=delivery_id,
+                error=Unauthenticated,
+                code="signature_invalid",
+                field=header,
             )
     if len(delivery_id) > 100:
         _webhook_deny(
             "X-MLflow-Delivery-Id is too long",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="X-MLflow-Delivery-Id",
         )
     if not timestamp.isdigit():
         _webhook_deny(
             "X-MLflow-Timestamp must be Unix seconds",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="X-MLflow-Timestamp",
         )
     signed_at = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
@@ -778,7 +784,8 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             f"the delivery's timestamp is more than {tolerance} s from now (stale or replayed)",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="X-MLflow-Timestamp",
             details={"signed_at": signed_at.isoformat()},
         )
@@ -786,7 +793,8 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             "the signature does not match the body (wrong secret, or the body was changed)",
             delivery_id=delivery_id,
-            error=WebhookUnauthorized,
+            error=Unauthenticated,
+            code="signature_invalid",
             field="X-MLflow-Signature",
         )
     try:
@@ -797,14 +805,16 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             "the body is not an MLflow webhook payload (entity, action, data.name)",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="body",
         )
     if (entity, action) not in WEBHOOK_EVENTS:
         _webhook_deny(
             f"event {entity}.{action} is not handled (model_version.created, model_version_alias.created/.deleted)",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="body.entity",
         )
     links = list(MlflowLink.objects.filter(mlflow_name=name).select_related("model"))
@@ -816,7 +826,7 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
             field="body.data.name",
             details={"mlflow_name": name, "event": f"{entity}.{action}"},
         )
-    with audit_unit(WEBHOOK_ACTOR):
+    with audit_unit(WEBHOOK_ACTOR) as audit:
         if MlflowDelivery.objects.filter(delivery_id=delivery_id).exists():
             replay = True
         else:
@@ -830,10 +840,9 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
                 signed_at=signed_at,
                 received_at=now,
             )
-            audit_event_append(
-                actor=WEBHOOK_ACTOR,
-                action="mlflow.webhook",
-                target={"type": "mlflow_delivery", "id": delivery_id},
+            audit.add(
+                "mlflow.webhook",
+                {"type": "mlflow_delivery", "id": delivery_id},
                 details={"event": f"{entity}.{action}", "data": data, "links": [link.pk for link in links]},
             )
             announce("mlflow.delivery_received", delivery_id=delivery.pk)
@@ -841,7 +850,8 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             "this delivery id was already received (replay)",
             delivery_id=delivery_id,
-            error=WebhookReplayed,
+            error=Conflict,
+            code="delivery_replayed",
             field="X-MLflow-Delivery-Id",
         )
     return delivery
@@ -903,35 +913,35 @@ def _queue_alias_write(
     *, by: Principal, link: MlflowLink, alias: str, version: ModelVersion | None, reason: str
 ) -> MlflowAliasWrite:
     """Inside the caller's transaction: supersede unfinished writes of the alias and queue this one."""
-    for stale in MlflowAliasWrite.objects.select_for_update().filter(
-        link=link, alias=alias, status__in=(AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING)
-    ):
-        stale.status = AliasWriteStatus.SUPERSEDED
-        stale.save(update_fields=["status"])
-    request_id, approvals = _approval_context(version)
-    write = MlflowAliasWrite.objects.create(
-        link=link,
-        alias=alias,
-        mlflow_version=version.mlflow_import.mlflow_version if version else "",
-        model_version=version,
-        promotion_request_id=request_id,
-        approvals=approvals,
-        reason=reason[:300],
-    )
-    audit_event_append(
-        actor=by.actor,
-        action="mlflow.alias_queue",
-        target=link_target(link),
-        details={
-            "write": write.pk,
-            "alias": alias,
-            "mlflow_version": write.mlflow_version or None,
-            "model_version": version.version if version else None,
-            "promotion_request": request_id,
-            "reason": write.reason,
-        },
-    )
-    announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=None)
+    with audit_unit(by.actor) as audit:  # joins the caller's unit
+        for stale in MlflowAliasWrite.objects.select_for_update().filter(
+            link=link, alias=alias, status__in=(AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING)
+        ):
+            stale.status = AliasWriteStatus.SUPERSEDED
+            stale.save(update_fields=["status"])
+        request_id, approvals = _approval_context(version)
+        write = MlflowAliasWrite.objects.create(
+            link=link,
+            alias=alias,
+            mlflow_version=version.mlflow_import.mlflow_version if version else "",
+            model_version=version,
+            promotion_request_id=request_id,
+            approvals=approvals,
+            reason=reason[:300],
+        )
+        audit.add(
+            "mlflow.alias_queue",
+            link_target(link),
+            details={
+                "write": write.pk,
+                "alias": alias,
+                "mlflow_version": write.mlflow_version or None,
+                "model_version": version.version if version else None,
+                "promotion_request": request_id,
+                "reason": write.reason,
+            },
+        )
+        announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=None)
     return write
 
 
@@ -984,7 +994,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
                     response = {"alias": write.alias, "deleted": False, "detail": str(exc)[:200]}
     except DomainError as exc:
         retry_at = timezone.now() + _backoff(attempts)
-        with audit_unit(by.actor):
+        with audit_unit(by.actor) as audit:
             MlflowAliasWrite.objects.filter(pk=write.pk).update(
                 attempts=attempts, last_error=exc.message[:2000], next_attempt_at=retry_at
             )
@@ -992,10 +1002,9 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
             if w.status == AliasWriteStatus.PENDING:
                 w.status = AliasWriteStatus.RETRYING
                 w.save(update_fields=["status"])
-            audit_event_append(
-                actor=by.actor,
-                action="mlflow.alias_write_failed",
-                target=link_target(link),
+            audit.add(
+                "mlflow.alias_write_failed",
+                link_target(link),
                 details={
                     "write": write.pk,
                     "alias": write.alias,
@@ -1008,7 +1017,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
         write.refresh_from_db()
         announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=write.next_attempt_at.isoformat())
         return write
-    with audit_unit(by.actor):
+    with audit_unit(by.actor) as audit:
         w = MlflowAliasWrite.objects.select_for_update().get(pk=write.pk)
         if w.status not in (AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING):
             return w
@@ -1020,10 +1029,9 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
             "",
         )
         w.save(update_fields=["status", "attempts", "response", "done_at", "last_error"])
-        audit_event_append(
-            actor=by.actor,
-            action="mlflow.alias_set" if w.mlflow_version else "mlflow.alias_delete",
-            target=link_target(link),
+        audit.add(
+            "mlflow.alias_set" if w.mlflow_version else "mlflow.alias_delete",
+            link_target(link),
             details={
                 "write": w.pk,
                 "alias": w.alias,
@@ -1080,7 +1088,7 @@ def mlflow_aliases_check(*, by: Principal, link: MlflowLink, observed: dict[str,
         restore = link.out_of_band == OutOfBandPolicy.RESTORE
         if already and not restore:
             continue
-        with audit_unit(by.actor):
+        with audit_unit(by.actor) as audit:
             details = {
                 "alias": alias,
                 "observed": seen,
@@ -1088,9 +1096,7 @@ def mlflow_aliases_check(*, by: Principal, link: MlflowLink, observed: dict[str,
                 "policy": link.out_of_band,
                 "mlflow_name": link.mlflow_name,
             }
-            audit_event_append(
-                actor=by.actor, action="mlflow.alias_out_of_band", target=link_target(link), details=details
-            )
+            audit.add("mlflow.alias_out_of_band", link_target(link), details=details)
             if not already:
                 _raise_flag(
                     by=by,
