@@ -27,7 +27,7 @@ from audit.services import TS_FORMAT, parse_ts
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
 from governance.registry.regimes import default_regimes
-from governance.reports import evidence
+from governance.reports import evidence, trends
 from governance.reports.identity import derive_pack_id
 from governance.reports.models import DocumentationPack, NarrativeEntry
 from governance.reports.narratives import BY_KEY
@@ -241,6 +241,8 @@ def _evaluation(evaluation: Evaluation) -> dict:
             "comparator": None,
             "threshold": None,
         }
+    if evaluation.kind == "performance":
+        row.update(trends.performance_curves(evaluation))
     if evaluation.kind == "drift" and result.get("features"):
         features = sorted(result["features"], key=lambda f: (not f.get("drifted"), f.get("feature")))
         row["features"] = [_drift_feature(f) for f in features]
@@ -449,6 +451,7 @@ def build_pack(
         },
         "datasets": _datasets(lineage, evaluations),
     }
+    pack["metric_trends"] = trends.metric_trends(model, version, moment, pack["policy"])
     pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVALUATION_DISCREPANCY_TOLERANCE)
     return pack, events, checkpoint
 

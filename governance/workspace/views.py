@@ -262,7 +262,11 @@ def model_trends(request, model_id: int):
     for e in evaluations:
         if e.kind == "performance" and (e.result or {}).get("calibration"):
             svg = charts_module.calibration_chart(e.result["calibration"], title=f"Calibration of evaluation {e.pk}")
-            calibration.append({"evaluation": e, "svg": mark_safe(svg)})  # escaped by charts.py
+            curve = e.result.get("roc_curve")
+            auc = (e.metrics or {}).get("auc")
+            roc = charts_module.roc_chart(curve, auc=auc, title=f"ROC curve of evaluation {e.pk}") if curve else ""
+            # escaped by charts.py
+            calibration.append({"evaluation": e, "svg": mark_safe(svg), "roc": mark_safe(roc)})
     context = {
         **admin.site.each_context(request),
         "title": f"Trends of {model.name}",

@@ -626,14 +626,83 @@ def make_pack(
         },
         "datasets": datasets,
     }
+    add_curves(pack)
     pack["pack_id"] = derive_pack_id(regime, pack["outline_version"], model["model_id"], version["version"], seq)
     return pack
+
+
+def roc_points(n: int = 60) -> dict:
+    """A smooth concave ROC curve with ``n`` points (17-digit floats, as the kernel stores them)."""
+    fpr = [i / (n - 1) for i in range(n)]
+    tpr = [min(1.0, x**0.35) for x in fpr]
+    return {"fpr": fpr, "tpr": tpr, "n_points": n, "n_vertices": 914, "exact": False, "max_points": 201}
+
+
+def calibration_bins() -> list[dict]:
+    bins = []
+    for i in range(10):
+        count = 0 if i == 9 else 120 + 37 * i
+        mean = (i + 0.5) / 10 + 0.01234567891234
+        bins.append(
+            {
+                "lower": i / 10,
+                "upper": (i + 1) / 10,
+                "count": count,
+                "mean_score": mean if count else None,
+                "observed_rate": min(1.0, mean * 1.1 - 0.03) if count else None,
+            }
+        )
+    return bins
+
+
+def add_curves(pack: dict, *, versions: int = 4) -> None:
+    """The chart data the snapshot adds: ROC and calibration on the first performance evaluation,
+    and the trend of every checked metric of the evaluations across ``versions`` versions."""
+    for ev in pack["evaluations"]:
+        if ev["kind"] == "performance":
+            ev["roc_curve"] = roc_points()
+            ev["calibration"] = calibration_bins()
+            break
+    labels = [f"1.{i}.0" for i in range(versions - 1)] + [pack["version"]["version"]]
+    metrics = []
+    for ev in pack["evaluations"][:3]:
+        for chk in ev.get("checks") or []:
+            base = float(chk["value"])
+            points = []
+            for i, label in enumerate(labels):
+                points.append(
+                    {
+                        "version": label,
+                        "source": "computed",
+                        "value": base * (0.9 + 0.1 * i / versions) + 1e-13,
+                        "evaluation": f"EV-{i + 1:04d}",
+                        "at": ts(i + 1),
+                    }
+                )
+                if i % 2:
+                    points.append({**points[-1], "source": "reported", "value": base * 1.05})
+            metrics.append(
+                {
+                    "kind": ev["kind"],
+                    "metric": chk["metric"],
+                    "comparator": chk["comparator"],
+                    "threshold": chk["threshold"],
+                    "source": None,
+                    "points": points,
+                }
+            )
+    pack["metric_trends"] = {
+        "rule_source": "policy tier_1 -> production version 3",
+        "versions": labels,
+        "metrics": metrics,
+    }
 
 
 def variant(pack: dict, *, evaluations: bool = True, approvals: bool = True, narratives: bool = True) -> dict:
     out = copy.deepcopy(pack)
     if not evaluations:
         out["evaluations"] = []
+        out["metric_trends"] = {**out["metric_trends"], "metrics": []}
     if not approvals:
         out["approvals"] = []
         out["stage_history"] = []

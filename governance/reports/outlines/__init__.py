@@ -62,6 +62,10 @@ BLOCKS: dict[str, str] = {
     "line, plus the per-group table and each group's 95% intervals (Wilson; ratios by seeded bootstrap).",
     "drift_chart": "Bar chart per drift evaluation of the per-feature statistic with the threshold "
     "line, plus the per-feature table.",
+    "metric_trends": "Line chart per gated metric across the model's versions (computed and reported "
+    "values, the threshold line), plus the table of its points.",
+    "performance_charts": "ROC curve and calibration chart (with their diagonals) per computed "
+    "performance evaluation, plus the calibration bins table.",
     "approval_chain": "Approvals: approver, role, signed at, decision, justification, signature meaning; "
     "overrides in a highlighted box; invalidated approvals marked.",
     "independence_check": "Automatic check that validators differ from the developer/owner.",
