@@ -123,7 +123,8 @@ def stored_source(field_file):
             return handle.read()
 
 
-def table_format(file: File, file_format) -> str:
+def table_format(file: object, file_format) -> str:
+    """The table's format: as given, else from the name of ``file`` (an upload, or anything with a ``name``)."""
     if file_format not in (None, ""):
         if file_format not in FILE_FORMATS:
             fail("file_format", "must be 'csv' or 'parquet'")
@@ -197,7 +198,7 @@ def audit_details(evaluation: Evaluation) -> dict:
     }
     inp = (evaluation.result or {}).get("input") or {}
     details["input"] = {
-        k: inp[k] for k in ("format", "file_sha256", "reference_sample", "reference_sha256") if k in inp
+        k: inp[k] for k in ("format", "file_sha256", "uri", "reference_sample", "reference_sha256") if k in inp
     }
     if evaluation.status in (EvaluationStatus.DONE, EvaluationStatus.FAILED):
         details.update(
