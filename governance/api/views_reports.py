@@ -20,7 +20,7 @@ class PackSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model_version.model.name", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
     as_of = serializers.SerializerMethodField()
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
     pdf_url = serializers.SerializerMethodField()
     bundle_url = serializers.SerializerMethodField()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from html import escape
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#dc2626")
@@ -17,7 +18,7 @@ def trend_chart(
     *,
     threshold: float | None = None,
     comparator: str = "",
-    periods: list[tuple[dt.datetime, dt.datetime]] = (),
+    periods: Sequence[tuple[dt.datetime, dt.datetime]] = (),
     width: int = 640,
     height: int = 220,
     title: str = "",
