@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from celery import shared_task
 
@@ -11,30 +11,27 @@ from audit.checkpoints import MIN_CHECKPOINT_INTERVAL, checkpoint_create
 from audit.verification import record_verification
 
 P = ParamSpec("P")
-R = TypeVar("R")
+R = TypeVar("R", covariant=True)
 
 
-class Task(Generic[P, R]):
+class TypedTask(Protocol[P, R]):
     """What mypy knows of a Celery task (Celery ships no types): callable like the function, and
     queued with ``delay``/``apply_async``."""
 
     name: str
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        raise NotImplementedError
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
-    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        raise NotImplementedError
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...
 
-    def apply_async(self, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> Any:
-        raise NotImplementedError
+    def apply_async(self, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> Any: ...
 
 
-def audit_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+def audit_task(name: str) -> Callable[[Callable[P, R]], TypedTask[P, R]]:
     """``shared_task(name=name, ignore_result=True)`` with the task's signature kept for mypy."""
 
-    def register(func: Callable[P, R]) -> Task[P, R]:
-        return cast(Task[P, R], shared_task(name=name, ignore_result=True)(func))
+    def register(func: Callable[P, R]) -> TypedTask[P, R]:
+        return cast(TypedTask[P, R], shared_task(name=name, ignore_result=True)(func))
 
     return register
 
