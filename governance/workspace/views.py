@@ -181,11 +181,10 @@ def model_rollback(request, model_id: int):
     model = get_object_or_404(RegisteredModel, pk=model_id)
     back = reverse("admin:registry_registeredmodel_change", args=[model.pk])
     version_id = request.POST.get("version", "")
-    version = ModelVersion.objects.filter(model=model, pk=version_id).first() if version_id.isdigit() else None
+    by = Principal.for_request(request)
     try:
-        req = workflow_services.rollback_request_create(
-            by=Principal.for_request(request), version=version if version else -1, reason=request.POST.get("reason", "")
-        )
+        version = workflow_services.version_for_request(by, int(version_id) if version_id.isdigit() else 0, model=model)
+        req = workflow_services.rollback_request_create(by=by, version=version, reason=request.POST.get("reason", ""))
     except DomainError as exc:
         messages.error(request, f"No rollback requested (recorded in the audit log): {exc.message}")
         return HttpResponseRedirect(back + "#rollback")
