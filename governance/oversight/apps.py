@@ -12,6 +12,7 @@ EVENT_TYPES = (
     "revalidation_flag.resolve",
     "serious_incident.create",
     "serious_incident.report",
+    "oversight_digest.send",
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import FileResponse, HttpResponseRedirect
@@ -15,6 +17,7 @@ from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
 from governance.registry.models import ModelVersion
 from governance.reports import services
+from governance.reports.inventory import inventory_report_generate
 from governance.reports.models import DocumentationPack, NarrativeEntry, Regime
 from governance.reports.narratives import CATALOGUE
 
@@ -98,6 +101,17 @@ class GenerateForm(forms.Form):
     as_of = forms.IntegerField(required=False, min_value=0, help_text="Audit seq; empty for the latest.")
 
 
+class InventoryForm(forms.Form):
+    as_of = forms.DateField(required=False, help_text="The report is as of the end of this day (UTC); empty: today.")
+    period_start = forms.DateField(
+        required=False, help_text="Overrides, incidents and review flags raised from this day; empty: 90 days earlier."
+    )
+    file = forms.ChoiceField(
+        required=False,
+        choices=[("bundle", "Signed bundle (zip: PDF, CSV, JSON, evidence)"), ("pdf", "PDF"), ("csv", "CSV")],
+    )
+
+
 @admin.register(DocumentationPack)
 class DocumentationPackAdmin(ReadOnlyAdmin):
     list_display = (
@@ -157,7 +171,37 @@ class DocumentationPackAdmin(ReadOnlyAdmin):
                 self.admin_site.admin_view(self.download_view),
                 name="reports_pack_download",
             ),
+            path("inventory/", self.admin_site.admin_view(self.inventory_view), name="reports_inventory"),
         ] + super().get_urls()
+
+    def inventory_view(self, request):
+        """The inventory-level report for model risk committees: choose the date and period, download the
+        signed bundle, the PDF or the CSV (governance.reports.inventory; audited)."""
+        form = InventoryForm(request.GET or None)
+        if request.GET and form.is_valid():
+            try:
+                report = inventory_report_generate(
+                    by=Principal.for_request(request),
+                    as_of=form.cleaned_data["as_of"],
+                    period_start=form.cleaned_data["period_start"],
+                )
+            except DomainError as exc:
+                messages.error(request, f"Not generated (recorded in the audit log): {exc.message}")
+            else:
+                what = form.cleaned_data["file"] or "bundle"
+                suffix = {"bundle": "zip", "pdf": "pdf", "csv": "csv"}[what]
+                return FileResponse(
+                    io.BytesIO(getattr(report, what)),
+                    as_attachment=True,
+                    filename=f"{report.report_id}-inventory-{report.as_of}.{suffix}",
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Model inventory report",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/reports/inventory.html", context)
 
     def generate_view(self, request, version_id: int):
         version = get_object_or_404(ModelVersion, pk=version_id)

@@ -95,6 +95,17 @@ BLOCKS: dict[str, str] = {
     "header]], empty_text.",
     "static_table": "A fixed table from the outline. Options: columns [headers], rows [[cells]].",
     "note": "A fixed explanatory note. Option: text.",
+    "validation_history": "Revalidation interval, last and next validation, revalidation flags; every validation "
+    "(validator, dates, conclusion, scope) and every finding with its status and answer as of the pack's seq, "
+    "overdue ones marked.",
+    "ongoing_monitoring": "Scheduled monitoring checks, their results and missed checks (NOT PROVIDED, naming who "
+    "provides it, while the version has no monitoring schedule).",
+    "effective_challenge": "Who challenged what and the answer: validation findings, gate overrides, rejections "
+    "and review-flag resolutions.",
+    "pmm_plan": "The recorded post-market monitoring plan (Art. 72; NOT PROVIDED, naming who provides it, while "
+    "none is recorded).",
+    "incident_register": "Serious incidents of the version: what happened, awareness, the Art. 73 rule and "
+    "deadline, deadline status and the reports sent.",
 }
 
 

@@ -124,7 +124,7 @@ def seed_oversight(command: BaseCommand, by: Principal) -> None:
     oversight_demo.seed(command, by)
 
 
-DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_evaluations, seed_packs, seed_oversight]
+DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_evaluations, seed_oversight, seed_packs]
 
 
 class Command(BaseCommand):
