@@ -28,7 +28,16 @@ from django.utils import timezone
 from audit import signals
 from audit.merkle import CompactRange, node_from_id, node_id
 from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode, AuditVerification
-from audit.verifier import EntryError, Result, _fold, check_entry_bytes, hash_children, hash_leaf, verify_checkpoint
+from audit.verifier import (
+    EntryError,
+    Result,
+    check_entry,
+    compact_root,
+    hash_children,
+    hash_leaf,
+    prev_break,
+    verify_checkpoint,
+)
 
 alerts = logging.getLogger("mlgov.alerts")
 logger = logging.getLogger(__name__)
@@ -202,24 +211,15 @@ def _verify_sequential(
             # entry n-2's bytes were changed; otherwise entry n-1's prev was.
             broken_seq, broken_leaf = pending_break
             intact = row_seq == broken_seq + 1 and _claimed_prev(raw) == b64encode(broken_leaf).decode()
-            return _fail(
-                broken_seq - 1 if intact else broken_seq,
-                "record bytes changed: its leaf hash does not match the next entry's prev"
-                if intact
-                else f"prev does not match the leaf hash of seq {broken_seq - 1}",
-            )
+            return _fail(*prev_break(broken_seq, intact=intact))
         if row_seq != n:
             return _fail(n, f"expected seq {n}, found seq {row_seq} (row deleted, moved or inserted)")
         if raw is None:
             return _fail(n, f"record column holds {type(row[1]).__name__}, not bytes (its stored type was changed)")
         try:
-            obj = check_entry_bytes(raw)
+            obj = check_entry(raw, n, origin)
         except EntryError as exc:
             return _fail(n, str(exc))
-        if obj["seq"] != n:
-            return _fail(n, f"record says seq {obj['seq']} but is stored at seq {n}")
-        if obj["log"] != origin:
-            return _fail(n, f"record belongs to log {obj['log']!r}, not {origin!r}")
         leaf = hash_leaf(raw)
         if stored_leaf != leaf:
             return _fail(n, "stored leaf_hash column does not match the record bytes")
@@ -243,7 +243,7 @@ def _verify_sequential(
                 progress(chunk_size)
     if pending_break is not None:
         broken_seq, _ = pending_break
-        return _fail(broken_seq, f"prev does not match the leaf hash of seq {broken_seq - 1}")
+        return _fail(*prev_break(broken_seq, intact=False))
     if progress:
         progress(n % chunk_size)
     if n != head.size:
@@ -390,7 +390,7 @@ def _check_db_chunk(task: tuple[int, int, str, frozenset[int]]):
     rows = _fetch_range(start, end)
     if len(rows) != end - start:
         return None
-    check = check_entry_bytes
+    check = check_entry
     b64encode = base64.b64encode
     leaves: list[bytes] = []
     add_leaf = leaves.append
@@ -403,10 +403,8 @@ def _check_db_chunk(task: tuple[int, int, str, frozenset[int]]):
         if row[0] != n or raw is None:
             return None
         try:
-            obj = check(raw)
+            obj = check(raw, n, origin)
         except EntryError:
-            return None
-        if obj["seq"] != n or obj["log"] != origin:
             return None
         leaf = hash_leaf(raw)
         if _as_bytes(row[2]) != leaf or row[3:] != _derived_values(obj):
@@ -496,7 +494,7 @@ def _verify_parallel(
                 if first_prev != prev:
                     raise _Anomaly(f"prev at seq {start}")
                 for cut, snap in snaps.items():
-                    if _fold(upper.hashes + snap) != roots[start + cut]:
+                    if compact_root(upper.hashes + snap) != roots[start + cut]:
                         raise _Anomaly(f"checkpoint {start + cut}")
                 if end - start == chunk:
                     for level, index, digest in upper.append(hashes[0]):

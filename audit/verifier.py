@@ -208,10 +208,12 @@ class _Frontier:
         self.size += 1 << level
 
     def root(self) -> bytes:
-        return _fold(self.hashes)
+        return compact_root(self.hashes)
 
 
-def _fold(hs: list[bytes]) -> bytes:
+def compact_root(hs: list[bytes]) -> bytes:
+    """The root of a tree from its compact range: the hashes of its right-edge perfect subtrees,
+    largest first (RFC 9162 section 2.1.1 computed bottom-up)."""
     if not hs:
         return EMPTY_ROOT
     r = hs[-1]
@@ -432,6 +434,28 @@ def check_entry_bytes(raw: bytes) -> dict:
             _raise_entry(obj)
     _check_schema(obj)
     return obj
+
+
+def check_entry(raw: bytes, seq: int, origin: str) -> dict:
+    """Check one entry found at position ``seq`` of the log ``origin``: its bytes
+    (``check_entry_bytes``), its seq and its log. Return the parsed record or raise EntryError
+    with the reason a verifier reports (the same for a bundle and for the service's database).
+    The link to the previous entry (``prev``) is the caller's: see ``prev_break``."""
+    obj = check_entry_bytes(raw)
+    if obj["seq"] != seq:
+        raise EntryError(f"expected seq {seq}, found seq {obj['seq']} (row deleted, moved or duplicated)")
+    if obj["log"] != origin:
+        raise EntryError(f"log {obj['log']!r} differs from checkpoint origin {origin!r}")
+    return obj
+
+
+def prev_break(seq: int, *, intact: bool) -> tuple[int, str]:
+    """Entry ``seq``'s prev does not match the leaf hash of entry ``seq - 1``: the seq to blame and
+    why. ``intact`` means entry ``seq`` is unchanged (the next entry records its leaf hash as prev,
+    or the checkpoint verifies with its claimed prev), so entry ``seq - 1``'s bytes changed."""
+    if intact:
+        return seq - 1, f"entry bytes changed: its leaf hash does not match prev of seq {seq}"
+    return seq, f"prev does not match the leaf hash of seq {seq - 1}"
 
 
 def _raise_entry(obj: object) -> None:
@@ -862,7 +886,7 @@ def _verify_log_bundle(b: _Bundle, ring, trusted_text, jobs: int = 1) -> Result:
             return res
     frontier = _Frontier()
     f_append = frontier.append
-    check = check_entry_bytes
+    check = check_entry
     sha = _sha256
     b64 = _b64encode
     prev_str = b64(ZERO_HASH).decode()
@@ -876,13 +900,9 @@ def _verify_log_bundle(b: _Bundle, ring, trusted_text, jobs: int = 1) -> Result:
                 return _fail_seq(n, "last line does not end with a newline")
             raw = line[:-1]
             try:
-                obj = check(raw)
+                obj = check(raw, n, origin)
             except EntryError as exc:
                 return _fail_seq(n, str(exc))
-            if obj["seq"] != n:
-                return _fail_seq(n, f"expected seq {n}, found seq {obj['seq']} (row deleted, moved or duplicated)")
-            if obj["log"] != origin:
-                return _fail_seq(n, f"log {obj['log']!r} differs from checkpoint origin {origin!r}")
             leaf = sha(b"\x00" + raw).digest()
             if obj["prev"] != prev_str:
                 return _attribute_prev_break(b, handle, n, obj["prev"], leaf, next(it, None), targets)
@@ -916,7 +936,7 @@ def _check_chunk(task: tuple[int, str, bytes, int, frozenset[int]]):
     lines.pop()
     if len(lines) != count:
         return None
-    check = check_entry_bytes
+    check = check_entry
     sha = _sha256
     b64 = _b64encode
     fr = _Frontier()
@@ -926,10 +946,8 @@ def _check_chunk(task: tuple[int, str, bytes, int, frozenset[int]]):
     seq = start
     for raw in lines:
         try:
-            obj = check(raw)
+            obj = check(raw, seq, origin)
         except EntryError:
-            return None
-        if obj["seq"] != seq or obj["log"] != origin:
             return None
         if prev_str is None:
             first_prev = obj["prev"]
@@ -987,7 +1005,7 @@ def _verify_entries_parallel(
                 if first_prev != prev_str:
                     raise _Anomaly
                 for cut, hs in snaps.items():
-                    if _fold(frontier.hashes + hs) != targets[cstart + cut][0]:
+                    if compact_root(frontier.hashes + hs) != targets[cstart + cut][0]:
                         raise _Anomaly
                 # the chunk starts at a multiple of 2**k >= count: its compact range hashes are
                 # perfect subtrees of the global tree, levels = set bits of count, descending
@@ -1020,12 +1038,7 @@ def _attribute_prev_break(
     """Entry k1's prev does not match leaf(k1-1). Blame k1-1 if entry k1 is still intact,
     else k1. Entry k1 is intact if entry k1+1 records leaf(k1) as its prev; when k1 is the
     last entry, if the checkpoint at size k1+1 verifies with the claimed prev as leaf(k1-1)."""
-    blame_prev = Result(
-        ok=False,
-        first_bad_seq=k1 - 1,
-        bad_file="entries.jsonl",
-        reason=f"entry bytes changed: its leaf hash does not match prev of seq {k1}",
-    )
+    blame_prev = _fail_seq(*prev_break(k1, intact=True))
     if next_line is not None:
         if next_line.endswith(b"\n"):
             try:
@@ -1045,7 +1058,7 @@ def _attribute_prev_break(
         alt.append(leaf_k1)
         if alt.root() == targets[k1 + 1][0]:
             return blame_prev
-    return _fail_seq(k1, f"prev does not match the leaf hash of seq {k1 - 1}")
+    return _fail_seq(*prev_break(k1, intact=False))
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")

@@ -485,6 +485,8 @@ CELERY_BEAT_SCHEDULE["oversight-flag-overdue-revalidations"] = {
     "task": "oversight.flag_overdue_revalidations",
     "schedule": crontab(hour=6, minute=0),
 }
+# Scheduled monitoring evaluations that did not arrive by due time plus grace are flagged and e-mailed.
+CELERY_BEAT_SCHEDULE["oversight-flag-missed-checks"] = {"task": "oversight.flag_missed_checks", "schedule": 3600.0}
 # The weekly model risk digest to the risk officers (governance/oversight/digest.py): Mondays at 07:00.
 CELERY_BEAT_SCHEDULE["oversight-weekly-digest"] = {
     "task": "oversight.weekly_digest",

@@ -1,8 +1,19 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from governance.accounts.models import User
 from governance.api.serializers_registry import StrictSerializer
-from governance.workflow.models import TARGET_STAGES, Approval, Policy, PromotionRequest
+from governance.registry.models import RegisteredModel
+from governance.workflow.models import (
+    TARGET_STAGES,
+    Approval,
+    Committee,
+    CommitteeMember,
+    Policy,
+    PolicyScope,
+    PromotionRequest,
+    Recusal,
+)
 from governance.workflow.signing import approvals_outstanding
 
 
@@ -41,6 +52,7 @@ class PolicySummarySerializer(serializers.ModelSerializer):
             "required_roles",
             "accepted_roles",
             "request_window_days",
+            "approval_validity_days",
         ]
 
 
@@ -69,11 +81,46 @@ class ApprovalSerializer(serializers.ModelSerializer):
         ]
 
 
+class StaleApprovalSerializer(serializers.Serializer):
+    approval_id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+    signed_at = serializers.DateTimeField()
+    window_days = serializers.IntegerField()
+
+
+class CommitteeStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    members = serializers.IntegerField(help_text="M: seats on the committee when the request was made.")
+    recused = serializers.IntegerField(help_text="Members who declared a conflict of interest on this request.")
+    eligible = serializers.IntegerField(help_text="M minus recusals.")
+    quorum = serializers.IntegerField(help_text="N: approvals required.")
+    role_minimums = serializers.DictField(child=serializers.IntegerField())
+    roles_owed = serializers.DictField(child=serializers.IntegerField(), help_text="Approvals still owed per role.")
+    reachable = serializers.BooleanField(help_text="Whether the members who may still sign can complete the quorum.")
+
+
 class OutstandingSerializer(serializers.Serializer):
     approvals = serializers.IntegerField(help_text="Approvals still needed.")
-    roles = serializers.ListField(child=serializers.CharField(), help_text="Required roles not yet among signers.")
-    given = serializers.IntegerField()
+    roles = serializers.ListField(
+        child=serializers.CharField(), help_text="Roles below their minimum (required roles, committee minimums)."
+    )
+    given = serializers.IntegerField(help_text="Valid approvals that count (not past the approval window).")
     required = serializers.IntegerField()
+    stale = StaleApprovalSerializer(
+        many=True, required=False, help_text="Signatures older than the policy's approval window: renew them."
+    )
+    committee = CommitteeStateSerializer(required=False, help_text="Present when a committee signs the request.")
+
+
+class RecusalSerializer(serializers.ModelSerializer):
+    member = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Recusal
+        fields = ["id", "member", "role", "reason", "declared_at"]
+        read_only_fields = fields
 
 
 class PromotionRequestSerializer(serializers.ModelSerializer):
@@ -85,6 +132,13 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     gate_results = GateResultSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
     outstanding = serializers.SerializerMethodField()
+    committee = serializers.JSONField(
+        source="committee_snapshot",
+        read_only=True,
+        help_text='The committee signing it as it was when requested ({} when none): {"id", "name", "quorum", '
+        '"role_minimums", "members": [{"user_id", "username", "role"}]}.',
+    )
+    recusals = RecusalSerializer(many=True, read_only=True)
     expires_at = serializers.DateTimeField(read_only=True)
     status = serializers.CharField(
         read_only=True, help_text=("pending -> approved -> promoted, or rejected, withdrawn, expired, superseded")
@@ -117,6 +171,8 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
             "gate_results",
             "approvals",
             "outstanding",
+            "committee",
+            "recusals",
         ]
 
     @extend_schema_field(OutstandingSerializer)
@@ -221,3 +277,70 @@ class ModelHistorySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     stages = HistoryStagesSerializer()
     transitions = HistoryTransitionSerializer(many=True)
+
+
+class RecuseSerializer(StrictSerializer):
+    reason = serializers.CharField(
+        max_length=20000, allow_blank=True, help_text="The conflict of interest you declare (recorded, audited)."
+    )
+
+
+class CommitteeMemberSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CommitteeMember
+        fields = ["user", "role", "added_at", "removed_at"]
+        read_only_fields = fields
+
+
+class CommitteeSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    members = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Committee
+        fields = [
+            "id",
+            "name",
+            "description",
+            "scope",
+            "model",
+            "target_stage",
+            "quorum",
+            "role_minimums",
+            "is_active",
+            "members",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CommitteeMemberSerializer(many=True))
+    def get_members(self, obj) -> list:
+        return CommitteeMemberSerializer([m for m in obj.members.all() if m.removed_at is None], many=True).data
+
+
+class CommitteeSeatInputSerializer(StrictSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
+    role = serializers.CharField()
+
+
+class CommitteeCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    scope = serializers.ChoiceField(choices=PolicyScope.values, required=False, allow_blank=True, default="")
+    model = serializers.PrimaryKeyRelatedField(queryset=RegisteredModel.objects.all(), required=False, allow_null=True)
+    target_stage = serializers.ChoiceField(choices=[s.value for s in TARGET_STAGES])
+    quorum = serializers.IntegerField(help_text="N: approvals required; at most the number of members.")
+    role_minimums = serializers.DictField(child=serializers.IntegerField(), required=False, default=dict)
+    members = CommitteeSeatInputSerializer(many=True)
+
+
+class CommitteeReviseSerializer(StrictSerializer):
+    reason = serializers.CharField(allow_blank=True)
+    quorum = serializers.IntegerField(required=False)
+    role_minimums = serializers.DictField(child=serializers.IntegerField(), required=False)
+    members = CommitteeSeatInputSerializer(many=True, required=False)
+    is_active = serializers.BooleanField(required=False)

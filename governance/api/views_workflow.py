@@ -13,17 +13,21 @@ from rest_framework.response import Response
 from governance.api.filters import IdFilter
 from governance.api.serializers_workflow import (
     ApproveSerializer,
+    CommitteeCreateSerializer,
+    CommitteeReviseSerializer,
+    CommitteeSerializer,
     ModelHistorySerializer,
     PromotionRequestCreateSerializer,
     PromotionRequestSerializer,
+    RecuseSerializer,
     SignatureSerializer,
     WithdrawSerializer,
 )
 from governance.api.views_common import GovernanceViewSet, RolePermissions
 from governance.common.errors import ValidationFailed
 from governance.registry.models import RegisteredModel
-from governance.workflow import selectors, services
-from governance.workflow.models import PromotionRequest, RequestStatus
+from governance.workflow import committees, selectors, services
+from governance.workflow.models import Committee, PromotionRequest, RequestStatus
 
 
 class PromotionRequestFilter(django_filters.FilterSet):
@@ -58,7 +62,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return selectors.promotion_request_list()
 
     def get_permissions(self):
-        if self.action in ("approve", "reject", "withdraw"):
+        if self.action in ("approve", "reject", "withdraw", "recuse"):
             # The service decides who may sign or withdraw, and audits every refusal.
             return [permissions.IsAuthenticated()]
         return super().get_permissions()
@@ -106,6 +110,53 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         data.is_valid(raise_exception=True)
         req = services.promotion_reject(by=self.principal, request=req, **data.validated_data)
         return Response(PromotionRequestSerializer(self._fresh(req)).data)
+
+    @extend_schema(request=RecuseSerializer, responses={200: PromotionRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def recuse(self, request, pk=None):
+        """A committee member declares a conflict of interest: excluded from this request, M lowered."""
+        req = self.get_object()
+        data = RecuseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        committees.promotion_request_recuse(by=self.principal, request=req, reason=data.validated_data["reason"])
+        return Response(PromotionRequestSerializer(self._fresh(req)).data)
+
+
+class CommitteeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
+    """Approval committees: N approvals out of M named members, with a minimum per role, for a policy scope
+    or one model. Risk officers create and revise them (audited); a revision never touches open requests."""
+
+    serializer_class = CommitteeSerializer
+    queryset = Committee.objects.none()
+    filterset_fields = ["scope", "model", "target_stage", "is_active"]
+
+    def get_queryset(self):
+        return selectors.committee_list()
+
+    def get_permissions(self):
+        if self.request.method not in permissions.SAFE_METHODS:
+            return [permissions.IsAuthenticated()]  # the service checks the role and audits refusals
+        return super().get_permissions()
+
+    def _fresh(self, committee):
+        return CommitteeSerializer(selectors.committee_list().get(pk=committee.pk)).data
+
+    @extend_schema(request=CommitteeCreateSerializer, responses={201: CommitteeSerializer})
+    def create(self, request):
+        data = CommitteeCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        committee = committees.committee_create(by=self.principal, **v)
+        return Response(self._fresh(committee), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CommitteeReviseSerializer, responses={200: CommitteeSerializer})
+    @action(detail=True, methods=["post"])
+    def revise(self, request, pk=None):
+        committee = self.get_object()
+        data = CommitteeReviseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        committee = committees.committee_revise(by=self.principal, committee=committee, **data.validated_data)
+        return Response(self._fresh(committee))
 
 
 class ModelHistoryView(generics.GenericAPIView):

@@ -42,6 +42,9 @@ EVENTS: dict[str, str] = {
     "withdrawn)",
     "promotion_request.signatures_invalidated": "request_id: a gate that passed fails now; the signatures given "
     "were invalidated and are needed again",
+    "promotion_request.recused": "request_id, member_id: a committee member declared a conflict of interest",
+    "monitoring_check.missed": "missed_check_id, version_id: a scheduled monitoring evaluation did not arrive by "
+    "its due time plus grace",
 }
 
 Handler = Callable[..., object]

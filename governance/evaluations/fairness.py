@@ -7,6 +7,8 @@ and ``precision_score(zero_division=0)``; ratios whose denominator is 0 are ``No
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from governance.common.errors import ValidationFailed
@@ -22,6 +24,26 @@ METRIC_KEYS = (
     "equal_opportunity_difference",
     "disparate_impact_ratio",
 )
+#: Confidence level of every interval a fairness result carries.
+CONFIDENCE_LEVEL = 0.95
+_Z = 1.959963984540054  # the standard normal quantile at 0.975 (two-sided 95%)
+#: Parametric bootstrap of the ratio and difference metrics: draws and the fixed seed, so the same
+#: counts always give the same interval (in memory and out of core alike).
+BOOTSTRAP_DRAWS = 1000
+BOOTSTRAP_SEED = 20110404
+#: Above this many groups x draws the bootstrap is skipped (the interval is None, and the method says so).
+BOOTSTRAP_MAX_CELLS = 250_000
+#: Each rate's (numerator, denominator) over the confusion counts tn, fp, fn, tp.
+RATE_COUNTS = {
+    "selection_rate": (("fp", "tp"), ("tn", "fp", "fn", "tp")),
+    "tpr": (("tp",), ("fn", "tp")),
+    "fpr": (("fp",), ("tn", "fp")),
+    "fnr": (("fn",), ("fn", "tp")),
+    "tnr": (("tn",), ("tn", "fp")),
+    "precision": (("tp",), ("tp", "fp")),
+    "accuracy": (("tn", "tp"), ("tn", "fp", "fn", "tp")),
+}
+INTERVAL_METRICS = ("demographic_parity_difference", "demographic_parity_ratio", "disparate_impact_ratio")
 _DIRECT_RANGE_LIMIT = 1 << 16
 _CHUNK = 1 << 18
 
@@ -106,6 +128,103 @@ def _rates(tn, fp, fn, tp):
     }
 
 
+def wilson_interval(successes: int, trials: int, z: float = _Z) -> list[float] | None:
+    """Wilson score interval for a binomial proportion (Wilson 1927), ``[low, high]``; None when
+    ``trials`` is 0. Pure function of two counts: both evaluation paths call it."""
+    if trials <= 0:
+        return None
+    p = successes / trials
+    z2 = z * z
+    denom = 1.0 + z2 / trials
+    centre = (p + z2 / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / trials + z2 / (4 * trials * trials)) / denom
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def _wilson_arrays(k: np.ndarray, n: np.ndarray, z: float = _Z) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wilson_interval` over arrays (same arithmetic); NaN where ``n`` is 0."""
+    k = k.astype(np.float64)
+    n = n.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        z2 = z * z
+        denom = 1.0 + z2 / n
+        centre = (p + z2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / denom
+    return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
+
+
+def group_rate_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> list[dict]:
+    """Per group (rows of ``counts``: tn, fp, fn, tp, unweighted), the Wilson 95% interval of every
+    rate in :data:`RATE_COUNTS` and of ``favourable_rate``. Pure function of the counts."""
+    c = np.asarray(counts, dtype=np.int64).reshape(-1, 4)
+    cols = {"tn": c[:, 0], "fp": c[:, 1], "fn": c[:, 2], "tp": c[:, 3]}
+    bounds = {}
+    for key, (num, den) in RATE_COUNTS.items():
+        k = sum(cols[name] for name in num)
+        n = sum(cols[name] for name in den)
+        bounds[key] = (*_wilson_arrays(k, n), n > 0)
+    total = c.sum(axis=1)
+    selected = c[:, 1] + c[:, 3]
+    fav = selected if favourable_outcome == 1 else total - selected
+    bounds["favourable_rate"] = (*_wilson_arrays(fav, total), total > 0)
+    lists = {key: (lo.tolist(), hi.tolist(), ok.tolist()) for key, (lo, hi, ok) in bounds.items()}
+    return [{key: ([lo[i], hi[i]] if ok[i] else None) for key, (lo, hi, ok) in lists.items()} for i in range(len(c))]
+
+
+def metric_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> dict:
+    """Seeded parametric bootstrap (:data:`BOOTSTRAP_DRAWS` draws, seed :data:`BOOTSTRAP_SEED`) of the
+    demographic parity difference and the favourable-outcome ratio: each group's favourable count is
+    redrawn from Binomial(n_g, observed rate), the metric recomputed, and the 2.5th and 97.5th
+    percentiles taken. Pure function of the per-group counts (rows tn, fp, fn, tp, unweighted);
+    None where the metric is undefined in more than 2.5% of the draws or the groups are too many."""
+    c = np.asarray(counts, dtype=np.int64)
+    n = c.sum(axis=1)
+    if len(n) < 2 or len(n) * BOOTSTRAP_DRAWS > BOOTSTRAP_MAX_CELLS or (n <= 0).any():
+        return dict.fromkeys(INTERVAL_METRICS)
+    selected = c[:, 1] + c[:, 3]
+    p_sel = selected / n
+    rng = np.random.Generator(np.random.PCG64(BOOTSTRAP_SEED))
+    draws = rng.binomial(n[None, :], p_sel[None, :], size=(BOOTSTRAP_DRAWS, len(n))) / n[None, :]
+    dpd = draws.max(axis=1) - draws.min(axis=1)
+    fav = draws if favourable_outcome == 1 else 1.0 - draws
+    hi = fav.max(axis=1)
+    ratio = np.full(BOOTSTRAP_DRAWS, np.nan)
+    np.divide(fav.min(axis=1), hi, out=ratio, where=hi > 0)
+
+    def pct(values: np.ndarray) -> list[float] | None:
+        ok = values[~np.isnan(values)]
+        if len(ok) < 0.975 * len(values):
+            return None
+        low, high = np.percentile(ok, [2.5, 97.5])
+        return [float(low), float(high)]
+
+    ratio_ci = pct(ratio)
+    return {
+        "demographic_parity_difference": pct(dpd),
+        "demographic_parity_ratio": ratio_ci,
+        "disparate_impact_ratio": ratio_ci,
+    }
+
+
+def interval_method(weighted: bool) -> dict:
+    """How the intervals of a fairness result were computed (stored with the result, printed in packs)."""
+    if weighted:
+        return {
+            "level": CONFIDENCE_LEVEL,
+            "rates": None,
+            "metrics": None,
+            "note": "not computed for weighted evaluations: the counts behind a weighted rate do not give its "
+            "sampling distribution",
+        }
+    return {
+        "level": CONFIDENCE_LEVEL,
+        "rates": "Wilson score interval on the group's counts",
+        "metrics": f"parametric bootstrap from the per-group counts: {BOOTSTRAP_DRAWS} draws, seed "
+        f"{BOOTSTRAP_SEED}, percentiles 2.5 and 97.5",
+    }
+
+
 def _py(v):
     return v.item() if isinstance(v, np.generic) else v
 
@@ -187,6 +306,7 @@ def fairness_from_counts(
     o = _rates(*(np.array([v]) for v in tot))
     by_group = []
     warnings = []
+    intervals = group_rate_intervals(counts, favourable_outcome) if not weighted else None
     for i, gd in enumerate(group_dicts):
         row = {"group": gd, "overall": False, "count": int(n_rows[i])}
         if weighted:
@@ -194,6 +314,7 @@ def fairness_from_counts(
         for key in RATE_KEYS:
             row[key] = float(g[key][i])
         row["favourable_rate"] = row["selection_rate"] if favourable_outcome == 1 else 1.0 - row["selection_rate"]
+        row["intervals"] = intervals[i] if intervals is not None else None
         by_group.append(row)
         if row["count"] < min_group_size:
             warnings.append(
@@ -228,6 +349,9 @@ def fairness_from_counts(
         overall["weight"] = float(tot.sum())
     for key in RATE_KEYS:
         overall[key] = float(o[key][0])
+    overall["intervals"] = (
+        None if weighted else group_rate_intervals(np.asarray(counts).sum(axis=0)[None, :], favourable_outcome)[0]
+    )
     by_group.append(overall)
 
     sr, tpr, fpr = g["selection_rate"], g["tpr"], g["fpr"]
@@ -251,6 +375,8 @@ def fairness_from_counts(
     return {
         "kind": "fairness",
         "metrics": metrics,
+        "metric_intervals": metric_intervals(counts, favourable_outcome) if not weighted else None,
+        "interval_method": interval_method(weighted),
         "by_group": by_group,
         "n_groups": len(group_dicts),
         "warnings": warnings,

@@ -4,26 +4,38 @@
 - ``/api/v1/findings`` (GET, POST create), ``/api/v1/findings/{id}/propose-remediation|close|accept-risk`` (POST)
 - ``/api/v1/revalidation/schedule`` (GET ``?within=90``), ``/api/v1/revalidation/intervals`` (POST)
 - ``/api/v1/incidents`` (GET, POST), ``/api/v1/incidents/{id}/reports`` (POST)
+- ``/api/v1/monitoring/schedules`` (GET, POST), ``/api/v1/monitoring/schedules/{id}/end`` (POST)
+- ``/api/v1/monitoring/missed-checks`` (GET), ``/api/v1/monitoring/missed-checks/{id}/resolve`` (POST)
+- ``/api/v1/versions/{id}/series`` (GET: the gated metrics; ``?metric=auc``: that metric's points, paginated)
+- ``/api/v1/post-market-plans`` (GET, POST write or revise; GET ``{id}`` gives the whole plan record)
 
 Reads need the role's view permission; writes are decided (and refusals audited) by the services.
 """
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, views
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance.accounts.models import User
+from governance.api.pagination import Pagination
 from governance.api.serializers_registry import StrictSerializer
 from governance.api.views_common import GovernanceViewSet, RolePermissions
 from governance.common.errors import ValidationFailed
-from governance.oversight import selectors, services
+from governance.oversight import monitoring, selectors, services
 from governance.oversight.models import (
+    PLAN_FIELDS,
     Conclusion,
     Finding,
     IncidentReport,
+    MissedCheck,
+    MonitoringKind,
+    MonitoringSchedule,
+    PostMarketPlan,
     ReportKind,
     SeriousIncident,
     Severity,
@@ -380,3 +392,273 @@ class RevalidationIntervalView(GovernanceViewSet):
             },
             status=status.HTTP_201_CREATED,
         )
+
+
+# --- monitoring schedules, missed checks, metric series, post-market plans (issue 17.4, 17.5) ------------------
+
+
+class MissedCheckSerializer(serializers.ModelSerializer):
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model = serializers.CharField(source="schedule.model_version.model.name", read_only=True)
+    version = serializers.CharField(source="schedule.model_version.version", read_only=True)
+    model_version = serializers.IntegerField(source="schedule.model_version_id", read_only=True)
+    kind = serializers.CharField(source="schedule.kind", read_only=True)
+
+    class Meta:
+        model = MissedCheck
+        fields = [
+            "id",
+            "schedule",
+            "model",
+            "version",
+            "model_version",
+            "kind",
+            "due_at",
+            "grace_until",
+            "detected_at",
+            "resolved_at",
+            "resolved_by",
+            "resolution",
+        ]
+        read_only_fields = fields
+
+
+class MonitoringScheduleSerializer(serializers.ModelSerializer):
+    responsible = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.CharField(source="model_version.version", read_only=True)
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MonitoringSchedule
+        fields = [
+            "id",
+            "model_version",
+            "model",
+            "version",
+            "kind",
+            "cadence_days",
+            "grace_hours",
+            "starts_at",
+            "description",
+            "responsible",
+            "is_active",
+            "ended_at",
+            "end_reason",
+            "state",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_state(self, obj) -> dict:
+        state = monitoring.schedule_state(obj)
+        return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in state.items()}
+
+
+class MonitoringScheduleCreateSerializer(StrictSerializer):
+    model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.select_related("model"))
+    kind = serializers.ChoiceField(choices=MonitoringKind.values)
+    cadence_days = serializers.IntegerField()
+    grace_hours = serializers.IntegerField(required=False, default=24)
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    responsible = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.all(), required=False, allow_null=True
+    )
+
+
+class ReasonSerializer(StrictSerializer):
+    reason = serializers.CharField(allow_blank=True)
+
+
+class ResolutionSerializer(StrictSerializer):
+    resolution = serializers.CharField(allow_blank=True)
+
+
+class PostMarketPlanSerializer(serializers.ModelSerializer):
+    model_name = serializers.CharField(source="model.name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = PostMarketPlan
+        fields = [
+            "id",
+            "model",
+            "model_name",
+            *PLAN_FIELDS,
+            "revision",
+            "created_by",
+            "created_at",
+            "updated_by",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class PostMarketPlanWriteSerializer(StrictSerializer):
+    model = serializers.PrimaryKeyRelatedField(queryset=RegisteredModel.objects.all())
+    monitored = serializers.CharField(required=False, allow_blank=True)
+    data_collection = serializers.CharField(required=False, allow_blank=True)
+    responsibilities = serializers.CharField(required=False, allow_blank=True)
+    thresholds = serializers.CharField(required=False, allow_blank=True)
+    review_cadence = serializers.CharField(required=False, allow_blank=True)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="Required for a revision.")
+
+
+class MonitoringScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _WritesByService):
+    """Scheduled monitoring of production versions: a drift or performance evaluation expected every
+    ``cadence_days``, at the latest ``grace_hours`` after each due time."""
+
+    serializer_class = MonitoringScheduleSerializer
+    queryset = MonitoringSchedule.objects.none()
+    filterset_fields = ["model_version", "kind", "is_active"]
+
+    def get_queryset(self):
+        return monitoring.schedule_list()
+
+    def _fresh(self, schedule):
+        return MonitoringScheduleSerializer(monitoring.schedule_list().get(pk=schedule.pk)).data
+
+    @extend_schema(request=MonitoringScheduleCreateSerializer, responses={201: MonitoringScheduleSerializer})
+    def create(self, request):
+        data = MonitoringScheduleCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        schedule = services.monitoring_schedule_create(by=self.principal, version=v.pop("model_version"), **v)
+        return Response(self._fresh(schedule), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReasonSerializer, responses={200: MonitoringScheduleSerializer})
+    @action(detail=True, methods=["post"])
+    def end(self, request, pk=None):
+        schedule = self.get_object()
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = services.monitoring_schedule_end(by=self.principal, schedule=schedule, **data.validated_data)
+        return Response(self._fresh(schedule))
+
+
+class MissedCheckViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _WritesByService):
+    """Scheduled monitoring evaluations that did not arrive by their due time plus grace."""
+
+    serializer_class = MissedCheckSerializer
+    queryset = MissedCheck.objects.none()
+    filterset_fields = ["schedule", "schedule__model_version"]
+
+    def get_queryset(self):
+        queryset = monitoring.missed_check_list()
+        raw = self.request.query_params.get("open")
+        if raw in ("true", "1"):
+            queryset = queryset.filter(resolved_at__isnull=True)
+        elif raw in ("false", "0"):
+            queryset = queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+    @extend_schema(request=ResolutionSerializer, responses={200: MissedCheckSerializer})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        missed = self.get_object()
+        data = ResolutionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        missed = services.missed_check_resolve(by=self.principal, missed=missed, **data.validated_data)
+        return Response(MissedCheckSerializer(monitoring.missed_check_list().get(pk=missed.pk)).data)
+
+
+class PostMarketPlanViewSet(mixins.ListModelMixin, _WritesByService):
+    """The EU AI Act post-market monitoring plan of each high-risk model (Art. 72). GET ``{id}`` returns
+    the whole record: the narrative, the model's monitoring schedules with their missed checks, and the
+    thresholds of its policies (what the EU pack prints)."""
+
+    serializer_class = PostMarketPlanSerializer
+    queryset = PostMarketPlan.objects.none()
+    filterset_fields = ["model"]
+
+    def get_queryset(self):
+        return PostMarketPlan.objects.select_related("model", "created_by", "updated_by")
+
+    @extend_schema(responses={200: dict})
+    def retrieve(self, request, pk=None):
+        plan = self.get_object()
+        record = monitoring.post_market_plan(plan.model)
+        return Response(
+            {
+                **PostMarketPlanSerializer(plan).data,
+                "record": serializers.JSONField().to_representation(_jsonable(record)),
+            }
+        )
+
+    @extend_schema(request=PostMarketPlanWriteSerializer, responses={201: PostMarketPlanSerializer})
+    def create(self, request):
+        data = PostMarketPlanWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        plan = services.post_market_plan_set(by=self.principal, model=v.pop("model"), **v)
+        return Response(PostMarketPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class MetricSeriesView(views.APIView):
+    """A version's gated metrics over time, for trend charts. Without ``metric``: the metrics its
+    model's current policies gate on, with their rule. With ``metric`` (and optionally ``kind``): the
+    points of that metric, oldest first, paginated (``page``, ``page_size``)."""
+
+    permission_classes = [permissions.IsAuthenticated, RolePermissions]
+    queryset = ModelVersion.objects.all()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("metric", OpenApiTypes.STR, description="e.g. auc, max_psi, psi:income"),
+            OpenApiParameter(
+                "kind", OpenApiTypes.STR, description="performance, fairness, drift (default: the gate's)"
+            ),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request, pk=None):
+        version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=pk)
+        gated = monitoring.gated_metric_list(version)
+        metric = (request.query_params.get("metric") or "").strip()
+        if not metric:
+            return Response({"model_version": version.pk, "metrics": gated})
+        if len(metric) > 200:
+            raise ValidationFailed("metric: at most 200 characters", field="metric")
+        kind = (request.query_params.get("kind") or "").strip()
+        rule = next((g for g in gated if g["metric"] == metric and (not kind or g["kind"] == kind)), None)
+        if not kind:
+            if rule is None:
+                raise ValidationFailed(
+                    f"kind: {metric!r} is not gated by this model's policies; name its kind", field="kind"
+                )
+            kind = rule["kind"]
+        if kind not in ("performance", "fairness", "drift", "reported"):
+            raise ValidationFailed("kind: must be performance, fairness, drift or reported", field="kind")
+        evaluations = monitoring.metric_series(version, kind=kind, metric=metric)
+        if ":" not in metric:
+            evaluations = evaluations.filter(metrics__has_key=metric)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(evaluations, request, view=self)
+        points = [p for p in (monitoring.series_point(e, metric) for e in page or []) if p is not None]
+        response = paginator.get_paginated_response(
+            [{**p, "evaluated_at": p["evaluated_at"].isoformat()} for p in points]
+        )
+        response.data.update(
+            {
+                "model_version": version.pk,
+                "metric": metric,
+                "kind": kind,
+                "comparator": rule["comparator"] if rule else None,
+                "threshold": rule["threshold"] if rule else None,
+            }
+        )
+        return response

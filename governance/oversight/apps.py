@@ -12,6 +12,11 @@ EVENT_TYPES = (
     "revalidation_flag.resolve",
     "serious_incident.create",
     "serious_incident.report",
+    "monitoring_schedule.create",
+    "monitoring_schedule.end",
+    "monitoring_check.missed",
+    "monitoring_check.resolve",
+    "post_market_plan.set",
     "oversight_digest.send",
 )
 
@@ -26,3 +31,7 @@ class OversightConfig(AppConfig):
         from audit.registry import register_event_types
 
         register_event_types(self.label, *EVENT_TYPES)
+
+        from governance.oversight import handlers
+
+        handlers.connect()

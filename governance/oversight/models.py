@@ -214,3 +214,102 @@ class IncidentReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} report of incident {self.incident_id}"
+
+
+class MonitoringKind(models.TextChoices):
+    DRIFT = "drift", "Drift of new data against the reference sample"
+    PERFORMANCE = "performance", "Performance once labels arrive"
+
+
+class MonitoringSchedule(models.Model):
+    """Scheduled monitoring of a production version: an evaluation of ``kind`` is expected every
+    ``cadence_days`` (due at ``starts_at + k * cadence``), posted by a pipeline, at the latest
+    ``grace_hours`` after each due time; a period with nothing arrived is a missed check."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="monitoring_schedules")
+    kind = models.CharField(max_length=16, choices=MonitoringKind.choices)
+    cadence_days = models.PositiveIntegerField()
+    grace_hours = models.PositiveIntegerField(default=24)
+    starts_at = models.DateTimeField(help_text="The first check is due one cadence after this.")
+    description = models.TextField(blank=True, help_text="What arrives, from where (e.g. the data it is run on).")
+    responsible = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who posts the evaluations (a pipeline's service account, or a person).",
+    )
+    is_active = models.BooleanField(default=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model_version", "kind", "-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=MonitoringKind.values), name="monitoring_kind_valid"),
+            models.CheckConstraint(condition=models.Q(cadence_days__gte=1), name="monitoring_cadence_positive"),
+            models.UniqueConstraint(
+                fields=["model_version", "kind"],
+                condition=models.Q(is_active=True),
+                name="one_active_schedule_per_version_and_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.model_version} every {self.cadence_days} d"
+
+
+class MissedCheck(models.Model):
+    """A scheduled monitoring evaluation that did not arrive by its due time plus grace (flagged, notified)."""
+
+    schedule = models.ForeignKey(MonitoringSchedule, on_delete=models.PROTECT, related_name="missed_checks")
+    due_at = models.DateTimeField()
+    grace_until = models.DateTimeField()
+    detected_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(blank=True)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-due_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "due_at"], name="one_missed_check_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"missed {self.schedule.kind} check of {self.schedule.model_version} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class PostMarketPlan(models.Model):
+    """The EU AI Act post-market monitoring plan of a high-risk model (Art. 72; Annex IV point 9):
+    the narrative people write. What is monitored and how often comes from the model's monitoring
+    schedules, and the thresholds from its policies; both are printed with it."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.PROTECT, related_name="post_market_plan")
+    monitored = models.TextField(help_text="What is monitored and why (data, outputs, performance, drift).")
+    data_collection = models.TextField(help_text="How data on the system's performance in use is collected.")
+    responsibilities = models.TextField(help_text="Who monitors, reviews and acts; who is told.")
+    thresholds = models.TextField(help_text="Thresholds and the actions taken when one is crossed.")
+    review_cadence = models.TextField(blank=True, help_text="How often the plan itself is reviewed.")
+    revision = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"post-market monitoring plan of {self.model.name} (revision {self.revision})"
+
+
+PLAN_FIELDS = ("monitored", "data_collection", "responsibilities", "thresholds", "review_cadence")

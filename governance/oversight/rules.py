@@ -5,7 +5,9 @@ an EU AI Act high-risk model is revalidated at least every ``settings.OVERSIGHT_
 
 ``ART73_DEADLINES`` is the EU AI Act Art. 73 serious-incident reporting rule: the number of days after
 the provider became aware of the incident by which it must be reported, per kind of incident, with the
-paragraph each deadline comes from (Regulation (EU) 2024/1689). The shortest applicable deadline wins.
+paragraph each deadline comes from (Regulation (EU) 2024/1689; paragraphs checked against the Official
+Journal text: 73(2) general, 73(3) widespread infringement or Art. 3(49)(b), 73(4) death). The shortest
+applicable deadline wins.
 """
 
 from __future__ import annotations

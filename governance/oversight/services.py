@@ -15,14 +15,20 @@ from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, VALIDATOR, has_role
 from governance.common.errors import Conflict, IllegalTransition, PermissionRefused, ValidationFailed
+from governance.common.events import announce
 from governance.common.refusals import refusals
 from governance.evaluations.models import Evaluation
 from governance.oversight import clock
 from governance.oversight.models import (
+    PLAN_FIELDS,
     Conclusion,
     Finding,
     FindingStatus,
     IncidentReport,
+    MissedCheck,
+    MonitoringKind,
+    MonitoringSchedule,
+    PostMarketPlan,
     ReportKind,
     RevalidationFlag,
     RevalidationInterval,
@@ -575,3 +581,227 @@ def serious_incident_report(
                 },
             )
     return report
+
+
+# --- monitoring schedules and missed checks (issue 17.4) ----------------------------------------------------------
+
+MAX_CADENCE_DAYS = 366
+MAX_GRACE_HOURS = 24 * 30
+
+
+def schedule_target(schedule: MonitoringSchedule) -> dict:
+    return {
+        "type": "monitoring_schedule",
+        "id": str(schedule.pk),
+        "model": schedule.model_version.model.name,
+        "version": schedule.model_version.version,
+        "kind": schedule.kind,
+    }
+
+
+def _whole(value, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationFailed(f"{field}: must be a whole number from {low} to {high}", field=field)
+    return value
+
+
+def monitoring_schedule_create(
+    *,
+    by: Principal,
+    version: ModelVersion,
+    kind: str,
+    cadence_days: int,
+    grace_hours: int = 24,
+    starts_at: dt.datetime | str | None = None,
+    description: str = "",
+    responsible: User | None = None,
+) -> MonitoringSchedule:
+    """A risk officer or validator schedules monitoring of a production version: a drift check of new
+    data against its reference sample, or a performance check when labels arrive, every
+    ``cadence_days``, due at the latest ``grace_hours`` later."""
+    target = version_target(version)
+    target["type"] = "model_version"
+    with refusals(by, "monitoring_schedule.create", target):
+        by.require_role(RISK_OFFICER, VALIDATOR, reason="only risk officers and validators schedule monitoring")
+        if kind not in MonitoringKind.values:
+            raise ValidationFailed(f"kind: must be one of {', '.join(MonitoringKind.values)}", field="kind")
+        cadence_days = _whole(cadence_days, "cadence_days", 1, MAX_CADENCE_DAYS)
+        grace_hours = _whole(grace_hours, "grace_hours", 0, MAX_GRACE_HOURS)
+        if grace_hours >= cadence_days * 24:
+            raise ValidationFailed(
+                f"grace_hours: must be shorter than the cadence ({cadence_days * 24} hours)", field="grace_hours"
+            )
+        starts = _moment(starts_at, "starts_at", required=False) or clock.now()
+        description = _text(description, "description", required=False)
+        if responsible is not None and not responsible.is_active:
+            raise ValidationFailed("responsible: an inactive user cannot be responsible", field="responsible")
+        with audit_unit(by.actor) as audit:
+            version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+            if version.stage != "production":
+                raise ValidationFailed(
+                    f"model_version: scheduled monitoring is for production versions; {version.version} is in "
+                    f"{version.stage}",
+                    field="model_version",
+                )
+            if kind == MonitoringKind.DRIFT and not version.reference_samples.exists():
+                raise ValidationFailed(
+                    "kind: a drift check compares new data with the version's reference sample; register it "
+                    f"first (POST /api/v1/versions/{version.pk}/reference)",
+                    field="kind",
+                )
+            if MonitoringSchedule.objects.filter(model_version=version, kind=kind, is_active=True).exists():
+                raise Conflict(f"kind: an active {kind} schedule exists for this version; end it first", field="kind")
+            schedule = MonitoringSchedule.objects.create(
+                model_version=version,
+                kind=kind,
+                cadence_days=cadence_days,
+                grace_hours=grace_hours,
+                starts_at=starts,
+                description=description,
+                responsible=responsible,
+                created_by=by.user,
+                created_at=clock.now(),
+            )
+            audit.add(
+                "monitoring_schedule.create",
+                schedule_target(schedule),
+                details={
+                    "cadence_days": cadence_days,
+                    "grace_hours": grace_hours,
+                    "starts_at": starts.isoformat(),
+                    "responsible": responsible.username if responsible else None,
+                    "description": description,
+                },
+            )
+    return schedule
+
+
+def monitoring_schedule_end(*, by: Principal, schedule: MonitoringSchedule, reason: str) -> MonitoringSchedule:
+    """End a schedule (kept on record with its missed checks)."""
+    with refusals(by, "monitoring_schedule.end", schedule_target(schedule)):
+        by.require_role(RISK_OFFICER, VALIDATOR, reason="only risk officers and validators end monitoring")
+        reason = _text(reason, "reason")
+        with audit_unit(by.actor) as audit:
+            schedule = (
+                MonitoringSchedule.objects.select_for_update()
+                .select_related("model_version__model")
+                .get(pk=schedule.pk)
+            )
+            if not schedule.is_active:
+                raise IllegalTransition("the schedule has already ended", field="is_active")
+            schedule.is_active, schedule.ended_at, schedule.end_reason = False, clock.now(), reason
+            schedule.save(update_fields=["is_active", "ended_at", "end_reason"])
+            audit.add("monitoring_schedule.end", schedule_target(schedule), reason=reason)
+    return schedule
+
+
+def missed_checks_flag(*, by: Principal, now: dt.datetime | None = None) -> list[MissedCheck]:
+    """Flag every scheduled check of a production version that did not arrive by its due time plus grace
+    (Celery beat ``oversight.flag_missed_checks``). One row and one audit event per missed check, never
+    twice for the same period; each is announced (``monitoring_check.missed``) so owner and risk officers
+    are told."""
+    from governance.oversight.monitoring import MISSED, schedule_periods
+
+    now = now or clock.now()
+    flagged: list[MissedCheck] = []
+    schedules = MonitoringSchedule.objects.filter(is_active=True, model_version__stage="production").select_related(
+        "model_version__model"
+    )
+    for schedule in schedules:
+        known = set(schedule.missed_checks.values_list("due_at", flat=True))
+        missed = [p for p in schedule_periods(schedule, now=now) if p["status"] == MISSED and p["due_at"] not in known]
+        if not missed:
+            continue
+        try:
+            with audit_unit(by.actor) as audit:
+                for period in missed:
+                    check = MissedCheck.objects.create(
+                        schedule=schedule, due_at=period["due_at"], grace_until=period["grace_until"], detected_at=now
+                    )
+                    audit.add(
+                        "monitoring_check.missed",
+                        {
+                            **schedule_target(schedule),
+                            "type": "missed_check",
+                            "id": str(check.pk),
+                            "schedule": str(schedule.pk),
+                        },
+                        details={
+                            "due_at": period["due_at"].isoformat(),
+                            "grace_until": period["grace_until"].isoformat(),
+                            "cadence_days": schedule.cadence_days,
+                            "grace_hours": schedule.grace_hours,
+                        },
+                    )
+                    announce("monitoring_check.missed", missed_check_id=check.pk, version_id=schedule.model_version_id)
+                    flagged.append(check)
+        except IntegrityError:  # a concurrent run flagged them
+            continue
+    return flagged
+
+
+def missed_check_resolve(*, by: Principal, missed: MissedCheck, resolution: str) -> MissedCheck:
+    """A risk officer records why a check was missed and what was done; the flag closes."""
+    target = {"type": "missed_check", "id": str(missed.pk), "schedule": str(missed.schedule_id)}
+    with refusals(by, "monitoring_check.resolve", target):
+        by.require_role(RISK_OFFICER, reason="only a risk officer resolves a missed check")
+        resolution = _text(resolution, "resolution")
+        with audit_unit(by.actor) as audit:
+            missed = MissedCheck.objects.select_for_update().get(pk=missed.pk)
+            if missed.resolved_at is not None:
+                raise IllegalTransition("the missed check is already resolved", field="resolution")
+            missed.resolved_at, missed.resolved_by, missed.resolution = clock.now(), by.user, resolution
+            missed.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+            audit.add(
+                "monitoring_check.resolve", target, details={"due_at": missed.due_at.isoformat()}, reason=resolution
+            )
+    return missed
+
+
+# --- the post-market monitoring plan (issue 17.5) ------------------------------------------------------------------
+
+
+def post_market_plan_set(*, by: Principal, model: RegisteredModel, reason: str = "", **narrative) -> PostMarketPlan:
+    """A risk officer writes (or revises) the post-market monitoring plan of a high-risk model. Every
+    narrative field is required; a revision increments ``revision`` and the audit event keeps the text
+    before and after."""
+    with refusals(by, "post_market_plan.set", {**model_target(model), "type": "post_market_plan"}):
+        by.require_role(RISK_OFFICER, reason="only a risk officer writes the post-market monitoring plan")
+        unknown = sorted(set(narrative) - set(PLAN_FIELDS))
+        if unknown:
+            raise ValidationFailed(f"{unknown[0]}: not a field of the plan", field=unknown[0])
+        with audit_unit(by.actor) as audit:
+            model = RegisteredModel.objects.get(pk=model.pk)
+            if model.eu_ai_act_category != "high":
+                raise ValidationFailed(
+                    "model: a post-market monitoring plan (EU AI Act Art. 72) is kept for high-risk models; this one "
+                    f"is {model.eu_ai_act_category or 'not categorised'}",
+                    field="model",
+                )
+            plan = PostMarketPlan.objects.select_for_update().filter(model=model).first()
+            now = clock.now()
+            values = {}
+            for name in PLAN_FIELDS:
+                given = narrative[name] if name in narrative else (getattr(plan, name) if plan is not None else None)
+                values[name] = _text(given, name, required=name != "review_cadence")
+            if plan is None:
+                plan = PostMarketPlan(model=model, created_by=by.user, created_at=now, **values)
+                before = None
+            else:
+                before = {name: getattr(plan, name) for name in PLAN_FIELDS}
+                if before == values:
+                    return plan
+                for name, value in values.items():
+                    setattr(plan, name, value)
+                plan.revision += 1
+            if before is not None:
+                reason = _text(reason, "reason")
+            plan.updated_by, plan.updated_at = by.user, now
+            plan.save()
+            audit.add(
+                "post_market_plan.set",
+                {**model_target(model), "type": "post_market_plan"},
+                details={"revision": plan.revision, "before": before, "after": values},
+                reason=reason or None,
+            )
+    return plan

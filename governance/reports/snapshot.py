@@ -214,11 +214,18 @@ def _evaluation(evaluation: Evaluation) -> dict:
                     "group": label,
                     "n": group.get("count"),
                     "metrics": {k: group.get(k) for k in GROUP_RATE_KEYS + ("favourable_rate",) if k in group},
+                    "intervals": {
+                        k: v
+                        for k, v in (group.get("intervals") or {}).items()
+                        if k in GROUP_RATE_KEYS + ("favourable_rate",) and v is not None
+                    },
                     "warnings": [w["message"] for w in row["warnings"] if w.get("group") == label],
                 }
             )
         row["by_group"] = rows
         row["min_group_size"] = min_size
+        row["metric_intervals"] = {k: v for k, v in (result.get("metric_intervals") or {}).items() if v is not None}
+        row["interval_method"] = result.get("interval_method")
         row["favourable_outcome"] = favourable_outcome(evaluation)
         has_fav = any("favourable_rate" in (r["metrics"] or {}) for r in rows)
         row["group_metric"] = {

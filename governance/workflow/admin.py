@@ -29,10 +29,11 @@ from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel
-from governance.workflow import gates, selectors, services, signing
+from governance.workflow import committees, gates, selectors, services, signing
 from governance.workflow.models import (
     OPEN_STATUSES,
     Approval,
+    Committee,
     Policy,
     PromotionRequest,
     ReviewFlag,
@@ -175,6 +176,7 @@ class PolicyForm(forms.ModelForm):
             "required_roles",
             "accepted_roles",
             "request_window_days",
+            "approval_validity_days",
         ]
 
 
@@ -345,7 +347,12 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         if request.method == "POST":
             principal = Principal.for_request(request)
             try:
-                if "withdraw" in request.POST:
+                if "recuse" in request.POST:
+                    committees.promotion_request_recuse(
+                        by=principal, request=req, reason=request.POST.get("recusal_reason", "")
+                    )
+                    self.message_user(request, "Your recusal is recorded.", messages.SUCCESS)
+                elif "withdraw" in request.POST:
                     withdraw_form = WithdrawForm(request.POST)
                     withdraw_form.is_valid()
                     services.promotion_request_withdraw(
@@ -381,6 +388,18 @@ class PromotionRequestAdmin(admin.ModelAdmin):
                 refusal = signing.signer_refusal(request.user, req)
         version = req.model_version
         approvals = list(req.approvals.all())
+        outstanding = signing.approvals_outstanding(req)
+        recusals = {r.member_id: r for r in req.recusals.all()}
+        committee_members = [
+            {**m, "recusal": recusals.get(m["user_id"])} for m in (req.committee_snapshot or {}).get("members", [])
+        ]
+        seat = signing.seat_of(req, request.user)
+        can_recuse = (
+            req.is_open
+            and seat is not None
+            and request.user.pk not in recusals
+            and not any(a.approver_id == request.user.pk and a.invalidated_at is None for a in approvals)
+        )
         evaluations = list(Evaluation.objects.filter(model_version=version).order_by("-created_at")[:20])
         is_risk_officer = request.user.has_role("risk_officer", superusers=False)
         override_on_record = _override_on_record(req) if not req.gates_passed else None
@@ -397,7 +416,11 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "version": version,
             "model": version.model,
             "checklist": _checklist(req.gate_results),
-            "outstanding": _owed(signing.approvals_outstanding(req)),
+            "outstanding": _owed(outstanding),
+            "committee": outstanding.get("committee"),
+            "committee_members": committee_members,
+            "can_recuse": can_recuse,
+            "stale": outstanding.get("stale", []),
             "failing": gates.failing(req.gate_results),
             "discrepancies": workspace_selectors.discrepancies([version.pk]).get(version.pk, []),
             "override_on_record": override_on_record,
@@ -671,3 +694,87 @@ class ReviewFlagAdmin(ServiceBackedAdmin):
     def response_change(self, request, obj):
         self.message_user(request, "Flag closed; the audit log records who closed it and why.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:workflow_reviewflag_changelist") + "?state=open")
+
+
+# --- committees -----------------------------------------------------------------------------------------------
+
+
+class CommitteeForm(forms.ModelForm):
+    role_minimums = forms.JSONField(required=False, help_text='e.g. {"validator": 2, "risk_officer": 1}')
+    members_text = forms.CharField(
+        label="Members",
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text="One member a line: username role (e.g. 'alice validator').",
+    )
+    change_reason = forms.CharField(required=False, help_text="Recorded in the audit log (required for a change).")
+
+    class Meta:
+        model = Committee
+        fields = ["name", "description", "scope", "model", "target_stage", "quorum", "role_minimums", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["members_text"].initial = "\n".join(
+                f"{seat.user.username} {seat.role}" for seat in self.instance.active_members()
+            )
+
+    def members(self) -> list[dict]:
+        from governance.accounts.models import User
+
+        out = []
+        for line in (self.cleaned_data.get("members_text") or "").splitlines():
+            if not line.strip():
+                continue
+            username, _, role = line.strip().partition(" ")
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                raise DomainError(f"members: no user {username!r}", field="members")
+            out.append({"user": user, "role": role.strip()})
+        return out
+
+
+@admin.register(Committee)
+class CommitteeAdmin(ServiceBackedAdmin):
+    """Approval committees: created and revised through the audited services; never deleted."""
+
+    form = CommitteeForm
+    list_display = ("name", "scope", "model", "target_stage", "quorum", "seats", "is_active")
+    list_filter = ("is_active", "scope", "target_stage")
+
+    @admin.display(description="members (M)")
+    def seats(self, obj):
+        return obj.active_members().count()
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name", "scope", "model", "target_stage"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        principal = Principal.for_request(request)
+        data = form.cleaned_data
+        if change:
+            saved = committees.committee_revise(
+                by=principal,
+                committee=Committee.objects.get(pk=obj.pk),
+                reason=data.get("change_reason", ""),
+                quorum=data["quorum"],
+                role_minimums=data.get("role_minimums") or {},
+                members=form.members(),
+                is_active=data.get("is_active"),
+            )
+        else:
+            saved = committees.committee_create(
+                by=principal,
+                name=data["name"],
+                description=data.get("description", ""),
+                scope=data.get("scope") or "",
+                model=data.get("model"),
+                target_stage=data["target_stage"],
+                quorum=data["quorum"],
+                role_minimums=data.get("role_minimums") or {},
+                members=form.members(),
+            )
+        obj.pk = saved.pk

@@ -23,6 +23,9 @@ class WorkflowConfig(AppConfig):
             "promotion_request.gates_refresh",
             "model_version.review_flag",
             "review_flag.resolve",
+            "committee.create",
+            "committee.revise",
+            "promotion_request.recuse",
         )
         from audit.state import register_replayer
         from governance.workflow.state import WorkflowReplayer

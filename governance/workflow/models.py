@@ -49,6 +49,7 @@ POLICY_CONTENT_FIELDS = (
     "required_roles",
     "accepted_roles",
     "request_window_days",
+    "approval_validity_days",
     "description",
 )
 
@@ -84,6 +85,12 @@ class Policy(models.Model):
     required_roles = models.JSONField(default=list, blank=True, help_text="Each must be among the approvers' roles.")
     accepted_roles = models.JSONField(default=list, blank=True, help_text="Roles allowed to sign.")
     request_window_days = models.PositiveIntegerField(default=30, help_text="An open request expires after this.")
+    approval_validity_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A signature older than this many days no longer counts and must be renewed before "
+        "promotion (empty: signatures do not expire).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -188,6 +195,20 @@ class PromotionRequest(models.Model):
     gates_evaluated_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     status_reason = models.TextField(blank=True, help_text="Why it was withdrawn, expired or superseded.")
+    committee = models.ForeignKey(
+        "Committee",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+        help_text="The approval committee this request is signed by (none: any eligible signer).",
+    )
+    committee_snapshot = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The committee as it was when requested: {"id", "name", "quorum", "role_minimums", '
+        '"members": [{"user_id", "username", "role"}]}; later membership changes do not touch open requests.',
+    )
 
     objects = GovernedQuerySet.as_manager()
 
@@ -273,6 +294,106 @@ class Approval(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.invalidated_at is None
+
+
+class Committee(models.Model):
+    """A named approval committee: ``quorum`` (N) approvals out of its M members, with a minimum number
+    of approvals per role. Bound either to a policy scope (a risk tier or EU AI Act category) or to one
+    model, for one target stage; a model's own committee wins over its scope's."""
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    scope = models.CharField(max_length=16, choices=PolicyScope.choices, blank=True)
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.PROTECT, null=True, blank=True, related_name="committees"
+    )
+    target_stage = models.CharField(max_length=16, choices=[(s.value, s.label) for s in TARGET_STAGES])
+    quorum = models.PositiveSmallIntegerField(help_text="Approvals required (N).")
+    role_minimums = models.JSONField(
+        default=dict, blank=True, help_text='Minimum approvals per role, e.g. {"validator": 1, "risk_officer": 1}.'
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quorum__gte=1), name="committee_quorum_positive"),
+            models.CheckConstraint(
+                condition=(models.Q(model__isnull=True) & ~models.Q(scope=""))
+                | (models.Q(model__isnull=False) & models.Q(scope="")),
+                name="committee_scope_or_model",
+            ),
+            models.UniqueConstraint(
+                fields=["scope", "target_stage"],
+                condition=models.Q(is_active=True, model__isnull=True),
+                name="one_active_committee_per_scope",
+            ),
+            models.UniqueConstraint(
+                fields=["model", "target_stage"],
+                condition=models.Q(is_active=True, model__isnull=False),
+                name="one_active_committee_per_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def active_members(self):
+        return self.members.filter(removed_at__isnull=True).select_related("user").order_by("user__username")
+
+
+class CommitteeMember(models.Model):
+    """A seat on a committee, in one role. Leaving sets ``removed_at``; seats are never deleted."""
+
+    committee = models.ForeignKey(Committee, on_delete=models.PROTECT, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="committee_seats")
+    role = models.CharField(max_length=32, help_text="The role the member signs in on this committee.")
+    added_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["committee", "user"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["committee", "user"],
+                condition=models.Q(removed_at__isnull=True),
+                name="one_active_seat_per_member",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) on {self.committee}"
+
+
+class Recusal(models.Model):
+    """A committee member's declared conflict of interest on one request: it excludes them from
+    signing it and lowers the committee's size (M) for that request."""
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="recusals")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=32)
+    reason = models.TextField(help_text="The declared conflict of interest.")
+    declared_at = models.DateTimeField(default=timezone.now)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["declared_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "member"], name="one_recusal_per_member_and_request"),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="recusal_has_a_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} recused from request {self.request_id}"
 
 
 class StageTransition(models.Model):

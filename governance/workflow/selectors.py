@@ -11,7 +11,7 @@ from audit.selectors import AuditEvent
 from governance.accounts.models import User
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel, Stage
-from governance.workflow.models import OPEN_STATUSES, PromotionRequest, StageTransition
+from governance.workflow.models import OPEN_STATUSES, Committee, PromotionRequest, StageTransition
 from governance.workflow.signing import signer_refusal
 
 
@@ -22,7 +22,11 @@ def promotion_request_list() -> QuerySet[PromotionRequest]:
         "requested_by",
         "policy",
         "superseded_by",
-    ).prefetch_related("approvals__approver")
+    ).prefetch_related("approvals__approver", "recusals__member")
+
+
+def committee_list() -> QuerySet[Committee]:
+    return Committee.objects.select_related("model", "created_by").prefetch_related("members__user")
 
 
 def open_requests() -> QuerySet[PromotionRequest]:

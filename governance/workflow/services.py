@@ -57,7 +57,11 @@ from governance.workflow.models import (
 )
 from governance.workflow.signing import (
     approvals_outstanding,
+    committee_for,
+    committee_snapshot,
+    is_stale,
     override_covering,
+    quorum_met,
     signature_meaning,
     signer_refusal,
     signing_refusal,
@@ -88,6 +92,7 @@ POLICY_FIELDS = (
     "required_roles",
     "accepted_roles",
     "request_window_days",
+    "approval_validity_days",
 )
 REFRESH_ATTEMPTS = 5  # a gate refresh that meets a lock timeout or a serialization failure is retried
 
@@ -174,6 +179,12 @@ def clean_policy_data(data: dict) -> dict:
     for name, low in (("max_evaluation_age_days", 1), ("approvals_required", 1), ("request_window_days", 1)):
         if name in out and (isinstance(out[name], bool) or not isinstance(out[name], int) or out[name] < low):
             raise ValidationFailed(f"{name}: must be a whole number of at least {low}", field=name)
+    validity = out.get("approval_validity_days")
+    if validity is not None and (isinstance(validity, bool) or not isinstance(validity, int) or validity < 1):
+        raise ValidationFailed(
+            "approval_validity_days: must be a whole number of days of at least 1, or empty (no expiry)",
+            field="approval_validity_days",
+        )
     return out
 
 
@@ -352,7 +363,10 @@ def promotion_request_create(
                 )
             rows, passed = gates.evaluate(policy, version)
             now = timezone.now()
+            committee = committee_for(model, target_stage, policy)
             req = PromotionRequest(
+                committee=committee,
+                committee_snapshot=committee_snapshot(committee),
                 model_version=version,
                 from_stage=version.stage,
                 target_stage=target_stage,
@@ -380,6 +394,7 @@ def promotion_request_create(
                     "policy": _policy_ref(policy),
                     "gates_passed": passed,
                     "gate_results": rows,
+                    **({"committee": req.committee_snapshot} if committee else {}),
                 },
                 reason=reason,
             )
@@ -605,6 +620,7 @@ def _decide(
                     raise ValidationFailed(
                         "every gate passes; there is nothing to override", field="override_justification"
                     )
+                renewed = _renew(req, user, now)
                 approval = Approval(
                     request=req,
                     approver=user,
@@ -623,7 +639,7 @@ def _decide(
                         approval.save()
                 except IntegrityError as exc:
                     raise Conflict("you have already signed this request") from exc
-                outstanding = approvals_outstanding(req)
+                outstanding = approvals_outstanding(req, now=now)
                 if decision == Decision.REJECT:
                     _transition(req, RequestStatus.REJECTED)
                     req.decided_at = now
@@ -631,6 +647,8 @@ def _decide(
                 elif outstanding["approvals"] == 0 and not outstanding["roles"]:
                     _transition(req, RequestStatus.APPROVED)
                     req.save(update_fields=["status"])
+                elif outstanding.get("stale") and quorum_met(req, list(valid_approvals(req))):
+                    raise _stale_refusal(req, outstanding["stale"])
                 audit.add(
                     action,
                     request_target(req),
@@ -646,6 +664,7 @@ def _decide(
                         "gates_passed": req.gates_passed,
                         "failing": failing,
                         "invalidated_approvals": invalidated,
+                        "renewed_approval": renewed,
                         "request_status": req.status,
                         "outstanding": outstanding,
                     },
@@ -663,6 +682,34 @@ def _decide(
                 field="status",
             )
     return req
+
+
+def _renew(req: PromotionRequest, user, now: dt.datetime) -> int | None:
+    """A signer whose live signature is past the policy's window signs again: the old one is kept,
+    invalidated as renewed. Returns its id (None when there was nothing to renew)."""
+    live = req.approvals.filter(approver=user, invalidated_at__isnull=True).first()
+    if live is None or not is_stale(req, live, now):
+        return None
+    live.invalidated_at = now
+    live.invalidated_reason = (
+        f"renewed: older than the policy's {req.policy.approval_validity_days}-day approval window"
+    )
+    live.save(update_fields=["invalidated_at", "invalidated_reason"])
+    return live.pk
+
+
+def _stale_refusal(req: PromotionRequest, stale: list[dict]) -> Conflict:
+    """Promotion refused: the quorum is reached only by counting signatures past the policy's window."""
+    names = "; ".join(
+        f"approval #{row['approval_id']} by {row['username']} ({row['role']}), signed {row['signed_at'][:10]}"
+        for row in stale
+    )
+    return Conflict(
+        f"promotion refused: {names} is older than the policy's {req.policy.approval_validity_days}-day "
+        "approval window and must be renewed (the signer signs again)",
+        field="approvals",
+        details={"stale_approvals": stale},
+    )
 
 
 def _approver_snapshot(approvals) -> list[dict]:
@@ -686,7 +733,7 @@ def _promote(audit: AuditUnit, req: PromotionRequest, by: Principal, now: dt.dat
         raise IllegalTransition(
             f"the version moved to {version.stage} after the request was made; the request is stale", field="status"
         )
-    approvals = list(valid_approvals(req))
+    approvals = [a for a in valid_approvals(req) if not is_stale(req, a, now)]
     snapshot = _approver_snapshot(approvals)
     evaluation_ids = sorted({r["evaluation_id"] for r in req.gate_results if r["evaluation_id"]})
     origin = {"promotion_request": req.pk, "is_rollback": req.is_rollback}

@@ -106,5 +106,24 @@ def version_hub(request, version: ModelVersion) -> dict:
         "discrepancies": selectors.discrepancies([version.pk]).get(version.pk, []),
         "can_request": user.has_role(*REQUEST_ROLES, superusers=False) and not user.is_service_account,
         "target_stages": [s for s in ("staging", "production") if s != version.stage],
+        "hub_oversight": oversight_context(version),
         **packs_context(version, user),
+    }
+
+
+def oversight_context(version: ModelVersion) -> dict:
+    """Life after promotion, linked from the version page: validations, monitoring schedules and their
+    missed checks, serious incidents and (for a high-risk model) the post-market monitoring plan."""
+    from governance.oversight import monitoring
+    from governance.oversight.models import PostMarketPlan
+
+    return {
+        "validations": list(version.validations.order_by("-started_on", "-id")),
+        "schedules": [
+            {"schedule": s, "state": monitoring.schedule_state(s)}
+            for s in monitoring.schedule_list().filter(model_version=version).order_by("-is_active", "kind", "-id")
+        ],
+        "incidents": list(version.serious_incidents.order_by("-aware_at", "-id")),
+        "plan_required": version.model.eu_ai_act_category == "high",
+        "plan": PostMarketPlan.objects.filter(model_id=version.model_id).first(),
     }

@@ -181,6 +181,30 @@ def test_audit_verify_catches_a_changed_prev_and_a_deleted_row():
     assert not result.ok and result.first_bad_seq == events[2].seq
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("log", "other.example/log", "log 'other.example/log' differs from checkpoint origin"),
+        ("seq", 999, "found seq 999 (row deleted, moved or duplicated)"),
+    ],
+)
+def test_the_database_check_reports_the_auditors_verifier_messages(field, value, reason):
+    """One per-entry check (audit.verifier.check_entry / prev_break) for the bundle and the database."""
+    from audit.verifier import EntryError, canonical_json, check_entry
+
+    events = append(5)
+    seq = events[3].seq
+    record = json.loads(bytes(AuditEvent.objects.get(seq=seq).record))
+    origin = record["log"]
+    record[field] = value
+    _tamper(seq, canonical_json(record))
+    result = verify_database()
+    assert not result.ok and result.first_bad_seq == seq and reason in result.reason, result.reason
+    with pytest.raises(EntryError) as exc:
+        check_entry(canonical_json(record), seq, origin)
+    assert str(exc.value) == result.reason
+
+
 def test_audit_verify_catches_a_forged_row_beyond_the_head():
     from audit.verifier import canonical_json
 

@@ -117,6 +117,15 @@ def test_fairness_response_fields(g, version, developer, api_for):
     assert body["input_rows"] == 300 and body["params"]["min_group_size"] == 30
     # groups smaller than min_group_size give warning rows, not errors
     assert any(w["code"] == "small_group" for w in body["warnings"])
+    # per-group 95% intervals (Wilson) and the ratios' seeded bootstrap intervals, with the method
+    low, high = body["by_group"][0]["intervals"]["selection_rate"]
+    assert low <= body["by_group"][0]["selection_rate"] <= high
+    assert set(body["metric_intervals"]) == {
+        "demographic_parity_difference",
+        "demographic_parity_ratio",
+        "disparate_impact_ratio",
+    }
+    assert body["interval_method"]["level"] == 0.95 and "Wilson" in body["interval_method"]["rates"]
 
 
 def test_fairness_with_scores_threshold_and_weights(g, version, validator, api_for):

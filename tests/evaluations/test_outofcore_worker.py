@@ -88,12 +88,12 @@ def test_large_drift_table_against_a_registered_reference(
     ev = Evaluation.objects.get(pk=resp.json()["id"])
     assert ev.status == "done", ev.failure_reason
     assert ev.result["computed_out_of_core"] is True and ev.input_rows == 1000
-    from governance.evaluations import services
     from governance.evaluations.inputs import parse_table
+    from governance.evaluations.services import common, compute
 
-    sample, reference = services._reference(version)
+    sample, reference = common.load_reference(version)
     parsed = parse_table("drift", content, file_format="csv", columns=mapping, reference=reference)
-    expected = services.compute("drift", parsed, {}, [])
+    expected = compute("drift", parsed, {}, [])
     assert_same(expected["metrics"], ev.metrics)
     assert_same(expected["result"]["features"], ev.result["features"])
 

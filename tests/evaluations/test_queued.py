@@ -143,7 +143,7 @@ def test_an_unexpected_error_fails_the_evaluation(
     def boom(*args, **kwargs):
         raise MemoryError("out of memory")
 
-    monkeypatch.setattr(services, "compute", boom)
+    monkeypatch.setattr(services.run, "compute", boom)  # what the worker's run computes with
     callbacks[0]()
     ev.refresh_from_db()
     assert ev.status == "failed" and ev.failure_reason == "internal error: MemoryError: out of memory"

@@ -208,7 +208,7 @@ def test_reaper_fails_stale_running_evaluations_and_packs_with_a_reason(settings
     old = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS + 60)
     elsewhere = {"host": "worker-9.example", "pid": 4242, "pid_start": "1"}
     with monkeypatch.context() as m:
-        m.setattr(services.timezone, "now", lambda: old)
+        m.setattr(timezone, "now", lambda: old)
         services.evaluation_start(by=account_factories.ADMIN, evaluation_id=ev.pk, runner=elsewhere)
     services.evaluation_start(by=account_factories.ADMIN, evaluation_id=fresh.pk, runner=elsewhere)
     pack = DocumentationPack.objects.create(

@@ -7,8 +7,15 @@ from django.core.management.base import BaseCommand
 
 from governance.accounts.principal import Principal
 from governance.api.management.commands import seed_demo
-from governance.oversight import selectors
-from governance.oversight.models import Finding, SeriousIncident, Validation
+from governance.oversight import monitoring, selectors
+from governance.oversight.models import (
+    Finding,
+    MissedCheck,
+    MonitoringSchedule,
+    PostMarketPlan,
+    SeriousIncident,
+    Validation,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,3 +34,19 @@ def test_demo_seeds_a_validation_two_findings_and_an_incident(settings, tmp_path
     assert selectors.incident_deadline_status(incident)["status"] == "pending"
     row = selectors.revalidation_schedule()[0]
     assert row["last_validation"] == validation.completed_on and row["bucket"] is None
+
+
+def test_demo_seeds_a_monitoring_schedule_with_one_missed_check_and_the_plan(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    command, by = BaseCommand(), Principal.for_command("seed_demo")
+    for step in (seed_demo.seed_people, seed_demo.seed_model, seed_demo.seed_workflow, seed_demo.seed_oversight):
+        step(command, by)
+    seed_demo.seed_oversight(command, by)  # idempotent
+    schedule = MonitoringSchedule.objects.get()
+    assert schedule.model_version.stage == "production" and schedule.responsible.username == "credit-pipeline"
+    missed = MissedCheck.objects.get()
+    assert missed.schedule == schedule and missed.resolved_at is None
+    assert [p["status"] for p in monitoring.schedule_periods(schedule)] == ["missed", "upcoming"]
+    plan = monitoring.post_market_plan(schedule.model_version.model)
+    assert plan["schedules"][0]["missed"] == 1 and PostMarketPlan.objects.count() == 1
+    assert seed_demo.DEMO_STEPS.index(seed_demo.seed_oversight) < seed_demo.DEMO_STEPS.index(seed_demo.seed_packs)

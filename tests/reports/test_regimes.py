@@ -112,3 +112,28 @@ def test_the_uk_regime_is_data_and_the_api_accepts_it(demo, api_for, django_capt
         "Restrictions on model use",
     ):
         assert principle in text
+
+
+def test_per_group_intervals_are_printed_beside_the_rates(demo, tmp_path):  # noqa: F811
+    """Issue 14: each group's rate with its 95% interval (Wilson) and the ratio with its seeded bootstrap
+    interval, as stored in the evaluation's result."""
+    from governance.evaluations.models import Evaluation
+    from governance.reports import numbers
+
+    pack = generate(demo["1.0.0"], "sr11-7")
+    text, _pages = read(pack)
+    rows = layout.table_rows(pdf_path(pack, tmp_path))
+    evaluation = Evaluation.objects.filter(model_version=demo["1.0.0"], kind="fairness", source="computed").first()
+    assert evaluation is not None and evaluation.result.get("metric_intervals")
+    assert "95% confidence intervals. Rates: Wilson score interval on the group's counts" in text
+    printed = {row[0]: row[2] for row in rows if len(row) == 5 and "to" in row[2]}
+    for group in evaluation.result["by_group"]:
+        if group["overall"]:
+            continue
+        low, high = group["intervals"]["favourable_rate"]
+        label = ", ".join(f"{k}={v}" for k, v in sorted(group["group"].items()))
+        match = [v for k, v in printed.items() if k.replace(" ", "") == label.replace(" ", "")]
+        assert match == [f"{numbers.measured(low)} to {numbers.measured(high)}"], (label, printed)
+    low, high = evaluation.result["metric_intervals"]["disparate_impact_ratio"]
+    assert f"95% interval {numbers.measured(low)} to {numbers.measured(high)}" in text
+    assert layout.problems(pdf_path(pack, tmp_path)) == []

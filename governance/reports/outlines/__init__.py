@@ -59,7 +59,7 @@ BLOCKS: dict[str, str] = {
     "evaluations_table": "Evaluations with their checks (metric, value, comparator, threshold, PASS/FAIL, "
     "computed/reported, input digest). Option kinds: [evaluation kinds] filter.",
     "fairness_chart": "Bar chart per fairness evaluation of the per-group metric with the threshold "
-    "line, plus the per-group table.",
+    "line, plus the per-group table and each group's 95% intervals (Wilson; ratios by seeded bootstrap).",
     "drift_chart": "Bar chart per drift evaluation of the per-feature statistic with the threshold "
     "line, plus the per-feature table.",
     "approval_chain": "Approvals: approver, role, signed at, decision, justification, signature meaning; "

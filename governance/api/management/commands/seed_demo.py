@@ -118,12 +118,15 @@ def seed_evaluations(command: BaseCommand, by: Principal) -> None:
 
 
 def seed_oversight(command: BaseCommand, by: Principal) -> None:
-    """A completed validation with two findings and a serious incident (issue 17)."""
+    """A completed validation with two findings, a serious incident, a monitoring schedule with one missed
+    check and the post-market monitoring plan (issue 17)."""
     from governance.oversight import demo as oversight_demo
 
     oversight_demo.seed(command, by)
 
 
+# oversight before packs, so the packs the demo generates show its validation, findings, missed check,
+# plan and incident
 DEMO_STEPS = [seed_people, seed_model, seed_workflow, seed_evaluations, seed_oversight, seed_packs]
 
 

@@ -306,7 +306,61 @@ def fairness_chart(ctx):
             cw = [0.36 * w, 0.14 * w]
             rest = (w - sum(cw)) / 4
             out += [Spacer(1, 4), ctx.table(data, cw + [rest] * len(names), extra=extra, zebra=False)]
+        out += _fairness_intervals(ctx, ev, rows, name)
         out.append(Spacer(1, 8))
+    return out
+
+
+def _interval(values) -> str:
+    if not values:
+        return fmt(None)
+    return f"{num.measured(values[0])} to {num.measured(values[1])}"
+
+
+INTERVAL_RATES = ("tpr", "fpr")
+
+
+def _fairness_intervals(ctx, ev, rows, name):
+    """The 95% intervals of the per-group rates (Wilson) and of the ratio metrics (seeded bootstrap),
+    with the method as the evaluation recorded it; a plain sentence when none was recorded."""
+    method = ev.get("interval_method") or {}
+    if not method.get("rates"):
+        reason = method.get("note") or "none are recorded with this evaluation"
+        return [Spacer(1, 4), ctx.p(f"Confidence intervals: {esc(reason)}.", "small")]
+    level = num.measured(100 * float(method.get("level") or 0.95))
+    out = [
+        Spacer(1, 4),
+        ctx.p(
+            f"{level}% confidence intervals. Rates: {esc(method.get('rates'))}. Ratio and difference: "
+            f"{esc(method.get('metrics'))}.",
+            "small",
+        ),
+    ]
+    keys = [name, *(k for k in INTERVAL_RATES if k != name)]
+    data = [ctx.heads("Group", "n", *(f"{k} {level}% interval" for k in keys))]
+    for r in rows:
+        iv = r.get("intervals") or {}
+        data.append(
+            [ctx.p(escape(fmt(r.get("group"))), "cell"), num.count(r.get("n"))] + [_interval(iv.get(k)) for k in keys]
+        )
+    w = ctx.width
+    cw = [0.28 * w, 0.12 * w]
+    rest = (w - sum(cw)) / len(keys)
+    out.append(ctx.table(data, cw + [rest] * len(keys), zebra=False))
+    metrics = ev.get("metrics") or {}
+    fav = (ev.get("favourable_outcome") or {}).get("meaning") or "the positive class"
+    lines = []
+    for key, label in (
+        ("disparate_impact_ratio", f"on the favourable outcome ({fav})"),
+        ("demographic_parity_difference", "of selection rates"),
+    ):
+        if key in metrics:
+            lines.append(
+                f"{key} {label}: {num.measured(metrics.get(key))}, {level}% interval "
+                f"{_interval((ev.get('metric_intervals') or {}).get(key))}"
+            )
+    if lines:
+        out.append(ctx.p(esc("; ".join(lines)) + ".", "small"))
     return out
 
 
