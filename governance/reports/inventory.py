@@ -71,6 +71,7 @@ COLUMNS = (
     "review_flags_open",
     "review_flags_raised",
     "revalidation_flags_open",
+    "missed_checks_open",
     "overrides",
     "incidents",
     "incidents_unreported",
@@ -169,6 +170,7 @@ def build_inventory(as_of: dt.date, period_start: dt.date, now: dt.datetime) -> 
         unreported = 0
         incidents = 0
         reval_flags = 0
+        missed_open = 0
         for version in mine:
             record, events = oversight_record(version, {"version": {"stage": stages[version.pk]}}, seq, moment)
             cited.update((e.seq, e) for e in events)
@@ -179,6 +181,7 @@ def build_inventory(as_of: dt.date, period_start: dt.date, now: dt.datetime) -> 
                     open_findings[severity] += n
                 overdue += len(record["overdue_findings"])
             reval_flags += sum(1 for f in record["revalidation"]["flags"] if not f["resolution"])
+            missed_open += sum(1 for s in record["monitoring"] for m in s["missed_checks"] if m["open"])
             for incident in record["incidents"]:
                 if incident["status"] in ("pending", "OVERDUE"):
                     unreported += 1
@@ -236,6 +239,7 @@ def build_inventory(as_of: dt.date, period_start: dt.date, now: dt.datetime) -> 
                 ),
                 "review_flags_raised": sum(1 for f in model_flags if f["created_at"] >= start),
                 "revalidation_flags_open": reval_flags,
+                "missed_checks_open": missed_open,
                 "overrides": len(mine_overrides),
                 "incidents": incidents,
                 "incidents_unreported": unreported,
@@ -300,7 +304,8 @@ def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
             f"{totals['models']} model(s). Unresolved findings: {totals.get('open_findings_high', 0)} high, "
             f"{totals.get('open_findings_medium', 0)} medium, {totals.get('open_findings_low', 0)} low "
             f"({totals.get('overdue_findings', 0)} overdue). Open review flags: {totals.get('review_flags_open', 0)}; "
-            f"open revalidation flags: {totals.get('revalidation_flags_open', 0)}. In the period: "
+            f"open revalidation flags: {totals.get('revalidation_flags_open', 0)}; open missed monitoring checks: "
+            f"{totals.get('missed_checks_open', 0)}. In the period: "
             f"{totals.get('overrides', 0)} gate override(s), {totals.get('incidents', 0)} serious incident(s); "
             f"{totals.get('incidents_unreported', 0)} incident(s) still owe their initial report."
         )
@@ -315,7 +320,7 @@ def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
         "Next due",
         "Open findings H / M / L (overdue)",
         "Review flags open / raised",
-        "Revalid. flags open",
+        "Revalid. flags / missed checks open",
         "Overrides",
         "Incidents (unreported)",
     ]
@@ -334,12 +339,12 @@ def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
                     f"({m['overdue_findings']})"
                 ),
                 r.cell(f"{m['review_flags_open']} / {m['review_flags_raised']}"),
-                r.cell(m["revalidation_flags_open"]),
+                r.cell(f"{m['revalidation_flags_open']} / {m['missed_checks_open']}"),
                 r.cell(m["overrides"]),
                 r.cell(f"{m['incidents']} ({m['incidents_unreported']})"),
             ]
         )
-    weights = [0.16, 0.06, 0.07, 0.1, 0.12, 0.12, 0.1, 0.08, 0.06, 0.06, 0.07]
+    weights = [0.15, 0.06, 0.07, 0.1, 0.12, 0.12, 0.1, 0.08, 0.08, 0.05, 0.07]
     story += [r.table(data, [r.width * x for x in weights]), Spacer(1, 8)]
     story.append(r.p("Gate overrides in the period", "h2"))
     if document["overrides"]:

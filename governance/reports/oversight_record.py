@@ -6,12 +6,15 @@ fields that never change (severity, description, owner, due date), the events gi
 when. The same ``as_of`` therefore yields the same ``pack["oversight"]`` however much the record has
 moved on since, and every event read is cited by the pack (its bundle carries their inclusion proofs).
 
-The monitoring schedule and the post-market monitoring plan are not part of this record yet; their
-blocks print NOT PROVIDED with who must provide them.
+Monitoring schedules are rebuilt the same way (created and ended by their events, missed checks flagged
+and resolved by theirs, each period's status computed at the pack's time), and the post-market monitoring
+plan is the text of its latest ``post_market_plan.set`` event up to the seq. Where none is recorded, the
+blocks print NOT PROVIDED with who must provide it.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
@@ -20,12 +23,31 @@ from django.utils import timezone
 from audit import selectors as audit_selectors
 from audit.selectors import AuditEvent
 from audit.services import TS_FORMAT
-from governance.oversight.models import Finding, RevalidationFlag, SeriousIncident, Validation
+from governance.evaluations.models import Evaluation
+from governance.oversight import monitoring
+from governance.oversight.models import (
+    Finding,
+    MissedCheck,
+    MonitoringSchedule,
+    RevalidationFlag,
+    SeriousIncident,
+    Validation,
+)
 from governance.oversight.rules import ART73_DEADLINES, add_months, eu_high_risk_max_months, revalidation_months
 from governance.registry.models import ModelVersion
 
 #: object types whose events the oversight record reads (and the pack therefore cites)
-OBJECT_TYPES = ("validation", "finding", "serious_incident", "revalidation_flag")
+OBJECT_TYPES = (
+    "validation",
+    "finding",
+    "serious_incident",
+    "revalidation_flag",
+    "monitoring_schedule",
+    "missed_check",
+    "post_market_plan",
+)
+#: periods of a monitoring schedule printed in a pack (the latest ones; the counts cover them all)
+PERIODS_SHOWN = 8
 
 
 def _ts(moment: dt.datetime | None) -> str | None:
@@ -176,6 +198,84 @@ def _incident(incident: SeriousIncident, events: _Events, moment: dt.datetime) -
     }
 
 
+def _schedule(
+    schedule: MonitoringSchedule, missed: list[MissedCheck], events: _Events, moment: dt.datetime
+) -> dict | None:
+    """One monitoring schedule as of ``moment``: its terms, whether it had ended, each period's status
+    (received / missed / due / upcoming) and the missed checks flagged and resolved by then."""
+    if not events.of("monitoring_schedule", schedule.pk, "monitoring_schedule.create"):
+        return None
+    ended = events.of("monitoring_schedule", schedule.pk, "monitoring_schedule.end")
+    then = copy.copy(schedule)  # the row as it was at the pack's time (never saved)
+    then.is_active, then.ended_at = not ended, ended[-1].ts if ended else None
+    periods = monitoring.schedule_periods(then, now=moment)
+    arrived = dict(
+        Evaluation.objects.filter(pk__in=[p["evaluation_id"] for p in periods if p["evaluation_id"]]).values_list(
+            "pk", "finished_at"
+        )
+    )
+    for p in periods:  # an evaluation that arrived after the pack's time was not received then
+        at = arrived.get(p["evaluation_id"])
+        if p["status"] == monitoring.RECEIVED and (at is None or at > moment):
+            p["status"], p["evaluation_id"] = (monitoring.MISSED if moment > p["grace_until"] else monitoring.DUE), None
+    flagged = []
+    for check in missed:
+        if not events.of("missed_check", check.pk, "monitoring_check.missed"):
+            continue
+        resolved = events.of("missed_check", check.pk, "monitoring_check.resolve")
+        flagged.append(
+            {
+                "due_at": _ts(check.due_at),
+                "flagged_at": _ts(events.of("missed_check", check.pk, "monitoring_check.missed")[0].ts),
+                "status": f"resolved by {_actor(resolved[-1])}: {_reason(resolved[-1])}" if resolved else "OPEN",
+                "open": not resolved,
+            }
+        )
+    upcoming = [p for p in periods if p["status"] in (monitoring.DUE, monitoring.UPCOMING)]
+    return {
+        "id": f"MS-{schedule.pk}",
+        "version": schedule.model_version.version,
+        "kind": schedule.kind,
+        "cadence_days": schedule.cadence_days,
+        "grace_hours": schedule.grace_hours,
+        "starts_at": _ts(schedule.starts_at),
+        "responsible": schedule.responsible.username if schedule.responsible else None,
+        "description": schedule.description,
+        "status": f"ended {_ts(ended[-1].ts)}: {_reason(ended[-1])}" if ended else "active",
+        "received": sum(1 for p in periods if p["status"] == monitoring.RECEIVED),
+        "missed": sum(1 for p in periods if p["status"] == monitoring.MISSED),
+        "next_due_at": _ts(upcoming[0]["due_at"]) if upcoming else None,
+        "periods": [
+            {
+                "due_at": _ts(p["due_at"]),
+                "status": p["status"],
+                "evaluation": f"EV-{p['evaluation_id']:04d}" if p["evaluation_id"] else None,
+            }
+            for p in periods[-PERIODS_SHOWN:]
+        ],
+        "missed_checks": flagged,
+    }
+
+
+def _plan(model_id: int, seq: int) -> tuple[dict | None, list[AuditEvent]]:
+    """The post-market monitoring plan's text as of ``seq``: its latest ``post_market_plan.set`` event."""
+    event = (
+        audit_selectors.object_events("post_market_plan", model_id, action="post_market_plan.set")
+        .filter(seq__lte=seq)
+        .order_by("-seq")
+        .first()
+    )
+    if event is None:
+        return None, []
+    data = _data(event)
+    return {
+        "revision": data.get("revision"),
+        "updated_at": _ts(event.ts),
+        "updated_by": _actor(event),
+        "narrative": data.get("after") or {},
+    }, [event]
+
+
 def _challenges(pack: Mapping, findings: list[dict]) -> list[dict]:
     """Who challenged what, and the answer: findings (validator -> owner / validator / risk officer),
     gate overrides and rejections (approvers), review flags (the production policy's monitoring)."""
@@ -249,12 +349,20 @@ def oversight_record(
         SeriousIncident.objects.filter(model_version=version).select_related("recorded_by").order_by("aware_at", "id")
     )
     flags = list(RevalidationFlag.objects.filter(model_version=version).order_by("raised_at", "id"))
+    schedules = list(
+        MonitoringSchedule.objects.filter(model_version__model_id=version.model_id, created_at__lte=moment)
+        .select_related("model_version", "responsible")
+        .order_by("model_version_id", "kind", "id")
+    )
+    missed = list(MissedCheck.objects.filter(schedule__in=schedules).order_by("due_at", "id"))
     events = _Events(
         {
             "validation": [v.pk for v in validations],
             "finding": [f.pk for f in findings],
             "serious_incident": [i.pk for i in incidents],
             "revalidation_flag": [f.pk for f in flags],
+            "monitoring_schedule": [s.pk for s in schedules],
+            "missed_check": [m.pk for m in missed],
         },
         seq,
     )
@@ -306,6 +414,14 @@ def oversight_record(
         )
     incident_rows = [row for i in incidents if (row := _incident(i, events, moment)) is not None]
     unresolved = [f for f in finding_rows if f["unresolved"]]
+    schedule_rows = [
+        row
+        for schedule in schedules
+        if (row := _schedule(schedule, [m for m in missed if m.schedule_id == schedule.pk], events, moment))
+    ]
+    plan, plan_events = _plan(version.model_id, seq)
+    if plan is not None:
+        plan["schedules"] = schedule_rows
     record = {
         "as_of_date": today.isoformat(),
         "revalidation": {
@@ -322,5 +438,7 @@ def oversight_record(
         "overdue_findings": [f["id"] for f in finding_rows if f["overdue"]],
         "challenges": _challenges(pack, finding_rows),
         "incidents": incident_rows,
+        "monitoring": [row for row in schedule_rows if row["version"] == version.version],
+        "pmm_plan": plan,
     }
-    return record, events.all
+    return record, sorted([*events.all, *plan_events], key=lambda e: e.seq)

@@ -1,7 +1,8 @@
 """The packs print the ongoing model risk management record as of their audit seq (issue 17, item 6):
-SR 11-7 validation history with findings and their status and the effective-challenge record; EU AI Act
-incident register. A pack regenerated for the same seq is byte-identical after findings move on, it
-cites the oversight events, and its bundle verifies offline."""
+SR 11-7 validation history with findings and their status, monitoring schedules with missed checks and
+the effective-challenge record; EU AI Act post-market monitoring plan and incident register. A pack
+regenerated for the same seq is byte-identical after findings and missed checks move on, it cites the
+oversight events, and its bundle verifies offline."""
 
 from __future__ import annotations
 
@@ -64,10 +65,30 @@ def record(production, developer, validator, risk_officer):
         affected_persons="About 120 applicants.",
         causal_link="A defaulted feature value was scored.",
     )
-    return {"version": production, "high": high, "incident": incident}
+    schedule = services.monitoring_schedule_create(
+        by=as_user(risk_officer),
+        version=production,
+        kind="performance",
+        cadence_days=7,
+        grace_hours=24,
+        starts_at=clock.now() - dt.timedelta(days=9),
+        description="Weekly AUC on labelled applications.",
+    )
+    [missed] = services.missed_checks_flag(by=as_user(risk_officer))
+    services.post_market_plan_set(
+        by=as_user(risk_officer),
+        model=production.model,
+        monitored="Approval rate and AUC by vintage.",
+        data_collection="Weekly labelled outcomes.",
+        responsibilities="The model owner reviews; the risk officer escalates.",
+        thresholds="AUC below 0.70 escalates to the committee.",
+    )
+    return {"version": production, "high": high, "incident": incident, "schedule": schedule, "missed": missed}
 
 
-def test_sr11_7_pack_shows_findings_as_of_its_seq_and_regenerates_identically(record, developer, validator, tmp_path):
+def test_sr11_7_pack_shows_findings_as_of_its_seq_and_regenerates_identically(
+    record, developer, validator, risk_officer, tmp_path
+):
     version, high = record["version"], record["high"]
     first = generate(version, "sr11-7")
     body = text(first)
@@ -76,16 +97,19 @@ def test_sr11_7_pack_shows_findings_as_of_its_seq_and_regenerates_identically(re
     assert "unresolved: 1 high, 0 medium, 1 low" in body
     assert "OVERDUE" in body  # the low finding is past its due date
     assert "Effective-challenge record" in body and "2 challenge(s): 2 finding(s)." in body
-    assert "NOT PROVIDED: monitoring schedule of this version" in body
+    schedule = record["schedule"]
+    assert f"MS-{schedule.pk}" in body and "performance every 7 day(s), 24 h grace" in body
+    assert "1 monitoring schedule(s) of this version; 1 scheduled check(s) missed, 1 missed-check flag(s) open" in body
     with zipfile.ZipFile(first.bundle.path) as archive:
         document = json.loads(archive.read("pack.json"))
     cited = {e["action"] for e in document["audit_events"]}
-    assert {"validation.start", "validation.complete", "finding.create"} <= cited
+    assert {"validation.start", "validation.complete", "finding.create", "monitoring_check.missed"} <= cited
     assert document["model"]["last_validated"] == clock.today().isoformat()
 
     # the record moves on: the finding is remediated and closed after the pack's seq
     services.finding_propose_remediation(by=as_user(developer), finding=high, remediation="Reconciled.")
     services.finding_close(by=as_user(validator), finding=high, note="Checked.")
+    services.missed_check_resolve(by=as_user(risk_officer), missed=record["missed"], resolution="Feed outage.")
     checkpoints.checkpoint_create()
     again = generate(version, "sr11-7", as_of=first.as_of_seq)
     assert (again.pdf_sha256, again.content_sha256, again.bundle_sha256) == (
@@ -96,6 +120,7 @@ def test_sr11_7_pack_shows_findings_as_of_its_seq_and_regenerates_identically(re
     latest = text(generate(version, "sr11-7"))
     assert "unresolved: 0 high, 0 medium, 1 low" in latest
     assert "closed: Checked." in latest
+    assert "resolved by" in latest and "Feed outage." in latest
 
     keys = [parse_verifier_key(k) for k in checkpoints.public_keys()]
     assert verify_evidence_bundle(first.bundle.path, keys).ok
@@ -108,7 +133,8 @@ def test_eu_pack_prints_the_incident_register_with_its_deadline(record, risk_off
     assert f"INC-{incident.pk}" in body and "Refusals after a data-feed fault." in body
     assert "Art. 73(2): 15 days after awareness" in body
     assert "pending" in body
-    assert "NOT PROVIDED: post-market monitoring plan record of this system" in body
+    assert "Post-market monitoring plan (recorded)" in body and "AUC below 0.70 escalates to the committee." in body
+    assert "Monitoring schedules carrying out the plan" in body and "NOT PROVIDED: post-market" not in body
     services.serious_incident_report(
         by=as_user(risk_officer),
         incident=incident,

@@ -394,7 +394,58 @@ def oversight_record() -> dict:
             "answered_by": None,
         },
     ]
+    schedules = [
+        {
+            "id": f"MS-{i}",
+            "version": "2.1.0",
+            "kind": kind,
+            "cadence_days": 7 if kind == "performance" else 30,
+            "grace_hours": 24,
+            "starts_at": ts(1),
+            "responsible": "credit-pipeline",
+            "description": "Labelled outcomes of the previous month from the collections data warehouse, "
+            "joined on the application id. " * (2 if i == 1 else 1),
+            "status": "active" if i == 1 else "ended 2026-03-30T10:00:00.000000Z: replaced by the monthly check",
+            "received": 1234567,
+            "missed": 2,
+            "next_due_at": ts(36),
+            "periods": [
+                {
+                    "due_at": ts(1 + 7 * k),
+                    "status": "missed" if k in (2, 4) else "received",
+                    "evaluation": None if k in (2, 4) else f"EV-{k:04d}",
+                }
+                for k in range(1, 9)
+            ],
+            "missed_checks": [
+                {"due_at": ts(15), "flagged_at": ts(16), "status": "OPEN", "open": True},
+                {
+                    "due_at": ts(29),
+                    "flagged_at": ts(30),
+                    "status": "resolved by rita.risk: the warehouse load failed; rerun and posted late. " * 2,
+                    "open": False,
+                },
+            ],
+        }
+        for i, kind in ((1, "performance"), (2, "drift"))
+    ]
+    plan = {
+        "revision": 3,
+        "updated_at": ts(20),
+        "updated_by": "rita.risk",
+        "narrative": {
+            "monitored": "Approval rate, default rate by vintage, population stability of every input, "
+            "disparate impact by sex and age band. " * 2,
+            "data_collection": "Monthly extract of decisions and outcomes from the collections warehouse.",
+            "responsibilities": "Model owner reviews monthly; the risk officer escalates breaches to the committee.",
+            "thresholds": "PSI above 0.25 on any input, AUC below 0.70, disparate impact below 0.80.",
+            "review_cadence": "Annually, and after every material change.",
+        },
+        "schedules": schedules,
+    }
     return {
+        "monitoring": schedules,
+        "pmm_plan": plan,
         "as_of_date": "2026-04-02",
         "revalidation": {
             "interval_months": 12,

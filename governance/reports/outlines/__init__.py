@@ -98,12 +98,12 @@ BLOCKS: dict[str, str] = {
     "validation_history": "Revalidation interval, last and next validation, revalidation flags; every validation "
     "(validator, dates, conclusion, scope) and every finding with its status and answer as of the pack's seq, "
     "overdue ones marked.",
-    "ongoing_monitoring": "Scheduled monitoring checks, their results and missed checks (NOT PROVIDED, naming who "
-    "provides it, while the version has no monitoring schedule).",
+    "ongoing_monitoring": "The version's monitoring schedules, their latest checks and results, missed checks and "
+    "their resolution (NOT PROVIDED, naming who provides it, when the version has no schedule).",
     "effective_challenge": "Who challenged what and the answer: validation findings, gate overrides, rejections "
     "and review-flag resolutions.",
-    "pmm_plan": "The recorded post-market monitoring plan (Art. 72; NOT PROVIDED, naming who provides it, while "
-    "none is recorded).",
+    "pmm_plan": "The post-market monitoring plan's text and the schedules carrying it out (Art. 72; NOT PROVIDED, "
+    "naming who provides it, for a high-risk model without a plan).",
     "incident_register": "Serious incidents of the version: what happened, awareness, the Art. 73 rule and "
     "deadline, deadline status and the reports sent.",
 }

@@ -132,17 +132,73 @@ def validation_history(ctx):
     return out
 
 
+def _schedule_rows(ctx, schedules: list[dict], *, version_column: bool) -> list:
+    w = ctx.width
+    heads = ["Schedule", "Check and terms", "Responsible", "Status", "Received / missed", "Next due"]
+    data = [ctx.heads(*(["Version"] if version_column else []), *heads)]
+    for s in schedules:
+        terms = f"{esc(s.get('kind'))} every {esc(s.get('cadence_days'))} day(s), {esc(s.get('grace_hours'))} h grace"
+        terms += f"<br/>from {esc(s.get('starts_at'))}"
+        if s.get("description"):
+            terms += f"<br/><i>{esc(s.get('description'))}</i>"
+        row = [
+            ctx.cell(s.get("id")),
+            ctx.p(terms, "cell"),
+            ctx.cell(s.get("responsible")),
+            ctx.cell(s.get("status")),
+            ctx.cell(f"{fmt(s.get('received'))} / {fmt(s.get('missed'))}"),
+            ctx.cell(s.get("next_due_at")),
+        ]
+        data.append(([ctx.cell(s.get("version"))] if version_column else []) + row)
+    widths = [0.1, 0.3, 0.14, 0.16, 0.12, 0.18]
+    if version_column:
+        widths = [0.08, 0.09, 0.29, 0.13, 0.15, 0.1, 0.16]
+    return [ctx.table(data, [w * x for x in widths]), Spacer(1, 6)]
+
+
 @block("ongoing_monitoring")
-def ongoing_monitoring(ctx):
-    """Scheduled monitoring checks, their results and the missed ones."""
-    return [ctx.p("Monitoring schedule and missed checks", "h3")] + _not_provided(
-        ctx,
-        "monitoring schedule of this version, its results and missed checks",
-        "the risk officer (sets the schedule) and the model owner's pipelines (post the scheduled drift and "
-        "performance checks)",
-        "the monitoring schedules of this version (oversight API and admin); the evaluations listed in this "
-        "section are the monitoring evidence held so far",
+def ongoing_monitoring(ctx) -> list:
+    """Scheduled monitoring checks of the version, each period's result and the missed checks."""
+    schedules = _record(ctx).get("monitoring") or []
+    out = [ctx.p("Monitoring schedule and missed checks", "h3")]
+    if not schedules:
+        return out + _not_provided(
+            ctx,
+            "monitoring schedule of this version, its results and missed checks",
+            "a risk officer or validator (sets the schedule) and the model owner's pipelines (post the scheduled "
+            "drift and performance checks)",
+            "the monitoring schedules of this version (oversight API and admin); the evaluations listed in this "
+            "section are the monitoring evidence held so far",
+        )
+    missed = sum(s.get("missed") or 0 for s in schedules)
+    open_flags = sum(1 for s in schedules for m in s.get("missed_checks") or [] if m.get("open"))
+    out.append(
+        ctx.plain(
+            f"{len(schedules)} monitoring schedule(s) of this version; {missed} scheduled check(s) missed, "
+            f"{open_flags} missed-check flag(s) open, as of this pack's sequence."
+        )
     )
+    out += _schedule_rows(ctx, schedules, version_column=False)
+    w = ctx.width
+    for s in schedules:
+        data = [ctx.heads("Check due", "Result", "Evaluation")]
+        marked = []
+        for i, p in enumerate(s.get("periods") or [], start=1):
+            data.append([ctx.cell(p.get("due_at")), ctx.cell(p.get("status")), ctx.cell(p.get("evaluation"))])
+            if p.get("status") == "missed":
+                marked.append(i)
+        out += [
+            ctx.p(f"{escape(str(s.get('id')))}: latest checks", "h3"),
+            ctx.table(data, [0.4 * w, 0.3 * w, 0.3 * w], extra=_flag_style(marked)),
+            Spacer(1, 4),
+        ]
+        flagged = s.get("missed_checks") or []
+        if flagged:
+            data = [ctx.heads("Missed check due", "Flagged", "Status")]
+            for m in flagged:
+                data.append([ctx.cell(m.get("due_at")), ctx.cell(m.get("flagged_at")), ctx.cell(m.get("status"))])
+            out += [ctx.table(data, [0.3 * w, 0.3 * w, 0.4 * w]), Spacer(1, 6)]
+    return out
 
 
 def _challenge_text(row: dict) -> str:
@@ -192,16 +248,62 @@ def effective_challenge(ctx) -> list:
     ]
 
 
+#: the plan's narrative fields (governance.oversight.models.PLAN_FIELDS) with their printed labels
+PLAN_LABELS = (
+    ("monitored", "What is monitored"),
+    ("data_collection", "How data on performance in use is collected"),
+    ("responsibilities", "Who monitors, reviews and acts"),
+    ("thresholds", "Thresholds and the actions when one is crossed"),
+    ("review_cadence", "How often the plan is reviewed"),
+)
+
+
 @block("pmm_plan")
-def pmm_plan(ctx):
-    """The post-market monitoring plan record (Art. 72; Annex IV point 9)."""
-    return [ctx.p("Post-market monitoring plan (recorded)", "h3")] + _not_provided(
-        ctx,
-        "post-market monitoring plan record of this system (what is monitored, how often, by whom, thresholds)",
-        "the risk officer, for each high-risk model",
-        "the post-market monitoring plan of this model (oversight API and admin); the plan's narrative is "
-        "the statement below",
+def pmm_plan(ctx) -> list:
+    """The post-market monitoring plan (Art. 72; Annex IV point 9): its text as of the pack's seq, and the
+    monitoring schedules that carry it out (what, how often, by whom)."""
+    plan = _record(ctx).get("pmm_plan")
+    out = [ctx.p("Post-market monitoring plan (recorded)", "h3")]
+    if not plan:
+        category = ((ctx.pack.get("model") or {}).get("eu_ai_act") or {}).get("category")
+        if category and not str(category).startswith("high"):
+            return out + [
+                ctx.plain(
+                    f"No plan is recorded. A post-market monitoring plan is kept for high-risk systems (Art. 72); "
+                    f"this system is registered as {category}."
+                )
+            ]
+        return out + _not_provided(
+            ctx,
+            "post-market monitoring plan record of this system (what is monitored, how often, by whom, thresholds)",
+            "the risk officer, for each high-risk model",
+            "the post-market monitoring plan of this model (oversight API and admin); the plan's narrative is "
+            "the statement below",
+        )
+    narrative = plan.get("narrative") or {}
+    rows = [
+        (
+            "Revision",
+            f"{fmt(plan.get('revision'))}, written {fmt(plan.get('updated_at'))} by {fmt(plan.get('updated_by'))}",
+        )
+    ]
+    rows += [(label, fmt(narrative.get(key))) for key, label in PLAN_LABELS]
+    out += [ctx.kv_table(rows, key_width=0.3), Spacer(1, 6)]
+    schedules = plan.get("schedules") or []
+    out.append(ctx.p("Monitoring schedules carrying out the plan", "h3"))
+    if not schedules:
+        out += _not_provided(
+            ctx,
+            "monitoring schedule of this system (the plan's checks are not scheduled)",
+            "a risk officer or validator",
+            "the monitoring schedules of the production version (oversight API and admin)",
+        )
+    else:
+        out += _schedule_rows(ctx, schedules, version_column=True)
+    out.append(
+        ctx.plain("The thresholds the promotion and production gates apply are the policy's checks in section 4.")
     )
+    return out
 
 
 @block("incident_register")
