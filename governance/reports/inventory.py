@@ -273,11 +273,8 @@ def inventory_csv(document: Mapping) -> bytes:
     return out.getvalue().encode()
 
 
-def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
-    """The report as a landscape PDF: what it covers, the totals, the table, overrides and incidents."""
-    width, height = landscape(ps.page_size())
-    r = Renderer(document, {"title": TITLE}, {})
-    r.width = width - 2 * ps.MARGIN_X
+def _story(document: Mapping, r: Renderer) -> list:
+    """What the PDF prints: what it covers, the totals, the table, overrides and incidents."""
     as_of = document["as_of"]
     story = [
         r.p(escape(TITLE), "cover_title"),
@@ -322,7 +319,7 @@ def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
         "Review flags open / raised",
         "Revalid. flags / missed checks open",
         "Overrides",
-        "Incidents (unreported)",
+        "Incidents / unreported",
     ]
     data = [r.heads(*heads)]
     for m in document["models"]:
@@ -341,10 +338,10 @@ def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
                 r.cell(f"{m['review_flags_open']} / {m['review_flags_raised']}"),
                 r.cell(f"{m['revalidation_flags_open']} / {m['missed_checks_open']}"),
                 r.cell(m["overrides"]),
-                r.cell(f"{m['incidents']} ({m['incidents_unreported']})"),
+                r.cell(f"{m['incidents']} / {m['incidents_unreported']}"),
             ]
         )
-    weights = [0.15, 0.06, 0.07, 0.1, 0.12, 0.12, 0.1, 0.08, 0.08, 0.05, 0.07]
+    weights = [0.14, 0.06, 0.07, 0.1, 0.11, 0.12, 0.1, 0.08, 0.08, 0.07, 0.07]
     story += [r.table(data, [r.width * x for x in weights]), Spacer(1, 8)]
     story.append(r.p("Gate overrides in the period", "h2"))
     if document["overrides"]:
@@ -392,6 +389,15 @@ def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
             "small",
         ),
     ]
+    return story
+
+
+def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
+    """The report as a landscape PDF, laid out twice: the first pass counts the pages ("Page k of n")."""
+    width, height = landscape(ps.page_size())
+    r = Renderer(document, {"title": TITLE}, {})
+    r.width = width - 2 * ps.MARGIN_X
+    as_of = document["as_of"]
     total: dict = {}
 
     def on_page(canv, doc):
@@ -408,38 +414,42 @@ def render_inventory_pdf(document: Mapping, out_path: Path) -> None:
             super()._endBuild()
             total["pages"] = self.page
 
+    def build(target) -> None:
+        doc = _Doc(
+            target,
+            pagesize=(width, height),
+            leftMargin=ps.MARGIN_X,
+            rightMargin=ps.MARGIN_X,
+            topMargin=ps.MARGIN_TOP,
+            bottomMargin=ps.MARGIN_BOTTOM,
+            title=f"{TITLE} \u2014 as of {as_of['date']}",
+            author=fmt(document["organisation"]),
+            subject=f"inventory report {document['report_id']}",
+            creator=f"{document['generator']['name']} {document['generator']['version']}",
+            keywords=f"report_id={document['report_id']} sha256={r.content_hash}",
+            invariant=1,
+            initialFontName=ps.FONT,
+            lang=PACK_LANGUAGE,
+            displayDocTitle=1,
+        )
+        frame = Frame(
+            ps.MARGIN_X,
+            ps.MARGIN_BOTTOM,
+            r.width,
+            height - ps.MARGIN_TOP - ps.MARGIN_BOTTOM,
+            id="body",
+            leftPadding=0,
+            rightPadding=0,
+            topPadding=0,
+            bottomPadding=0,
+        )
+        doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=on_page)])
+        doc.build(_story(document, r), canvasmaker=_make_canvas(_pdf_date(as_of["ts"])))
+
+    build(io.BytesIO())
     tmp = f"{out_path}.part"
-    doc = _Doc(
-        tmp,
-        pagesize=(width, height),
-        leftMargin=ps.MARGIN_X,
-        rightMargin=ps.MARGIN_X,
-        topMargin=ps.MARGIN_TOP,
-        bottomMargin=ps.MARGIN_BOTTOM,
-        title=f"{TITLE} \u2014 as of {as_of['date']}",
-        author=fmt(document["organisation"]),
-        subject=f"inventory report {document['report_id']}",
-        creator=f"{document['generator']['name']} {document['generator']['version']}",
-        keywords=f"report_id={document['report_id']} sha256={r.content_hash}",
-        invariant=1,
-        initialFontName=ps.FONT,
-        lang=PACK_LANGUAGE,
-        displayDocTitle=1,
-    )
-    frame = Frame(
-        ps.MARGIN_X,
-        ps.MARGIN_BOTTOM,
-        r.width,
-        height - ps.MARGIN_TOP - ps.MARGIN_BOTTOM,
-        id="body",
-        leftPadding=0,
-        rightPadding=0,
-        topPadding=0,
-        bottomPadding=0,
-    )
-    doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=on_page)])
     try:
-        doc.multiBuild(story, canvasmaker=_make_canvas(_pdf_date(as_of["ts"])))
+        build(tmp)
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):

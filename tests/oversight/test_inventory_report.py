@@ -86,6 +86,7 @@ def test_every_model_with_its_oversight_state_in_csv_and_pdf(inventory, risk_off
     text = " ".join(" ".join(page.extract_text() for page in PdfReader(str(pdf)).pages).split())
     assert "Model inventory report for the model risk committee" in text
     assert "2 model(s). Unresolved findings: 1 high, 0 medium, 0 low (0 overdue)." in text
+    assert "Page 1 of 1" in text
     [event] = events("inventory_report.generate")
     assert event.record_json["data"]["bundle_sha256"] == report.sha256("bundle")
     assert event.record_json["data"]["models"] == 2

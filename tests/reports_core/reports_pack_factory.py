@@ -413,7 +413,7 @@ def oversight_record() -> dict:
                 {
                     "due_at": ts(1 + 7 * k),
                     "status": "missed" if k in (2, 4) else "received",
-                    "evaluation": None if k in (2, 4) else f"EV-{k:04d}",
+                    "evaluation": None if k in (2, 4) else f"EV-{1000 + k:04d}",
                 }
                 for k in range(1, 9)
             ],

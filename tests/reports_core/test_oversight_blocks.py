@@ -74,3 +74,73 @@ def test_an_empty_oversight_record_says_so(tmp_path_factory):
             assert "No serious incident of this version is recorded in this service." in rendered.text
             assert "NOT PROVIDED: post-market monitoring plan record of this system" in rendered.text
             assert "Who must provide it: the risk officer, for each high-risk model" in rendered.text
+
+
+def test_the_inventory_report_pdf_lays_out_many_long_rows(tmp_path):
+    """60 models with long names and texts, large counts: no layout defect, pages numbered "k of n"."""
+    from governance.reports.inventory import COLUMNS, render_inventory_pdf
+
+    rows = []
+    for i in range(60):
+        row = {
+            c: 1234567 if c.startswith(("open_", "review_", "overrides", "incidents", "missed", "overdue")) else ""
+            for c in COLUMNS
+        }
+        row.update(
+            {
+                "model": f"retail-credit-application-scorecard-with-a-long-name-{i:02d}",
+                "title": "Probability of default at application, unsecured consumer lending " * 2,
+                "risk_tier": "tier_1",
+                "eu_ai_act_category": "high",
+                "stage": "production",
+                "version": f"{i}.10.100",
+                "last_validation": "2026-03-18",
+                "last_conclusion": "fit with conditions",
+                "next_validation_due": "2027-03-18",
+                "validation_status": "OVERDUE by 1234 day(s)",
+                "revalidation_flags_open": 1,
+            }
+        )
+        rows.append(row)
+    document = {
+        "format": "mlgov.inventory/v1",
+        "report_id": "inv-0123456789abcdef0123",
+        "title": "Model inventory report for the model risk committee",
+        "as_of": {"date": "2026-11-29", "seq": 1234567, "ts": "2026-11-29T23:59:59.999999Z"},
+        "period": {"start": "2026-08-31", "end": "2026-11-29"},
+        "generator": {"name": "mlgov", "version": "0.1.0"},
+        "organisation": "Example Bank plc",
+        "columns": list(COLUMNS),
+        "models": rows,
+        "totals": {"models": 60},
+        "overrides": [
+            {
+                "model": rows[0]["model"],
+                "version": "1.0.0",
+                "request": "PR-123456",
+                "approver": "rita.risk",
+                "role": "risk_officer",
+                "signed_at": "2026-11-01T10:00:00.000000Z",
+                "overridden_checks": "disparate_impact_ratio, demographic_parity_difference",
+                "justification": "Compensating control: manual review of every refusal in the affected band. " * 3,
+            }
+        ],
+        "incidents": [
+            {
+                "model": rows[1]["model"],
+                "version": "1.0.0",
+                "id": "INC-123456",
+                "aware_at": "2026-11-20T09:00:00.000000Z",
+                "rule": "Art. 73(3): 2 days after awareness",
+                "reporting_deadline": "2026-11-22T09:00:00.000000Z",
+                "status": "OVERDUE",
+            }
+        ],
+    }
+    path = tmp_path / "inventory.pdf"
+    render_inventory_pdf(document, path)
+    assert layout.problems(str(path), max_digits=numbers.digits()) == []
+    from pypdf import PdfReader
+
+    pages = PdfReader(str(path)).pages
+    assert len(pages) > 2 and f"Page {len(pages)} of {len(pages)}" in pages[-1].extract_text()
