@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from governance.accounts.models import User
+from governance.registry import selectors as registry_selectors
 from governance.registry.models import (
     AnnexIIIArea,
     EuAiActCategory,
@@ -43,6 +44,9 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     versions_url = serializers.SerializerMethodField()
     production_version = serializers.SerializerMethodField()
+    regimes_in_effect = serializers.SerializerMethodField(
+        help_text="governing_regimes, or the installation's DEFAULT_GOVERNING_REGIMES when the model names none."
+    )
 
     class Meta:
         model = RegisteredModel
@@ -56,6 +60,8 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "eu_ai_act_category",
             "annex_iii_area",
             "risk_tier",
+            "governing_regimes",
+            "regimes_in_effect",
             "status",
             "created_by",
             "created_at",
@@ -63,6 +69,9 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "production_version",
             "versions_url",
         ]
+
+    def get_regimes_in_effect(self, obj) -> list[str]:
+        return registry_selectors.governing_regimes(obj)
 
     def get_versions_url(self, obj) -> str:
         return f"/api/v1/versions/?model={obj.name}"
@@ -86,6 +95,12 @@ class RegisteredModelCreateSerializer(StrictSerializer):
     eu_ai_act_category = serializers.ChoiceField(choices=EuAiActCategory.choices)
     annex_iii_area = serializers.ChoiceField(choices=AnnexIIIArea.choices, required=False, default="none")
     risk_tier = serializers.ChoiceField(choices=RiskTier.choices)
+    governing_regimes = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=16,
+        help_text="Outline ids (sr11-7, eu-ai-act, pra-ss1-23); empty or absent: DEFAULT_GOVERNING_REGIMES.",
+    )
     owner = serializers.SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_active=True), required=False
     )
@@ -100,6 +115,12 @@ class RegisteredModelUpdateSerializer(StrictSerializer):
     eu_ai_act_category = serializers.ChoiceField(choices=EuAiActCategory.choices, required=False)
     annex_iii_area = serializers.ChoiceField(choices=AnnexIIIArea.choices, required=False)
     risk_tier = serializers.ChoiceField(choices=RiskTier.choices, required=False)
+    governing_regimes = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=16,
+        help_text="Outline ids; [] returns the model to DEFAULT_GOVERNING_REGIMES. Risk officers only.",
+    )
     status = serializers.ChoiceField(choices=ModelStatus.choices, required=False)
     owner = serializers.SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_active=True), required=False

@@ -296,6 +296,8 @@ class CommitteeMemberSerializer(serializers.ModelSerializer):
 
 class CommitteeSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    scope = serializers.CharField(read_only=True, help_text="A risk tier or EU AI Act category; empty for a model's")
+    target_stage = serializers.CharField(read_only=True, help_text="staging or production")
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     members = serializers.SerializerMethodField()
 

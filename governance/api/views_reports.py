@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -73,8 +73,17 @@ class PackRequestSerializer(serializers.Serializer):
     model_version = serializers.PrimaryKeyRelatedField(
         queryset=ModelVersion.objects.all(), error_messages={"does_not_exist": "no model version with id {pk_value}"}
     )
-    regime = serializers.ChoiceField(choices=Regime.choices)
+    regime = serializers.ChoiceField(
+        choices=Regime.choices,
+        required=False,
+        help_text="Omitted: one pack per regime governing the model (its governing_regimes, or "
+        'DEFAULT_GOVERNING_REGIMES); the response is then {"packs": [...]}.',
+    )
     as_of = serializers.IntegerField(required=False, min_value=0, help_text="Audit seq; default: the latest entry.")
+
+
+class PackListSerializer(serializers.Serializer):
+    packs = PackSerializer(many=True)
 
 
 class PackFilter(django_filters.FilterSet):
@@ -112,10 +121,23 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Governance
     def get_queryset(self):
         return DocumentationPack.objects.select_related("model_version__model", "requested_by")
 
-    @extend_schema(request=PackRequestSerializer, responses={202: PackSerializer})
+    @extend_schema(
+        request=PackRequestSerializer,
+        responses={202: PolymorphicProxySerializer("PackRequested", [PackSerializer, PackListSerializer], None)},
+    )
     def create(self, request):
         data = PackRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if "regime" not in data.validated_data:
+            packs = services.packs_request_governing(
+                by=self.principal,
+                version=data.validated_data["model_version"],
+                as_of=data.validated_data.get("as_of"),
+            )
+            for pack in packs:
+                pack.refresh_from_db()
+            body = {"packs": PackSerializer(packs, many=True, context={"request": request}).data}
+            return Response(body, status=status.HTTP_202_ACCEPTED)
         pack = services.pack_request(
             by=self.principal,
             version=data.validated_data["model_version"],

@@ -17,6 +17,7 @@ from governance.common.errors import Conflict, PermissionRefused, ValidationFail
 from governance.common.events import announce
 from governance.common.refusals import refusals
 from governance.common.services import changed_fields, full_clean_or_raise
+from governance.registry import regimes as regimes_mod
 from governance.registry.models import (
     LINEAGE_FIELDS,
     ModelStatus,
@@ -28,7 +29,14 @@ from governance.registry.models import (
 MODEL_CREATE_ROLES = (DEVELOPER, PIPELINE, RISK_OFFICER)
 VERSION_CREATE_ROLES = (DEVELOPER, PIPELINE)
 MODEL_DESCRIPTIVE_FIELDS = ("title", "purpose", "business_unit")
-MODEL_CLASSIFICATION_FIELDS = ("risk_tier", "eu_ai_act_category", "annex_iii_area", "owner", "status")
+MODEL_CLASSIFICATION_FIELDS = (
+    "risk_tier",
+    "eu_ai_act_category",
+    "annex_iii_area",
+    "governing_regimes",
+    "owner",
+    "status",
+)
 VERSION_MUTABLE_FIELDS = ("description",)
 
 
@@ -50,6 +58,7 @@ def _model_snapshot(model: RegisteredModel) -> dict:
         "eu_ai_act_category": model.eu_ai_act_category,
         "annex_iii_area": model.annex_iii_area,
         "risk_tier": model.risk_tier,
+        "governing_regimes": list(model.governing_regimes or []),
         "status": model.status,
     }
 
@@ -69,10 +78,14 @@ def registered_model_create(
     annex_iii_area: str = "none",
     title: str = "",
     owner: User | None = None,
+    governing_regimes: list[str] | None = None,
 ) -> RegisteredModel:
+    """Register a model. ``governing_regimes`` (empty: the installation default) is validated against
+    the regimes the outlines define."""
     target = {"type": "registered_model", "id": name, "name": name}
     with refusals(by, "registered_model.create", target):
         by.require_role(*MODEL_CREATE_ROLES, reason="only developers, pipelines and risk officers register models")
+        regimes = regimes_mod.clean_regimes(governing_regimes or [])
         model = RegisteredModel(
             name=name,
             title=title,
@@ -81,6 +94,7 @@ def registered_model_create(
             eu_ai_act_category=eu_ai_act_category,
             risk_tier=risk_tier,
             annex_iii_area=annex_iii_area,
+            governing_regimes=regimes,
             owner=owner or by.user,
             created_by=by.user,
         )
@@ -109,6 +123,8 @@ def registered_model_update(*, by: Principal, model: RegisteredModel, data: dict
             )
         if not by.has_role(RISK_OFFICER) and (by.user is None or model.owner_id != by.user.pk):
             raise PermissionRefused("only the model's owner or a risk officer may change it")
+        if "governing_regimes" in data:
+            data = {**data, "governing_regimes": regimes_mod.clean_regimes(data["governing_regimes"])}
         with audit_unit(by.actor) as audit:
             model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
             changes = changed_fields(model, data)

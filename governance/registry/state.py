@@ -13,6 +13,7 @@ MODEL_FIELDS = (
     "eu_ai_act_category",
     "annex_iii_area",
     "risk_tier",
+    "governing_regimes",
     "status",
 )
 VERSION_FIELDS = ("model", "version", "stage", *LINEAGE_FIELDS)
@@ -37,6 +38,7 @@ class RegistryReplayer:
         key = str(target["id"])
         if action == "registered_model.create":
             self.models[key] = {name: data.get(name) for name in MODEL_FIELDS if name in data}
+            self.models[key].setdefault("governing_regimes", [])  # models registered before the field
         elif action == "registered_model.update":
             row = self.models.setdefault(key, {})
             for name, change in data.items():

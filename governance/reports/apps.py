@@ -23,4 +23,10 @@ class ReportsConfig(AppConfig):
         from governance.reports.jobs import reap_stale_packs
 
         handlers.connect()
+
+        from governance.registry.regimes import check_default_regimes, register_regimes
+        from governance.reports.outlines import regime_choices
+
+        register_regimes(regime_choices())
+        check_default_regimes()
         register_reaper("documentation_packs", reap_stale_packs)

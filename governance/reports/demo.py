@@ -9,6 +9,7 @@ from django.conf import settings
 
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
+from governance.registry import selectors as registry_selectors
 from governance.registry.models import ModelVersion
 from governance.reports.models import DocumentationPack, NarrativeEntry, PackStatus
 from governance.reports.services import narrative_set, pack_request
@@ -125,7 +126,9 @@ def seed(command, by: Principal) -> None:
         )
     auditor = User.objects.get(username="alex.auditor")
     samples_dir().mkdir(parents=True, exist_ok=True)
-    for regime, name in SAMPLE_NAMES.items():
+    # the samples are the packs of the regimes governing the demo model (seeded as all three)
+    for regime in registry_selectors.governing_regimes(version.model):
+        name = SAMPLE_NAMES.get(regime, f"{regime}-german-credit-scoring.pdf")
         pack = (
             DocumentationPack.objects.filter(model_version=version, regime=regime, status=PackStatus.DONE)
             .order_by("-as_of_seq")

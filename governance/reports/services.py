@@ -17,6 +17,7 @@ from governance.accounts.roles import AUDITOR, RISK_OFFICER
 from governance.common.errors import Conflict, PermissionRefused, ValidationFailed
 from governance.common.events import announce
 from governance.common.refusals import refusals
+from governance.registry import selectors as registry_selectors
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.registry.services import model_target, version_target
 from governance.reports.bundle import file_sha256, write_bundle
@@ -101,24 +102,48 @@ def pack_request(*, by: Principal, version: ModelVersion, regime: str, as_of: in
             event = as_of_event(as_of)
         except SnapshotError as exc:
             raise ValidationFailed(str(exc), field=exc.field) from exc
-        outline = load_outline(regime)
         with audit_unit(by.actor) as audit:
-            pack = DocumentationPack.objects.create(
-                model_version=version,
-                regime=regime,
-                as_of_seq=event.seq,
-                as_of_ts=event.record_json["ts"],
-                requested_by=by.user,
-                outline_version=outline["outline_version"],
-                regulatory_text=outline.get("regulatory_text", "")[:300],
-            )
-            audit.add(
-                "report.request",
-                pack_target(pack),
-                details={"as_of": event.seq, "outline_version": outline["outline_version"]},
-            )
-            announce("documentation_pack.requested", pack_id=pack.pk, by=by.as_context())
+            pack = _queue(audit, by, version, regime, event)
     return pack
+
+
+def _queue(audit, by: Principal, version: ModelVersion, regime: str, event, details: dict | None = None):
+    """Create one queued pack and its ``report.request`` event inside the caller's audit unit."""
+    outline = load_outline(regime)
+    pack = DocumentationPack.objects.create(
+        model_version=version,
+        regime=regime,
+        as_of_seq=event.seq,
+        as_of_ts=event.record_json["ts"],
+        requested_by=by.user,
+        outline_version=outline["outline_version"],
+        regulatory_text=outline.get("regulatory_text", "")[:300],
+    )
+    audit.add(
+        "report.request",
+        pack_target(pack),
+        details={"as_of": event.seq, "outline_version": outline["outline_version"], **(details or {})},
+    )
+    announce("documentation_pack.requested", pack_id=pack.pk, by=by.as_context())
+    return pack
+
+
+def packs_request_governing(
+    *, by: Principal, version: ModelVersion, as_of: int | None = None
+) -> list[DocumentationPack]:
+    """Queue one pack per regime governing the version's model (its ``governing_regimes``, or the
+    installation's ``DEFAULT_GOVERNING_REGIMES``), all as of the same audit seq, in one transaction."""
+    regimes = registry_selectors.governing_regimes(version.model)
+    with refusals(by, "report.request", version_target(version), details={"regime": ",".join(regimes)[:64]}):
+        if not _may_use_packs(by):
+            raise PermissionRefused("documentation packs are requested by auditors and risk officers")
+        try:
+            event = as_of_event(as_of)
+        except SnapshotError as exc:
+            raise ValidationFailed(str(exc), field=exc.field) from exc
+        with audit_unit(by.actor) as audit:
+            packs = [_queue(audit, by, version, r, event, {"governing_regimes": regimes}) for r in regimes]
+    return packs
 
 
 def _progress(pack: DocumentationPack, text: str, status: str | None = None) -> None:

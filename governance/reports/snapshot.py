@@ -26,6 +26,7 @@ from audit.selectors import AuditCheckpoint, AuditEvent
 from audit.services import TS_FORMAT, parse_ts
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
+from governance.registry.regimes import default_regimes
 from governance.reports import evidence
 from governance.reports.identity import derive_pack_id
 from governance.reports.models import DocumentationPack, NarrativeEntry
@@ -64,6 +65,13 @@ def _updates_after(object_type: str, object_id: int, seq: int, action: str) -> l
     return [event.record_json.get("data", {}) for event in events]
 
 
+def _governing(own: list | None) -> str:
+    """The regimes governing the model as printed: its own, or the installation default, said so."""
+    if own:
+        return ", ".join(own)
+    return ", ".join(default_regimes()) + " (installation default)"
+
+
 def _model_as_of(model: RegisteredModel, seq: int) -> dict:
     values = {
         "name": model.name,
@@ -74,6 +82,7 @@ def _model_as_of(model: RegisteredModel, seq: int) -> dict:
         "eu_ai_act_category": model.eu_ai_act_category,
         "annex_iii_area": model.annex_iii_area,
         "risk_tier": model.risk_tier,
+        "governing_regimes": list(model.governing_regimes or []),
         "status": model.status,
     }
     for change in _updates_after("registered_model", model.pk, seq, "registered_model.update"):
@@ -388,6 +397,7 @@ def build_pack(
             "business_unit": model_values["business_unit"],
             "status": model_values["status"],
             "sr11_7_tier": model_values["risk_tier"],
+            "governing_regimes": _governing(model_values["governing_regimes"]),
             "eu_ai_act": {
                 "category": model_values["eu_ai_act_category"],
                 "annex_iii_area": model_values["annex_iii_area"],

@@ -363,7 +363,7 @@ def promotion_request_create(
                 )
             rows, passed = gates.evaluate(policy, version)
             now = timezone.now()
-            committee = committee_for(model, target_stage, policy)
+            committee = committee_for(model, target_stage, policy_scopes_for(model))
             req = PromotionRequest(
                 committee=committee,
                 committee_snapshot=committee_snapshot(committee),

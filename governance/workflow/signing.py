@@ -21,7 +21,7 @@ from governance.accounts.models import User
 from governance.accounts.roles import RISK_OFFICER, VALIDATOR, has_role, role_names
 from governance.common.errors import Conflict, DomainError, IllegalTransition, PermissionRefused
 from governance.registry.models import RegisteredModel
-from governance.workflow.models import OPEN_STATUSES, Approval, Committee, Decision, Policy, PromotionRequest
+from governance.workflow.models import OPEN_STATUSES, Approval, Committee, Decision, PromotionRequest
 
 SIGNER_ROLE_PREFERENCE = (VALIDATOR, RISK_OFFICER)
 
@@ -40,10 +40,15 @@ def valid_approvals(req: PromotionRequest):
 # --- committees, quorum and expiry ------------------------------------------------------------------------------
 
 
-def committee_for(model: RegisteredModel, target_stage: str, policy: Policy) -> Committee | None:
-    """The active committee that signs a request: the model's own for the stage, else its policy scope's."""
+def committee_for(model: RegisteredModel, target_stage: str, scopes: list[str]) -> Committee | None:
+    """The active committee that signs a request: the model's own for the stage, else the first of its
+    scopes (most specific first, as for policies: e.g. ``["high", "tier_1"]``) that has one."""
     active = Committee.objects.filter(is_active=True, target_stage=target_stage)
-    return active.filter(model=model).first() or active.filter(model__isnull=True, scope=policy.scope).first()
+    own = active.filter(model=model).first()
+    if own is not None:
+        return own
+    by_scope = {c.scope: c for c in active.filter(model__isnull=True, scope__in=scopes)}
+    return next((by_scope[scope] for scope in scopes if scope in by_scope), None)
 
 
 def committee_snapshot(committee: Committee | None) -> dict:

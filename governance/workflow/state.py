@@ -1,8 +1,9 @@
-"""Replays workflow events to rebuild promotion requests and approvals (audit.state, ``audit_verify --state``)."""
+"""Replays workflow events to rebuild promotion requests, approvals and recusals (audit.state,
+``audit_verify --state``)."""
 
 from __future__ import annotations
 
-from governance.workflow.models import Approval, PromotionRequest
+from governance.workflow.models import Approval, PromotionRequest, Recusal
 
 STATUS_ACTIONS = (
     "promotion_request.withdraw",
@@ -18,12 +19,14 @@ class WorkflowReplayer:
         "promotion_request.approve",
         "promotion_request.reject",
         "promotion_request.promote",
+        "promotion_request.recuse",
         *STATUS_ACTIONS,
     )
 
     def __init__(self):
         self.requests: dict[str, dict] = {}
         self.approvals: dict[str, dict] = {}
+        self.recusals: dict[str, dict] = {}
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
@@ -47,6 +50,13 @@ class WorkflowReplayer:
                 "decision": action.rsplit(".", 1)[1],
                 "role": data.get("role"),
                 "justification": record.get("reason", ""),
+            }
+        elif action == "promotion_request.recuse":
+            self.recusals[str(data.get("recusal"))] = {
+                "request": key,
+                "member": data.get("member"),
+                "role": data.get("role"),
+                "reason": record.get("reason", ""),
             }
         elif action == "promotion_request.promote":
             self.requests.setdefault(key, {})["status"] = "promoted"
@@ -94,4 +104,16 @@ class WorkflowReplayer:
                 "pk", "request_id", "approver__username", "decision", "role", "justification"
             )
         }
-        return compare_rows("workflow_approval", approvals, self.approvals)
+        divergence = compare_rows("workflow_approval", approvals, self.approvals)
+        if divergence:
+            return divergence
+        recusals = {
+            str(r["pk"]): {
+                "request": str(r["request_id"]),
+                "member": r["member__username"],
+                "role": r["role"],
+                "reason": r["reason"],
+            }
+            for r in Recusal.objects.values("pk", "request_id", "member__username", "role", "reason")
+        }
+        return compare_rows("workflow_recusal", recusals, self.recusals)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.urls import reverse
 
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
+from governance.registry import selectors as registry_selectors
 from governance.registry.models import ModelVersion
+from governance.registry.regimes import known_regimes
 from governance.reports.models import PackStatus
 from governance.workspace import selectors
 
@@ -17,9 +19,22 @@ def can_request_packs(user) -> bool:
     return not user.is_service_account and user.has_role(*PACK_ROLES)
 
 
+def pack_regimes(version: ModelVersion) -> dict:
+    """The regimes whose packs the page offers: those governing the model first (its
+    ``governing_regimes`` or the installation default), then the others."""
+    governing = registry_selectors.governing_regimes(version.model)
+    titles = dict(known_regimes())
+    return {
+        "governing_regimes": [(r, titles.get(r, r)) for r in governing],
+        "other_regimes": [(r, t) for r, t in known_regimes() if r not in governing],
+        "regimes_are_default": not version.model.governing_regimes,
+    }
+
+
 def packs_context(version: ModelVersion, user) -> dict:
     packs = list(version.documentation_packs.select_related("requested_by").order_by("-created_at", "-id"))
     return {
+        **pack_regimes(version),
         "packs": packs,
         "packs_pending": any(p.status not in (PackStatus.DONE, PackStatus.FAILED) for p in packs),
         "packs_url": reverse("admin:workspace_version_packs", args=[version.pk]),

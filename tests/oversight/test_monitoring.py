@@ -180,3 +180,12 @@ def test_each_gated_metric_series_is_served_paginated(api_for, production, audit
     assert [p["value"] for p in rest["results"]][-2:] == ["0.77", "0.74"]
     bad = reader.get(f"/api/v1/versions/{production.pk}/series/?metric=nonsense")
     assert bad.status_code == 400 and "kind" in bad.json()["error"]["fields"]
+
+
+def test_celery_beat_runs_the_missed_check_job_hourly():
+    from celery import current_app
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["oversight-flag-missed-checks"]
+    assert entry["task"] == "oversight.flag_missed_checks" and entry["schedule"] == 3600.0
+    assert "oversight.flag_missed_checks" in current_app.tasks

@@ -137,3 +137,6 @@ def test_per_group_intervals_are_printed_beside_the_rates(demo, tmp_path):  # no
     low, high = evaluation.result["metric_intervals"]["disparate_impact_ratio"]
     assert f"95% interval {numbers.measured(low)} to {numbers.measured(high)}" in text
     assert layout.problems(pdf_path(pack, tmp_path)) == []
+    # the demo seeds the regimes governing the model; the summary prints them
+    governing = [row[1] for row in rows if len(row) == 2 and row[0] == "Governing regimes"]
+    assert governing and set(governing) == {"sr11-7, eu-ai-act, pra-ss1-23"}

@@ -79,6 +79,17 @@ def test_a_recusal_changes_the_quorum_arithmetic(board, version, developer):
     assert (state["eligible"], state["reachable"]) == (2, False)
 
 
+def test_recusals_replay_from_the_audit_log(board, version, developer):
+    from audit.state import verify_state
+
+    _, m = board
+    wf.good_evidence(version)
+    req = wf.request(version, developer)
+    committees.promotion_request_recuse(by=as_user(m["v3"]), request=req, reason="Conflict: I built it.")
+    result = verify_state()
+    assert result.ok, result.message
+
+
 def test_recusal_bad_paths_are_refused_audited_and_write_nothing(board, version, developer, validator):
     _, m = board
     wf.good_evidence(version)
@@ -101,6 +112,29 @@ def test_recusal_bad_paths_are_refused_audited_and_write_nothing(board, version,
     # a non-member is also refused signing
     with pytest.raises(PermissionRefused, match="not a member"):
         wf.approve(req, validator)
+
+
+def test_a_seat_does_not_lift_separation_of_duties(risk_officer, model, developer):
+    """A committee member who registered the version (or requested the promotion) still cannot sign it."""
+    from tests.factories import registry as registry_factories
+
+    builder = person("validator", "developer")
+    others = [person("validator"), person("validator")]
+    committees.committee_create(
+        by=as_user(risk_officer),
+        name="Builders' committee",
+        scope="high",
+        target_stage="staging",
+        quorum=2,
+        members=[{"user": u, "role": "validator"} for u in (builder, *others)],
+    )
+    version = registry_factories.model_version(model=model, user=builder)
+    wf.good_evidence(version)
+    req = wf.request(version, developer)
+    with pytest.raises(PermissionRefused, match="you registered this version"):
+        wf.approve(req, builder)
+    wf.approve(req, others[0])
+    assert wf.approve(req, others[1]).status == "promoted"
 
 
 def test_a_closed_request_takes_no_recusal(board, version, developer):
@@ -181,6 +215,23 @@ def test_only_risk_officers_set_up_committees_and_revisions_are_audited(board, v
     assert seats.count() == 4 and seats.filter(removed_at__isnull=False).get().user == m["v3"]
     data = last_event("committee.revise").record_json["data"]
     assert len(data["before"]["members"]) == 4 and len(data["after"]["members"]) == 3
+
+
+def test_a_tier_committee_signs_a_high_risk_model_without_a_category_committee(version, developer, risk_officer):
+    v1, v2 = person("validator"), person("validator")
+    tier = committees.committee_create(
+        by=as_user(risk_officer),
+        name="Tier 1 staging committee",
+        scope="tier_1",
+        target_stage="staging",
+        quorum=2,
+        members=[{"user": v1, "role": "validator"}, {"user": v2, "role": "validator"}],
+    )
+    wf.good_evidence(version)
+    req = wf.request(version, developer)  # judged under the "high" policy; the tier's committee signs
+    assert req.policy.scope == "high" and req.committee == tier
+    assert wf.approve(req, v1).status == "pending"
+    assert wf.approve(req, v2).status == "promoted"
 
 
 def test_a_model_committee_wins_over_its_scope(board, version, developer, risk_officer):
@@ -335,3 +386,35 @@ def test_the_request_page_shows_who_recused_and_why(board, version, developer, r
     listing = other.get("/admin/workflow/committee/")
     assert listing.status_code == 200 and "Model risk committee" in listing.content.decode()
     assert other.get(f"/admin/workflow/committee/{req.committee_id}/change/").status_code == 200
+
+
+def test_a_committee_is_created_and_revised_in_the_admin(risk_officer, validator):
+    from django.test import Client
+
+    second = person("validator")
+    client = Client()
+    client.force_login(risk_officer)
+    form = {
+        "name": "Tier 1 production committee",
+        "description": "",
+        "scope": "tier_1",
+        "model": "",
+        "target_stage": "production",
+        "quorum": "3",
+        "role_minimums": '{"validator": 1}',
+        "is_active": "on",
+        "members_text": f"{validator.username} validator\n{second.username} validator",
+    }
+    response = client.post("/admin/workflow/committee/add/", form, follow=True)
+    assert "3 approvals cannot come from a committee of 2 members" in response.content.decode()
+    assert not Committee.objects.exists()
+    form["quorum"] = "2"
+    response = client.post("/admin/workflow/committee/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    committee = Committee.objects.get()
+    assert committee.quorum == 2 and committee.active_members().count() == 2
+    form.update({"quorum": "1", "change_reason": "One signature is enough for tier 1."})
+    response = client.post(f"/admin/workflow/committee/{committee.pk}/change/", form)
+    assert response.status_code == 302
+    committee.refresh_from_db()
+    assert committee.quorum == 1 and last_event("committee.revise").record_json["reason"].startswith("One signature")

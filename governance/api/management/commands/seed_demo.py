@@ -53,6 +53,10 @@ def seed_people(command: BaseCommand, by: Principal) -> None:
         command.stderr.write(f"  created service account {PIPELINE_ACCOUNT} (token saved in {path})")
 
 
+# The demo bank lends in the UK and the EU and has a US branch: all three regimes govern the model.
+DEMO_REGIMES = ("sr11-7", "eu-ai-act", "pra-ss1-23")
+
+
 def seed_model(command: BaseCommand, by: Principal) -> None:
     dana = User.objects.get(username="dana.developer")
     pipeline = User.objects.get(username=PIPELINE_ACCOUNT)
@@ -71,8 +75,15 @@ def seed_model(command: BaseCommand, by: Principal) -> None:
             eu_ai_act_category="high",
             annex_iii_area="5_essential_services",
             risk_tier="tier_1",
+            governing_regimes=list(DEMO_REGIMES),
         )
         command.stderr.write(f"  registered model {MODEL_NAME}")
+    elif not model.governing_regimes:  # a demo database seeded before the field existed
+        model = registry.registered_model_update(
+            by=Principal.for_user(User.objects.get(username="rita.risk"), auth="cli"),
+            model=model,
+            data={"governing_regimes": list(DEMO_REGIMES)},
+        )
     data_sha = demo.sha256_file(demo.DATA_FILE)
     for version, registrant, commit in (
         ("1.0.0", dana, "3f2a9c1d7e5b4a6c8d0e1f2a3b4c5d6e7f8a9b0c"),

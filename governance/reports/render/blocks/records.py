@@ -64,6 +64,7 @@ def model_summary(ctx):
         ("SR 11-7 risk tier", m.get("sr11_7_tier")),
         ("EU AI Act category", eu.get("category")),
         ("Annex III area", eu.get("annex_iii_area")),
+        ("Governing regimes", m.get("governing_regimes")),
         ("Model status", m.get("status")),
         ("Version", v.get("version")),
         ("Stage", v.get("stage")),
