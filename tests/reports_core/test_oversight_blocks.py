@@ -76,6 +76,15 @@ def test_an_empty_oversight_record_says_so(tmp_path_factory):
             assert "Who must provide it: the risk officer, for each high-risk model" in rendered.text
 
 
+def test_a_system_that_is_not_high_risk_needs_no_plan(tmp_path_factory):
+    pack = factory.make_pack("eu-ai-act")
+    pack["model"]["eu_ai_act"]["category"] = "limited"
+    pack["oversight"] = {}
+    text = render(tmp_path_factory, pack, "limited-no-plan").text
+    assert "No plan is recorded. A post-market monitoring plan is kept for high-risk systems (Art. 72); this " in text
+    assert "NOT PROVIDED: post-market monitoring plan record" not in text
+
+
 def test_the_inventory_report_pdf_lays_out_many_long_rows(tmp_path):
     """60 models with long names and texts, large counts: no layout defect, pages numbered "k of n"."""
     from governance.reports.inventory import COLUMNS, render_inventory_pdf
