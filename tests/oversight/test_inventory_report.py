@@ -151,6 +151,7 @@ def test_the_api_and_the_admin_page_serve_it(inventory, api_for, auditor, develo
         ({"period_start": "2999-01-01"}, "period_start", "period_start: must be on or before as_of"),
         ({"period_start": "2001-01-01"}, "period_start", "period_start: the period is at most 1098 days"),
         ({"file": "xls"}, "file", "file: must be one of bundle, pdf, csv"),
+        ({"as_of": "9" * 5000}, "as_of", "as_of: must be a date such as 2026-12-31"),
     ],
 )
 def test_bad_input_names_the_field_and_is_audited(inventory, api_for, risk_officer, query, field, reason):
