@@ -57,6 +57,18 @@ def register_replayer(factory: Callable[[], object]) -> None:
         _FACTORIES.append(factory)
 
 
+def as_recorded(value: object) -> object:
+    """A stored value as the log would record it (``audit.services.intake_value``: decimals and
+    floats as strings, NFC text, timestamps in the record's format), so that a replayer compares a
+    table's value with an event's value like for like."""
+    from audit.services import AuditInputError, intake_value
+
+    try:
+        return intake_value(value, path="state")
+    except AuditInputError:
+        return repr(value)
+
+
 def compare_rows(table: str, stored: dict[str, dict], expected: dict[str, dict]) -> Divergence | None:
     """The first difference between rows by id (``{id: {field: value}}``), in id order."""
 

@@ -3,8 +3,8 @@
 
     .venv/bin/python bench/run_all.py [--quick] [NAME ...]
 
-NAME selects a subset: ``audit``, ``offline_verifier``, ``fairness``, ``drift``, ``pack`` (or the
-script file name). Each script runs as a subprocess with this interpreter and its output is
+NAME selects a subset: ``audit``, ``offline_verifier``, ``fairness``, ``drift``, ``pack``,
+``dashboard`` (or the script file name). Each script runs as a subprocess with this interpreter and its output is
 streamed as it comes. ``--quick`` is passed through to the scripts that accept it (scripts without it get small
 sizes through their own options, see QUICK_FALLBACK). A script that
 does not exist yet is skipped with a message. Exits non-zero if a script failed to run (a
@@ -32,6 +32,7 @@ SCRIPTS = {
     "verify_incremental": "bench_verify_incremental.py",
     "pack": "bench_pack.py",
     "pack_db": "bench_pack_db.py",
+    "dashboard": "bench_dashboard.py",
 }
 
 # For scripts without --quick: smaller sizes through options they do have (used only if the script

@@ -179,7 +179,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.GovernanceAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -227,6 +227,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # re-queues or fails it (governance.evaluations.jobs). Longer than visibility timeout + time limit.
 AUDIT_FULL_VERIFY_INTERVAL_DAYS = int(os.environ.get("AUDIT_FULL_VERIFY_INTERVAL_DAYS", "7"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "2400"))
+# A job whose task could not be sent when it was queued (broker unreachable) is sent again by the
+# beat sweep jobs.redispatch_queued (every JOB_REDISPATCH_INTERVAL_SECONDS), at ages grace, 2 x grace,
+# 4 x grace, ... (JOB_DISPATCH_GRACE_SECONDS) while it is still queued (governance.common.jobs).
+JOB_DISPATCH_GRACE_SECONDS = int(os.environ.get("JOB_DISPATCH_GRACE_SECONDS", "60"))
+JOB_REDISPATCH_INTERVAL_SECONDS = int(os.environ.get("JOB_REDISPATCH_INTERVAL_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE: dict = {
     # A signed checkpoint at most once a second, within seconds of any change (audit.checkpoints).
     "audit-checkpoint": {"task": "audit.checkpoint_if_due", "schedule": 5.0},
@@ -235,6 +240,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "audit-verify-nightly": {"task": "audit.verify_log", "schedule": crontab(hour=2, minute=30)},
     # Evaluations and packs left queued/running/rendering by a dead worker: re-queued once or failed.
     "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": 300.0},
+    # Evaluations and packs still queued because their task could not be sent: sent again.
+    "jobs-redispatch-queued": {"task": "jobs.redispatch_queued", "schedule": float(JOB_REDISPATCH_INTERVAL_SECONDS)},
     # Promotion requests older than their policy's window become expired.
     "workflow-expire-requests": {"task": "workflow.requests_expire", "schedule": 3600.0},
     # Open requests whose gates are older than their version's newest evidence are refreshed.
@@ -272,8 +279,26 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 )
 
 # Reported and computed values of one metric on one dataset that differ by more than this (absolute)
-# are shown as a discrepancy on the request page, the version page and the dashboard.
-EVALUATION_DISCREPANCY_TOLERANCE = float(os.environ.get("EVALUATION_DISCREPANCY_TOLERANCE", "0.02"))
+# are a discrepancy: shown on the request page, the version page and the dashboard, printed in every
+# documentation pack, and refused by a policy with require_agreement. One setting for all of them;
+# EVIDENCE_DISCREPANCY_TOLERANCE (the packs' former name) is read as a deprecated alias and warned
+# about at startup (check governance.W001).
+DEPRECATED_SETTINGS_USED: list[tuple[str, str]] = []  # (old name, its replacement) found in the environment
+_tolerance = os.environ.get("EVALUATION_DISCREPANCY_TOLERANCE")
+_tolerance_alias = os.environ.get("EVIDENCE_DISCREPANCY_TOLERANCE")
+if _tolerance_alias is not None:
+    DEPRECATED_SETTINGS_USED.append(("EVIDENCE_DISCREPANCY_TOLERANCE", "EVALUATION_DISCREPANCY_TOLERANCE"))
+    if _tolerance is not None and _tolerance.strip() != _tolerance_alias.strip():
+        raise ImproperlyConfigured(
+            "EVALUATION_DISCREPANCY_TOLERANCE and its deprecated alias EVIDENCE_DISCREPANCY_TOLERANCE are both set, "
+            f"to different values ({_tolerance!r} and {_tolerance_alias!r}): keep only EVALUATION_DISCREPANCY_TOLERANCE"
+        )
+try:
+    EVALUATION_DISCREPANCY_TOLERANCE = float(_tolerance if _tolerance is not None else (_tolerance_alias or "0.02"))
+except ValueError as exc:
+    raise ImproperlyConfigured("EVALUATION_DISCREPANCY_TOLERANCE must be a number such as 0.02") from exc
+if not 0 <= EVALUATION_DISCREPANCY_TOLERANCE < float("inf"):
+    raise ImproperlyConfigured("EVALUATION_DISCREPANCY_TOLERANCE must be a finite number >= 0, e.g. 0.02")
 
 # API docs: Swagger UI and ReDoc from the drf-spectacular-sidecar package, served by the service
 # itself (no page loads anything from another host).
@@ -349,9 +374,7 @@ EU_AI_ACT_APPLICABLE_DATE = os.environ.get(
     "2 December 2027 (Digital Omnibus) was reported — confirm the date in force",
 )
 
-# Reported versus computed evidence: an absolute difference above this is a discrepancy, shown on
-# the promotion request page and in every documentation pack's executive summary.
-EVIDENCE_DISCREPANCY_TOLERANCE = float(os.environ.get("EVIDENCE_DISCREPANCY_TOLERANCE", "0.02"))
+# Reported versus computed evidence in the packs: EVALUATION_DISCREPANCY_TOLERANCE (above).
 # One number rule for every pack: measured values to this many significant digits; thresholds as
 # written; counts as integers with thousands separators; p-values below 0.0001 as "< 0.0001".
 PACK_SIGNIFICANT_DIGITS = int(os.environ.get("PACK_SIGNIFICANT_DIGITS", "4"))

@@ -78,3 +78,8 @@ def test_services_and_tasks_do_not_import_each_other_both_ways():
     for app in ("evaluations", "workflow", "reports"):
         services, tasks = f"governance.{app}.services", f"governance.{app}.tasks"
         assert tasks not in graph[services], f"{services} imports its tasks; announce a domain event instead"
+
+
+def test_one_test_layout_api_tests_live_beside_their_app():
+    """docs/architecture.md "One test layout": tests/<app>/ for every door, no tests/api/ beside it."""
+    assert not (ROOT / "tests" / "api").exists(), "API tests live beside their app: tests/<app>/test_..._api.py"

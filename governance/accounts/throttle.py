@@ -26,7 +26,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from audit.context import Actor
-from audit.services import EventSpec, audit_events_append
+from audit.services import audit_unit
 from governance.accounts.models import CredentialRefusalWindow
 
 logger = logging.getLogger(__name__)
@@ -103,23 +103,21 @@ def refusals_record(*, now: dt.datetime | None = None, limit: int = RECORD_BATCH
         if not windows:
             return 0
         seconds = settings.REFUSAL_WINDOW_SECONDS
-        specs = [
-            EventSpec(
-                actor=Actor(type="system", id="unauthenticated", auth=_AUTH[w.kind]),
-                action=ACTIONS[w.kind],
-                target={"type": "refusal_source", "id": w.source},
-                details={
-                    "count": w.count,
-                    "reasons": [{"reason": r, "count": n} for r, n in sorted(w.reasons.items())],
-                    "subjects": w.subjects,
-                    "window_start": w.window_start,
-                    "window_end": w.window_start + dt.timedelta(seconds=seconds),
-                },
-            )
-            for w in windows
-        ]
-        audit_events_append(specs)
-        CredentialRefusalWindow.objects.filter(pk__in=[w.pk for w in windows]).update(recorded=True)
+        with audit_unit() as audit:
+            for w in windows:
+                audit.add(
+                    ACTIONS[w.kind],
+                    {"type": "refusal_source", "id": w.source},
+                    actor=Actor(type="system", id="unauthenticated", auth=_AUTH[w.kind]),
+                    details={
+                        "count": w.count,
+                        "reasons": [{"reason": r, "count": n} for r, n in sorted(w.reasons.items())],
+                        "subjects": w.subjects,
+                        "window_start": w.window_start,
+                        "window_end": w.window_start + dt.timedelta(seconds=seconds),
+                    },
+                )
+            CredentialRefusalWindow.objects.filter(pk__in=[w.pk for w in windows]).update(recorded=True)
         done = len(windows)
     return done
 

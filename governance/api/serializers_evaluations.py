@@ -1,19 +1,31 @@
-"""Evaluations over the API: the response shape, and the request documentation (the request itself is
-decoded by ``decode_create_request`` and validated, with audited refusals, by the service)."""
+"""Evaluations over the API: the response shape, and the requests' shape (these serializers are both the
+documentation and the check; the view audits their refusals)."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from governance.api.errors import flatten_errors
 from governance.common.errors import ValidationFailed
+from governance.evaluations import checks as checks_core
 from governance.evaluations.models import Evaluation, EvaluationKind, ReferenceSample
+from governance.evaluations.services import (
+    COMPUTED_KINDS,
+    FILE_FORMATS,
+    MAX_REPORTED_METRICS,
+    MAX_THRESHOLDS,
+    NAME_RE,
+    PARAMS_BY_KIND,
+)
+from governance.registry.models import ModelVersion
 
-CREATE_FIELDS = ("model_version", "kind", "dataset", "thresholds", "params", "data", "file", "file_format", "columns")
-JSON_FORM_FIELDS = ("thresholds", "params", "data", "columns")
-REFERENCE_FIELDS = ("file", "file_format", "columns")
 # Base fields of every evaluation; the kind's result fields are added at top level without overriding them.
 BASE_FIELDS = [
     "id",
@@ -68,27 +80,314 @@ class EvaluationSerializer(serializers.ModelSerializer):
         return data
 
 
-class EvaluationCreateSerializer(serializers.Serializer):
-    """Documentation of ``POST /api/v1/evaluations/`` (JSON, or multipart with ``file``)."""
+def resolve_model_version(value) -> ModelVersion:
+    """The model version a request names by its id (an integer, or its digits in a form field)."""
+    if value is None or value == "":
+        raise serializers.ValidationError("is required")
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise serializers.ValidationError("must be a model version id (an integer)")
+    version = ModelVersion.objects.select_related("model").filter(pk=int(value)).first()
+    if version is None:
+        raise serializers.ValidationError(f"model version {value} does not exist")
+    return version
 
-    model_version = serializers.IntegerField(help_text="The model version's id.")
-    kind = serializers.ChoiceField(choices=EvaluationKind.choices)
-    dataset = serializers.CharField(max_length=200, help_text="A label such as holdout-2026-10.")
-    thresholds = serializers.JSONField(
-        required=False, help_text='[{"metric", "comparator", "threshold"}]; JSON-encoded in multipart.'
+
+def _at(index: int, error) -> list:
+    """An error for item ``index`` of a list field (reported as ``field[index]...``)."""
+    return [{} for _ in range(index)] + [error]
+
+
+def _plain_scalar(value) -> bool:
+    return value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ModelVersionField(serializers.Field):
+    default_error_messages = {"required": "is required", "null": "is required"}
+
+    def to_internal_value(self, data) -> ModelVersion:
+        version = resolve_model_version(data)
+        self.parent.version = version  # the refusal's target names the version even when another field is bad
+        return version
+
+    def to_representation(self, value):
+        return value.pk
+
+
+class KindField(serializers.ChoiceField):
+    def to_internal_value(self, data) -> str:
+        if data not in EvaluationKind.values:
+            raise serializers.ValidationError(
+                f"unknown evaluation kind {data!r} (expected one of: {', '.join(EvaluationKind.values)})"
+            )
+        return str(data)
+
+
+class JSONValue(serializers.JSONField):
+    """A JSON value: as sent in a JSON body; JSON-decoded from a multipart form field."""
+
+    def to_internal_value(self, data):
+        if self.context.get("form") and isinstance(data, str):
+            try:
+                return json.loads(data)
+            except ValueError as exc:
+                raise serializers.ValidationError(f"is not valid JSON ({exc})") from exc
+        return data
+
+
+class UploadField(serializers.FileField):
+    """An uploaded file, taken as it is: its contents are checked when it is read."""
+
+    def to_internal_value(self, data):
+        if not hasattr(data, "read"):
+            raise serializers.ValidationError("upload files as multipart/form-data")
+        return data
+
+
+class RequestSerializer(serializers.Serializer):
+    """Decoding shared by the evaluation requests: a JSON object or a form, no unknown fields, no NUL
+    characters; the first error is refused as a ValidationFailed naming its field
+    (``ValidationFailed`` via ``refuse_first_error``), audited by the view's refusal."""
+
+    def to_internal_value(self, data):
+        if not hasattr(data, "keys"):
+            raise serializers.ValidationError({"body": ["must be a JSON object"]})
+        allowed = list(self.fields)
+        unknown = sorted(set(data.keys()) - set(allowed))
+        if unknown:
+            raise serializers.ValidationError({unknown[0]: [f"unknown field (expected one of: {', '.join(allowed)})"]})
+        form = self.context.get("form")
+        values = {}
+        for name in allowed:
+            if name not in data:
+                continue
+            value = data.get(name) if form else data[name]
+            if isinstance(value, str) and "\x00" in value:
+                raise serializers.ValidationError({name: ["text contains a NUL character (U+0000)"]})
+            values[name] = value
+        return super().to_internal_value(values)
+
+
+def refuse_first_error(serializer: serializers.Serializer) -> dict:
+    """The serializer's validated data, or its first error raised as ValidationFailed
+    (``"<field>: <reason>"``, the field dotted as in ``data.y_true`` or ``thresholds[0].metric``)."""
+    if serializer.is_valid():
+        return serializer.validated_data
+    field, reasons = next(iter(flatten_errors(serializer.errors).items()))
+    raise ValidationFailed(f"{field}: {reasons[0]}", field=field)
+
+
+def request_data(request) -> tuple[object, dict]:
+    """The request's fields and the serializer context: uploaded files join the form fields; a file
+    sent in a JSON body is refused."""
+    form = not request.content_type.startswith("application/json")
+    body = request.data
+    if form and hasattr(body, "keys"):
+        merged = {name: body.get(name) for name in body.keys()}
+        merged.update({name: request.FILES[name] for name in getattr(request, "FILES", {})})
+        return merged, {"form": True}
+    return body, {"form": False}
+
+
+class EvaluationCreateSerializer(RequestSerializer):
+    """``POST /api/v1/evaluations/`` (JSON, or multipart with ``file``): the shape of the request,
+    checked here. What the data say (columns, values, the reference sample, the kernels' parameters)
+    is checked by the service when it reads them."""
+
+    model_version = ModelVersionField(help_text="The model version's id.")
+    kind = KindField(
+        choices=EvaluationKind.choices,
+        error_messages={
+            "required": f"is required (one of: {', '.join(EvaluationKind.values)})",
+            "null": f"is required (one of: {', '.join(EvaluationKind.values)})",
+        },
     )
-    params = serializers.JSONField(
+    dataset = serializers.CharField(
+        help_text="A label such as holdout-2026-10.",
+        max_length=200,
+        error_messages={
+            **dict.fromkeys(("required", "null", "blank", "invalid"), "is required: a label such as holdout-2026-10"),
+            "max_length": "must be at most 200 characters",
+        },
+    )
+    thresholds = JSONValue(
         required=False,
+        allow_null=True,
+        help_text='[{"metric", "comparator", "threshold"}]; JSON-encoded in multipart.',
+    )
+    params = JSONValue(
+        required=False,
+        allow_null=True,
         help_text="Kind parameters (threshold, min_group_size, categorical, n_boot, ...); JSON-encoded in multipart.",
     )
-    data = serializers.JSONField(
-        required=False, help_text="Inline data (see docs/api-guide.md); for reported: {metric: number}."
+    data = JSONValue(
+        required=False,
+        allow_null=True,
+        help_text="Inline data (see docs/api-guide.md); for reported: {metric: number}.",
     )
-    file = serializers.FileField(required=False, help_text="CSV or Parquet table (multipart).")
+    file = UploadField(required=False, help_text="CSV or Parquet table (multipart).")
     file_format = serializers.ChoiceField(
-        choices=["csv", "parquet"], required=False, help_text="Inferred from the file name when omitted."
+        choices=list(FILE_FORMATS),
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        error_messages={"invalid_choice": "must be 'csv' or 'parquet'"},
+        help_text="Inferred from the file name when omitted.",
     )
-    columns = serializers.JSONField(required=False, help_text="Column mapping for a file; JSON-encoded in multipart.")
+    columns = JSONValue(
+        required=False, allow_null=True, help_text="Column mapping for a file; JSON-encoded in multipart."
+    )
+
+    version: ModelVersion | None = None
+
+    def _kind(self) -> str | None:
+        kind = self.initial_data.get("kind") if hasattr(self.initial_data, "get") else None
+        return kind if kind in EvaluationKind.values else None
+
+    def validate_params(self, params) -> dict:
+        kind = self._kind()
+        if params is None:
+            return {}
+        if not isinstance(params, Mapping):
+            raise serializers.ValidationError("must be an object")
+        params = dict(params)
+        for key, value in params.items():
+            if not isinstance(key, str) or not NAME_RE.match(key):
+                raise serializers.ValidationError(
+                    f"parameter names must be 1-64 letters, digits or _ . : - (got {key!r})"
+                )
+            if kind == EvaluationKind.REPORTED:
+                if not _plain_scalar(value) or (isinstance(value, str) and len(value) > 1000):
+                    raise serializers.ValidationError(
+                        {
+                            key: "reported evaluations take plain values (strings up to 1000 characters, "
+                            "numbers, booleans)"
+                        }
+                    )
+            elif kind is not None and key not in PARAMS_BY_KIND[kind]:
+                raise serializers.ValidationError(
+                    {key: f"unknown parameter for {kind} (expected one of: {', '.join(PARAMS_BY_KIND[kind])})"}
+                )
+        if kind == EvaluationKind.FAIRNESS and "min_group_size" in params:
+            v = params["min_group_size"]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise serializers.ValidationError({"min_group_size": "must be a non-negative integer"})
+        if kind == EvaluationKind.FAIRNESS and "favourable_outcome" in params:
+            if params["favourable_outcome"] not in (0, 1) or isinstance(params["favourable_outcome"], bool):
+                raise serializers.ValidationError(
+                    {"favourable_outcome": "must be 0 or 1 (the predicted label that benefits the person)"}
+                )
+        return params
+
+    def validate_thresholds(self, thresholds) -> list[dict]:
+        """Structure and metric names, checked before any data is read (so a queued evaluation never
+        fails on a typo). Per-feature drift names (``psi:<feature>``) are checked against the data."""
+        kind = self._kind()
+        if thresholds is None:
+            return []
+        if not isinstance(thresholds, list):
+            raise serializers.ValidationError("must be a list of {metric, comparator, threshold}")
+        if len(thresholds) > MAX_THRESHOLDS:
+            raise serializers.ValidationError(f"at most {MAX_THRESHOLDS} thresholds")
+        known = [n for n in checks_core.metric_names(kind) if ":" not in n] if kind in COMPUTED_KINDS else []
+        out = []
+        for i, t in enumerate(thresholds):
+            if not isinstance(t, Mapping):
+                raise serializers.ValidationError(_at(i, ["must be an object {metric, comparator, threshold}"]))
+            for key in t:
+                if key not in ("metric", "comparator", "threshold"):
+                    raise serializers.ValidationError(
+                        _at(i, {key: "unknown field (expected metric, comparator, threshold)"})
+                    )
+            name = t.get("metric")
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                raise serializers.ValidationError(_at(i, {"metric": "must be a metric name"}))
+            comparator = t.get("comparator")
+            if comparator not in checks_core.VALID_COMPARATORS:
+                raise serializers.ValidationError(
+                    _at(i, {"comparator": f"must be one of {', '.join(checks_core.VALID_COMPARATORS)}"})
+                )
+            if "threshold" not in t:
+                raise serializers.ValidationError(_at(i, {"threshold": "is required"}))
+            try:
+                value = checks_core.Threshold.parse_value(t["threshold"], "threshold")
+            except ValidationFailed:
+                raise serializers.ValidationError(_at(i, {"threshold": "must be a finite number"})) from None
+            if kind in COMPUTED_KINDS and name not in known:
+                stat, sep, feature = name.partition(":")
+                if not (kind == EvaluationKind.DRIFT and sep and feature and stat in checks_core.DRIFT_FEATURE_STATS):
+                    raise serializers.ValidationError(
+                        _at(
+                            i,
+                            {
+                                "metric": f"unknown metric {name!r} for {kind} "
+                                f"(known: {', '.join(checks_core.metric_names(kind))})"
+                            },
+                        )
+                    )
+            threshold = checks_core.Threshold(name, comparator, value)
+            out.append({"metric": name, "comparator": comparator, "threshold": threshold.as_number(t["threshold"])})
+        return out
+
+    def validate(self, attrs: dict) -> dict:
+        kind, data, file = attrs["kind"], attrs.get("data"), attrs.get("file")
+        if kind == EvaluationKind.REPORTED:
+            attrs["data"] = self._reported(data, file, attrs.get("thresholds") or [])
+            return attrs
+        if data is not None and file is not None:
+            raise serializers.ValidationError({"file": "give the data inline (data) or as a file, not both"})
+        if data is None and file is None:
+            raise serializers.ValidationError(
+                {"data": "is required: inline JSON data, or upload a CSV or Parquet file with its columns"}
+            )
+        columns, file_format = attrs.get("columns"), attrs.get("file_format")
+        if file is None:
+            if columns is not None or file_format not in (None, ""):
+                name = "columns" if columns is not None else "file_format"
+                raise serializers.ValidationError({name: "only used with an uploaded file"})
+        elif columns is None:
+            raise serializers.ValidationError(
+                {"columns": "is required with a file: a JSON object mapping roles to column names"}
+            )
+        elif not isinstance(columns, Mapping):
+            raise serializers.ValidationError({"columns": "must be an object mapping roles to column names"})
+        return attrs
+
+    @staticmethod
+    def _reported(data, file, thresholds: list[dict]) -> dict:
+        if file is not None:
+            raise serializers.ValidationError(
+                {"file": "reported metrics are sent inline as data {metric: number}, not as a file"}
+            )
+        if data is None:
+            raise serializers.ValidationError({"data": "is required: a dictionary of metric names to numbers"})
+        if not isinstance(data, Mapping) or not data:
+            raise serializers.ValidationError({"data": "must be a non-empty dictionary of metric names to numbers"})
+        if len(data) > MAX_REPORTED_METRICS:
+            raise serializers.ValidationError({"data": f"at most {MAX_REPORTED_METRICS} metrics"})
+        for name, value in data.items():
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                raise serializers.ValidationError(
+                    {"data": f"metric names must be 1-64 letters, digits or _ . : - (got {name!r})"}
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise serializers.ValidationError({"data": {name: "must be a finite number"}})
+        for i, t in enumerate(thresholds):
+            if t["metric"] not in data:
+                # checks.evaluate_checks cannot name the known metrics of a "reported" result, so unknown
+                # names are refused here.
+                raise serializers.ValidationError(
+                    {
+                        "thresholds": _at(
+                            i,
+                            {
+                                "metric": f"unknown metric {t['metric']!r}: not in the reported data "
+                                f"(reported: {', '.join(sorted(data))})"
+                            },
+                        )
+                    }
+                )
+        return dict(data)
 
 
 class ReferenceSampleSerializer(serializers.ModelSerializer):
@@ -100,41 +399,34 @@ class ReferenceSampleSerializer(serializers.ModelSerializer):
         fields = ["id", "model_version", "file_format", "sha256", "columns", "rows", "created_by", "created_at"]
 
 
-class ReferenceSampleCreateSerializer(serializers.Serializer):
-    """Documentation of ``POST /api/v1/versions/{id}/reference/`` (multipart)."""
+class ReferenceSampleCreateSerializer(RequestSerializer):
+    """``POST /api/v1/versions/{id}/reference/`` (multipart): the shape of the request, checked here;
+    the table itself is checked by the service when it parses it as a reference."""
 
-    file = serializers.FileField(help_text="CSV or Parquet table of the reference sample.")
-    file_format = serializers.ChoiceField(choices=["csv", "parquet"], required=False)
-    columns = serializers.JSONField(help_text='{"features": [...], "categorical": [...]} (JSON-encoded).')
+    file = UploadField(
+        help_text="CSV or Parquet table of the reference sample.",
+        error_messages={
+            "required": "is required: a CSV or Parquet table",
+            "null": "is required: a CSV or Parquet table",
+        },
+    )
+    file_format = serializers.ChoiceField(
+        choices=list(FILE_FORMATS),
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        error_messages={"invalid_choice": "must be 'csv' or 'parquet'"},
+    )
+    columns = JSONValue(
+        help_text='{"features": [...], "categorical": [...]} (JSON-encoded).',
+        error_messages={
+            # DRF formats these messages: braces are doubled
+            "required": 'is required: {{"features": [...], "categorical": [...]}}',
+            "null": 'is required: {{"features": [...], "categorical": [...]}}',
+        },
+    )
 
-
-def decode_request(request, allowed: tuple[str, ...]) -> dict:
-    """The request's fields as Python values: JSON bodies as they are; form fields JSON-decoded where
-    structured. Raises ValidationFailed naming the field (the caller audits the refusal)."""
-    form = not request.content_type.startswith("application/json")
-    body = request.data
-    if not hasattr(body, "keys"):
-        raise ValidationFailed("body: must be a JSON object", field="body")
-    unknown = sorted(set(body.keys()) - set(allowed))
-    if unknown:
-        raise ValidationFailed(f"{unknown[0]}: unknown field (expected one of: {', '.join(allowed)})", field=unknown[0])
-    out = {}
-    for name in allowed:
-        if name == "file":
-            if name in getattr(request, "FILES", {}):
-                out["file"] = request.FILES["file"]
-            elif name in body and not form:
-                raise ValidationFailed("file: upload files as multipart/form-data", field="file")
-            continue
-        if name not in body:
-            continue
-        value = body.get(name) if form else body[name]
-        if form and name in JSON_FORM_FIELDS and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError as exc:
-                raise ValidationFailed(f"{name}: is not valid JSON ({exc})", field=name) from exc
-        if isinstance(value, str) and "\x00" in value:
-            raise ValidationFailed(f"{name}: text contains a NUL character (U+0000)", field=name)
-        out[name] = value
-    return out
+    def validate_columns(self, columns) -> dict:
+        if not isinstance(columns, Mapping):
+            raise serializers.ValidationError("must be an object")
+        return dict(columns)

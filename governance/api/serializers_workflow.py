@@ -28,6 +28,12 @@ class GateResultSerializer(serializers.Serializer):
     source = serializers.CharField(allow_null=True, help_text="computed or reported")
     evaluated_at = serializers.DateTimeField(allow_null=True)
     outcome = serializers.ChoiceField(choices=["pass", "fail", "missing", "stale", "not_computed"])
+    # kind "agreement" (a policy with require_agreement): value is |computed - reported|, threshold the tolerance
+    reported = serializers.CharField(required=False, help_text="agreement rows: the reported value")
+    computed = serializers.CharField(required=False, help_text="agreement rows: the computed value")
+    reported_evaluation_id = serializers.IntegerField(
+        required=False, help_text="agreement rows: the reported evaluation"
+    )
 
 
 class PolicySummarySerializer(serializers.ModelSerializer):
@@ -48,6 +54,7 @@ class PolicySummarySerializer(serializers.ModelSerializer):
             "allowed_from_stages",
             "max_evaluation_age_days",
             "require_computed",
+            "require_agreement",
             "approvals_required",
             "required_roles",
             "accepted_roles",

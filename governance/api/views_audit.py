@@ -135,25 +135,57 @@ class AuditLogViewSet(GovernanceViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("start", int, required=True),
-            OpenApiParameter("end", int, description=f"exclusive; at most {MAX_ENTRIES_PER_CALL}"),
+            OpenApiParameter("start", int, required=True, description="first seq of the page (inclusive)"),
+            OpenApiParameter(
+                "end", int, description=f"exclusive; default start + 100, at most start + {MAX_ENTRIES_PER_CALL}"
+            ),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            200: inline_serializer(
+                "AuditEntriesPage",
+                {
+                    "start": serializers.IntegerField(),
+                    "end": serializers.IntegerField(),
+                    "size": serializers.IntegerField(help_text="entries in the log when the page was read"),
+                    "next": serializers.IntegerField(
+                        allow_null=True, help_text="start of the next page; null when this page reaches the head"
+                    ),
+                    "entries": inline_serializer(
+                        "AuditEntry",
+                        {
+                            "seq": serializers.IntegerField(),
+                            "record": serializers.CharField(help_text="the exact canonical JSON that was hashed"),
+                            "leaf_hash": serializers.CharField(help_text="base64"),
+                        },
+                        many=True,
+                    ),
+                },
+            )
+        },
     )
     @action(detail=False, methods=["get"])
     def entries(self, request):
-        """Entries ``start`` <= seq < ``end`` as their exact canonical bytes (UTF-8 text)."""
+        """Entries ``start`` <= seq < ``end`` as their exact canonical bytes (UTF-8 text), one seq range
+        per call: page through the log with ``next`` (a seq range is an index probe, never a count, so
+        the cost does not depend on the log's size)."""
         start = _int_param(request, "start")
         end = _int_param(request, "end", required=False, default=start + 100)
         if end <= start or end - start > MAX_ENTRIES_PER_CALL:
             raise ValidationFailed(
                 f"end must be greater than start and at most start + {MAX_ENTRIES_PER_CALL}", field="end"
             )
+        size = audit_selectors.head().size
+        if start > size:
+            raise ValidationFailed(
+                f"start is past the end of the log ({size} entries, seq 0 to {size - 1})", field="start"
+            )
         rows = audit_selectors.events_in_range(start, end).values_list("seq", "record", "leaf_hash")
         return Response(
             {
                 "start": start,
                 "end": end,
+                "size": size,
+                "next": end if end < size else None,
                 "entries": [
                     {
                         "seq": seq,

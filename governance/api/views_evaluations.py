@@ -1,23 +1,26 @@
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from governance.api.filters import IdFilter
 from governance.api.parsers import JSONParser
 from governance.api.serializers_evaluations import (
-    CREATE_FIELDS,
-    REFERENCE_FIELDS,
     EvaluationCreateSerializer,
     EvaluationSerializer,
     ReferenceSampleCreateSerializer,
     ReferenceSampleSerializer,
-    decode_request,
+    refuse_first_error,
+    request_data,
+    resolve_model_version,
 )
 from governance.api.views_common import GovernanceViewSet, RolePermissions
+from governance.common.errors import ValidationFailed
 from governance.common.refusals import refusals
 from governance.evaluations import selectors, services
 from governance.evaluations.models import Evaluation, EvaluationKind, EvaluationSource, EvaluationStatus
+from governance.registry.services import version_target
 
 
 class PostDecidedByService(RolePermissions):
@@ -46,9 +49,15 @@ class EvaluationFilter(django_filters.FilterSet):
         fields = ["model_version", "model", "kind", "dataset", "status", "source"]
 
 
-def _refusals(view, action: str, model_version):
+def _refusals(view, action: str, model_version, details: dict | None = None):
     target = {"type": "model_version", "id": str(model_version)[:100] or "unspecified"}
-    return refusals(view.principal, action, target)
+    return target, refusals(view.principal, action, target, details=details)
+
+
+def _summary(data) -> dict:
+    """What a refusal records about the caller's own kind and dataset: short strings, nothing empty."""
+    values = {name: data.get(name) for name in ("kind", "dataset")} if hasattr(data, "get") else {}
+    return {k: v[:200] for k, v in values.items() if isinstance(v, str) and v}
 
 
 class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
@@ -71,28 +80,35 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
         responses={201: EvaluationSerializer, 202: EvaluationSerializer},
     )
     def create(self, request):
-        model_version = request.data.get("model_version", "") if hasattr(request.data, "get") else ""
-        with _refusals(self, "evaluation.create", model_version):
+        data, context = request_data(request)
+        model_version = data.get("model_version", "") if hasattr(data, "get") else ""
+        target, refusing = _refusals(self, "evaluation.create", model_version, details=_summary(data))
+        with refusing:
             self.principal.require_role(
                 *services.POST_ROLES, reason="only pipelines, developers, validators and risk officers post evaluations"
             )
-            fields = decode_request(request, CREATE_FIELDS)
+            serializer = EvaluationCreateSerializer(data=data, context=context)
+            try:
+                fields = refuse_first_error(serializer)
+            finally:
+                if serializer.version is not None:
+                    target.update(version_target(serializer.version))
         input_bytes = int(request.META.get("CONTENT_LENGTH") or 0) if "file" not in fields else None
-        evaluation = services.evaluation_create(
+        created = services.evaluation_create(
             by=self.principal,
-            model_version=fields.get("model_version"),
-            kind=fields.get("kind"),
-            dataset=fields.get("dataset"),
+            model_version=fields["model_version"],
+            kind=fields["kind"],
+            dataset=fields["dataset"],
             thresholds=fields.get("thresholds"),
             params=fields.get("params"),
             data=fields.get("data"),
             file=fields.get("file"),
-            file_format=fields.get("file_format"),
+            file_format=fields.get("file_format") or None,
             columns=fields.get("columns"),
             input_bytes=input_bytes,
         )
-        code = status.HTTP_202_ACCEPTED if evaluation.was_queued else status.HTTP_201_CREATED
-        evaluation = selectors.evaluation_list().get(pk=evaluation.pk)
+        code = status.HTTP_202_ACCEPTED if created.queued else status.HTTP_201_CREATED
+        evaluation = selectors.evaluation_list().get(pk=created.evaluation.pk)
         body = EvaluationSerializer(evaluation, context={"request": request}).data
         return Response(body, status=code, headers={"Location": body["url"]})
 
@@ -112,17 +128,24 @@ class ReferenceSampleViewSet(mixins.ListModelMixin, GovernanceViewSet):
         request={"multipart/form-data": ReferenceSampleCreateSerializer}, responses={201: ReferenceSampleSerializer}
     )
     def create(self, request, pk=None):
-        with _refusals(self, "reference_sample.create", pk):
+        data, context = request_data(request)
+        target, refusing = _refusals(self, "reference_sample.create", pk)
+        with refusing:
             self.principal.require_role(
                 *services.POST_ROLES,
                 reason="only pipelines, developers, validators and risk officers register reference samples",
             )
-            fields = decode_request(request, REFERENCE_FIELDS)
+            try:
+                version = resolve_model_version(pk)
+            except ValidationError as exc:
+                raise ValidationFailed(f"model_version: {exc.detail[0]}", field="model_version") from None
+            target.update(version_target(version))
+            fields = refuse_first_error(ReferenceSampleCreateSerializer(data=data, context=context))
         sample = services.reference_sample_register(
             by=self.principal,
-            model_version=pk,
-            file=fields.get("file"),
-            file_format=fields.get("file_format"),
-            columns=fields.get("columns"),
+            model_version=version,
+            file=fields["file"],
+            file_format=fields.get("file_format") or None,
+            columns=fields["columns"],
         )
         return Response(ReferenceSampleSerializer(sample).data, status=status.HTTP_201_CREATED)

@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
-from governance.api.filters import IdFilter
+from governance.api.filters import IdFilter, UtcIsoDateTimeFilter
 from governance.api.serializers_registry import (
     ModelVersionCreateSerializer,
     ModelVersionSerializer,
@@ -58,7 +58,7 @@ class ModelVersionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name", help_text="The registered model's name.")
     model_id = IdFilter(field_name="model_id")
     stage = django_filters.ChoiceFilter(choices=Stage.choices)
-    registered_after = django_filters.IsoDateTimeFilter(field_name="registered_at", lookup_expr="gte")
+    registered_after = UtcIsoDateTimeFilter(field_name="registered_at", lookup_expr="gte")
 
     class Meta:
         model = ModelVersion

@@ -20,6 +20,10 @@ class EvaluationsConfig(AppConfig):
             "evaluation.requeue",
             "reference_sample.create",
         )
+        from audit.state import register_replayer
+        from governance.evaluations.state import EvaluationReplayer
+
+        register_replayer(EvaluationReplayer)
         # eager mode (no broker): the first request of a restarted process fails orphaned computations
         request_started.connect(reap_orphans_once, dispatch_uid="evaluations.reap_orphans_once")
 

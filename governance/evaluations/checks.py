@@ -4,12 +4,54 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from governance.common.errors import ValidationFailed
 
 from .fairness import METRIC_KEYS as FAIRNESS_METRICS
 
 VALID_COMPARATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One threshold check, ``metric comparator value``: the type evaluation checks and policy gates share.
+
+    The value is exact (a Decimal, from a JSON number or a decimal string such as ``"0.1"``) and is
+    compared as a float through ``VALID_COMPARATORS``. An evaluation stores it as the JSON number it
+    was given (``as_number``); a policy as an exact decimal string (``str(value)``)."""
+
+    metric: str
+    comparator: str
+    value: Decimal
+
+    @staticmethod
+    def parse_value(value: object, field: str) -> Decimal:
+        """The one rule for a threshold's value: a number or a decimal string, finite, not a boolean."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            raise ValidationFailed(f"{field}: must be a finite number", field=field)
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationFailed(f"{field}: must be a finite number", field=field) from None
+        if not number.is_finite():
+            raise ValidationFailed(f"{field}: must be a finite number", field=field)
+        return number
+
+    @classmethod
+    def of(cls, check: Mapping) -> Threshold:
+        """A stored check (an evaluation's threshold or a policy's check) as a Threshold."""
+        return cls(check["metric"], check["comparator"], cls.parse_value(check["threshold"], "threshold"))
+
+    def as_number(self, given: object) -> int | float:
+        """The value as an evaluation stores it: the JSON number it was given as, a decimal string as a float."""
+        return given if isinstance(given, (int, float)) and not isinstance(given, bool) else float(self.value)
+
+    def passes(self, observed: float) -> bool:
+        return bool(VALID_COMPARATORS[self.comparator](observed, float(self.value)))
+
 
 PERFORMANCE_METRICS = ("auc", "gini", "ks_statistic", "brier", "accuracy", "precision", "recall", "f1", "log_loss")
 DRIFT_METRICS = (
@@ -98,6 +140,6 @@ def evaluate_checks(kind: str, result: dict, thresholds: list[dict]) -> list[dic
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             row.update({"value": None, "passed": False, "note": "undefined"})
         else:
-            row["passed"] = bool(VALID_COMPARATORS[comp](value, thr))
+            row["passed"] = Threshold(name, comp, Decimal(repr(thr))).passes(value)
         out.append(row)
     return out

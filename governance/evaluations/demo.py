@@ -93,7 +93,7 @@ def seed(command, by: Principal) -> None:
                 thresholds=THRESHOLDS[kind],
                 params=params,
                 data=data,
-            )
+            ).evaluation
             verdict = "PASS" if evaluation.passed else "FAIL"
             shown = ", ".join(
                 f"{c['metric']}={c['value']:.3f}" if c["value"] is not None else c["metric"] for c in evaluation.checks

@@ -33,7 +33,9 @@ PSI_FLOOR = 1e-4
 WASSERSTEIN_STD_FLOOR = 0.001
 
 
-def _params(params: dict | None, parsed: Parsed) -> dict:
+def validate_params(params: dict | None, parsed: Parsed) -> dict:
+    """The drift parameters used (defaults filled in), or ValidationFailed naming ``params.<key>``.
+    Services call it before queueing so a queued input never fails on its parameters."""
     params = dict(params or {})
     out = {}
     for key, default in DEFAULTS.items():
@@ -159,7 +161,7 @@ def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
         )
     if not parsed.has_current:
         raise ValidationFailed("data.current: is required", field="data.current")
-    p = _params(params, parsed)
+    p = validate_params(params, parsed)
     ref_s, cur_s = parsed.sample("reference"), parsed.sample("current")
     per_feature = []
     for name in sorted(parsed.feature_types):

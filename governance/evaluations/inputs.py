@@ -255,7 +255,8 @@ def as_feature(values, fname: str, categorical: bool) -> tuple[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _threshold(params: Mapping) -> float:
+def threshold_param(params: Mapping) -> float:
+    """The classification threshold in ``params`` (default 0.5), or ValidationFailed on ``params.threshold``."""
     t = params.get("threshold", 0.5)
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 <= t <= 1:
         _fail("params.threshold", "must be a number in [0, 1]")
@@ -330,11 +331,11 @@ def _build_labelled(kind: str, fields: dict[str, Any], params: dict, prefix: str
     used = {}
     derived = {}
     if kind == "fairness" and "y_score" in arrays:
-        thr = _threshold(params)
+        thr = threshold_param(params)
         used["threshold"] = thr
         derived["y_pred"] = (arrays["y_score"] >= thr).astype(np.int64)
     elif kind == "performance":
-        used["threshold"] = _threshold(params)
+        used["threshold"] = threshold_param(params)
     return Parsed(kind=kind, arrays=arrays, params=used, derived=derived)
 
 

@@ -10,7 +10,10 @@ Three layers, from the broker up:
    finds jobs that made no progress for ``JOB_STALE_SECONDS`` (longer than the visibility timeout
    plus the hard time limit, so no live computation is that old) or whose computing process on
    this host is gone, and re-queues them once (with a broker) or fails them with the reason.
-3. Without a broker (eager mode) the web process computes in the request; if it is restarted
+3. A job whose task could not be sent when its row committed (the broker was unreachable) stays
+   ``queued``; ``redispatch_queued`` (beat task ``jobs.redispatch_queued``) sends it again
+   (``governance.common.jobs``, "re-dispatch of queued jobs").
+4. Without a broker (eager mode) the web process computes in the request; if it is restarted
    mid-computation the first request of the new process reaps the orphans of dead processes on
    this host (``reap_orphans_once``), so nothing stays ``running`` for good.
 """
@@ -29,11 +32,12 @@ from django.utils import timezone
 
 from governance.accounts.principal import Principal
 from governance.common.events import announce
-from governance.common.jobs import registered_reapers
+from governance.common.jobs import dispatch_due, registered_reapers, registered_redispatchers
 
 logger = logging.getLogger(__name__)
 
 REAPER_ACTOR = "celery:jobs.reap_stale"
+REDISPATCH_ACTOR = "celery:jobs.redispatch_queued"
 
 
 def _process_start(pid: int) -> str | None:
@@ -144,6 +148,42 @@ def reap_stale_jobs(
         if name == "documentation_packs":
             report.packs_failed = failed
     return report
+
+
+def redispatch_queued(*, now=None) -> dict[str, list[int]]:
+    """Send again the task of every job still ``queued`` whose age crossed a re-dispatch point since
+    the previous sweep (``governance.common.jobs.dispatch_due``): evaluations here, documentation packs
+    through their app's registered redispatcher. A send that fails (broker still down) is logged and
+    tried again at the next point; nothing is written. Returns the ids sent, per kind of job."""
+    from celery import current_app
+
+    from governance.evaluations.models import Evaluation, EvaluationStatus
+
+    if not _has_broker():
+        return {}
+    now = now or timezone.now()
+    grace, interval = float(settings.JOB_DISPATCH_GRACE_SECONDS), float(settings.JOB_REDISPATCH_INTERVAL_SECONDS)
+    by = Principal.system(REDISPATCH_ACTOR, auth="celery")
+
+    def due(created_at) -> bool:
+        return dispatch_due((now - created_at).total_seconds(), grace=grace, interval=interval)
+
+    sent: dict[str, list[int]] = {"evaluations": []}
+    queued = Evaluation.objects.filter(status=EvaluationStatus.QUEUED).values_list("pk", "created_at")
+    for pk, created_at in queued:
+        if not due(created_at):
+            continue
+        try:
+            current_app.tasks["evaluations.run"].enqueue(by.as_context(), pk)  # by name: tasks imports this module
+        except Exception:
+            logger.exception("re-dispatching evaluation %s failed; the next sweep tries again", pk)
+            continue
+        sent["evaluations"].append(pk)
+    for name, redispatch in registered_redispatchers().items():
+        sent[name] = redispatch(due=due, by=by)
+    if any(sent.values()):
+        logger.warning("re-dispatched queued jobs: %s", sent)
+    return sent
 
 
 _orphans_checked = threading.Event()

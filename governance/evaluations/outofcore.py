@@ -242,7 +242,7 @@ def _group_value(kind: str, value, fname: str):
 
 def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, progress: Progress | None = None) -> dict:
     """``compute_fairness`` over the table: confusion counts per group from one GROUP BY."""
-    from .inputs import _threshold
+    from .inputs import threshold_param
 
     names_cols = list(columns.get("sensitive_features") or [])
     if not names_cols:
@@ -264,7 +264,7 @@ def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, prog
     if columns.get("y_pred") is not None:
         yp = _label_expr(t, columns["y_pred"], "columns.y_pred")
     else:
-        thr = _threshold(params)
+        thr = threshold_param(params)
         used["threshold"] = thr
         yp = f"CAST({_score_expr(t, columns['y_score'], 'columns.y_score')} >= {thr!r} AS BIGINT)"
     weighted = columns.get("sample_weight") is not None
@@ -482,7 +482,7 @@ def drift(t: Table, columns: dict, params: dict, reference: Parsed, *, progress:
         if progress:
             progress(f"feature {name}", (i + 1) / len(feats))
     used = {"categorical": sorted(f[0] for f in per_feature if f[1] == CATEGORICAL)}
-    p = drift_core._params(params, Parsed(kind="drift", arrays={}, params=used))
+    p = drift_core.validate_params(params, Parsed(kind="drift", arrays={}, params=used))
     return drift_core.drift_from_stats(per_feature, p)
 
 

@@ -83,7 +83,9 @@ def _div(a, b):
     return out
 
 
-def _params(params: dict | None, parsed: Parsed) -> dict:
+def validate_params(params: dict | None, parsed: Parsed) -> dict:
+    """The performance parameters used (defaults filled in), or ValidationFailed naming ``params.<key>``.
+    Services call it before queueing so a queued input never fails on its parameters."""
     params = dict(params or {})
     out = {"threshold": parsed.params.get("threshold", 0.5)}
     nb = params.get("n_boot", 1000)
@@ -216,7 +218,7 @@ def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict
 def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     if parsed.kind != "performance":
         raise ValidationFailed("parsed input is not a performance input", field="kind")
-    p = _params(params, parsed)
+    p = validate_params(params, parsed)
     y = parsed.arrays["y_true"]
     s = parsed.arrays["y_score"]
     n = len(y)

@@ -32,3 +32,11 @@ def reap_stale() -> dict:
     from governance.evaluations.jobs import reap_stale_jobs
 
     return reap_stale_jobs().as_dict()
+
+
+@shared_task(base=ContextTask, name="jobs.redispatch_queued", acks_late=True, ignore_result=True)
+def redispatch_queued() -> dict:
+    """Send again the tasks of jobs still ``queued`` (their first send failed: the broker was down)."""
+    from governance.evaluations.jobs import redispatch_queued as sweep
+
+    return sweep()

@@ -18,9 +18,9 @@ class ReportsConfig(AppConfig):
             "inventory_report.generate",
         )
 
-        from governance.common.jobs import register_reaper
+        from governance.common.jobs import register_reaper, register_redispatcher
         from governance.reports import handlers
-        from governance.reports.jobs import reap_stale_packs
+        from governance.reports.jobs import reap_stale_packs, redispatch_queued_packs
 
         handlers.connect()
 
@@ -30,3 +30,4 @@ class ReportsConfig(AppConfig):
         register_regimes(regime_choices())
         check_default_regimes()
         register_reaper("documentation_packs", reap_stale_packs)
+        register_redispatcher("documentation_packs", redispatch_queued_packs)

@@ -3,7 +3,7 @@
 For every metric that a *reported* evaluation (numbers a pipeline posted) and a *computed*
 evaluation (numbers the service computed from raw data) both give for the same model version,
 one row: both values, the difference (computed minus reported), whether it exceeds
-``EVIDENCE_DISCREPANCY_TOLERANCE`` (absolute, default 0.02), whether the computed value passes
+``EVALUATION_DISCREPANCY_TOLERANCE`` (absolute, default 0.02), whether the computed value passes
 its threshold, and which of the two the promotion gates used. The executive summary prints it,
 so a pack never lets a reported number stand as if it were computed.
 """
@@ -42,7 +42,11 @@ def reconcile(pack: dict, *, tolerance: float) -> dict:
             comp = sorted(same, key=lambda e: (e.get("created_at") or "", e.get("id") or ""))[-1]
             c_val = _num(comp["metrics"][metric])
             check = next((c for c in comp.get("checks") or [] if c.get("metric") == metric), None)
-            used = [g for g in gate_rows if g.get("metric") == metric and g.get("evaluation")]
+            used = [
+                g
+                for g in gate_rows
+                if g.get("metric") == metric and g.get("evaluation") and g.get("kind") != "agreement"
+            ]
             used_sources = sorted({f"{g['source']} ({g['evaluation']})" for g in used})
             rows.append(
                 {

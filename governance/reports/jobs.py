@@ -23,3 +23,23 @@ def reap_stale_packs(*, cutoff, stale: int, by: Principal, dry_run: bool) -> lis
         ):
             failed.append(pk)
     return failed
+
+
+def redispatch_queued_packs(*, due, by: Principal) -> list[int]:
+    """Send again the generation task of each pack still ``queued`` that ``due(created_at)`` selects
+    (``governance.evaluations.jobs.redispatch_queued``); a failed send is logged and tried next time."""
+    import logging
+
+    from governance.reports import tasks
+
+    sent = []
+    for pk, created_at in DocumentationPack.objects.filter(status=PackStatus.QUEUED).values_list("pk", "created_at"):
+        if not due(created_at):
+            continue
+        try:
+            tasks.generate_pack.enqueue(by.as_context(), pk)
+        except Exception:
+            logging.getLogger(__name__).exception("re-dispatching documentation pack %s failed", pk)
+            continue
+        sent.append(pk)
+    return sent

@@ -88,7 +88,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "design_rationale",
         "Design rationale, theory and assumptions",
         "General logic and theory of the model; key design choices with rationale, including "
-        "assumptions about the persons or groups it is used on (Annex IV 2(b); SR 11-7 §IV).",
+        "assumptions about the persons or groups it is used on (Annex IV 2(b); SR 11-7 §IV (design, theory "
+        "and logic)).",
         "version",
         "developer",
         SR,
@@ -107,7 +108,7 @@ CATALOGUE: tuple[Narrative, ...] = (
         "data_gaps_remediation",
         "Data gaps, proxies and remediation",
         "Identified data gaps or shortcomings, proxies and adjustments used, their justification "
-        "and how they are addressed (Art. 10(2)(h); SR 11-7 §IV).",
+        "and how they are addressed (Art. 10(2)(h); SR 11-7 §IV (data quality and relevance)).",
         "version",
         "developer",
         SR,
@@ -191,7 +192,7 @@ CATALOGUE: tuple[Narrative, ...] = (
         "product_scope",
         "Products, usage and restrictions on use",
         "Products or business lines the model serves, actual or expected usage, and any "
-        "restrictions on use (SR 11-7 §VI Model Inventory).",
+        "restrictions on use (SR 11-7 §VI (Model Inventory)).",
         "model",
         "risk_officer",
         SR,
@@ -232,7 +233,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "validation_independence",
         "Independence statement and scope rationale",
         "Who validated, how independent they are of development and use, and why the validation "
-        "scope fits the model's risk tier (SR 11-7 §V; §III effective challenge).",
+        "scope fits the model's risk tier (SR 11-7 §V (independence; scope and rigour by risk); §III "
+        "(effective challenge)).",
         "version",
         "validator",
         SR,
@@ -299,7 +301,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "aggregate_risk_commentary",
         "Aggregate model-risk commentary",
         "Board-level commentary on aggregate model risk: dependencies, shared data and "
-        "assumptions across models (SR 11-7 §III, §VI).",
+        "assumptions across models (SR 11-7 §III (aggregate model risk); §VI (Board of Directors and Senior "
+        "Management: reporting on significant model risk, individually and in the aggregate)).",
         "model",
         "risk_officer",
         SR,
@@ -554,8 +557,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "process_verification",
         "Process verification",
         "How inputs, code and outputs were checked to reconcile: data feeds complete and accurate, the "
-        "implemented code matches the approved specification, reports agree with model outputs (SR 11-7 §V, "
-        "ongoing monitoring). A drift test is not process verification.",
+        "implemented code matches the approved specification, reports agree with model outputs (SR 11-7 §V "
+        "(2. Ongoing Monitoring: process verification)). A drift test is not process verification.",
         "version",
         "validator",
         SR,
@@ -564,7 +567,7 @@ CATALOGUE: tuple[Narrative, ...] = (
         "benchmark_model",
         "Benchmark model and comparison",
         "The alternative model or estimate the model was compared with, on which data, and what the "
-        "comparison showed (SR 11-7 §V, benchmarking).",
+        "comparison showed (SR 11-7 §V (2. Ongoing Monitoring: benchmarking)).",
         "version",
         "validator",
         SR,
@@ -573,7 +576,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "backtesting_assessment",
         "Back-testing and out-of-time testing",
         "Forecasts compared with actual outcomes over a period not used in development, with the "
-        "expected ranges; or why out-of-time testing is not possible (SR 11-7 §V, outcomes analysis).",
+        "expected ranges; or why out-of-time testing is not possible (SR 11-7 §V (3. Outcomes Analysis: "
+        "back-testing)).",
         "version",
         "validator",
         SR,
@@ -582,7 +586,7 @@ CATALOGUE: tuple[Narrative, ...] = (
         "use_restrictions",
         "Use restrictions and compensating controls",
         "Restrictions on use, conditions of approval and the compensating controls warranted by the "
-        "validation (SR 11-7 §VI, documentation of validation reports).",
+        "validation (SR 11-7 §VI (Documentation: validation reports, adjustments and compensating controls)).",
         "version",
         "risk_officer",
         SR,
@@ -591,7 +595,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "tiering_rationale",
         "Model tiering rationale",
         "Why the model has its risk tier (materiality, complexity, uncertainty, breadth of use) and what "
-        "scope and frequency of validation follow from it (SR 11-7 §VI, policies and procedures).",
+        "scope and frequency of validation follow from it (SR 11-7 §VI (Policies and Procedures: "
+        "prioritization, scope and frequency of validation)).",
         "model",
         "risk_officer",
         SR,
@@ -600,7 +605,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "board_reporting",
         "Reporting to senior management and the board",
         "How and when the model's risk, individually and in aggregate, and compliance with policy are "
-        "reported to senior management and the board (SR 11-7 §VI).",
+        "reported to senior management and the board (SR 11-7 §VI (Board of Directors and Senior Management: "
+        "reporting on significant model risk, individually and in the aggregate)).",
         "model",
         "risk_officer",
         SR,
@@ -609,8 +615,8 @@ CATALOGUE: tuple[Narrative, ...] = (
         "internal_audit_assessment",
         "Internal audit's assessment",
         "Internal audit's independent assessment of the model risk management framework as it applies to "
-        "this model: validation independence, policy compliance, inventory completeness (SR 11-7 §VI, "
-        "Internal Audit). Recorded by the risk officer from internal audit's report.",
+        "this model: validation independence, policy compliance, inventory completeness (SR 11-7 §VI "
+        "(Internal Audit)). Recorded by the risk officer from internal audit's report.",
         "model",
         "risk_officer",
         SR,

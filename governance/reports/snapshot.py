@@ -455,7 +455,7 @@ def build_pack(
         }
         for e in events
     ]
-    pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVIDENCE_DISCREPANCY_TOLERANCE)
+    pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVALUATION_DISCREPANCY_TOLERANCE)
     return pack, events, checkpoint
 
 

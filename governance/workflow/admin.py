@@ -14,6 +14,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -27,6 +28,7 @@ from governance.accounts import stepup
 from governance.accounts.principal import Principal
 from governance.common.admin import ServiceBackedAdmin
 from governance.common.errors import DomainError
+from governance.evaluations import selectors as evaluation_selectors
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel
 from governance.workflow import committees, gates, selectors, services, signing
@@ -41,6 +43,7 @@ from governance.workflow.models import (
 )
 from governance.workspace import selectors as workspace_selectors
 
+QUEUE_PAGE_SIZE = 50  # rows per page of the queue (the tab counts are over every row)
 KEY_METRICS = (
     "auc",
     "gini",
@@ -72,20 +75,34 @@ def _short(value) -> str:
     return f"{number:.4g}"
 
 
-def _checklist(rows: list[dict]) -> list[dict]:
+def _checklist(rows: list[dict], warnings: dict[int, list[str]] | None = None) -> list[dict]:
+    """The gate rows for display; ``warnings`` (evaluation id -> sentences) travel with their evidence."""
+    warnings = warnings if warnings is not None else evaluation_selectors.warnings_by_evaluation(_evidence_ids(rows))
     out = []
     for row in rows:
         label = row["metric"] or f"{row['kind']} evaluation"
+        rule = "exists" if row["comparator"] == "exists" else f"{row['comparator']} {row['threshold']}"
+        if row["kind"] == gates.AGREEMENT:
+            label, rule = f"{row['metric']}: reported = computed", f"|difference| ≤ {row['threshold']}"
         out.append(
             {
                 **row,
                 "label": label,
                 "short_value": _short(row["value"]),
                 "ok": row["outcome"] == "pass",
-                "rule": "exists" if row["comparator"] == "exists" else f"{row['comparator']} {row['threshold']}",
+                "rule": rule,
+                "warnings": [
+                    text
+                    for pk in (row.get("evaluation_id"), row.get("reported_evaluation_id"))
+                    for text in warnings.get(pk or 0, [])
+                ],
             }
         )
     return out
+
+
+def _evidence_ids(rows: list[dict]) -> set[int]:
+    return {pk for row in rows for pk in (row.get("evaluation_id"), row.get("reported_evaluation_id")) if pk}
 
 
 def _owed(outstanding: dict) -> dict:
@@ -172,6 +189,7 @@ class PolicyForm(forms.ModelForm):
             "allowed_from_stages",
             "max_evaluation_age_days",
             "require_computed",
+            "require_agreement",
             "approvals_required",
             "required_roles",
             "accepted_roles",
@@ -197,6 +215,7 @@ class PolicyAdmin(ServiceBackedAdmin):
         "roles",
         "max_evaluation_age_days",
         "require_computed",
+        "require_agreement",
         "created_by",
         "created_at",
     )
@@ -291,11 +310,18 @@ class PromotionRequestAdmin(admin.ModelAdmin):
 
         query = request.GET.get("q", "").strip()
         match = search_filter(query)
-        open_requests = list(selectors.open_requests().filter(match))
-        mine = [req for req in open_requests if services.signer_refusal(request.user, req) is None]
-        decided = list(selectors.decided_requests().filter(match)[:100])
-        rows = {"mine": mine, "open": open_requests, "decided": decided}.get(tab, mine)
-        can_sign_any = bool(mine) or any(signing.signer_refusal(request.user, r) is None for r in open_requests)
+        open_requests = selectors.open_requests().filter(match)
+        mine = selectors.signable_requests(request.user, open_requests)
+        decided = selectors.decided_requests().filter(match)
+        if tab not in ("mine", "open", "decided"):
+            tab = "mine"
+        listed = {"mine": mine, "open": open_requests, "decided": decided}[tab]
+        page = Paginator(listed, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+        counts = {"mine": mine.count(), "open": open_requests.count(), "decided": decided.count()}
+        warnings = evaluation_selectors.warnings_by_evaluation(  # one query for every chip of the page
+            {pk for req in page.object_list for pk in _evidence_ids(req.gate_results)}
+        )
+        can_sign_any = bool(counts["mine"])
         context = {
             **self.admin_site.each_context(request),
             "title": "Promotion requests",
@@ -303,11 +329,12 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "tab": tab,
             "query": query,
             "tabs": [
-                ("mine", "Awaiting my signature", len(mine)),
-                ("open", "All open", len(open_requests)),
-                ("decided", "Decided", len(decided)),
+                ("mine", "Awaiting my signature", counts["mine"]),
+                ("open", "All open", counts["open"]),
+                ("decided", "Decided", counts["decided"]),
             ],
-            "rows": [self._queue_row(request, req) for req in rows],
+            "rows": [self._queue_row(request, req, warnings) for req in page.object_list],
+            "page": page,
             "read_only": not request.user.has_role("validator", "risk_officer", superusers=False),
             "can_sign_any": can_sign_any,
             "flags": ReviewFlag.objects.filter(
@@ -317,7 +344,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/workflow/queue.html", context)
 
-    def _queue_row(self, request, req: PromotionRequest) -> dict:
+    def _queue_row(self, request, req: PromotionRequest, warnings: dict[int, list[str]]) -> dict:
         version = req.model_version
         outstanding = _owed(
             signing.approvals_outstanding(
@@ -329,7 +356,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
             "model": version.model,
             "version": version,
             "age": _age(req.created_at),
-            "checklist": _checklist(req.gate_results),
+            "checklist": _checklist(req.gate_results, warnings),
             "outstanding": outstanding,
             "invalidated": sum(1 for a in req.approvals.all() if a.invalidated_at),
             "override": any(a.override_justification and not a.invalidated_at for a in req.approvals.all()),

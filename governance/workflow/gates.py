@@ -1,7 +1,9 @@
 """Gate evaluation: a policy's checks against a version's evaluations, as a stored checklist.
 
 Each row: {"kind", "metric", "comparator", "threshold", "value", "evaluation_id", "dataset", "source",
-"evaluated_at", "outcome"} with outcome one of pass | fail | missing | stale | not_computed.
+"evaluated_at", "outcome"} with outcome one of pass | fail | missing | stale | not_computed. A policy
+with ``require_agreement`` adds ``agreement`` rows (reported vs computed; value = the difference,
+threshold = ``EVALUATION_DISCREPANCY_TOLERANCE``, plus "reported", "computed", "reported_evaluation_id").
 Comparisons reuse ``governance.evaluations.checks.evaluate_checks`` (the same comparator table the
 evaluation service uses), so a policy and an evaluation never disagree on what "<=" means.
 """
@@ -10,32 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
 from governance.accounts.roles import ALL_ROLES, PIPELINE
 from governance.common.errors import ValidationFailed
-from governance.evaluations.checks import VALID_COMPARATORS, evaluate_checks, metric_names
+from governance.evaluations.checks import VALID_COMPARATORS, Threshold, evaluate_checks, metric_names
 from governance.evaluations.models import Evaluation, EvaluationKind, EvaluationSource, EvaluationStatus
 from governance.registry.models import ModelVersion, Stage
 
 PASS, FAIL, MISSING, STALE, NOT_COMPUTED = "pass", "fail", "missing", "stale", "not_computed"
 OUTCOMES = (PASS, FAIL, MISSING, STALE, NOT_COMPUTED)
+AGREEMENT = "agreement"  # kind of the rows a policy with require_agreement adds (reported vs computed)
 EXISTS = "exists"  # pseudo-comparator: a required kind with no numeric check only needs fresh evidence
 GATE_KINDS = tuple(EvaluationKind.values)
-
-
-def _finite_decimal(value, field: str) -> str:
-    if isinstance(value, bool) or value is None:
-        raise ValidationFailed(f"{field}: must be a decimal number such as 0.1", field=field)
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValidationFailed(f"{field}: must be a decimal number such as 0.1", field=field) from exc
-    if not number.is_finite():
-        raise ValidationFailed(f"{field}: must be finite", field=field)
-    return str(number)
 
 
 def clean_checks(checks) -> list[dict]:
@@ -72,7 +62,7 @@ def clean_checks(checks) -> list[dict]:
             "kind": kind,
             "metric": metric,
             "comparator": check["comparator"],
-            "threshold": _finite_decimal(check.get("threshold"), f"{base}.threshold"),
+            "threshold": str(Threshold.parse_value(check.get("threshold"), f"{base}.threshold")),
         }
         # where the threshold comes from and why (printed in the documentation packs; optional)
         for key in ("source", "justification"):
@@ -133,7 +123,7 @@ def _value(evaluation: Evaluation, check: dict):
                 {
                     "metric": check["metric"],
                     "comparator": check["comparator"],
-                    "threshold": float(Decimal(check["threshold"])),
+                    "threshold": float(Threshold.of(check).value),
                 }
             ],
         )[0]
@@ -219,8 +209,66 @@ def evaluate(
         else:
             outcome = PASS if row["passed"] else FAIL
         rows.append(_row(check, evaluation, value, outcome))
+    rows += agreement_rows(policy, evaluations, checks)
     rows += open_high_findings_rows(policy, version, now)
     return rows, all(r["outcome"] == PASS for r in rows)
+
+
+def agreement_rows(policy, evaluations: list[Evaluation], checks: list[dict]) -> list[dict]:
+    """``policy.require_agreement``: for each metric the policy gates on that a pipeline reported and
+    the service computed on the same dataset, one ``agreement`` row whose value is the largest
+    |computed - reported| over the datasets (newest evaluation of each source); it passes within
+    ``EVALUATION_DISCREPANCY_TOLERANCE``. No row for a metric with only one source."""
+    if not getattr(policy, "require_agreement", False):
+        return []
+    from governance.evaluations.selectors import discrepancy_tolerance, reported_computed_pairs
+
+    tolerance = discrepancy_tolerance()
+    gated = [c["metric"] for c in checks if c["comparator"] != EXISTS and c["metric"]]
+    by_id = {e.pk: e for e in evaluations}
+    ordered = sorted(evaluations, key=lambda e: (e.created_at, e.pk))
+    worst: dict[str, dict] = {}
+    for pair in reported_computed_pairs(ordered, metrics=set(gated)):
+        seen = worst.get(pair["metric"])
+        if seen is None or abs(pair["difference"]) > abs(seen["difference"]):
+            worst[pair["metric"]] = pair
+    rows = []
+    for metric in dict.fromkeys(gated):  # the policy's order, each metric once
+        if metric not in worst:
+            continue
+        pair = worst[metric]
+        gap = abs(pair["difference"])
+        check = {"kind": AGREEMENT, "metric": metric, "comparator": "<=", "threshold": _plain_number(tolerance)}
+        row = _row(check, by_id[pair["computed_id"]], f"{gap:.6g}", PASS if gap <= tolerance else FAIL)
+        row.update(
+            {
+                "source": "reconciliation",
+                "dataset": pair["dataset"],
+                "reported": f"{pair['reported']:.6g}",
+                "computed": f"{pair['computed']:.6g}",
+                "reported_evaluation_id": pair["reported_id"],
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+def describe(row: dict) -> str:
+    """One failing row in words, for refusals: which check and by how much."""
+    key = check_key(row)
+    if row.get("kind") == AGREEMENT:
+        return (
+            f"{key} (reported {row.get('reported')} in evaluation {row.get('reported_evaluation_id')}, computed "
+            f"{row.get('computed')} in evaluation {row.get('evaluation_id')} on {row.get('dataset')}: they differ "
+            f"by {row.get('value')}, tolerance {row.get('threshold')})"
+        )
+    if row.get("outcome") == FAIL and row.get("value") is not None:
+        return f"{key} ({row.get('value')}, rule {row.get('comparator')} {row.get('threshold')})"
+    return f"{key} ({row.get('outcome')})"
+
+
+def failing_described(rows: list[dict]) -> list[str]:
+    return [describe(r) for r in sorted(rows, key=check_key) if r["outcome"] != PASS]
 
 
 def open_high_findings_rows(policy, version: ModelVersion, now: dt.datetime) -> list[dict]:

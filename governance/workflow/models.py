@@ -45,6 +45,7 @@ POLICY_CONTENT_FIELDS = (
     "allowed_from_stages",
     "max_evaluation_age_days",
     "require_computed",
+    "require_agreement",
     "approvals_required",
     "required_roles",
     "accepted_roles",
@@ -80,6 +81,13 @@ class Policy(models.Model):
     max_evaluation_age_days = models.PositiveIntegerField(default=90)
     require_computed = models.BooleanField(
         default=False, help_text="Only evidence computed by the service counts (not reported)."
+    )
+    require_agreement = models.BooleanField(
+        default=False,
+        help_text=(
+            "Reported and computed agree: where a pipeline reported a gated metric and the service computed it "
+            "on the same dataset, they must agree within EVALUATION_DISCREPANCY_TOLERANCE."
+        ),
     )
     approvals_required = models.PositiveSmallIntegerField(default=1)
     required_roles = models.JSONField(default=list, blank=True, help_text="Each must be among the approvers' roles.")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from audit import selectors as audit_selectors
 from audit.selectors import AuditEvent
 from governance.accounts.models import User
+from governance.accounts.roles import role_names
 from governance.evaluations.models import Evaluation
 from governance.registry.models import RegisteredModel, Stage
-from governance.workflow.models import OPEN_STATUSES, Committee, PromotionRequest, StageTransition
+from governance.workflow.models import OPEN_STATUSES, Approval, Committee, Policy, PromotionRequest, StageTransition
 from governance.workflow.signing import signer_refusal
 
 
@@ -37,9 +39,38 @@ def decided_requests() -> QuerySet[PromotionRequest]:
     return promotion_request_list().exclude(status__in=OPEN_STATUSES).order_by("-decided_at", "-id")
 
 
-def requests_awaiting(user: User) -> list[PromotionRequest]:
-    """Open requests ``user`` may sign now (the risk officer's queue)."""
-    return [req for req in open_requests() if signer_refusal(user, req) is None]
+def signable_requests(
+    user: User | None, requests: QuerySet[PromotionRequest] | None = None
+) -> QuerySet[PromotionRequest]:
+    """Open requests ``user`` may sign now, as one queryset (the queue and the dashboard count and page it).
+
+    ``signing.signing_refusal`` decides; most of its rules are pushed into SQL (a person, active, not a
+    service account; an open request neither requested nor registered by them, under a policy accepting
+    one of their roles, without a live signature of theirs). The requests whose answer needs more than
+    that (signed by a committee, or already signed by them, perhaps past the signature window) are
+    few: those are checked one by one with ``signing_refusal`` and kept by id.
+    ``tests/workflow/test_signable_requests.py`` checks that both agree."""
+    requests = open_requests() if requests is None else requests.filter(status__in=OPEN_STATUSES)
+    if user is None or not user.is_active or user.is_service_account:
+        return requests.none()
+    held = role_names(user)
+    policies = [pk for pk, accepted in Policy.objects.values_list("pk", "accepted_roles") if held & set(accepted or [])]
+    signed = Approval.objects.filter(request=OuterRef("pk"), approver=user, invalidated_at__isnull=True)
+    candidates = (
+        requests.filter(policy_id__in=policies).exclude(requested_by=user).exclude(model_version__registered_by=user)
+    )
+    plain = Q(committee_snapshot={}) & ~Exists(signed)
+    checked = [req.pk for req in candidates.exclude(plain).order_by() if signer_refusal(user, req, held=held) is None]
+    return candidates.filter(plain | Q(pk__in=checked))
+
+
+def requests_awaiting(user: User, requests: Iterable[PromotionRequest] | None = None) -> list[PromotionRequest]:
+    """Open requests ``user`` may sign now (the risk officer's queue), oldest first; ``requests``
+    narrows the candidates (already loaded open requests, e.g. a search result)."""
+    if requests is None:
+        return list(signable_requests(user))
+    held = role_names(user)
+    return [req for req in requests if signer_refusal(user, req, held=held) is None]
 
 
 def eligible_signers(req: PromotionRequest) -> list[User]:

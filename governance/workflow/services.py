@@ -88,6 +88,7 @@ POLICY_FIELDS = (
     "allowed_from_stages",
     "max_evaluation_age_days",
     "require_computed",
+    "require_agreement",
     "approvals_required",
     "required_roles",
     "accepted_roles",
@@ -176,6 +177,9 @@ def clean_policy_data(data: dict) -> dict:
     for name in ("required_roles", "accepted_roles"):
         if name in out:
             out[name] = gates.clean_roles(out[name], name)
+    for name in ("require_computed", "require_agreement"):
+        if name in out and not isinstance(out[name], bool):
+            raise ValidationFailed(f"{name}: must be true or false", field=name)
     for name, low in (("max_evaluation_age_days", 1), ("approvals_required", 1), ("request_window_days", 1)):
         if name in out and (isinstance(out[name], bool) or not isinstance(out[name], int) or out[name] < low):
             raise ValidationFailed(f"{name}: must be a whole number of at least {low}", field=name)
@@ -611,10 +615,10 @@ def _decide(
                         overridden = failing
                     elif override_covering(req, failing) is None:
                         raise Conflict(
-                            f"gates fail ({', '.join(failing)}); a risk officer may override them with "
-                            "an explicit override justification",
+                            f"gates fail ({'; '.join(gates.failing_described(req.gate_results))}); a risk officer "
+                            "may override them with an explicit override justification",
                             field="override_justification",
-                            details={"failing": failing},
+                            details={"failing": failing, "disagreements": _disagreements(req.gate_results)},
                         )
                 elif override_justification:
                     raise ValidationFailed(
@@ -682,6 +686,24 @@ def _decide(
                 field="status",
             )
     return req
+
+
+def _disagreements(rows: list[dict]) -> list[dict]:
+    """The failing ``agreement`` rows (require_agreement): metric, both values, the gap and the tolerance."""
+    return [
+        {
+            "metric": r["metric"],
+            "dataset": r.get("dataset"),
+            "reported": r.get("reported"),
+            "reported_evaluation_id": r.get("reported_evaluation_id"),
+            "computed": r.get("computed"),
+            "computed_evaluation_id": r.get("evaluation_id"),
+            "difference": r.get("value"),
+            "tolerance": r.get("threshold"),
+        }
+        for r in rows
+        if r.get("kind") == gates.AGREEMENT and r["outcome"] != gates.PASS
+    ]
 
 
 def _renew(req: PromotionRequest, user, now: dt.datetime) -> int | None:

@@ -1,9 +1,24 @@
-"""Replays workflow events to rebuild promotion requests, approvals and recusals (audit.state,
-``audit_verify --state``)."""
+"""Replays workflow events to rebuild policies, promotion requests, approvals (with their
+overrides), recusals and review flags (audit.state, ``audit_verify --state``)."""
 
 from __future__ import annotations
 
-from governance.workflow.models import Approval, PromotionRequest, Recusal
+from audit.state import as_recorded
+from governance.workflow.models import Approval, Policy, PromotionRequest, Recusal, ReviewFlag
+
+# The policy fields every ``policy.create`` / ``policy.revise`` event carries (services.POLICY_FIELDS).
+POLICY_FIELDS = (
+    "description",
+    "required_kinds",
+    "checks",
+    "allowed_from_stages",
+    "max_evaluation_age_days",
+    "require_computed",
+    "approvals_required",
+    "required_roles",
+    "accepted_roles",
+    "request_window_days",
+)
 
 STATUS_ACTIONS = (
     "promotion_request.withdraw",
@@ -21,17 +36,53 @@ class WorkflowReplayer:
         "promotion_request.promote",
         "promotion_request.recuse",
         *STATUS_ACTIONS,
+        "policy.create",
+        "policy.revise",
+        "model_version.review_flag",
+        "review_flag.resolve",
     )
 
     def __init__(self):
         self.requests: dict[str, dict] = {}
         self.approvals: dict[str, dict] = {}
+        self.policies: dict[str, dict] = {}
+        self.flags: dict[str, dict] = {}
         self.recusals: dict[str, dict] = {}
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
         key = str(target["id"])
-        if action == "promotion_request.create":
+        if action in ("policy.create", "policy.revise"):
+            snapshot = data if action == "policy.create" else data.get("policy") or {}
+            self.policies[key] = {
+                "scope": target.get("scope"),
+                "target_stage": target.get("target_stage"),
+                "is_rollback": target.get("is_rollback"),
+                "version": target.get("version"),
+                "is_current": True,
+                **{name: snapshot[name] for name in POLICY_FIELDS if name in snapshot},
+            }
+            if action == "policy.revise" and data.get("previous_id") is not None:
+                self.policies.setdefault(str(data["previous_id"]), {})["is_current"] = False
+        elif action == "model_version.review_flag":
+            self.flags[str(data.get("flag"))] = {
+                "model_version": key,
+                "evaluation": str(data.get("evaluation")),
+                "policy": str((data.get("policy") or {}).get("id")),
+                "breaches": data.get("breaches"),
+                "resolved": False,
+                "resolved_by": None,
+                "resolution": "",
+            }
+        elif action == "review_flag.resolve":
+            self.flags.setdefault(key, {}).update(
+                {
+                    "resolved": True,
+                    "resolved_by": record["actor"].get("username"),
+                    "resolution": record.get("reason", ""),
+                }
+            )
+        elif action == "promotion_request.create":
             self.requests[key] = {
                 "model": target.get("model"),
                 "version": target.get("version"),
@@ -50,6 +101,9 @@ class WorkflowReplayer:
                 "decision": action.rsplit(".", 1)[1],
                 "role": data.get("role"),
                 "justification": record.get("reason", ""),
+                "signature_meaning": data.get("signature_meaning"),
+                "override_justification": data.get("override_justification") or "",
+                "overridden_checks": data.get("overridden_checks") or [],
             }
         elif action == "promotion_request.recuse":
             self.recusals[str(data.get("recusal"))] = {
@@ -66,6 +120,15 @@ class WorkflowReplayer:
     def compare(self):
         from audit.state import compare_rows
 
+        policies = {
+            str(p["pk"]): as_recorded({k: v for k, v in p.items() if k != "pk"})
+            for p in Policy.objects.values(
+                "pk", "scope", "target_stage", "is_rollback", "version", "is_current", *POLICY_FIELDS
+            )
+        }
+        divergence = compare_rows("workflow_policy", policies, self.policies)
+        if divergence:
+            return divergence
         requests = {
             str(r["pk"]): {
                 "model": r["model_version__model__name"],
@@ -99,12 +162,47 @@ class WorkflowReplayer:
                 "decision": a["decision"],
                 "role": a["role"],
                 "justification": a["justification"],
+                "signature_meaning": a["signature_meaning"],
+                "override_justification": a["override_justification"],
+                "overridden_checks": as_recorded(a["overridden_checks"]),
             }
             for a in Approval.objects.values(
-                "pk", "request_id", "approver__username", "decision", "role", "justification"
+                "pk",
+                "request_id",
+                "approver__username",
+                "decision",
+                "role",
+                "justification",
+                "signature_meaning",
+                "override_justification",
+                "overridden_checks",
             )
         }
         divergence = compare_rows("workflow_approval", approvals, self.approvals)
+        if divergence:
+            return divergence
+        flags = {
+            str(f["pk"]): {
+                "model_version": str(f["model_version_id"]),
+                "evaluation": str(f["evaluation_id"]),
+                "policy": str(f["policy_id"]),
+                "breaches": as_recorded(f["breaches"]),
+                "resolved": f["resolved_at"] is not None,
+                "resolved_by": f["resolved_by__username"],
+                "resolution": f["resolution"],
+            }
+            for f in ReviewFlag.objects.values(
+                "pk",
+                "model_version_id",
+                "evaluation_id",
+                "policy_id",
+                "breaches",
+                "resolved_at",
+                "resolved_by__username",
+                "resolution",
+            )
+        }
+        divergence = compare_rows("workflow_reviewflag", flags, self.flags)
         if divergence:
             return divergence
         recusals = {

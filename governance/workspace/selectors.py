@@ -9,20 +9,23 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from audit import selectors as audit_selectors
+from governance.evaluations import selectors as evaluation_selectors
 from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel, RiskTier, Stage
 from governance.workflow import gates
 from governance.workflow.models import OPEN_STATUSES, Policy, PromotionRequest, ReviewFlag
-from governance.workflow.selectors import open_requests, promotion_request_list
-from governance.workflow.services import policy_scopes_for, signer_refusal
+from governance.workflow.selectors import promotion_request_list, signable_requests
+from governance.workflow.services import policy_scopes_for
 
 STAGES = [Stage.DEVELOPMENT, Stage.STAGING, Stage.PRODUCTION, Stage.RETIRED]
 FAILED_GATE_WINDOW_DAYS = 30
+DASHBOARD_LIST_LIMIT = 20  # rows listed per dashboard card (the card's count covers every row)
 
 
-def awaiting_signature(user) -> list[PromotionRequest]:
-    """Open requests ``user`` may sign now, oldest first."""
-    return [req for req in open_requests() if signer_refusal(user, req) is None]
+def awaiting_signature(user, limit: int = DASHBOARD_LIST_LIMIT) -> dict:
+    """Open requests ``user`` may sign now: how many, and the oldest ``limit`` of them."""
+    signable = signable_requests(user)
+    return {"count": signable.count(), "rows": list(signable[:limit])}
 
 
 def my_requests(user, limit: int = 20) -> list[PromotionRequest]:
@@ -83,7 +86,11 @@ def production_evidence(now: dt.datetime | None = None) -> list[dict]:
     """Production versions whose evidence is stale (older than their production policy allows, or
     missing) or failing (an open review flag)."""
     now = now or timezone.now()
-    versions = list(ModelVersion.objects.filter(stage=Stage.PRODUCTION).select_related("model"))
+    versions = list(
+        ModelVersion.objects.filter(stage=Stage.PRODUCTION)
+        .select_related("model")
+        .only("id", "version", "model__name", "model__risk_tier", "model__eu_ai_act_category")
+    )
     if not versions:
         return []
     latest: dict[tuple[int, str], dt.datetime] = {}
@@ -251,37 +258,19 @@ def gated_metrics(model: RegisteredModel) -> list[dict]:
 
 
 def discrepancies(version_ids, tolerance: float | None = None) -> dict[int, list[dict]]:
-    """Per version: metrics reported by a pipeline and computed by the service on the same dataset
-    whose latest values differ by more than ``tolerance`` (settings.EVALUATION_DISCREPANCY_TOLERANCE)."""
-    from django.conf import settings
+    """Per version: reported and computed values of one metric on one dataset that disagree
+    (``governance.evaluations.selectors.discrepancies``; ``EVALUATION_DISCREPANCY_TOLERANCE``)."""
+    return evaluation_selectors.discrepancies(version_ids, tolerance)
 
-    tolerance = settings.EVALUATION_DISCREPANCY_TOLERANCE if tolerance is None else tolerance
-    latest: dict[tuple[int, str, str, str], tuple[float, int]] = {}
-    for e in (
-        Evaluation.objects.filter(model_version_id__in=list(version_ids), status="done")
-        .only("id", "model_version_id", "dataset", "source", "metrics")
-        .order_by("created_at", "id")
-    ):
-        for name, value in (e.metrics or {}).items():
-            number = _number(value)
-            if number is not None:
-                latest[(e.model_version_id, e.dataset, name, e.source)] = (number, e.pk)
-    out: dict[int, list[dict]] = {}
-    for (version_id, dataset, name, source), (reported, reported_id) in latest.items():
-        if source != "reported":
-            continue
-        computed = latest.get((version_id, dataset, name, "computed"))
-        if computed and abs(computed[0] - reported) > tolerance:
-            out.setdefault(version_id, []).append(
-                {
-                    "metric": name,
-                    "dataset": dataset,
-                    "reported": reported,
-                    "reported_id": reported_id,
-                    "computed": computed[0],
-                    "computed_id": computed[1],
-                    "difference": computed[0] - reported,
-                    "tolerance": tolerance,
-                }
-            )
-    return out
+
+def watched_discrepancies(limit: int = DASHBOARD_LIST_LIMIT) -> dict:
+    """Discrepancies of the versions people act on (in production, or with an open request): how many
+    versions, and the first ``limit`` with their version loaded."""
+    watched = set(ModelVersion.objects.filter(stage=Stage.PRODUCTION).values_list("pk", flat=True)) | set(
+        PromotionRequest.objects.filter(status__in=OPEN_STATUSES).values_list("model_version_id", flat=True)
+    )
+    found = discrepancies(watched)
+    shown = sorted(found)[:limit]
+    versions = ModelVersion.objects.filter(pk__in=shown).select_related("model").only("id", "version", "model__name")
+    by_id = {v.pk: v for v in versions}
+    return {"count": len(found), "rows": [{"version": by_id[pk], "items": found[pk]} for pk in shown if pk in by_id]}

@@ -13,7 +13,7 @@ from django.db import transaction
 from audit import selectors as audit_selectors
 from audit.checkpoints import CheckpointRefused, checkpoint_create, head
 from audit.selectors import AuditCheckpoint
-from audit.services import audit_event_append
+from audit.services import audit_unit
 from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
 from governance.common.errors import Conflict, PermissionRefused
@@ -40,8 +40,8 @@ def audit_verification_request(*, by: Principal) -> str:
         if audit_selectors.verifications().filter(finished_at__isnull=True, trigger__startswith="ui:").exists():
             raise Conflict("a verification started from the workspace is still running; wait for its result")
     trigger = f"ui:{by.actor.username or by.actor.id}"[:32]
-    with transaction.atomic():
-        audit_event_append(actor=by.actor, action="audit.verify", target=target, details={"trigger": trigger})
+    with audit_unit(by.actor) as audit:
+        audit.add("audit.verify", target, details={"trigger": trigger})
         transaction.on_commit(lambda: _enqueue(trigger))
     return trigger
 
@@ -57,8 +57,8 @@ def audit_checkpoint_sign(*, by: Principal) -> AuditCheckpoint:
     target = _target()
     with refusals(by, "audit.checkpoint", target):
         _require_operator(by)
-    with transaction.atomic():
-        audit_event_append(actor=by.actor, action="audit.checkpoint", target=target, details={"requested": True})
+    with audit_unit(by.actor) as audit:
+        audit.add("audit.checkpoint", target, details={"requested": True})
     with refusals(by, "audit.checkpoint", target):
         try:
             created = checkpoint_create()

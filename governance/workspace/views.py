@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -22,9 +21,9 @@ from governance.evaluations.models import Evaluation
 from governance.oversight import dashboard as oversight_dashboard
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.workflow import services as workflow_services
-from governance.workflow.models import OPEN_STATUSES, PromotionRequest
+from governance.workflow.models import PromotionRequest
 from governance.workspace import charts as charts_module
-from governance.workspace import hub, selectors, services
+from governance.workspace import hub, integrations, selectors, services
 
 
 def version_packs(request, version_id: int):
@@ -46,9 +45,28 @@ OVERSIGHT_SECTIONS = ("validations_due", "overdue_findings", "incident_deadlines
 def _sections(user) -> list[str]:
     """The dashboard's cards, most relevant first for the signed-in role."""
     if user.has_role("auditor", superusers=False):
-        return ["audit", "flags", *OVERSIGHT_SECTIONS, "discrepancies", "production", "failed", "matrix"]
+        return [
+            "audit",
+            "flags",
+            *OVERSIGHT_SECTIONS,
+            "discrepancies",
+            "production",
+            "failed",
+            "matrix",
+            "integrations",
+        ]
     if user.has_role("risk_officer", "validator", superusers=False):
-        return ["awaiting", "flags", *OVERSIGHT_SECTIONS, "discrepancies", "production", "failed", "matrix", "audit"]
+        return [
+            "awaiting",
+            "flags",
+            *OVERSIGHT_SECTIONS,
+            "discrepancies",
+            "production",
+            "failed",
+            "matrix",
+            "integrations",
+            "audit",
+        ]
     if user.has_role("developer", superusers=False):
         return ["mine", "failed", "matrix", "production"]
     return [
@@ -59,6 +77,7 @@ def _sections(user) -> list[str]:
         "production",
         "failed",
         "matrix",
+        "integrations",
         "audit",
         "mine",
     ]
@@ -81,25 +100,25 @@ def dashboard(site, request, extra_context=None):
     if "mine" in sections:
         context["mine"] = selectors.my_requests(user)
     if "flags" in sections:
-        context["flags"] = list(selectors.open_review_flags()[:50])
+        flags = selectors.open_review_flags()
+        context["flags"] = list(flags[: selectors.DASHBOARD_LIST_LIMIT])
+        context["flag_count"] = flags.count()
     if "failed" in sections:
-        context["failed"] = selectors.failed_gate_evaluations()[:50]
+        failed = selectors.failed_gate_evaluations()
+        context["failed"], context["failed_count"] = failed[: selectors.DASHBOARD_LIST_LIMIT], len(failed)
         context["failed_days"] = selectors.FAILED_GATE_WINDOW_DAYS
     if "matrix" in sections:
         context["matrix"] = selectors.tier_stage_matrix()
     if "production" in sections:
-        context["production"] = selectors.production_evidence()
+        production = selectors.production_evidence()
+        context["production"] = production[: selectors.DASHBOARD_LIST_LIMIT]
+        context["production_count"] = len(production)
     if "audit" in sections:
         context["audit"] = selectors.audit_state()
+    if "integrations" in sections:
+        context["integrations"] = integrations.integration_health()
     if "discrepancies" in sections:
-        watched = {
-            v.pk: v
-            for v in ModelVersion.objects.filter(
-                Q(stage="production") | Q(promotion_requests__status__in=OPEN_STATUSES)
-            ).select_related("model")
-        }
-        found = selectors.discrepancies(watched)
-        context["discrepancy_rows"] = [{"version": watched[pk], "items": items} for pk, items in found.items()]
+        context["discrepancies"] = selectors.watched_discrepancies()
     for name in OVERSIGHT_SECTIONS:
         if name in sections:
             context[name] = getattr(oversight_dashboard, name)()

@@ -283,3 +283,61 @@ def test_nothing_is_stored_and_no_create_event_on_refusal(version, pipeline, api
     )
     assert AuditEvent.objects.filter(action="evaluation.create").count() == before
     assert Evaluation.objects.count() == 0
+
+
+def test_the_documented_request_is_the_enforced_one(version, pipeline, api_for):
+    """The OpenAPI schema of POST /api/v1/evaluations/ and the fields the API accepts come from one
+    serializer: an unknown field is refused naming exactly the documented ones."""
+    schema = api_for(pipeline).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    documented = list(schema["components"]["schemas"]["EvaluationCreateRequest"]["properties"])
+    body = {"model_version": version.pk, "kind": "reported", "dataset": "d", "data": {"auc": 0.8}, "colour": "b"}
+    err = assert_refused(api_for(pipeline).post("/api/v1/evaluations/", body, format="json"), "colour")
+    assert err["message"] == f"colour: unknown field (expected one of: {', '.join(documented)})"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ({"kind": None}, "kind", "kind: is required (one of: fairness, drift, performance, reported)"),
+        ({"dataset": "  "}, "dataset", "dataset: is required: a label such as holdout-2026-10"),
+        ({"dataset": "x" * 201}, "dataset", "dataset: must be at most 200 characters"),
+        ({"file_format": "csv"}, "file_format", "file_format: only used with an uploaded file"),
+        ({"file": "data.csv"}, "file", "file: upload files as multipart/form-data"),
+        (
+            {"params": {"a b": 1}},
+            "params",
+            "params: parameter names must be 1-64 letters, digits or _ . : - (got 'a b')",
+        ),
+        (
+            {"thresholds": [{"metric": "auc", "comparator": ">=", "threshold": 0.5}, 3]},
+            "thresholds[1]",
+            "thresholds[1]: must be an object {metric, comparator, threshold}",
+        ),
+    ],
+    ids=[
+        "no-kind",
+        "blank-dataset",
+        "long-dataset",
+        "format-without-file",
+        "file-in-json",
+        "param-name",
+        "threshold-item",
+    ],
+)
+def test_request_shape_errors_name_the_field_and_reason(extra, field, message, version, pipeline, api_for):
+    body = {"model_version": version.pk, "kind": "performance", "dataset": "d", "data": PERF, **extra}
+    err = assert_refused(api_for(pipeline).post("/api/v1/evaluations/", body, format="json"), field)
+    assert err == {"code": "validation_error", "message": message, "fields": {field: [message]}}
+
+
+def test_a_refused_request_names_the_version_and_what_was_asked(version, pipeline, api_for):
+    body = {"model_version": version.pk, "kind": "performance", "dataset": "holdout", "data": PERF, "params": 3}
+    assert_refused(api_for(pipeline).post("/api/v1/evaluations/", body, format="json"), "params")
+    [event] = events("evaluation.create.denied")
+    assert record(event)["object"]["model"] == version.model.name
+    assert record(event)["data"] == {
+        "reason": "params: must be an object",
+        "field": "params",
+        "kind": "performance",
+        "dataset": "holdout",
+    }

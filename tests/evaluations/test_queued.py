@@ -63,15 +63,16 @@ def test_large_inline_input_is_queued_then_computed(
 
 def test_queued_and_sync_give_the_same_numbers(g, version, pipeline, settings, django_capture_on_commit_callbacks):
     data = f.fairness_data(g)
-    sync = services.evaluation_create(
+    sync_created = services.evaluation_create(
         by=as_user(pipeline), model_version=version, kind="fairness", dataset="h", data=data
     )
     settings.EVALUATION_SYNC_MAX_BYTES = 100
     with django_capture_on_commit_callbacks(execute=True):
-        queued = services.evaluation_create(
+        queued_created = services.evaluation_create(
             by=as_user(pipeline), model_version=version, kind="fairness", dataset="h", data=data
         )
-    assert queued.was_queued and not sync.was_queued
+    assert queued_created.queued and not sync_created.queued  # what the service did: the API's 202 / 201
+    sync, queued = sync_created.evaluation, queued_created.evaluation
     queued.refresh_from_db()
     assert queued.status == "done"
     assert (queued.input_sha256, queued.metrics, queued.result["by_group"], queued.warnings) == (
@@ -114,7 +115,7 @@ def test_a_failure_is_recorded_with_its_reason(g, version, pipeline, small_limit
             kind="performance",
             dataset="h",
             data=f.performance_data(g),
-        )
+        ).evaluation
     # the stored input no longer matches the digest recorded at creation
     with open(ev.input_file.path, "w") as handle:
         json.dump(f.performance_data(g, slice(0, 300)), handle)
@@ -138,7 +139,7 @@ def test_an_unexpected_error_fails_the_evaluation(
             kind="performance",
             dataset="h",
             data=f.performance_data(g),
-        )
+        ).evaluation
 
     def boom(*args, **kwargs):
         raise MemoryError("out of memory")
@@ -172,7 +173,7 @@ def test_numpy_arrays_from_python_callers_can_be_queued(
             dataset="h",
             data=data,
             params={"n_boot": 0},
-        )
+        ).evaluation
     ev.refresh_from_db()
     from governance.evaluations.inputs import parse_inline
     from governance.evaluations.performance import compute_performance

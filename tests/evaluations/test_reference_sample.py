@@ -99,3 +99,34 @@ def test_unknown_version(pipeline, api_for):
         format="multipart",
     )
     assert resp.status_code == 400 and "model_version" in resp.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"columns": json.dumps({"features": ["a"]})}, "file", "file: is required: a CSV or Parquet table"),
+        (
+            {"file": SimpleUploadedFile("r.csv", b"a\n1\n")},
+            "columns",
+            'columns: is required: {"features": [...], "categorical": [...]}',
+        ),
+        (
+            {"file": SimpleUploadedFile("r.csv", b"a\n1\n"), "columns": json.dumps(["a"])},
+            "columns",
+            "columns: must be an object",
+        ),
+        (
+            {"file": SimpleUploadedFile("r.csv", b"a\n1\n"), "columns": "{}", "colour": "blue"},
+            "colour",
+            "colour: unknown field (expected one of: file, file_format, columns)",
+        ),
+    ],
+    ids=["no-file", "no-columns", "columns-not-an-object", "unknown-field"],
+)
+def test_the_reference_request_shape_is_refused_by_its_serializer(body, field, message, version, pipeline, api_for):
+    resp = api_for(pipeline).post(f"/api/v1/versions/{version.pk}/reference/", body, format="multipart")
+    assert resp.status_code == 400, resp.content
+    assert resp.json()["error"] == {"code": "validation_error", "message": message, "fields": {field: [message]}}
+    [event] = events("reference_sample.create.denied")
+    assert record(event)["data"] == {"reason": message, "field": field}
+    assert record(event)["object"]["id"] == str(version.pk) and record(event)["object"]["model"] == version.model.name

@@ -67,7 +67,7 @@ def _queued_evaluation(settings, monkeypatch, g) -> Evaluation:
         kind="performance",
         dataset="h",
         data=f.performance_data(g),
-    )
+    ).evaluation
     assert ev.status == "queued" and sent in ([], [ev.pk])  # [] while the test transaction never commits
     monkeypatch.undo()
     return ev

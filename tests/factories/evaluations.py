@@ -110,7 +110,7 @@ def evaluation(
         thresholds=thresholds,
         params=params,
         data=data,
-    )
+    ).evaluation
 
 
 def reference_sample(version: ModelVersion, user, *, file_format: str = "csv") -> ReferenceSample:

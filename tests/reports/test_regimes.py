@@ -85,6 +85,10 @@ def test_corrected_sr11_7_statements(demo, tmp_path):  # noqa: F811
     spec = {row[0]: row[1] for row in rows if len(row) == 2 and row[0] in ("intercept", "age_years")}
     assert spec.get("intercept") == "-1.654"
     assert "Fair lending (US): ECOA and Regulation B" in text
+    # the SR 11-7 references are the 2011 letter's headings (issue 14)
+    assert "SR 11-7 §V (2. Ongoing Monitoring: process verification)" in text
+    assert "SR 11-7 §V (Validation of Vendor and Other Third-Party Products)" in text
+    assert "element 1" not in text and "prompt remedial action" not in text
     # the approver's words are kept, with the failing computed values beside them
     justifications = [row[-1] for row in rows if len(row) == 6 and row[0].startswith("PR-")]
     assert justifications
@@ -105,13 +109,17 @@ def test_the_uk_regime_is_data_and_the_api_accepts_it(demo, api_for, django_capt
     assert job.status == "done" and job.regime == "pra-ss1-23"
     text, _pages = read(job)
     for principle in (
-        "Model risk classification (tiering)",
+        "Model tiering (model risk classification)",
         "Board and senior management oversight",
         "Model development testing",
-        "Independent validation: process and independence",
+        "Independent validation function and independent review",
         "Restrictions on model use",
+        # the sub-principles are cited by their titles in the supervisory statement (issue 14)
+        "PRA SS1/23 Principle 4.1 (The independent validation function); Principle 4.2 (Independent review)",
+        "PRA SS1/23 Principle 5.1 (Process for applying post-model adjustments)",
     ):
         assert principle in text
+    assert "paraphrased" not in text
 
 
 def test_per_group_intervals_are_printed_beside_the_rates(demo, tmp_path):  # noqa: F811

@@ -307,8 +307,8 @@ def test_content_hash_and_pack_id():
     assert pack_content_hash(pack) == hashlib.sha256(rfc8785.dumps(json.loads(data))).hexdigest()
     plain = json.dumps(pack, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert data != plain  # the old, non-canonical serialisation wrote 1.0 and 0.0
-    assert pack["pack_id"] == derive_pack_id("sr11-7", "1", "mdl-7f3a", "2.0", 39)
-    assert derive_pack_id("sr11-7", "1", "mdl-7f3a", "2.0", 41) != pack["pack_id"]
+    assert pack["pack_id"] == derive_pack_id("sr11-7", pack["outline_version"], "mdl-7f3a", "2.0", 39)
+    assert derive_pack_id("sr11-7", pack["outline_version"], "mdl-7f3a", "2.0", 41) != pack["pack_id"]
 
 
 @pytest.mark.parametrize("regime", ["sr11-7"])

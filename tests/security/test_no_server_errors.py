@@ -63,6 +63,24 @@ def test_huge_ids_in_list_filters(auditor, api_for, url):
 
 
 @pytest.mark.parametrize(
+    "value, status",
+    [
+        ("0261-02-12T17:05:33+21:14", 200),  # an offset PostgreSQL refuses: converted to UTC first (was a 500)
+        ("2026-01-01T00:00:00+15:59", 200),
+        ("0001-01-01T00:00:00+01:00", 400),  # no UTC equivalent
+        ("yesterday", 400),
+    ],
+)
+def test_datetime_filters_with_odd_offsets(auditor, api_for, value, status):
+    from urllib.parse import quote
+
+    response = api_for(auditor).get(f"/api/v1/versions/?registered_after={quote(value)}")
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert "registered_after" in response.json()["error"]["fields"], response.json()
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "/api/v1/versions/99999999999999999999/",

@@ -9,14 +9,19 @@ the public verifier endpoints listed in ``PUBLIC``.
 
 Where the service decides (signing, withdrawing, webhook subscriptions), validation of the body
 may come before the refusal: those rows say 400 for everyone with an empty body, so the signing
-routes are exercised with complete bodies (``SIGNING_BODIES``). Rows with ``{id}`` address an
-object made by the ``objects`` fixture, or id 999999 where none is made (reports, webhooks: 404
-for whoever may look, 403 for whoever may not).
+routes are exercised with complete bodies (``SIGNING_BODIES``). Rows with ``{id}`` address a
+real object made through the services (``tests/security/governed_objects.py``): model, version,
+request, evaluation, documentation pack (queued: its files answer 409), webhook subscription and
+delivery, MLflow link (pointing at a closed port: a sync answers 503) and flag. The oversight,
+committee, monitoring and MLflow-import rows still address id 999999 (404 for whoever may look).
+The admin's actions and views have their own matrix (``test_admin_permission_matrix.py``), and
+``test_every_urlconf_route_is_in_the_schema_and_the_matrix`` checks the URLconf itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -42,20 +47,21 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/promotions/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/promotions/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/reports/"): (403, 403, 200, 200, 403),
-    ("GET", "/api/v1/reports/{id}/"): (403, 403, 404, 404, 403),
-    ("GET", "/api/v1/reports/{id}/bundle/"): (403, 403, 404, 404, 403),
-    ("GET", "/api/v1/reports/{id}/pdf/"): (403, 403, 404, 404, 403),
+    ("GET", "/api/v1/reports/{id}/"): (403, 403, 200, 200, 403),
+    ("GET", "/api/v1/reports/{id}/bundle/"): (403, 403, 409, 409, 403),
+    ("GET", "/api/v1/reports/{id}/pdf/"): (403, 403, 409, 409, 403),
+    ("GET", "/api/v1/reports/inventory/"): (403, 403, 200, 200, 403),
     ("GET", "/api/v1/versions/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/reference/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/webhooks/deliveries/"): (403, 403, 200, 403, 403),
-    ("GET", "/api/v1/webhooks/deliveries/{id}/"): (403, 403, 404, 403, 403),
+    ("GET", "/api/v1/webhooks/deliveries/{id}/"): (403, 403, 200, 403, 403),
     ("GET", "/api/v1/webhooks/events/"): (403, 403, 200, 403, 403),
     ("GET", "/api/v1/webhooks/subscriptions/"): (403, 403, 200, 403, 403),
-    ("GET", "/api/v1/webhooks/subscriptions/{id}/"): (403, 403, 404, 403, 403),
+    ("GET", "/api/v1/webhooks/subscriptions/{id}/"): (403, 403, 200, 403, 403),
     ("PATCH", "/api/v1/models/{id}/"): (403, 403, 200, 403, 403),
     ("PATCH", "/api/v1/versions/{id}/"): (200, 403, 403, 403, 403),
-    ("PATCH", "/api/v1/webhooks/subscriptions/{id}/"): (404, 404, 404, 404, 404),
+    ("PATCH", "/api/v1/webhooks/subscriptions/{id}/"): (403, 403, 200, 403, 403),
     ("POST", "/api/v1/audit/events/"): (403, 403, 403, 403, 400),
     ("POST", "/api/v1/evaluations/"): (400, 400, 400, 403, 400),
     ("POST", "/api/v1/models/"): (400, 403, 403, 403, 400),
@@ -66,11 +72,11 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/api/v1/reports/"): (403, 403, 400, 400, 403),
     ("POST", "/api/v1/versions/"): (400, 403, 403, 403, 400),
     ("POST", "/api/v1/versions/{id}/reference/"): (400, 400, 400, 403, 400),
-    ("POST", "/api/v1/webhooks/deliveries/{id}/redeliver/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/webhooks/deliveries/{id}/redeliver/"): (403, 403, 202, 403, 403),
     ("POST", "/api/v1/webhooks/subscriptions/"): (400, 400, 400, 400, 400),
-    ("POST", "/api/v1/webhooks/subscriptions/{id}/disable/"): (404, 404, 404, 404, 404),
-    ("POST", "/api/v1/webhooks/subscriptions/{id}/enable/"): (404, 404, 404, 404, 404),
-    ("POST", "/api/v1/webhooks/subscriptions/{id}/rotate-secret/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/webhooks/subscriptions/{id}/disable/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/webhooks/subscriptions/{id}/enable/"): (403, 403, 409, 403, 403),
+    ("POST", "/api/v1/webhooks/subscriptions/{id}/rotate-secret/"): (403, 403, 200, 403, 403),
     # Oversight and MLflow (merged from main): no objects made for them yet, so {id} rows say 404
     # (or 403 where the role may not look at all); empty POST bodies are refused by their services (400).
     ("GET", "/api/v1/findings/"): (200, 200, 200, 200, 403),
@@ -78,30 +84,48 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/incidents/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/incidents/{id}/"): (404, 404, 404, 404, 403),
     ("GET", "/api/v1/mlflow/flags/"): (200, 200, 200, 200, 200),
-    ("GET", "/api/v1/mlflow/flags/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/mlflow/flags/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/imports/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/imports/{id}/"): (404, 404, 404, 404, 404),
     ("GET", "/api/v1/mlflow/links/"): (200, 200, 200, 200, 200),
-    ("GET", "/api/v1/mlflow/links/{id}/"): (404, 404, 404, 404, 404),
-    ("GET", "/api/v1/mlflow/links/{id}/alias-history/"): (404, 404, 404, 404, 404),
-    ("GET", "/api/v1/mlflow/links/{id}/alias-writes/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/mlflow/links/{id}/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/mlflow/links/{id}/alias-history/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/mlflow/links/{id}/alias-writes/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/revalidation/schedule/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/validations/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/validations/{id}/"): (404, 404, 404, 404, 403),
-    ("PATCH", "/api/v1/mlflow/links/{id}/"): (404, 404, 404, 404, 404),
+    ("PATCH", "/api/v1/mlflow/links/{id}/"): (403, 403, 200, 403, 403),
     ("POST", "/api/v1/findings/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/findings/{id}/accept-risk/"): (404, 404, 404, 404, 404),
     ("POST", "/api/v1/findings/{id}/close/"): (404, 404, 404, 404, 404),
     ("POST", "/api/v1/findings/{id}/propose-remediation/"): (404, 404, 404, 404, 404),
     ("POST", "/api/v1/incidents/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/incidents/{id}/reports/"): (404, 404, 404, 404, 404),
-    ("POST", "/api/v1/mlflow/flags/{id}/resolve/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/mlflow/flags/{id}/resolve/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/mlflow/links/"): (400, 400, 400, 400, 400),
-    ("POST", "/api/v1/mlflow/links/{id}/sync/"): (404, 404, 404, 404, 404),
+    # Every role reaches MLflow (a closed port here: 503) before any refusal: the sync has no role rule.
+    ("POST", "/api/v1/mlflow/links/{id}/sync/"): (503, 503, 503, 503, 503),
     ("POST", "/api/v1/mlflow/webhook/"): (503, 503, 503, 503, 503),
     ("POST", "/api/v1/revalidation/intervals/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/validations/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/validations/{id}/complete/"): (404, 404, 404, 404, 404),
+    # Committees, monitoring and post-market plans (merged from main; no objects made for them yet).
+    ("GET", "/api/v1/committees/"): (200, 200, 200, 200, 403),
+    ("GET", "/api/v1/committees/{id}/"): (404, 404, 404, 404, 403),
+    ("GET", "/api/v1/monitoring/missed-checks/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/monitoring/missed-checks/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/monitoring/schedules/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/monitoring/schedules/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/post-market-plans/"): (200, 200, 200, 200, 200),
+    ("GET", "/api/v1/post-market-plans/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/versions/{id}/series/"): (200, 200, 200, 200, 200),
+    ("POST", "/api/v1/committees/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/committees/{id}/revise/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/monitoring/missed-checks/{id}/resolve/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/monitoring/schedules/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/monitoring/schedules/{id}/end/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/post-market-plans/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/promotions/{id}/recuse/"): (400, 400, 400, 400, 400),
 }
 
 # Routes anyone may call, signed in or not (the verifier's public keys).
@@ -140,27 +164,63 @@ def test_every_route_has_an_entry():
     assert not stale, f"entries for routes that no longer exist: {stale}"
 
 
-@pytest.fixture
-def objects(developer, pipeline):
-    """One object of each kind the routes address, made through the services."""
-    from tests.factories import workflow
-    from tests.factories.registry import model_version
+def urlconf_routes() -> set[str]:
+    """Every route of the API's URLconf, as a path template (``{id}`` for each captured argument)."""
+    import re
 
-    version = model_version(user=developer)
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            regex = p.pattern.regex.pattern if hasattr(p.pattern, "regex") else str(p.pattern)
+            if "?P<format>" in regex:  # DRF's format-suffix twins of the routes below
+                continue
+            regex = regex.replace("\\Z", "")
+            part = re.sub(r"\(\?P<[^>]+>[^)]*\)", "{id}", regex).lstrip("^").rstrip("$")
+            part = part.replace("/?", "/").replace("\\.", ".")
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + part)
+            elif isinstance(p, URLPattern):
+                yield prefix + part
+
+    out = set()
+    for path in walk(get_resolver().url_patterns, "/"):
+        if path.startswith("/api/v1/") and path.rstrip("/") != "/api/v1":  # not the router's index page
+            out.add(re.sub(r"/+", "/", path if path.endswith("/") else path + "/"))
+    return out
+
+
+def test_every_urlconf_route_is_in_the_schema_and_the_matrix():
+    """The matrix walks the OpenAPI schema; this checks the schema hides no route of the URLconf."""
+    documented = {re.sub(r"\{[^}]+\}", "{id}", path) for _, path in MATRIX}
+    missing = sorted(route for route in urlconf_routes() if route not in documented)
+    assert not missing, f"API routes of the URLconf that the matrix (and the schema) do not cover: {missing}"
+
+
+@pytest.fixture
+def objects(settings, developer, auditor, risk_officer, pipeline):
+    """One real object of each kind the routes address, made through the services."""
+    from tests.factories import workflow
+    from tests.security.governed_objects import make_objects
+
+    made = make_objects(settings, developer=developer, auditor=auditor, risk_officer=risk_officer, pipeline=pipeline)
+    version = made["version"]
     evaluations = workflow.good_evidence(version)
-    req = workflow.request(version, developer)
 
     def fresh_request():
-        other = model_version(model=version.model, user=developer)
-        workflow.good_evidence(other)
-        return workflow.request(other, developer).pk
+        return made["fresh_request"]().pk
 
     return {
         "fresh_request": fresh_request,
         "/api/v1/models/{id}/": version.model_id,
         "/api/v1/versions/{id}/": version.pk,
-        "/api/v1/promotions/{id}/": req.pk,
+        "/api/v1/promotions/{id}/": made["request"].pk,
         "/api/v1/evaluations/{id}/": evaluations[0].pk,
+        "/api/v1/reports/{id}/": made["reports.documentationpack"],
+        "/api/v1/webhooks/subscriptions/{id}/": made["webhooks.webhooksubscription"],
+        "/api/v1/webhooks/deliveries/{id}/": made["webhooks.webhookdelivery"],
+        "/api/v1/mlflow/links/{id}/": made["mlflow_bridge.mlflowlink"],
+        "/api/v1/mlflow/flags/{id}/": made["mlflow_bridge.mlflowflag"],
     }
 
 

@@ -127,3 +127,119 @@ def test_a_row_inserted_or_deleted_behind_the_services_is_named(history):
         str(spare.pk),
     )
     assert result.divergence.field == "(row)"
+
+
+@pytest.fixture
+def governed(developer, validator, risk_officer):
+    """Policies, evaluations, an override and a review flag, each made through its service: a
+    policy revised; an evaluation computed by the service; a production promotion whose failing
+    drift gate a risk officer overrode; a new breaching evaluation that raised a review flag,
+    resolved by a risk officer."""
+    from governance.workflow import services as workflow_services
+    from governance.workflow.models import Policy, ReviewFlag
+    from tests.factories import evaluations as evaluation_factories
+    from tests.factories.accounts import ADMIN
+
+    policy = Policy.objects.get(scope="tier_3", target_stage="staging", is_rollback=False, is_current=True)
+    revised = workflow_services.policy_revise(
+        by=as_user(risk_officer), policy=policy, data={"request_window_days": 21}, reason="Quarterly review."
+    )
+    version = model_version(user=developer)
+    computed = evaluation_factories.evaluation(version, developer, kind="performance")
+    workflow.good_evidence(version)
+    workflow.approve(workflow.request(version, developer), validator)
+    version.refresh_from_db()
+    workflow.evaluation(version, kind="drift", metrics={"max_psi": 0.31, "drift_share": 0.2})
+    req = workflow.request(version, developer, "production")
+    req = workflow.approve(req, risk_officer, override_justification="PSI driven by a known seasonal shift.")
+    override = req.approvals.get()
+    workflow.approve(req, validator)
+    breach = workflow.evaluation(version, kind="drift", metrics={"max_psi": 0.41, "drift_share": 0.5})
+    workflow_services.evaluation_recorded(breach, ADMIN)
+    flag = ReviewFlag.objects.get(model_version=version)
+    workflow_services.review_flag_resolve(by=as_user(risk_officer), flag=flag, resolution="Known shift; RISK-42.")
+    return {
+        "policy": revised.pk,
+        "old_policy": policy.pk,
+        "evaluation": computed.pk,
+        "approval": override.pk,
+        "flag": flag.pk,
+    }
+
+
+def test_policies_evaluations_overrides_and_flags_replay_clean(governed):
+    result = verify_state()
+    assert result.ok, result.message
+    assert {"registry", "workflow", "evaluations"} <= set(result.replayers)
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE workflow_policy SET approvals_required = 5 WHERE id = {policy}",
+            "workflow_policy",
+            "policy",
+            "approvals_required",
+        ),
+        ("UPDATE workflow_policy SET checks = '[]' WHERE id = {policy}", "workflow_policy", "policy", "checks"),
+        (
+            "UPDATE workflow_policy SET is_current = %(false)s WHERE id = {policy}",
+            "workflow_policy",
+            "policy",
+            "is_current",
+        ),
+        (
+            "UPDATE evaluations_evaluation SET metrics = '{{\"auc\": 0.99}}' WHERE id = {evaluation}",
+            "evaluations_evaluation",
+            "evaluation",
+            "metrics",
+        ),
+        (
+            "UPDATE evaluations_evaluation SET status = 'failed' WHERE id = {evaluation}",
+            "evaluations_evaluation",
+            "evaluation",
+            "status",
+        ),
+        (
+            "UPDATE evaluations_evaluation SET input_sha256 = '{zeros}' WHERE id = {evaluation}",
+            "evaluations_evaluation",
+            "evaluation",
+            "input_sha256",
+        ),
+        (
+            "UPDATE workflow_approval SET override_justification = 'Approved by the board.' WHERE id = {approval}",
+            "workflow_approval",
+            "approval",
+            "override_justification",
+        ),
+        (
+            "UPDATE workflow_approval SET overridden_checks = '[]' WHERE id = {approval}",
+            "workflow_approval",
+            "approval",
+            "overridden_checks",
+        ),
+        (
+            "UPDATE workflow_reviewflag SET resolution = 'Nothing to see.' WHERE id = {flag}",
+            "workflow_reviewflag",
+            "flag",
+            "resolution",
+        ),
+        (
+            "UPDATE workflow_reviewflag SET resolved_at = NULL WHERE id = {flag}",
+            "workflow_reviewflag",
+            "flag",
+            "resolved",
+        ),
+        ("UPDATE workflow_reviewflag SET breaches = '[]' WHERE id = {flag}", "workflow_reviewflag", "flag", "breaches"),
+    ],
+)
+def test_a_raw_edit_of_a_policy_evaluation_override_or_flag_is_named(governed, sql, table, key, field):
+    false = "false" if connection.vendor == "postgresql" else "0"
+    _raw(sql.format(**governed, zeros="0" * 64).replace("%(false)s", false), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(governed[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {governed[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")

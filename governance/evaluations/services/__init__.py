@@ -34,7 +34,7 @@ from governance.evaluations.services.common import (
     reference_sample_target,
 )
 from governance.evaluations.services.computation import compute
-from governance.evaluations.services.create import evaluation_create
+from governance.evaluations.services.create import EvaluationCreated, evaluation_create
 from governance.evaluations.services.reference import reference_sample_register
 from governance.evaluations.services.run import (
     evaluation_complete,
@@ -56,6 +56,7 @@ __all__ = [
     "OWN_COLUMNS",
     "PARAMS_BY_KIND",
     "POST_ROLES",
+    "EvaluationCreated",
     "compute",
     "evaluation_complete",
     "evaluation_create",

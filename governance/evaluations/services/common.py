@@ -75,21 +75,6 @@ def fail(field_name: str, message: str, error: type[DomainError] = ValidationFai
     raise error(f"{field_name}: {message}", field=field_name)
 
 
-def resolve_version(model_version) -> ModelVersion:
-    if isinstance(model_version, ModelVersion):
-        return model_version
-    if model_version is None or model_version == "":
-        fail("model_version", "is required")
-    if isinstance(model_version, bool) or not (
-        isinstance(model_version, int) or (isinstance(model_version, str) and model_version.isdigit())
-    ):
-        fail("model_version", "must be a model version id (an integer)")
-    version = ModelVersion.objects.select_related("model").filter(pk=int(model_version)).first()
-    if version is None:
-        fail("model_version", f"model version {model_version} does not exist")
-    return version
-
-
 def check_feature_thresholds(thresholds: list[dict], parsed: inputs_core.Parsed) -> None:
     for i, t in enumerate(thresholds):
         stat, sep, feature = t["metric"].partition(":")

@@ -48,6 +48,6 @@ def split_output(kind: str, out: dict, thresholds: list[dict]) -> dict:
 def validate_compute_params(kind: str, parsed: inputs_core.Parsed, params: dict) -> None:
     """The core validates its parameters when it computes; do it now so a queued input never fails on them."""
     if kind == EvaluationKind.DRIFT:
-        drift_core._params(params, parsed)  # the core's own validator
+        drift_core.validate_params(params, parsed)
     elif kind == EvaluationKind.PERFORMANCE:
-        performance_core._params(params, parsed)
+        performance_core.validate_params(params, parsed)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
 from typing import Any
 
@@ -30,12 +28,7 @@ from governance.evaluations.models import (
     EvaluationStatus,
 )
 from governance.evaluations.services.common import (
-    COMPUTED_KINDS,
     FILE_FORMATS,
-    MAX_REPORTED_METRICS,
-    MAX_THRESHOLDS,
-    NAME_RE,
-    PARAMS_BY_KIND,
     POST_ROLES,
     announce_if_failed,
     announce_recorded,
@@ -49,7 +42,6 @@ from governance.evaluations.services.common import (
     limits,
     parse_reference,
     reference_sample_for,
-    resolve_version,
     sha256_file,
     table_format,
     table_source,
@@ -60,104 +52,6 @@ from governance.evaluations.services.computation import (
 )
 from governance.registry.models import ModelVersion
 from governance.registry.services import version_target
-
-
-def _clean_kind(kind) -> str:
-    if kind not in EvaluationKind.values:
-        fail("kind", f"unknown evaluation kind {kind!r} (expected one of: {', '.join(EvaluationKind.values)})")
-    return str(kind)
-
-
-def _clean_dataset(dataset) -> str:
-    if not isinstance(dataset, str) or not dataset.strip():
-        fail("dataset", "is required: a label such as holdout-2026-10")
-    dataset = dataset.strip()
-    if len(dataset) > 200:
-        fail("dataset", "must be at most 200 characters")
-    return dataset
-
-
-def _plain_scalar(value) -> bool:
-    return value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
-
-
-def _clean_params(kind: str, params) -> dict:
-    if params is None:
-        return {}
-    if not isinstance(params, Mapping):
-        fail("params", "must be an object")
-    params = dict(params)
-    for key, value in params.items():
-        if not isinstance(key, str) or not NAME_RE.match(key):
-            fail("params", f"parameter names must be 1-64 letters, digits or _ . : - (got {key!r})")
-        if kind == EvaluationKind.REPORTED:
-            if not _plain_scalar(value) or (isinstance(value, str) and len(value) > 1000):
-                fail(
-                    f"params.{key}",
-                    "reported evaluations take plain values (strings up to 1000 characters, numbers, booleans)",
-                )
-        elif key not in PARAMS_BY_KIND[kind]:
-            fail(f"params.{key}", f"unknown parameter for {kind} (expected one of: {', '.join(PARAMS_BY_KIND[kind])})")
-    if kind == EvaluationKind.FAIRNESS and "min_group_size" in params:
-        v = params["min_group_size"]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            fail("params.min_group_size", "must be a non-negative integer")
-    if kind == EvaluationKind.FAIRNESS and "favourable_outcome" in params:
-        if params["favourable_outcome"] not in (0, 1) or isinstance(params["favourable_outcome"], bool):
-            fail("params.favourable_outcome", "must be 0 or 1 (the predicted label that benefits the person)")
-    return params
-
-
-def _number(value, fname: str) -> float:
-    if isinstance(value, str):
-        try:
-            value = Decimal(value)
-        except InvalidOperation:
-            fail(fname, "must be a finite number")
-        if not value.is_finite():
-            fail(fname, "must be a finite number")
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        fail(fname, "must be a finite number")
-    return value
-
-
-def _clean_thresholds(kind: str, thresholds) -> list[dict]:
-    """Structure and metric names, checked before any data is read (so a queued evaluation never
-    fails on a typo). Per-feature drift names (``psi:<feature>``) are checked against the data."""
-    if thresholds is None:
-        return []
-    if not isinstance(thresholds, list):
-        fail("thresholds", "must be a list of {metric, comparator, threshold}")
-    if len(thresholds) > MAX_THRESHOLDS:
-        fail("thresholds", f"at most {MAX_THRESHOLDS} thresholds")
-    known = [] if kind == EvaluationKind.REPORTED else [n for n in checks_core.metric_names(kind) if ":" not in n]
-    out = []
-    for i, t in enumerate(thresholds):
-        base = f"thresholds[{i}]"
-        if not isinstance(t, Mapping):
-            fail(base, "must be an object {metric, comparator, threshold}")
-        for key in t:
-            if key not in ("metric", "comparator", "threshold"):
-                fail(f"{base}.{key}", "unknown field (expected metric, comparator, threshold)")
-        name = t.get("metric")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            fail(f"{base}.metric", "must be a metric name")
-        comparator = t.get("comparator")
-        if comparator not in checks_core.VALID_COMPARATORS:
-            fail(f"{base}.comparator", f"must be one of {', '.join(checks_core.VALID_COMPARATORS)}")
-        if "threshold" not in t:
-            fail(f"{base}.threshold", "is required")
-        value = _number(t["threshold"], f"{base}.threshold")
-        if kind in COMPUTED_KINDS and name not in known:
-            stat, sep, feature = name.partition(":")
-            if not (kind == EvaluationKind.DRIFT and sep and feature and stat in checks_core.DRIFT_FEATURE_STATS):
-                fail(
-                    f"{base}.metric",
-                    f"unknown metric {name!r} for {kind} (known: {', '.join(checks_core.metric_names(kind))})",
-                )
-        out.append({"metric": name, "comparator": comparator, "threshold": value})
-    return out
 
 
 def _upload_limits(kind: str) -> dict:
@@ -229,30 +123,9 @@ def _reported_digest(metrics: dict) -> str:
     return hashlib.sha256(b"mlgov.evaluations.reported.v1\x00" + canonical.encode()).hexdigest()
 
 
-def _prepare_reported(p: _Prepared, data, file) -> None:
-    if file is not None:
-        fail("file", "reported metrics are sent inline as data {metric: number}, not as a file")
-    if data is None:
-        fail("data", "is required: a dictionary of metric names to numbers")
-    if not isinstance(data, Mapping) or not data:
-        fail("data", "must be a non-empty dictionary of metric names to numbers")
-    if len(data) > MAX_REPORTED_METRICS:
-        fail("data", f"at most {MAX_REPORTED_METRICS} metrics")
-    metrics = {}
-    for name, value in data.items():
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            fail("data", f"metric names must be 1-64 letters, digits or _ . : - (got {name!r})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            fail(f"data.{name}", "must be a finite number")
-        metrics[name] = value
-    for i, t in enumerate(p.thresholds):
-        if t["metric"] not in metrics:
-            # checks.evaluate_checks cannot name the known metrics of a "reported" result (metric_names
-            # has no "reported" kind), so unknown names are refused here.
-            fail(
-                f"thresholds[{i}].metric",
-                f"unknown metric {t['metric']!r}: not in the reported data (reported: {', '.join(sorted(metrics))})",
-            )
+def _prepare_reported(p: _Prepared, data: Mapping[str, float]) -> None:
+    """Reported metrics (their shape is the request's: ``EvaluationCreateSerializer``)."""
+    metrics = dict(data)
     p.source = EvaluationSource.REPORTED
     p.digest = _reported_digest(metrics)
     p.computed = {
@@ -266,10 +139,8 @@ def _prepare_reported(p: _Prepared, data, file) -> None:
 
 
 def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_bytes) -> None:
-    if data is not None and file is not None:
-        fail("file", "give the data inline (data) or as a file, not both")
-    if data is None and file is None:
-        fail("data", "is required: inline JSON data, or upload a CSV or Parquet file with its columns")
+    """Inline data or an uploaded table with its columns (one of the two: the request's shape is checked
+    by ``EvaluationCreateSerializer``): read, checked against the kernel, digested, computed when small."""
     sample, reference = (None, None)
     needs_reference = p.kind == EvaluationKind.DRIFT and (
         file is not None or (isinstance(data, Mapping) and "reference" not in data)
@@ -279,10 +150,6 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
     if file is not None:
         check_file_size(file)
         fmt = table_format(file, file_format)
-        if columns is None:
-            fail("columns", "is required with a file: a JSON object mapping roles to column names")
-        if not isinstance(columns, Mapping):
-            fail("columns", "must be an object mapping roles to column names")
         source = table_source(file)
         # Measure before reading: Parquet metadata, or the CSV stream decompressed up to the in-request
         # budget and no further. A table over the caps is refused; a large one goes to a worker unread.
@@ -308,7 +175,7 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
                 )
             if sample is not None:
                 p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
-            used = {"threshold": inputs_core._threshold(p.params)} if "threshold" in p.params else {}
+            used = {"threshold": inputs_core.threshold_param(p.params)} if "threshold" in p.params else {}
             validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
             return
         if sample is not None:
@@ -324,8 +191,6 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
         )
         p.nbytes = size.decompressed_bytes or file.size or 0
     else:
-        if columns is not None or file_format not in (None, ""):
-            fail("columns" if columns is not None else "file_format", "only used with an uploaded file")
         if sample is not None:
             reference = parse_reference(sample)
         p.parsed = inputs_core.parse_inline(p.kind, data, params=p.params, reference=reference)
@@ -351,45 +216,55 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
         p.computed["library_versions"] = _library_versions(_reads_tables(p.input))
 
 
+@dataclass(frozen=True)
+class EvaluationCreated:
+    """What ``evaluation_create`` did: the evaluation, and whether it was queued for a worker (the API
+    answers 202) rather than computed in the request (201)."""
+
+    evaluation: Evaluation
+    queued: bool
+
+
 def evaluation_create(
     *,
     by: Principal,
-    model_version,
-    kind,
-    dataset,
-    thresholds=None,
-    params=None,
-    data=None,
+    model_version: ModelVersion,
+    kind: str,
+    dataset: str,
+    thresholds: list[dict] | None = None,
+    params: dict | None = None,
+    data: Any = None,
     file: File | None = None,
     file_format: str | None = None,
-    columns=None,
+    columns: Mapping[str, Any] | None = None,
     input_bytes: int | None = None,
-) -> Evaluation:
-    """Validate, digest and (for small inputs) compute an evaluation; large inputs are stored and queued.
+) -> EvaluationCreated:
+    """Digest, check against the kernel and (for small inputs) compute an evaluation; large inputs are
+    stored and queued.
 
-    ``model_version`` is a ModelVersion or its id; ``data`` is the inline JSON payload, or ``file``
-    an uploaded CSV/Parquet table with ``columns`` (and ``file_format``, else inferred from the name).
-    Returns the evaluation: status ``done`` when computed here, ``queued`` when sent to a worker.
+    The arguments have the shape ``governance.api.serializers_evaluations.EvaluationCreateSerializer``
+    checks (a known ``kind``, a ``dataset`` label, ``thresholds`` as ``[{metric, comparator, threshold}]``
+    with known metric names, the kind's ``params``, and either inline ``data`` or an uploaded CSV/Parquet
+    ``file`` with its ``columns``); what the data say is checked here, every refusal audited.
     """
-    target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
+    target = {"type": "model_version", "id": str(model_version.pk)}
     info = input_summary(kind=kind, dataset=dataset)
     with refusals(by, "evaluation.create", target, details=info):
         by.require_role(*POST_ROLES, reason="only pipelines, developers, validators and risk officers post evaluations")
-        version = resolve_version(model_version)
-        target.update(version_target(version))
-        kind = _clean_kind(kind)
+        target.update(version_target(model_version))
         p = _Prepared(
-            version=version,
+            version=model_version,
             kind=kind,
-            dataset=_clean_dataset(dataset),
-            params=_clean_params(kind, params),
-            thresholds=_clean_thresholds(kind, thresholds),
+            dataset=dataset,
+            params=dict(params or {}),
+            thresholds=list(thresholds or []),
         )
         if kind == EvaluationKind.REPORTED:
-            _prepare_reported(p, data, file)
+            _prepare_reported(p, data)
         else:
             _prepare_computed(p, data, file, file_format, columns, input_bytes)
-    return _store(p, by)
+    evaluation = _store(p, by)
+    return EvaluationCreated(evaluation=evaluation, queued=evaluation.status == EvaluationStatus.QUEUED)
 
 
 def _store(p: _Prepared, by: Principal) -> Evaluation:
@@ -432,5 +307,4 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
             announce("evaluation.queued", evaluation_id=evaluation.pk, by=by.as_context())
         else:
             announce_recorded(evaluation, by)
-    evaluation.was_queued = evaluation.status == EvaluationStatus.QUEUED  # for the API's 201 / 202
     return evaluation

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import PurePath
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
@@ -23,34 +24,34 @@ from governance.evaluations.services.common import (
     input_row_count,
     limits,
     reference_sample_target,
-    resolve_version,
     sha256_file,
     table_format,
     table_source,
 )
+from governance.registry.models import ModelVersion
 from governance.registry.services import version_target
 
 
 def reference_sample_register(
-    *, by: Principal, model_version, file: File | None, file_format: str | None = None, columns=None
+    *,
+    by: Principal,
+    model_version: ModelVersion,
+    file: File,
+    file_format: str | None = None,
+    columns: Mapping[str, Any],
 ) -> ReferenceSample:
     """Store a version's reference sample for drift (a CSV/Parquet table, validated by parsing it as a
-    reference) with its SHA-256. Later drift evaluations of the version may omit the reference."""
-    target = {"type": "model_version", "id": str(getattr(model_version, "pk", model_version))[:100]}
+    reference) with its SHA-256. Later drift evaluations of the version may omit the reference. The
+    request's shape is checked by ``ReferenceSampleCreateSerializer``."""
+    version = model_version
+    target = {"type": "model_version", "id": str(version.pk)}
     with refusals(by, "reference_sample.create", target):
         by.require_role(
             *POST_ROLES, reason="only pipelines, developers, validators and risk officers register reference samples"
         )
-        version = resolve_version(model_version)
         target.update(version_target(version))
-        if file is None:
-            fail("file", "is required: a CSV or Parquet table")
         check_file_size(file)
         fmt = table_format(file, file_format)
-        if columns is None:
-            fail("columns", 'is required: {"features": [...], "categorical": [...]}')
-        if not isinstance(columns, Mapping):
-            fail("columns", "must be an object")
         source = table_source(file)
         size = inputs_core.table_size(source, fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
         inputs_core.check_table_limits(size, **limits())

@@ -7,12 +7,13 @@ from __future__ import annotations
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api.schema import ErrorSerializer
 from governance.api.serializers_registry import StrictSerializer
 from governance.api.views_common import GovernanceViewSet
 from governance.common.errors import ValidationFailed
@@ -218,7 +219,10 @@ class MlflowLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
         link = services.mlflow_link_update(by=self.principal, link=link, data=data.validated_data)
         return Response(MlflowLinkSerializer(link).data)
 
-    @extend_schema(request=None, responses={200: SyncSummarySerializer})
+    @extend_schema(
+        request=None,
+        responses={200: SyncSummarySerializer, 503: OpenApiResponse(ErrorSerializer, "MLflow is unavailable.")},
+    )
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
         """Reconcile now (as ``manage.py mlflow_sync --model NAME``). 503 when MLflow is unavailable."""
@@ -311,7 +315,9 @@ class MlflowWebhookView(APIView):
         responses={
             202: inline_serializer(
                 "MlflowWebhookAccepted", {"delivery_id": serializers.CharField(), "status": serializers.CharField()}
-            )
+            ),
+            401: OpenApiResponse(ErrorSerializer, "Missing, stale or wrong signature."),
+            503: OpenApiResponse(ErrorSerializer, "MLFLOW_WEBHOOK_SECRET is not set: deliveries cannot be verified."),
         },
     )
     def post(self, request):

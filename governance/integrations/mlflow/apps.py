@@ -25,6 +25,8 @@ class MlflowBridgeConfig(AppConfig):
             "mlflow.alias_delete",
             "mlflow.alias_write_failed",
             "mlflow.alias_out_of_band",
+            "mlflow.sync_failed",
+            "mlflow.sync_recovered",
         )
 
         # Promotions, rollbacks and retirements here move the governed aliases in MLflow.

@@ -83,3 +83,54 @@ def alias_history(link: MlflowLink, at: dt.datetime | None = None) -> dict:
         "current": current,
         "periods": periods,
     }
+
+
+def link_health(limit: int = 20) -> dict:
+    """Each MLflow link's health for the dashboard: last sync (when, status, error), consecutive
+    failures, open flags and alias writes still owed to MLflow; links with a problem first."""
+    from django.db.models import Count, Max, Q
+
+    from governance.integrations.mlflow.models import SyncStatus
+
+    owed = (AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING)
+    links = (
+        MlflowLink.objects.select_related("model")
+        .only(
+            "id",
+            "mlflow_name",
+            "tracking_uri",
+            "governed_alias",
+            "out_of_band",
+            "last_sync_at",
+            "last_sync_status",
+            "last_sync_error",
+            "consecutive_failures",
+            "model__name",
+        )
+        .annotate(
+            writes_owed=Count("alias_writes", filter=Q(alias_writes__status__in=owed), distinct=True),
+            writes_error=Max("alias_writes__last_error", filter=Q(alias_writes__status=AliasWriteStatus.RETRYING)),
+        )
+        .order_by("model__name")
+    )
+    flags = dict(
+        MlflowFlag.objects.filter(resolved_at__isnull=True)
+        .values("model_id")
+        .annotate(n=Count("id"))
+        .values_list("model_id", "n")
+    )
+    rows = []
+    for link in links:
+        open_flags = flags.get(link.model_id, 0)
+        problems = []
+        if link.last_sync_status == SyncStatus.ERROR:
+            problems.append(f"sync failing ({link.consecutive_failures} in a row)")
+        elif link.last_sync_status == SyncStatus.NEVER:
+            problems.append("never synced")
+        if link.writes_owed:
+            problems.append(f"{link.writes_owed} alias write(s) not yet accepted by MLflow")
+        if open_flags:
+            problems.append(f"{open_flags} open flag(s)")
+        rows.append({"link": link, "open_flags": open_flags, "problems": problems})
+    rows.sort(key=lambda r: (not r["problems"], r["link"].model.name))
+    return {"count": len(rows), "failing": sum(1 for r in rows if r["problems"]), "rows": rows[:limit]}

@@ -33,7 +33,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from audit.services import audit_event_append, audit_unit
+from audit.services import audit_unit
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import PIPELINE, RISK_OFFICER
@@ -404,16 +404,16 @@ def _raise_flag(
     version: ModelVersion | None = None,
 ) -> MlflowFlag:
     """Inside the caller's transaction: the flag, its audit event, and the notification after commit."""
-    flag = MlflowFlag.objects.create(
-        model=model, model_version=version, kind=kind, summary=summary[:300], details=details
-    )
-    audit_event_append(
-        actor=by.actor,
-        action="mlflow.review_flag",
-        target=version_target(version) if version else model_target(model),
-        details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details},
-    )
-    announce("mlflow.flag_raised", flag_id=flag.pk)  # handlers.py queues the e-mail after the commit
+    with audit_unit(by.actor) as audit:  # joins the caller's unit
+        flag = MlflowFlag.objects.create(
+            model=model, model_version=version, kind=kind, summary=summary[:300], details=details
+        )
+        audit.add(
+            "mlflow.review_flag",
+            version_target(version) if version else model_target(model),
+            details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details},
+        )
+        announce("mlflow.flag_raised", flag_id=flag.pk)  # handlers.py queues the e-mail after the commit
     return flag
 
 
@@ -494,7 +494,7 @@ def mlflow_version_import(
         "hash_missing_reason": manifest.reason,
     }
     registrant = bridge_principal()
-    with audit_unit(by.actor):
+    with audit_unit(by.actor) as audit:
         link = MlflowLink.objects.select_for_update().select_related("model").get(pk=link.pk)
         existing = MlflowVersionImport.objects.filter(link=link, mlflow_version=facts.version).first()
         if existing is not None:
@@ -534,10 +534,9 @@ def mlflow_version_import(
             mlflow_created_at=facts.created_at,
             last_verified_at=timezone.now(),
         )
-        audit_event_append(
-            actor=by.actor,
-            action="mlflow.version_import",
-            target=version_target(mv),
+        audit.add(
+            "mlflow.version_import",
+            version_target(mv),
             details={"link": link.pk, "mlflow_name": link.mlflow_name, "tracking_uri": link.tracking_uri, **lineage},
         )
         if manifest.status != HashStatus.HASHED:
@@ -570,7 +569,7 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
         for path in sorted(set(before) | set(after))
         if before.get(path) != after.get(path)
     ]
-    with audit_unit(by.actor):
+    with audit_unit(by.actor) as audit:
         imp = MlflowVersionImport.objects.select_for_update().select_related("model_version__model").get(pk=imp.pk)
         imp.latest_artifact_sha256 = manifest.sha256
         imp.artifact_changed_at = imp.artifact_changed_at or now
@@ -583,9 +582,7 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
             "current_sha256": manifest.sha256,
             "changed_files": changes,
         }
-        audit_event_append(
-            actor=by.actor, action="mlflow.artifact_changed", target=version_target(imp.model_version), details=details
-        )
+        audit.add("mlflow.artifact_changed", version_target(imp.model_version), details=details)
         _raise_flag(
             by=by,
             model=imp.model_version.model,
@@ -600,18 +597,40 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
 # --- sync -------------------------------------------------------------------------------------------------------
 
 
-def _record_sync(link: MlflowLink, *, error: str = "") -> None:
+def _record_sync(link: MlflowLink, *, by: Principal, error: str = "", imported: list | None = None) -> None:
+    """The sync's outcome on the link (bookkeeping, shown on the dashboard). The first failure of a
+    streak is audited (``mlflow.sync_failed``, with MLflow's answer and what was imported before it),
+    and so is the first success after one (``mlflow.sync_recovered``); the failures in between only
+    count up ``consecutive_failures``, so an outage does not flood the log."""
     now = timezone.now()
     if error:
-        MlflowLink.objects.filter(pk=link.pk).update(
-            last_sync_at=now,
-            last_sync_status=SyncStatus.ERROR,
-            last_sync_error=error[:2000],
-            consecutive_failures=link.consecutive_failures + 1,
-        )
-    else:
-        MlflowLink.objects.filter(pk=link.pk).update(
-            last_sync_at=now, last_sync_status=SyncStatus.OK, last_sync_error="", consecutive_failures=0
+        fields = {
+            "last_sync_at": now,
+            "last_sync_status": SyncStatus.ERROR,
+            "last_sync_error": error[:2000],
+            "consecutive_failures": link.consecutive_failures + 1,
+        }
+        if link.consecutive_failures:
+            MlflowLink.objects.filter(pk=link.pk).update(**fields)
+            return
+        with audit_unit(by.actor) as audit:
+            MlflowLink.objects.filter(pk=link.pk).update(**fields)
+            audit.add(
+                "mlflow.sync_failed",
+                link_target(link),
+                details={"error": error[:2000], "imported_before_failure": imported or [], "retried": "next sync"},
+            )
+        return
+    fields = {"last_sync_at": now, "last_sync_status": SyncStatus.OK, "last_sync_error": "", "consecutive_failures": 0}
+    if not link.consecutive_failures:
+        MlflowLink.objects.filter(pk=link.pk).update(**fields)
+        return
+    with audit_unit(by.actor) as audit:
+        MlflowLink.objects.filter(pk=link.pk).update(**fields)
+        audit.add(
+            "mlflow.sync_recovered",
+            link_target(link),
+            details={"failed_syncs": link.consecutive_failures, "last_error": link.last_sync_error[:2000]},
         )
 
 
@@ -671,9 +690,9 @@ def mlflow_link_sync(
         summary["aliases"] = mlflow_aliases_check(by=by, link=link, observed=aliases)
         summary["alias_writes"] = mlflow_alias_writes_flush(link=link)
     except MlflowUnavailable as exc:
-        _record_sync(link, error=exc.message)
+        _record_sync(link, by=by, error=exc.message, imported=summary["imported"])
         raise
-    _record_sync(link)
+    _record_sync(link, by=by)
     return summary
 
 
@@ -794,7 +813,7 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
             field="body.data.name",
             details={"mlflow_name": name, "event": f"{entity}.{action}"},
         )
-    with audit_unit(WEBHOOK_ACTOR):
+    with audit_unit(WEBHOOK_ACTOR) as audit:
         if MlflowDelivery.objects.filter(delivery_id=delivery_id).exists():
             replay = True
         else:
@@ -808,10 +827,9 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
                 signed_at=signed_at,
                 received_at=now,
             )
-            audit_event_append(
-                actor=WEBHOOK_ACTOR,
-                action="mlflow.webhook",
-                target={"type": "mlflow_delivery", "id": delivery_id},
+            audit.add(
+                "mlflow.webhook",
+                {"type": "mlflow_delivery", "id": delivery_id},
                 details={"event": f"{entity}.{action}", "data": data, "links": [link.pk for link in links]},
             )
             announce("mlflow.delivery_received", delivery_id=delivery.pk)
@@ -881,35 +899,35 @@ def _queue_alias_write(
     *, by: Principal, link: MlflowLink, alias: str, version: ModelVersion | None, reason: str
 ) -> MlflowAliasWrite:
     """Inside the caller's transaction: supersede unfinished writes of the alias and queue this one."""
-    for stale in MlflowAliasWrite.objects.select_for_update().filter(
-        link=link, alias=alias, status__in=(AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING)
-    ):
-        stale.status = AliasWriteStatus.SUPERSEDED
-        stale.save(update_fields=["status"])
-    request_id, approvals = _approval_context(version)
-    write = MlflowAliasWrite.objects.create(
-        link=link,
-        alias=alias,
-        mlflow_version=version.mlflow_import.mlflow_version if version else "",
-        model_version=version,
-        promotion_request_id=request_id,
-        approvals=approvals,
-        reason=reason[:300],
-    )
-    audit_event_append(
-        actor=by.actor,
-        action="mlflow.alias_queue",
-        target=link_target(link),
-        details={
-            "write": write.pk,
-            "alias": alias,
-            "mlflow_version": write.mlflow_version or None,
-            "model_version": version.version if version else None,
-            "promotion_request": request_id,
-            "reason": write.reason,
-        },
-    )
-    announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=None)
+    with audit_unit(by.actor) as audit:  # joins the caller's unit
+        for stale in MlflowAliasWrite.objects.select_for_update().filter(
+            link=link, alias=alias, status__in=(AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING)
+        ):
+            stale.status = AliasWriteStatus.SUPERSEDED
+            stale.save(update_fields=["status"])
+        request_id, approvals = _approval_context(version)
+        write = MlflowAliasWrite.objects.create(
+            link=link,
+            alias=alias,
+            mlflow_version=version.mlflow_import.mlflow_version if version else "",
+            model_version=version,
+            promotion_request_id=request_id,
+            approvals=approvals,
+            reason=reason[:300],
+        )
+        audit.add(
+            "mlflow.alias_queue",
+            link_target(link),
+            details={
+                "write": write.pk,
+                "alias": alias,
+                "mlflow_version": write.mlflow_version or None,
+                "model_version": version.version if version else None,
+                "promotion_request": request_id,
+                "reason": write.reason,
+            },
+        )
+        announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=None)
     return write
 
 
@@ -962,7 +980,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
                     response = {"alias": write.alias, "deleted": False, "detail": str(exc)[:200]}
     except DomainError as exc:
         retry_at = timezone.now() + _backoff(attempts)
-        with audit_unit(by.actor):
+        with audit_unit(by.actor) as audit:
             MlflowAliasWrite.objects.filter(pk=write.pk).update(
                 attempts=attempts, last_error=exc.message[:2000], next_attempt_at=retry_at
             )
@@ -970,10 +988,9 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
             if w.status == AliasWriteStatus.PENDING:
                 w.status = AliasWriteStatus.RETRYING
                 w.save(update_fields=["status"])
-            audit_event_append(
-                actor=by.actor,
-                action="mlflow.alias_write_failed",
-                target=link_target(link),
+            audit.add(
+                "mlflow.alias_write_failed",
+                link_target(link),
                 details={
                     "write": write.pk,
                     "alias": write.alias,
@@ -986,7 +1003,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
         write.refresh_from_db()
         announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=write.next_attempt_at.isoformat())
         return write
-    with audit_unit(by.actor):
+    with audit_unit(by.actor) as audit:
         w = MlflowAliasWrite.objects.select_for_update().get(pk=write.pk)
         if w.status not in (AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING):
             return w
@@ -998,10 +1015,9 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
             "",
         )
         w.save(update_fields=["status", "attempts", "response", "done_at", "last_error"])
-        audit_event_append(
-            actor=by.actor,
-            action="mlflow.alias_set" if w.mlflow_version else "mlflow.alias_delete",
-            target=link_target(link),
+        audit.add(
+            "mlflow.alias_set" if w.mlflow_version else "mlflow.alias_delete",
+            link_target(link),
             details={
                 "write": w.pk,
                 "alias": w.alias,
@@ -1058,7 +1074,7 @@ def mlflow_aliases_check(*, by: Principal, link: MlflowLink, observed: dict[str,
         restore = link.out_of_band == OutOfBandPolicy.RESTORE
         if already and not restore:
             continue
-        with audit_unit(by.actor):
+        with audit_unit(by.actor) as audit:
             details = {
                 "alias": alias,
                 "observed": seen,
@@ -1066,9 +1082,7 @@ def mlflow_aliases_check(*, by: Principal, link: MlflowLink, observed: dict[str,
                 "policy": link.out_of_band,
                 "mlflow_name": link.mlflow_name,
             }
-            audit_event_append(
-                actor=by.actor, action="mlflow.alias_out_of_band", target=link_target(link), details=details
-            )
+            audit.add("mlflow.alias_out_of_band", link_target(link), details=details)
             if not already:
                 _raise_flag(
                     by=by,

@@ -211,7 +211,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         return Response(SubscriptionWithSecretSerializer(sub).data)
 
     def _get(self, pk):
-        from django.shortcuts import get_object_or_404
+        from rest_framework.generics import get_object_or_404  # a malformed id is a 404, as on every route
 
         return get_object_or_404(WebhookSubscription, pk=pk)
 
@@ -240,7 +240,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, G
     @extend_schema(request=None, responses={202: DeliverySerializer})
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
-        from django.shortcuts import get_object_or_404
+        from rest_framework.generics import get_object_or_404
 
         delivery = get_object_or_404(WebhookDelivery, pk=pk)
         delivery = services.delivery_redeliver(by=self.principal, delivery=delivery)

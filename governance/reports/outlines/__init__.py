@@ -49,7 +49,7 @@ REGIMES = _discover()
 BLOCKS: dict[str, str] = {
     "model_summary": "Key facts of the model and version (name, purpose, owner, business unit, tier, "
     "EU category, status, version, stage).",
-    "model_inventory": "SR 11-7 §VI inventory entry: purpose, products, usage, restrictions, inputs, "
+    "model_inventory": "SR 11-7 §VI (Model Inventory) entry: purpose, products, usage, restrictions, inputs, "
     "outputs, status, last update, responsible people, validation dates, validity.",
     "headline_metrics": "Every check of every evaluation against its threshold, one line each, with a pass/fail count.",
     "lineage_table": "Version lineage: artefact URI and SHA-256, training data ref and SHA-256, code "
@@ -73,7 +73,7 @@ BLOCKS: dict[str, str] = {
     "outputs in use (not held unless a deployment posts them).",
     "operational_logs": "Art. 12 logs the AI system records while operating, and which of them the service holds.",
     "evidence_reconciliation": "Reported beside computed values of every metric both give, the difference, "
-    "whether it exceeds EVIDENCE_DISCREPANCY_TOLERANCE, the computed verdict and which one the gates used.",
+    "whether it exceeds EVALUATION_DISCREPANCY_TOLERANCE, the computed verdict and which one the gates used.",
     "review_flags": "Review flags raised on the version (monitoring breaches of the production policy), open or "
     "resolved, with their breaches.",
     "audit_trail": "Every audit event (seq, time, actor, action, object, leaf hash) and the checkpoint.",

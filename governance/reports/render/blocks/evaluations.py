@@ -145,7 +145,7 @@ def evidence_reconciliation(ctx):
     n_disc, n_fail = ev.get("discrepancies", 0), ev.get("computed_failures", 0)
     intro = ctx.p(
         f"{len(rows)} metric(s) are both reported and computed. <b>{n_disc}</b> differ by more than the "
-        f"tolerance {tol} (absolute, setting EVIDENCE_DISCREPANCY_TOLERANCE); the computed value fails its "
+        f"tolerance {tol} (absolute, setting EVALUATION_DISCREPANCY_TOLERANCE); the computed value fails its "
         f"threshold for <b>{n_fail}</b>. The difference is computed minus reported."
     )
     data = [

@@ -140,8 +140,8 @@ def independence_check(ctx):
     out += [
         ctx.kv_table(rows),
         ctx.p(
-            "This check compares user accounts only. It does not establish the independence SR 11-7 \u00a7V "
-            "asks for (separation of incentives, competence and influence); that is the validator's "
+            "This check compares user accounts only. It does not establish the independence that SR 11-7 \u00a7V "
+            "(independence) asks for (separation of incentives, competence and influence); that is the validator's "
             "statement below.",
             "small",
         ),
