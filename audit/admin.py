@@ -174,7 +174,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def get_actions(self, request):
-        return {}
+        """Only the actions an admin declares (each goes through its service); never the bulk delete."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(AuditEvent)

@@ -79,8 +79,21 @@ def sha(i: int, salt: str) -> str:
 
 def copy_rows(table: str, columns: list[str], rows) -> int:
     """COPY ``rows`` (tuples; dict/list values as JSON) into ``table`` inside the current transaction."""
+    from django.apps import apps
     from django.db import connection
 
+    # Columns added since this script was written get their model default (a new NOT NULL column
+    # must not break the benchmark).
+    model = next(m for m in apps.get_models() if m._meta.db_table == table)
+    extra = [
+        f
+        for f in model._meta.concrete_fields
+        if f.column not in columns and not f.null and f.has_default() and not f.primary_key
+    ]
+    if extra:
+        columns = [*columns, *(f.column for f in extra)]
+        defaults = tuple(f.get_default() for f in extra)
+        rows = (tuple(row) + defaults for row in rows)
     count = 0
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3 cursor under Django's wrapper
@@ -168,6 +181,7 @@ def build_inventory(models: int, per_model: int, rnd: random.Random) -> dict:
                 now - dt.timedelta(days=400),
                 owner.pk,
                 owner.pk,
+                ["sr11-7"] if i % 3 else ["sr11-7", "eu-ai-act"],
             )
         )
     audited_bulk(
@@ -175,7 +189,7 @@ def build_inventory(models: int, per_model: int, rnd: random.Random) -> dict:
         lambda: copy_rows(
             "registry_registeredmodel",
             "id name title purpose business_unit eu_ai_act_category annex_iii_area risk_tier status created_at "
-            "updated_at created_by_id owner_id".split(),
+            "updated_at created_by_id owner_id governing_regimes".split(),
             model_rows,
         ),
     )
@@ -328,9 +342,9 @@ def build_inventory(models: int, per_model: int, rnd: random.Random) -> dict:
     for v in versions:
         vpk, model_pk, m, j, stage, registered = v
         if stage in ("staging", "production", "retired"):
-            request_plan.append((v, "development", "staging", "approved", registered + dt.timedelta(days=2)))
+            request_plan.append((v, "development", "staging", "promoted", registered + dt.timedelta(days=2)))
         if stage in ("production", "retired"):
-            request_plan.append((v, "staging", "production", "approved", registered + dt.timedelta(days=5)))
+            request_plan.append((v, "staging", "production", "promoted", registered + dt.timedelta(days=5)))
     open_candidates = [v for v in versions if v[4] in ("development", "staging")]
     rnd.shuffle(open_candidates)
     seen_targets = set()
@@ -350,7 +364,7 @@ def build_inventory(models: int, per_model: int, rnd: random.Random) -> dict:
         policy = policies[(tiers[m % 3], to_stage)]
         rows, passed = checklist(policy, vpk, created)
         requester = developers[m % len(developers)]
-        decided = created + dt.timedelta(hours=20) if status == "approved" else None
+        decided = created + dt.timedelta(hours=20) if status == "promoted" else None
         request_rows.append(
             (
                 pk,
@@ -371,7 +385,7 @@ def build_inventory(models: int, per_model: int, rnd: random.Random) -> dict:
                 None,
             )
         )
-        if status == "approved":
+        if status == "promoted":
             for k, signer in enumerate(signers[: policy.approvals_required]):
                 approval_rows.append(
                     (
@@ -581,16 +595,18 @@ def time_pages(ids: dict, reps: int) -> list[dict]:
         queries: list[float] = []
         with connection.execute_wrapper(QueryTimer(queries)):
             client.get(url)
-        times = []
+        times, cpu = [], []
         for _ in range(reps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             client.get(url)
             times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
         out.append(
             {
                 "page": label,
                 "url": url,
                 "median_ms": statistics.median(times),
+                "cpu_ms": statistics.median(cpu),  # this process's CPU: Python, templates, drivers (not PostgreSQL)
                 "max_ms": max(times),
                 "queries": len(queries),
                 "query_ms": sum(queries),
@@ -687,14 +703,20 @@ def main() -> int:
         pages = time_pages(ids, args.reps)
         results["pages"] = pages
         baseline = pages[0]["median_ms"]
-        log(f"\n{'page':42s} {'median':>9s} {'x base':>7s} {'queries':>7s}  target < {TARGET_MS:.0f} ms")
+        log(
+            f"\n{'page':42s} {'median':>9s} {'x base':>7s} {'cpu ms':>7s} {'sql ms':>7s} {'queries':>7s}  "
+            f"target < {TARGET_MS:.0f} ms"
+        )
         missed = []
         for row in pages:
             ratio = row["median_ms"] / baseline if baseline else float("nan")
             verdict = "" if row is pages[0] else ("met" if row["median_ms"] < TARGET_MS else "MISSED")
             if verdict == "MISSED":
                 missed.append(row["page"])
-            log(f"{row['page']:42s} {row['median_ms']:8.1f}  {ratio:6.1f}x {row['queries']:7d}  {verdict}")
+            log(
+                f"{row['page']:42s} {row['median_ms']:8.1f}  {ratio:6.1f}x {row['cpu_ms']:7.1f} {row['query_ms']:7.1f} "
+                f"{row['queries']:7d}  {verdict}"
+            )
         results["missed"] = missed
         log(f"\nload average during the run: {os.getloadavg()[0]:.1f} (machine has {os.cpu_count()} CPUs)")
         log("target: every workspace page under 300 ms: " + ("MET" if not missed else f"MISSED: {', '.join(missed)}"))

@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "governance.accounts.middleware.RequestRoleCacheMiddleware",  # roles read once per admin page
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
@@ -264,6 +265,16 @@ EVALUATION_OUT_OF_CORE_MAX_ROWS = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX
 EVALUATION_OUT_OF_CORE_MAX_BYTES = int(os.environ.get("EVALUATION_OUT_OF_CORE_MAX_BYTES", str(200 * 1024**3)))
 EVALUATION_OUT_OF_CORE_MEMORY = os.environ.get("EVALUATION_OUT_OF_CORE_MEMORY", "1GB")
 EVALUATION_OUT_OF_CORE_THREADS = int(os.environ.get("EVALUATION_OUT_OF_CORE_THREADS", str(os.cpu_count() or 2)))
+# Inputs referenced by path (``input_uri``: an absolute path or a file:// URI the worker reads in place)
+# are allowed only under these directories (os.pathsep-separated; symlinks are resolved first). Empty:
+# no input may be referenced by path. The worker takes the SHA-256 of the exact bytes when it starts and
+# refuses a file that changed since it was referenced, or while it was read.
+EVALUATION_INPUT_ROOTS = [r for r in os.environ.get("EVALUATION_INPUT_ROOTS", "").split(os.pathsep) if r.strip()]
+# Fan-out (issue 15.3): with 2 or more chunks, a Parquet fairness or drift input computed out of core with
+# at least EVALUATION_FANOUT_MIN_ROWS rows is split by row ranges over the workers (a Celery chord, which
+# needs CELERY_RESULT_BACKEND); 0 or 1: one worker computes it.
+EVALUATION_FANOUT_CHUNKS = int(os.environ.get("EVALUATION_FANOUT_CHUNKS", "0"))
+EVALUATION_FANOUT_MIN_ROWS = int(os.environ.get("EVALUATION_FANOUT_MIN_ROWS", "20000000"))
 # Fairness groups with fewer rows get a "small_group" warning row (params.min_group_size overrides).
 EVALUATION_MIN_GROUP_SIZE = int(os.environ.get("EVALUATION_MIN_GROUP_SIZE", "30"))
 # OpenAPI: evaluation enums get their own names (another "status" enum exists with other values).

@@ -6,12 +6,26 @@ import os
 import socket
 
 import pytest
+from hypothesis import settings
 from rest_framework.test import APIClient
 
+from tests import properties
 from tests.factories import accounts as account_factories
 from tests.factories.accounts import ADMIN
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Property tests without their own max_examples: 100 examples in CI, 10 locally (tests/properties.py).
+settings.register_profile("ci", max_examples=100, deadline=None)
+settings.register_profile("local", max_examples=10, deadline=None)
+settings.load_profile("ci" if properties.FULL else "local")
+
+
+def pytest_collection_modifyitems(items):
+    """Every hypothesis test carries the ``property`` marker (``pytest -m "not property"`` skips them)."""
+    for item in items:
+        if getattr(getattr(item, "function", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
 
 
 def require_service(name: str, host: str, port: int) -> None:
@@ -121,3 +135,17 @@ def _audit_log_flushable(request):
     restore_reference_data()
     yield
     disable_triggers(governed=True)
+
+
+@pytest.fixture
+def celery_workers(settings, tmp_path):
+    """Real Celery workers for this test (tests/celery_harness.py): ``celery_workers.start(**env)``.
+    Needs Redis (skipped without it on a developer machine, a failure under CI=true)."""
+    from tests.celery_harness import CeleryWorkers
+
+    require_service("redis", "127.0.0.1", 6379)
+    workers = CeleryWorkers(settings, tmp_path)
+    try:
+        yield workers
+    finally:
+        workers.close()

@@ -32,7 +32,9 @@ class User(AbstractUser):
 
     @property
     def role_names(self) -> list[str]:
-        return sorted(self.groups.values_list("name", flat=True))
+        if not self.is_active:  # the role rule gives inactive users none; the list still shows their groups
+            return sorted(self.groups.values_list("name", flat=True))
+        return sorted(role_rule.role_names(self))
 
 
 class ApiToken(models.Model):

@@ -65,7 +65,13 @@ def role_names(user) -> frozenset[str]:
     """The roles ``user`` holds: the names of their groups; none for inactive or anonymous users."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return frozenset()
-    return frozenset(user.groups.values_list("name", flat=True))
+    cached = getattr(user, "_request_role_names", None)
+    if cached is not None:
+        return cached
+    names = frozenset(user.groups.values_list("name", flat=True))
+    if getattr(user, "_cache_role_names", False):  # the signed-in user of one admin page (accounts.middleware)
+        user._request_role_names = names
+    return names
 
 
 def has_role(user, *roles: str, superusers: bool = True, held: frozenset[str] | None = None) -> bool:

@@ -51,6 +51,7 @@ BASE_FIELDS = [
     "created_at",
     "started_at",
     "finished_at",
+    "progress",
 ]
 
 
@@ -237,6 +238,15 @@ class EvaluationCreateSerializer(RequestSerializer):
     columns = JSONValue(
         required=False, allow_null=True, help_text="Column mapping for a file; JSON-encoded in multipart."
     )
+    input_uri = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=4096,
+        error_messages={"max_length": "at most 4096 characters", "blank": "must be an absolute path or a file:// URI"},
+        help_text="A CSV or Parquet table referenced by absolute path or file:// URI instead of uploaded, under "
+        "a directory the setting EVALUATION_INPUT_ROOTS allows; read in place by the worker, which takes its "
+        "SHA-256 and refuses it if it changed since it was referenced (always queued: 202).",
+    )
 
     version: ModelVersion | None = None
 
@@ -334,13 +344,25 @@ class EvaluationCreateSerializer(RequestSerializer):
         if kind == EvaluationKind.REPORTED:
             attrs["data"] = self._reported(data, file, attrs.get("thresholds") or [])
             return attrs
+        columns, file_format = attrs.get("columns"), attrs.get("file_format")
+        if attrs.get("input_uri") is not None:  # a table referenced by path (services.paths checks the path)
+            if data is not None or file is not None:
+                raise serializers.ValidationError(
+                    {"input_uri": "give the input one way: inline data, an uploaded file, or input_uri"}
+                )
+            if columns is None:
+                raise serializers.ValidationError(
+                    {"columns": "is required with input_uri: a JSON object mapping roles to column names"}
+                )
+            if not isinstance(columns, Mapping):
+                raise serializers.ValidationError({"columns": "must be an object mapping roles to column names"})
+            return attrs
         if data is not None and file is not None:
             raise serializers.ValidationError({"file": "give the data inline (data) or as a file, not both"})
         if data is None and file is None:
             raise serializers.ValidationError(
                 {"data": "is required: inline JSON data, or upload a CSV or Parquet file with its columns"}
             )
-        columns, file_format = attrs.get("columns"), attrs.get("file_format")
         if file is None:
             if columns is not None or file_format not in (None, ""):
                 name = "columns" if columns is not None else "file_format"

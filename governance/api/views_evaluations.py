@@ -106,6 +106,7 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Govern
             file_format=fields.get("file_format") or None,
             columns=fields.get("columns"),
             input_bytes=input_bytes,
+            input_uri=fields.get("input_uri"),
         )
         code = status.HTTP_202_ACCEPTED if created.queued else status.HTTP_201_CREATED
         evaluation = selectors.evaluation_list().get(pk=created.evaluation.pk)

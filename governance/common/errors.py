@@ -58,6 +58,20 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Unauthenticated(DomainError):
+    """The caller did not prove who they are (e.g. a webhook whose signature does not verify)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Unavailable(DomainError):
+    """A system this one depends on did not answer, timed out or failed: nothing was written; retry later."""
+
+    status = 503
+    code = "unavailable"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"

@@ -203,6 +203,13 @@ class EvaluationAdmin(ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_chip(self, obj):
         css = {"done": "pass", "failed": "fail"}.get(obj.status, "neutral")
+        if obj.progress_text:
+            return format_html(
+                '<span class="ev-chip {}">{}</span> <span class="muted ev-progress">{}</span>',
+                css,
+                obj.status,
+                obj.progress_text,
+            )
         return format_html('<span class="ev-chip {}">{}</span>', css, obj.status)
 
     @admin.display(description="checks")

@@ -89,13 +89,26 @@ def _has_broker() -> bool:
     return not settings.CELERY_TASK_ALWAYS_EAGER
 
 
+def _last_activity(ev):
+    """When a running evaluation last showed life: its start, or its last progress report."""
+    last = ev.started_at
+    reported = (ev.progress or {}).get("updated_at")
+    if reported:
+        from django.utils.dateparse import parse_datetime
+
+        when = parse_datetime(reported)
+        if when is not None and (last is None or when > last):
+            last = when
+    return last
+
+
 def reap_stale_jobs(
     *, stale_seconds: int | None = None, orphans_only: bool = False, dry_run: bool = False
 ) -> ReapReport:
     """Re-queue or fail evaluations and documentation packs stuck in ``queued``/``running``/``rendering``.
 
     An evaluation is stuck when it is ``running`` and its computing process on this host is gone, or it
-    made no progress (started, or was queued) ``stale_seconds`` ago (default ``JOB_STALE_SECONDS``).
+    made no progress (started, reported progress, or was queued) ``stale_seconds`` ago (default ``JOB_STALE_SECONDS``).
     With a broker a stuck running evaluation is re-queued once, then failed; a stale queued one has its
     task sent again (the task is idempotent). Without a broker both fail with the reason (post again).
     ``orphans_only`` limits the pass to running jobs whose process is known dead (the eager-mode restart
@@ -107,9 +120,9 @@ def reap_stale_jobs(
     cutoff = timezone.now() - timedelta(seconds=stale)
     by = Principal.system(REAPER_ACTOR, auth="celery")
     report = ReapReport()
-    for ev in Evaluation.objects.filter(status=EvaluationStatus.RUNNING).only("id", "started_at", "result"):
+    for ev in Evaluation.objects.filter(status=EvaluationStatus.RUNNING).only("id", "started_at", "result", "progress"):
         alive = runner_alive((ev.result or {}).get("runner"))
-        too_old = ev.started_at is None or ev.started_at < cutoff
+        too_old = _last_activity(ev) is None or _last_activity(ev) < cutoff
         if alive is True or (orphans_only and alive is not False) or (alive is None and not too_old):
             continue
         runner = (ev.result or {}).get("runner") or {}

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from audit.guard import GovernedQuerySet
+from audit.guard import GovernedQuerySet, governed_queryset
 from governance.registry.models import SHA256_RE, ModelVersion
 
 
@@ -57,8 +57,15 @@ class Evaluation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    progress = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="While a worker computes it: stage, rows_read, rows_total, percent, updated_at (bookkeeping).",
+    )
 
-    objects = GovernedQuerySet.as_manager()
+    # progress is bookkeeping written while the evaluation runs (not evidence: never audited, and frozen
+    # with the rest once the evaluation is finished)
+    objects = governed_queryset("progress").as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -83,6 +90,22 @@ class Evaluation(models.Model):
             raise EvaluationFrozen(f"evaluation {self.pk} is {self._stored_status} and cannot change")
         super().save(*args, **kwargs)
         self._stored_status = self.status
+
+    @property
+    def progress_text(self) -> str:
+        """How far a running evaluation is, for people: "42.0% · 42,000,000 of 100,000,000 rows read ·
+        stage"; empty when it is not running or reported nothing yet."""
+        p = self.progress or {}
+        if self.status != EvaluationStatus.RUNNING or not p:
+            return ""
+        parts = [f"{float(p.get('percent') or 0):.1f}%"]
+        if p.get("rows_read") is not None:
+            total = p.get("rows_total")
+            of = f" of {int(total):,}" if total else ""
+            parts.append(f"{int(p['rows_read']):,}{of} rows read")
+        if p.get("stage"):
+            parts.append(str(p["stage"]))
+        return " · ".join(parts)
 
     @property
     def passed(self) -> bool | None:

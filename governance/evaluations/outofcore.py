@@ -25,7 +25,7 @@ import math
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +45,13 @@ from .inputs import (
     csv_compression,
 )
 
-KINDS = ("fairness", "drift")
+KINDS = ("fairness", "drift", "performance")
 BATCH_ROWS = 1 << 20
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 
-Progress = Callable[[str, float], None]
+Progress = Callable[[str, float, int], None]  # (stage, fraction done, rows read)
 
 
 def _fail(field_name: str, message: str):
@@ -86,19 +86,33 @@ class Table:
     con: object
     columns: dict[str, str]  # column -> kind (bool/int/float/str) or the DuckDB type when unsupported
     rows: int
+    offset: int = 0  # the file row of the first row (a row range of a fanned-out evaluation)
+    memory_limit: str = ""
 
     def first_bad_row(self, condition: str) -> int | None:
         """The 1-based data row of the first row where ``condition`` (SQL) holds."""
         found = self.con.execute(
             f"SELECT rn FROM (SELECT row_number() OVER () AS rn, * FROM src) WHERE {condition} ORDER BY rn LIMIT 1"
         ).fetchone()
-        return int(found[0]) if found else None
+        return int(found[0]) + self.offset if found else None
 
     def column(self, col: str, fname: str) -> str:
         if col not in self.columns:
             shown = ", ".join(list(self.columns)[:20])
             _fail(fname, f"column {col!r} not found in the file (columns: {shown})")
         return self.columns[col]
+
+    def scan(self, cols: list[str], *, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, object]]:
+        """(row offset, Arrow record batch) of ``cols`` over rows [start, stop), in file order."""
+        sql = "SELECT " + ", ".join(_q(c) for c in cols) + " FROM src"
+        if stop is not None:
+            sql += f" LIMIT {int(stop) - int(start)}"
+        if start:
+            sql += f" OFFSET {int(start)}"
+        offset = self.offset + start
+        for batch in self.batches(sql):
+            yield offset, batch
+            offset += batch.num_rows
 
     def batches(self, sql: str, params: list | None = None) -> Iterator:
         reader = self.con.execute(sql, params or []).to_arrow_reader(BATCH_ROWS)
@@ -117,10 +131,12 @@ def open_table(
     memory_limit: str = "1GB",
     threads: int = 2,
     max_bytes: int | None = None,
+    row_range: tuple[int, int] | None = None,
 ) -> Table:
     """Open ``path`` in a DuckDB database under ``workdir`` (its spill files go there too). A CSV is
     loaded once into a table (one parse; DuckDB compresses it on disk), after its decompressed size was
-    measured through a byte budget of ``max_bytes``; a Parquet file is scanned in place."""
+    measured through a byte budget of ``max_bytes``; a Parquet file is scanned in place (only the rows
+    of ``row_range`` [start, stop) when given: the reader skips the other row groups)."""
     import duckdb
 
     con = duckdb.connect(str(Path(workdir) / "evaluation.duckdb"))
@@ -128,8 +144,17 @@ def open_table(
     con.execute(f"SET threads = {int(threads)}")
     con.execute(f"SET temp_directory = '{Path(workdir) / 'spill'}'")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     try:
-        if file_format == "parquet":
+        if file_format == "parquet" and row_range is not None:
+            start, stop = int(row_range[0]), int(row_range[1])
+            con.execute(
+                f"CREATE VIEW src AS SELECT * EXCLUDE (file_row_number) FROM read_parquet({_lit(path)}, "
+                f"file_row_number = true) WHERE file_row_number >= {start} AND file_row_number < {stop}"
+            )
+        elif row_range is not None:
+            _fail("file_format", "only Parquet inputs are split by row ranges")
+        elif file_format == "parquet":
             con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({_lit(path)})")
         elif file_format == "csv":
             with _open_binary(path) as raw:
@@ -166,10 +191,10 @@ def open_table(
     described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
     columns = {name: (_type_kind(t) or t) for name, t, *_ in described}
     rows = int(con.execute("SELECT count(*) FROM src").fetchone()[0])
-    if rows == 0:
+    if rows == 0 and row_range is None:
         con.close()
         _fail("file", "the table has no rows")
-    return Table(con=con, columns=columns, rows=rows)
+    return Table(con=con, columns=columns, rows=rows, offset=row_range[0] if row_range else 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,6 +267,12 @@ def _group_value(kind: str, value, fname: str):
 
 def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, progress: Progress | None = None) -> dict:
     """``compute_fairness`` over the table: confusion counts per group from one GROUP BY."""
+    return fairness_finish([fairness_counts(t, columns, params, progress=progress)], params, min_group_size)
+
+
+def fairness_counts(t: Table, columns: dict, params: dict, *, progress: Progress | None = None) -> dict:
+    """The table's confusion counts (and weight sums) per group, after checking every row: a plain-JSON
+    partial; the partials of disjoint row ranges concatenate (``fairness_finish``)."""
     from .inputs import threshold_param
 
     names_cols = list(columns.get("sensitive_features") or [])
@@ -258,7 +289,7 @@ def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, prog
     for c in names_cols:
         _no_nulls(t, c, "columns.sensitive_features")
     if progress:
-        progress("validated", 0.3)
+        progress("validated", 0.3, 0)
     yt = _label_expr(t, columns["y_true"], "columns.y_true")
     used = {}
     if columns.get("y_pred") is not None:
@@ -290,7 +321,14 @@ def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, prog
         f"SELECT {groups_sql}, {yt} AS yt, {yp} AS yp, count(*) AS n, fsum({w}) AS w FROM src GROUP BY ALL"
     ).fetchall()
     if progress:
-        progress("counted", 0.9)
+        progress("counted", 0.9, t.rows)
+    return {"names": names_cols, "kinds": kinds, "weighted": weighted, "used": used, "rows": [list(r) for r in rows]}
+
+
+def fairness_finish(parts: list[dict], params: dict, min_group_size: int) -> dict:
+    """``compute_fairness``'s result from the counts of one table or of its row ranges."""
+    names_cols, kinds, weighted, used = (parts[0][k] for k in ("names", "kinds", "weighted", "used"))
+    rows = [row for part in parts for row in part["rows"]]
     k = len(names_cols)
     cells: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for row in rows:
@@ -337,64 +375,144 @@ def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, prog
 # ---------------------------------------------------------------------------------------------
 
 
-def _numeric_stats(t: Table, col: str, fname: str, ref: np.ndarray) -> dict:
-    """``drift.numeric_stats(ref, current column)`` from the column's sorted distinct values."""
-    d_expr = f"CAST({_q(col)} AS DOUBLE)"
-    bad = f"(isnan({d_expr}) OR isinf({d_expr}))"
-    if t.con.execute(f"SELECT count(*) FROM src WHERE {bad}").fetchone()[0]:
-        _fail(fname, f"contains NaN or infinite value at row {t.first_bad_row(bad)}")
-    r = np.sort(ref)
-    n = len(r)
-    m = t.rows
-    if max(n, m) <= drift_core.EXACT_KS_MAX_N:  # small: scipy's exact p-value needs the values themselves
-        cur = np.asarray(t.con.execute(f"SELECT {d_expr} AS v FROM src").fetchnumpy()["v"], dtype=np.float64)
-        return drift_core.numeric_stats(ref, cur)
-    edges = np.quantile(r, drift_core.PSI_QUANTILES)
-    below = np.zeros(len(edges), dtype=np.int64)  # current values < each edge
-    d = 0.0
-    w_parts: list[float] = []
-    r_done = 0  # reference values already merged
-    c_done = 0  # current values already merged
-    prev_v = None
-    prev_diff = 0.0
+# Numeric features are compared with the reference without sorting the current sample. The reference
+# (at most EVALUATION_SYNC_MAX_ROWS rows, held in memory) has distinct values u_0 < ... < u_{K-1};
+# they cut the line into gaps (u_{k-1}, u_k). On a gap the reference eCDF is constant, and the current
+# eCDF only rises, so:
+# - KS: |F_ref - F_cur| over a gap is largest at one of its two ends, where F_cur is "current values
+#   <= u_{k-1}" and "current values < u_k": two counts per reference value give D exactly, with the
+#   same floating-point operations as ``drift.numeric_stats`` (so the same bits).
+# - Wasserstein-1, the integral of |F_ref - F_cur|: on a gap where F_cur stays on one side of F_ref the
+#   integral is linear in the gap's count and in the sum of (u_k - x) over its current values. Only
+#   a gap where F_cur crosses F_ref needs its values themselves; there are few such gaps (the crossing
+#   points of two eCDFs), and a second scan collects just the values that fall in them.
+# - PSI / JS: current values below each reference decile.
+# All of these are sums over rows, so the statistics of row ranges add up (``NumericAcc.merge``):
+# batches of one scan, or the chunks of a fanned-out evaluation. Each batch is sorted in memory
+# (numpy) to place it among the reference values; nothing is sorted beyond one batch.
 
-    def merge(vals: np.ndarray, cnts: np.ndarray, upto: int) -> None:
-        nonlocal d, r_done, c_done, prev_v, prev_diff
-        rseg = r[r_done:upto]
-        rvals, rcnts = np.unique(rseg, return_counts=True)
-        pooled = np.union1d(rvals, vals)
-        if len(pooled) == 0:
+CROSSING_VALUES_MAX = 1 << 25  # values held at once by the second scan (it scans again per group)
+
+
+@dataclass
+class NumericRef:
+    """A numeric feature's reference sample, prepared for the merge."""
+
+    n: int
+    u: np.ndarray  # distinct values, ascending
+    rcum: np.ndarray  # reference values <= u_k (int64)
+    edges: np.ndarray  # PSI edges (reference deciles)
+    bins: np.ndarray  # reference values per PSI bin
+    std: float  # of the reference values (population)
+
+    @classmethod
+    def of(cls, ref: np.ndarray) -> NumericRef:
+        r = np.sort(np.asarray(ref, dtype=np.float64))
+        u, counts = np.unique(r, return_counts=True)
+        edges = np.quantile(r, drift_core.PSI_QUANTILES)
+        bins = np.diff(np.concatenate([[0], np.searchsorted(r, edges, side="left"), [len(r)]]))
+        return cls(n=len(r), u=u, rcum=np.cumsum(counts), edges=edges, bins=bins, std=float(np.std(r)))
+
+
+@dataclass
+class NumericAcc:
+    """Exact, mergeable statistics of current values against a ``NumericRef`` (see above)."""
+
+    lt: np.ndarray  # (K,) current values < u_k
+    le: np.ndarray  # (K,) current values <= u_k
+    s: np.ndarray  # (K+1,) gap k < K: sum of (u_k - x) over its values; gap K (above u_{K-1}): sum of (u_{K-1} - x)
+    below: np.ndarray  # current values < each PSI edge
+    m: int = 0
+
+    @classmethod
+    def empty(cls, ref: NumericRef, total_rows: int | None = None) -> NumericAcc:
+        """``total_rows``: the most current values there will be; below 2**31 the per-value counts are
+        held as int32 (half the memory of 20 features x 1M reference values)."""
+        k = len(ref.u)
+        dtype = np.int32 if total_rows is not None and total_rows < 2**31 else np.int64
+        z = np.zeros(k, dtype=dtype)
+        return cls(lt=z, le=z.copy(), s=np.zeros(k + 1), below=np.zeros(len(ref.edges), dtype=np.int64))
+
+    def add(self, x: np.ndarray, ref: NumericRef) -> None:
+        """Add a batch of finite current values."""
+        b = len(x)
+        if b == 0:
             return
-        rc = np.zeros(len(pooled), dtype=np.int64)
-        cc = np.zeros(len(pooled), dtype=np.int64)
-        rc[np.searchsorted(pooled, rvals)] = rcnts
-        cc[np.searchsorted(pooled, vals)] = cnts
-        ri = r_done + np.cumsum(rc)
-        ci = c_done + np.cumsum(cc)
-        diff = np.abs(ri / n - ci / m)
-        d = max(d, float(diff.max()))
-        if prev_v is not None:
-            w_parts.append(prev_diff * (pooled[0] - prev_v))
-        w_parts.append(float(np.sum(diff[:-1] * np.diff(pooled))))
-        prev_v, prev_diff = pooled[-1], float(diff[-1])
-        r_done, c_done = int(ri[-1]), int(ci[-1])
+        xs = np.sort(x)
+        u = ref.u
+        lt = np.searchsorted(xs, u, side="left")
+        le = lt.copy()
+        hit = xs[np.minimum(lt, b - 1)] == u
+        if hit.any():
+            le[hit] = np.searchsorted(xs, u[hit], side="right")
+        # block k = gap k then the values equal to u_k: xs[le[k-1]:le[k]] (the last block: above u_{K-1})
+        starts = np.empty(len(u) + 1, dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = le
+        lens = np.diff(starts, append=b)
+        d = np.repeat(np.append(u, u[-1]), lens)
+        np.subtract(d, xs, out=d)  # u_k - x: 0 for the values equal to u_k
+        nonempty = lens > 0
+        self.s[nonempty] += np.add.reduceat(d, starts[nonempty])
+        self.lt += lt.astype(self.lt.dtype, copy=False)
+        self.le += le.astype(self.le.dtype, copy=False)
+        self.below += np.searchsorted(xs, ref.edges, side="left")
+        self.m += b
 
-    for batch in t.batches(f"SELECT {d_expr} AS v, count(*) AS c FROM src GROUP BY 1 ORDER BY 1"):
-        vals = batch.column(0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        cnts = batch.column(1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        if len(vals) == 0:
-            continue
-        below += np.array([cnts[: np.searchsorted(vals, e, side="left")].sum() for e in edges], dtype=np.int64)
-        merge(vals, cnts, int(np.searchsorted(r, vals[-1], side="right")))
-    merge(np.zeros(0), np.zeros(0, dtype=np.int64), n)  # reference values above the current maximum
-    w = math.fsum(w_parts)
-    std = float(np.std(r))
-    wn = w / max(std, drift_core.WASSERSTEIN_STD_FLOOR)
-    rb = np.diff(np.concatenate([[0], np.searchsorted(r, edges, side="left"), [n]]))
-    cb = np.diff(np.concatenate([[0], below, [m]]))
-    rp, cp = rb / n, cb / m
+    def merge(self, other: NumericAcc) -> None:
+        if self.lt.dtype != np.int64 and self.m + other.m >= 2**31:
+            self.lt, self.le = self.lt.astype(np.int64), self.le.astype(np.int64)
+        self.lt += other.lt.astype(self.lt.dtype, copy=False)
+        self.le += other.le.astype(self.le.dtype, copy=False)
+        self.s += other.s
+        self.below += other.below
+        self.m += other.m
+
+    def crossing_gaps(self, ref: NumericRef) -> np.ndarray:
+        """Gaps k (1..K-1) where the current eCDF crosses the reference's (strictly inside the gap)."""
+        n, m = ref.n, self.m
+        rk = ref.rcum[:-1]
+        c0, c1 = self.le[:-1].astype(np.int64), self.lt[1:].astype(np.int64)
+        return np.flatnonzero((rk * m > c0 * n) & (rk * m < c1 * n)) + 1
+
+    def as_dict(self) -> dict:
+        return {"lt": self.lt, "le": self.le, "s": self.s, "below": self.below, "m": self.m}
+
+
+def numeric_finish(ref: NumericRef, acc: NumericAcc, crossing: dict[int, np.ndarray]) -> dict:
+    """``drift.numeric_stats`` from the merged statistics and the sorted current values of each
+    crossing gap (``crossing``: gap -> values)."""
     from scipy.spatial.distance import jensenshannon
 
+    n, m = ref.n, acc.m
+    u, rcum = ref.u, ref.rcum
+    # KS: at every reference value, and at the top of every gap (the last current value below u_k)
+    at_u = np.abs(rcum / n - acc.le / m)
+    top = np.abs(rcum[:-1] / n - acc.lt[1:] / m)
+    d = float(max(at_u.max(), top.max(initial=0.0), acc.lt[0] / m))
+    # Wasserstein-1
+    rk, c0, c1 = rcum[:-1], acc.le[:-1].astype(np.int64), acc.lt[1:].astype(np.int64)
+    a = rk / n
+    lvl0 = c0 / m
+    width = np.diff(u)
+    s_m = acc.s[1:-1] / m
+    parts = np.where(rk * m >= c1 * n, (a - lvl0) * width - s_m, (lvl0 - a) * width + s_m)
+    cross = np.flatnonzero((rk * m > c0 * n) & (rk * m < c1 * n))
+    parts[cross] = 0.0
+    extra = []
+    for k in cross + 1:
+        vals = crossing.get(int(k))
+        count = int(acc.lt[k] - acc.le[k - 1])
+        if vals is None or len(vals) != count:
+            raise RuntimeError(f"crossing gap {k}: {0 if vals is None else len(vals)} values, expected {count}")
+        pts = np.concatenate(([u[k - 1]], vals, [u[k]]))
+        levels = (acc.le[k - 1] + np.arange(count + 1)) / m
+        extra.append(float(np.sum(np.abs(rcum[k - 1] / n - levels) * np.diff(pts))))
+    w = math.fsum([acc.s[0] / m, -acc.s[-1] / m, *parts.tolist(), *extra])
+    wn = w / max(ref.std, drift_core.WASSERSTEIN_STD_FLOOR)
+    rb = ref.bins
+    cb = np.diff(np.concatenate([[0], acc.below, [m]]))
+    rp, cp = rb / n, cb / m
     return {
         "ks_statistic": d,
         "ks_pvalue": drift_core.ks_pvalue(d, n, m),
@@ -402,23 +520,63 @@ def _numeric_stats(t: Table, col: str, fname: str, ref: np.ndarray) -> dict:
         "wasserstein_normalized": wn,
         "psi": drift_core._psi(rp, cp),
         "js_distance": float(jensenshannon(rp, cp, base=2)),
-        "psi_edges": edges,
+        "psi_edges": ref.edges,
     }
 
 
-def _categorical_stats(t: Table, col: str, kind: str, fname: str, ref: np.ndarray) -> dict:
-    from scipy import stats
-    from scipy.spatial.distance import jensenshannon
+def _crossing_bounds(ref: NumericRef, gaps: np.ndarray) -> np.ndarray:
+    bounds = np.empty(2 * len(gaps))
+    bounds[0::2] = ref.u[gaps - 1]
+    bounds[1::2] = ref.u[gaps]
+    return bounds
 
-    counts: dict = {}
-    for value, c in t.con.execute(f"SELECT {_q(col)}, count(*) FROM src GROUP BY 1").fetchall():
+
+def crossing_values(x: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gap position in the crossing list, value) of the values of ``x`` strictly inside a crossing gap."""
+    pos = np.searchsorted(bounds, x, side="left")
+    inside = (pos & 1).astype(bool)
+    idx = np.flatnonzero(inside)
+    vals = x[idx]
+    keep = vals != bounds[pos[idx]]
+    return pos[idx][keep] >> 1, vals[keep]
+
+
+def group_crossing_values(gaps: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]]) -> dict[int, np.ndarray]:
+    """gap -> its sorted values, from the (position, value) pairs of ``crossing_values``."""
+    if not parts:
+        return {}
+    pos = np.concatenate([p for p, _v in parts])
+    vals = np.concatenate([v for _p, v in parts])
+    order = np.lexsort((vals, pos))
+    pos, vals = pos[order], vals[order]
+    starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]]) if len(pos) else np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(pos)]
+    return {int(gaps[pos[s]]): vals[s:e] for s, e in zip(starts, ends, strict=True)}
+
+
+# ---------------------------------------------------------------------------------------------
+# categorical features: counts per category (mergeable)
+# ---------------------------------------------------------------------------------------------
+
+
+def _category_counts(arr, kind: str, fname: str, into: dict) -> None:
+    import pyarrow.compute as pc
+
+    vc = pc.value_counts(arr)
+    for value, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
         if kind == "bool":
             value = "true" if value else "false"
         elif kind == "float":
             if value != math.floor(value):
                 _fail(fname, "column is declared categorical but contains non-integer numbers")
             value = int(value)
-        counts[value] = counts.get(value, 0) + int(c)
+        into[value] = into.get(value, 0) + int(c)
+
+
+def categorical_finish(ref: np.ndarray, counts: dict) -> dict:
+    from scipy import stats
+    from scipy.spatial.distance import jensenshannon
+
     rlabels, rcounts = np.unique(ref, return_counts=True)
     rmap = dict(zip(rlabels.tolist(), rcounts.tolist(), strict=True))
     labels = sorted(set(rmap) | set(counts))
@@ -436,8 +594,62 @@ def _categorical_stats(t: Table, col: str, kind: str, fname: str, ref: np.ndarra
     }
 
 
-def drift(t: Table, columns: dict, params: dict, reference: Parsed, *, progress: Progress | None = None) -> dict:
-    """``compute_drift`` of the table (the current sample) against an in-memory reference sample."""
+# ---------------------------------------------------------------------------------------------
+# drift: one scan of the feature columns (plus a short second scan for the crossing gaps)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DriftFeature:
+    name: str
+    ftype: str  # NUMERIC / CATEGORICAL
+    kind: str  # the column's kind in the file (bool/int/float/str)
+    ref: np.ndarray
+    num: NumericRef | None = None
+
+    @property
+    def fname(self) -> str:
+        return f"columns.features[{self.name!r}]"
+
+
+@dataclass
+class DriftPartial:
+    """The mergeable statistics of a range of rows: per numeric feature a ``NumericAcc`` (or, for a
+    small sample, its values), per categorical feature its counts."""
+
+    rows: int = 0
+    numeric: dict[str, NumericAcc] = field(default_factory=dict)
+    values: dict[str, list] = field(default_factory=dict)  # small samples: the values themselves
+    categories: dict[str, dict] = field(default_factory=dict)
+
+    def merge(self, other: DriftPartial) -> None:
+        self.rows += other.rows
+        for name, acc in other.numeric.items():
+            if name in self.numeric:
+                self.numeric[name].merge(acc)
+            else:
+                self.numeric[name] = acc
+        for name, vals in other.values.items():
+            self.values.setdefault(name, []).extend(vals)
+        for name, counts in other.categories.items():
+            mine = self.categories.setdefault(name, {})
+            for k, c in counts.items():
+                mine[k] = mine.get(k, 0) + c
+
+
+SCAN_MEMORY_LIMIT = 256 * 1024**2
+
+
+def _scan_memory(t: Table) -> None:
+    """Drift only streams the columns (nothing to sort or aggregate in DuckDB): the engine's buffers are
+    capped lower, leaving the process's memory to the reference and the per-value statistics."""
+    current = t.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    t.con.execute(f"SET memory_limit = '{SCAN_MEMORY_LIMIT // 1024**2}MB'")
+    t.memory_limit = str(current)  # what it was (the crossing scan streams too: it keeps the cap)
+
+
+def drift_plan(t: Table, columns: dict, params: dict, reference: Parsed) -> list[DriftFeature]:
+    """Check the features against the file and the reference; the features in name order."""
     feats = list(columns.get("features") or [])
     if not feats:
         _fail("columns.features", "must list at least one column")
@@ -449,15 +661,14 @@ def drift(t: Table, columns: dict, params: dict, reference: Parsed, *, progress:
     for name in ref_types:
         if name not in feats:
             _fail("columns.features", f"feature {name!r} is in the reference but missing from the current sample")
-    per_feature = []
-    for i, name in enumerate(sorted(feats)):
+    plan = []
+    for name in sorted(feats):
         fname = f"columns.features[{name!r}]"
         if name not in ref_types:
             _fail("columns.features", f"feature {name!r} is in the current sample but not in the reference")
         kind = t.columns[name]
         if kind not in ("bool", "int", "float", "str"):
             _fail(fname, f"column {name!r} has unsupported type {kind}")
-        _no_nulls(t, name, fname)
         ftype = CATEGORICAL if kind in ("str", "bool") or name in declared else NUMERIC
         if ftype != ref_types[name]:
             _fail(
@@ -475,15 +686,453 @@ def drift(t: Table, columns: dict, params: dict, reference: Parsed, *, progress:
                     "columns.features",
                     f"feature {name!r} has {ref_is} in the reference but {cur_is} in the current sample",
                 )
-            s = _categorical_stats(t, name, kind, fname, ref)
+            plan.append(DriftFeature(name, ftype, kind, ref))
         else:
-            s = _numeric_stats(t, name, fname, ref)
-        per_feature.append((name, ftype, len(ref), t.rows, s))
-        if progress:
-            progress(f"feature {name}", (i + 1) / len(feats))
-    used = {"categorical": sorted(f[0] for f in per_feature if f[1] == CATEGORICAL)}
+            plan.append(DriftFeature(name, ftype, kind, ref, NumericRef.of(ref)))
+    return plan
+
+
+def _numbers(arr, feature: DriftFeature, offset: int) -> np.ndarray:
+    """A batch's column as finite float64 (int64 for an integer column of a small sample)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if arr.null_count:
+        first = int(np.argmax(arr.is_null().to_numpy(zero_copy_only=False)))
+        _fail(feature.fname, f"column {feature.name!r} has missing values (the first at row {offset + first + 1})")
+    x = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    finite = np.isfinite(x)
+    if not finite.all():
+        _fail(feature.fname, f"contains NaN or infinite value at row {offset + int(np.argmin(finite)) + 1}")
+    return x
+
+
+def drift_scan(
+    t: Table,
+    plan: list[DriftFeature],
+    *,
+    total_rows: int,
+    threads: int = 2,
+    start: int = 0,
+    stop: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> DriftPartial:
+    """The first (and main) scan over rows [start, stop): every feature's mergeable statistics."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    part = DriftPartial()
+    small = {f.name for f in plan if f.num is not None and max(f.num.n, total_rows) <= drift_core.EXACT_KS_MAX_N}
+    for f in plan:
+        if f.num is None:
+            part.categories[f.name] = {}
+        elif f.name in small:
+            part.values[f.name] = []
+        else:
+            part.numeric[f.name] = NumericAcc.empty(f.num, total_rows)
+
+    def one(f: DriftFeature, arr, offset: int) -> None:
+        if f.num is None:
+            if arr.null_count:
+                first = int(np.argmax(arr.is_null().to_numpy(zero_copy_only=False)))
+                _fail(f.fname, f"column {f.name!r} has missing values (the first at row {offset + first + 1})")
+            _category_counts(arr, f.kind, f.fname, part.categories[f.name])
+            return
+        x = _numbers(arr, f, offset)
+        if f.name in small:
+            part.values[f.name].append(x.astype(np.int64) if f.kind == "int" else x)
+        else:
+            part.numeric[f.name].add(x, f.num)
+
+    names = [f.name for f in plan]
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for offset, batch in t.scan(names, start=start, stop=stop):
+            futures = [pool.submit(one, f, batch.column(i), offset) for i, f in enumerate(plan)]
+            for fut in futures:  # in feature order: the first feature's error is the one reported
+                fut.result()
+            part.rows += batch.num_rows
+            if on_batch:
+                on_batch(batch.num_rows)
+    return part
+
+
+def crossing_groups(plan: list[DriftFeature], part: DriftPartial) -> list[dict[str, np.ndarray]]:
+    """The crossing gaps of each numeric feature, in groups of at most CROSSING_VALUES_MAX values
+    (one second scan per group)."""
+    groups: list[dict[str, np.ndarray]] = []
+    current: dict[str, np.ndarray] = {}
+    held = 0
+    for f in plan:
+        acc = part.numeric.get(f.name)
+        if acc is None or f.num is None:
+            continue
+        gaps = acc.crossing_gaps(f.num)
+        if not len(gaps):
+            continue
+        sizes = acc.lt[gaps] - acc.le[gaps - 1]
+        cut = 0
+        while cut < len(gaps):
+            room = CROSSING_VALUES_MAX - held
+            take = int(np.searchsorted(np.cumsum(sizes[cut:]), room, side="right"))
+            if take == 0 and held == 0:
+                take = 1  # one gap larger than the budget: it is held alone
+            if take == 0:
+                groups.append(current)
+                current, held = {}, 0
+                continue
+            current[f.name] = np.concatenate([current.get(f.name, np.zeros(0, dtype=np.int64)), gaps[cut : cut + take]])
+            held += int(sizes[cut : cut + take].sum())
+            cut += take
+    if current:
+        groups.append(current)
+    return groups
+
+
+def crossing_scan(
+    t: Table, plan: list[DriftFeature], group: dict[str, np.ndarray], *, start: int = 0, stop: int | None = None
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """The second scan over rows [start, stop): the values inside the crossing gaps of ``group``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    by_name = {f.name: f for f in plan}
+    names = sorted(group)
+    bounds = {name: _crossing_bounds(by_name[name].num, group[name]) for name in names}  # type: ignore[arg-type]
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in names}
+    for _offset, batch in t.scan(names, start=start, stop=stop):
+        for i, name in enumerate(names):
+            x = pc.cast(batch.column(i), pa.float64()).to_numpy(zero_copy_only=False)
+            pos, vals = crossing_values(x, bounds[name])
+            if len(vals):
+                out[name].append((pos, vals))
+    return out
+
+
+def drift_finish(
+    plan: list[DriftFeature], part: DriftPartial, crossing: dict[str, dict[int, np.ndarray]], params: dict
+) -> dict:
+    """``compute_drift``'s result from the merged statistics."""
+    per_feature = []
+    for f in plan:
+        if f.num is None:
+            s = categorical_finish(f.ref, part.categories[f.name])
+            m = sum(part.categories[f.name].values())
+        elif f.name in part.values:
+            vals = part.values[f.name]
+            cur = np.concatenate(vals) if vals else np.zeros(0)
+            s = drift_core.numeric_stats(f.ref, cur)
+            m = len(cur)
+        else:
+            acc = part.numeric[f.name]
+            s = numeric_finish(f.num, acc, crossing.get(f.name, {}))
+            m = acc.m
+        per_feature.append((f.name, f.ftype, len(f.ref), m, s))
+    used = {"categorical": sorted(f.name for f in plan if f.ftype == CATEGORICAL)}
     p = drift_core.validate_params(params, Parsed(kind="drift", arrays={}, params=used))
     return drift_core.drift_from_stats(per_feature, p)
+
+
+def drift(
+    t: Table, columns: dict, params: dict, reference: Parsed, *, threads: int = 2, progress: Progress | None = None
+) -> dict:
+    """``compute_drift`` of the table (the current sample) against an in-memory reference sample."""
+    plan = drift_plan(t, columns, params, reference)
+    _scan_memory(t)
+    read = [0]
+
+    def on_batch(rows: int) -> None:
+        read[0] += rows
+        if progress:
+            progress("reading", read[0] / t.rows, read[0])
+
+    part = drift_scan(t, plan, total_rows=t.rows, threads=threads, on_batch=on_batch)
+    crossing: dict[str, dict[int, np.ndarray]] = {}
+    groups = crossing_groups(plan, part)
+    for i, group in enumerate(groups):
+        found = crossing_scan(t, plan, group)
+        for name, parts in found.items():
+            crossing.setdefault(name, {}).update(group_crossing_values(group[name], parts))
+        if progress:
+            progress(f"crossing gaps {i + 1}/{len(groups)}", 1.0, t.rows)
+    return drift_finish(plan, part, crossing, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# performance: AUC (DeLong), KS and the rest from the positives and negatives per distinct score
+# ---------------------------------------------------------------------------------------------
+
+
+def performance(t: Table, columns: dict, params: dict, *, progress: Progress | None = None) -> dict:
+    """``compute_performance`` over the table. DuckDB groups the rows by score (positives and negatives
+    per distinct score, spilled to disk and stored in score order); two streams over that sorted table
+    give AUC with its DeLong variance, KS, the KS bootstrap cells, the Brier and log-loss moments and
+    the calibration bins: the same summary the in-memory path computes from its sort of the rows
+    (``performance.ScoreGroups``)."""
+    from . import performance as perf
+    from .inputs import threshold_param
+
+    for key in columns:
+        if key not in ("y_true", "y_score"):
+            _fail(f"columns.{key}", "unknown key (expected: y_score, y_true)")
+    for key in ("y_true", "y_score"):
+        if not isinstance(columns.get(key), str) or not columns[key]:
+            _fail(f"columns.{key}", "is required")
+        t.column(columns[key], f"columns.{key}")
+    for key in ("y_true", "y_score"):
+        _no_nulls(t, columns[key], f"columns.{key}")
+    yt = _label_expr(t, columns["y_true"], "columns.y_true")
+    sc = _score_expr(t, columns["y_score"], "columns.y_score")
+    p = perf.validate_params(
+        params, Parsed(kind="performance", arrays={}, params={"threshold": threshold_param(params)})
+    )
+    if progress:
+        progress("validated", 0.2, 0)
+    t.con.execute(
+        "CREATE TABLE score_groups AS SELECT s, CAST(sum(y) AS DOUBLE) AS pos, "
+        "CAST(count(*) - sum(y) AS DOUBLE) AS neg "
+        f"FROM (SELECT CASE WHEN {sc} = 0 THEN 0.0 ELSE {sc} END AS s, {yt} AS y FROM src) "
+        "GROUP BY s ORDER BY s"
+    )
+    if progress:
+        progress("grouped by score", 0.6, t.rows)
+    groups, P, N = t.con.execute("SELECT count(*), sum(pos), sum(neg) FROM score_groups").fetchone()
+    groups, P, N = int(groups), float(P), float(N)
+    n = int(P + N)
+    thr = p["threshold"]
+    tp, fp = t.con.execute(
+        f"SELECT coalesce(sum(pos), 0), coalesce(sum(neg), 0) FROM score_groups WHERE s >= {thr!r}"
+    ).fetchone()
+    tp, fp = int(tp), int(fp)
+    n_pos = int(P)
+    fn = n_pos - tp
+    tn = n - tp - fp - fn
+    both = P > 0 and N > 0
+
+    def stream() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        last = -math.inf
+        for batch in t.batches("SELECT s, pos, neg FROM score_groups"):
+            v = batch.column(0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            if len(v) == 0:
+                continue
+            if not (v[0] > last and np.all(v[1:] > v[:-1])):
+                raise RuntimeError("the score groups were not read in score order")
+            last = float(v[-1])
+            yield (
+                v,
+                batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
+                batch.column(2).to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
+            )
+
+    def terms(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        pc = np.clip(v, perf.EPS, 1 - perf.EPS)
+        return (1.0 - v) ** 2, (-v) ** 2, -np.log(pc), -np.log(1 - pc)  # brier (y=1, y=0), log loss (y=1, y=0)
+
+    bins = 10
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    cnt, ssum, ysum = np.zeros(bins), np.zeros(bins), np.zeros(bins)
+    exact_cells = groups <= perf.KS_CELLS
+    small_pos: list[np.ndarray] = []
+    small_neg: list[np.ndarray] = []
+    cpos, cneg, present = np.zeros(perf.KS_CELLS), np.zeros(perf.KS_CELLS), np.zeros(perf.KS_CELLS, dtype=bool)
+    ks = 0.0
+    auc_parts, m10_parts, b_parts, l_parts = [], [], [], []
+    pos_before = neg_before = 0.0
+    for v, pos, neg in stream():  # first stream: sums, KS, cells, calibration
+        cp = pos_before + np.cumsum(pos)
+        cn = neg_before + np.cumsum(neg)
+        if both:
+            ks = max(ks, float(np.max(np.abs(cp / P - cn / N))))
+            auc_parts.append(float(pos @ ((cn - neg + 0.5 * neg) / N)))
+            m10_parts.append(float(neg @ (1.0 - (cp - pos + 0.5 * pos) / P)))
+        b1, b0, l1, l0 = terms(v)
+        b_parts.append(float(pos @ b1 + neg @ b0))
+        l_parts.append(float(pos @ l1 + neg @ l0))
+        idx = np.searchsorted(edges[1:-1], v, side="right")
+        size = pos + neg
+        cnt += np.bincount(idx, weights=size, minlength=bins)
+        ssum += np.bincount(idx, weights=v * size, minlength=bins)
+        ysum += np.bincount(idx, weights=pos, minlength=bins)
+        if exact_cells:
+            small_pos.append(pos)
+            small_neg.append(neg)
+        else:
+            before = (pos_before + neg_before) + np.cumsum(size) - size
+            cell = np.floor(before * perf.KS_CELLS / float(n)).astype(np.int64)
+            cpos += np.bincount(cell, weights=pos, minlength=perf.KS_CELLS)
+            cneg += np.bincount(cell, weights=neg, minlength=perf.KS_CELLS)
+            present |= np.bincount(cell, minlength=perf.KS_CELLS) > 0
+        pos_before, neg_before = float(cp[-1]), float(cn[-1])
+    auc = math.fsum(auc_parts) / P if both else None
+    m10 = math.fsum(m10_parts) / N if both else None
+    mb, ml = math.fsum(b_parts) / n, math.fsum(l_parts) / n
+    if progress:
+        progress("AUC", 0.8, t.rows)
+    sx_parts, sy_parts = [], []
+    mom = {k: ([], []) for k in ("b", "l")}
+    pos_before = neg_before = 0.0
+    for v, pos, neg in stream():  # second stream: DeLong variance, central moments of the per-row terms
+        cp = pos_before + np.cumsum(pos)
+        cn = neg_before + np.cumsum(neg)
+        if both:
+            sx_parts.append(float(pos @ ((cn - neg + 0.5 * neg) / N - auc) ** 2))
+            sy_parts.append(float(neg @ ((1.0 - (cp - pos + 0.5 * pos) / P) - m10) ** 2))
+        b1, b0, l1, l0 = terms(v)
+        for key, mean, t1, t0 in (("b", mb, b1, b0), ("l", ml, l1, l0)):
+            d1, d0 = t1 - mean, t0 - mean
+            mom[key][0].append(float(pos @ (d1 * d1) + neg @ (d0 * d0)))
+            mom[key][1].append(float(pos @ (d1 * d1 * d1) + neg @ (d0 * d0 * d0)))
+        pos_before, neg_before = float(cp[-1]), float(cn[-1])
+    auc_var = None
+    if both and auc is not None:
+        sx = math.fsum(sx_parts) / (P - 1) if P > 1 else 0.0
+        sy = math.fsum(sy_parts) / (N - 1) if N > 1 else 0.0
+        auc_var = (auc, sx / P + sy / N)
+    if exact_cells:
+        cells = (
+            np.concatenate(small_pos) if small_pos else np.zeros(0),
+            np.concatenate(small_neg) if small_neg else np.zeros(0),
+            True,
+        )
+    else:
+        cells = (cpos[present], cneg[present], False)
+    summary = perf.PerformanceSummary(
+        n=n,
+        n_pos=n_pos,
+        confusion=(tp, fp, fn, tn),
+        auc_var=auc_var,
+        ks=min(ks, 1.0) if both else None,
+        brier=perf.TermMoments(n, mb, math.fsum(mom["b"][0]) / n, math.fsum(mom["b"][1]) / n),
+        log_loss=perf.TermMoments(n, ml, math.fsum(mom["l"][0]) / n, math.fsum(mom["l"][1]) / n),
+        ks_cells=cells,
+        calibration=perf.calibration_rows(cnt.astype(np.int64), ssum, ysum),
+    )
+    return perf.performance_result(summary, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# row ranges (fan-out over several workers): partial statistics, their encoding, the merge
+# ---------------------------------------------------------------------------------------------
+
+FANOUT_KINDS = ("fairness", "drift")
+
+
+def partial(
+    kind: str,
+    path: str,
+    *,
+    row_range: tuple[int, int],
+    total_rows: int,
+    columns: dict,
+    params: dict,
+    reference: Parsed | None = None,
+    memory_limit: str = "1GB",
+    threads: int = 2,
+    progress: Progress | None = None,
+) -> dict:
+    """The mergeable statistics of the Parquet rows [start, stop): fairness counts per group, or the
+    drift scan's ``DriftPartial``. Bad input fails naming its file row."""
+    if kind not in FANOUT_KINDS:
+        _fail("kind", f"{kind} evaluations are not split by row ranges (only {', '.join(FANOUT_KINDS)})")
+    with tempfile.TemporaryDirectory(prefix="mlgov-ooc-") as workdir:
+        t = open_table(
+            path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads, row_range=row_range
+        )
+        try:
+            if kind == "fairness":
+                return {"kind": kind, "rows": t.rows, "fairness": fairness_counts(t, columns, params)}
+            if reference is None:
+                _fail("reference", "a registered reference sample is required")
+            plan = drift_plan(t, columns, params, reference)  # type: ignore[arg-type]
+            _scan_memory(t)
+            read = [0]
+
+            def on_batch(rows: int) -> None:
+                read[0] += rows
+                if progress:
+                    progress("reading", read[0] / max(t.rows, 1), read[0])
+
+            part = drift_scan(t, plan, total_rows=total_rows, threads=threads, on_batch=on_batch)
+            return {"kind": kind, "rows": part.rows, "drift": part}
+        finally:
+            t.con.close()
+
+
+def dump_partial(p: dict) -> bytes:
+    """A partial as an .npz file (arrays, and its other fields as JSON): no pickle."""
+    import io
+    import json
+
+    meta = {"kind": p["kind"], "rows": p["rows"]}
+    arrays: dict[str, np.ndarray] = {}
+    if p["kind"] == "fairness":
+        meta["fairness"] = p["fairness"]
+    else:
+        d: DriftPartial = p["drift"]
+        meta["numeric"] = {name: acc.m for name, acc in d.numeric.items()}
+        meta["categories"] = {name: [[k, c] for k, c in counts.items()] for name, counts in d.categories.items()}
+        meta["values"] = sorted(d.values)
+        for name, acc in d.numeric.items():
+            for key in ("lt", "le", "s", "below"):
+                arrays[f"n/{name}/{key}"] = getattr(acc, key)
+        for name, vals in d.values.items():
+            arrays[f"v/{name}"] = np.concatenate(vals) if vals else np.zeros(0)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def load_partial(data: bytes) -> dict:
+    import io
+    import json
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        out = {"kind": meta["kind"], "rows": meta["rows"]}
+        if meta["kind"] == "fairness":
+            out["fairness"] = meta["fairness"]
+            return out
+        d = DriftPartial(rows=meta["rows"])
+        for name, m in meta["numeric"].items():
+            d.numeric[name] = NumericAcc(*(z[f"n/{name}/{key}"] for key in ("lt", "le", "s", "below")), m=m)
+        for name, pairs in meta["categories"].items():
+            d.categories[name] = dict(pairs)
+        for name in meta["values"]:
+            d.values[name] = [z[f"v/{name}"]]
+        out["drift"] = d
+        return out
+
+
+def finish(
+    kind: str,
+    path: str,
+    partials: list[dict],
+    *,
+    columns: dict,
+    params: dict,
+    reference: Parsed | None = None,
+    min_group_size: int = 30,
+    memory_limit: str = "1GB",
+    threads: int = 2,
+) -> tuple[dict, int]:
+    """(the kernel's result, rows) from the partials of row ranges covering the Parquet file: counts add
+    up; drift's crossing gaps are read by one more scan of the whole file (of their values only)."""
+    rows = sum(p["rows"] for p in partials)
+    if kind == "fairness":
+        return fairness_finish([p["fairness"] for p in partials], params, min_group_size), rows
+    merged = DriftPartial()
+    for p in partials:
+        merged.merge(p["drift"])
+    with tempfile.TemporaryDirectory(prefix="mlgov-ooc-") as workdir:
+        t = open_table(path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads)
+        try:
+            plan = drift_plan(t, columns, params, reference)  # type: ignore[arg-type]
+            crossing: dict[str, dict[int, np.ndarray]] = {}
+            for group in crossing_groups(plan, merged):
+                for name, parts in crossing_scan(t, plan, group).items():
+                    crossing.setdefault(name, {}).update(group_crossing_values(group[name], parts))
+            return drift_finish(plan, merged, crossing, params), rows
+        finally:
+            t.con.close()
 
 
 def duckdb_version() -> str:
@@ -515,13 +1164,15 @@ def compute(
         )
         try:
             if progress:
-                progress("opened", 0.1)
+                progress("opened", 0.0, 0)
             if kind == "fairness":
                 out = fairness(t, columns, params, min_group_size=min_group_size, progress=progress)
+            elif kind == "performance":
+                out = performance(t, columns, params, progress=progress)
             else:
                 if reference is None:
                     _fail("reference", "a registered reference sample is required")
-                out = drift(t, columns, params, reference, progress=progress)
+                out = drift(t, columns, params, reference, threads=threads, progress=progress)
             return out, t.rows
         finally:
             t.con.close()

@@ -116,17 +116,32 @@ def _percentile_ci(values: np.ndarray, level: float, n_boot: int, method: str) -
     return out
 
 
-def _mean_ci(terms: np.ndarray, level: float, n_boot: int) -> dict:
+@dataclass
+class TermMoments:
+    """The sufficient statistics of a mean of per-row terms for its interval: count, mean, and the
+    second and third central moments. Computed from the rows (``term_moments``) or, out of core, from
+    the terms' values per distinct (score, label) with their counts."""
+
+    n: int
+    mean: float
+    mu2: float
+    mu3: float
+
+
+def term_moments(terms: np.ndarray) -> TermMoments:
+    m = float(terms.mean())
+    d = terms - m
+    return TermMoments(n=len(terms), mean=m, mu2=float(np.mean(d * d)), mu3=float(np.mean(d * d * d)))
+
+
+def _mean_ci(terms: np.ndarray | TermMoments, level: float, n_boot: int) -> dict:
     """Interval of a mean of per-row terms from their sufficient statistics (n, sum, and the second
     and third central moments): the bootstrap distribution of the mean has mean m, variance
     mu2 / n and skewness (mu3 / mu2^1.5) / sqrt(n); its quantiles are taken with the
     Cornish-Fisher expansion (the normal quantile corrected for skewness), which is the bootstrap
     percentile interval up to terms of order 1/n. No resampling, so no seed is involved."""
-    n = len(terms)
-    m = float(terms.mean())
-    d = terms - m
-    mu2 = float(np.mean(d * d))
-    mu3 = float(np.mean(d * d * d))
+    tm = terms if isinstance(terms, TermMoments) else term_moments(terms)
+    n, m, mu2, mu3 = tm.n, tm.mean, tm.mu2, tm.mu3
     alpha = (1 - level) / 2
     out = {"method": "bootstrap_moments", "level": level, "n_boot": n_boot, "n_valid": n_boot}
     if mu2 <= 0.0:
@@ -153,8 +168,8 @@ def _ks_cells(g: ScoreGroups) -> tuple[np.ndarray, np.ndarray, bool]:
 
 def _bootstrap(
     confusion: tuple[int, int, int, int],
-    g: ScoreGroups,
-    terms: dict[str, np.ndarray],
+    g: ScoreGroups | tuple[np.ndarray, np.ndarray, bool],
+    terms: dict[str, np.ndarray] | dict[str, TermMoments],
     n_boot: int,
     seed: int,
     level: float,
@@ -178,7 +193,7 @@ def _bootstrap(
         "recall": _percentile_ci(_div(btp, btp + bfn), level, n_boot, method),
         "f1": _percentile_ci(_div(2 * btp, 2 * btp + bfp + bfn), level, n_boot, method),
     }
-    cpos, cneg, exact = _ks_cells(g)
+    cpos, cneg, exact = _ks_cells(g) if isinstance(g, ScoreGroups) else g
     k = len(cpos)
     cells = rng.multinomial(n, np.concatenate([cpos, cneg]) / n, size=n_boot).astype(np.float64)
     cp = np.cumsum(cells[:, :k], axis=1)
@@ -200,6 +215,13 @@ def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict
     cnt = np.bincount(idx, minlength=bins)
     ssum = np.bincount(idx, weights=s, minlength=bins)
     ysum = np.bincount(idx, weights=y.astype(np.float64), minlength=bins)
+    return calibration_rows(cnt, ssum, ysum)
+
+
+def calibration_rows(cnt: np.ndarray, ssum: np.ndarray, ysum: np.ndarray) -> list[dict]:
+    """The calibration table from each bin's row count, sum of scores and sum of labels."""
+    bins = len(cnt)
+    edges = np.linspace(0.0, 1.0, bins + 1)
     rows = []
     for i in range(bins):
         c = int(cnt[i])
@@ -215,6 +237,22 @@ def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict
     return rows
 
 
+@dataclass
+class PerformanceSummary:
+    """Everything the performance result is made of, as exact counts and sums: from the rows
+    (``compute_performance``) or from the per-score counts streamed by the out-of-core path."""
+
+    n: int
+    n_pos: int
+    confusion: tuple[int, int, int, int]  # tp, fp, fn, tn at the threshold
+    auc_var: tuple[float, float] | None  # DeLong (auc, variance); None with one class
+    ks: float | None
+    brier: TermMoments
+    log_loss: TermMoments
+    ks_cells: tuple[np.ndarray, np.ndarray, bool]
+    calibration: list[dict]
+
+
 def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     if parsed.kind != "performance":
         raise ValidationFailed("parsed input is not a performance input", field="kind")
@@ -224,43 +262,62 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     n = len(y)
     n_pos = int(y.sum())
     n_neg = n - n_pos
-    both = n_pos > 0 and n_neg > 0
+    yp = (s >= p["threshold"]).astype(np.int64)
+    tp = int(np.count_nonzero(y & yp))
+    fp = int(np.count_nonzero(yp)) - tp
+    fn = n_pos - tp
+    tn = n - tp - fp - fn
+    groups = score_groups(y, s)
+    pc = np.clip(s, EPS, 1 - EPS)
+    loss = np.where(y == 1, -np.log(pc), -np.log(1 - pc))
+    del pc
+    sq = (y - s) ** 2
+    summary = PerformanceSummary(
+        n=n,
+        n_pos=n_pos,
+        confusion=(tp, fp, fn, tn),
+        auc_var=delong_groups(groups) if n_pos > 0 and n_neg > 0 else None,
+        ks=ks_groups(groups),
+        brier=term_moments(sq),
+        log_loss=term_moments(loss),
+        ks_cells=_ks_cells(groups),
+        calibration=calibration_table(y, s),
+    )
+    return performance_result(summary, p)
+
+
+def performance_result(summary: PerformanceSummary, p: dict) -> dict:
+    """The performance result (metrics, intervals, calibration) from its summary; ``p`` is the
+    validated parameters (``_params``)."""
+    n, n_pos = summary.n, summary.n_pos
+    n_neg = n - n_pos
+    tp, fp, fn, tn = summary.confusion
     warnings = []
-    if not both:
+    if summary.auc_var is None:
         warnings.append(
             {
                 "code": "single_class",
                 "message": "y_true contains only one class; auc, gini, ks_statistic and their intervals are undefined",
             }
         )
-    yp = (s >= p["threshold"]).astype(np.int64)
-    tp = int(np.count_nonzero(y & yp))
-    fp = int(np.count_nonzero(yp)) - tp
-    fn = n_pos - tp
-    tn = n - tp - fp - fn
     auc = var = None
-    groups = score_groups(y, s)
-    if both:
-        auc, var = delong_groups(groups)
-    pc = np.clip(s, EPS, 1 - EPS)
-    loss = np.where(y == 1, -np.log(pc), -np.log(1 - pc))
-    del pc
-    sq = (y - s) ** 2
+    if summary.auc_var is not None:
+        auc, var = summary.auc_var
     metrics = {
         "auc": auc,
         "gini": None if auc is None else 2 * auc - 1,
-        "ks_statistic": ks_groups(groups),
-        "brier": float(np.mean(sq)),
+        "ks_statistic": summary.ks,
+        "brier": summary.brier.mean,
         "accuracy": (tp + tn) / n,
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-        "log_loss": float(np.mean(loss)),
+        "log_loss": summary.log_loss.mean,
     }
     metrics = {k: finite_or_none(v) for k, v in metrics.items()}
     z = float(stats.norm.ppf(1 - (1 - p["ci_level"]) / 2))
     ci = {}
-    if auc is not None:
+    if auc is not None and var is not None:
         se = math.sqrt(max(var, 0.0))
         ci["auc"] = {
             "lower": finite_or_none(max(0.0, auc - z * se)),
@@ -272,8 +329,8 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     else:
         ci["auc"] = {"lower": None, "upper": None, "se": None, "method": "delong", "level": p["ci_level"]}
     if p["n_boot"] > 0:
-        terms = {"brier": sq, "log_loss": loss}
-        ci.update(_bootstrap((tp, fp, fn, tn), groups, terms, p["n_boot"], p["seed"], p["ci_level"]))
+        terms = {"brier": summary.brier, "log_loss": summary.log_loss}
+        ci.update(_bootstrap((tp, fp, fn, tn), summary.ks_cells, terms, p["n_boot"], p["seed"], p["ci_level"]))
     result = {
         "kind": "performance",
         **metrics,
@@ -282,7 +339,7 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
         "n": n,
         "n_positive": n_pos,
         "n_negative": n_neg,
-        "calibration": calibration_table(y, s),
+        "calibration": summary.calibration,
         "confidence_intervals": ci,
         "warnings": warnings,
         "params": p,

@@ -103,7 +103,9 @@ def discrepancies(version_ids, tolerance: float | None = None) -> dict[int, list
     number of versions: only versions with a reported evaluation are read further, as tuples."""
     tolerance = discrepancy_tolerance() if tolerance is None else tolerance
     done = Evaluation.objects.filter(status=EvaluationStatus.DONE)
-    with_reported = done.filter(model_version_id__in=list(version_ids), source="reported").values("model_version_id")
+    if not isinstance(version_ids, QuerySet):  # a queryset of ids stays a subquery
+        version_ids = list(version_ids)
+    with_reported = done.filter(model_version_id__in=version_ids, source="reported").values("model_version_id")
     rows = (
         done.filter(model_version_id__in=with_reported)
         .order_by("created_at", "id")

@@ -8,11 +8,12 @@ worker process is lost; idempotent (see ``services.evaluation_run``)."""
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import chord, shared_task
 
 from governance.accounts.principal import Principal
 from governance.common.tasks import ContextTask
 from governance.evaluations import services
+from governance.evaluations.services import fanout
 
 TASK_ACTOR = "celery:evaluations.run"
 
@@ -22,7 +23,35 @@ def evaluation_run(self, evaluation_id: int) -> str | None:
     from governance.evaluations.jobs import runner_identity
 
     principal = Principal.system(TASK_ACTOR, auth="celery")
+    ranges = fanout.evaluation_fanout_ranges(evaluation_id=evaluation_id)
+    if ranges and self.app.conf.result_backend:  # a chord needs a result backend
+        digest = fanout.evaluation_fanout_start(by=principal, evaluation_id=evaluation_id)
+        if digest is None:
+            return None
+        # the parts and the merge go to the queue this task came from (the workers that serve evaluations)
+        queue = (self.request.delivery_info or {}).get("routing_key") or None
+        options = {"queue": queue} if queue else {}
+        header = [
+            evaluation_chunk.s(evaluation_id, start, stop, i, len(ranges)).set(**options)
+            for i, (start, stop) in enumerate(ranges)
+        ]
+        chord(header)(evaluation_merge.s(evaluation_id, digest).set(**options))
+        return f"split into {len(ranges)} parts"
     evaluation = services.evaluation_run(by=principal, evaluation_id=evaluation_id, runner=runner_identity())
+    return evaluation.status if evaluation is not None else None
+
+
+@shared_task(base=ContextTask, name="evaluations.chunk", acks_late=True, reject_on_worker_lost=True)
+def evaluation_chunk(evaluation_id: int, start: int, stop: int, index: int, count: int) -> dict:
+    """One row range of a fanned-out evaluation (``services.fanout``); never raises."""
+    return fanout.evaluation_chunk(evaluation_id=evaluation_id, start=start, stop=stop, index=index, count=count)
+
+
+@shared_task(base=ContextTask, name="evaluations.merge", acks_late=True, reject_on_worker_lost=True)
+def evaluation_merge(chunks: list[dict], evaluation_id: int, digest: str) -> str | None:
+    """The chord's callback: merge the parts and complete (or fail) the evaluation."""
+    principal = Principal.system(TASK_ACTOR, auth="celery")
+    evaluation = fanout.evaluation_merge(by=principal, evaluation_id=evaluation_id, digest=digest, chunks=chunks)
     return evaluation.status if evaluation is not None else None
 
 

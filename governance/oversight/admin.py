@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
+from audit.admin import ReadOnlyAdmin
 from governance.accounts.principal import Principal
 from governance.common.admin import ServiceBackedAdmin
 from governance.oversight import monitoring, selectors, services
@@ -21,17 +22,6 @@ from governance.oversight.models import (
     SeriousIncident,
     Validation,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class FindingInline(admin.TabularInline):

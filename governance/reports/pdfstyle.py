@@ -131,12 +131,28 @@ def styles() -> dict[str, ParagraphStyle]:
 
 
 def toc_levels() -> list[ParagraphStyle]:
+    """Contents entries; the right indent keeps a wrapped entry's last line clear of the page number
+    (reportlab draws it after the text, so a line that reaches the margin pushed it past)."""
     register_fonts()
     return [
         ParagraphStyle(
-            "toc0", fontName=FONT, fontSize=9.5, leading=13.5, leftIndent=14, firstLineIndent=-14, textColor=INK
+            "toc0",
+            fontName=FONT,
+            fontSize=9.5,
+            leading=13.5,
+            leftIndent=14,
+            firstLineIndent=-14,
+            rightIndent=28,
+            textColor=INK,
         ),
         ParagraphStyle(
-            "toc1", fontName=FONT, fontSize=9, leading=12.5, leftIndent=32, firstLineIndent=-14, textColor=INK
+            "toc1",
+            fontName=FONT,
+            fontSize=9,
+            leading=12.5,
+            leftIndent=32,
+            firstLineIndent=-14,
+            rightIndent=28,
+            textColor=INK,
         ),
     ]

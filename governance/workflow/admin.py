@@ -43,7 +43,7 @@ from governance.workflow.models import (
 )
 from governance.workspace import selectors as workspace_selectors
 
-QUEUE_PAGE_SIZE = 50  # rows per page of the queue (the tab counts are over every row)
+QUEUE_PAGE_SIZE = 25  # rows per page of the queue (the tab counts are over every row)
 KEY_METRICS = (
     "auc",
     "gini",

@@ -4,8 +4,10 @@ head row's), aggregates grouped in the database, per-row work only over small se
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import selectors as audit_selectors
@@ -14,7 +16,7 @@ from governance.evaluations.models import Evaluation
 from governance.registry.models import ModelVersion, RegisteredModel, RiskTier, Stage
 from governance.workflow import gates
 from governance.workflow.models import OPEN_STATUSES, Policy, PromotionRequest, ReviewFlag
-from governance.workflow.selectors import promotion_request_list, signable_requests
+from governance.workflow.selectors import signable_requests
 from governance.workflow.services import policy_scopes_for
 
 STAGES = [Stage.DEVELOPMENT, Stage.STAGING, Stage.PRODUCTION, Stage.RETIRED]
@@ -22,14 +24,25 @@ FAILED_GATE_WINDOW_DAYS = 30
 DASHBOARD_LIST_LIMIT = 20  # rows listed per dashboard card (the card's count covers every row)
 
 
+def _card_rows(requests):
+    """What a dashboard card shows of a request (model, version, move, requester, gates): no approvals,
+    recusals or checklists loaded."""
+    return (
+        requests.select_related(None)
+        .prefetch_related(None)
+        .select_related("model_version__model", "requested_by")
+        .defer("gate_results", "committee_snapshot", "model_version__parameters", "model_version__description")
+    )
+
+
 def awaiting_signature(user, limit: int = DASHBOARD_LIST_LIMIT) -> dict:
     """Open requests ``user`` may sign now: how many, and the oldest ``limit`` of them."""
     signable = signable_requests(user)
-    return {"count": signable.count(), "rows": list(signable[:limit])}
+    return {"count": signable.count(), "rows": list(_card_rows(signable)[:limit])}
 
 
 def my_requests(user, limit: int = 20) -> list[PromotionRequest]:
-    return list(promotion_request_list().filter(requested_by=user).order_by("-created_at", "-id")[:limit])
+    return list(_card_rows(PromotionRequest.objects.filter(requested_by=user)).order_by("-created_at", "-id")[:limit])
 
 
 def open_review_flags():
@@ -82,24 +95,38 @@ def tier_stage_matrix() -> dict:
     return {"stages": STAGES, "rows": rows, "models": RegisteredModel.objects.count()}
 
 
+@dataclass(frozen=True)
+class VersionRef:
+    """A version as a list shows it: its id and "model version" (``str``), and what picks its policy."""
+
+    pk: int
+    label: str
+    scope_key: tuple[str, str]  # (risk tier, EU AI Act category)
+
+    def __str__(self) -> str:
+        return self.label
+
+
 def production_evidence(now: dt.datetime | None = None) -> list[dict]:
     """Production versions whose evidence is stale (older than their production policy allows, or
     missing) or failing (an open review flag)."""
     now = now or timezone.now()
-    versions = list(
-        ModelVersion.objects.filter(stage=Stage.PRODUCTION)
-        .select_related("model")
-        .only("id", "version", "model__name", "model__risk_tier", "model__eu_ai_act_category")
-    )
+    versions = [  # tuples, not model instances: every production version is read
+        VersionRef(pk, f"{name} {number}", (tier, category))
+        for pk, number, name, tier, category in ModelVersion.objects.filter(stage=Stage.PRODUCTION)
+        .order_by("model__name", "id")
+        .values_list("id", "version", "model__name", "model__risk_tier", "model__eu_ai_act_category")
+    ]
     if not versions:
         return []
     latest: dict[tuple[int, str], dt.datetime] = {}
-    for row in (
+    for version_id, kind, last in (
         Evaluation.objects.filter(model_version__stage=Stage.PRODUCTION, status="done")
         .values("model_version_id", "kind")
-        .annotate(last=Max("finished_at"), first=Max("created_at"))
+        .annotate(last=Max(Coalesce("finished_at", "created_at")))
+        .values_list("model_version_id", "kind", "last")
     ):
-        latest[(row["model_version_id"], row["kind"])] = row["last"] or row["first"]
+        latest[(version_id, kind)] = last
     policies = {
         p.scope: p for p in Policy.objects.filter(target_stage=Stage.PRODUCTION, is_rollback=False, is_current=True)
     }
@@ -109,9 +136,20 @@ def production_evidence(now: dt.datetime | None = None) -> list[dict]:
         .annotate(n=Count("id"))
         .values_list("model_version_id", "n")
     )
+    policy_of = {  # one lookup per (tier, category) pair, not per version
+        key: next(
+            (
+                policies[s]
+                for s in policy_scopes_for(RegisteredModel(risk_tier=key[0], eu_ai_act_category=key[1]))
+                if s in policies
+            ),
+            None,
+        )
+        for key in {v.scope_key for v in versions}
+    }
     out = []
     for version in versions:
-        policy = next((policies[s] for s in policy_scopes_for(version.model) if s in policies), None)
+        policy = policy_of[version.scope_key]
         problems = []
         if policy is not None:
             limit = now - dt.timedelta(days=policy.max_evaluation_age_days)
@@ -266,9 +304,10 @@ def discrepancies(version_ids, tolerance: float | None = None) -> dict[int, list
 def watched_discrepancies(limit: int = DASHBOARD_LIST_LIMIT) -> dict:
     """Discrepancies of the versions people act on (in production, or with an open request): how many
     versions, and the first ``limit`` with their version loaded."""
-    watched = set(ModelVersion.objects.filter(stage=Stage.PRODUCTION).values_list("pk", flat=True)) | set(
-        PromotionRequest.objects.filter(status__in=OPEN_STATUSES).values_list("model_version_id", flat=True)
-    )
+    watched = ModelVersion.objects.filter(
+        Q(stage=Stage.PRODUCTION)
+        | Q(pk__in=PromotionRequest.objects.filter(status__in=OPEN_STATUSES).values("model_version_id"))
+    ).values("pk")
     found = discrepancies(watched)
     shown = sorted(found)[:limit]
     versions = ModelVersion.objects.filter(pk__in=shown).select_related("model").only("id", "version", "model__name")

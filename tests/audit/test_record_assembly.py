@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from audit.context import Actor
 from audit.services import SCHEMA, EventSpec, _encode_body, _record_bytes, build_body
 from audit.verifier import canonical_json, check_entry_bytes
+from tests.properties import examples
 
 keys = st.from_regex(r"[A-Za-z0-9_.:\-]{1,12}", fullmatch=True)
 scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20)
@@ -19,7 +20,7 @@ values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     details=st.dictionaries(keys, values, max_size=5),
     reason=st.none() | st.text(min_size=1, max_size=30),

@@ -17,8 +17,9 @@ from audit.verifier import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.properties import examples
 
-PROPS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=examples(1000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- reference RFC 6962 section 2.1 implementation, straight from the definitions --------

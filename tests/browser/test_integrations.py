@@ -20,8 +20,8 @@ def troubled_integrations(demo, settings):
     from audit.checkpoints import checkpoint_create
     from audit.selectors import checkpoints
     from governance.accounts.principal import Principal
+    from governance.common.errors import Unavailable
     from governance.integrations.mlflow import services as mlflow_services
-    from governance.integrations.mlflow.client import MlflowUnavailable
     from governance.integrations.webhooks import services as webhook_services
     from governance.registry.models import RegisteredModel
 
@@ -38,7 +38,7 @@ def troubled_integrations(demo, settings):
     link = mlflow_services.mlflow_link_create(
         by=risk, model=model, tracking_uri=f"http://127.0.0.1:{dead}", mlflow_name=demo.model_name, check_remote=False
     )
-    with pytest.raises(MlflowUnavailable):
+    with pytest.raises(Unavailable):
         mlflow_services.mlflow_link_sync(by=risk, link=link)
     receiver = Receiver()
     receiver.answer(*[500] * 50)  # the receiver is down for the whole test

@@ -17,6 +17,7 @@ django.setup()
 from governance.evaluations.services import run  # noqa: E402
 
 _compute = run.compute
+_compute_out_of_core = run._compute_out_of_core
 
 
 def _slow_compute(*args, **kwargs):
@@ -24,7 +25,13 @@ def _slow_compute(*args, **kwargs):
     return _compute(*args, **kwargs)
 
 
+def _slow_compute_out_of_core(*args, **kwargs):
+    time.sleep(float(os.environ.get("SLOW_COMPUTE", "0")))
+    return _compute_out_of_core(*args, **kwargs)
+
+
 run.compute = _slow_compute
+run._compute_out_of_core = _slow_compute_out_of_core
 
 if __name__ == "__main__":
     if sys.argv[1] == "worker":

@@ -75,12 +75,12 @@ def not_read_here(monkeypatch):
 
 @pytest.mark.parametrize(
     "kind,setting",
-    [("performance", "EVALUATION_MAX_ROWS"), ("fairness", "EVALUATION_OUT_OF_CORE_MAX_ROWS")],
+    [("performance", "EVALUATION_OUT_OF_CORE_MAX_ROWS"), ("fairness", "EVALUATION_OUT_OF_CORE_MAX_ROWS")],
 )
 def test_parquet_claiming_more_rows_than_the_cap_is_refused_from_its_metadata(
     version, pipeline, api_for, settings, kind, setting
 ):
-    """Performance is computed in memory (EVALUATION_MAX_ROWS); fairness out of core (its own cap)."""
+    """A large table of a computed kind is computed out of core, under its own cap (issue 15)."""
     content = constant_parquet(3_000_000)
     assert len(content) < 100_000  # a small file ...
     setattr(settings, setting, 1_000_000)  # ... that claims more rows than allowed

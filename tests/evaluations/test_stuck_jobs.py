@@ -24,8 +24,8 @@ from governance.evaluations import jobs, services
 from governance.evaluations import tasks as evaluation_tasks
 from governance.evaluations.models import Evaluation
 from governance.reports.models import DocumentationPack
+from tests.celery_harness import _configure, _database_url, _wait_until_ready
 from tests.conftest import make_api_client, require_service
-from tests.evaluations.test_celery_worker import _configure, _database_url, _wait_until_ready
 from tests.factories import accounts as account_factories
 from tests.factories import evaluations as f
 from tests.factories import registry as registry_factories
@@ -130,12 +130,37 @@ def test_web_process_killed_mid_computation_leaves_nothing_running(settings, mon
     assert fail.actor_id == jobs.REAPER_ACTOR
 
 
+def _post_killed(g, kind: str):
+    """An inline performance evaluation (in-memory path), or a Parquet table computed out of core."""
+    api = make_api_client(account_factories.service_account())
+    version = registry_factories.model_version()
+    if kind == "inline":
+        body = {"model_version": version.pk, "kind": "performance", "dataset": "killed", "data": f.performance_data(g)}
+        return api.post("/api/v1/evaluations/", body, format="json")
+    import json
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    cols, mapping = f.fairness_table(g, slice(0, 1000))
+    content = f.table_bytes({name: list(values) * 30 for name, values in cols.items()}, "parquet")
+    body = {
+        "model_version": str(version.pk),
+        "kind": "fairness",
+        "dataset": "killed",
+        "file": SimpleUploadedFile("large.parquet", content),
+        "columns": json.dumps(mapping),
+    }
+    return api.post("/api/v1/evaluations/", body, format="multipart")
+
+
 @pytest.mark.broker
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_worker_killed_mid_task_on_redis_is_redelivered_and_finishes(settings, tmp_path, g):
+@pytest.mark.parametrize("kind", ["inline", "out_of_core"])
+def test_worker_killed_mid_task_on_redis_is_redelivered_and_finishes(settings, tmp_path, g, kind):
     """acks_late + the visibility timeout: the message of a worker killed with SIGKILL goes to the next
-    worker, which computes the (idempotent) evaluation again and finishes it."""
+    worker, which computes the (idempotent) evaluation again and finishes it; the same for a large table
+    computed out of core (issue 15: never ``running`` for good)."""
     require_service("redis", "127.0.0.1", 6379)
     from django.apps import apps
 
@@ -144,7 +169,13 @@ def test_worker_killed_mid_task_on_redis_is_redelivered_and_finishes(settings, t
     importlib.import_module("governance.evaluations.migrations.0003_role_permissions").grant(apps, None)
     broker_url = f"redis://127.0.0.1:6379/{random.choice((5, 6, 7, 8))}"
     queue = f"mlgov-stuck-test-{os.getpid()}-{random.randint(0, 1 << 30)}"
-    env = _env(settings, CELERY_BROKER_URL=broker_url, CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT))
+    env = _env(
+        settings,
+        CELERY_BROKER_URL=broker_url,
+        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+        EVALUATION_OUT_OF_CORE_MIN_ROWS="1000",
+        EVALUATION_OUT_OF_CORE_THREADS="1",
+    )
 
     def worker(name: str, log: Path, *, slow: bool) -> subprocess.Popen:
         module = ["-m", "tests.evaluations.slow_runner"] if slow else ["-m", "celery", "-A", "governance"]
@@ -167,16 +198,7 @@ def test_worker_killed_mid_task_on_redis_is_redelivered_and_finishes(settings, t
         first = worker("first", log1, slow=True)
         _wait_until_ready(broker_url, first, log1)
         settings.EVALUATION_SYNC_MAX_ROWS = 10
-        resp = make_api_client(account_factories.service_account()).post(
-            "/api/v1/evaluations/",
-            {
-                "model_version": registry_factories.model_version().pk,
-                "kind": "performance",
-                "dataset": "killed",
-                "data": f.performance_data(g),
-            },
-            format="json",
-        )
+        resp = _post_killed(g, kind)
         assert resp.status_code == 202, resp.json()
         pk = resp.json()["id"]
         running = _wait_for(pk, ("running",), 90, "the first worker never started the task", log1)
@@ -193,6 +215,8 @@ def test_worker_killed_mid_task_on_redis_is_redelivered_and_finishes(settings, t
         restart = AuditEvent.objects.filter(object_id=str(pk), action="evaluation.start").order_by("seq").last()
         assert b'"restart":true' in bytes(restart.record)
         assert done.started_at > running.started_at and "runner" not in done.result
+        if kind == "out_of_core":
+            assert done.result["computed_out_of_core"] is True and done.input_rows == 30_000
     finally:
         _configure(app, **saved)
         _stop(first)

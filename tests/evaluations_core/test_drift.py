@@ -10,6 +10,7 @@ from scipy.spatial.distance import jensenshannon
 
 from governance.evaluations.drift import compute_drift
 from governance.evaluations.inputs import parse_inline
+from tests.properties import examples
 
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
 TOL = 1e-12
@@ -41,7 +42,7 @@ def numeric_pair(draw):
     return ref, cur
 
 
-@settings(max_examples=60, deadline=None, phases=PHASES)
+@settings(max_examples=examples(60), deadline=None, phases=PHASES)
 @given(numeric_pair())
 def test_numeric_stats_match_scipy(pair):
     ref, cur = pair
@@ -70,7 +71,7 @@ def categorical_pair(draw):
     return rng.choice(labels[:k1], n), rng.choice(labels[:k2], m)
 
 
-@settings(max_examples=60, deadline=None, phases=PHASES)
+@settings(max_examples=examples(60), deadline=None, phases=PHASES)
 @given(categorical_pair())
 def test_categorical_stats_match_scipy(pair):
     ref, cur = pair

@@ -22,6 +22,7 @@ from sklearn.metrics import accuracy_score, precision_score
 
 from governance.evaluations.fairness import compute_fairness
 from governance.evaluations.inputs import parse_inline
+from tests.properties import examples
 
 TOL = 1e-12
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate]  # no shrinking: keep the suite fast
@@ -106,13 +107,13 @@ def fair_data(draw, weighted=False):
     return yt, yp, sens, w
 
 
-@settings(max_examples=15, deadline=None, phases=PHASES)
+@settings(max_examples=examples(15), deadline=None, phases=PHASES)
 @given(fair_data())
 def test_matches_fairlearn_unweighted(d):
     check_against_fairlearn(*d)
 
 
-@settings(max_examples=10, deadline=None, phases=PHASES)
+@settings(max_examples=examples(10), deadline=None, phases=PHASES)
 @given(fair_data(weighted=True))
 def test_matches_fairlearn_weighted(d):
     check_against_fairlearn(*d)

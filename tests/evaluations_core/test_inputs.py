@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from governance.common.errors import ValidationFailed
 from governance.evaluations.drift import compute_drift
 from governance.evaluations.inputs import input_sha256, parse_inline, parse_table
+from tests.properties import examples
 
 FAIR = {"y_true": [0, 1, 1, 0], "y_pred": [1, 0, 1, 0], "sensitive_features": {"race": ["a", "b", "a", "b"]}}
 
@@ -265,7 +266,7 @@ def test_table_fairness_and_drift_errors():
     assert "posted as" in msg
 
 
-@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(max_examples=examples(25), deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(st.integers(0, 2**32 - 1), st.integers(1, 60))
 def test_digest_same_for_lists_arrays_csv_parquet(seed, n):
     rng = np.random.default_rng(seed)

@@ -189,3 +189,202 @@ def test_csv_decompressed_size_is_capped(tmp_path):
     with pytest.raises(Exception) as exc:
         outofcore.compute("fairness", str(path), file_format="csv", columns=COLS, params={}, max_bytes=100_000)
     assert "decompresses to more than 100000 bytes" in str(exc.value) or "100000" in str(exc.value)
+
+
+def _same_distribution_tables(n_ref: int, n_cur: int) -> tuple[pa.Table, pa.Table]:
+    """No drift: the two eCDFs cross at many places (the gaps whose values the second scan reads)."""
+    rng = np.random.default_rng(7)
+
+    def side(n):
+        return pa.table(
+            {
+                "a": rng.normal(0, 1, n),
+                "b": np.round(rng.normal(600, 50, n)),  # many ties with the reference
+                "c": rng.lognormal(3, 1, n) * 1e6,  # large magnitudes
+            }
+        )
+
+    return side(n_ref), side(n_cur)
+
+
+@pytest.mark.parametrize("budget", [None, 50])
+def test_drift_with_many_ecdf_crossings_equals_in_memory(tmp_path, monkeypatch, budget):
+    if budget:  # the crossing gaps' values read in several second scans
+        monkeypatch.setattr(outofcore, "CROSSING_VALUES_MAX", budget)
+    monkeypatch.setattr(outofcore, "BATCH_ROWS", 20_011)
+    ref_t, cur_t = _same_distribution_tables(15_000, 90_000)
+    ref_path = tmp_path / "ref.parquet"
+    pq.write_table(ref_t, ref_path)
+    path = write(cur_t, tmp_path, "parquet")
+    columns = {"features": ["a", "b", "c"]}
+    ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    memory = compute_drift(parse_table("drift", path, file_format="parquet", columns=columns, reference=ref))
+    out, rows = outofcore.compute("drift", path, file_format="parquet", columns=columns, params={}, reference=ref)
+    memory.pop("library_versions"), out.pop("library_versions")
+    assert_same(memory, out)
+    # the case the second scan exists for did occur
+    with outofcore_table(path) as t:
+        plan = outofcore.drift_plan(t, columns, {}, ref)
+        part = outofcore.drift_scan(t, plan, total_rows=t.rows)
+        crossings = {f.name: len(part.numeric[f.name].crossing_gaps(f.num)) for f in plan}
+    assert min(crossings.values()) >= 1 and sum(crossings.values()) > 50, crossings
+
+
+def outofcore_table(path: str):
+    import contextlib
+    import tempfile
+
+    @contextlib.contextmanager
+    def opened():
+        with tempfile.TemporaryDirectory() as workdir:
+            t = outofcore.open_table(path, "parquet", workdir=workdir)
+            try:
+                yield t
+            finally:
+                t.con.close()
+
+    return opened()
+
+
+def test_drift_statistics_of_row_ranges_merge_to_the_whole(tmp_path):
+    """What the fan-out relies on: the statistics of disjoint row ranges add up to the whole table's."""
+    ref_t, cur_t = drift_tables(12_000, 40_000)
+    ref_path = tmp_path / "ref.parquet"
+    pq.write_table(ref_t, ref_path)
+    path = write(cur_t, tmp_path, "parquet")
+    columns = {"features": ["income", "score", "tenure", "segment", "branch", "flag"], "categorical": ["branch"]}
+    ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    whole, _rows = outofcore.compute("drift", path, file_format="parquet", columns=columns, params={}, reference=ref)
+    with outofcore_table(path) as t:
+        plan = outofcore.drift_plan(t, columns, {}, ref)
+        merged = outofcore.DriftPartial()
+        for start, stop in ((0, 13_001), (13_001, 29_999), (29_999, 40_000)):
+            merged.merge(outofcore.drift_scan(t, plan, total_rows=t.rows, start=start, stop=stop))
+        assert merged.rows == 40_000
+        crossing: dict = {}
+        for group in outofcore.crossing_groups(plan, merged):
+            for start, stop in ((0, 20_000), (20_000, 40_000)):
+                for name, parts in outofcore.crossing_scan(t, plan, group, start=start, stop=stop).items():
+                    found = outofcore.group_crossing_values(group[name], parts)
+                    for gap, vals in found.items():
+                        crossing.setdefault(name, {})[gap] = np.sort(
+                            np.concatenate([crossing.get(name, {}).get(gap, np.zeros(0)), vals])
+                        )
+        out = outofcore.drift_finish(plan, merged, crossing, {})
+    whole.pop("library_versions"), out.pop("library_versions")
+    assert_same(whole, out)
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [(None, "has missing values (the first at row 31416)"), (math.nan, "NaN or infinite value at row 31416")],
+)
+def test_a_bad_drift_value_deep_in_the_file_is_named_by_its_row(tmp_path, monkeypatch, value, expected):
+    monkeypatch.setattr(outofcore, "BATCH_ROWS", 10_000)
+    ref_t, cur_t = drift_tables(12_000, 40_000)
+    ref_path = tmp_path / "ref.parquet"
+    pq.write_table(ref_t, ref_path)
+    income = cur_t.column("income").to_pylist()
+    income[31_415] = value
+    cur_t = cur_t.set_column(0, "income", pa.array(income, pa.float64()))
+    path = write(cur_t, tmp_path, "parquet")
+    columns = {"features": ["income", "segment"]}
+    ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    with pytest.raises(ValidationFailed) as exc:
+        outofcore.compute("drift", path, file_format="parquet", columns=columns, params={}, reference=ref)
+    assert exc.value.field == "columns.features['income']"
+    assert expected in exc.value.message, exc.value.message
+
+
+def performance_table(n: int, *, rounded: bool, seed: int = 5, one_class: bool = False) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=np.int64) if one_class else (rng.random(n) < 0.3).astype(np.int64)
+    s = np.clip(0.35 * y + 0.65 * rng.random(n), 0, 1)
+    if rounded:  # many ties: fewer distinct scores than KS cells
+        s = np.round(s, 3)
+    s[:3] = [0.0, 1.0, -0.0]
+    return pa.table({"label": y, "p": s})
+
+
+@pytest.mark.parametrize(
+    "fmt,rounded,one_class",
+    [("parquet", False, False), ("parquet", True, False), ("csv", True, False), ("parquet", False, True)],
+)
+def test_performance_out_of_core_equals_in_memory(tmp_path, monkeypatch, fmt, rounded, one_class):
+    """AUC (DeLong), KS, Brier, log loss, calibration and the seeded intervals: the same summary."""
+    from governance.evaluations.performance import compute_performance
+
+    monkeypatch.setattr(outofcore, "BATCH_ROWS", 7_001)  # the score groups streamed in many batches
+    path = write(performance_table(60_000, rounded=rounded, one_class=one_class), tmp_path, fmt)
+    columns = {"y_true": "label", "y_score": "p"}
+    params = {"threshold": 0.4, "n_boot": 300, "seed": 11}
+    memory = compute_performance(
+        parse_table("performance", path, file_format=fmt, columns=columns, params=params), params=params
+    )
+    out, rows = outofcore.compute("performance", path, file_format=fmt, columns=columns, params=params)
+    assert rows == 60_000
+    memory.pop("library_versions"), out.pop("library_versions")
+    assert_same(memory, out)
+    if not one_class:
+        assert out["confidence_intervals"]["ks_statistic"]["exact_cells"] is rounded
+        assert out["auc"] > 0.6
+
+
+def test_performance_bad_score_is_named_by_its_row(tmp_path):
+    table = performance_table(30_000, rounded=False)
+    p = table.column("p").to_pylist()
+    p[21_000] = 1.5
+    table = table.set_column(1, "p", pa.array(p, pa.float64()))
+    path = write(table, tmp_path, "parquet")
+    with pytest.raises(ValidationFailed) as exc:
+        outofcore.compute(
+            "performance", path, file_format="parquet", columns={"y_true": "label", "y_score": "p"}, params={}
+        )
+    assert exc.value.field == "columns.y_score"
+    assert "the first outside at row 21001" in exc.value.message
+
+
+@pytest.mark.parametrize("kind", ["fairness", "drift"])
+def test_row_range_partials_encoded_and_merged_equal_the_whole_file(tmp_path, kind):
+    """The fan-out's arithmetic: partials of row ranges, through their .npz encoding, merge to the result
+    of one pass over the file (to 1e-12)."""
+    if kind == "fairness":
+        path = write(fairness_table(45_000, weights=True), tmp_path, "parquet")
+        columns = {
+            "y_true": "label",
+            "y_pred": "pred",
+            "sensitive_features": ["region", "age_band"],
+            "sample_weight": "w",
+        }
+        ref = None
+    else:
+        ref_t, cur_t = drift_tables(12_000, 45_000)
+        ref_path = tmp_path / "ref.parquet"
+        pq.write_table(ref_t, ref_path)
+        path = write(cur_t, tmp_path, "parquet")
+        columns = {"features": ["income", "score", "tenure", "segment", "branch", "flag"], "categorical": ["branch"]}
+        ref = parse_table("drift", str(ref_path), file_format="parquet", columns=columns, role="reference")
+    whole, rows = outofcore.compute(kind, path, file_format="parquet", columns=columns, params={}, reference=ref)
+    parts = [
+        outofcore.load_partial(
+            outofcore.dump_partial(
+                outofcore.partial(kind, path, row_range=r, total_rows=45_000, columns=columns, params={}, reference=ref)
+            )
+        )
+        for r in ((0, 15_000), (15_000, 30_001), (30_001, 45_000))
+    ]
+    merged, merged_rows = outofcore.finish(kind, path, parts, columns=columns, params={}, reference=ref)
+    assert merged_rows == rows == 45_000
+    whole.pop("library_versions"), merged.pop("library_versions")
+    assert_same(whole, merged)
+
+
+def test_a_bad_row_in_a_later_row_range_is_named_by_its_file_row(tmp_path):
+    table = fairness_table(30_000)
+    values = table.column("label").to_pylist()
+    values[25_555] = 7
+    table = table.set_column(0, "label", pa.array(values, pa.int64()))
+    path = write(table, tmp_path, "parquet")
+    with pytest.raises(ValidationFailed) as exc:
+        outofcore.partial("fairness", path, row_range=(20_000, 30_000), total_rows=30_000, columns=COLS, params={})
+    assert "the first at row 25556" in exc.value.message, exc.value.message

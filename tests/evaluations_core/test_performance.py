@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 
 from governance.evaluations.inputs import parse_inline
 from governance.evaluations.performance import compute_performance
+from tests.properties import examples
 
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
 TOL = 1e-12
@@ -50,7 +51,7 @@ def scored(draw):
     return y, s
 
 
-@settings(max_examples=50, deadline=None, phases=PHASES)
+@settings(max_examples=examples(50), deadline=None, phases=PHASES)
 @given(scored(), st.sampled_from([0.5, 0.3, 0.0, 1.0]))
 def test_matches_sklearn(d, threshold):
     y, s = d

@@ -16,10 +16,21 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "pack-schema.md").read_tex
 def test_every_citation_is_listed_in_the_schema_doc(regime):
     outline = load_outline(regime)
     assert validate_outline(outline) == []
+    rows = {}
+    for line in DOC.splitlines():
+        cells = line.split(" | ")
+        if line.startswith(f"| {regime} | ") and len(cells) == 4:
+            rows.setdefault((cells[1], cells[2]), []).append(cells[3].rstrip(" |").strip())
     for section in outline["sections"]:
         assert f"| {regime} | {section['id']} | {section['citation']} |" in DOC, (regime, section["id"])
+        # ... with the provision's title
+        assert all(rows[(section["id"], section["citation"])]), (regime, section["id"])
     for rule in outline.get("annex_iii_points", []):
         assert f"| {regime} | classification rule | {rule['citation']} |" in DOC
+        assert all(rows[("classification rule", rule["citation"])])
+    for route in (outline.get("conformity") or {}).get("routes", []):
+        assert f"| {regime} | conformity rule | {route['citation']} |" in DOC
+        assert all(rows[("conformity rule", route["citation"])])
 
 
 def test_an_outline_with_an_unknown_block_is_refused_when_loaded(tmp_path, monkeypatch):

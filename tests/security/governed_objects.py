@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 
-def make_objects(settings, *, developer, auditor, risk_officer, pipeline) -> dict:
+def make_objects(settings, *, developer, auditor, risk_officer, pipeline, validator=None) -> dict:
     from governance.accounts.services import api_token_issue
     from governance.integrations.mlflow import services as mlflow_services
     from governance.integrations.webhooks import services as webhook_services
@@ -40,7 +40,9 @@ def make_objects(settings, *, developer, auditor, risk_officer, pipeline) -> dic
         write = mlflow_services._queue_alias_write(
             by=ADMIN, link=link, alias="champion", version=None, reason="Test of the admin action."
         )
+    oversight = _oversight(version, developer=developer, risk_officer=risk_officer, validator=validator)
     return {
+        **oversight,
         "version": version,
         "request": req,
         "fresh_request": lambda: workflow.request(
@@ -53,6 +55,51 @@ def make_objects(settings, *, developer, auditor, risk_officer, pipeline) -> dic
         "mlflow_bridge.mlflowlink": link.pk,
         "mlflow_bridge.mlflowflag": flag.pk,
         "mlflow_bridge.mlflowaliaswrite": write.pk,
+    }
+
+
+def _oversight(version, *, developer, risk_officer, validator) -> dict:
+    """A validation with a finding, a serious incident and a post-market plan (monitoring schedules
+    need a version in production, which the matrix's version is not)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from governance.oversight import services
+    from tests.factories.accounts import as_user
+
+    if validator is None:
+        return {}
+    validation = services.validation_start(by=as_user(validator), version=version, scope="Full revalidation.")
+    finding = services.finding_create(
+        by=as_user(validator),
+        validation=validation,
+        severity="low",
+        description="Calibration drifts on thin-file applicants.",
+        owner=developer,
+        due_date=dt.date.today() + dt.timedelta(days=30),
+    )
+    incident = services.serious_incident_record(
+        by=as_user(risk_officer),
+        version=version,
+        description="Applicants in one region were refused credit for a week.",
+        aware_at=timezone.now() - dt.timedelta(hours=2),
+        affected_persons="About 400 applicants in region North.",
+        causal_link="The model's score drove the refusals; the region feature drifted.",
+    )
+    plan = services.post_market_plan_set(
+        by=as_user(risk_officer),
+        model=version.model,
+        monitored="Score drift against the reference sample; AUC once defaults are known.",
+        data_collection="Weekly extract of scored applications; outcomes joined after 90 days.",
+        responsibilities="The owner runs the pipelines; the validator reviews monthly; risk officers act.",
+        thresholds="AUC below 0.70 or max PSI above 0.2 raises a review flag.",
+    )
+    return {
+        "oversight.validation": validation.pk,
+        "oversight.finding": finding.pk,
+        "oversight.seriousincident": incident.pk,
+        "oversight.postmarketplan": plan.pk,
     }
 
 

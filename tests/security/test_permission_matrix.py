@@ -12,8 +12,10 @@ may come before the refusal: those rows say 400 for everyone with an empty body,
 routes are exercised with complete bodies (``SIGNING_BODIES``). Rows with ``{id}`` address a
 real object made through the services (``tests/security/governed_objects.py``): model, version,
 request, evaluation, documentation pack (queued: its files answer 409), webhook subscription and
-delivery, MLflow link (pointing at a closed port: a sync answers 503) and flag. The oversight,
-committee, monitoring and MLflow-import rows still address id 999999 (404 for whoever may look).
+delivery, MLflow link (pointing at a closed port: a sync answers 503) and flag, validation,
+finding, serious incident, post-market plan. The committee, monitoring-schedule, missed-check
+and MLflow-import rows still address id 999999 (404 for whoever may look): no object is made
+for them yet.
 The admin's actions and views have their own matrix (``test_admin_permission_matrix.py``), and
 ``test_every_urlconf_route_is_in_the_schema_and_the_matrix`` checks the URLconf itself.
 """
@@ -77,12 +79,12 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/api/v1/webhooks/subscriptions/{id}/disable/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/webhooks/subscriptions/{id}/enable/"): (403, 403, 409, 403, 403),
     ("POST", "/api/v1/webhooks/subscriptions/{id}/rotate-secret/"): (403, 403, 200, 403, 403),
-    # Oversight and MLflow (merged from main): no objects made for them yet, so {id} rows say 404
-    # (or 403 where the role may not look at all); empty POST bodies are refused by their services (400).
+    # Oversight and MLflow: empty POST bodies are refused by their services (400); MLflow imports
+    # have no object made yet ({id} 999999: 404).
     ("GET", "/api/v1/findings/"): (200, 200, 200, 200, 403),
-    ("GET", "/api/v1/findings/{id}/"): (404, 404, 404, 404, 403),
+    ("GET", "/api/v1/findings/{id}/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/incidents/"): (200, 200, 200, 200, 403),
-    ("GET", "/api/v1/incidents/{id}/"): (404, 404, 404, 404, 403),
+    ("GET", "/api/v1/incidents/{id}/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/mlflow/flags/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/flags/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/imports/"): (200, 200, 200, 200, 200),
@@ -93,14 +95,14 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/mlflow/links/{id}/alias-writes/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/revalidation/schedule/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/validations/"): (200, 200, 200, 200, 403),
-    ("GET", "/api/v1/validations/{id}/"): (404, 404, 404, 404, 403),
+    ("GET", "/api/v1/validations/{id}/"): (200, 200, 200, 200, 403),
     ("PATCH", "/api/v1/mlflow/links/{id}/"): (403, 403, 200, 403, 403),
     ("POST", "/api/v1/findings/"): (400, 400, 400, 400, 400),
-    ("POST", "/api/v1/findings/{id}/accept-risk/"): (404, 404, 404, 404, 404),
-    ("POST", "/api/v1/findings/{id}/close/"): (404, 404, 404, 404, 404),
-    ("POST", "/api/v1/findings/{id}/propose-remediation/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/findings/{id}/accept-risk/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/findings/{id}/close/"): (400, 400, 400, 400, 400),
+    ("POST", "/api/v1/findings/{id}/propose-remediation/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/incidents/"): (400, 400, 400, 400, 400),
-    ("POST", "/api/v1/incidents/{id}/reports/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/incidents/{id}/reports/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/mlflow/flags/{id}/resolve/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/mlflow/links/"): (400, 400, 400, 400, 400),
     # Every role reaches MLflow (a closed port here: 503) before any refusal: the sync has no role rule.
@@ -108,8 +110,8 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/api/v1/mlflow/webhook/"): (503, 503, 503, 503, 503),
     ("POST", "/api/v1/revalidation/intervals/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/validations/"): (400, 400, 400, 400, 400),
-    ("POST", "/api/v1/validations/{id}/complete/"): (404, 404, 404, 404, 404),
-    # Committees, monitoring and post-market plans (merged from main; no objects made for them yet).
+    ("POST", "/api/v1/validations/{id}/complete/"): (400, 400, 400, 400, 400),
+    # Committees, monitoring and post-market plans (committee, schedule and missed-check {id}: 999999).
     ("GET", "/api/v1/committees/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/committees/{id}/"): (404, 404, 404, 404, 403),
     ("GET", "/api/v1/monitoring/missed-checks/"): (200, 200, 200, 200, 200),
@@ -117,7 +119,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/monitoring/schedules/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/monitoring/schedules/{id}/"): (404, 404, 404, 404, 404),
     ("GET", "/api/v1/post-market-plans/"): (200, 200, 200, 200, 200),
-    ("GET", "/api/v1/post-market-plans/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/post-market-plans/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/series/"): (200, 200, 200, 200, 200),
     ("POST", "/api/v1/committees/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/committees/{id}/revise/"): (404, 404, 404, 404, 404),
@@ -198,12 +200,19 @@ def test_every_urlconf_route_is_in_the_schema_and_the_matrix():
 
 
 @pytest.fixture
-def objects(settings, developer, auditor, risk_officer, pipeline):
+def objects(settings, developer, validator, auditor, risk_officer, pipeline):
     """One real object of each kind the routes address, made through the services."""
     from tests.factories import workflow
     from tests.security.governed_objects import make_objects
 
-    made = make_objects(settings, developer=developer, auditor=auditor, risk_officer=risk_officer, pipeline=pipeline)
+    made = make_objects(
+        settings,
+        developer=developer,
+        auditor=auditor,
+        risk_officer=risk_officer,
+        pipeline=pipeline,
+        validator=validator,
+    )
     version = made["version"]
     evaluations = workflow.good_evidence(version)
 
@@ -221,6 +230,10 @@ def objects(settings, developer, auditor, risk_officer, pipeline):
         "/api/v1/webhooks/deliveries/{id}/": made["webhooks.webhookdelivery"],
         "/api/v1/mlflow/links/{id}/": made["mlflow_bridge.mlflowlink"],
         "/api/v1/mlflow/flags/{id}/": made["mlflow_bridge.mlflowflag"],
+        "/api/v1/validations/{id}/": made["oversight.validation"],
+        "/api/v1/findings/{id}/": made["oversight.finding"],
+        "/api/v1/incidents/{id}/": made["oversight.seriousincident"],
+        "/api/v1/post-market-plans/{id}/": made["oversight.postmarketplan"],
     }
 
 

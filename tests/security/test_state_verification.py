@@ -138,7 +138,6 @@ def governed(developer, validator, risk_officer):
     from governance.workflow import services as workflow_services
     from governance.workflow.models import Policy, ReviewFlag
     from tests.factories import evaluations as evaluation_factories
-    from tests.factories.accounts import ADMIN
 
     policy = Policy.objects.get(scope="tier_3", target_stage="staging", is_rollback=False, is_current=True)
     revised = workflow_services.policy_revise(
@@ -154,8 +153,8 @@ def governed(developer, validator, risk_officer):
     req = workflow.approve(req, risk_officer, override_justification="PSI driven by a known seasonal shift.")
     override = req.approvals.get()
     workflow.approve(req, validator)
-    breach = workflow.evaluation(version, kind="drift", metrics={"max_psi": 0.41, "drift_share": 0.5})
-    workflow_services.evaluation_recorded(breach, ADMIN)
+    # The evaluation service announces the breach; the workflow raises the flag.
+    workflow.evaluation(version, kind="drift", metrics={"max_psi": 0.41, "drift_share": 0.5})
     flag = ReviewFlag.objects.get(model_version=version)
     workflow_services.review_flag_resolve(by=as_user(risk_officer), flag=flag, resolution="Known shift; RISK-42.")
     return {

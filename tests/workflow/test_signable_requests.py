@@ -71,3 +71,30 @@ def test_the_dashboard_and_the_queue_count_what_the_rule_allows(client, develope
     assert '<span class="count-badge">3</span>' in card
     queue = client.get("/admin/workflow/promotionrequest/").content.decode()
     assert 'Awaiting my signature<span class="count">3</span>' in queue
+
+
+def test_a_signature_past_its_window_puts_the_request_back_in_the_signers_queue(
+    version, developer, validator, risk_officer, monkeypatch
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from governance.workflow import services
+    from governance.workflow.models import Policy
+
+    policy = Policy.objects.get(scope="high", target_stage="staging", is_rollback=False, is_current=True)
+    services.policy_revise(
+        by=as_user(risk_officer),
+        policy=policy,
+        data={"approvals_required": 2, "approval_validity_days": 30, "request_window_days": 90},
+        reason="Signatures older than 30 days are renewed.",
+    )
+    start = timezone.now()
+    wf.good_evidence(version)
+    req = wf.request(version, developer)
+    wf.approve(req, validator)
+    assert req.pk not in _sql(validator) and req.pk not in _python(validator)  # signed, within the window
+    monkeypatch.setattr(timezone, "now", lambda: start + dt.timedelta(days=31))
+    assert req.pk in _python(validator)  # the signing rule lets them renew it
+    assert _sql(validator) == _python(validator)

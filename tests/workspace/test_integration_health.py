@@ -8,8 +8,8 @@ import socket
 import pytest
 from django.urls import reverse
 
+from governance.common.errors import Unavailable
 from governance.integrations.mlflow import services as mlflow_services
-from governance.integrations.mlflow.client import MlflowUnavailable
 from governance.integrations.webhooks import services as webhook_services
 from tests.factories.accounts import as_user
 from tests.integrations.webhooks.conftest import Receiver
@@ -63,7 +63,7 @@ def test_a_failing_mlflow_link_shows_its_last_error_and_links_to_its_page(client
         mlflow_name="credit-scoring",
         check_remote=False,
     )
-    with pytest.raises(MlflowUnavailable):
+    with pytest.raises(Unavailable):
         mlflow_services.mlflow_link_sync(by=as_user(risk_officer), link=link)
     for user in (risk_officer, auditor):
         page = _dashboard(client, user)

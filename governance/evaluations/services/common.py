@@ -196,7 +196,7 @@ def audit_details(evaluation: Evaluation) -> dict:
     }
     inp = (evaluation.result or {}).get("input") or {}
     details["input"] = {
-        k: inp[k] for k in ("format", "file_sha256", "reference_sample", "reference_sha256") if k in inp
+        k: inp[k] for k in ("format", "file_sha256", "uri", "reference_sample", "reference_sha256") if k in inp
     }
     if evaluation.status in (EvaluationStatus.DONE, EvaluationStatus.FAILED):
         details.update(

@@ -8,12 +8,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.utils import timezone
 
+import governance.evaluations.services.paths as paths
 from audit.services import audit_unit
 from governance.accounts.principal import Principal
 from governance.common.events import announce
@@ -138,9 +140,55 @@ def _prepare_reported(p: _Prepared, data: Mapping[str, float]) -> None:
     }
 
 
-def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_bytes) -> None:
-    """Inline data or an uploaded table with its columns (one of the two: the request's shape is checked
-    by ``EvaluationCreateSerializer``): read, checked against the kernel, digested, computed when small."""
+def _queue_unread(p: _Prepared, size, sample) -> None:
+    """A table too large to read in the request (or referenced by path): measured, checked and queued."""
+    p.large = True
+    p.rows = size.rows
+    if p.kind == EvaluationKind.DRIFT and sample is None:
+        fail(
+            "reference",
+            "a reference sample is required: register one for the version (POST /api/v1/versions/{id}/reference/)",
+        )
+    if sample is not None:
+        p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
+    used = {"threshold": inputs_core.threshold_param(p.params)} if "threshold" in p.params else {}
+    validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
+
+
+def _prepare_path(p: _Prepared, input_uri, data, file, file_format, columns) -> None:
+    """An input referenced by path (``input_uri``, allowed by EVALUATION_INPUT_ROOTS): measured here,
+    read in place, digested and computed by a worker (``services.paths``)."""
+    if data is not None or file is not None:
+        fail("input_uri", "give the input one way: inline data, an uploaded file, or input_uri")
+    path = paths.resolve(input_uri)
+    fmt = table_format(SimpleNamespace(name=path.name), file_format)
+    if columns is None:
+        fail("columns", "is required with input_uri: a JSON object mapping roles to column names")
+    if not isinstance(columns, Mapping):
+        fail("columns", "must be an object mapping roles to column names")
+    stat = paths.fingerprint(path)
+    size = inputs_core.table_size(str(path), fmt, budget=settings.EVALUATION_SYNC_MAX_BYTES)
+    inputs_core.check_table_limits(size, **_upload_limits(p.kind))
+    p.input = {
+        "format": fmt,
+        "columns": columns,
+        "uri": input_uri,
+        "path": str(path),
+        "file_name": path.name[:200],
+        "stat": stat,
+        "compression": size.compression,
+    }
+    p.nbytes = size.decompressed_bytes or stat["size"]
+    _queue_unread(p, size, reference_sample_for(p.version) if p.kind == EvaluationKind.DRIFT else None)
+
+
+def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_bytes, input_uri=None) -> None:
+    """Inline data, an uploaded table with its columns, or a table referenced by path (one of the three:
+    the request's shape is checked by ``EvaluationCreateSerializer``): read, checked against the kernel,
+    digested, computed when small."""
+    if input_uri is not None:
+        _prepare_path(p, input_uri, data, file, file_format, columns)
+        return
     sample, reference = (None, None)
     needs_reference = p.kind == EvaluationKind.DRIFT and (
         file is not None or (isinstance(data, Mapping) and "reference" not in data)
@@ -164,19 +212,8 @@ def _prepare_computed(p: _Prepared, data, file, file_format, columns, input_byte
             "compression": size.compression,
         }
         if not size.within_budget or (size.rows or 0) > settings.EVALUATION_SYNC_MAX_ROWS:
-            p.large = True
-            p.rows = size.rows
             p.nbytes = size.decompressed_bytes or file.size or 0
-            if p.kind == EvaluationKind.DRIFT and sample is None:
-                fail(
-                    "reference",
-                    "a reference sample is required: register one for the version "
-                    "(POST /api/v1/versions/{id}/reference/)",
-                )
-            if sample is not None:
-                p.input.update({"reference_sample": sample.pk, "reference_sha256": sample.sha256})
-            used = {"threshold": inputs_core.threshold_param(p.params)} if "threshold" in p.params else {}
-            validate_compute_params(p.kind, inputs_core.Parsed(kind=p.kind, arrays={}, params=used), p.params)
+            _queue_unread(p, size, sample)
             return
         if sample is not None:
             reference = parse_reference(sample)
@@ -238,14 +275,17 @@ def evaluation_create(
     file_format: str | None = None,
     columns: Mapping[str, Any] | None = None,
     input_bytes: int | None = None,
+    input_uri: str | None = None,
 ) -> EvaluationCreated:
     """Digest, check against the kernel and (for small inputs) compute an evaluation; large inputs are
     stored and queued.
 
     The arguments have the shape ``governance.api.serializers_evaluations.EvaluationCreateSerializer``
     checks (a known ``kind``, a ``dataset`` label, ``thresholds`` as ``[{metric, comparator, threshold}]``
-    with known metric names, the kind's ``params``, and either inline ``data`` or an uploaded CSV/Parquet
-    ``file`` with its ``columns``); what the data say is checked here, every refusal audited.
+    with known metric names, the kind's ``params``, and either inline ``data``, an uploaded CSV/Parquet
+    ``file`` with its ``columns``, or ``input_uri``: such a table referenced by path under
+    EVALUATION_INPUT_ROOTS, read by the worker in place); what the data say is checked here, every
+    refusal audited.
     """
     target = {"type": "model_version", "id": str(model_version.pk)}
     info = input_summary(kind=kind, dataset=dataset)
@@ -262,7 +302,7 @@ def evaluation_create(
         if kind == EvaluationKind.REPORTED:
             _prepare_reported(p, data)
         else:
-            _prepare_computed(p, data, file, file_format, columns, input_bytes)
+            _prepare_computed(p, data, file, file_format, columns, input_bytes, input_uri)
     evaluation = _store(p, by)
     return EvaluationCreated(evaluation=evaluation, queued=evaluation.status == EvaluationStatus.QUEUED)
 
@@ -297,7 +337,7 @@ def _store(p: _Prepared, by: Principal) -> Evaluation:
         if p.file is not None:
             p.file.seek(0)
             evaluation.input_file.save(PurePath(p.file.name or "input").name, p.file, save=False)
-        elif p.computed is None:
+        elif p.computed is None and "path" not in p.input:
             payload = json.dumps(p.data, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
             evaluation.input_file.save("input.json", ContentFile(payload), save=False)
         evaluation.save()

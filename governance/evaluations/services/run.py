@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from django.conf import settings
 from django.core.files.base import File
 from django.utils import timezone
 
+import governance.evaluations.services.paths as paths
 from audit.services import audit_unit
 from governance.accounts.principal import Principal
 from governance.common.errors import DomainError, ValidationFailed
@@ -41,13 +43,45 @@ from governance.evaluations.services.computation import (
 
 logger = logging.getLogger(__name__)
 
+PROGRESS_INTERVAL_SECONDS = 1.0
 
-def _out_of_core(evaluation: Evaluation, spec: dict) -> bool:
+
+class _ProgressRecorder:
+    """Writes a running evaluation's ``progress`` (stage, rows read, percent): bookkeeping that the API,
+    the admin and the version page show while a worker computes, and that tells the reaper the
+    computation is alive. Not evidence, so not audited; written at most once a second (and at each new
+    stage), and only while the evaluation is ``running``."""
+
+    def __init__(self, evaluation_id: int, rows_total: int | None):
+        self.evaluation_id = evaluation_id
+        self.rows_total = rows_total
+        self.last = 0.0
+        self.stage = ""
+
+    def __call__(self, stage: str, fraction: float, rows: int = 0) -> None:
+        now = time.monotonic()
+        if stage == self.stage and now - self.last < PROGRESS_INTERVAL_SECONDS:
+            return
+        self.stage, self.last = stage, now
+        progress = {
+            "stage": stage,
+            "rows_read": int(rows),
+            "rows_total": self.rows_total,
+            "percent": round(100.0 * min(max(fraction, 0.0), 1.0), 1),
+            "updated_at": timezone.now().isoformat(),
+        }
+        Evaluation.objects.filter(pk=self.evaluation_id, status=EvaluationStatus.RUNNING).update(progress=progress)
+        logger.info("evaluation %s: %s (%.1f%%, %s rows read)", self.evaluation_id, stage, progress["percent"], rows)
+
+
+def out_of_core(evaluation: Evaluation, spec: dict) -> bool:
     """A stored table of a kind the out-of-core path computes, too large for the in-memory path: more
     rows than EVALUATION_OUT_OF_CORE_MIN_ROWS (Parquet metadata), or a CSV measured too large to read
     in the request (its rows are unknown until read)."""
     if evaluation.kind not in outofcore.KINDS or spec.get("format") not in FILE_FORMATS:
         return False
+    if spec.get("path"):  # referenced by path: always read in place by the engine
+        return True
     rows = evaluation.input_rows
     return (rows is None and spec.get("format") == "csv") or (rows or 0) > settings.EVALUATION_OUT_OF_CORE_MIN_ROWS
 
@@ -66,6 +100,13 @@ def evaluation_start(*, by: Principal, evaluation_id: int, runner: dict | None =
         evaluation.status = EvaluationStatus.RUNNING
         evaluation.started_at = timezone.now()
         evaluation.result = {**(evaluation.result or {}), "runner": dict(runner or {})}
+        evaluation.progress = {
+            "stage": "started",
+            "rows_read": 0,
+            "rows_total": evaluation.input_rows,
+            "percent": 0.0,
+            "updated_at": evaluation.started_at.isoformat(),
+        }
         evaluation.save()
         details = audit_details(evaluation)
         if restart:
@@ -111,36 +152,49 @@ def _check_stored_file(evaluation: Evaluation, spec: dict) -> None:
         )
 
 
-def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
-    """The worker's out-of-core path (governance.evaluations.outofcore, DuckDB): bounded memory, results
-    equal to the in-memory path. The input digest is the SHA-256 of the file's exact bytes."""
+def checked_input(evaluation: Evaluation, spec: dict) -> tuple[str, str]:
+    """(where the engine reads the input, the SHA-256 of its exact bytes), after checking it is the file
+    that was received or referenced (a changed file is refused)."""
+    if spec.get("path"):
+        if str(paths.resolve(spec.get("uri"))) != spec["path"]:
+            raise ValidationFailed(
+                f"{paths.FIELD}: now names another file than when it was referenced", field=paths.FIELD
+            )
+        return spec["path"], paths.digest(spec["path"], spec["stat"])
     _check_stored_file(evaluation, spec)
-    reference = None
-    if spec.get("reference_sample"):
-        sample, reference = load_reference(evaluation.model_version, spec["reference_sample"])
-        if sample is None or sample.sha256 != spec.get("reference_sha256"):
-            raise ValidationFailed("the registered reference sample is missing or changed", field="reference")
+    return stored_source(evaluation.input_file), spec["file_sha256"]
+
+
+def input_source(evaluation: Evaluation, spec: dict) -> str:
+    """Where the engine reads the input (no digest: see ``checked_input``); a path input is refused if
+    it changed since it was referenced."""
+    if spec.get("path"):
+        paths.check_unchanged(spec["path"], spec["stat"], "after its digest was taken")
+        return spec["path"]
+    return stored_source(evaluation.input_file)
+
+
+def input_reference(evaluation: Evaluation, spec: dict) -> inputs_core.Parsed | None:
+    """The registered reference sample a drift evaluation was queued with (refused if it changed)."""
+    if not spec.get("reference_sample"):
+        return None
+    sample, reference = load_reference(evaluation.model_version, spec["reference_sample"])
+    if sample is None or sample.sha256 != spec.get("reference_sha256"):
+        raise ValidationFailed("the registered reference sample is missing or changed", field="reference")
+    return reference
+
+
+def out_of_core_params(evaluation: Evaluation) -> dict:
     params = evaluation.params
-    pk = evaluation.pk
-
-    def progress(stage: str, fraction: float) -> None:
-        logger.info("evaluation %s out of core: %s (%.0f%%)", pk, stage, 100 * fraction)
-
-    out, rows = outofcore.compute(
-        evaluation.kind,
-        stored_source(evaluation.input_file),
-        file_format=spec["format"],
-        columns=spec.get("columns") or {},
-        params={k: v for k, v in params.items() if k != "categorical"}
-        if evaluation.kind == EvaluationKind.DRIFT
-        else params,
-        reference=reference,
-        min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE),
-        memory_limit=settings.EVALUATION_OUT_OF_CORE_MEMORY,
-        threads=settings.EVALUATION_OUT_OF_CORE_THREADS,
-        max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES,
-        progress=progress,
+    return (
+        {k: v for k, v in params.items() if k != "categorical"} if evaluation.kind == EvaluationKind.DRIFT else params
     )
+
+
+def out_of_core_computed(
+    evaluation: Evaluation, out: dict, rows: int, reference: inputs_core.Parsed | None, file_sha256: str
+) -> dict:
+    """The evaluation's columns from an out-of-core result."""
     if evaluation.kind == EvaluationKind.DRIFT:
         types = {f["feature"]: f["type"] for f in out["features"]}
         check_feature_thresholds(
@@ -149,18 +203,46 @@ def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
     computed = split_output(evaluation.kind, out, evaluation.thresholds)
     computed["library_versions"]["duckdb"] = outofcore.duckdb_version()
     computed["result"]["computed_out_of_core"] = True
-    computed["input_sha256"] = spec["file_sha256"]
+    computed["input_sha256"] = file_sha256
     computed["input_rows"] = rows + (len(next(iter(reference.sample("reference").values()))) if reference else 0)
     return computed
 
 
+def _compute_out_of_core(evaluation: Evaluation, spec: dict) -> dict:
+    """The worker's out-of-core path (governance.evaluations.outofcore, DuckDB): bounded memory, results
+    equal to the in-memory path. The input digest is the SHA-256 of the file's exact bytes."""
+    progress = _ProgressRecorder(evaluation.pk, evaluation.input_rows)
+    progress("checking the input digest", 0.0, 0)
+    source, file_sha256 = checked_input(evaluation, spec)
+    reference = input_reference(evaluation, spec)
+    params = evaluation.params
+    changed = "after its digest was taken, while it was evaluated"
+    try:
+        out, rows = outofcore.compute(
+            evaluation.kind,
+            source,
+            file_format=spec["format"],
+            columns=spec.get("columns") or {},
+            params=out_of_core_params(evaluation),
+            reference=reference,
+            min_group_size=params.get("min_group_size", settings.EVALUATION_MIN_GROUP_SIZE),
+            memory_limit=settings.EVALUATION_OUT_OF_CORE_MEMORY,
+            threads=settings.EVALUATION_OUT_OF_CORE_THREADS,
+            max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES,
+            progress=progress,
+        )
+    except Exception:
+        if spec.get("path"):  # a file changed under the engine makes it fail: say so rather than how
+            paths.check_unchanged(source, spec["stat"], changed)
+        raise
+    if spec.get("path"):
+        paths.check_unchanged(source, spec["stat"], changed)
+    return out_of_core_computed(evaluation, out, rows, reference, file_sha256)
+
+
 def _load_parsed(evaluation: Evaluation) -> inputs_core.Parsed:
     spec = (evaluation.result or {}).get("input") or {}
-    reference = None
-    if spec.get("reference_sample"):
-        sample, reference = load_reference(evaluation.model_version, spec["reference_sample"])
-        if sample is None or sample.sha256 != spec.get("reference_sha256"):
-            raise ValidationFailed("the registered reference sample is missing or changed", field="reference")
+    reference = input_reference(evaluation, spec)
     if spec.get("format") == "json":
         with evaluation.input_file.open("rb") as handle:
             data = json.loads(handle.read())
@@ -185,11 +267,22 @@ def evaluation_complete(*, by: Principal, evaluation_id: int, computed: dict) ->
             return None
         evaluation.status = EvaluationStatus.DONE
         evaluation.finished_at = timezone.now()
+        rows_read = computed.get("input_rows") or evaluation.input_rows
+        evaluation.progress = {
+            "stage": "done",
+            "rows_read": rows_read,
+            "rows_total": rows_read,
+            "percent": 100.0,
+            "updated_at": evaluation.finished_at.isoformat(),
+        }
         evaluation.params = computed["params"]
         evaluation.library_versions = {**evaluation.library_versions, **computed["library_versions"]}
         evaluation.metrics, evaluation.checks = computed["metrics"], computed["checks"]
         evaluation.warnings = computed["warnings"]
-        evaluation.result = {**computed["result"], "input": (evaluation.result or {}).get("input", {})}
+        spec = dict((evaluation.result or {}).get("input", {}))
+        if spec.get("path") and computed.get("input_sha256"):  # referenced by path: digested by the worker
+            spec["file_sha256"] = computed["input_sha256"]
+        evaluation.result = {**computed["result"], "input": spec}
         if not evaluation.input_sha256:  # a large input, measured but not read at creation
             evaluation.input_sha256 = computed.get("input_sha256", "")
             evaluation.input_rows = computed.get("input_rows")
@@ -222,13 +315,16 @@ def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = N
         return None
     try:
         spec = (evaluation.result or {}).get("input") or {}
-        if _out_of_core(evaluation, spec):
+        if out_of_core(evaluation, spec):
             computed = _compute_out_of_core(evaluation, spec)
             evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
             if evaluation is not None:
                 announce_recorded(evaluation, by)
             return evaluation
+        progress = _ProgressRecorder(evaluation_id, evaluation.input_rows)
+        progress("reading the input", 0.0, 0)
         parsed = _load_parsed(evaluation)
+        progress("computing", 0.5, input_row_count(parsed))
         digest = inputs_core.input_sha256(parsed)
         if evaluation.input_sha256 and digest != evaluation.input_sha256:
             raise ValidationFailed(

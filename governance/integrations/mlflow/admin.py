@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from audit.admin import ReadOnlyAdmin
 from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
 from governance.integrations.mlflow import services
@@ -20,17 +21,6 @@ from governance.integrations.mlflow.models import (
     MlflowVersionImport,
 )
 from governance.registry.admin import ModelVersionAdmin
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MlflowLink)

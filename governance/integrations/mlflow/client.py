@@ -13,21 +13,13 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from governance.common.errors import DomainError
+from governance.common.errors import DomainError, Unavailable, ValidationFailed
 
-
-class MlflowUnavailable(DomainError):
-    """MLflow did not answer, timed out or answered 5xx: nothing was written; retry later."""
-
-    status = 503
-    code = "mlflow_unavailable"
-
-
-class MlflowRefused(DomainError):
-    """MLflow answered with a client error (unknown model or version, invalid alias)."""
-
-    status = 400
-    code = "mlflow_refused"
+# MLflow's failures are the common error types, with codes of their own: an outage is Unavailable
+# (503 ``mlflow_unavailable``: nothing was written; retried later), a client error MLflow answered
+# (unknown model or version, invalid alias) is ValidationFailed (400 ``mlflow_refused``).
+UNAVAILABLE = "mlflow_unavailable"
+REFUSED = "mlflow_refused"
 
 
 _CREDENTIAL_QUERY = re.compile(r"(token|password|secret|key|auth)", re.IGNORECASE)
@@ -72,8 +64,8 @@ def mlflow_client(tracking_uri: str):
     try:
         from mlflow import MlflowClient
     except ImportError as exc:  # pragma: no cover - the extra is part of dev installs
-        raise MlflowUnavailable(
-            "the MLflow client is not installed: pip install 'mlgov[mlflow]' (or mlflow-skinny)"
+        raise Unavailable(
+            "the MLflow client is not installed: pip install 'mlgov[mlflow]' (or mlflow-skinny)", code=UNAVAILABLE
         ) from exc
     _configure_http()
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -98,12 +90,13 @@ def translate(exc: BaseException, what: str) -> DomainError:
     if isinstance(exc, MlflowException):
         status = exc.get_http_status_code()
         if 400 <= status < 500 and status not in (408, 429) and "API request to" not in str(exc):
-            return MlflowRefused(f"{what}: MLflow refused: {message}")
-    return MlflowUnavailable(f"{what}: MLflow is unavailable ({message}); the work is retried")
+            return ValidationFailed(f"{what}: MLflow refused: {message}", code=REFUSED)
+    return Unavailable(f"{what}: MLflow is unavailable ({message}); the work is retried", code=UNAVAILABLE)
 
 
 class guarded:
-    """Turn any exception raised inside into ``MlflowRefused`` or ``MlflowUnavailable``."""
+    """Turn any exception raised inside into ValidationFailed (``mlflow_refused``) or Unavailable
+    (``mlflow_unavailable``)."""
 
     def __init__(self, what: str):
         self.what = what

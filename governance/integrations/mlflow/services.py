@@ -37,13 +37,20 @@ from audit.services import audit_unit
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import PIPELINE, RISK_OFFICER
-from governance.common.errors import Conflict, DomainError, NotFound, PermissionRefused, ValidationFailed
+from governance.common.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionRefused,
+    Unauthenticated,
+    Unavailable,
+    ValidationFailed,
+)
 from governance.common.events import announce
 from governance.common.refusals import refusals
 from governance.common.services import full_clean_or_raise
 from governance.integrations.mlflow.client import (
-    MlflowRefused,
-    MlflowUnavailable,
+    UNAVAILABLE,
     artifact_repository,
     clean_tracking_uri,
     guarded,
@@ -195,7 +202,7 @@ def mlflow_link_create(
             try:
                 with guarded(f"reading registered model {mlflow_name!r}"):
                     client.get_registered_model(mlflow_name)
-            except MlflowRefused as exc:
+            except ValidationFailed as exc:  # MLflow refused (mlflow_refused)
                 raise ValidationFailed(
                     f"MLflow at {tracking_uri} has no registered model named {mlflow_name!r} ({exc.message})",
                     field="mlflow_name",
@@ -650,7 +657,7 @@ def remote_versions(link: MlflowLink, client) -> list:
 def mlflow_link_sync(
     *, by: Principal, link: MlflowLink, verify: bool | None = None, progress: Callable[[dict], None] | None = None
 ) -> dict:
-    """Reconcile one link with MLflow. Raises ``MlflowUnavailable`` (after recording it on the link) when
+    """Reconcile one link with MLflow. Raises ``Unavailable`` (after recording it on the link) when
     MLflow fails; what was imported before the failure stays, and the next sync resumes."""
     verify = settings.MLFLOW_VERIFY_ARTIFACTS if verify is None else verify
     progress = progress or (lambda event: None)
@@ -679,7 +686,7 @@ def mlflow_link_sync(
                     else:
                         summary["imported"].append(number)
                         event["outcome"] = "imported"
-            except MlflowUnavailable:
+            except Unavailable:
                 raise
             except DomainError as exc:
                 summary["refused"][number] = exc.message
@@ -689,7 +696,7 @@ def mlflow_link_sync(
             aliases = dict(client.get_registered_model(link.mlflow_name).aliases or {})
         summary["aliases"] = mlflow_aliases_check(by=by, link=link, observed=aliases)
         summary["alias_writes"] = mlflow_alias_writes_flush(link=link)
-    except MlflowUnavailable as exc:
+    except Unavailable as exc:
         _record_sync(link, by=by, error=exc.message, imported=summary["imported"])
         raise
     _record_sync(link, by=by)
@@ -702,26 +709,21 @@ WEBHOOK = Principal.system("mlflow-webhook")  # authenticated by the delivery's 
 WEBHOOK_ACTOR = WEBHOOK.actor
 
 
-class WebhookRefused(DomainError):
-    status = 400
-    code = "webhook_refused"
-
-
-class WebhookUnauthorized(WebhookRefused):
-    status = 401
-    code = "signature_invalid"
-
-
-class WebhookReplayed(WebhookRefused):
-    status = 409
-    code = "delivery_replayed"
-
-
-def _webhook_deny(reason: str, *, delivery_id: str, error: type[DomainError], field: str, details: dict | None = None):
-    """Refuse a webhook delivery: audited as ``mlflow.webhook.denied`` (the one refusal helper), then raised."""
+def _webhook_deny(
+    reason: str,
+    *,
+    delivery_id: str,
+    error: type[DomainError],
+    field: str,
+    code: str | None = None,
+    details: dict | None = None,
+):
+    """Refuse a webhook delivery: audited as ``mlflow.webhook.denied`` (the one refusal helper), then raised.
+    Refusals are ValidationFailed (400 ``webhook_refused``), Unauthenticated (401 ``signature_invalid``),
+    NotFound, or Conflict (409 ``delivery_replayed``)."""
     target = {"type": "mlflow_delivery", "id": (delivery_id or "?")[:100]}
     with refusals(WEBHOOK, "mlflow.webhook", target):
-        raise error(reason, field=field, details=details)
+        raise error(reason, field=field, details=details, code=code)
 
 
 def verify_signature(secret: str, delivery_id: str, timestamp: str, body: bytes, signature_header: str) -> bool:
@@ -742,9 +744,10 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
     signature = (headers.get("X-MLflow-Signature") or "").strip()
     secret = settings.MLFLOW_WEBHOOK_SECRET
     if not secret:
-        raise MlflowUnavailable(
+        raise Unavailable(
             "MLFLOW_WEBHOOK_SECRET is not set: the service cannot verify MLflow deliveries; set it to the secret "
-            "given to MLflow's create_webhook"
+            "given to MLflow's create_webhook",
+            code=UNAVAILABLE,
         )
     for header, value in (
         ("X-MLflow-Delivery-Id", delivery_id),
@@ -753,20 +756,26 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
     ):
         if not value:
             _webhook_deny(
-                f"the {header} header is missing", delivery_id=delivery_id, error=WebhookUnauthorized, field=header
+                f"the {header} header is missing",
+                delivery_id=delivery_id,
+                error=Unauthenticated,
+                code="signature_invalid",
+                field=header,
             )
     if len(delivery_id) > 100:
         _webhook_deny(
             "X-MLflow-Delivery-Id is too long",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="X-MLflow-Delivery-Id",
         )
     if not timestamp.isdigit():
         _webhook_deny(
             "X-MLflow-Timestamp must be Unix seconds",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="X-MLflow-Timestamp",
         )
     signed_at = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
@@ -775,7 +784,8 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             f"the delivery's timestamp is more than {tolerance} s from now (stale or replayed)",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="X-MLflow-Timestamp",
             details={"signed_at": signed_at.isoformat()},
         )
@@ -783,7 +793,8 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             "the signature does not match the body (wrong secret, or the body was changed)",
             delivery_id=delivery_id,
-            error=WebhookUnauthorized,
+            error=Unauthenticated,
+            code="signature_invalid",
             field="X-MLflow-Signature",
         )
     try:
@@ -794,14 +805,16 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             "the body is not an MLflow webhook payload (entity, action, data.name)",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="body",
         )
     if (entity, action) not in WEBHOOK_EVENTS:
         _webhook_deny(
             f"event {entity}.{action} is not handled (model_version.created, model_version_alias.created/.deleted)",
             delivery_id=delivery_id,
-            error=WebhookRefused,
+            error=ValidationFailed,
+            code="webhook_refused",
             field="body.entity",
         )
     links = list(MlflowLink.objects.filter(mlflow_name=name).select_related("model"))
@@ -837,7 +850,8 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
         _webhook_deny(
             "this delivery id was already received (replay)",
             delivery_id=delivery_id,
-            error=WebhookReplayed,
+            error=Conflict,
+            code="delivery_replayed",
             field="X-MLflow-Delivery-Id",
         )
     return delivery

@@ -27,8 +27,8 @@ SYNC = Principal.system("celery:mlflow.sync_all", auth="celery")
 
 @shared_task(name="mlflow.sync_all")
 def sync_all() -> dict:
+    from governance.common.errors import Unavailable
     from governance.integrations.mlflow import services
-    from governance.integrations.mlflow.client import MlflowUnavailable
     from governance.integrations.mlflow.models import MlflowLink
 
     out = {}
@@ -37,7 +37,7 @@ def sync_all() -> dict:
             try:
                 summary = services.mlflow_link_sync(by=SYNC, link=link)
                 out[link.model.name] = {"imported": summary["imported"], "changed": summary["changed"]}
-            except MlflowUnavailable as exc:
+            except Unavailable as exc:
                 out[link.model.name] = {"error": exc.message}
         services.mlflow_alias_writes_flush(due_only=True)
     return out
@@ -45,8 +45,8 @@ def sync_all() -> dict:
 
 @shared_task(name="mlflow.process_delivery", bind=True, max_retries=5)
 def process_delivery(self, delivery_id: int) -> dict:
+    from governance.common.errors import Unavailable
     from governance.integrations.mlflow import services
-    from governance.integrations.mlflow.client import MlflowUnavailable
     from governance.integrations.mlflow.models import DeliveryStatus, MlflowDelivery
 
     delivery = MlflowDelivery.objects.get(pk=delivery_id)
@@ -54,7 +54,7 @@ def process_delivery(self, delivery_id: int) -> dict:
         try:
             result = services.mlflow_delivery_process(delivery=delivery)
             status = DeliveryStatus.PROCESSED
-        except MlflowUnavailable as exc:
+        except Unavailable as exc:
             result, status = {"error": exc.message}, DeliveryStatus.FAILED
             MlflowDelivery.objects.filter(pk=delivery.pk).update(status=status, result=result)
             if settings.CELERY_BROKER_URL:  # the periodic sync covers it as well

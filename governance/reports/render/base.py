@@ -95,6 +95,10 @@ def lookup(pack: Mapping, path: str):
     return cur
 
 
+#: The ratios computed on the favourable outcome (``params.favourable_outcome``), named beside it.
+FAVOURABLE_RATIOS = ("disparate_impact_ratio", "demographic_parity_ratio")
+
+
 class Renderer:
     """The pack being rendered and the primitives every block uses (tables, cells, boxes, narratives)."""
 
@@ -368,11 +372,15 @@ class Renderer:
         return num.metric(chk.get("metric"), chk.get("value"))
 
     def _metric_label(self, ev, metric):
-        """The metric name, with the favourable outcome beside every ratio."""
-        fav = ev.get("favourable_outcome")
-        if fav and metric and metric.endswith("_ratio"):
+        """The metric name, with the favourable outcome beside every ratio computed on it (the
+        equalized odds ratio compares error rates, not outcomes); a ratio whose source did not record
+        the outcome says so."""
+        if metric not in FAVOURABLE_RATIOS:
+            return metric
+        fav = (ev or {}).get("favourable_outcome")
+        if fav:
             return f"{metric} (on favourable outcome: {fav.get('meaning')})"
-        return metric
+        return f"{metric} (favourable outcome not recorded by its source)"
 
     def _warning_lines(self, ev):
         return [(f"{w['group']}: " if w.get("group") else "") + w.get("message", "") for w in ev.get("warnings") or []]

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from audit.models import AuditEvent
+from governance.common.errors import Unavailable
 from governance.integrations.mlflow import services
-from governance.integrations.mlflow.client import MlflowUnavailable
 from governance.integrations.mlflow.models import MlflowAliasWrite, MlflowLink, MlflowVersionImport
 from governance.registry.models import ModelVersion
 from tests.factories import registry as registry_factories
@@ -161,7 +161,7 @@ def test_a_503_is_retried_by_the_client_and_the_sync_succeeds(proxied_link, prox
 
 def test_a_persistent_502_mid_sync_fails_with_an_audited_visible_reason_and_nothing_half_written(proxied_link, proxy):
     proxy.fail("GET", "/model-versions/get", query="version=2", status=502)
-    with pytest.raises(MlflowUnavailable, match="502"):
+    with pytest.raises(Unavailable, match="502"):
         services.mlflow_link_sync(by=ADMIN, link=proxied_link)
     assert list(MlflowVersionImport.objects.filter(link=proxied_link).values_list("mlflow_version", flat=True)) == ["1"]
     assert ModelVersion.objects.filter(model=proxied_link.model).count() == 1  # version 2: nothing at all
@@ -171,7 +171,7 @@ def test_a_persistent_502_mid_sync_fails_with_an_audited_visible_reason_and_noth
     assert "502" in failed["data"]["error"] and failed["data"]["imported_before_failure"] == ["1"]
     assert failed["object"]["type"] == "mlflow_link"
 
-    with pytest.raises(MlflowUnavailable):  # still down: counted on the link, not audited again
+    with pytest.raises(Unavailable):  # still down: counted on the link, not audited again
         services.mlflow_link_sync(by=ADMIN, link=proxied_link)
     assert MlflowLink.objects.get(pk=proxied_link.pk).consecutive_failures == 2
     assert len(_events("mlflow.sync_failed")) == 1

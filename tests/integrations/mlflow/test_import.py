@@ -9,9 +9,8 @@ import pytest
 from django.core import mail
 
 from audit.models import AuditEvent
-from governance.common.errors import PermissionRefused, ValidationFailed
+from governance.common.errors import PermissionRefused, Unavailable, ValidationFailed
 from governance.integrations.mlflow import services
-from governance.integrations.mlflow.client import MlflowUnavailable
 from governance.integrations.mlflow.models import FlagKind, HashStatus, MlflowFlag, MlflowLink, MlflowVersionImport
 from governance.registry.models import ModelVersion
 from tests.factories.accounts import ADMIN, as_user
@@ -172,7 +171,7 @@ def test_unreachable_mlflow_is_recorded_and_nothing_is_half_imported(model, deve
         mlflow_name="gone",
         check_remote=False,
     )
-    with pytest.raises(MlflowUnavailable) as exc:
+    with pytest.raises(Unavailable) as exc:
         services.mlflow_link_sync(by=ADMIN, link=link)
     assert "retried" in exc.value.message
     link.refresh_from_db()
@@ -195,7 +194,7 @@ def test_a_server_that_never_answers_times_out(model, developer, settings):
             mlflow_name="slow",
             check_remote=False,
         )
-        with pytest.raises(MlflowUnavailable):
+        with pytest.raises(Unavailable):
             services.mlflow_link_sync(by=ADMIN, link=link)
     link.refresh_from_db()
     assert link.last_sync_status == "error"

@@ -7,8 +7,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from governance.common.errors import Unavailable
 from governance.integrations.mlflow import services
-from governance.integrations.mlflow.client import MlflowUnavailable
 from governance.integrations.mlflow.models import MlflowLink, MlflowVersionImport
 from governance.registry.models import ModelVersion
 from tests.factories.accounts import ADMIN, as_user
@@ -44,7 +44,7 @@ def test_mlflow_stopped_mid_sync_loses_nothing_and_the_next_sync_resumes(linked,
             mlflow_server.stop()
 
     try:
-        with pytest.raises(MlflowUnavailable):
+        with pytest.raises(Unavailable):
             services.mlflow_link_sync(by=ADMIN, link=linked, progress=stop_after_first)
         assert [e["outcome"] for e in seen] == ["imported"]
         assert list(MlflowVersionImport.objects.filter(link=linked).values_list("mlflow_version", flat=True)) == ["1"]

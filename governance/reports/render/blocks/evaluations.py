@@ -61,7 +61,7 @@ def evaluations_table(ctx, kinds=None):
             extra += ctx._result_style(i, ok)
         checked = {c.get("metric") for c in ev.get("checks") or []}
         metrics = ev.get("metrics") or {}
-        others = [(k, num.metric(k, metrics[k])) for k in sorted(metrics) if k not in checked]
+        others = [(ctx._metric_label(ev, k), num.metric(k, metrics[k])) for k in sorted(metrics) if k not in checked]
         parts = [ctx.p(head, "cell"), ctx.p(meta, "small")]
         if len(data) > 1:
             parts.append(

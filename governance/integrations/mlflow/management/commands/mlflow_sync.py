@@ -2,9 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import request_context
 from governance.accounts.principal import Principal
-from governance.common.errors import DomainError
+from governance.common.errors import DomainError, Unavailable
 from governance.integrations.mlflow import services
-from governance.integrations.mlflow.client import MlflowUnavailable
 from governance.integrations.mlflow.models import MlflowLink
 
 
@@ -45,7 +44,7 @@ class Command(BaseCommand):
                     summary = services.mlflow_link_sync(
                         by=Principal.for_command("mlflow_sync"), link=link, verify=not no_verify, progress=progress
                     )
-                except MlflowUnavailable as exc:
+                except Unavailable as exc:
                     failures += 1
                     self.stderr.write(
                         f"  FAILED: {exc.message}\n  Nothing half-imported; run mlflow_sync again once MLflow answers."
