@@ -326,6 +326,7 @@ def _challenges(pack: Mapping, findings: list[dict]) -> list[dict]:
                 "ref": flag.get("id"),
                 "challenger": "production monitoring (the policy's checks)",
                 "challenge": f"{flag.get('evaluation')} breaches the production policy",
+                "evaluation": flag.get("evaluation"),
                 "breaches": flag.get("breaches") or [],
                 "answer": f"resolved: {flag.get('resolution')}" if not flag.get("open") else "open: not resolved yet",
                 "answered_by": None,

@@ -201,12 +201,15 @@ def ongoing_monitoring(ctx) -> list:
     return out
 
 
-def _challenge_text(row: dict) -> str:
-    """The challenge; a review flag's breaches with their numbers by the pack's number rule."""
+def _challenge_text(ctx, row: dict) -> str:
+    """The challenge; a review flag's breaches with their numbers by the pack's number rule, each ratio
+    with the favourable outcome it is computed on."""
     text = esc(row.get("challenge"))
+    ev = next((e for e in ctx.evaluations if e.get("id") == row.get("evaluation")), None)
     for b in row.get("breaches") or []:
+        value = num.metric(b.get("metric"), b.get("value"))
         text += (
-            f"<br/>{esc(b.get('metric'))} = {escape(num.metric(b.get('metric'), b.get('value')))} "
+            f"<br/>{esc(ctx._metric_label(ev, b.get('metric')))} = {escape(value)} "
             f"(threshold {esc(b.get('comparator'))} {escape(num.threshold(b.get('threshold')))})"
         )
     return text
@@ -232,7 +235,7 @@ def effective_challenge(ctx) -> list:
                 ctx.cell(r.get("at")),
                 ctx.p(f"{esc(r.get('kind'))}<br/>{esc(r.get('ref'))}", "cell"),
                 ctx.cell(r.get("challenger")),
-                ctx.p(_challenge_text(r), "cell"),
+                ctx.p(_challenge_text(ctx, r), "cell"),
                 ctx.p(answer, "cell"),
             ]
         )
