@@ -18,6 +18,7 @@ from audit import selectors as audit_selectors
 from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
+from governance.oversight import dashboard as oversight_dashboard
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.workflow import services as workflow_services
 from governance.workflow.models import PromotionRequest
@@ -37,15 +38,49 @@ def version_packs(request, version_id: int):
     )
 
 
+#: the ongoing model risk management panels (templates/admin/oversight/_dash_*.html, governance.oversight.dashboard)
+OVERSIGHT_SECTIONS = ("validations_due", "overdue_findings", "incident_deadlines")
+
+
 def _sections(user) -> list[str]:
     """The dashboard's cards, most relevant first for the signed-in role."""
     if user.has_role("auditor", superusers=False):
-        return ["audit", "flags", "discrepancies", "production", "failed", "matrix", "integrations"]
+        return [
+            "audit",
+            "flags",
+            *OVERSIGHT_SECTIONS,
+            "discrepancies",
+            "production",
+            "failed",
+            "matrix",
+            "integrations",
+        ]
     if user.has_role("risk_officer", "validator", superusers=False):
-        return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "integrations", "audit"]
+        return [
+            "awaiting",
+            "flags",
+            *OVERSIGHT_SECTIONS,
+            "discrepancies",
+            "production",
+            "failed",
+            "matrix",
+            "integrations",
+            "audit",
+        ]
     if user.has_role("developer", superusers=False):
         return ["mine", "failed", "matrix", "production"]
-    return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "integrations", "audit", "mine"]
+    return [
+        "awaiting",
+        "flags",
+        *OVERSIGHT_SECTIONS,
+        "discrepancies",
+        "production",
+        "failed",
+        "matrix",
+        "integrations",
+        "audit",
+        "mine",
+    ]
 
 
 def dashboard(site, request, extra_context=None):
@@ -84,6 +119,9 @@ def dashboard(site, request, extra_context=None):
         context["integrations"] = integrations.integration_health()
     if "discrepancies" in sections:
         context["discrepancies"] = selectors.watched_discrepancies()
+    for name in OVERSIGHT_SECTIONS:
+        if name in sections:
+            context[name] = getattr(oversight_dashboard, name)()
     return TemplateResponse(request, "admin/workspace/dashboard.html", context)
 
 
