@@ -7,6 +7,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from governance.common.errors import ValidationFailed
 
@@ -41,7 +42,7 @@ class Threshold:
         return number
 
     @classmethod
-    def of(cls, check: Mapping) -> Threshold:
+    def of(cls, check: Mapping[str, Any]) -> Threshold:
         """A stored check (an evaluation's threshold or a policy's check) as a Threshold."""
         return cls(check["metric"], check["comparator"], cls.parse_value(check["threshold"], "threshold"))
 
@@ -85,7 +86,7 @@ def metric_names(kind: str) -> list[str]:
     raise ValidationFailed(f"kind: unknown evaluation kind {kind!r}", field="kind")
 
 
-def _lookup(kind: str, result: dict, name: str, fname: str):
+def _lookup(kind: str, result: dict[str, Any], name: str, fname: str) -> tuple[bool, Any]:
     """Return (found, value)."""
     if kind == "drift" and ":" in name:
         stat, _, feat = name.partition(":")
@@ -114,12 +115,12 @@ def _lookup(kind: str, result: dict, name: str, fname: str):
     )
 
 
-def evaluate_checks(kind: str, result: dict, thresholds: list[dict]) -> list[dict]:
+def evaluate_checks(kind: str, result: dict[str, Any], thresholds: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     if thresholds is None:
         return []
     if not isinstance(thresholds, list):
         raise ValidationFailed("thresholds: must be a list", field="thresholds")
-    out = []
+    out: list[dict[str, Any]] = []
     for i, t in enumerate(thresholds):
         base = f"thresholds[{i}]"
         if not isinstance(t, dict):
@@ -136,7 +137,7 @@ def evaluate_checks(kind: str, result: dict, thresholds: list[dict]) -> list[dic
         if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not math.isfinite(thr):
             raise ValidationFailed(f"{base}.threshold: must be a finite number", field=f"{base}.threshold")
         _found, value = _lookup(kind, result, name, f"{base}.metric")
-        row = {"metric": name, "comparator": comp, "threshold": thr, "value": value}
+        row: dict[str, Any] = {"metric": name, "comparator": comp, "threshold": thr, "value": value}
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             row.update({"value": None, "passed": False, "note": "undefined"})
         else:

@@ -11,6 +11,7 @@ Kolmogorov distribution ``kstwobign.sf(D * sqrt(n*m/(n+m)))``; Wasserstein-1 as
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -33,11 +34,11 @@ PSI_FLOOR = 1e-4
 WASSERSTEIN_STD_FLOOR = 0.001
 
 
-def validate_params(params: dict | None, parsed: Parsed) -> dict:
+def validate_params(params: dict[str, Any] | None, parsed: Parsed) -> dict[str, Any]:
     """The drift parameters used (defaults filled in), or ValidationFailed naming ``params.<key>``.
     Services call it before queueing so a queued input never fails on its parameters."""
     params = dict(params or {})
-    out = {}
+    out: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         v = params.get(key, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -71,7 +72,7 @@ def ks_pvalue(d: float, n: int, m: int, ref: np.ndarray | None = None, cur: np.n
     return float(min(max(stats.kstwobign.sf(d * math.sqrt(en)), 0.0), 1.0))
 
 
-def numeric_stats(ref: np.ndarray, cur: np.ndarray) -> dict:
+def numeric_stats(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
     n, m = len(ref), len(cur)
     r = np.sort(ref)
     c = np.sort(cur)
@@ -137,7 +138,7 @@ def _cat_counts(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.bincount(inv[:n], minlength=k), np.bincount(inv[n:], minlength=k), labels
 
 
-def categorical_stats(ref: np.ndarray, cur: np.ndarray) -> dict:
+def categorical_stats(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
     n, m = len(ref), len(cur)
     rc, cc, labels = _cat_counts(ref, cur)
     rp, cp = rc / n, cc / m
@@ -151,7 +152,7 @@ def categorical_stats(ref: np.ndarray, cur: np.ndarray) -> dict:
     }
 
 
-def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
+def compute_drift(parsed: Parsed, *, params: dict[str, Any] | None = None) -> dict[str, Any]:
     if parsed.kind != "drift":
         raise ValidationFailed("parsed input is not a drift input", field="kind")
     if not parsed.has_reference:
@@ -172,14 +173,14 @@ def compute_drift(parsed: Parsed, *, params: dict | None = None) -> dict:
     return drift_from_stats(per_feature, p)
 
 
-def drift_from_stats(per_feature: list[tuple[str, str, int, int, dict]], p: dict) -> dict:
+def drift_from_stats(per_feature: list[tuple[str, str, int, int, dict[str, Any]]], p: dict[str, Any]) -> dict[str, Any]:
     """The drift result from each feature's statistics ``(name, type, n_reference, n_current, stats)``
     (``numeric_stats`` / ``categorical_stats`` keys), in feature-name order: what both the in-memory
     path and the out-of-core path (``outofcore``) compute from. ``p`` is the validated parameters."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, ftype, n, m, s in per_feature:
         large = n > p["large_reference"]
-        row = {"feature": name, "type": ftype, "n_reference": n, "n_current": m}
+        row: dict[str, Any] = {"feature": name, "type": ftype, "n_reference": n, "n_current": m}
         if ftype == CATEGORICAL:
             row.update(
                 {
@@ -216,7 +217,7 @@ def drift_from_stats(per_feature: list[tuple[str, str, int, int, dict]], p: dict
     n_drifted = sum(r["drifted"] for r in rows)
     share = n_drifted / len(rows)
 
-    def _max(key):
+    def _max(key: str) -> Any:
         vals = [r[key] for r in rows if r.get(key) is not None]
         return max(vals) if vals else None
 

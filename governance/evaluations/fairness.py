@@ -8,6 +8,7 @@ and ``precision_score(zero_division=0)``; ratios whose denominator is 0 are ``No
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +87,9 @@ def _group_codes(features: list[np.ndarray]) -> tuple[np.ndarray, int, list[np.n
     return inv.reshape(-1).astype(np.int64), len(keys), [lbl for _c, lbl in per], keys
 
 
-def _confusion_counts(code, k, y_true, y_pred, sw, chunk: int = _CHUNK):
+def _confusion_counts(
+    code: np.ndarray, k: int, y_true: np.ndarray, y_pred: np.ndarray, sw: np.ndarray | None, chunk: int = _CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
     """bincount over cell = group*4 + y_true*2 + y_pred -> (counts (k, 4), weighted counts (k, 4)).
 
     Processed in cache-sized chunks with one reused buffer: the same single pass over the data,
@@ -94,7 +97,7 @@ def _confusion_counts(code, k, y_true, y_pred, sw, chunk: int = _CHUNK):
     """
     n = len(code)
     size = 4 * k
-    counts = np.zeros(size, dtype=np.int64)
+    counts: np.ndarray = np.zeros(size, dtype=np.int64)
     wsum = np.zeros(size, dtype=np.float64) if sw is not None else None
     buf = np.empty(min(chunk, n), dtype=np.intp)
     for i in range(0, n, chunk):
@@ -105,16 +108,16 @@ def _confusion_counts(code, k, y_true, y_pred, sw, chunk: int = _CHUNK):
         b += y_true[i:j]
         b += y_pred[i:j]
         counts += np.bincount(b, minlength=size)
-        if wsum is not None:
+        if wsum is not None and sw is not None:
             wsum += np.bincount(b, weights=sw[i:j], minlength=size)
     counts = counts.reshape(k, 4)
     return counts, (counts if wsum is None else wsum.reshape(k, 4))
 
 
-def _rates(tn, fp, fn, tp):
+def _rates(tn: np.ndarray, fp: np.ndarray, fn: np.ndarray, tp: np.ndarray) -> dict[str, np.ndarray]:
     """Vectorised per-row rates; 0/0 -> 0.0 (sklearn/fairlearn convention)."""
 
-    def div(a, b):
+    def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = np.zeros(np.broadcast(a, b).shape, dtype=np.float64)
         np.divide(a, b, out=out, where=b != 0)
         return out
@@ -157,15 +160,15 @@ def _wilson_arrays(k: np.ndarray, n: np.ndarray, z: float = _Z) -> tuple[np.ndar
     return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
 
 
-def group_rate_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> list[dict]:
+def group_rate_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> list[dict[str, list[float] | None]]:
     """Per group (rows of ``counts``: tn, fp, fn, tp, unweighted), the Wilson 95% interval of every
     rate in :data:`RATE_COUNTS` and of ``favourable_rate``. Pure function of the counts."""
     c = np.asarray(counts, dtype=np.int64).reshape(-1, 4)
     cols = {"tn": c[:, 0], "fp": c[:, 1], "fn": c[:, 2], "tp": c[:, 3]}
-    bounds = {}
+    bounds: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for key, (num, den) in RATE_COUNTS.items():
-        k = sum(cols[name] for name in num)
-        n = sum(cols[name] for name in den)
+        k = sum((cols[name] for name in num[1:]), cols[num[0]])
+        n = sum((cols[name] for name in den[1:]), cols[den[0]])
         bounds[key] = (*_wilson_arrays(k, n), n > 0)
     total = c.sum(axis=1)
     selected = c[:, 1] + c[:, 3]
@@ -175,7 +178,7 @@ def group_rate_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> lis
     return [{key: ([lo[i], hi[i]] if ok[i] else None) for key, (lo, hi, ok) in lists.items()} for i in range(len(c))]
 
 
-def metric_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> dict:
+def metric_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> dict[str, list[float] | None]:
     """Seeded parametric bootstrap (:data:`BOOTSTRAP_DRAWS` draws, seed :data:`BOOTSTRAP_SEED`) of the
     demographic parity difference and the favourable-outcome ratio: each group's selection rate is
     redrawn from Binomial(n_g, observed rate) / n_g (its normal approximation when n_g * rate * (1 - rate)
@@ -218,7 +221,7 @@ def metric_intervals(counts: np.ndarray, favourable_outcome: int = 1) -> dict:
     }
 
 
-def interval_method(weighted: bool) -> dict:
+def interval_method(weighted: bool) -> dict[str, Any]:
     """How the intervals of a fairness result were computed (stored with the result, printed in packs)."""
     if weighted:
         return {
@@ -237,7 +240,7 @@ def interval_method(weighted: bool) -> dict:
     }
 
 
-def _py(v):
+def _py(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
@@ -245,7 +248,7 @@ def _ratio(lo: float, hi: float) -> float | None:
     return None if hi == 0 else float(lo / hi)
 
 
-def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_outcome: int = 1) -> dict:
+def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_outcome: int = 1) -> dict[str, Any]:
     """Per-group rates and the parity metrics. ``favourable_outcome`` is the predicted label that
     benefits the person (1 by default; 0 for a model that predicts the adverse event, such as default
     in credit scoring): the ratios (disparate impact, demographic parity ratio) are computed on the
@@ -297,17 +300,17 @@ def compute_fairness(parsed: Parsed, *, min_group_size: int = 30, favourable_out
 
 def fairness_from_counts(
     names: list[str],
-    group_dicts: list[dict],
+    group_dicts: list[dict[str, Any]],
     counts: np.ndarray,
     wcounts: np.ndarray,
     tot: np.ndarray,
     *,
     n: int,
     weighted: bool,
-    params: dict,
+    params: dict[str, Any],
     min_group_size: int,
     favourable_outcome: int = 1,
-) -> dict:
+) -> dict[str, Any]:
     """The fairness result from per-group confusion counts (columns tn, fp, fn, tp; groups in
     lexicographic label order), weighted counts and the overall (weighted) totals: what both the
     in-memory path and the out-of-core path (``outofcore``, counts from a GROUP BY) compute from."""
@@ -316,11 +319,11 @@ def fairness_from_counts(
     tn, fp, fn, tp = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
     g = _rates(tn, fp, fn, tp)
     o = _rates(*(np.array([v]) for v in tot))
-    by_group = []
-    warnings = []
+    by_group: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
     intervals = group_rate_intervals(counts, favourable_outcome) if not weighted else None
     for i, gd in enumerate(group_dicts):
-        row = {"group": gd, "overall": False, "count": int(n_rows[i])}
+        row: dict[str, Any] = {"group": gd, "overall": False, "count": int(n_rows[i])}
         if weighted:
             row["weight"] = float(c[i].sum())
         for key in RATE_KEYS:
@@ -356,7 +359,7 @@ def fairness_from_counts(
                     "message": "group has no negative labels; fpr and tnr are reported as 0",
                 }
             )
-    overall = {"group": {}, "overall": True, "count": int(n)}
+    overall: dict[str, Any] = {"group": {}, "overall": True, "count": int(n)}
     if weighted:
         overall["weight"] = float(tot.sum())
     for key in RATE_KEYS:

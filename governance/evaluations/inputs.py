@@ -13,7 +13,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal, NoReturn, overload
 
 import numpy as np
 
@@ -76,11 +76,11 @@ class Parsed:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fail(field_name: str, message: str):
+def _fail(field_name: str, message: str) -> NoReturn:
     raise ValidationFailed(f"{field_name}: {message}", field=field_name)
 
 
-def _classify(values: Any, fname: str) -> tuple[str, np.ndarray | list]:
+def _classify(values: Any, fname: str) -> tuple[str, np.ndarray | list[Any] | tuple[Any, ...]]:
     """Return (kind, values) with kind in bool|int|float|str for a list or 1-D array."""
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
@@ -132,7 +132,7 @@ def _nonempty(n: int, fname: str) -> None:
         _fail(fname, "must not be empty")
 
 
-def _to_float(kind: str, values, fname: str) -> np.ndarray:
+def _to_float(kind: str, values: Any, fname: str) -> np.ndarray:
     if kind == "str":
         _fail(fname, "must contain numbers, got strings")
     if isinstance(values, np.ndarray):
@@ -149,7 +149,7 @@ def _to_float(kind: str, values, fname: str) -> np.ndarray:
     return a
 
 
-def as_labels(values, fname: str) -> np.ndarray:
+def as_labels(values: Any, fname: str) -> np.ndarray:
     """Binary labels: bools, or 0/1 ints/floats -> int64 0/1."""
     kind, values = _classify(values, fname)
     if kind == "str":
@@ -176,7 +176,7 @@ def as_labels(values, fname: str) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def as_scores(values, fname: str) -> np.ndarray:
+def as_scores(values: Any, fname: str) -> np.ndarray:
     kind, values = _classify(values, fname)
     if kind == "bool":
         values = np.asarray(values, dtype=np.float64)
@@ -187,7 +187,7 @@ def as_scores(values, fname: str) -> np.ndarray:
     return a
 
 
-def as_weights(values, fname: str) -> np.ndarray:
+def as_weights(values: Any, fname: str) -> np.ndarray:
     kind, values = _classify(values, fname)
     if kind == "bool":
         _fail(fname, "weights must be numbers, got booleans")
@@ -199,7 +199,7 @@ def as_weights(values, fname: str) -> np.ndarray:
     return a
 
 
-def _to_str_array(values, fname: str) -> np.ndarray:
+def _to_str_array(values: Any, fname: str) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype.kind == "U":
         a = values
     else:
@@ -210,11 +210,11 @@ def _to_str_array(values, fname: str) -> np.ndarray:
     return a
 
 
-def _bools_to_str(values) -> np.ndarray:
+def _bools_to_str(values: Any) -> np.ndarray:
     return np.where(np.asarray(values, dtype=bool), "true", "false")
 
 
-def as_group_values(values, fname: str) -> np.ndarray:
+def as_group_values(values: Any, fname: str) -> np.ndarray:
     """Sensitive-feature values: strings, booleans (-> 'true'/'false') or integers -> int64/unicode."""
     kind, values = _classify(values, fname)
     if kind == "str":
@@ -231,7 +231,7 @@ def as_group_values(values, fname: str) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def as_feature(values, fname: str, categorical: bool) -> tuple[str, np.ndarray]:
+def as_feature(values: Any, fname: str, categorical: bool) -> tuple[str, np.ndarray]:
     """Drift feature -> (type, array): numeric float64, categorical int64 or unicode."""
     kind, values = _classify(values, fname)
     if kind == "str":
@@ -255,7 +255,7 @@ def as_feature(values, fname: str, categorical: bool) -> tuple[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 
 
-def threshold_param(params: Mapping) -> float:
+def threshold_param(params: Mapping[str, Any]) -> float:
     """The classification threshold in ``params`` (default 0.5), or ValidationFailed on ``params.threshold``."""
     t = params.get("threshold", 0.5)
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 <= t <= 1:
@@ -263,7 +263,7 @@ def threshold_param(params: Mapping) -> float:
     return float(t)
 
 
-def _name_list(value, fname: str) -> list[str]:
+def _name_list(value: Any, fname: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -273,7 +273,7 @@ def _name_list(value, fname: str) -> list[str]:
     return list(value)
 
 
-def _check_params(params) -> dict:
+def _check_params(params: Any) -> dict[str, Any]:
     if params is None:
         return {}
     if not isinstance(params, Mapping):
@@ -286,19 +286,21 @@ def _check_params(params) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_keys(data: Mapping, allowed: set[str], prefix: str) -> None:
+def _check_keys(data: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
     for k in data:
         if k not in allowed:
             _fail(f"{prefix}{k}", f"unknown field (expected one of: {', '.join(sorted(allowed))})")
 
 
-def _require(data: Mapping, key: str, prefix: str):
+def _require(data: Mapping[str, Any], key: str, prefix: str) -> Any:
     if key not in data:
         _fail(f"{prefix}{key}", "is required")
     return data[key]
 
 
-def _build_labelled(kind: str, fields: dict[str, Any], params: dict, prefix: str, sensitive_prefix: str) -> Parsed:
+def _build_labelled(
+    kind: str, fields: dict[str, Any], params: dict[str, Any], prefix: str, sensitive_prefix: str
+) -> Parsed:
     """Shared by inline and table parsing for fairness/performance.
 
     ``fields`` maps logical names (y_true, y_pred, y_score, sample_weight, and
@@ -328,8 +330,8 @@ def _build_labelled(kind: str, fields: dict[str, Any], params: dict, prefix: str
         if len(a) != n:
             f = fields[key][1]
             _fail(f, f"length {len(a)} differs from {fields['y_true'][1]} ({n})")
-    used = {}
-    derived = {}
+    used: dict[str, Any] = {}
+    derived: dict[str, np.ndarray] = {}
     if kind == "fairness" and "y_score" in arrays:
         thr = threshold_param(params)
         used["threshold"] = thr
@@ -339,7 +341,9 @@ def _build_labelled(kind: str, fields: dict[str, Any], params: dict, prefix: str
     return Parsed(kind=kind, arrays=arrays, params=used, derived=derived)
 
 
-def parse_inline(kind: str, data: dict, *, params: dict | None = None, reference: Parsed | None = None) -> Parsed:
+def parse_inline(
+    kind: str, data: dict[str, Any], *, params: dict[str, Any] | None = None, reference: Parsed | None = None
+) -> Parsed:
     """Validate an inline JSON payload (see docs/evaluations.md for the shapes)."""
     if kind not in KINDS:
         _fail("kind", f"unknown evaluation kind {kind!r} (expected one of: {', '.join(KINDS)})")
@@ -378,14 +382,17 @@ def parse_inline(kind: str, data: dict, *, params: dict | None = None, reference
     return _build_labelled(kind, fields, params, "data.", "data.sensitive_features.")
 
 
-def _parse_side(sample, side: str, declared: set[str], prefix: str) -> tuple[dict, dict]:
+def _parse_side(
+    sample: Any, side: str, declared: set[str], prefix: str
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     fname = f"{prefix}{side}"
     if not isinstance(sample, Mapping):
         _fail(fname, "must be an object mapping feature name to a list of values")
     if not sample:
         _fail(fname, "must contain at least one feature")
-    arrays, types = {}, {}
-    n0 = None
+    arrays: dict[str, np.ndarray] = {}
+    types: dict[str, str] = {}
+    n0: tuple[int, str] | None = None
     for name, values in sample.items():
         if not isinstance(name, str) or not name:
             _fail(fname, "feature names must be non-empty strings")
@@ -400,7 +407,11 @@ def _parse_side(sample, side: str, declared: set[str], prefix: str) -> tuple[dic
     return arrays, types
 
 
-def _merge_drift(side_arrays: dict[str, tuple[dict, dict, str]], declared: tuple[str, ...], params: dict) -> Parsed:
+def _merge_drift(
+    side_arrays: dict[str, tuple[dict[str, np.ndarray], dict[str, str], str]],
+    declared: tuple[str, ...],
+    params: dict[str, Any],
+) -> Parsed:
     """side_arrays: side -> (arrays, types, field prefix for errors)."""
     arrays: dict[str, np.ndarray] = {}
     for a, _t, _p in side_arrays.values():
@@ -448,7 +459,7 @@ def _merge_drift(side_arrays: dict[str, tuple[dict, dict, str]], declared: tuple
     )
 
 
-def _reference_side(reference: Parsed) -> tuple[dict, dict, str]:
+def _reference_side(reference: Parsed) -> tuple[dict[str, np.ndarray], dict[str, str], str]:
     if not isinstance(reference, Parsed) or reference.kind != "drift" or not reference.has_reference:
         _fail("reference", "must be a parsed drift reference sample (parse it with role='reference')")
     a = {k: v for k, v in reference.arrays.items() if k.startswith("reference.")}
@@ -456,12 +467,12 @@ def _reference_side(reference: Parsed) -> tuple[dict, dict, str]:
     return a, t, "reference"
 
 
-def _parse_inline_drift(data: Mapping, params: dict, reference: Parsed | None) -> Parsed:
+def _parse_inline_drift(data: Mapping[str, Any], params: dict[str, Any], reference: Parsed | None) -> Parsed:
     _check_keys(data, {"reference", "current"}, "data.")
     declared = set(_name_list(params.get("categorical"), "params.categorical"))
     if reference is not None:
         declared |= set(reference.declared_categorical)
-    sides: dict[str, tuple[dict, dict, str]] = {}
+    sides: dict[str, tuple[dict[str, np.ndarray], dict[str, str], str]] = {}
     if "reference" in data:
         if reference is not None:
             _fail("data.reference", "reference given both inline and as a separate sample")
@@ -517,7 +528,7 @@ class TableSize:
     data: bytes | None = None
 
 
-def _open_binary(path_or_bytes):
+def _open_binary(path_or_bytes: Any) -> IO[bytes]:
     import io
 
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
@@ -528,7 +539,8 @@ def _open_binary(path_or_bytes):
         except OSError as exc:
             _fail("file", f"could not open the input: {exc.strerror or exc}")
     if hasattr(path_or_bytes, "read"):
-        return path_or_bytes
+        stream: IO[bytes] = path_or_bytes
+        return stream
     _fail("file", "must be a path, bytes or a binary file object")
 
 
@@ -542,7 +554,7 @@ def csv_compression(head: bytes) -> str:
 class _BudgetReader:
     """A binary stream over the decompressed CSV that refuses to yield more than ``budget`` bytes."""
 
-    def __init__(self, raw, budget: int | None):
+    def __init__(self, raw: IO[bytes], budget: int | None) -> None:
         import gzip
 
         head = raw.read(8)
@@ -555,7 +567,9 @@ class _BudgetReader:
             )
         raw.seek(raw.tell() - len(head))
         self.raw = raw
-        self.stream = gzip.GzipFile(fileobj=raw, mode="rb") if self.compression == "gzip" else raw
+        self.stream: IO[bytes] | gzip.GzipFile = (
+            gzip.GzipFile(fileobj=raw, mode="rb") if self.compression == "gzip" else raw
+        )
         self.budget = budget
         self.count = 0
         self.exceeded = False
@@ -580,7 +594,7 @@ class _BudgetReader:
         return data
 
     def readall(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while chunk := self.read(_READ_CHUNK):
             parts.append(chunk)
         return b"".join(parts)
@@ -601,12 +615,12 @@ class _BudgetReader:
 class InputTooLarge(Exception):
     """Raised by the budget reader; turned into a PayloadTooLarge naming the setting by the caller."""
 
-    def __init__(self, budget: int):
+    def __init__(self, budget: int) -> None:
         super().__init__(budget)
         self.budget = budget
 
 
-def _too_large(detail: str, setting: str):
+def _too_large(detail: str, setting: str) -> NoReturn:
     from governance.common.errors import PayloadTooLarge
 
     raise PayloadTooLarge(
@@ -615,7 +629,7 @@ def _too_large(detail: str, setting: str):
     )
 
 
-def table_size(path_or_bytes, file_format: str, *, budget: int) -> TableSize:
+def table_size(path_or_bytes: Any, file_format: str, *, budget: int) -> TableSize:
     """Measure a table before reading it: Parquet metadata, or the CSV stream read up to ``budget``
     decompressed bytes (never more)."""
     import pyarrow as pa
@@ -669,7 +683,9 @@ def check_table_limits(
         )
 
 
-def _read_table(path_or_bytes, file_format: str, *, max_rows: int | None = None, max_bytes: int | None = None):
+def _read_table(
+    path_or_bytes: Any, file_format: str, *, max_rows: int | None = None, max_bytes: int | None = None
+) -> Any:
     """Read a whole table, within the limits: a Parquet file's metadata is checked before its data
     is read; a CSV stream is decompressed (gzip only) with a byte budget of ``max_bytes``."""
     import pyarrow as pa
@@ -709,7 +725,7 @@ def _read_table(path_or_bytes, file_format: str, *, max_rows: int | None = None,
     return table
 
 
-def _column_values(table, col: str, fname: str):
+def _column_values(table: Any, col: str, fname: str) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -725,18 +741,26 @@ def _column_values(table, col: str, fname: str):
     if pa.types.is_dictionary(t):
         arr = pc.cast(arr, t.value_type)
         t = arr.type
+    out: np.ndarray
     if pa.types.is_boolean(t):
-        return arr.to_numpy(zero_copy_only=False).astype(bool)
+        out = arr.to_numpy(zero_copy_only=False).astype(bool)
+        return out
     if pa.types.is_integer(t):
-        return arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        out = arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        return out
     if pa.types.is_floating(t):
-        return arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        out = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        return out
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=str)
     _fail(fname, f"column {col!r} has unsupported type {t}")
 
 
-def _col_name(columns: Mapping, key: str, required: bool = True):
+@overload
+def _col_name(columns: Mapping[str, Any], key: str, required: Literal[True] = ...) -> str: ...
+@overload
+def _col_name(columns: Mapping[str, Any], key: str, required: bool) -> str | None: ...
+def _col_name(columns: Mapping[str, Any], key: str, required: bool = True) -> str | None:
     if key not in columns or columns[key] is None:
         if required:
             _fail(f"columns.{key}", "is required")
@@ -749,12 +773,12 @@ def _col_name(columns: Mapping, key: str, required: bool = True):
 
 def parse_table(
     kind: str,
-    path_or_bytes,
+    path_or_bytes: Any,
     *,
     file_format: str,
-    columns: dict,
+    columns: dict[str, Any],
     reference: Parsed | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     role: str = "current",
     max_rows: int | None = None,
     max_bytes: int | None = None,
@@ -788,7 +812,8 @@ def parse_table(
             if name not in feats:
                 _fail("columns.categorical", f"column {name!r} is not listed in columns.features")
         table = _read_table(path_or_bytes, file_format, max_rows=max_rows, max_bytes=max_bytes)
-        arrays, types = {}, {}
+        arrays: dict[str, np.ndarray] = {}
+        types: dict[str, str] = {}
         for name in feats:
             raw = _column_values(table, name, "columns.features")
             t, a = as_feature(raw, f"columns.features[{name!r}]", name in declared)
@@ -823,7 +848,7 @@ def parse_table(
         for c in sfs:
             names[f"sensitive_features.{c}"] = c
     table = _read_table(path_or_bytes, file_format, max_rows=max_rows, max_bytes=max_bytes)
-    fields = {}
+    fields: dict[str, tuple[np.ndarray, str]] = {}
     for key, col in names.items():
         fname = "columns.sensitive_features" if key.startswith("sensitive_features.") else f"columns.{key}"
         fields[key] = (_column_values(table, col, fname), fname)
@@ -867,7 +892,7 @@ def library_versions() -> dict[str, str]:
     return {"numpy": np.__version__, "scipy": scipy.__version__, "mlgov.evaluations": "1"}
 
 
-def finite_or_none(x) -> float | None:
+def finite_or_none(x: Any) -> float | None:
     if x is None:
         return None
     x = float(x)

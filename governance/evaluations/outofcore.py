@@ -27,10 +27,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
 from governance.common.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 from . import drift as drift_core
 from . import fairness as fairness_core
@@ -54,8 +58,15 @@ _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 Progress = Callable[[str, float, int], None]  # (stage, fraction done, rows read)
 
 
-def _fail(field_name: str, message: str):
+def _fail(field_name: str, message: str) -> NoReturn:
     raise ValidationFailed(f"{field_name}: {message}", field=field_name)
+
+
+def _one_row(con: DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate without GROUP BY)."""
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row
 
 
 def _q(name: str) -> str:
@@ -83,7 +94,7 @@ def _type_kind(duck_type: str) -> str | None:
 class Table:
     """A DuckDB connection with the input as relation ``src`` (rows in file order)."""
 
-    con: object
+    con: DuckDBPyConnection
     columns: dict[str, str]  # column -> kind (bool/int/float/str) or the DuckDB type when unsupported
     rows: int
     offset: int = 0  # the file row of the first row (a row range of a fanned-out evaluation)
@@ -102,7 +113,7 @@ class Table:
             _fail(fname, f"column {col!r} not found in the file (columns: {shown})")
         return self.columns[col]
 
-    def scan(self, cols: list[str], *, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, object]]:
+    def scan(self, cols: list[str], *, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, Any]]:
         """(row offset, Arrow record batch) of ``cols`` over rows [start, stop), in file order."""
         sql = "SELECT " + ", ".join(_q(c) for c in cols) + " FROM src"
         if stop is not None:
@@ -114,7 +125,7 @@ class Table:
             yield offset, batch
             offset += batch.num_rows
 
-    def batches(self, sql: str, params: list | None = None) -> Iterator:
+    def batches(self, sql: str, params: list[Any] | None = None) -> Iterator[Any]:
         reader = self.con.execute(sql, params or []).to_arrow_reader(BATCH_ROWS)
         while True:
             try:
@@ -190,7 +201,7 @@ def open_table(
         _fail("file", f"could not read {file_format.upper()}: {msg.splitlines()[0]}")
     described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
     columns = {name: (_type_kind(t) or t) for name, t, *_ in described}
-    rows = int(con.execute("SELECT count(*) FROM src").fetchone()[0])
+    rows = int(_one_row(con, "SELECT count(*) FROM src")[0])
     if rows == 0 and row_range is None:
         con.close()
         _fail("file", "the table has no rows")
@@ -203,7 +214,7 @@ def open_table(
 
 
 def _no_nulls(t: Table, col: str, fname: str) -> None:
-    nulls = t.con.execute(f"SELECT count(*) FROM src WHERE {_q(col)} IS NULL").fetchone()[0]
+    nulls = _one_row(t.con, f"SELECT count(*) FROM src WHERE {_q(col)} IS NULL")[0]
     if nulls:
         row = t.first_bad_row(f"{_q(col)} IS NULL")
         _fail(fname, f"column {col!r} has {nulls} missing values (the first at row {row})")
@@ -220,7 +231,7 @@ def _label_expr(t: Table, col: str, fname: str) -> str:
     if kind not in ("int", "float"):
         _fail(fname, f"column {col!r} has unsupported type {kind}")
     bad = f"NOT ({c} = 0 OR {c} = 1)"
-    if t.con.execute(f"SELECT count(*) FROM src WHERE {bad}").fetchone()[0]:
+    if _one_row(t.con, f"SELECT count(*) FROM src WHERE {bad}")[0]:
         row = t.first_bad_row(bad)
         _fail(fname, f"labels must be binary 0/1 (found values other than 0 and 1; the first at row {row})")
     return f"CAST({c} AS BIGINT)"
@@ -235,17 +246,17 @@ def _score_expr(t: Table, col: str, fname: str) -> str:
         _fail(fname, f"column {col!r} has unsupported type {kind}")
     d = f"CAST({c} AS DOUBLE)"
     bad = f"(isnan({d}) OR isinf({d}))"
-    if t.con.execute(f"SELECT count(*) FROM src WHERE {bad}").fetchone()[0]:
+    if _one_row(t.con, f"SELECT count(*) FROM src WHERE {bad}")[0]:
         row = t.first_bad_row(bad)
         _fail(fname, f"contains NaN or infinite value at row {row}")
     bad = f"({d} < 0 OR {d} > 1)"
-    if t.con.execute(f"SELECT count(*) FROM src WHERE {bad}").fetchone()[0]:
+    if _one_row(t.con, f"SELECT count(*) FROM src WHERE {bad}")[0]:
         row = t.first_bad_row(bad)
         _fail(fname, f"scores must be probabilities in [0, 1] (the first outside at row {row})")
     return d
 
 
-def _group_value(kind: str, value, fname: str):
+def _group_value(kind: str, value: Any, fname: str) -> Any:
     if kind == "bool":
         return "true" if value else "false"
     if kind == "float":
@@ -265,12 +276,16 @@ def _group_value(kind: str, value, fname: str):
 # ---------------------------------------------------------------------------------------------
 
 
-def fairness(t: Table, columns: dict, params: dict, *, min_group_size: int, progress: Progress | None = None) -> dict:
+def fairness(
+    t: Table, columns: dict[str, Any], params: dict[str, Any], *, min_group_size: int, progress: Progress | None = None
+) -> dict[str, Any]:
     """``compute_fairness`` over the table: confusion counts per group from one GROUP BY."""
     return fairness_finish([fairness_counts(t, columns, params, progress=progress)], params, min_group_size)
 
 
-def fairness_counts(t: Table, columns: dict, params: dict, *, progress: Progress | None = None) -> dict:
+def fairness_counts(
+    t: Table, columns: dict[str, Any], params: dict[str, Any], *, progress: Progress | None = None
+) -> dict[str, Any]:
     """The table's confusion counts (and weight sums) per group, after checking every row: a plain-JSON
     partial; the partials of disjoint row ranges concatenate (``fairness_finish``)."""
     from .inputs import threshold_param
@@ -306,9 +321,9 @@ def fairness_counts(t: Table, columns: dict, params: dict, *, progress: Progress
             _fail("columns.sample_weight", "weights must be numbers")
         w = f"CAST({_q(wcol)} AS DOUBLE)"
         bad = f"(isnan({w}) OR isinf({w}))"
-        if t.con.execute(f"SELECT count(*) FROM src WHERE {bad}").fetchone()[0]:
+        if _one_row(t.con, f"SELECT count(*) FROM src WHERE {bad}")[0]:
             _fail("columns.sample_weight", f"contains NaN or infinite value at row {t.first_bad_row(bad)}")
-        if t.con.execute(f"SELECT count(*) FROM src WHERE {w} < 0").fetchone()[0]:
+        if _one_row(t.con, f"SELECT count(*) FROM src WHERE {w} < 0")[0]:
             _fail("columns.sample_weight", "weights must be non-negative")
     else:
         w = "1.0"
@@ -325,12 +340,12 @@ def fairness_counts(t: Table, columns: dict, params: dict, *, progress: Progress
     return {"names": names_cols, "kinds": kinds, "weighted": weighted, "used": used, "rows": [list(r) for r in rows]}
 
 
-def fairness_finish(parts: list[dict], params: dict, min_group_size: int) -> dict:
+def fairness_finish(parts: list[dict[str, Any]], params: dict[str, Any], min_group_size: int) -> dict[str, Any]:
     """``compute_fairness``'s result from the counts of one table or of its row ranges."""
     names_cols, kinds, weighted, used = (parts[0][k] for k in ("names", "kinds", "weighted", "used"))
     rows = [row for part in parts for row in part["rows"]]
     k = len(names_cols)
-    cells: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    cells: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
     for row in rows:
         key = tuple(_group_value(kinds[j], row[j], "columns.sensitive_features") for j in range(k))
         cnt, wsum = cells.setdefault(key, (np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.float64)))
@@ -475,11 +490,11 @@ class NumericAcc:
         c0, c1 = self.le[:-1].astype(np.int64), self.lt[1:].astype(np.int64)
         return np.flatnonzero((rk * m > c0 * n) & (rk * m < c1 * n)) + 1
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"lt": self.lt, "le": self.le, "s": self.s, "below": self.below, "m": self.m}
 
 
-def numeric_finish(ref: NumericRef, acc: NumericAcc, crossing: dict[int, np.ndarray]) -> dict:
+def numeric_finish(ref: NumericRef, acc: NumericAcc, crossing: dict[int, np.ndarray]) -> dict[str, Any]:
     """``drift.numeric_stats`` from the merged statistics and the sorted current values of each
     crossing gap (``crossing``: gap -> values)."""
     from scipy.spatial.distance import jensenshannon
@@ -559,7 +574,7 @@ def group_crossing_values(gaps: np.ndarray, parts: list[tuple[np.ndarray, np.nda
 # ---------------------------------------------------------------------------------------------
 
 
-def _category_counts(arr, kind: str, fname: str, into: dict) -> None:
+def _category_counts(arr: Any, kind: str, fname: str, into: dict[Any, int]) -> None:
     import pyarrow.compute as pc
 
     vc = pc.value_counts(arr)
@@ -573,7 +588,7 @@ def _category_counts(arr, kind: str, fname: str, into: dict) -> None:
         into[value] = into.get(value, 0) + int(c)
 
 
-def categorical_finish(ref: np.ndarray, counts: dict) -> dict:
+def categorical_finish(ref: np.ndarray, counts: dict[Any, int]) -> dict[str, Any]:
     from scipy import stats
     from scipy.spatial.distance import jensenshannon
 
@@ -619,8 +634,8 @@ class DriftPartial:
 
     rows: int = 0
     numeric: dict[str, NumericAcc] = field(default_factory=dict)
-    values: dict[str, list] = field(default_factory=dict)  # small samples: the values themselves
-    categories: dict[str, dict] = field(default_factory=dict)
+    values: dict[str, list[Any]] = field(default_factory=dict)  # small samples: the values themselves
+    categories: dict[str, dict[Any, int]] = field(default_factory=dict)
 
     def merge(self, other: DriftPartial) -> None:
         self.rows += other.rows
@@ -643,12 +658,12 @@ SCAN_MEMORY_LIMIT = 256 * 1024**2
 def _scan_memory(t: Table) -> None:
     """Drift only streams the columns (nothing to sort or aggregate in DuckDB): the engine's buffers are
     capped lower, leaving the process's memory to the reference and the per-value statistics."""
-    current = t.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    current = _one_row(t.con, "SELECT current_setting('memory_limit')")[0]
     t.con.execute(f"SET memory_limit = '{SCAN_MEMORY_LIMIT // 1024**2}MB'")
     t.memory_limit = str(current)  # what it was (the crossing scan streams too: it keeps the cap)
 
 
-def drift_plan(t: Table, columns: dict, params: dict, reference: Parsed) -> list[DriftFeature]:
+def drift_plan(t: Table, columns: dict[str, Any], params: dict[str, Any], reference: Parsed) -> list[DriftFeature]:
     """Check the features against the file and the reference; the features in name order."""
     feats = list(columns.get("features") or [])
     if not feats:
@@ -692,7 +707,7 @@ def drift_plan(t: Table, columns: dict, params: dict, reference: Parsed) -> list
     return plan
 
 
-def _numbers(arr, feature: DriftFeature, offset: int) -> np.ndarray:
+def _numbers(arr: Any, feature: DriftFeature, offset: int) -> np.ndarray:
     """A batch's column as finite float64 (int64 for an integer column of a small sample)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -700,7 +715,7 @@ def _numbers(arr, feature: DriftFeature, offset: int) -> np.ndarray:
     if arr.null_count:
         first = int(np.argmax(arr.is_null().to_numpy(zero_copy_only=False)))
         _fail(feature.fname, f"column {feature.name!r} has missing values (the first at row {offset + first + 1})")
-    x = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    x: np.ndarray = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
     finite = np.isfinite(x)
     if not finite.all():
         _fail(feature.fname, f"contains NaN or infinite value at row {offset + int(np.argmin(finite)) + 1}")
@@ -730,7 +745,7 @@ def drift_scan(
         else:
             part.numeric[f.name] = NumericAcc.empty(f.num, total_rows)
 
-    def one(f: DriftFeature, arr, offset: int) -> None:
+    def one(f: DriftFeature, arr: Any, offset: int) -> None:
         if f.num is None:
             if arr.null_count:
                 first = int(np.argmax(arr.is_null().to_numpy(zero_copy_only=False)))
@@ -808,8 +823,8 @@ def crossing_scan(
 
 
 def drift_finish(
-    plan: list[DriftFeature], part: DriftPartial, crossing: dict[str, dict[int, np.ndarray]], params: dict
-) -> dict:
+    plan: list[DriftFeature], part: DriftPartial, crossing: dict[str, dict[int, np.ndarray]], params: dict[str, Any]
+) -> dict[str, Any]:
     """``compute_drift``'s result from the merged statistics."""
     per_feature = []
     for f in plan:
@@ -832,8 +847,14 @@ def drift_finish(
 
 
 def drift(
-    t: Table, columns: dict, params: dict, reference: Parsed, *, threads: int = 2, progress: Progress | None = None
-) -> dict:
+    t: Table,
+    columns: dict[str, Any],
+    params: dict[str, Any],
+    reference: Parsed,
+    *,
+    threads: int = 2,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """``compute_drift`` of the table (the current sample) against an in-memory reference sample."""
     plan = drift_plan(t, columns, params, reference)
     _scan_memory(t)
@@ -861,7 +882,9 @@ def drift(
 # ---------------------------------------------------------------------------------------------
 
 
-def performance(t: Table, columns: dict, params: dict, *, progress: Progress | None = None) -> dict:
+def performance(
+    t: Table, columns: dict[str, Any], params: dict[str, Any], *, progress: Progress | None = None
+) -> dict[str, Any]:
     """``compute_performance`` over the table. DuckDB groups the rows by score (positives and negatives
     per distinct score, spilled to disk and stored in score order); two streams over that sorted table
     give AUC with its DeLong variance, KS, the KS bootstrap cells, the Brier and log-loss moments and
@@ -894,13 +917,13 @@ def performance(t: Table, columns: dict, params: dict, *, progress: Progress | N
     )
     if progress:
         progress("grouped by score", 0.6, t.rows)
-    groups, P, N = t.con.execute("SELECT count(*), sum(pos), sum(neg) FROM score_groups").fetchone()
+    groups, P, N = _one_row(t.con, "SELECT count(*), sum(pos), sum(neg) FROM score_groups")
     groups, P, N = int(groups), float(P), float(N)
     n = int(P + N)
     thr = p["threshold"]
-    tp, fp = t.con.execute(
-        f"SELECT coalesce(sum(pos), 0), coalesce(sum(neg), 0) FROM score_groups WHERE s >= {thr!r}"
-    ).fetchone()
+    tp, fp = _one_row(
+        t.con, f"SELECT coalesce(sum(pos), 0), coalesce(sum(neg), 0) FROM score_groups WHERE s >= {thr!r}"
+    )
     tp, fp = int(tp), int(fp)
     n_pos = int(P)
     fn = n_pos - tp
@@ -969,7 +992,7 @@ def performance(t: Table, columns: dict, params: dict, *, progress: Progress | N
     if progress:
         progress("AUC", 0.8, t.rows)
     sx_parts, sy_parts = [], []
-    mom = {k: ([], []) for k in ("b", "l")}
+    mom: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in ("b", "l")}
     pos_before = neg_before = 0.0
     for v, pos, neg in stream():  # second stream: DeLong variance, central moments of the per-row terms
         cp = pos_before + np.cumsum(pos)
@@ -1024,13 +1047,13 @@ def partial(
     *,
     row_range: tuple[int, int],
     total_rows: int,
-    columns: dict,
-    params: dict,
+    columns: dict[str, Any],
+    params: dict[str, Any],
     reference: Parsed | None = None,
     memory_limit: str = "1GB",
     threads: int = 2,
     progress: Progress | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The mergeable statistics of the Parquet rows [start, stop): fairness counts per group, or the
     drift scan's ``DriftPartial``. Bad input fails naming its file row."""
     if kind not in FANOUT_KINDS:
@@ -1044,7 +1067,7 @@ def partial(
                 return {"kind": kind, "rows": t.rows, "fairness": fairness_counts(t, columns, params)}
             if reference is None:
                 _fail("reference", "a registered reference sample is required")
-            plan = drift_plan(t, columns, params, reference)  # type: ignore[arg-type]
+            plan = drift_plan(t, columns, params, reference)
             _scan_memory(t)
             read = [0]
 
@@ -1059,7 +1082,7 @@ def partial(
             t.con.close()
 
 
-def dump_partial(p: dict) -> bytes:
+def dump_partial(p: dict[str, Any]) -> bytes:
     """A partial as an .npz file (arrays, and its other fields as JSON): no pickle."""
     import io
     import json
@@ -1084,7 +1107,7 @@ def dump_partial(p: dict) -> bytes:
     return buf.getvalue()
 
 
-def load_partial(data: bytes) -> dict:
+def load_partial(data: bytes) -> dict[str, Any]:
     import io
     import json
 
@@ -1096,7 +1119,9 @@ def load_partial(data: bytes) -> dict:
             return out
         d = DriftPartial(rows=meta["rows"])
         for name, m in meta["numeric"].items():
-            d.numeric[name] = NumericAcc(*(z[f"n/{name}/{key}"] for key in ("lt", "le", "s", "below")), m=m)
+            d.numeric[name] = NumericAcc(
+                lt=z[f"n/{name}/lt"], le=z[f"n/{name}/le"], s=z[f"n/{name}/s"], below=z[f"n/{name}/below"], m=m
+            )
         for name, pairs in meta["categories"].items():
             d.categories[name] = dict(pairs)
         for name in meta["values"]:
@@ -1108,15 +1133,15 @@ def load_partial(data: bytes) -> dict:
 def finish(
     kind: str,
     path: str,
-    partials: list[dict],
+    partials: list[dict[str, Any]],
     *,
-    columns: dict,
-    params: dict,
+    columns: dict[str, Any],
+    params: dict[str, Any],
     reference: Parsed | None = None,
     min_group_size: int = 30,
     memory_limit: str = "1GB",
     threads: int = 2,
-) -> tuple[dict, int]:
+) -> tuple[dict[str, Any], int]:
     """(the kernel's result, rows) from the partials of row ranges covering the Parquet file: counts add
     up; drift's crossing gaps are read by one more scan of the whole file (of their values only)."""
     rows = sum(p["rows"] for p in partials)
@@ -1149,15 +1174,15 @@ def compute(
     path: str,
     *,
     file_format: str,
-    columns: dict,
-    params: dict,
+    columns: dict[str, Any],
+    params: dict[str, Any],
     reference: Parsed | None = None,
     min_group_size: int = 30,
     memory_limit: str = "1GB",
     threads: int = 2,
     max_bytes: int | None = None,
     progress: Progress | None = None,
-) -> tuple[dict, int]:
+) -> tuple[dict[str, Any], int]:
     """(the kernel's result, rows read) for ``kind`` over the table at ``path``."""
     if kind not in KINDS:
         _fail("kind", f"{kind} evaluations are not computed out of core (only {', '.join(KINDS)})")

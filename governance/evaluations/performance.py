@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -75,7 +76,7 @@ def ks_groups(g: ScoreGroups) -> float | None:
     return float(min(np.max(np.abs(np.cumsum(g.pos) / P - np.cumsum(g.neg) / N)), 1.0))
 
 
-def _div(a, b):
+def _div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     out = np.zeros(np.broadcast(a, b).shape)
@@ -83,7 +84,7 @@ def _div(a, b):
     return out
 
 
-def validate_params(params: dict | None, parsed: Parsed) -> dict:
+def validate_params(params: dict[str, Any] | None, parsed: Parsed) -> dict[str, Any]:
     """The performance parameters used (defaults filled in), or ValidationFailed naming ``params.<key>``.
     Services call it before queueing so a queued input never fails on its parameters."""
     params = dict(params or {})
@@ -104,9 +105,10 @@ def validate_params(params: dict | None, parsed: Parsed) -> dict:
 KS_CELLS = 2048  # score cells of the KS bootstrap (exact when the scores have at most this many values)
 
 
-def _percentile_ci(values: np.ndarray, level: float, n_boot: int, method: str) -> dict:
+def _percentile_ci(values: np.ndarray, level: float, n_boot: int, method: str) -> dict[str, Any]:
     alpha = (1 - level) / 2
     v = values[np.isfinite(values)]
+    out: dict[str, Any]
     if len(v) == 0:
         out = {"lower": None, "upper": None}
     else:
@@ -134,7 +136,7 @@ def term_moments(terms: np.ndarray) -> TermMoments:
     return TermMoments(n=len(terms), mean=m, mu2=float(np.mean(d * d)), mu3=float(np.mean(d * d * d)))
 
 
-def _mean_ci(terms: np.ndarray | TermMoments, level: float, n_boot: int) -> dict:
+def _mean_ci(terms: np.ndarray | TermMoments, level: float, n_boot: int) -> dict[str, Any]:
     """Interval of a mean of per-row terms from their sufficient statistics (n, sum, and the second
     and third central moments): the bootstrap distribution of the mean has mean m, variance
     mu2 / n and skewness (mu3 / mu2^1.5) / sqrt(n); its quantiles are taken with the
@@ -173,7 +175,7 @@ def _bootstrap(
     n_boot: int,
     seed: int,
     level: float,
-) -> dict:
+) -> dict[str, Any]:
     """Seeded bootstrap intervals whose cost does not grow with n_boot x rows (docs/evaluations.md).
 
     Resampling n rows with replacement makes the resampled counts of any partition of the rows
@@ -254,7 +256,7 @@ class RocAccumulator:
         self.pos_before, self.neg_before = float(cp[-1]), float(cn[-1])
         self.seen += len(values)
 
-    def result(self) -> dict | None:
+    def result(self) -> dict[str, Any] | None:
         if self.P == 0 or self.N == 0:
             return None
         points = sorted({*self.kept.values(), (0, 0.0, 0.0, None)})  # (0, 0): no row positive
@@ -278,7 +280,7 @@ class RocAccumulator:
         }
 
 
-def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict | None:
+def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict[str, Any] | None:
     """The empirical ROC curve from the per-score counts, bounded to ``max_points`` points.
 
     The exact curve has one vertex per distinct score, taken from the highest score down (a row is
@@ -299,7 +301,7 @@ def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict |
     return acc.result()
 
 
-def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict]:
+def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.searchsorted(edges[1:-1], s, side="right")
     cnt = np.bincount(idx, minlength=bins)
@@ -308,7 +310,7 @@ def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict
     return calibration_rows(cnt, ssum, ysum)
 
 
-def calibration_rows(cnt: np.ndarray, ssum: np.ndarray, ysum: np.ndarray) -> list[dict]:
+def calibration_rows(cnt: np.ndarray, ssum: np.ndarray, ysum: np.ndarray) -> list[dict[str, Any]]:
     """The calibration table from each bin's row count, sum of scores and sum of labels."""
     bins = len(cnt)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -340,11 +342,11 @@ class PerformanceSummary:
     brier: TermMoments
     log_loss: TermMoments
     ks_cells: tuple[np.ndarray, np.ndarray, bool]
-    calibration: list[dict]
-    roc_curve: dict | None = None  # RocAccumulator.result()
+    calibration: list[dict[str, Any]]
+    roc_curve: dict[str, Any] | None = None  # RocAccumulator.result()
 
 
-def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
+def compute_performance(parsed: Parsed, *, params: dict[str, Any] | None = None) -> dict[str, Any]:
     if parsed.kind != "performance":
         raise ValidationFailed("parsed input is not a performance input", field="kind")
     p = validate_params(params, parsed)
@@ -378,7 +380,7 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
     return performance_result(summary, p)
 
 
-def performance_result(summary: PerformanceSummary, p: dict) -> dict:
+def performance_result(summary: PerformanceSummary, p: dict[str, Any]) -> dict[str, Any]:
     """The performance result (metrics, intervals, calibration) from its summary; ``p`` is the
     validated parameters (``_params``)."""
     n, n_pos = summary.n, summary.n_pos

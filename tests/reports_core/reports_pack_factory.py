@@ -329,6 +329,179 @@ def audit_events(count: int = 40) -> list[dict]:
     ]  # seq is 0-based, as in the log
 
 
+def oversight_record() -> dict:
+    """``pack["oversight"]``: two validations, findings in every state (one overdue, one risk acceptance
+    expired), the challenges they and an override raised, and two incidents (one overdue)."""
+    long = "The challenger model's out-of-time Gini on the 2025 vintage is materially lower than the champion's " * 2
+    findings = [
+        {
+            "id": f"FND-{i}",
+            "validation": "VAL-1" if i < 3 else "VAL-2",
+            "severity": severity,
+            "description": long if i == 2 else f"Finding {i}: {severity} issue in the scorecard's calibration.",
+            "owner": "Dana Developer (dana.developer)",
+            "raised_by": "Victor Validator (victor.validator)",
+            "raised_at": ts(10 + i),
+            "due_date": "2026-03-01" if i == 2 else "2026-09-30",
+            "status": status,
+            "unresolved": status != "closed",
+            "overdue": i == 2,
+            "evidence": ["audit seq 1234567", "audit seq 1234568"],
+            "answer": None if status == "open" else f"Answer to finding {i}: recalibrated on the 2025 vintage. " * 3,
+            "answered_by": None if status == "open" else "victor.validator",
+            "answered_at": None if status == "open" else ts(20 + i),
+            "history": [],
+        }
+        for i, (severity, status) in enumerate(
+            [
+                ("high", "closed"),
+                ("high", "open"),
+                ("medium", "remediation proposed"),
+                ("low", "risk accepted until 2026-01-31 (EXPIRED: unresolved again)"),
+            ],
+            start=1,
+        )
+    ]
+    challenges = [
+        {
+            "at": f["raised_at"],
+            "kind": "finding",
+            "ref": f["id"],
+            "challenger": f["raised_by"],
+            "challenge": f"{f['severity']} finding: {f['description']}",
+            "answer": f"{f['status']}: {f['answer']}" if f["answer"] else f"no answer yet ({f['status']})",
+            "answered_by": f["answered_by"],
+        }
+        for f in findings
+    ] + [
+        {
+            "at": ts(40),
+            "kind": "gate override",
+            "ref": "PR-12",
+            "challenger": "the policy's gates",
+            "challenge": "failing: disparate_impact_ratio, demographic_parity_difference, max_psi",
+            "answer": "signed past the gate: " + long,
+            "answered_by": "Rita Risk (rita.risk) (risk_officer)",
+        },
+        {
+            "at": ts(41),
+            "kind": "review flag",
+            "ref": "RF-3",
+            "challenger": "production monitoring (the policy's checks)",
+            "challenge": "EV-0004 breaches the production policy",
+            "breaches": [{"metric": "max_psi", "comparator": "<=", "threshold": 0.25, "value": 0.2722222222222222}],
+            "answer": "open: not resolved yet",
+            "answered_by": None,
+        },
+    ]
+    schedules = [
+        {
+            "id": f"MS-{i}",
+            "version": "2.1.0",
+            "kind": kind,
+            "cadence_days": 7 if kind == "performance" else 30,
+            "grace_hours": 24,
+            "starts_at": ts(1),
+            "responsible": "credit-pipeline",
+            "description": "Labelled outcomes of the previous month from the collections data warehouse, "
+            "joined on the application id. " * (2 if i == 1 else 1),
+            "status": "active" if i == 1 else "ended 2026-03-30T10:00:00.000000Z: replaced by the monthly check",
+            "received": 1234567,
+            "missed": 2,
+            "next_due_at": ts(36),
+            "periods": [
+                {
+                    "due_at": ts(1 + 7 * k),
+                    "status": "missed" if k in (2, 4) else "received",
+                    "evaluation": None if k in (2, 4) else f"EV-{1000 + k:04d}",
+                }
+                for k in range(1, 9)
+            ],
+            "missed_checks": [
+                {"due_at": ts(15), "flagged_at": ts(16), "status": "OPEN", "open": True},
+                {
+                    "due_at": ts(29),
+                    "flagged_at": ts(30),
+                    "status": "resolved by rita.risk: the warehouse load failed; rerun and posted late. " * 2,
+                    "open": False,
+                },
+            ],
+        }
+        for i, kind in ((1, "performance"), (2, "drift"))
+    ]
+    plan = {
+        "revision": 3,
+        "updated_at": ts(20),
+        "updated_by": "rita.risk",
+        "narrative": {
+            "monitored": "Approval rate, default rate by vintage, population stability of every input, "
+            "disparate impact by sex and age band. " * 2,
+            "data_collection": "Monthly extract of decisions and outcomes from the collections warehouse.",
+            "responsibilities": "Model owner reviews monthly; the risk officer escalates breaches to the committee.",
+            "thresholds": "PSI above 0.25 on any input, AUC below 0.70, disparate impact below 0.80.",
+            "review_cadence": "Annually, and after every material change.",
+        },
+        "schedules": schedules,
+    }
+    return {
+        "monitoring": schedules,
+        "pmm_plan": plan,
+        "as_of_date": "2026-04-02",
+        "revalidation": {
+            "interval_months": 12,
+            "interval_source": "tier 1 default",
+            "last_validated": "2026-03-18",
+            "next_due": "2027-03-18",
+            "status": "due in 350 day(s)",
+            "flags": [{"raised_at": ts(5), "due_on": "2026-03-01", "resolution": "validation 2 completed"}],
+        },
+        "validations": [
+            {
+                "id": f"VAL-{i}",
+                "scope": long if i == 2 else "Initial validation: conceptual soundness and outcomes analysis.",
+                "validator": "Victor Validator (victor.validator)",
+                "started_on": "2026-02-01",
+                "completed_on": "2026-03-18" if i == 1 else None,
+                "conclusion": "fit with conditions" if i == 1 else "in progress",
+                "summary": "Fit for use provided the age-band disparity is monitored monthly." if i == 1 else None,
+                "findings": [f["id"] for f in findings if f["validation"] == f"VAL-{i}"],
+            }
+            for i in (1, 2)
+        ],
+        "findings": findings,
+        "open_findings": {"high": 1, "medium": 1, "low": 1},
+        "overdue_findings": ["FND-2"],
+        "challenges": challenges,
+        "incidents": [
+            {
+                "id": f"INC-{i}",
+                "description": long,
+                "occurred_at": ts(30),
+                "aware_at": ts(31),
+                "category": "general",
+                "rule": "Art. 73(2): 15 days after awareness",
+                "reporting_deadline": ts(46),
+                "affected_persons": "About 120 credit applicants at the Northern branch.",
+                "causal_link": "The scorecard scored a defaulted feature value; refusals followed its scores.",
+                "recorded_by": "Rita Risk (rita.risk)",
+                "status": "reported on time" if i == 1 else "OVERDUE",
+                "reports": [
+                    {
+                        "kind": "initial",
+                        "submitted_at": ts(33),
+                        "authority": "Bundesnetzagentur market surveillance authority",
+                        "reference": "MSA-2026-000123",
+                        "recorded_by": "rita.risk",
+                    }
+                ]
+                if i == 1
+                else [],
+            }
+            for i in (1, 2)
+        ],
+    }
+
+
 def make_pack(
     regime: str = "sr11-7", *, n_evaluations: int = 6, n_audit: int = 40, as_of_seq: int | None = None
 ) -> dict:
@@ -589,16 +762,6 @@ def make_pack(
                 },
             ],
         },
-        "findings": [
-            {
-                "id": "F-01",
-                "severity": "medium",
-                "description": "Duration drift above limit",
-                "owner": "jonas.weber@bank.example",
-                "due_date": "2026-06-30",
-                "status": "open",
-            }
-        ],
         "risks": [
             {
                 "hazard": "Indirect age discrimination",
@@ -610,7 +773,7 @@ def make_pack(
                 "owner": "claire.dubois@bank.example",
             }
         ],
-        "incidents": [],
+        "oversight": oversight_record(),
         "retention": {
             "storage_location": "s3://mlgov-packs (object lock)",
             "retain_until": "2036-04-02",

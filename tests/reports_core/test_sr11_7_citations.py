@@ -5,7 +5,8 @@ are transcribed in ``governance/reports/sources/sr11_7_2011.json``. This test li
 reference in the outlines, the narrative catalogue, the block catalogue and the renderer's own text, and
 checks each one: the section exists, and each label in brackets is either one of that section's printed
 headings, a heading followed by ``: <topic>`` transcribed under it, or a topic transcribed for the section.
-A quotation attributed to SR 11-7 must be a transcribed passage, word for word.
+A quotation attributed to SR 11-7 must be a transcribed passage, word for word, and the passage must be marked
+confirmed: checked against the copy of the letter named in the transcription's ``source``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ from governance.reports.outlines import BLOCKS, available_regimes, load_outline
 ROOT = Path(__file__).resolve().parents[2]
 LETTER = json.loads((ROOT / "governance/reports/sources/sr11_7_2011.json").read_text())
 SECTIONS = LETTER["sections"]
-TOPICS = {(t["section"], t["heading"], t["label"]) for t in LETTER["topics"]}
-PASSAGES = [t["passage"] for t in LETTER["topics"] if "passage" in t]
+CONFIRMED = "confirmed"
+UNVERIFIED = "unverified: cited by section only"
+# Only topics checked word for word against the source copy of the letter may be cited by label or quoted;
+# an unverified one is cited by its section alone.
+TOPICS = {(t["section"], t["heading"], t["label"]) for t in LETTER["topics"] if t["checked"] == CONFIRMED}
+PASSAGES = [t["passage"] for t in LETTER["topics"] if "passage" in t and t["checked"] == CONFIRMED]
 MARK = "SR 11-7 \u00a7"
+QUOTE = re.compile(r"[\"\u201c]([^\"\u201d]{12,})[\"\u201d]")
 
 
 def _strings(value):
@@ -62,6 +68,27 @@ def _texts() -> list[tuple[str, str]]:
 
 
 TEXTS = _texts()
+
+
+def _quoting_texts() -> list[tuple[str, str]]:
+    """(where, text) of every piece of pack text that could quote the letter: all of the SR 11-7 outline and
+    anything else the packs print that names SR 11-7, with or without a section sign."""
+    found = [(f"sr11-7 outline {i}", text) for i, text in enumerate(_strings(load_outline("sr11-7")))]
+    for regime in available_regimes():
+        found += [(f"{regime} outline", text) for text in _strings(load_outline(regime)) if "SR 11-7" in text]
+    for entry in narratives.CATALOGUE:
+        found += [(f"narrative {entry.key}", text) for text in (entry.label, entry.help) if "SR 11-7" in text]
+    found += [(f"block {name}", text) for name, text in BLOCKS.items() if "SR 11-7" in text]
+    for path in sorted((ROOT / "governance/reports").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "SR 11-7" in node.value:
+                found.append((f"{path.relative_to(ROOT)}:{node.lineno}", node.value))
+    return found
+
+
+QUOTING_TEXTS = _quoting_texts()
 
 
 def _balanced(text: str, i: int) -> tuple[str, int]:
@@ -137,10 +164,41 @@ def test_reference_matches_the_2011_letter(where, text):
     assert problems == [], f"{where}: {text!r}"
 
 
+def quotation_problems(text: str) -> list[str]:
+    """Quotations in ``text`` that are not part of a passage confirmed against the letter's text."""
+    return [quote for quote in QUOTE.findall(text) if not any(quote in passage for passage in PASSAGES)]
+
+
 @pytest.mark.parametrize(("where", "text"), TEXTS, ids=[w for w, _t in TEXTS])
 def test_quotations_attributed_to_sr11_7_are_word_for_word(where, text):
-    for quote in re.findall(r"[\"\u201c]([^\"\u201d]{12,})[\"\u201d]", text):
-        assert any(quote in passage for passage in PASSAGES), f"{where}: {quote!r} is not in the letter's text"
+    assert quotation_problems(text) == [], f"{where}: not a confirmed passage of the letter"
+
+
+def test_every_quotation_the_packs_print_is_a_confirmed_passage():
+    """Wider than the test above: any text of the SR 11-7 outline, and any pack text naming SR 11-7 even
+    without a section sign, may quote only passages marked confirmed."""
+    assert len(QUOTING_TEXTS) >= len(TEXTS)
+    problems = [(where, q) for where, text in QUOTING_TEXTS for q in quotation_problems(text)]
+    assert problems == []
+
+
+def test_every_passage_is_checked_against_a_named_copy_of_the_letter():
+    source = LETTER["source"]
+    assert source["repository"] and source["path"]
+    assert re.fullmatch(r"[0-9a-f]{40}", source["commit"])
+    for topic in LETTER["topics"]:
+        assert topic["checked"] in (CONFIRMED, UNVERIFIED), topic["label"]
+        assert ("passage" in topic) != ("basis" in topic), topic["label"]
+        assert topic["located"].startswith(f"\u00a7{topic['section']}"), topic["label"]
+        heading = topic["heading"]
+        assert heading is None or heading in SECTIONS[topic["section"]]["headings"], topic["label"]
+        if topic["checked"] == UNVERIFIED:
+            assert "passage" not in topic or topic["passage"] not in PASSAGES
+
+
+def test_section_iv_has_the_letters_two_headings():
+    assert SECTIONS["IV"]["headings"] == ["Model Development and Implementation", "Model Use"]
+    assert [s for s, v in SECTIONS.items() if v["headings"]] == ["IV", "V", "VI"]
 
 
 def test_section_titles_in_the_citation_table_are_the_letters():
@@ -156,6 +214,15 @@ def test_section_titles_in_the_citation_table_are_the_letters():
 
 
 def test_the_checker_refuses_what_the_letter_does_not_have():
+    # The wording transcribed from memory before the letter was read: not the letter's.
+    recalled = (
+        'SR 11-7 \u00a7IV: "evaluated to show the model is performing as intended; to demonstrate that it is '
+        'accurate, robust, and stable"'
+    )
+    assert quotation_problems(recalled)
+    assert not quotation_problems(
+        'SR 11-7 \u00a7IV: "evaluated to determine whether the model is performing as intended"'
+    )
     assert label_problem("VIII", None)
     assert label_problem("V", "element 2: process verification")
     assert label_problem("VI", "Internal Audit: event log")

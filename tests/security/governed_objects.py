@@ -41,8 +41,10 @@ def make_objects(settings, *, developer, auditor, risk_officer, pipeline, valida
             by=ADMIN, link=link, alias="champion", version=None, reason="Test of the admin action."
         )
     oversight = _oversight(version, developer=developer, risk_officer=risk_officer, validator=validator)
+    imported = _mlflow_import(link)
     return {
         **oversight,
+        "mlflow_bridge.mlflowversionimport": imported.pk,
         "version": version,
         "request": req,
         "fresh_request": lambda: workflow.request(
@@ -59,8 +61,9 @@ def make_objects(settings, *, developer, auditor, risk_officer, pipeline, valida
 
 
 def _oversight(version, *, developer, risk_officer, validator) -> dict:
-    """A validation with a finding, a serious incident and a post-market plan (monitoring schedules
-    need a version in production, which the matrix's version is not)."""
+    """A validation with a finding, a serious incident and a post-market plan; a committee, a monitoring
+    schedule and a missed check on a production version of another model (the matrix's version stays in
+    development)."""
     import datetime as dt
 
     from django.utils import timezone
@@ -96,10 +99,95 @@ def _oversight(version, *, developer, risk_officer, validator) -> dict:
         thresholds="AUC below 0.70 or max PSI above 0.2 raises a review flag.",
     )
     return {
+        **_governance_in_production(developer=developer, risk_officer=risk_officer, validator=validator),
         "oversight.validation": validation.pk,
         "oversight.finding": finding.pk,
         "oversight.seriousincident": incident.pk,
         "oversight.postmarketplan": plan.pk,
+    }
+
+
+def _mlflow_import(link):
+    """An MLflow version imported through the bridge's service, with the facts a sync would have read
+    from MLflow given directly (the service's ``facts=``): no MLflow server is needed for the rows
+    that only read or address the import."""
+    import datetime as dt
+
+    from governance.integrations.mlflow import services as mlflow_services
+    from tests.factories.accounts import ADMIN
+
+    facts = mlflow_services.VersionFacts(
+        version="1",
+        status="READY",
+        run_id="0123456789abcdef0123456789abcdef",
+        source="mlflow-artifacts:/1/0123456789abcdef0123456789abcdef/artifacts/model",
+        download_uri="mlflow-artifacts:/1/0123456789abcdef0123456789abcdef/artifacts/model",
+        git_commit="0123456789abcdef0123456789abcdef01234567",
+        parameters={"C": "1.0"},
+        datasets=[],
+        manifest=mlflow_services.ArtifactManifest(
+            files=[{"path": "model.pkl", "size": 3, "sha256": "ab" * 32}], framework="sklearn"
+        ),
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+    return mlflow_services.mlflow_version_import(by=ADMIN, link=link, version="1", facts=facts)
+
+
+def _governance_in_production(*, developer, risk_officer, validator) -> dict:
+    """A version of its own model moved to production by the workflow, with a committee for that model,
+    a monitoring schedule that started ten days ago (weekly, one day's grace) and the missed check the
+    beat's flagging raised for its first week."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from governance.accounts.principal import Principal
+    from governance.oversight import services
+    from governance.oversight.models import MonitoringSchedule
+    from governance.workflow import committees
+    from tests.factories import workflow
+    from tests.factories.accounts import as_user
+    from tests.factories.registry import model_version
+
+    version = model_version(user=developer)
+    workflow.good_evidence(version)
+    workflow.approve(workflow.request(version, developer, "staging"), validator)
+    req = workflow.request(version, developer, "production")
+    workflow.approve(req, validator)
+    workflow.approve(req, risk_officer)
+    committee = committees.committee_create(
+        by=as_user(risk_officer),
+        name=f"Production committee of {version.model.name}",
+        target_stage="production",
+        model=version.model,
+        quorum=2,
+        members=[{"user": validator, "role": "validator"}, {"user": risk_officer, "role": "risk_officer"}],
+    )
+
+    def weekly():
+        return services.monitoring_schedule_create(
+            by=as_user(risk_officer),
+            version=version,
+            kind="performance",
+            cadence_days=7,
+            grace_hours=24,
+            starts_at=timezone.now() - dt.timedelta(days=10),
+            description="Weekly AUC on the labelled applications of the week.",
+        )
+
+    def active_schedule() -> int:
+        """The version's active performance schedule, a new one once the last has been ended."""
+        current = MonitoringSchedule.objects.filter(model_version=version, kind="performance", is_active=True).first()
+        return (current or weekly()).pk
+
+    schedule = weekly()
+    missed = services.missed_checks_flag(by=Principal.system("celery:oversight.flag_missed_checks", auth="celery"))
+    assert [m.schedule_id for m in missed] == [schedule.pk]
+    return {
+        "workflow.committee": committee.pk,
+        "oversight.monitoringschedule": schedule.pk,
+        "oversight.missedcheck": missed[0].pk,
+        "oversight.active_schedule": active_schedule,
     }
 
 

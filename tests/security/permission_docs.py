@@ -14,7 +14,8 @@ and `tests/security/test_admin_permission_matrix.py`); a change to either fails
 `.venv/bin/python -m tests.security.permission_docs docs/permissions.md`.
 
 Every API route is called by each role with an API token, on real objects made through the
-services, with an empty body (the signing routes with a complete one): 200/201/202 = allowed,
+services, with an empty body (the signing routes, revising a committee, ending a monitoring
+schedule and resolving a missed check with a complete one): 200/201/202 = allowed,
 400 = allowed but the empty body is refused, 403 = the role may not, 404 = the object does not
 exist (or is not the role's to see), 409 = allowed but the object's state refuses it (a pack not
 generated yet), 503 = allowed and MLflow is unreachable. No credentials, an expired or revoked

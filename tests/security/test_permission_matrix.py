@@ -9,13 +9,15 @@ the public verifier endpoints listed in ``PUBLIC``.
 
 Where the service decides (signing, withdrawing, webhook subscriptions), validation of the body
 may come before the refusal: those rows say 400 for everyone with an empty body, so the signing
-routes are exercised with complete bodies (``SIGNING_BODIES``). Rows with ``{id}`` address a
-real object made through the services (``tests/security/governed_objects.py``): model, version,
-request, evaluation, documentation pack (queued: its files answer 409), webhook subscription and
-delivery, MLflow link (pointing at a closed port: a sync answers 503) and flag, validation,
-finding, serious incident, post-market plan. The committee, monitoring-schedule, missed-check
-and MLflow-import rows still address id 999999 (404 for whoever may look): no object is made
-for them yet.
+routes are exercised with complete bodies (``SIGNING_BODIES``), and so are revising a committee,
+ending a monitoring schedule and resolving a missed check (``ACTION_BODIES``). Every row with
+``{id}`` addresses a real object made through the services (``tests/security/governed_objects.py``;
+a route with ``{id}`` and no object fails the test): model, version, request, evaluation,
+documentation pack (queued: its files answer 409), webhook subscription and delivery, MLflow link
+(pointing at a closed port: a sync answers 503), flag and version import (imported by the bridge's
+service from the facts a sync reads, so no MLflow server is needed), validation, finding, serious
+incident, post-market plan, and, on a production version of another model, a committee, a
+monitoring schedule and the missed check flagged for its first week.
 The admin's actions and views have their own matrix (``test_admin_permission_matrix.py``), and
 ``test_every_urlconf_route_is_in_the_schema_and_the_matrix`` checks the URLconf itself.
 """
@@ -52,6 +54,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/reports/{id}/"): (403, 403, 200, 200, 403),
     ("GET", "/api/v1/reports/{id}/bundle/"): (403, 403, 409, 409, 403),
     ("GET", "/api/v1/reports/{id}/pdf/"): (403, 403, 409, 409, 403),
+    ("GET", "/api/v1/reports/inventory/"): (403, 403, 200, 200, 403),
     ("GET", "/api/v1/versions/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/reference/"): (200, 200, 200, 200, 200),
@@ -78,8 +81,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/api/v1/webhooks/subscriptions/{id}/disable/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/webhooks/subscriptions/{id}/enable/"): (403, 403, 409, 403, 403),
     ("POST", "/api/v1/webhooks/subscriptions/{id}/rotate-secret/"): (403, 403, 200, 403, 403),
-    # Oversight and MLflow: empty POST bodies are refused by their services (400); MLflow imports
-    # have no object made yet ({id} 999999: 404).
+    # Oversight and MLflow: empty POST bodies are refused by their services (400).
     ("GET", "/api/v1/findings/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/findings/{id}/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/incidents/"): (200, 200, 200, 200, 403),
@@ -87,7 +89,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/mlflow/flags/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/flags/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/imports/"): (200, 200, 200, 200, 200),
-    ("GET", "/api/v1/mlflow/imports/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/mlflow/imports/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/links/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/links/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/mlflow/links/{id}/alias-history/"): (200, 200, 200, 200, 200),
@@ -110,21 +112,21 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/api/v1/revalidation/intervals/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/validations/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/validations/{id}/complete/"): (400, 400, 400, 400, 400),
-    # Committees, monitoring and post-market plans (committee, schedule and missed-check {id}: 999999).
+    # Committees, monitoring and post-market plans (revise, end and resolve with complete bodies).
     ("GET", "/api/v1/committees/"): (200, 200, 200, 200, 403),
-    ("GET", "/api/v1/committees/{id}/"): (404, 404, 404, 404, 403),
+    ("GET", "/api/v1/committees/{id}/"): (200, 200, 200, 200, 403),
     ("GET", "/api/v1/monitoring/missed-checks/"): (200, 200, 200, 200, 200),
-    ("GET", "/api/v1/monitoring/missed-checks/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/monitoring/missed-checks/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/monitoring/schedules/"): (200, 200, 200, 200, 200),
-    ("GET", "/api/v1/monitoring/schedules/{id}/"): (404, 404, 404, 404, 404),
+    ("GET", "/api/v1/monitoring/schedules/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/post-market-plans/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/post-market-plans/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/series/"): (200, 200, 200, 200, 200),
     ("POST", "/api/v1/committees/"): (400, 400, 400, 400, 400),
-    ("POST", "/api/v1/committees/{id}/revise/"): (404, 404, 404, 404, 404),
-    ("POST", "/api/v1/monitoring/missed-checks/{id}/resolve/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/committees/{id}/revise/"): (403, 403, 200, 403, 403),
+    ("POST", "/api/v1/monitoring/missed-checks/{id}/resolve/"): (403, 403, 200, 403, 403),
     ("POST", "/api/v1/monitoring/schedules/"): (400, 400, 400, 400, 400),
-    ("POST", "/api/v1/monitoring/schedules/{id}/end/"): (404, 404, 404, 404, 404),
+    ("POST", "/api/v1/monitoring/schedules/{id}/end/"): (403, 200, 200, 403, 403),
     ("POST", "/api/v1/post-market-plans/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/promotions/{id}/recuse/"): (400, 400, 400, 400, 400),
 }
@@ -141,6 +143,16 @@ SIGNING_BODIES = {
     "/api/v1/promotions/{id}/reject/": {"justification": "Not convinced.", "password": "PASSWORD"},
     "/api/v1/promotions/{id}/withdraw/": {"reason": "Superseded by a retrain."},
 }
+
+# Routes whose empty body is refused before the role rule (400 for everyone) are called with a
+# complete body, so their rows say who may act. Ending a schedule is allowed to two roles: each role
+# gets the version's active schedule (a new one once the last was ended), never a 409 from the last.
+ACTION_BODIES = {
+    "/api/v1/committees/{id}/revise/": {"reason": "One approval is enough for this model.", "quorum": 1},
+    "/api/v1/monitoring/missed-checks/{id}/resolve/": {"resolution": "Label feed outage; the check was re-run."},
+    "/api/v1/monitoring/schedules/{id}/end/": {"reason": "Replaced by a daily drift check."},
+}
+FRESH_OBJECTS = {"/api/v1/monitoring/schedules/{id}/end/": "oversight.active_schedule"}
 
 pytestmark = pytest.mark.django_db
 
@@ -220,6 +232,7 @@ def objects(settings, developer, validator, auditor, risk_officer, pipeline):
 
     return {
         "fresh_request": fresh_request,
+        "fresh": {path: made[key] for path, key in FRESH_OBJECTS.items()},
         "/api/v1/models/{id}/": version.model_id,
         "/api/v1/versions/{id}/": version.pk,
         "/api/v1/promotions/{id}/": made["request"].pk,
@@ -233,17 +246,27 @@ def objects(settings, developer, validator, auditor, risk_officer, pipeline):
         "/api/v1/findings/{id}/": made["oversight.finding"],
         "/api/v1/incidents/{id}/": made["oversight.seriousincident"],
         "/api/v1/post-market-plans/{id}/": made["oversight.postmarketplan"],
+        "/api/v1/committees/{id}/": made["workflow.committee"],
+        "/api/v1/monitoring/schedules/{id}/": made["oversight.monitoringschedule"],
+        "/api/v1/monitoring/missed-checks/{id}/": made["oversight.missedcheck"],
+        "/api/v1/mlflow/imports/{id}/": made["mlflow_bridge.mlflowversionimport"],
     }
 
 
 def _url(path: str, objects: dict) -> str:
     if path in SIGNING_BODIES:
         return path.replace("{id}", str(objects["fresh_request"]()))
+    if path in objects["fresh"]:
+        return path.replace("{id}", str(objects["fresh"][path]()))
     for prefix, pk in objects.items():
+        if not prefix.startswith("/"):
+            continue
         stem = prefix.removesuffix("{id}/")
         if path.startswith(stem + "{id}/"):
             return path.replace("{id}", str(pk))
-    return path.replace("{id}", "999999")
+    if "{id}" not in path:
+        return path
+    raise AssertionError(f"{path}: no object made for this route (tests/security/governed_objects.py)")
 
 
 def _client(who: str, users: dict) -> APIClient:
@@ -279,7 +302,8 @@ def _request(client: APIClient, method: str, url: str, path: str = ""):
         return client.get(url)
     from tests.factories.accounts import PASSWORD
 
-    body = {k: PASSWORD if v == "PASSWORD" else v for k, v in SIGNING_BODIES.get(path, {}).items()}
+    template = SIGNING_BODIES.get(path) or ACTION_BODIES.get(path, {})
+    body = {k: PASSWORD if v == "PASSWORD" else v for k, v in template.items()}
     return getattr(client, method.lower())(url, body, format="json")
 
 
@@ -305,7 +329,7 @@ def test_the_matrix(objects, users, settings):
         url = _url(path, objects)
         row = []
         for index, who in enumerate(ROLES):
-            if path in SIGNING_BODIES:
+            if path in SIGNING_BODIES or path in objects["fresh"]:
                 url = _url(path, objects)
             status = _request(clients[who], method, url, path).status_code
             row.append(status)

@@ -99,6 +99,17 @@ BLOCKS: dict[str, str] = {
     "header]], empty_text.",
     "static_table": "A fixed table from the outline. Options: columns [headers], rows [[cells]].",
     "note": "A fixed explanatory note. Option: text.",
+    "validation_history": "Revalidation interval, last and next validation, revalidation flags; every validation "
+    "(validator, dates, conclusion, scope) and every finding with its status and answer as of the pack's seq, "
+    "overdue ones marked.",
+    "ongoing_monitoring": "The version's monitoring schedules, their latest checks and results, missed checks and "
+    "their resolution (NOT PROVIDED, naming who provides it, when the version has no schedule).",
+    "effective_challenge": "Who challenged what and the answer: validation findings, gate overrides, rejections "
+    "and review-flag resolutions.",
+    "pmm_plan": "The post-market monitoring plan's text and the schedules carrying it out (Art. 72; NOT PROVIDED, "
+    "naming who provides it, for a high-risk model without a plan).",
+    "incident_register": "Serious incidents of the version: what happened, awareness, the Art. 73 rule and "
+    "deadline, deadline status and the reports sent.",
 }
 
 

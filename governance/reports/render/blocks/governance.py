@@ -141,8 +141,9 @@ def independence_check(ctx):
         ctx.kv_table(rows),
         ctx.p(
             "This check compares user accounts only. It does not establish the independence that SR 11-7 \u00a7V "
-            "(independence) asks for (separation of incentives, competence and influence); that is the validator's "
-            "statement below.",
+            "(independence) describes (validation by people who are not responsible for development or use and "
+            "have no stake in whether the model is found valid, with appropriate incentives, competence and "
+            "influence); that is the validator's statement below.",
             "small",
         ),
         Spacer(1, 6),
