@@ -1,16 +1,22 @@
 """Read-only admin for the log: browse and filter, never change."""
 
+from __future__ import annotations
+
 import base64
 import json
 from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin
 from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.views.main import PAGE_VAR
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from audit.context import ACTOR_TYPES
 from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditPendingEvent, AuditVerification
@@ -19,8 +25,15 @@ from audit.registry import EXTERNAL_NAMESPACE, service_event_types
 STALE_CHECKPOINT_SECONDS = 15 * 60
 MAX_FILTER_CHOICES = 200
 
+if TYPE_CHECKING:  # django-stubs types these as generics; at run time they are not subscriptable
+    _EventPaginator = Paginator[AuditEvent]
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _EventPaginator = Paginator
+    _ModelAdmin = admin.ModelAdmin
 
-class LogPaginator(Paginator):
+
+class LogPaginator(_EventPaginator):
     """Pages of the log that never count the table (a 10M-entry log must page in milliseconds).
 
     Unfiltered, the number of entries is the head row's size (seq runs gaplessly from 0), and a
@@ -32,19 +45,20 @@ class LogPaginator(Paginator):
 
     LOOKAHEAD_PAGES = 10
 
-    def __init__(self, object_list, per_page, *, page_number: int = 1, **kwargs):
+    def __init__(self, object_list: QuerySet[AuditEvent], per_page: int, *, page_number: int = 1, **kwargs: Any):
         super().__init__(object_list, per_page, **kwargs)
+        self.queryset = object_list  # object_list, typed as the queryset it is
         self.page_number = max(page_number, 1)
         self.is_lower_bound = False
 
     @property
     def _unfiltered(self) -> bool:
-        return not self.object_list.query.where
+        return not self.queryset.query.where
 
     @property
     def _seq_order(self) -> str | None:
         """``asc`` or ``desc`` when the pages are ordered by seq alone, else None."""
-        order = [str(o) for o in self.object_list.query.order_by]
+        order = [str(o) for o in self.queryset.query.order_by]
         if order and order[0] in ("seq", "pk"):
             return "asc"
         if order and order[0] in ("-seq", "-pk"):
@@ -58,7 +72,7 @@ class LogPaginator(Paginator):
             return head.size if head else 0
         offset = (self.page_number - 1) * self.per_page
         window = self.per_page * self.LOOKAHEAD_PAGES
-        found = len(self.object_list.values_list("pk", flat=True)[offset : offset + window + 1])
+        found = len(self.queryset.values_list("pk", flat=True)[offset : offset + window + 1])
         if found > window:
             self.is_lower_bound = True
             return offset + window
@@ -66,16 +80,18 @@ class LogPaginator(Paginator):
             return offset  # past the end: page() refuses the number, as for any paginator
         return offset + found
 
-    def page(self, number):
+    def page(self, number: int | str) -> Page[AuditEvent]:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         order = self._seq_order
         if self._unfiltered and order is not None:
             if order == "desc":
-                rows = self.object_list.filter(seq__lt=self.count - bottom)[: self.per_page]
+                rows = self.queryset.filter(seq__lt=self.count - bottom)[: self.per_page]
             else:
-                rows = self.object_list.filter(seq__gte=bottom)[: self.per_page]
-            return self._get_page(rows, number, self)
+                rows = self.queryset.filter(seq__gte=bottom)[: self.per_page]
+            # Paginator._get_page is Django's hook for the Page class to use; django-stubs omits it.
+            page: Page[AuditEvent] = self._get_page(rows, number, self)  # type: ignore[attr-defined]
+            return page
         return super().page(number)
 
 
@@ -104,11 +120,11 @@ class ActionFilter(admin.SimpleListFilter):
     REFUSALS = "*.denied"
     EXTERNAL = f"{EXTERNAL_NAMESPACE}.*"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         choices = [(self.REFUSALS, "refusals (<action>.denied)"), (self.EXTERNAL, "sent by pipelines (external.*)")]
         return choices + [(action, action) for action in sorted(service_event_types())]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if not value:
             return queryset
@@ -123,10 +139,10 @@ class ActorTypeFilter(admin.SimpleListFilter):
     title = "actor type"
     parameter_name = "actor_type"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [(kind, kind) for kind in ACTOR_TYPES]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(actor_type=self.value()) if self.value() else queryset
 
 
@@ -136,14 +152,25 @@ class ObjectTypeFilter(admin.SimpleListFilter):
     title = "object type"
     parameter_name = "object_type"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [(kind, kind) for kind in _distinct_by_index("object_type")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(object_type=self.value()) if self.value() else queryset
 
 
-def log_status() -> dict:
+class LogStatus(TypedDict):
+    origin: str
+    size: int
+    pending: int
+    checkpoint: AuditCheckpoint | None
+    checkpoint_age_seconds: int | None
+    unsigned_entries: int
+    checkpoint_stale: bool
+    verification: AuditVerification | None
+
+
+def log_status() -> LogStatus:
     """What the audit page shows above the list: size, latest checkpoint and its age, last verification."""
     head = AuditHead.objects.get(pk=1)
     checkpoint = AuditCheckpoint.objects.order_by("-size").first()
@@ -156,24 +183,25 @@ def log_status() -> dict:
         "checkpoint": checkpoint,
         "checkpoint_age_seconds": int(age) if age is not None else None,
         "unsigned_entries": head.size - (checkpoint.size if checkpoint else 0),
-        "checkpoint_stale": checkpoint is None or (head.size > checkpoint.size and age > STALE_CHECKPOINT_SECONDS),
+        "checkpoint_stale": checkpoint is None
+        or (head.size > checkpoint.size and age is not None and age > STALE_CHECKPOINT_SECONDS),
         "verification": verification,
     }
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(_ModelAdmin):
     """For records that are only ever read in the admin (the log, signatures, history)."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_actions(self, request):
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """Only the actions an admin declares (each goes through its service); never the bulk delete."""
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -207,10 +235,17 @@ class AuditEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     change_list_template = "admin/audit/auditevent/change_list.html"
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return super().changelist_view(request, {**(extra_context or {}), "log_status": log_status()})
 
-    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> LogPaginator:
         try:
             number = int(request.GET.get(PAGE_VAR, 1))
         except ValueError:
@@ -220,15 +255,15 @@ class AuditEventAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description="actor", ordering="actor_username")
-    def actor_display(self, obj):
+    def actor_display(self, obj: AuditEvent) -> str:
         return f"{obj.actor_username or obj.actor_id} ({obj.actor_type})"
 
     @admin.display(description="leaf hash (base64)")
-    def leaf_hash_b64(self, obj):
+    def leaf_hash_b64(self, obj: AuditEvent) -> str:
         return base64.b64encode(bytes(obj.leaf_hash)).decode()
 
     @admin.display(description="record (exact hashed bytes, pretty-printed)")
-    def pretty_record(self, obj):
+    def pretty_record(self, obj: AuditEvent) -> SafeString:
         return format_html(
             "<pre style='white-space:pre-wrap'>{}</pre>",
             json.dumps(obj.record_json, indent=2, ensure_ascii=False, sort_keys=True),
@@ -267,10 +302,11 @@ class AuditPendingEventAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     @admin.display(description="action")
-    def action(self, obj):
-        return obj.parts["action"]
+    def action(self, obj: AuditPendingEvent) -> str:
+        action: str = obj.parts["action"]
+        return action
 
     @admin.display(description="target")
-    def target(self, obj):
+    def target(self, obj: AuditPendingEvent) -> str:
         target = obj.parts["object"]
         return f"{target.get('type')}:{target.get('id')}"

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import signals
 from audit.keys import signers_for, verifier_keys_for
-from audit.merkle import CompactRange, consistency_proof, inclusion_proof, node_id, root_at
+from audit.merkle import CompactRange, Fetch, Node, consistency_proof, inclusion_proof, node_id, root_at
 from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
 from audit.notes import checkpoint_body, sign_note
 from audit.services import audit_pending_sequence
@@ -98,25 +100,41 @@ class Prefetched:
     """Collects the stored nodes several proof computations need, reads them in one go (two
     queries), then serves them: a proof plus its roots costs two queries, not one per call."""
 
-    def __init__(self, *plans):
-        wanted: set[tuple[int, int]] = set()
+    def __init__(self, *plans: Callable[[Fetch], object]):
+        wanted: set[Node] = set()
 
-        def record(nodes):
+        def record(nodes: list[Node]) -> dict[Node, bytes]:
             wanted.update(nodes)
             return dict.fromkeys(nodes, bytes(32))
 
         for plan in plans:
             plan(record)
         ordered = sorted(wanted)
-        self.nodes = {}
+        self.nodes: dict[Node, bytes] = {}
         for start in range(0, len(ordered), FETCH_CHUNK):  # stay under the database's parameter limit
             self.nodes.update(fetch_nodes(ordered[start : start + FETCH_CHUNK]))
 
-    def __call__(self, nodes):
+    def __call__(self, nodes: list[Node]) -> dict[Node, bytes]:
         return {node: self.nodes[node] for node in nodes}
 
 
-def inclusion(seq: int, size: int) -> dict:
+class InclusionProof(TypedDict):
+    seq: int
+    tree_size: int
+    leaf_hash: str
+    proof: list[str]
+    root: str
+
+
+class ConsistencyProof(TypedDict):
+    first: int
+    second: int
+    proof: list[str]
+    first_root: str
+    second_root: str
+
+
+def inclusion(seq: int, size: int) -> InclusionProof:
     log_size = head().size
     if size < 1 or size > log_size:
         raise ProofRequestInvalid(f"tree size must be between 1 and the log size {log_size}", field="size")
@@ -133,7 +151,7 @@ def inclusion(seq: int, size: int) -> dict:
     }
 
 
-def consistency(first: int, second: int) -> dict:
+def consistency(first: int, second: int) -> ConsistencyProof:
     if not 0 <= first <= second:
         raise ProofRequestInvalid("need 0 <= first <= second", field="first")
     log_size = head().size
@@ -152,7 +170,9 @@ def consistency(first: int, second: int) -> dict:
     }
 
 
-def checkpoint_payload(checkpoint: AuditCheckpoint) -> dict:
+def checkpoint_payload(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    """The checkpoint as the API and the ``audit.checkpoint_signed`` webhook send it (callers may
+    re-encode ``created_at``, hence a plain dict)."""
     return {
         "size": checkpoint.size,
         "root": _b64(bytes(checkpoint.root)),

@@ -6,12 +6,12 @@ layout at its root). Entries are streamed from the database, never loaded whole.
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, TypedDict
 
 from audit.checkpoints import checkpoint_create, checkpoint_payload, head, latest_checkpoint, public_keys
 from audit.models import AuditCheckpoint, AuditEvent
@@ -46,7 +46,19 @@ def _entries(limit: int) -> Iterator[bytes]:
         yield bytes(record) + b"\n"
 
 
-def export_bundle(output: str | Path, *, progress: Callable[[int], None] | None = None) -> dict:
+def _writes(data: bytes) -> Callable[[IO[bytes]], int]:
+    return lambda handle: handle.write(data)
+
+
+class ExportSummary(TypedDict):
+    path: str
+    origin: str
+    size: int
+    root: str
+    checkpoints: int
+
+
+def export_bundle(output: str | Path, *, progress: Callable[[int], None] | None = None) -> ExportSummary:
     """Write a bundle to ``output`` (a directory, or a path ending in .zip). Returns a summary."""
     checkpoint_create()
     checkpoint = latest_checkpoint()
@@ -54,9 +66,9 @@ def export_bundle(output: str | Path, *, progress: Callable[[int], None] | None 
         raise ValueError("the log is empty: nothing to export")
     size = checkpoint.size  # entries appended after the checkpoint wait for the next export
     origin = head().origin
-    files: list[tuple[str, Callable[[io.BufferedWriter], None]]] = []
+    files: list[tuple[str, Callable[[IO[bytes]], object]]] = []
 
-    def write_entries(handle) -> None:
+    def write_entries(handle: IO[bytes]) -> None:
         for count, line in enumerate(_entries(size), start=1):
             handle.write(line)
             if progress and count % CHUNK == 0:
@@ -66,11 +78,11 @@ def export_bundle(output: str | Path, *, progress: Callable[[int], None] | None 
 
     files.append(("entries.jsonl", write_entries))
     for cp in AuditCheckpoint.objects.filter(size__lte=size).order_by("size"):
-        files.append((f"checkpoints/{cp.size:020d}.txt", lambda handle, note=cp.note: handle.write(note.encode())))
+        files.append((f"checkpoints/{cp.size:020d}.txt", _writes(cp.note.encode())))
     keys = "\n".join(public_keys()) + "\n"
-    files.append(("keys.txt", lambda handle: handle.write(keys.encode())))
+    files.append(("keys.txt", _writes(keys.encode())))
     readme = README.format(origin=origin, size=size, last=size - 1)
-    files.append(("README.md", lambda handle: handle.write(readme.encode())))
+    files.append(("README.md", _writes(readme.encode())))
 
     output = Path(output)
     if output.suffix == ".zip":

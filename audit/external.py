@@ -10,7 +10,8 @@ refused rather than silently renamed, so a pipeline never believes it wrote, say
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict, overload
 
 from audit.context import Actor
 from audit.registry import EXTERNAL_NAMESPACE, namespace_of, service_namespaces
@@ -27,21 +28,37 @@ class ExternalEventRefused(ValueError):
         self.field = field
 
 
-def external_action(action) -> str:
-    """The action as recorded: in the external namespace (a sent ``external.`` prefix is kept once)."""
+@overload
+def external_action(action: str) -> str: ...
+
+
+@overload
+def external_action(action: object) -> object: ...
+
+
+def external_action(action: object) -> object:
+    """The action as recorded: in the external namespace (a sent ``external.`` prefix is kept once).
+
+    Anything but a string (raw JSON) is passed through unchanged for the audit intake to refuse."""
     if not isinstance(action, str):
         return action  # the audit intake names the field and the reason
     return action if action.startswith(PREFIX) else PREFIX + action
 
 
-def external_events_append(*, actor: Actor, events: Sequence[dict]) -> dict:
+class AppendedRange(TypedDict):
+    count: int
+    first_seq: int
+    last_seq: int
+
+
+def external_events_append(*, actor: Actor, events: Sequence[Mapping[str, Any]]) -> AppendedRange:
     """Validate and append a batch under one head lock, in one transaction. Returns the seq range."""
     if not events:
         raise ExternalEventRefused("send at least one event", field="events")
     if len(events) > MAX_BATCH:
         raise ExternalEventRefused(f"at most {MAX_BATCH} events per call, got {len(events)}", field="events")
     reserved = service_namespaces()
-    specs = []
+    specs: list[EventSpec] = []
     for index, event in enumerate(events):
         action = event.get("action", "")
         if isinstance(action, str) and not ACTION_RE.match(action.removeprefix(PREFIX)):

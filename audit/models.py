@@ -8,7 +8,9 @@ UPDATE, DELETE and TRUNCATE.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
+from typing import Any, NoReturn
 
 from django.db import models
 from django.db.models.functions import Now
@@ -18,14 +20,14 @@ class AppendOnlyError(Exception):
     """Raised when code tries to change or remove an audit row."""
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
+class AppendOnlyQuerySet(models.QuerySet[Any]):
+    def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only: update() refused")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only: delete() refused")
 
-    def bulk_update(self, objs, fields, batch_size=None):
+    def bulk_update(self, objs: Iterable[Any], fields: Iterable[str], batch_size: int | None = None) -> NoReturn:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only: bulk_update() refused")
 
 
@@ -35,13 +37,13 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyError(f"{type(self).__name__} rows are append-only: save over an existing row refused")
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError(f"{type(self).__name__} rows are append-only: delete() refused")
 
 
@@ -87,10 +89,11 @@ class AuditEvent(AppendOnlyModel):
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
 
     @property
-    def record_json(self) -> dict:
+    def record_json(self) -> dict[str, Any]:
         import json
 
-        return json.loads(bytes(self.record))
+        record: dict[str, Any] = json.loads(bytes(self.record))
+        return record
 
 
 class AuditPendingEvent(models.Model):
@@ -121,7 +124,7 @@ class AuditPendingEvent(models.Model):
         return f"pending event {self.id}"
 
     @cached_property
-    def parts(self) -> dict:
+    def parts(self) -> dict[str, Any]:
         """The fields as JSON values, by name."""
         import json
 

@@ -15,10 +15,11 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from types import TracebackType
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 from django.conf import settings
 from django.db import transaction
@@ -52,9 +53,13 @@ class AuditInputError(ValueError):
 class EventSpec:
     actor: Actor
     action: str
-    target: Mapping
-    details: Mapping | None = None
+    target: Mapping[str, Any]
+    details: Mapping[str, Any] | None = None
     reason: str | None = None
+
+
+# The canonical bytes of an event's action, actor, data, object and (optional) reason.
+_Parts = tuple[bytes, bytes, bytes, bytes, bytes | None]
 
 
 def format_ts(moment: dt.datetime) -> str:
@@ -76,10 +81,12 @@ class _Refused(Exception):
 _CHECKED_KEYS: set[str] = set()  # keys already matched against KEY_RE (they repeat across events)
 
 
-def intake_value(value, *, path: str, floats: str = "convert"):
+def intake_value(value: Any, *, path: str, floats: str = "convert") -> Any:
     """Turn a Python value into the restricted JSON the log hashes.
 
-    Strings are NFC-normalised here, once, at intake. Decimals become strings. Floats become
+    ``value`` is any Python value; the result is the restricted JSON (None, bool, int, str, list,
+    dict with str keys), typed ``Any`` as the callers index into it. Strings are NFC-normalised
+    here, once, at intake. Decimals become strings. Floats become
     their shortest round-trip decimal string (``floats="convert"``, for values the service
     itself computed) or are refused (``floats="reject"``, for values sent by callers).
     """
@@ -89,13 +96,13 @@ def intake_value(value, *, path: str, floats: str = "convert"):
         raise AuditInputError(exc.message, field=path + exc.suffix) from None
 
 
-def _intake(value, reject_floats: bool):
+def _intake(value: Any, reject_floats: bool) -> Any:
     kind = type(value)
     if kind is str:  # the common cases first, by exact type
         if value.isascii():
             return value
     elif kind is dict:
-        out = {}
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if key not in _CHECKED_KEYS:
                 if not isinstance(key, str) or not KEY_RE.match(key):
@@ -143,20 +150,20 @@ def _intake(value, reject_floats: bool):
     if isinstance(value, Mapping):
         return _intake(dict(value), reject_floats)
     if isinstance(value, (list, tuple)):
-        out = []
+        items: list[Any] = []
         for i, item in enumerate(value):
             try:
-                out.append(_intake(item, reject_floats))
+                items.append(_intake(item, reject_floats))
             except _Refused as exc:
                 exc.suffix = f"[{i}]{exc.suffix}"
                 raise
-        return out
+        return items
     if isinstance(value, (set, frozenset)):
         return sorted(_intake(item, reject_floats) for item in value)
     raise _Refused(f"cannot record a value of type {type(value).__name__}")
 
 
-def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:
+def build_body(spec: EventSpec, *, floats: str = "convert") -> dict[str, Any]:
     """Validate one event and return its record fields that do not depend on the log position."""
     if not isinstance(spec.action, str) or not ACTION_RE.match(spec.action):
         raise AuditInputError("action must be dotted lower_snake words such as model_version.register", field="action")
@@ -177,7 +184,7 @@ def build_body(spec: EventSpec, *, floats: str = "convert") -> dict:
     return body
 
 
-def _encode_body(body: dict) -> tuple[bytes, bytes, bytes, bytes, bytes | None]:
+def _encode_body(body: dict[str, Any]) -> _Parts:
     """Canonical bytes of each body field, made before the head lock is taken."""
     reason = body.get("reason")
     return (
@@ -189,7 +196,7 @@ def _encode_body(body: dict) -> tuple[bytes, bytes, bytes, bytes, bytes | None]:
     )
 
 
-def _record_bytes(parts, ctx: bytes, log: bytes, prev_b64: bytes, seq: int, tail: bytes) -> bytes:
+def _record_bytes(parts: _Parts, ctx: bytes, log: bytes, prev_b64: bytes, seq: int, tail: bytes) -> bytes:
     """The record's canonical JSON, assembled from canonical pieces under the lock.
 
     Canonical JSON of an object is its members in sorted key order; the record's keys sort as
@@ -250,12 +257,15 @@ class _Entry(NamedTuple):
     """An event ready for the log: canonical bytes of its fields, of its request context, and
     the derived query columns of its row (``EVENT_COLUMNS`` from actor_type to request_id)."""
 
-    parts: tuple[bytes, bytes, bytes, bytes, bytes | None]
+    parts: _Parts
     ctx: bytes
-    derived: tuple
+    derived: tuple[Any, ...]
 
 
-def _insert(model, rows: list[tuple], columns: tuple[str, ...]) -> None:
+_Stored = TypeVar("_Stored", AuditEvent, AuditTreeNode, AuditPendingEvent)
+
+
+def _insert(model: type[_Stored], rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> None:
     """Insert rows given as tuples in ``columns`` order, by the cheapest route: on PostgreSQL one
     plain INSERT for small batches and COPY for large ones (several times faster than a
     many-parameter INSERT built by the ORM; the head lock may be held meanwhile)."""
@@ -278,7 +288,12 @@ def _insert(model, rows: list[tuple], columns: tuple[str, ...]) -> None:
 
 
 def audit_event_append(
-    *, actor: Actor, action: str, target: Mapping, details: Mapping | None = None, reason: str | None = None
+    *,
+    actor: Actor,
+    action: str,
+    target: Mapping[str, Any],
+    details: Mapping[str, Any] | None = None,
+    reason: str | None = None,
 ) -> AppendedEvent | None:
     """Append one event inside the caller's transaction; returns its seq, leaf hash and time
     (``None`` under ``AUDIT_SEQUENCING=deferred``, where the sequencer assigns the seq later)."""
@@ -319,6 +334,18 @@ def _prepare(specs: Sequence[EventSpec], floats: str) -> list[_Entry]:
             )
         )
     return entries
+
+
+@overload
+def audit_events_append(
+    specs: Sequence[EventSpec], *, floats: str = ..., sequencing: Literal["inline"]
+) -> list[AppendedEvent]: ...
+
+
+@overload
+def audit_events_append(
+    specs: Sequence[EventSpec], *, floats: str = ..., sequencing: str | None = ...
+) -> list[AppendedEvent] | None: ...
 
 
 def audit_events_append(
@@ -368,9 +395,9 @@ class AuditUnit:
     def add(
         self,
         action: str,
-        target: Mapping,
+        target: Mapping[str, Any],
         *,
-        details: Mapping | None = None,
+        details: Mapping[str, Any] | None = None,
         reason: str | None = None,
         actor: Actor | None = None,
     ) -> None:
@@ -419,7 +446,7 @@ class audit_unit:  # lower case: used like transaction.atomic
     def __init__(self, actor: Actor | None = None):
         self.actor = actor
         self._atomic = transaction.atomic()
-        self._token = None
+        self._token: Token[AuditUnit | None] | None = None
         self._mark = 0
 
     def __enter__(self) -> AuditUnit:
@@ -433,11 +460,14 @@ class audit_unit:  # lower case: used like transaction.atomic
             self._token = _open_unit.set(self.unit)
         return self.unit
 
-    def __exit__(self, exc_type, exc, tb):
-        owner = self._token is not None
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        token = self._token
+        owner = token is not None
         try:
-            if owner:
-                _open_unit.reset(self._token)
+            if token is not None:
+                _open_unit.reset(token)
                 self._token = None
             if exc_type is None and owner and self.unit.events:
                 connection = transaction.get_connection()
@@ -448,10 +478,10 @@ class audit_unit:  # lower case: used like transaction.atomic
             elif exc_type is not None and not owner:
                 del self.unit.events[self._mark :]
         except BaseException as failure:
-            if not self._atomic.__exit__(type(failure), failure, failure.__traceback__):
-                raise
-            return False
-        return self._atomic.__exit__(exc_type, exc, tb)
+            # Atomic.__exit__ never suppresses an exception (it returns None): roll back, re-raise.
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)
 
 
 def _sequence(head: AuditHead, entries: Sequence[_Entry]) -> list[AppendedEvent]:
@@ -461,8 +491,8 @@ def _sequence(head: AuditHead, entries: Sequence[_Entry]) -> list[AppendedEvent]
     prev = bytes(head.last_leaf) if head.size else ZERO_HASH
     moment = timezone.now()
     ts = format_ts(moment)
-    rows: list[tuple] = []
-    nodes: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
+    nodes: list[tuple[int, bytes]] = []
     appended: list[AppendedEvent] = []
     log_bytes = canonical_json(head.origin)
     tail = b',"ts":"' + ts.encode() + b'","v":"' + SCHEMA.encode() + b'"}'

@@ -15,6 +15,16 @@ therefore not claim that its transaction was audited (a session setting could be
 in for a real one. The threat model is in docs/architecture.md ("Who can change what").
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.apps.registry import Apps
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.migrations import RunPython
+
 MARK_TABLE = "audit_xactmark"
 
 APPEND_ONLY_TABLES = ("audit_auditevent", "audit_audittreenode", "audit_auditcheckpoint")
@@ -149,11 +159,14 @@ END $$;
 """
 
 
-def pg_functions(connection) -> str:
+def pg_functions(connection: BaseDatabaseWrapper) -> str:
     """The functions above for the schema ``connection`` migrates."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT quote_ident(current_schema())")
-        schema = cursor.fetchone()[0]
+        row = cursor.fetchone()
+    if row is None:  # pragma: no cover - SELECT of a value always returns one row
+        raise RuntimeError("current_schema() returned no row")
+    schema = row[0]
     return PG_FUNCTIONS.format(schema=schema)
 
 
@@ -249,21 +262,21 @@ def sqlite_statements() -> list[str]:
     return statements
 
 
-def govern(table: str, update_columns: tuple[str, ...] | None = None):
+def govern(table: str, update_columns: tuple[str, ...] | None = None) -> RunPython:
     """A migration operation that puts ``table`` under the audit guard (PostgreSQL).
 
     SQLite has no deferred triggers; there the ORM-level refusals of ``audit.guard`` apply.
     """
     from django.db import migrations
 
-    def forwards(apps, schema_editor):
+    def forwards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
         with schema_editor.connection.cursor() as cursor:
             for statement in governed_pg_statements(table, update_columns):
                 cursor.execute(statement)
 
-    def backwards(apps, schema_editor):
+    def backwards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == "postgresql":
             with schema_editor.connection.cursor() as cursor:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_audited ON {table}")
@@ -271,7 +284,7 @@ def govern(table: str, update_columns: tuple[str, ...] | None = None):
     return migrations.RunPython(forwards, backwards)
 
 
-def install(schema_editor, *, pending: bool = False) -> None:
+def install(schema_editor: BaseDatabaseSchemaEditor, *, pending: bool = False) -> None:
     """Install the log's triggers (migration 0002), or those of the pending table (0003)."""
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
@@ -287,7 +300,7 @@ def install(schema_editor, *, pending: bool = False) -> None:
             cursor.execute(statement)  # no params: the PL/pgSQL bodies contain literal '%' placeholders
 
 
-def upgrade_guard(schema_editor) -> None:
+def upgrade_guard(schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Migration 0004: replace the functions of databases whose guard trusted session settings
     (``mlgov.audited_xact`` / ``mlgov.sequenced_xact``, which any client can set) by the mark
     table, and give the pending table its checked triggers."""

@@ -19,10 +19,11 @@ import gc
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.db import connection, connections
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit import signals
@@ -31,6 +32,7 @@ from audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode, 
 from audit.verifier import (
     EntryError,
     Result,
+    TrustedKeys,
     check_entry,
     compact_root,
     hash_children,
@@ -46,7 +48,7 @@ ZERO_PREV = base64.b64encode(bytes(32)).decode()
 Progress = Callable[[int], None]
 
 
-def _as_bytes(value) -> bytes | None:
+def _as_bytes(value: object) -> bytes | None:
     """A binary column's value as bytes; None when the stored value is of another type (on SQLite,
     ``cast(record as text)`` stores text), which verification reports as that seq's failure."""
     if type(value) is bytes:
@@ -63,7 +65,7 @@ def _fail(seq: int, reason: str) -> Result:
 DERIVED_COLUMNS = ("actor_type", "actor_id", "action", "object_type", "object_id", "request_id")
 
 
-def _derived_values(obj: dict) -> tuple:
+def _derived_values(obj: dict[str, Any]) -> tuple[Any, ...]:
     return (
         obj["actor"]["type"],
         obj["actor"]["id"],
@@ -74,7 +76,7 @@ def _derived_values(obj: dict) -> tuple:
     )
 
 
-def _derived_mismatch(stored: tuple, obj: dict) -> str | None:
+def _derived_mismatch(stored: tuple[Any, ...], obj: dict[str, Any]) -> str | None:
     for name, have, want in zip(DERIVED_COLUMNS, stored, _derived_values(obj), strict=True):
         if have != want:
             return f"column {name} ({have!r}) does not match the record ({want!r})"
@@ -123,7 +125,8 @@ def _rows_beyond_head() -> tuple[int, int]:
             "SELECT (SELECT count(*) FROM audit_auditevent WHERE seq >= h.size), h.size "
             "FROM audit_audithead h WHERE h.id = 1"
         )
-        return cursor.fetchone()
+        row: tuple[int, int] = cursor.fetchone()
+        return row
 
 
 def _claimed_prev(raw: bytes) -> str | None:
@@ -135,7 +138,11 @@ def _claimed_prev(raw: bytes) -> str | None:
 
 
 def verify_database(
-    *, trusted_keys=None, progress: Progress | None = None, chunk_size: int = 5000, jobs: int | None = None
+    *,
+    trusted_keys: TrustedKeys | None = None,
+    progress: Progress | None = None,
+    chunk_size: int = 5000,
+    jobs: int | None = None,
 ) -> Result:
     """Verify the stored log; ``progress(count)`` is called as entries are checked.
 
@@ -210,7 +217,9 @@ def _verify_sequential(
             # Entry n-1's prev did not match: if this entry still records leaf(n-1) as its prev,
             # entry n-2's bytes were changed; otherwise entry n-1's prev was.
             broken_seq, broken_leaf = pending_break
-            intact = row_seq == broken_seq + 1 and _claimed_prev(raw) == b64encode(broken_leaf).decode()
+            intact = (
+                row_seq == broken_seq + 1 and raw is not None and _claimed_prev(raw) == b64encode(broken_leaf).decode()
+            )
             return _fail(*prev_break(broken_seq, intact=intact))
         if row_seq != n:
             return _fail(n, f"expected seq {n}, found seq {row_seq} (row deleted, moved or inserted)")
@@ -224,7 +233,7 @@ def _verify_sequential(
         if stored_leaf != leaf:
             return _fail(n, "stored leaf_hash column does not match the record bytes")
         if row[3:] != _derived_values(obj):
-            return _fail(n, _derived_mismatch(row[3:], obj))
+            return _fail(n, _derived_mismatch(row[3:], obj) or "derived columns do not match the record")
         if obj["prev"] != prev:
             pending_break = (n, leaf)
             n += 1
@@ -320,7 +329,7 @@ def _skip_progress(progress: Progress | None, done: int) -> Progress | None:
     return call
 
 
-def _fetch(rows) -> list[tuple]:
+def _fetch(rows: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
     """All rows of a ``values_list`` queryset as tuples, for the workers' bulk reads.
 
     The SQL is the ORM's; on psycopg 3 it runs on a plain (server-side binding) cursor with
@@ -336,13 +345,15 @@ def _fetch(rows) -> list[tuple]:
 
             with psycopg.Cursor(connection.connection) as cursor:
                 cursor.execute(sql, params, binary=True)
-                return cursor.fetchall()
+                found: list[tuple[Any, ...]] = cursor.fetchall()
+                return found
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        fetched: list[tuple[Any, ...]] = cursor.fetchall()
+        return fetched
 
 
-def _fetch_range(start: int, end: int) -> list[tuple]:
+def _fetch_range(start: int, end: int) -> list[tuple[Any, ...]]:
     """Rows with ``start <= seq < end`` in seq order, as (seq, record, leaf_hash, *derived) tuples."""
     return _fetch(
         AuditEvent.objects.filter(seq__gte=start, seq__lt=end)
@@ -381,7 +392,12 @@ def _compact_hashes(levels: list[list[bytes]], count: int) -> list[bytes]:
     return hashes
 
 
-def _check_db_chunk(task: tuple[int, int, str, frozenset[int]]):
+ChunkTask = tuple[int, int, str, frozenset[int]]
+# (first record's prev, last leaf, the chunk's compact range hashes, {cut: compact range hashes})
+ChunkResult = tuple[str | None, bytes, list[bytes], dict[int, list[bytes]]]
+
+
+def _check_db_chunk(task: ChunkTask) -> ChunkResult | None:
     """Worker: read and check the rows ``start <= seq < end`` (``start`` a multiple of the chunk
     size), with every check of the sequential loop, including the stored Merkle subtrees that lie
     within the chunk. Returns None on any anomaly, else (first record's prev, last leaf, the
@@ -394,7 +410,8 @@ def _check_db_chunk(task: tuple[int, int, str, frozenset[int]]):
     b64encode = base64.b64encode
     leaves: list[bytes] = []
     add_leaf = leaves.append
-    first_prev = prev = None
+    first_prev: str | None = None
+    prev: str | None = None
     n = start
     for row in rows:
         raw = row[1]
@@ -442,7 +459,7 @@ def _verify_parallel(
     ``reported[0]`` counts the entries passed to ``progress``."""
     import collections
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     size, chunk = head.size, _parallel_chunk(head.size, jobs)
     jobs = min(jobs, -(-size // chunk))
@@ -451,7 +468,7 @@ def _verify_parallel(
     cut_sizes = sorted(roots)
     origin = head.origin
 
-    def tasks():
+    def tasks() -> Iterator[ChunkTask]:
         for start in range(0, size, chunk):
             end = min(start + chunk, size)
             inside = cut_sizes[bisect.bisect_right(cut_sizes, start) : bisect.bisect_right(cut_sizes, end)]
@@ -468,7 +485,7 @@ def _verify_parallel(
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init)
         try:
             todo = tasks()
-            pending: collections.deque = collections.deque()
+            pending: collections.deque[tuple[ChunkTask, Future[ChunkResult | None]]] = collections.deque()
             # The first submit forks all the workers. Frozen, this process's objects are never
             # scanned by the workers' garbage collector, which would copy their pages on write
             # (here: about a quarter of a worker's CPU time on a 20,000-entry log).
@@ -484,9 +501,9 @@ def _verify_parallel(
                     gc.unfreeze()
             while pending:
                 (start, end, _, _), future = pending.popleft()
-                task = next(todo, None)
-                if task is not None:
-                    pending.append((task, pool.submit(_check_db_chunk, task)))
+                following = next(todo, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_check_db_chunk, following)))
                 result = future.result()
                 if result is None:
                     raise _Anomaly(f"chunk at seq {start}")
@@ -540,7 +557,7 @@ def _stored_node(level: int, index: int) -> bytes | None:
 
 
 def verify_incremental(
-    *, since: int, trusted_keys=None, progress: Progress | None = None, chunk_size: int = 5000
+    *, since: int, trusted_keys: TrustedKeys | None = None, progress: Progress | None = None, chunk_size: int = 5000
 ) -> Result:
     """Verify only the entries appended since the checkpoint of size ``since`` (verified before).
 
@@ -604,7 +621,7 @@ def verify_incremental(
     )
     result.checkpoints = len(checkpoints)
     if result.ok:
-        result.entries = result.size - since
+        result.entries = (result.size or 0) - since
     return result
 
 
@@ -667,7 +684,7 @@ def record_verification(
     run.checkpoints_checked = result.checkpoints
     run.first_bad_seq = result.first_bad_seq
     if since is None:
-        run.message = result.line() + (f" (full: entries 0 to {result.size - 1})" if result.ok else " (full)")
+        run.message = result.line() + (f" (full: entries 0 to {(result.size or 0) - 1})" if result.ok else " (full)")
     else:
         run.message = covered + result.line()
     run.save()

@@ -31,9 +31,14 @@ import sys
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+if TYPE_CHECKING:  # annotations only: at run time the verifier imports nothing more
+    from collections.abc import Callable, Iterable
+    from concurrent.futures import Future
 
 __all__ = [
     "ACTOR_TYPES",
@@ -298,7 +303,7 @@ def _reject_constant(s: str) -> object:
     raise _FloatFound(s)
 
 
-def _parse_int(s: str, _int=int) -> int:
+def _parse_int(s: str, _int: type[int] = int) -> int:
     v = _int(s)
     if len(s) > 15 and not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
         raise _BigInt(s)
@@ -306,19 +311,26 @@ def _parse_int(s: str, _int=int) -> int:
 
 
 _DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant, parse_int=_parse_int)
-_scan_once = _DECODER.scan_once
+# scan_once is set by JSONDecoder.__init__ (the C scanner when available); typeshed omits it.
+_scan_once: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 try:  # the C encoder, built once (json.JSONEncoder.encode rebuilds it per call)
-    from json.encoder import c_encode_basestring as _c_str
-    from json.encoder import c_make_encoder as _c_make_encoder
+    # CPython's C accelerators, absent from typeshed (the ImportError branch covers their absence).
+    from json.encoder import c_encode_basestring as _c_str  # type: ignore[attr-defined]
+    from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
 
     _c_encode = _c_make_encoder(None, None, _c_str, None, ":", ",", True, False, False)
 
     def _encode(obj: object) -> str:
         return "".join(_c_encode(obj, 0))
 except ImportError:  # pragma: no cover - pure-Python json
-    _encode = json.JSONEncoder(
+    _py_encoder = json.JSONEncoder(
         sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
-    ).encode
+    )
+
+    def _encode(obj: object) -> str:
+        return _py_encoder.encode(obj)
+
+
 _is_normalized = unicodedata.is_normalized
 _PREV_RE = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\Z")
 _TS_RE = re.compile(
@@ -328,7 +340,7 @@ _TS_RE = re.compile(
 _ACTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 
 
-def _keys_ascii(o: object) -> bool:
+def _keys_ascii(o: Any) -> bool:  # a decoded JSON value (dict and list are checked by exact type)
     t = type(o)
     if t is dict:
         if not "".join(o).isascii():
@@ -347,7 +359,7 @@ def _nonempty_str(v: object) -> bool:
     return type(v) is str and v != ""
 
 
-def _check_schema(o: dict) -> None:
+def _check_schema(o: dict[str, Any]) -> None:
     g = o.get
     if g("v") != SCHEMA:
         raise EntryError(f"v: expected {SCHEMA!r}")
@@ -398,7 +410,7 @@ def _check_schema(o: dict) -> None:
         raise EntryError("reason: must be a string")
 
 
-def check_entry_bytes(raw: bytes) -> dict:
+def check_entry_bytes(raw: bytes) -> dict[str, Any]:
     """Parse and check one entry's bytes; return the parsed record or raise EntryError.
 
     Requires: UTF-8, JSON without floats/NaN/Infinity, byte-identical to its canonical
@@ -436,7 +448,7 @@ def check_entry_bytes(raw: bytes) -> dict:
     return obj
 
 
-def check_entry(raw: bytes, seq: int, origin: str) -> dict:
+def check_entry(raw: bytes, seq: int, origin: str) -> dict[str, Any]:
     """Check one entry found at position ``seq`` of the log ``origin``: its bytes
     (``check_entry_bytes``), its seq and its log. Return the parsed record or raise EntryError
     with the reason a verifier reports (the same for a bundle and for the service's database).
@@ -553,7 +565,12 @@ def parse_verifier_key(s: str) -> VerifierKey:
     return VerifierKey(name, kid, pub)
 
 
-def _keyring(trusted_keys) -> dict[tuple[str, int], VerifierKey]:
+# Pinned keys as callers pass them: a ring by (name, key id), one key, or several (key strings
+# "name+hexid+base64" or parsed keys).
+TrustedKeys: TypeAlias = "dict[tuple[str, int], VerifierKey] | str | VerifierKey | Iterable[str | VerifierKey]"
+
+
+def _keyring(trusted_keys: TrustedKeys) -> dict[tuple[str, int], VerifierKey]:
     if isinstance(trusted_keys, dict):
         return trusted_keys
     if isinstance(trusted_keys, str | VerifierKey):
@@ -618,7 +635,7 @@ def parse_note(text: str | bytes) -> tuple[str, list[NoteSignature]]:
     return body, out
 
 
-def verify_note(text: str | bytes, trusted_keys) -> tuple[str, list[str]]:
+def verify_note(text: str | bytes, trusted_keys: TrustedKeys) -> tuple[str, list[str]]:
     """Verify a C2SP signed note against pinned keys; return (body, verified key names).
 
     Unknown keys (name or id differs) are ignored; a known key (same name and id) whose
@@ -680,7 +697,7 @@ def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
     return origin, size, root
 
 
-def verify_checkpoint(text: str | bytes, trusted_keys) -> tuple[str, int, bytes, list[str]]:
+def verify_checkpoint(text: str | bytes, trusted_keys: TrustedKeys) -> tuple[str, int, bytes, list[str]]:
     """Verify a signed checkpoint; a trusted key named like the origin must have signed it."""
     body, names = verify_note(text, trusted_keys)
     origin, size, root = parse_checkpoint(body)
@@ -735,13 +752,19 @@ class _BundleError(Exception):
         self.reason = reason
 
 
+# A bundle member: its file path (directory bundle) or its zip entry (zip bundle).
+Member: TypeAlias = "str | zipfile.ZipInfo"
+# Pinned keys by (name, key id), as _keyring builds them.
+Keyring: TypeAlias = "dict[tuple[str, int], VerifierKey]"
+
+
 class _Bundle:
     """Uniform read access to a bundle directory or zip file (members at the root)."""
 
     def __init__(self, path: str):
         self.path = path
         self.zip: zipfile.ZipFile | None = None
-        self.members: list[tuple[str, object]] = []
+        self.members: list[tuple[str, Member]] = []
         if os.path.isdir(path):
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames.sort()
@@ -763,7 +786,7 @@ class _Bundle:
                 self.members.append((name, info))
         else:
             raise _BundleError(path, "no such bundle")
-        self.by_name: dict[str, list[object]] = {}
+        self.by_name: dict[str, list[Member]] = {}
         for name, h in self.members:
             self.by_name.setdefault(name, []).append(h)
 
@@ -777,19 +800,20 @@ class _Bundle:
     def has(self, name: str) -> bool:
         return name in self.by_name
 
-    def open(self, handle: object) -> io.BufferedIOBase:
+    def open(self, handle: Member) -> BinaryIO:
         if self.zip is not None:
-            return io.BufferedReader(self.zip.open(handle), 1 << 20)  # type: ignore[arg-type]
-        return open(handle, "rb", buffering=1 << 20)  # type: ignore[arg-type]
+            # ZipExtFile is a readable stream; typeshed types ZipFile.open as IO[bytes].
+            return io.BufferedReader(cast(io.RawIOBase, self.zip.open(handle)), 1 << 20)
+        return open(cast(str, handle), "rb", buffering=1 << 20)  # a directory bundle's members are paths
 
-    def read(self, handle: object, limit: int | None = None) -> bytes:
+    def read(self, handle: Member, limit: int | None = None) -> bytes:
         with self.open(handle) as f:
             data = f.read() if limit is None else f.read(limit + 1)
         if limit is not None and len(data) > limit:
             raise _BundleError("?", "file too large")
         return data
 
-    def unique(self, name: str) -> object:
+    def unique(self, name: str) -> Member:
         hs = self.by_name.get(name)
         if not hs:
             raise _BundleError(name, "missing")
@@ -801,7 +825,7 @@ class _Bundle:
 _CKPT_NAME = re.compile(r"checkpoints/([0-9]{20})\.txt\Z")
 
 
-def _read_checkpoints(b: _Bundle, ring) -> tuple[str, dict[int, tuple[bytes, str]], set[str]]:
+def _read_checkpoints(b: _Bundle, ring: Keyring) -> tuple[str, dict[int, tuple[bytes, str]], set[str]]:
     origin: str | None = None
     by_size: dict[int, tuple[bytes, str]] = {}
     names: set[str] = set()
@@ -839,7 +863,7 @@ def _read_checkpoints(b: _Bundle, ring) -> tuple[str, dict[int, tuple[bytes, str
 
 
 def verify_log_bundle(
-    path: str, trusted_keys, trusted_checkpoint_text: str | bytes | None = None, jobs: int = 1
+    path: str, trusted_keys: TrustedKeys, trusted_checkpoint_text: str | bytes | None = None, jobs: int = 1
 ) -> Result:
     """Verify an audit export bundle (directory or zip), streaming entries.jsonl.
 
@@ -856,7 +880,7 @@ def verify_log_bundle(
         return _fail_file(exc.name, exc.reason)
 
 
-def _verify_log_bundle(b: _Bundle, ring, trusted_text, jobs: int = 1) -> Result:
+def _verify_log_bundle(b: _Bundle, ring: Keyring, trusted_text: str | bytes | None, jobs: int = 1) -> Result:
     origin, by_size, key_names = _read_checkpoints(b, ring)
     targets: dict[int, tuple[bytes, str]] = dict(by_size)
     if trusted_text is not None:
@@ -925,7 +949,13 @@ def _verify_log_bundle(b: _Bundle, ring, trusted_text, jobs: int = 1) -> Result:
 _PAR_CHUNK = 1 << 12  # lines per worker task; a power of two so chunks are perfect subtrees
 
 
-def _check_chunk(task: tuple[int, str, bytes, int, frozenset[int]]):
+# (first seq, origin, the chunk's lines joined, line count, cuts) and (first prev, last leaf b64,
+# the chunk's compact range, {cut: compact range that many entries into the chunk}).
+_ChunkTask = tuple[int, str, bytes, int, frozenset[int]]
+_ChunkResult = tuple["str | None", "str | None", list[bytes], dict[int, list[bytes]]]
+
+
+def _check_chunk(task: _ChunkTask) -> _ChunkResult | None:
     """Worker: check a chunk of ``count`` entries (joined lines) starting at seq ``start``.
     Returns None on any anomaly, else (first prev, last leaf b64, chunk compact range,
     {cut: compact range at that many entries into the chunk})."""
@@ -942,7 +972,8 @@ def _check_chunk(task: tuple[int, str, bytes, int, frozenset[int]]):
     fr = _Frontier()
     append = fr.append
     snaps: dict[int, list[bytes]] = {}
-    first_prev = prev_str = None
+    first_prev: str | None = None
+    prev_str: str | None = None
     seq = start
     for raw in lines:
         try:
@@ -963,7 +994,7 @@ def _check_chunk(task: tuple[int, str, bytes, int, frozenset[int]]):
 
 
 def _verify_entries_parallel(
-    b: _Bundle, handle: object, origin: str, targets: dict[int, tuple[bytes, str]], max_size: int, jobs: int
+    b: _Bundle, handle: Member, origin: str, targets: dict[int, tuple[bytes, str]], max_size: int, jobs: int
 ) -> Result | None:
     import collections
     import itertools
@@ -972,10 +1003,10 @@ def _verify_entries_parallel(
     chunk = _PAR_CHUNK
     assert chunk & (chunk - 1) == 0
     frontier = _Frontier()
-    prev_str = _b64encode(ZERO_HASH).decode()
+    prev_str: str | None = _b64encode(ZERO_HASH).decode()
     try:
         with ProcessPoolExecutor(jobs) as ex, b.open(handle) as f:
-            pending: collections.deque = collections.deque()
+            pending: collections.deque[tuple[int, int, Future[_ChunkResult | None]]] = collections.deque()
             start = 0
 
             def submit() -> bool:
@@ -1028,7 +1059,7 @@ class _Anomaly(Exception):
 
 def _attribute_prev_break(
     b: _Bundle,
-    handle: object,
+    handle: Member,
     k1: int,
     claimed_prev: str,
     leaf_k1: bytes,
@@ -1064,7 +1095,7 @@ def _attribute_prev_break(
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 
-def verify_evidence_bundle(path: str, trusted_keys) -> Result:
+def verify_evidence_bundle(path: str, trusted_keys: TrustedKeys) -> Result:
     """Verify an evidence bundle (zip or directory with manifest.json)."""
     ring = _keyring(trusted_keys)
     if not ring:
@@ -1076,7 +1107,7 @@ def verify_evidence_bundle(path: str, trusted_keys) -> Result:
         return _fail_file(exc.name, exc.reason)
 
 
-def _verify_evidence(b: _Bundle, ring) -> Result:
+def _verify_evidence(b: _Bundle, ring: Keyring) -> Result:
     for name, hs in b.by_name.items():
         if len(hs) > 1:
             return _fail_file(name, "duplicate member")
@@ -1116,7 +1147,7 @@ def _verify_evidence(b: _Bundle, ring) -> Result:
             return _fail_file(name, "listed in manifest.json but missing")
         h = _sha256()
         with b.open(b.unique(name)) as f:
-            for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+            while chunk := f.read(1 << 20):
                 h.update(chunk)
         if h.hexdigest() != files[name]:
             return _fail_file(name, "SHA-256 does not match manifest.json")
