@@ -23,8 +23,8 @@ import pytest
 from governance.common.jobs import dispatch_due
 from governance.evaluations.models import Evaluation
 from governance.reports.models import DocumentationPack
+from tests.celery_harness import _configure
 from tests.conftest import make_api_client, require_service
-from tests.evaluations.test_celery_worker import _configure
 
 
 def test_dispatch_points_double_from_the_grace_period():
