@@ -4,8 +4,8 @@
     .venv/bin/python bench/run_all.py [--quick] [NAME ...]
 
 NAME selects a subset: ``audit``, ``offline_verifier``, ``fairness``, ``drift``, ``pack``,
-``dashboard``, ``load`` (or the script file name). Each script runs as a subprocess with this interpreter and
-its output is
+``dashboard``, ``log_scale``, ``load`` (or the script file name). Each script runs as a subprocess with this
+interpreter and its output is
 streamed as it comes. ``--quick`` is passed through to the scripts that accept it (scripts without it get small
 sizes through their own options, see QUICK_FALLBACK). A script that
 does not exist yet is skipped with a message. Exits non-zero if a script failed to run (a
@@ -31,6 +31,7 @@ SCRIPTS = {
     "performance": "bench_performance.py",
     "outofcore": "bench_outofcore.py",
     "verify_incremental": "bench_verify_incremental.py",
+    "log_scale": "bench_log_scale.py",
     "pack": "bench_pack.py",
     "pack_db": "bench_pack_db.py",
     "dashboard": "bench_dashboard.py",
@@ -44,6 +45,7 @@ QUICK_FALLBACK = {
     "fairness": ["--rows", "100000", "--reps", "1"],
     "drift": ["--rows", "100000", "--reps", "1"],
     "pack": ["--events", "1000", "--evaluations", "20"],
+    "load": ["--clients", "10", "--duration", "30"],
 }
 
 

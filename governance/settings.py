@@ -527,6 +527,11 @@ CELERY_BEAT_SCHEDULE["oversight-flag-overdue-revalidations"] = {
 }
 # Scheduled monitoring evaluations that did not arrive by due time plus grace are flagged and e-mailed.
 CELERY_BEAT_SCHEDULE["oversight-flag-missed-checks"] = {"task": "oversight.flag_missed_checks", "schedule": 3600.0}
+# The weekly model risk digest to the risk officers (governance/oversight/digest.py): Mondays at 07:00.
+CELERY_BEAT_SCHEDULE["oversight-weekly-digest"] = {
+    "task": "oversight.weekly_digest",
+    "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+}
 
 # CREDENTIAL THROTTLING (issue 10, defects 4 and 5; docs/operations.md "Throttles and lockouts") -----
 # refuses logins from a locked-out account or address, before any backend checks a password

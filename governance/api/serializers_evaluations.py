@@ -55,6 +55,34 @@ BASE_FIELDS = [
 ]
 
 
+class RocCurveSerializer(serializers.Serializer):
+    """Schema of ``roc_curve`` (docs/evaluations.md, "ROC curve")."""
+
+    fpr = serializers.ListField(child=serializers.FloatField(), help_text="False positive rate of each point.")
+    tpr = serializers.ListField(child=serializers.FloatField(), help_text="True positive rate of each point.")
+    thresholds = serializers.ListField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="Score threshold of each point (predicted positive when score >= threshold); "
+        "null for the first point (0, 0), where no row is predicted positive.",
+    )
+    n_points = serializers.IntegerField(help_text="Points stored (at most max_points).")
+    n_vertices = serializers.IntegerField(help_text="Vertices of the full empirical curve (distinct scores + 1).")
+    exact = serializers.BooleanField(help_text="True when every vertex is stored.")
+    max_points = serializers.IntegerField()
+    auc_of_points = serializers.FloatField(
+        allow_null=True, help_text="Trapezoid area under the stored points; the exact AUC is `auc`."
+    )
+    rule = serializers.CharField(help_text="fpr_plus_tpr_slices: the thinning rule used when exact is false.")
+
+
+class CalibrationBinSerializer(serializers.Serializer):
+    lower = serializers.FloatField()
+    upper = serializers.FloatField()
+    count = serializers.IntegerField()
+    mean_score = serializers.FloatField(allow_null=True, help_text="null for an empty bin")
+    observed_rate = serializers.FloatField(allow_null=True, help_text="Share of positives; null for an empty bin")
+
+
 class EvaluationSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     model = serializers.CharField(source="model_version.model.name", read_only=True)
@@ -62,17 +90,35 @@ class EvaluationSerializer(serializers.ModelSerializer):
     model_version = serializers.IntegerField(source="model_version_id", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     passed = serializers.BooleanField(read_only=True, allow_null=True)
+    roc_curve = serializers.SerializerMethodField(
+        help_text="Performance evaluations only: the ROC curve computed by the service, at most 201 points "
+        "(null when the labels hold one class, absent when the evaluation predates stored curves)."
+    )
+    calibration = serializers.SerializerMethodField(
+        help_text="Performance evaluations only: reliability bins (10 equal-width score bins on [0, 1])."
+    )
 
     class Meta:
         model = Evaluation
-        fields = BASE_FIELDS
+        fields = [*BASE_FIELDS, "roc_curve", "calibration"]
 
     def get_url(self, obj) -> str:
         return reverse("api:evaluation-detail", args=[obj.pk])
 
+    @extend_schema_field(RocCurveSerializer(allow_null=True, required=False))
+    def get_roc_curve(self, obj):
+        return (obj.result or {}).get("roc_curve")
+
+    @extend_schema_field(CalibrationBinSerializer(many=True, required=False))
+    def get_calibration(self, obj):
+        return (obj.result or {}).get("calibration")
+
     def to_representation(self, instance):
         data = super().to_representation(instance)
         result = instance.result or {}
+        for key in ("roc_curve", "calibration"):  # present only where the result records them
+            if key not in result:
+                data.pop(key, None)
         for key, value in result.items():
             if key == "input":
                 data["input"] = value

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import django_filters
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance.api.views_common import GovernanceViewSet
+from governance.common.errors import ValidationFailed
 from governance.registry.models import ModelVersion
 from governance.reports import services
+from governance.reports.inventory import inventory_report_generate
 from governance.reports.models import DocumentationPack, PackStatus, Regime
 
 
@@ -20,7 +22,7 @@ class PackSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model_version.model.name", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
     as_of = serializers.SerializerMethodField()
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
     pdf_url = serializers.SerializerMethodField()
     bundle_url = serializers.SerializerMethodField()
 
@@ -100,6 +102,14 @@ class CanUsePacks(permissions.BasePermission):
         )
 
 
+#: the inventory report's files: ?file= value -> (content type, file suffix)
+INVENTORY_FILES = {
+    "bundle": ("application/zip", "zip"),
+    "pdf": ("application/pdf", "pdf"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+}
+
+
 class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GovernanceViewSet):
     """SR 11-7 and EU AI Act documentation packs, generated as jobs (Celery)."""
 
@@ -159,3 +169,32 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Governance
     def bundle(self, request, pk=None):
         """The signed evidence bundle (zip) for audit/verifier.py (audited download)."""
         return self._download(request, pk, "bundle", "application/zip", "zip")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("as_of", OpenApiTypes.DATE, description="End of this day (UTC); default today."),
+            OpenApiParameter("period_start", OpenApiTypes.DATE, description="Default: as_of minus 90 days."),
+            OpenApiParameter("file", str, enum=list(INVENTORY_FILES), description="Default: bundle."),
+        ],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+    )
+    @action(detail=False, methods=["get"])
+    def inventory(self, request):
+        """The inventory-level report for model risk committees as of a date: the signed bundle (zip with
+        report.pdf, report.csv, report.json and the cited audit entries), or ``file=pdf`` / ``file=csv``.
+        Same date and period, same bytes (audited as ``inventory_report.generate``)."""
+        what = request.query_params.get("file") or "bundle"
+        if what not in INVENTORY_FILES:
+            raise ValidationFailed(f"file: must be one of {', '.join(INVENTORY_FILES)}", field="file")
+        report = inventory_report_generate(
+            by=self.principal,
+            as_of=request.query_params.get("as_of"),
+            period_start=request.query_params.get("period_start"),
+        )
+        content_type, suffix = INVENTORY_FILES[what]
+        response = HttpResponse(getattr(report, what), content_type=content_type)
+        name = f"{report.report_id}-inventory-{report.as_of}.{suffix}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Report-Id"] = report.report_id
+        response["X-Audit-As-Of"] = str(report.seq)
+        return response

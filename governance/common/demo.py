@@ -15,7 +15,7 @@ from django.conf import settings
 
 # The demo's people, pipeline account and model (seed_demo; the workflow, evaluations and reports demo steps).
 DEMO_PASSWORD = "demo-password-2026"
-DEMO_PEOPLE = (
+DEMO_PEOPLE: tuple[tuple[str, str, str, list[str], bool], ...] = (
     # username, first, last, roles, superuser
     ("admin", "Ada", "Admin", [], True),
     ("dana.developer", "Dana", "Developer", ["developer"], False),

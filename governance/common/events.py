@@ -12,6 +12,7 @@ programming error. Payloads carry ids and plain values only (handlers reload wha
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -64,7 +65,7 @@ def announce(event: str, **payload) -> None:
     if event not in EVENTS:
         raise ValueError(f"unknown domain event {event!r}; add it to governance.common.events.EVENTS")
     for handler in list(_subscribers[event]):
-        transaction.on_commit(lambda handler=handler: _run(event, handler, payload))
+        transaction.on_commit(functools.partial(_run, event, handler, payload))
 
 
 def _run(event: str, handler: Handler, payload: dict) -> None:

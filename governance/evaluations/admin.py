@@ -18,6 +18,7 @@ from django.utils.safestring import mark_safe
 from audit.admin import ReadOnlyAdmin
 from governance.evaluations import selectors
 from governance.evaluations.models import Evaluation, ReferenceSample
+from governance.workspace import charts as svg_charts
 
 RATE_COLUMNS = ("selection_rate", "tpr", "fpr", "fnr", "tnr", "precision", "accuracy")
 RATE_LABELS = ("Selection rate", "TPR", "FPR", "FNR", "TNR", "Precision", "Accuracy")
@@ -167,12 +168,21 @@ def performance_view(evaluation: Evaluation) -> dict:
         }
         for name, value in evaluation.metrics.items()
     ]
-    calibration = evaluation.result.get("calibration", [])
-    chart = bar_chart(
-        [(f"{c['lower']:.1f}–{c['upper']:.1f} (n={c['count']})", c.get("observed_rate"), "") for c in calibration],
-        maximum=1.0,
-    )
-    return {"rows": rows, "confusion": evaluation.result.get("confusion"), "calibration_chart": chart}
+    result = evaluation.result or {}
+    title = f"evaluation #{evaluation.pk}"
+    curve = result.get("roc_curve")
+    roc = svg_charts.roc_chart(curve, auc=evaluation.metrics.get("auc"), title=f"ROC curve of {title}") if curve else ""
+    calibration = svg_charts.calibration_chart(result.get("calibration") or [], title=f"Calibration of {title}")
+    return {
+        "rows": rows,
+        "confusion": result.get("confusion"),
+        # built by charts.py from numbers and escaped text
+        "roc_chart": mark_safe(roc),
+        "roc_curve": curve,
+        "roc_recorded": "roc_curve" in result,  # recorded as null when the labels hold one class
+        "calibration_chart": mark_safe(calibration),
+        "calibration": [r for r in result.get("calibration") or [] if r.get("count")],
+    }
 
 
 @admin.register(Evaluation)

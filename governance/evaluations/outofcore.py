@@ -936,7 +936,9 @@ def performance(t: Table, columns: dict, params: dict, *, progress: Progress | N
     ks = 0.0
     auc_parts, m10_parts, b_parts, l_parts = [], [], [], []
     pos_before = neg_before = 0.0
-    for v, pos, neg in stream():  # first stream: sums, KS, cells, calibration
+    roc = perf.RocAccumulator(P, N, groups)
+    for v, pos, neg in stream():  # first stream: sums, KS, cells, calibration, ROC points
+        roc.feed(v, pos, neg)
         cp = pos_before + np.cumsum(pos)
         cn = neg_before + np.cumsum(neg)
         if both:
@@ -1004,6 +1006,7 @@ def performance(t: Table, columns: dict, params: dict, *, progress: Progress | N
         log_loss=perf.TermMoments(n, ml, math.fsum(mom["l"][0]) / n, math.fsum(mom["l"][1]) / n),
         ks_cells=cells,
         calibration=perf.calibration_rows(cnt.astype(np.int64), ssum, ysum),
+        roc_curve=roc.result(),
     )
     return perf.performance_result(summary, p)
 

@@ -209,6 +209,96 @@ def _bootstrap(
     return {key: out[key] for key in BOOTSTRAP_METRICS}
 
 
+ROC_MAX_POINTS = 201  # at most this many stored ROC points (docs/evaluations.md, "ROC curve")
+
+
+class RocAccumulator:
+    """The bounded ROC curve of :func:`roc_curve_points`, fed per-score counts in ascending score
+    order in any number of batches (the in-memory path feeds one; the out-of-core path streams
+    DuckDB's score groups), so both paths store the same points.
+
+    In ascending order, ``fpr + tpr`` falls; the vertex kept for a slice is the first one from the
+    top, i.e. the last one fed. Counts are integers in float64 (exact below 2**53), so the rates are
+    the same numbers whichever way they are summed."""
+
+    def __init__(self, P: float, N: float, n_groups: int, max_points: int = ROC_MAX_POINTS):
+        self.P, self.N, self.n_groups, self.max_points = float(P), float(N), int(n_groups), int(max_points)
+        self.exact = self.n_groups + 1 <= self.max_points
+        self.slices = self.max_points - 2
+        self.seen = 0  # groups fed so far
+        self.pos_before = self.neg_before = 0.0
+        self.kept: dict[int, tuple[int, float, float, float | None]] = {}  # key -> (vertex, fpr, tpr, threshold)
+
+    def feed(self, values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> None:
+        if self.P == 0 or self.N == 0 or len(values) == 0:
+            self.seen += len(values)
+            return
+        cp = self.pos_before + np.cumsum(pos)
+        cn = self.neg_before + np.cumsum(neg)
+        tpr = (self.P - cp + pos) / self.P  # rows with score >= this group's score
+        fpr = (self.N - cn + neg) / self.N
+        vertex = self.n_groups - (self.seen + np.arange(len(values)))  # 1 = the highest score
+        if self.exact:
+            chosen = np.arange(len(values))
+            keys = vertex
+        else:
+            level = np.minimum(np.floor((fpr + tpr) * self.slices / 2.0), self.slices - 1).astype(np.int64)
+            rev = level[::-1]
+            _, first = np.unique(rev, return_index=True)
+            chosen = len(values) - 1 - first  # the last one fed of each level in this batch
+            keys = level
+        for i in chosen.tolist():
+            self.kept[int(keys[i])] = (int(vertex[i]), float(fpr[i]), float(tpr[i]), float(values[i]))
+        if self.seen == 0 and not self.exact:  # the lowest score's vertex, (1, 1), is always kept
+            self.kept[-1] = (int(vertex[0]), float(fpr[0]), float(tpr[0]), float(values[0]))
+        self.pos_before, self.neg_before = float(cp[-1]), float(cn[-1])
+        self.seen += len(values)
+
+    def result(self) -> dict | None:
+        if self.P == 0 or self.N == 0:
+            return None
+        points = sorted({*self.kept.values(), (0, 0.0, 0.0, None)})  # (0, 0): no row positive
+        if not self.exact:  # vertex 0 is the first of level 0 from the top: it stands for that slice
+            level0 = self.kept.get(0)
+            if level0 is not None and level0[0] != 0:
+                points.remove(level0)
+        kf = np.array([p[1] for p in points])
+        kt = np.array([p[2] for p in points])
+        area = float(np.sum(np.diff(kf) * (kt[1:] + kt[:-1]) / 2.0))
+        return {
+            "fpr": [p[1] for p in points],
+            "tpr": [p[2] for p in points],
+            "thresholds": [p[3] for p in points],
+            "n_points": len(points),
+            "n_vertices": self.n_groups + 1,
+            "exact": bool(self.exact),
+            "max_points": self.max_points,
+            "auc_of_points": finite_or_none(area),
+            "rule": "fpr_plus_tpr_slices",
+        }
+
+
+def roc_curve_points(g: ScoreGroups, max_points: int = ROC_MAX_POINTS) -> dict | None:
+    """The empirical ROC curve from the per-score counts, bounded to ``max_points`` points.
+
+    The exact curve has one vertex per distinct score, taken from the highest score down (a row is
+    predicted positive when its score is >= the vertex's threshold), plus (0, 0) for "no row
+    positive" (threshold ``None``). It is returned whole when it has at most ``max_points``
+    vertices. Otherwise the vertices are thinned by one rule that keeps the curve's shape: along the
+    curve, ``fpr + tpr`` grows from 0 to 2; the range is cut into ``max_points - 2`` equal slices
+    and the first vertex of each slice is kept, with (0, 0) and (1, 1). Every vertex kept is an
+    exact vertex of the full curve (its threshold, fpr and tpr unchanged), and every vertex dropped
+    lies within ``2 / (max_points - 2)`` (L1) of the chord between the two kept around it, so the
+    drawn line never departs from the full curve by more than that (0.01 with the default).
+
+    The AUC stays the kernel's exact one (``auc``, by DeLong's midranks); the trapezoid area under
+    the kept points is recorded beside it (``auc_of_points``) only to show how close the drawing is.
+    Returns ``None`` when a class is missing (the ROC curve is undefined)."""
+    acc = RocAccumulator(float(g.pos.sum()), float(g.neg.sum()), len(g.values), max_points)
+    acc.feed(g.values, g.pos, g.neg)
+    return acc.result()
+
+
 def calibration_table(y: np.ndarray, s: np.ndarray, bins: int = 10) -> list[dict]:
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.searchsorted(edges[1:-1], s, side="right")
@@ -251,6 +341,7 @@ class PerformanceSummary:
     log_loss: TermMoments
     ks_cells: tuple[np.ndarray, np.ndarray, bool]
     calibration: list[dict]
+    roc_curve: dict | None = None  # RocAccumulator.result()
 
 
 def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
@@ -282,6 +373,7 @@ def compute_performance(parsed: Parsed, *, params: dict | None = None) -> dict:
         log_loss=term_moments(loss),
         ks_cells=_ks_cells(groups),
         calibration=calibration_table(y, s),
+        roc_curve=roc_curve_points(groups),
     )
     return performance_result(summary, p)
 
@@ -340,6 +432,7 @@ def performance_result(summary: PerformanceSummary, p: dict) -> dict:
         "n_positive": n_pos,
         "n_negative": n_neg,
         "calibration": summary.calibration,
+        "roc_curve": summary.roc_curve,
         "confidence_intervals": ci,
         "warnings": warnings,
         "params": p,

@@ -17,6 +17,7 @@ EVENT_TYPES = (
     "monitoring_check.missed",
     "monitoring_check.resolve",
     "post_market_plan.set",
+    "oversight_digest.send",
 )
 
 

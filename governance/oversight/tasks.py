@@ -2,7 +2,8 @@
 
 - ``oversight.flag_overdue_revalidations`` (daily): revalidation flags for overdue tier-1 production versions;
 - ``oversight.flag_missed_checks`` (hourly): scheduled monitoring evaluations that did not arrive by their
-  due time plus grace are flagged (``MissedCheck``, audited) and e-mailed (``oversight.notify_missed_check``).
+  due time plus grace are flagged (``MissedCheck``, audited) and e-mailed (``oversight.notify_missed_check``);
+- ``oversight.weekly_digest`` (Mondays): the weekly model risk digest to the risk officers.
 """
 
 from __future__ import annotations
@@ -61,3 +62,14 @@ def notify_missed_check(missed_check_id: int) -> int:
         settings.DEFAULT_FROM_EMAIL,
         recipients,
     )
+
+
+@shared_task(name="oversight.weekly_digest")
+def weekly_digest() -> int:
+    """Celery beat job (``CELERY_BEAT_SCHEDULE["oversight-weekly-digest"]``): e-mail the weekly model risk
+    digest to the risk officers (governance.oversight.digest)."""
+    from governance.oversight import digest
+
+    with request_context(origin="celery"):
+        principal = Principal.system("celery:oversight.weekly_digest", auth="celery")
+        return digest.weekly_digest_send(by=principal)

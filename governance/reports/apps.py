@@ -15,6 +15,7 @@ class ReportsConfig(AppConfig):
             "report.fail",
             "report.download",
             "narrative.set",
+            "inventory_report.generate",
         )
 
         from governance.common.jobs import register_reaper, register_redispatcher

@@ -56,20 +56,11 @@ def write_bundle(
     *, out_path: Path, pdf_path: Path, pack: dict, events: list[AuditEvent], checkpoint: AuditCheckpoint, title: str
 ) -> str:
     """Write the zip and return its SHA-256."""
-    origin = checkpoints.head().origin
     members: dict[str, bytes | Path] = {
         "pack.pdf": pdf_path,
         "pack.json": canonical_pack_bytes(pack),
         "model_card.json": json.dumps(model_card(pack), sort_keys=True, indent=2, ensure_ascii=False).encode(),
-        "audit/entries.jsonl": b"".join(bytes(e.record) + b"\n" for e in events),
-        "audit/proofs.json": json.dumps(
-            {"tree_size": checkpoint.size, "proofs": _proofs(events, checkpoint.size)},
-            sort_keys=True,
-            separators=(",", ":"),
-        ).encode(),
-        "audit/checkpoint.txt": checkpoint.note.encode(),
-        "verifier.py": VERIFIER_PATH.read_bytes(),
-        "keys.txt": ("\n".join(signer.verifier_key() for signer in signers_for(origin)) + "\n").encode(),
+        **evidence_members(events, checkpoint),
         "README.md": README.format(
             pack_id=pack["pack_id"],
             title=title,
@@ -81,12 +72,37 @@ def write_bundle(
             size=checkpoint.size,
         ).encode(),
     }
+    return write_signed_zip(out_path=out_path, members=members, ts=pack["as_of"]["ts"])
+
+
+def evidence_members(events: list[AuditEvent], checkpoint: AuditCheckpoint) -> dict[str, bytes | Path]:
+    """The members every evidence bundle carries: the cited audit entries with their inclusion proofs
+    against ``checkpoint``, the checkpoint, the standalone verifier and the log's public keys."""
+    origin = checkpoints.head().origin
+    return {
+        "audit/entries.jsonl": b"".join(bytes(e.record) + b"\n" for e in events),
+        "audit/proofs.json": json.dumps(
+            {"tree_size": checkpoint.size, "proofs": _proofs(events, checkpoint.size)},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode(),
+        "audit/checkpoint.txt": checkpoint.note.encode(),
+        "verifier.py": VERIFIER_PATH.read_bytes(),
+        "keys.txt": ("\n".join(signer.verifier_key() for signer in signers_for(origin)) + "\n").encode(),
+    }
+
+
+def write_signed_zip(*, out_path: Path, members: dict[str, bytes | Path], ts: str) -> str:
+    """Add ``manifest.json`` (the SHA-256 of every member) and its signature ``manifest.sig``, write the
+    zip deterministically (sorted members, every timestamp ``ts``) and return the zip's SHA-256."""
+    origin = checkpoints.head().origin
+    members = dict(members)
     hashes = {name: file_sha256(content) for name, content in members.items()}
     manifest = canonical_json({"format": FORMAT, "origin": origin, "files": dict(sorted(hashes.items()))})
     signature = sign_note(f"{origin}\n{FORMAT}\nsha256:{hashlib.sha256(manifest).hexdigest()}\n", signers_for(origin))
     members["manifest.json"] = manifest
     members["manifest.sig"] = signature.encode()
-    stamp = _zip_time(pack["as_of"]["ts"])
+    stamp = _zip_time(ts)
     tmp = out_path.with_suffix(".part")
     digest = hashlib.sha256()
     with zipfile.ZipFile(tmp, "w") as archive:

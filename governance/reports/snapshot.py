@@ -27,11 +27,12 @@ from audit.services import TS_FORMAT, parse_ts
 from governance.evaluations.models import Evaluation, EvaluationStatus
 from governance.registry.models import LINEAGE_FIELDS, ModelVersion, RegisteredModel
 from governance.registry.regimes import default_regimes
-from governance.reports import evidence
+from governance.reports import evidence, trends
 from governance.reports.identity import derive_pack_id
 from governance.reports.models import DocumentationPack, NarrativeEntry
 from governance.reports.narratives import BY_KEY
 from governance.reports.outlines import load_outline
+from governance.reports.oversight_record import oversight_record
 from governance.workflow.models import Approval, PromotionRequest, ReviewFlag, StageTransition
 
 PERFORMANCE_KEYS = ("auc", "gini", "ks_statistic", "brier", "accuracy", "precision", "recall", "f1", "log_loss")
@@ -241,6 +242,8 @@ def _evaluation(evaluation: Evaluation) -> dict:
             "comparator": None,
             "threshold": None,
         }
+    if evaluation.kind == "performance":
+        row.update(trends.performance_curves(evaluation))
     if evaluation.kind == "drift" and result.get("features"):
         features = sorted(result["features"], key=lambda f: (not f.get("drifted"), f.get("feature")))
         row["features"] = [_drift_feature(f) for f in features]
@@ -430,17 +433,7 @@ def build_pack(
         "policy": _policy(requests),
         "gate_results": _gate_results(requests, moment),
         "review_flags": _review_flags(version, moment),
-        "audit_events": [
-            {
-                "seq": e.seq,
-                "ts": ts(e.ts),
-                "actor": e.actor_username or e.actor_id,
-                "action": e.action,
-                "object": f"{e.object_type}:{e.object_id}",
-                "leaf_hash": base64.b64encode(bytes(e.leaf_hash)).decode(),
-            }
-            for e in events
-        ],
+        "audit_events": [],
         "checkpoint": {
             "origin": checkpoints.head().origin,
             "size": checkpoint.size,
@@ -449,6 +442,22 @@ def build_pack(
         },
         "datasets": _datasets(lineage, evaluations),
     }
+    pack["metric_trends"] = trends.metric_trends(model, version, moment, pack["policy"])
+    pack["oversight"], oversight_events = oversight_record(version, pack, seq, moment)
+    pack["model"]["last_validated"] = pack["oversight"]["revalidation"]["last_validated"]
+    pack["model"]["next_review"] = pack["oversight"]["revalidation"]["next_due"]
+    events = sorted({e.seq: e for e in [*events, *oversight_events]}.values(), key=lambda e: e.seq)
+    pack["audit_events"] = [
+        {
+            "seq": e.seq,
+            "ts": ts(e.ts),
+            "actor": e.actor_username or e.actor_id,
+            "action": e.action,
+            "object": f"{e.object_type}:{e.object_id}",
+            "leaf_hash": base64.b64encode(bytes(e.leaf_hash)).decode(),
+        }
+        for e in events
+    ]
     pack["evidence"] = evidence.reconcile(pack, tolerance=settings.EVALUATION_DISCREPANCY_TOLERANCE)
     return pack, events, checkpoint
 

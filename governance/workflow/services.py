@@ -413,10 +413,11 @@ def rollback_request_create(*, by: Principal, version: ModelVersion, reason: str
     )
 
 
-def version_for_request(by: Principal, version_id: int) -> ModelVersion:
-    """The version a caller named by id, or an audited ``NotFound`` (for callers holding only an id)."""
+def version_for_request(by: Principal, version_id: int, *, model: RegisteredModel | None = None) -> ModelVersion:
+    """The version a caller named by id (of ``model``, when given), or an audited ``NotFound`` (for
+    callers holding only an id)."""
     found = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
-    if found is None:
+    if found is None or (model is not None and found.model_id != model.pk):
         target = {"type": "model_version", "id": str(version_id)}
         with refusals(by, "promotion_request.create", target):
             raise NotFound(f"no model version with id {version_id}", field="model_version")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from html import escape
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#dc2626")
@@ -17,7 +18,7 @@ def trend_chart(
     *,
     threshold: float | None = None,
     comparator: str = "",
-    periods: list[tuple[dt.datetime, dt.datetime]] = (),
+    periods: Sequence[tuple[dt.datetime, dt.datetime]] = (),
     width: int = 640,
     height: int = 220,
     title: str = "",
@@ -89,29 +90,54 @@ def trend_chart(
     return "".join(parts)
 
 
-def calibration_chart(rows: list[dict], *, size: int = 240, title: str = "Calibration") -> str:
-    """Observed rate against mean score per bin, with the diagonal of perfect calibration."""
-    bins = [r for r in rows if r.get("count") and r.get("mean_score") is not None]
-    if not bins:
-        return ""
-    pad = 30
-    inner = size - 2 * pad
+TOP = 22  # room above a unit-square chart for its horizontal y-axis label
+
+
+def _square_frame(size: int, pad: int, title: str, css: str, x_label: str, y_label: str) -> list[str]:
+    """The frame of a unit-square chart: axes 0 to 1 with ticks at 0, 0.5 and 1, axis labels (both
+    horizontal: the y label above the axis), the dashed diagonal (perfect calibration, or a random
+    classifier on a ROC chart)."""
+    inner = size - pad - TOP
+    x0, y0 = pad, TOP + inner  # bottom-left corner
+    parts = [
+        f'<svg class="{css}" role="img" aria-label="{escape(title)}" width="{size}" height="{size}" '
+        f'viewBox="0 0 {size} {size}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        f'<rect class="frame" x="{x0}" y="{TOP}" width="{inner}" height="{inner}"/>',
+        f'<line class="diagonal" x1="{x0}" y1="{y0}" x2="{x0 + inner}" y2="{TOP}"/>',
+    ]
+    for tick in (0.0, 0.5, 1.0):
+        parts.append(
+            f'<text class="tick" x="{x0 + inner * tick:.1f}" y="{y0 + 14}" text-anchor="middle">{tick:g}</text>'
+            f'<text class="tick" x="{x0 - 4}" y="{y0 - inner * tick + 4:.1f}" text-anchor="end">{tick:g}</text>'
+        )
+    parts.append(
+        f'<text class="axis-label" x="{x0 + inner / 2:.1f}" y="{size - 4}" text-anchor="middle">'
+        f"{escape(x_label)}</text>"
+        f'<text class="axis-label" x="4" y="{TOP - 8}">{escape(y_label)}</text>'
+    )
+    return parts
+
+
+def _unit(size: int, pad: int):
+    inner = size - pad - TOP
 
     def px(value: float) -> float:
         return pad + inner * value
 
     def py(value: float) -> float:
-        return size - pad - inner * value
+        return TOP + inner * (1 - value)
 
-    parts = [
-        f'<svg class="calibration-chart" role="img" aria-label="{escape(title)}" width="{size}" height="{size}" '
-        f'viewBox="0 0 {size} {size}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
-        f'<rect class="frame" x="{pad}" y="{pad}" width="{inner}" height="{inner}"/>',
-        f'<line class="diagonal" x1="{px(0)}" y1="{py(0)}" x2="{px(1)}" y2="{py(1)}"/>',
-        f'<text class="tick" x="{pad}" y="{size - 8}">0</text>'
-        f'<text class="tick" x="{size - pad}" y="{size - 8}" text-anchor="end">mean score 1</text>'
-        f'<text class="tick" x="4" y="{pad + 4}">1</text>',
-    ]
+    return px, py
+
+
+def calibration_chart(rows: list[dict], *, size: int = 280, title: str = "Calibration") -> str:
+    """Observed rate against mean score per bin, with the diagonal of perfect calibration."""
+    bins = [r for r in rows if r.get("count") and r.get("mean_score") is not None]
+    if not bins:
+        return ""
+    pad = 44
+    px, py = _unit(size, pad)
+    parts = _square_frame(size, pad, title, "calibration-chart", "mean predicted score", "observed positive rate")
     path = " ".join(f"{px(r['mean_score']):.1f},{py(r['observed_rate']):.1f}" for r in bins)
     parts.append(f'<polyline class="series" points="{path}" stroke="{PALETTE[0]}"/>')
     for r in bins:
@@ -119,6 +145,25 @@ def calibration_chart(rows: list[dict], *, size: int = 240, title: str = "Calibr
             f'<circle class="point" cx="{px(r["mean_score"]):.1f}" cy="{py(r["observed_rate"]):.1f}" r="3.5" '
             f'fill="{PALETTE[0]}"><title>{r["lower"]:.1f}–{r["upper"]:.1f}: n={r["count"]}, observed '
             f"{r['observed_rate']:.3f}, mean score {r['mean_score']:.3f}</title></circle>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def roc_chart(curve: dict, *, auc: float | None = None, size: int = 280, title: str = "ROC curve") -> str:
+    """The ROC curve stored with a performance evaluation (``result.roc_curve``: exact vertices, at
+    most ``max_points``), true positive rate against false positive rate, with the chance diagonal."""
+    fpr, tpr = curve.get("fpr") or [], curve.get("tpr") or []
+    if len(fpr) < 2 or len(fpr) != len(tpr):
+        return ""
+    pad = 44
+    px, py = _unit(size, pad)
+    parts = _square_frame(size, pad, title, "roc-chart", "false positive rate", "true positive rate")
+    path = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(fpr, tpr, strict=True))
+    parts.append(f'<polyline class="series roc" points="{path}" stroke="{PALETTE[0]}"/>')
+    if auc is not None:
+        parts.append(
+            f'<text class="tick auc" x="{size - TOP - 6}" y="{size - pad - 8}" text-anchor="end">AUC {_fmt(auc)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

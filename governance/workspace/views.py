@@ -18,6 +18,7 @@ from audit import selectors as audit_selectors
 from governance.accounts.principal import Principal
 from governance.common.errors import DomainError
 from governance.evaluations.models import Evaluation
+from governance.oversight import dashboard as oversight_dashboard
 from governance.registry.models import ModelVersion, RegisteredModel
 from governance.workflow import services as workflow_services
 from governance.workflow.models import PromotionRequest
@@ -37,15 +38,49 @@ def version_packs(request, version_id: int):
     )
 
 
+#: the ongoing model risk management panels (templates/admin/oversight/_dash_*.html, governance.oversight.dashboard)
+OVERSIGHT_SECTIONS = ("validations_due", "overdue_findings", "incident_deadlines")
+
+
 def _sections(user) -> list[str]:
     """The dashboard's cards, most relevant first for the signed-in role."""
     if user.has_role("auditor", superusers=False):
-        return ["audit", "flags", "discrepancies", "production", "failed", "matrix", "integrations"]
+        return [
+            "audit",
+            "flags",
+            *OVERSIGHT_SECTIONS,
+            "discrepancies",
+            "production",
+            "failed",
+            "matrix",
+            "integrations",
+        ]
     if user.has_role("risk_officer", "validator", superusers=False):
-        return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "integrations", "audit"]
+        return [
+            "awaiting",
+            "flags",
+            *OVERSIGHT_SECTIONS,
+            "discrepancies",
+            "production",
+            "failed",
+            "matrix",
+            "integrations",
+            "audit",
+        ]
     if user.has_role("developer", superusers=False):
         return ["mine", "failed", "matrix", "production"]
-    return ["awaiting", "flags", "discrepancies", "production", "failed", "matrix", "integrations", "audit", "mine"]
+    return [
+        "awaiting",
+        "flags",
+        *OVERSIGHT_SECTIONS,
+        "discrepancies",
+        "production",
+        "failed",
+        "matrix",
+        "integrations",
+        "audit",
+        "mine",
+    ]
 
 
 def dashboard(site, request, extra_context=None):
@@ -84,6 +119,9 @@ def dashboard(site, request, extra_context=None):
         context["integrations"] = integrations.integration_health()
     if "discrepancies" in sections:
         context["discrepancies"] = selectors.watched_discrepancies()
+    for name in OVERSIGHT_SECTIONS:
+        if name in sections:
+            context[name] = getattr(oversight_dashboard, name)()
     return TemplateResponse(request, "admin/workspace/dashboard.html", context)
 
 
@@ -181,11 +219,10 @@ def model_rollback(request, model_id: int):
     model = get_object_or_404(RegisteredModel, pk=model_id)
     back = reverse("admin:registry_registeredmodel_change", args=[model.pk])
     version_id = request.POST.get("version", "")
-    version = ModelVersion.objects.filter(model=model, pk=version_id).first() if version_id.isdigit() else None
+    by = Principal.for_request(request)
     try:
-        req = workflow_services.rollback_request_create(
-            by=Principal.for_request(request), version=version if version else -1, reason=request.POST.get("reason", "")
-        )
+        version = workflow_services.version_for_request(by, int(version_id) if version_id.isdigit() else 0, model=model)
+        req = workflow_services.rollback_request_create(by=by, version=version, reason=request.POST.get("reason", ""))
     except DomainError as exc:
         messages.error(request, f"No rollback requested (recorded in the audit log): {exc.message}")
         return HttpResponseRedirect(back + "#rollback")
@@ -262,7 +299,11 @@ def model_trends(request, model_id: int):
     for e in evaluations:
         if e.kind == "performance" and (e.result or {}).get("calibration"):
             svg = charts_module.calibration_chart(e.result["calibration"], title=f"Calibration of evaluation {e.pk}")
-            calibration.append({"evaluation": e, "svg": mark_safe(svg)})  # escaped by charts.py
+            curve = e.result.get("roc_curve")
+            auc = (e.metrics or {}).get("auc")
+            roc = charts_module.roc_chart(curve, auc=auc, title=f"ROC curve of evaluation {e.pk}") if curve else ""
+            # escaped by charts.py
+            calibration.append({"evaluation": e, "svg": mark_safe(svg), "roc": mark_safe(roc)})
     context = {
         **admin.site.each_context(request),
         "title": f"Trends of {model.name}",

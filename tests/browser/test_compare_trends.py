@@ -37,5 +37,24 @@ def test_trends_draw_each_gated_metric_with_threshold_and_production(page, demo,
     assert page.locator("svg.trend-chart rect.production").count() >= 1
     assert page.locator("svg.trend-chart circle.point").count() >= 4
     assert page.locator("#calibration svg line.diagonal").count() >= 1
+    assert page.locator("#calibration svg.roc-chart polyline.roc").count() >= 1
     screenshot(page, "trends", tmp_path)
+    assert_no_horizontal_overflow(page)
+
+
+def test_performance_evaluation_page_draws_roc_and_calibration(page, demo, tmp_path):
+    """The evaluation page of a computed performance evaluation: the stored ROC curve and the
+    calibration bins as inline SVG with their diagonals, nothing overflowing, nothing from elsewhere."""
+    from governance.evaluations.models import Evaluation
+
+    evaluation = Evaluation.objects.filter(kind="performance", source="computed", status="done").latest("id")
+    login(page, "validator")
+    page.goto(reverse("admin:evaluations_evaluation_change", args=[evaluation.pk]))
+    roc = page.locator("#roc-curve svg.roc-chart")
+    assert roc.count() == 1 and roc.locator("line.diagonal").count() == 1
+    assert "false positive rate" in roc.text_content() and "AUC" in roc.text_content()
+    cal = page.locator("#calibration svg.calibration-chart")
+    assert cal.count() == 1 and cal.locator("circle.point").count() >= 3
+    box = roc.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 100
     assert_no_horizontal_overflow(page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import models
 from django.test import Client
 
 from governance.evaluations.models import Evaluation
@@ -70,3 +71,33 @@ def test_admin_is_read_only(evaluations, risk_officer):
     assert Evaluation.objects.get(pk=ev.pk).dataset == ev.dataset
     assert resp.status_code in (200, 403)
     assert client.get(f"/admin/evaluations/evaluation/{ev.pk}/delete/").status_code in (403, 302)
+
+
+def test_performance_page_draws_the_roc_curve_and_calibration(evaluations, validator):
+    """The ROC curve the kernel stored and the calibration bins, as inline SVG with their diagonals,
+    axis labels and nothing loaded from another host."""
+    perf = evaluations["performance"]
+    curve = perf.result["roc_curve"]
+    assert 2 <= curve["n_points"] <= 201
+    html = _client(validator).get(f"/admin/evaluations/evaluation/{perf.pk}/change/").content.decode()
+    roc = html[html.index('<svg class="roc-chart"') : html.index("</svg>", html.index('<svg class="roc-chart"'))]
+    assert 'class="diagonal"' in roc and "false positive rate" in roc and "true positive rate" in roc
+    assert roc.count(",") - 0 >= curve["n_points"]  # one x,y pair per stored point
+    assert "AUC " in roc
+    cal = html[html.index('<svg class="calibration-chart"') :]
+    assert 'class="diagonal"' in cal and "mean predicted score" in cal and "observed positive rate" in cal
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in html
+
+
+def test_an_evaluation_without_stored_points_still_renders(evaluations, validator):
+    """Evaluations computed before ROC points were stored say so instead of failing."""
+    perf = evaluations["performance"]
+    old = {k: v for k, v in perf.result.items() if k != "roc_curve"}
+    # a row as stored before this release (the governed queryset refuses updates, so bypass it here)
+    models.QuerySet.update(Evaluation.objects.filter(pk=perf.pk), result=old)
+    page = _client(validator).get(f"/admin/evaluations/evaluation/{perf.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "ROC curve not recorded" in html and 'class="roc-chart"' not in html
+    assert 'class="calibration-chart"' in html

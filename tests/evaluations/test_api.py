@@ -168,6 +168,15 @@ def test_performance_response_fields(g, version, risk_officer, api_for):
     assert body["metrics"]["auc"] == body["auc"]
     assert body["confidence_intervals"]["auc"]["method"] == "delong"
     assert body["confidence_intervals"]["brier"]["n_boot"] == 200 and body["params"]["seed"] == 7
+    curve = body["roc_curve"]
+    assert len(curve["fpr"]) == len(curve["tpr"]) == len(curve["thresholds"]) == curve["n_points"] <= 201
+    assert curve["thresholds"][0] is None and (curve["fpr"][-1], curve["tpr"][-1]) == (1, 1)
+    assert len(body["calibration"]) == 10
+
+
+def test_only_performance_evaluations_carry_roc_and_calibration(g, version, pipeline, api_for):
+    body = post_json(api_for(pipeline), version, "drift", f.drift_data(g)).json()
+    assert "roc_curve" not in body and "calibration" not in body
 
 
 def test_drift_response_fields_and_gate_metrics(g, version, pipeline, api_for):
@@ -263,3 +272,9 @@ def test_openapi_schema_documents_the_endpoints(api_for, auditor):
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     assert "/api/v1/evaluations/" in schema["paths"] or "/api/v1/evaluations" in json.dumps(schema["paths"])
+    components = schema["components"]["schemas"]
+    evaluation = components["Evaluation"]["properties"]
+    assert "ROC curve" in evaluation["roc_curve"]["description"]
+    roc = set(components["RocCurve"]["properties"])
+    assert {"fpr", "tpr", "thresholds", "n_points", "exact", "auc_of_points"} <= roc
+    assert {"mean_score", "observed_rate"} <= set(components["CalibrationBin"]["properties"])

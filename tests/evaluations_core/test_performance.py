@@ -186,3 +186,59 @@ def test_ks_interval_on_many_distinct_scores_uses_quantile_cells():
     ci = r["confidence_intervals"]["ks_statistic"]
     assert ci["exact_cells"] is False and ci["cells"] <= 2048
     assert ci["lower"] <= r["ks_statistic"] <= ci["upper"] + 1e-3
+
+
+@settings(max_examples=40, deadline=None, phases=PHASES)
+@given(scored())
+def test_roc_curve_equals_sklearn_point_by_point(d):
+    """Up to 200 distinct scores the stored curve is sklearn's roc_curve (drop_intermediate=False),
+    thresholds included (its first threshold, inf, is null), and its trapezoid area is the AUC."""
+    y, s = d
+    r = compute_performance(parse_inline("performance", {"y_true": y.tolist(), "y_score": s.tolist()}), params={})
+    fpr, tpr, thr = skm.roc_curve(y, s, drop_intermediate=False)
+    curve = r["roc_curve"]
+    assert curve["n_vertices"] == len(fpr) == len(np.unique(s)) + 1
+    if len(fpr) > 201:  # thinned: every stored point is still a vertex of sklearn's curve
+        assert curve["exact"] is False and curve["n_points"] <= 201
+        assert set(zip(curve["fpr"], curve["tpr"], strict=True)) <= set(zip(fpr.tolist(), tpr.tolist(), strict=True))
+        return
+    assert curve["exact"] is True and curve["n_points"] == len(fpr)
+    assert curve["fpr"] == fpr.tolist() and curve["tpr"] == tpr.tolist()
+    assert curve["thresholds"][0] is None and curve["thresholds"][1:] == thr[1:].tolist()
+    assert close(curve["auc_of_points"], r["auc"])
+
+
+def test_roc_curve_is_bounded_and_keeps_its_shape():
+    """A 100,000-row curve (tens of thousands of distinct scores) is thinned to at most 201 exact
+    vertices; the full curve never departs from the stored line by more than 2/199; the AUC stays exact."""
+    rng = np.random.default_rng(7)
+    n = 100_000
+    y = rng.integers(0, 2, n)
+    s = np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1)
+    r = compute_performance(parse_inline("performance", {"y_true": y.tolist(), "y_score": s.tolist()}), params={})
+    curve = r["roc_curve"]
+    fpr, tpr, thr = skm.roc_curve(y, s, drop_intermediate=False)
+    assert curve["exact"] is False and curve["n_vertices"] == len(fpr) > 10_000
+    assert 150 <= curve["n_points"] <= curve["max_points"] == 201
+    assert len(curve["fpr"]) == len(curve["tpr"]) == len(curve["thresholds"]) == curve["n_points"]
+    assert (curve["fpr"][0], curve["tpr"][0], curve["fpr"][-1], curve["tpr"][-1]) == (0.0, 0.0, 1.0, 1.0)
+    vertex = {(a, b): t for a, b, t in zip(fpr.tolist(), tpr.tolist(), thr.tolist(), strict=True)}
+    for a, b, t in zip(curve["fpr"][1:], curve["tpr"][1:], curve["thresholds"][1:], strict=True):
+        assert vertex[(a, b)] == t  # every stored point is an exact vertex with its threshold
+    kf, kt = np.array(curve["fpr"]), np.array(curve["tpr"])
+    # distance of every full-curve vertex to the stored polyline
+    ax, ay, bx, by = kf[:-1], kt[:-1], kf[1:], kt[1:]
+    dx, dy = bx - ax, by - ay
+    seg2 = np.where(dx * dx + dy * dy > 0, dx * dx + dy * dy, 1.0)
+    worst = 0.0
+    for px, py in zip(fpr[::7], tpr[::7], strict=True):
+        t = np.clip(((px - ax) * dx + (py - ay) * dy) / seg2, 0, 1)
+        worst = max(worst, float(np.min(np.hypot(ax + t * dx - px, ay + t * dy - py))))
+    assert worst <= 2 / 199
+    assert close(r["auc"], skm.roc_auc_score(y, s))
+    assert abs(curve["auc_of_points"] - r["auc"]) < 1e-3
+
+
+def test_roc_curve_is_null_for_a_single_class():
+    r = compute_performance(parse_inline("performance", {"y_true": [1, 1, 1], "y_score": [0.2, 0.5, 0.9]}), params={})
+    assert r["roc_curve"] is None and r["auc"] is None

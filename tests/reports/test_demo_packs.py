@@ -4,10 +4,12 @@ rows they summarise, the evidence reconciled in the executive summary, and repro
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pdfplumber
@@ -115,9 +117,11 @@ def test_demo_production_pack_is_legible_and_reconciles_its_evidence(demo, regim
         "executive-summary": pages_with(pages, "Reported and computed evidence")[0],
         "fairness": pages_with(pages, "share of the group, 0 to 1")[0],
         "drift": pages_with(pages, "Per-feature drift")[0],
+        "roc-calibration": pages_with(pages, "ROC curve and calibration of")[0],
+        "trends": pages_with(pages, "Trend of ")[0],
     }
     images = page_images(path, tmp_path, wanted, f"pack-{regime}")
-    assert len(images) == 3
+    assert len(images) == 5
     for image in images:
         data = image.read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000, image
@@ -192,3 +196,67 @@ def test_generated_statements_equal_counts_from_the_database(demo, tmp_path):
         for action in {e.action for e in cited}:
             assert counted[action] == numbers.count(cited.filter(action=action).count()), action
         assert "No events of the kinds" not in text
+
+
+def _pack_json(pack) -> dict:
+    with pack.bundle.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+        return json.loads(archive.read("pack.json"))
+
+
+def test_demo_pack_charts_draw_the_recorded_numbers(demo, tmp_path):
+    """The ROC curve and calibration bins in the pack are the ones the evaluation stored; each gated
+    metric's trend has one point per version and source, equal to the newest evaluation that records
+    it (selected here independently from the rows); the chart pages print them."""
+    from governance.evaluations.models import Evaluation
+
+    v1 = demo["1.0.0"]
+    pack = generate(v1, "sr11-7")
+    doc = _pack_json(pack)
+    text, _pages = read(pack)
+    perf = [e for e in doc["evaluations"] if e["kind"] == "performance" and "roc_curve" in e]
+    assert perf
+    for ev in perf:
+        stored = Evaluation.objects.get(pk=ev["pk"]).result
+        assert ev["roc_curve"]["fpr"] == stored["roc_curve"]["fpr"]
+        assert ev["roc_curve"]["tpr"] == stored["roc_curve"]["tpr"]
+        assert ev["calibration"] == stored["calibration"]
+        assert f"ROC curve and calibration of {ev['id']}" in text
+        assert f"ROC curve (AUC {numbers.measured(ev['metrics']['auc'])})" in text
+    trends = doc["metric_trends"]
+    assert trends["versions"] == ["1.0.0", "1.1.0"][: len(trends["versions"])] and trends["metrics"]
+    for m in trends["metrics"]:
+        expected = []
+        for version in trends["versions"]:
+            for source in ("computed", "reported"):
+                rows = [
+                    e
+                    for e in Evaluation.objects.filter(
+                        model_version__model=v1.model,
+                        model_version__version=version,
+                        status="done",
+                        source=source,
+                        kind__in=(m["kind"], "reported"),
+                    ).order_by("created_at", "id")
+                    if m["metric"] in (e.metrics or {}) and e.finished_at.isoformat() <= _as_of_iso(doc)
+                ]
+                if rows:
+                    expected.append((version, source, rows[-1].metrics[m["metric"]], f"EV-{rows[-1].pk:04d}"))
+        got = [(p["version"], p["source"], p["value"], p["evaluation"]) for p in m["points"]]
+        assert got == expected, m["metric"]
+        assert f"Trend of {m['metric']} ({m['kind']}) across versions" in text
+
+
+def _as_of_iso(doc) -> str:
+    from datetime import datetime
+
+    return datetime.fromisoformat(doc["as_of"]["ts"].replace("Z", "+00:00")).isoformat()
+
+
+def test_pack_and_request_page_share_one_discrepancy_tolerance(demo, settings):
+    """The executive summary's reconciliation follows the request page's setting
+    (EVALUATION_DISCREPANCY_TOLERANCE): raised above every difference, no discrepancy is left."""
+    settings.EVALUATION_DISCREPANCY_TOLERANCE = 1.0
+    assert not hasattr(settings, "EVIDENCE_DISCREPANCY_TOLERANCE")
+    doc = _pack_json(generate(demo["1.0.0"], "sr11-7"))
+    assert doc["evidence"]["tolerance"] == 1 and doc["evidence"]["rows"]
+    assert doc["evidence"]["discrepancies"] == 0

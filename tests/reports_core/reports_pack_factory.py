@@ -329,6 +329,179 @@ def audit_events(count: int = 40) -> list[dict]:
     ]  # seq is 0-based, as in the log
 
 
+def oversight_record() -> dict:
+    """``pack["oversight"]``: two validations, findings in every state (one overdue, one risk acceptance
+    expired), the challenges they and an override raised, and two incidents (one overdue)."""
+    long = "The challenger model's out-of-time Gini on the 2025 vintage is materially lower than the champion's " * 2
+    findings = [
+        {
+            "id": f"FND-{i}",
+            "validation": "VAL-1" if i < 3 else "VAL-2",
+            "severity": severity,
+            "description": long if i == 2 else f"Finding {i}: {severity} issue in the scorecard's calibration.",
+            "owner": "Dana Developer (dana.developer)",
+            "raised_by": "Victor Validator (victor.validator)",
+            "raised_at": ts(10 + i),
+            "due_date": "2026-03-01" if i == 2 else "2026-09-30",
+            "status": status,
+            "unresolved": status != "closed",
+            "overdue": i == 2,
+            "evidence": ["audit seq 1234567", "audit seq 1234568"],
+            "answer": None if status == "open" else f"Answer to finding {i}: recalibrated on the 2025 vintage. " * 3,
+            "answered_by": None if status == "open" else "victor.validator",
+            "answered_at": None if status == "open" else ts(20 + i),
+            "history": [],
+        }
+        for i, (severity, status) in enumerate(
+            [
+                ("high", "closed"),
+                ("high", "open"),
+                ("medium", "remediation proposed"),
+                ("low", "risk accepted until 2026-01-31 (EXPIRED: unresolved again)"),
+            ],
+            start=1,
+        )
+    ]
+    challenges = [
+        {
+            "at": f["raised_at"],
+            "kind": "finding",
+            "ref": f["id"],
+            "challenger": f["raised_by"],
+            "challenge": f"{f['severity']} finding: {f['description']}",
+            "answer": f"{f['status']}: {f['answer']}" if f["answer"] else f"no answer yet ({f['status']})",
+            "answered_by": f["answered_by"],
+        }
+        for f in findings
+    ] + [
+        {
+            "at": ts(40),
+            "kind": "gate override",
+            "ref": "PR-12",
+            "challenger": "the policy's gates",
+            "challenge": "failing: disparate_impact_ratio, demographic_parity_difference, max_psi",
+            "answer": "signed past the gate: " + long,
+            "answered_by": "Rita Risk (rita.risk) (risk_officer)",
+        },
+        {
+            "at": ts(41),
+            "kind": "review flag",
+            "ref": "RF-3",
+            "challenger": "production monitoring (the policy's checks)",
+            "challenge": "EV-0004 breaches the production policy",
+            "breaches": [{"metric": "max_psi", "comparator": "<=", "threshold": 0.25, "value": 0.2722222222222222}],
+            "answer": "open: not resolved yet",
+            "answered_by": None,
+        },
+    ]
+    schedules = [
+        {
+            "id": f"MS-{i}",
+            "version": "2.1.0",
+            "kind": kind,
+            "cadence_days": 7 if kind == "performance" else 30,
+            "grace_hours": 24,
+            "starts_at": ts(1),
+            "responsible": "credit-pipeline",
+            "description": "Labelled outcomes of the previous month from the collections data warehouse, "
+            "joined on the application id. " * (2 if i == 1 else 1),
+            "status": "active" if i == 1 else "ended 2026-03-30T10:00:00.000000Z: replaced by the monthly check",
+            "received": 1234567,
+            "missed": 2,
+            "next_due_at": ts(36),
+            "periods": [
+                {
+                    "due_at": ts(1 + 7 * k),
+                    "status": "missed" if k in (2, 4) else "received",
+                    "evaluation": None if k in (2, 4) else f"EV-{1000 + k:04d}",
+                }
+                for k in range(1, 9)
+            ],
+            "missed_checks": [
+                {"due_at": ts(15), "flagged_at": ts(16), "status": "OPEN", "open": True},
+                {
+                    "due_at": ts(29),
+                    "flagged_at": ts(30),
+                    "status": "resolved by rita.risk: the warehouse load failed; rerun and posted late. " * 2,
+                    "open": False,
+                },
+            ],
+        }
+        for i, kind in ((1, "performance"), (2, "drift"))
+    ]
+    plan = {
+        "revision": 3,
+        "updated_at": ts(20),
+        "updated_by": "rita.risk",
+        "narrative": {
+            "monitored": "Approval rate, default rate by vintage, population stability of every input, "
+            "disparate impact by sex and age band. " * 2,
+            "data_collection": "Monthly extract of decisions and outcomes from the collections warehouse.",
+            "responsibilities": "Model owner reviews monthly; the risk officer escalates breaches to the committee.",
+            "thresholds": "PSI above 0.25 on any input, AUC below 0.70, disparate impact below 0.80.",
+            "review_cadence": "Annually, and after every material change.",
+        },
+        "schedules": schedules,
+    }
+    return {
+        "monitoring": schedules,
+        "pmm_plan": plan,
+        "as_of_date": "2026-04-02",
+        "revalidation": {
+            "interval_months": 12,
+            "interval_source": "tier 1 default",
+            "last_validated": "2026-03-18",
+            "next_due": "2027-03-18",
+            "status": "due in 350 day(s)",
+            "flags": [{"raised_at": ts(5), "due_on": "2026-03-01", "resolution": "validation 2 completed"}],
+        },
+        "validations": [
+            {
+                "id": f"VAL-{i}",
+                "scope": long if i == 2 else "Initial validation: conceptual soundness and outcomes analysis.",
+                "validator": "Victor Validator (victor.validator)",
+                "started_on": "2026-02-01",
+                "completed_on": "2026-03-18" if i == 1 else None,
+                "conclusion": "fit with conditions" if i == 1 else "in progress",
+                "summary": "Fit for use provided the age-band disparity is monitored monthly." if i == 1 else None,
+                "findings": [f["id"] for f in findings if f["validation"] == f"VAL-{i}"],
+            }
+            for i in (1, 2)
+        ],
+        "findings": findings,
+        "open_findings": {"high": 1, "medium": 1, "low": 1},
+        "overdue_findings": ["FND-2"],
+        "challenges": challenges,
+        "incidents": [
+            {
+                "id": f"INC-{i}",
+                "description": long,
+                "occurred_at": ts(30),
+                "aware_at": ts(31),
+                "category": "general",
+                "rule": "Art. 73(2): 15 days after awareness",
+                "reporting_deadline": ts(46),
+                "affected_persons": "About 120 credit applicants at the Northern branch.",
+                "causal_link": "The scorecard scored a defaulted feature value; refusals followed its scores.",
+                "recorded_by": "Rita Risk (rita.risk)",
+                "status": "reported on time" if i == 1 else "OVERDUE",
+                "reports": [
+                    {
+                        "kind": "initial",
+                        "submitted_at": ts(33),
+                        "authority": "Bundesnetzagentur market surveillance authority",
+                        "reference": "MSA-2026-000123",
+                        "recorded_by": "rita.risk",
+                    }
+                ]
+                if i == 1
+                else [],
+            }
+            for i in (1, 2)
+        ],
+    }
+
+
 def make_pack(
     regime: str = "sr11-7", *, n_evaluations: int = 6, n_audit: int = 40, as_of_seq: int | None = None
 ) -> dict:
@@ -589,16 +762,6 @@ def make_pack(
                 },
             ],
         },
-        "findings": [
-            {
-                "id": "F-01",
-                "severity": "medium",
-                "description": "Duration drift above limit",
-                "owner": "jonas.weber@bank.example",
-                "due_date": "2026-06-30",
-                "status": "open",
-            }
-        ],
         "risks": [
             {
                 "hazard": "Indirect age discrimination",
@@ -610,7 +773,7 @@ def make_pack(
                 "owner": "claire.dubois@bank.example",
             }
         ],
-        "incidents": [],
+        "oversight": oversight_record(),
         "retention": {
             "storage_location": "s3://mlgov-packs (object lock)",
             "retain_until": "2036-04-02",
@@ -626,14 +789,83 @@ def make_pack(
         },
         "datasets": datasets,
     }
+    add_curves(pack)
     pack["pack_id"] = derive_pack_id(regime, pack["outline_version"], model["model_id"], version["version"], seq)
     return pack
+
+
+def roc_points(n: int = 60) -> dict:
+    """A smooth concave ROC curve with ``n`` points (17-digit floats, as the kernel stores them)."""
+    fpr = [i / (n - 1) for i in range(n)]
+    tpr = [min(1.0, x**0.35) for x in fpr]
+    return {"fpr": fpr, "tpr": tpr, "n_points": n, "n_vertices": 914, "exact": False, "max_points": 201}
+
+
+def calibration_bins() -> list[dict]:
+    bins = []
+    for i in range(10):
+        count = 0 if i == 9 else 120 + 37 * i
+        mean = (i + 0.5) / 10 + 0.01234567891234
+        bins.append(
+            {
+                "lower": i / 10,
+                "upper": (i + 1) / 10,
+                "count": count,
+                "mean_score": mean if count else None,
+                "observed_rate": min(1.0, mean * 1.1 - 0.03) if count else None,
+            }
+        )
+    return bins
+
+
+def add_curves(pack: dict, *, versions: int = 4) -> None:
+    """The chart data the snapshot adds: ROC and calibration on the first performance evaluation,
+    and the trend of every checked metric of the evaluations across ``versions`` versions."""
+    for ev in pack["evaluations"]:
+        if ev["kind"] == "performance":
+            ev["roc_curve"] = roc_points()
+            ev["calibration"] = calibration_bins()
+            break
+    labels = [f"1.{i}.0" for i in range(versions - 1)] + [pack["version"]["version"]]
+    metrics = []
+    for ev in pack["evaluations"][:3]:
+        for chk in ev.get("checks") or []:
+            base = float(chk["value"])
+            points = []
+            for i, label in enumerate(labels):
+                points.append(
+                    {
+                        "version": label,
+                        "source": "computed",
+                        "value": base * (0.9 + 0.1 * i / versions) + 1e-13,
+                        "evaluation": f"EV-{i + 1:04d}",
+                        "at": ts(i + 1),
+                    }
+                )
+                if i % 2:
+                    points.append({**points[-1], "source": "reported", "value": base * 1.05})
+            metrics.append(
+                {
+                    "kind": ev["kind"],
+                    "metric": chk["metric"],
+                    "comparator": chk["comparator"],
+                    "threshold": chk["threshold"],
+                    "source": None,
+                    "points": points,
+                }
+            )
+    pack["metric_trends"] = {
+        "rule_source": "policy tier_1 -> production version 3",
+        "versions": labels,
+        "metrics": metrics,
+    }
 
 
 def variant(pack: dict, *, evaluations: bool = True, approvals: bool = True, narratives: bool = True) -> dict:
     out = copy.deepcopy(pack)
     if not evaluations:
         out["evaluations"] = []
+        out["metric_trends"] = {**out["metric_trends"], "metrics": []}
     if not approvals:
         out["approvals"] = []
         out["stage_history"] = []

@@ -181,6 +181,12 @@ def test_letter_paper_is_a_setting(settings, tmp_path):
 
     box = PdfReader(str(out)).pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+    # legible on Letter too: the layout checker (margins, overprint, cell borders, digits) finds nothing
+    import layout
+
+    from governance.reports import numbers
+
+    assert layout.problems(out, max_digits=numbers.digits()) == []
 
 
 def test_metadata_from_pack(full):
@@ -318,3 +324,9 @@ def test_large_audit_trail_paginates(tmp_path_factory, regime):
     assert pack["audit_events"][-1]["leaf_hash"] in rendered.compact
     # the listing spans several pages, each with its header row
     assert sum("Leaf hash (base64)" in page for page in rendered.pages) >= 3
+
+
+def test_no_evaluations_pack_draws_no_chart_and_says_why(no_evaluations):
+    text = no_evaluations.text
+    assert "no ROC curve or calibration chart to draw" in text
+    assert "No metric is gated for this version" in text

@@ -51,6 +51,8 @@ VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     # The pack is still queued (no worker in this test): a download is refused, and audited, for everyone.
     "reports_pack_download": ("GET", ("refused", "refused", "refused", "refused", "login", "login")),
     "reports_narratives_edit": ("GET", ("done", "done", "done", "done", "login", "login")),
+    # The inventory report's page (the service refuses and audits a generation by anyone else too).
+    "reports_inventory": ("GET", ("403", "403", "done", "done", "login", "login")),
     "webhooks_webhookdelivery_redeliver": ("POST", ("refused", "refused", "done", "refused", "login", "login")),
     "workflow_model_timeline": ("GET", ("done", "done", "done", "done", "login", "login")),
     "workflow_promotionrequest_refresh": ("POST", ("done", "done", "done", "done", "login", "login")),
@@ -183,6 +185,7 @@ def test_admin_views(objects, users):
         "reports_pack_generate": [objects["version"].pk],
         "reports_pack_download": [objects["reports.documentationpack"], "pdf"],
         "reports_narratives_edit": [objects["version"].pk],
+        "reports_inventory": [],
         "webhooks_webhookdelivery_redeliver": [objects["webhooks.webhookdelivery"]],
         "auth_user_password_change": [users["developer"].pk],
         "workflow_model_timeline": [objects["version"].model_id],

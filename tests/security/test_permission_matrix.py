@@ -52,6 +52,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/api/v1/reports/{id}/"): (403, 403, 200, 200, 403),
     ("GET", "/api/v1/reports/{id}/bundle/"): (403, 403, 409, 409, 403),
     ("GET", "/api/v1/reports/{id}/pdf/"): (403, 403, 409, 409, 403),
+    ("GET", "/api/v1/reports/inventory/"): (403, 403, 200, 200, 403),
     ("GET", "/api/v1/versions/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/"): (200, 200, 200, 200, 200),
     ("GET", "/api/v1/versions/{id}/reference/"): (200, 200, 200, 200, 200),

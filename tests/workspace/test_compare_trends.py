@@ -44,3 +44,12 @@ def test_auditor_reads_the_comparison(model, auditor):
     client = Client()
     client.force_login(auditor)
     assert client.get(f"/admin/workspace/models/{model.pk}/compare/").status_code == 200
+
+
+def test_trends_draw_the_roc_curve_and_calibration_of_computed_performance(version, pipeline, risk_officer):
+    from tests.factories import evaluations as ev_factories
+
+    computed = ev_factories.evaluation(version, pipeline, kind="performance", params={"n_boot": 0})
+    html = _get(risk_officer, f"/admin/workspace/models/{version.model_id}/trends/")
+    assert f"ROC curve of evaluation {computed.pk}" in html and 'class="roc-chart"' in html
+    assert f"Calibration of evaluation {computed.pk}" in html and html.count('class="diagonal"') >= 2

@@ -91,6 +91,20 @@ def test_risk_officer_rolls_back_from_the_model_page(staged, developer, validato
     assert 'id="rollback"' not in dev
 
 
+def test_a_rollback_naming_another_models_version_is_refused_and_audited(version, risk_officer):
+    other = registry_factories.model_version()
+    client = _client(risk_officer)
+    page = client.post(
+        f"/admin/workspace/models/{version.model_id}/rollback/",
+        {"version": other.pk, "reason": "Wrong model."},
+        follow=True,
+    ).content.decode()
+    assert f"no model version with id {other.pk}" in page
+    assert not PromotionRequest.objects.filter(is_rollback=True).exists()
+    refusal = last_event("promotion_request.create.denied")
+    assert refusal is not None and refusal.object_id == str(other.pk)
+
+
 def test_evaluation_page_links_version_requests_and_the_evaluation_it_superseded(version, developer, risk_officer):
     older = wf.evaluation(version, kind="performance", metrics={"auc": 0.71})
     newer = wf.evaluation(version, kind="performance", metrics={"auc": 0.76})

@@ -62,6 +62,10 @@ BLOCKS: dict[str, str] = {
     "line, plus the per-group table and each group's 95% intervals (Wilson; ratios by seeded bootstrap).",
     "drift_chart": "Bar chart per drift evaluation of the per-feature statistic with the threshold "
     "line, plus the per-feature table.",
+    "metric_trends": "Line chart per gated metric across the model's versions (computed and reported "
+    "values, the threshold line), plus the table of its points.",
+    "performance_charts": "ROC curve and calibration chart (with their diagonals) per computed "
+    "performance evaluation, plus the calibration bins table.",
     "approval_chain": "Approvals: approver, role, signed at, decision, justification, signature meaning; "
     "overrides in a highlighted box; invalidated approvals marked.",
     "independence_check": "Automatic check that validators differ from the developer/owner.",
@@ -95,6 +99,17 @@ BLOCKS: dict[str, str] = {
     "header]], empty_text.",
     "static_table": "A fixed table from the outline. Options: columns [headers], rows [[cells]].",
     "note": "A fixed explanatory note. Option: text.",
+    "validation_history": "Revalidation interval, last and next validation, revalidation flags; every validation "
+    "(validator, dates, conclusion, scope) and every finding with its status and answer as of the pack's seq, "
+    "overdue ones marked.",
+    "ongoing_monitoring": "The version's monitoring schedules, their latest checks and results, missed checks and "
+    "their resolution (NOT PROVIDED, naming who provides it, when the version has no schedule).",
+    "effective_challenge": "Who challenged what and the answer: validation findings, gate overrides, rejections "
+    "and review-flag resolutions.",
+    "pmm_plan": "The post-market monitoring plan's text and the schedules carrying it out (Art. 72; NOT PROVIDED, "
+    "naming who provides it, for a high-risk model without a plan).",
+    "incident_register": "Serious incidents of the version: what happened, awareness, the Art. 73 rule and "
+    "deadline, deadline status and the reports sent.",
 }
 
 

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from xml.sax.saxutils import escape
 
-from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import BaseDocTemplate, CondPageBreak, Frame, PageBreak, PageTemplate, Paragraph, TableStyle
 from reportlab.platypus.tableofcontents import TableOfContents
 
 import governance.reports.render.blocks as _blocks  # noqa: F401  (registers every block)
 import governance.reports.render.registry as registry
+import governance.reports.render.tagging as tagging
 from governance.reports import pdfstyle as ps
 from governance.reports.render.base import ProgressFn, Renderer, fmt
 from governance.reports.render.flowables import _PageCounter, _ProgressMark, _SectionHeading
@@ -45,7 +45,7 @@ class _PackDoc(BaseDocTemplate):
 
 
 def _make_canvas(date_str: str):
-    class _PackCanvas(rl_canvas.Canvas):
+    class _PackCanvas(tagging.TaggingCanvas):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.setDateFormatter(lambda *_: date_str)
@@ -63,6 +63,8 @@ def _page_decorator(pack: Mapping, outline: Mapping, content_hash: str, doc_stat
 
     def on_page(canv, doc):
         canv.saveState()
+        if isinstance(canv, tagging.TaggingCanvas):
+            canv.begin_artifact()  # running header and footer: pagination, not content
         canv.setFont(ps.FONT, 7.5)
         canv.setFillColor(ps.GREY)
         y_head = height - ps.MARGIN_TOP + 9 * 1.0 + 4
@@ -77,6 +79,8 @@ def _page_decorator(pack: Mapping, outline: Mapping, content_hash: str, doc_stat
         canv.drawString(ps.MARGIN_X, y_foot, foot_left)
         canv.drawCentredString(width / 2, y_foot, outline.get("short_title") or fmt(pack.get("regime")))
         canv.drawRightString(width - ps.MARGIN_X, y_foot, f"Page {doc.page} of {total if total else '?'}")
+        if isinstance(canv, tagging.TaggingCanvas):
+            canv.end_tag()
         canv.restoreState()
 
     return on_page
@@ -161,7 +165,7 @@ def render_pack_pdf(pack: dict, outline: dict, out_path, *, progress: ProgressFn
         keys = sec.get("narratives", [])
         if keys:
             if sec.get("blocks"):
-                story.append(Paragraph("Statements by responsible people", s["h2"]))
+                story.append(tagging.Heading("Statements by responsible people", s["h2"]))
             for key in keys:
                 story += r.narrative(key)
 

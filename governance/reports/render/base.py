@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 import governance.reports.render.registry as registry
+import governance.reports.render.tagging as tagging
 from governance.reports import narratives as narr
 from governance.reports import numbers as num
 from governance.reports import pdfstyle as ps
@@ -115,6 +116,8 @@ class Renderer:
         self.doc_state = doc_state
 
     def p(self, text, style="body"):
+        if style in tagging.HEADING_TAGS:
+            return tagging.Heading(text, self.s[style])  # a tagged heading (H1/H2/H3) in the structure tree
         return Paragraph(text, self.s[style])
 
     def cell(self, value, style="cell"):

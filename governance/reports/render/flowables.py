@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, Paragraph
 
+import governance.reports.render.tagging as tagging
 from governance.reports import pdfstyle as ps
 
 _BREAK_AFTER = set(" /.@:-_#,;=")
@@ -70,6 +71,9 @@ class _SectionHeading(Paragraph):
         self.toc_text = toc_text
         self.key = key
         self.in_toc = in_toc
+
+    def draw(self):
+        tagging.draw_tagged(self, "H1", super().draw)  # zero-text bookmarks draw nothing and are not tagged
 
 
 class _ProgressMark(Flowable):

@@ -1,6 +1,6 @@
 """The pack blocks by domain. Importing this package registers every block in
 :mod:`governance.reports.render.registry`."""
 
-from governance.reports.render.blocks import appendices, audit, evaluations, governance, records
+from governance.reports.render.blocks import appendices, audit, curves, evaluations, governance, oversight, records
 
-__all__ = ["appendices", "audit", "evaluations", "governance", "records"]
+__all__ = ["appendices", "audit", "curves", "evaluations", "governance", "oversight", "records"]
