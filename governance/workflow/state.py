@@ -1,10 +1,18 @@
 """Replays workflow events to rebuild policies, promotion requests, approvals (with their
-overrides), recusals and review flags (audit.state, ``audit_verify --state``)."""
+overrides), recusals, review flags, committees and their seats (audit.state, ``audit_verify --state``)."""
 
 from __future__ import annotations
 
-from audit.state import as_recorded
-from governance.workflow.models import Approval, Policy, PromotionRequest, Recusal, ReviewFlag
+from audit.state import Divergence, as_recorded
+from governance.workflow.models import (
+    Approval,
+    Committee,
+    CommitteeMember,
+    Policy,
+    PromotionRequest,
+    Recusal,
+    ReviewFlag,
+)
 
 # The policy fields every ``policy.create`` / ``policy.revise`` event carries (services.POLICY_FIELDS).
 POLICY_FIELDS = (
@@ -40,6 +48,8 @@ class WorkflowReplayer:
         "policy.revise",
         "model_version.review_flag",
         "review_flag.resolve",
+        "committee.create",
+        "committee.revise",
     )
 
     def __init__(self):
@@ -48,11 +58,16 @@ class WorkflowReplayer:
         self.policies: dict[str, dict] = {}
         self.flags: dict[str, dict] = {}
         self.recusals: dict[str, dict] = {}
+        self.committees: dict[str, dict] = {}
+        # committee id -> its seats in the order the service made them: [user id, role, active]
+        self.seats: dict[str, list[list]] = {}
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
         key = str(target["id"])
-        if action in ("policy.create", "policy.revise"):
+        if action in ("committee.create", "committee.revise"):
+            self._apply_committee(record, key)
+        elif action in ("policy.create", "policy.revise"):
             snapshot = data if action == "policy.create" else data.get("policy") or {}
             self.policies[key] = {
                 "scope": target.get("scope"),
@@ -116,6 +131,108 @@ class WorkflowReplayer:
             self.requests.setdefault(key, {})["status"] = "promoted"
         elif action in STATUS_ACTIONS:
             self.requests.setdefault(key, {})["status"] = data.get("to")
+
+    def _apply_committee(self, record: dict, key: str) -> None:
+        """``committee.create`` carries the committee and its seats; ``committee.revise`` the seats,
+        quorum, minimums and activity before and after (the service ends the seats no longer wanted
+        and opens one for each new (member, role))."""
+        target, data = record["object"], record["data"]
+        if record["action"] == "committee.create":
+            actor = record["actor"]
+            self.committees[key] = {
+                "name": target.get("name"),
+                "scope": target.get("scope"),
+                "model": target.get("model"),
+                "target_stage": target.get("target_stage"),
+                "quorum": data.get("quorum"),
+                "role_minimums": data.get("role_minimums"),
+                "is_active": True,
+                "created_by": actor.get("username") if actor.get("type") == "user" else None,
+            }
+            self.seats[key] = [[str(m["user_id"]), m["role"], True] for m in data.get("members") or []]
+            return
+        after = data.get("after") or {}
+        committee = self.committees.setdefault(key, {})
+        for name in ("quorum", "role_minimums", "is_active"):
+            if name in after:
+                committee[name] = after[name]
+        wanted = {(str(m["user_id"]), m["role"]) for m in after.get("members") or []}
+        seats = self.seats.setdefault(key, [])
+        kept = set()
+        for seat in seats:
+            if seat[2]:
+                if (seat[0], seat[1]) in wanted:
+                    kept.add((seat[0], seat[1]))
+                else:
+                    seat[2] = False
+        for m in after.get("members") or []:
+            if (str(m["user_id"]), m["role"]) not in kept:
+                seats.append([str(m["user_id"]), m["role"], True])
+
+    def _compare_committees(self) -> Divergence | None:
+        from audit.state import compare_rows
+
+        committees = {
+            str(c["pk"]): {
+                "name": c["name"],
+                "scope": c["scope"] or None,
+                "model": c["model__name"],
+                "target_stage": c["target_stage"],
+                "quorum": c["quorum"],
+                "role_minimums": as_recorded(c["role_minimums"]),
+                "is_active": c["is_active"],
+                "created_by": c["created_by__username"],
+            }
+            for c in Committee.objects.values(
+                "pk",
+                "name",
+                "scope",
+                "model__name",
+                "target_stage",
+                "quorum",
+                "role_minimums",
+                "is_active",
+                "created_by__username",
+            )
+        }
+        divergence = compare_rows("workflow_committee", committees, self.committees)
+        if divergence:
+            return divergence
+        # Seats carry no id in the events: each stored seat is matched to a replayed seat of the same
+        # committee, member, role and activity; a seat left over on either side is the divergence.
+        table = "workflow_committeemember"
+        expected = {key: [list(seat) for seat in seats] for key, seats in self.seats.items()}
+        rows = CommitteeMember.objects.order_by("pk").values_list("pk", "committee_id", "user_id", "role", "removed_at")
+        unmatched: list[tuple] = []
+        for pk, committee_id, user_id, role, removed_at in rows:
+            seat = [str(user_id), role, removed_at is None]
+            candidates = expected.get(str(committee_id), [])
+            if seat in candidates:
+                candidates.remove(seat)
+            else:
+                unmatched.append((str(pk), str(committee_id), seat))
+        for pk, committee_id, seat in unmatched:
+            left = expected.get(committee_id, [])
+            # The field that differs: the one where a replayed seat agrees on the other two.
+            for index, name in ((2, "removed_at"), (1, "role"), (0, "user")):
+                others = [k for k in range(3) if k != index]
+                match = next((e for e in left if all(e[k] == seat[k] for k in others)), None)
+                if match is not None:
+                    if name == "removed_at":
+                        return Divergence(table, pk, name, None if seat[2] else "set", None if match[2] else "set")
+                    return Divergence(table, pk, name, seat[index], match[index])
+            return Divergence(table, pk, "(row)", "present", f"no such seat on committee {committee_id} in the log")
+        for committee_id, left in sorted(expected.items()):
+            if left:
+                user, role, active = left[0]
+                return Divergence(
+                    table,
+                    f"committee {committee_id} seat of user {user} as {role}",
+                    "(row)",
+                    "missing",
+                    "a seat " + ("held" if active else "ended") + " through a service",
+                )
+        return None
 
     def compare(self):
         from audit.state import compare_rows
@@ -214,4 +331,7 @@ class WorkflowReplayer:
             }
             for r in Recusal.objects.values("pk", "request_id", "member__username", "role", "reason")
         }
-        return compare_rows("workflow_recusal", recusals, self.recusals)
+        divergence = compare_rows("workflow_recusal", recusals, self.recusals)
+        if divergence:
+            return divergence
+        return self._compare_committees()

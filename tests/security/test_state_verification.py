@@ -242,3 +242,130 @@ def test_a_raw_edit_of_a_policy_evaluation_override_or_flag_is_named(governed, s
     assert (d.table, d.row, d.field) == (table, str(governed[key]), field), result.message
     with pytest.raises(CommandError, match=f"{table} row {governed[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def committee(risk_officer, validator):
+    """A committee made and revised through the services: v3 leaves, a new validator joins, the
+    quorum drops to 2 (one seat ended, one opened)."""
+    from governance.workflow import committees
+    from governance.workflow.models import CommitteeMember
+
+    v2, v3, v4 = person("validator"), person("validator"), person("validator")
+    made = committees.committee_create(
+        by=as_user(risk_officer),
+        name="Model risk committee",
+        scope="high",
+        target_stage="staging",
+        quorum=3,
+        role_minimums={"validator": 2, "risk_officer": 1},
+        members=[
+            {"user": validator, "role": "validator"},
+            {"user": v2, "role": "validator"},
+            {"user": v3, "role": "validator"},
+            {"user": risk_officer, "role": "risk_officer"},
+        ],
+    )
+    committees.committee_revise(
+        by=as_user(risk_officer),
+        committee=made,
+        reason="v3 leaves; v4 joins",
+        quorum=2,
+        role_minimums={"validator": 1, "risk_officer": 1},
+        members=[
+            {"user": validator, "role": "validator"},
+            {"user": v2, "role": "validator"},
+            {"user": v4, "role": "validator"},
+            {"user": risk_officer, "role": "risk_officer"},
+        ],
+    )
+    seats = CommitteeMember.objects.filter(committee=made)
+    return {
+        "committee": made.pk,
+        "ended": seats.get(user=v3).pk,
+        "joined": seats.get(user=v4).pk,
+        "risk": seats.get(user=risk_officer).pk,
+        "v4": v4.pk,
+        "v3": v3.pk,
+    }
+
+
+def test_committees_and_their_seats_replay_clean(committee):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE workflow_committee SET quorum = 1 WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "quorum",
+        ),
+        (
+            "UPDATE workflow_committee SET role_minimums = '{{}}' WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "role_minimums",
+        ),
+        (
+            "UPDATE workflow_committee SET is_active = %(false)s WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "is_active",
+        ),
+        (
+            "UPDATE workflow_committee SET scope = 'tier_3' WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "scope",
+        ),
+        (
+            "UPDATE workflow_committeemember SET role = 'validator' WHERE id = {risk}",
+            "workflow_committeemember",
+            "risk",
+            "role",
+        ),
+        (
+            "UPDATE workflow_committeemember SET removed_at = NULL WHERE id = {ended}",
+            "workflow_committeemember",
+            "ended",
+            "removed_at",
+        ),
+        (
+            "UPDATE workflow_committeemember SET user_id = {v3} WHERE id = {joined}",
+            "workflow_committeemember",
+            "joined",
+            "user",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_committee_or_seat_is_named(committee, sql, table, key, field):
+    false = "false" if connection.vendor == "postgresql" else "0"
+    _raw(sql.format(**committee).replace("%(false)s", false), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(committee[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {committee[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+def test_a_seat_added_behind_the_services_is_named(committee):
+    from governance.workflow.models import CommitteeMember
+
+    _raw(
+        "INSERT INTO workflow_committeemember (committee_id, user_id, role, added_at) "
+        "SELECT committee_id, user_id, 'risk_officer', added_at FROM workflow_committeemember WHERE id = %s",
+        [committee["ended"]],
+    )
+    extra = CommitteeMember.objects.order_by("-pk").first()
+    result = verify_state()
+    assert not result.ok
+    assert (result.divergence.table, result.divergence.row, result.divergence.field) == (
+        "workflow_committeemember",
+        str(extra.pk),
+        "(row)",
+    ), result.message
