@@ -1,5 +1,6 @@
 """Replays workflow events to rebuild policies, promotion requests, approvals (with their
-overrides), recusals, review flags, committees and their seats (audit.state, ``audit_verify --state``)."""
+overrides), recusals, review flags, committees and their seats, and stage transitions
+(audit.state, ``audit_verify --state``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from governance.workflow.models import (
     PromotionRequest,
     Recusal,
     ReviewFlag,
+    StageTransition,
 )
 
 # The policy fields every ``policy.create`` / ``policy.revise`` event carries (services.POLICY_FIELDS).
@@ -59,6 +61,8 @@ class WorkflowReplayer:
         self.flags: dict[str, dict] = {}
         self.recusals: dict[str, dict] = {}
         self.committees: dict[str, dict] = {}
+        # (request id, model name, version) -> the stage transition a promotion recorded
+        self.transitions: dict[tuple, dict] = {}
         # committee id -> its seats in the order the service made them: [user id, role, active]
         self.seats: dict[str, list[list]] = {}
 
@@ -129,8 +133,112 @@ class WorkflowReplayer:
             }
         elif action == "promotion_request.promote":
             self.requests.setdefault(key, {})["status"] = "promoted"
+            self._apply_transitions(record, key)
         elif action in STATUS_ACTIONS:
             self.requests.setdefault(key, {})["status"] = data.get("to")
+
+    def _apply_transitions(self, record: dict, key: str) -> None:
+        """A promotion records one stage transition for its version and, when it replaced the
+        production version, one for the retired version. Transitions carry no id in the event: they
+        are keyed by (request, model, version)."""
+        target, data = record["object"], record["data"]
+        model = target.get("model")
+        common = {"model": model, "request": key, "is_rollback": data.get("is_rollback")}
+        self.transitions[(key, model, target.get("version"))] = {
+            **common,
+            "version": target.get("version"),
+            "from_stage": data.get("from"),
+            "to_stage": data.get("to"),
+            "approvers": data.get("approvals") or [],
+            "evaluation_ids": data.get("evaluation_ids") or [],
+            "reason": self.requests.get(key, {}).get("reason", ""),
+        }
+        retired = data.get("retired")
+        if retired is not None:
+            self.transitions[(key, model, retired)] = {
+                **common,
+                "version": retired,
+                "from_stage": "production",
+                "to_stage": "retired",
+                "approvers": data.get("approvals") or [],
+                "evaluation_ids": [],
+                "reason": f"replaced in production by {target.get('version')}",
+            }
+
+    def _compare_transitions(self) -> Divergence | None:
+        table = "workflow_stagetransition"
+        stored: dict[tuple, list[tuple[str, dict]]] = {}
+        for t in StageTransition.objects.order_by("pk").values(
+            "pk",
+            "request_id",
+            "model__name",
+            "model_version__model__name",
+            "model_version__version",
+            "from_stage",
+            "to_stage",
+            "approvers",
+            "evaluation_ids",
+            "is_rollback",
+            "reason",
+        ):
+            natural = (str(t["request_id"]), t["model_version__model__name"], t["model_version__version"])
+            stored.setdefault(natural, []).append(
+                (
+                    str(t["pk"]),
+                    {
+                        "model": t["model__name"],
+                        "request": str(t["request_id"]),
+                        "is_rollback": t["is_rollback"],
+                        "version": t["model_version__version"],
+                        "from_stage": t["from_stage"],
+                        "to_stage": t["to_stage"],
+                        "approvers": as_recorded(t["approvers"]),
+                        "evaluation_ids": as_recorded(t["evaluation_ids"]),
+                        "reason": t["reason"],
+                    },
+                )
+            )
+        # Pair each replayed transition with the stored row of the same key that differs least
+        # (a raw edit of a row's request can give two rows one key); the rows left over are named.
+        pairs: dict[tuple, tuple[str, dict]] = {}
+        leftovers: list[tuple[str, dict]] = []
+        for natural, rows in stored.items():
+            expected = self.transitions.get(natural)
+            if expected is None:
+                leftovers.extend(rows)
+                continue
+            rows = sorted(rows, key=lambda r: sum(r[1].get(k) != v for k, v in expected.items()))
+            pairs[natural] = rows[0]
+            leftovers.extend(rows[1:])
+        for pk, row in sorted(leftovers, key=lambda r: int(r[0])):
+            lost = next(
+                (
+                    key
+                    for key, value in self.transitions.items()
+                    if key not in pairs and (value["model"], value["version"]) == (row["model"], row["version"])
+                ),
+                None,
+            )
+            if lost is not None:
+                return Divergence(table, pk, "request", row["request"], lost[0])
+            return Divergence(
+                table, pk, "(row)", "present", "no such transition (it was never recorded by a promotion)"
+            )
+        for natural, (pk, row) in sorted(pairs.items(), key=lambda p: int(p[1][0])):
+            for name, value in self.transitions[natural].items():
+                if row.get(name) != value:
+                    return Divergence(table, pk, name, row.get(name), value)
+        for natural in self.transitions:
+            if natural not in pairs:
+                request, model, version = natural
+                return Divergence(
+                    table,
+                    f"request {request} version {model} {version}",
+                    "(row)",
+                    "missing",
+                    "a transition recorded by a promotion",
+                )
+        return None
 
     def _apply_committee(self, record: dict, key: str) -> None:
         """``committee.create`` carries the committee and its seats; ``committee.revise`` the seats,
@@ -334,4 +442,7 @@ class WorkflowReplayer:
         divergence = compare_rows("workflow_recusal", recusals, self.recusals)
         if divergence:
             return divergence
-        return self._compare_committees()
+        divergence = self._compare_committees()
+        if divergence:
+            return divergence
+        return self._compare_transitions()

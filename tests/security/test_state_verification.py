@@ -369,3 +369,66 @@ def test_a_seat_added_behind_the_services_is_named(committee):
         str(extra.pk),
         "(row)",
     ), result.message
+
+
+@pytest.fixture
+def transitions(developer, validator, risk_officer):
+    """Two versions promoted to production through the services: the second retires the first, so
+    a promotion records a transition for its version and one for the version it replaced."""
+    from governance.workflow.models import StageTransition
+
+    first = model_version(user=developer)
+    for version in (first, model_version(model=first.model, user=developer)):
+        workflow.good_evidence(version)
+        workflow.approve(workflow.request(version, developer), validator)
+        version.refresh_from_db()
+        req = workflow.request(version, developer, "production", reason="Champion for Q4.")
+        workflow.approve(req, risk_officer)
+        workflow.approve(req, validator)
+    rows = StageTransition.objects.filter(model=first.model)
+    return {
+        "staging": rows.filter(to_stage="staging").first().pk,
+        "production": rows.filter(to_stage="production").last().pk,
+        "retired": rows.get(to_stage="retired").pk,
+    }
+
+
+def test_stage_transitions_replay_clean(transitions):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, key, field",
+    [
+        ("UPDATE workflow_stagetransition SET to_stage = 'production' WHERE id = {staging}", "staging", "to_stage"),
+        ("UPDATE workflow_stagetransition SET from_stage = 'staging' WHERE id = {retired}", "retired", "from_stage"),
+        (
+            "UPDATE workflow_stagetransition SET reason = 'Board decision.' WHERE id = {production}",
+            "production",
+            "reason",
+        ),
+        ("UPDATE workflow_stagetransition SET approvers = '[]' WHERE id = {production}", "production", "approvers"),
+        ("UPDATE workflow_stagetransition SET evaluation_ids = '[]' WHERE id = {staging}", "staging", "evaluation_ids"),
+        (
+            "UPDATE workflow_stagetransition SET is_rollback = %(true)s WHERE id = {production}",
+            "production",
+            "is_rollback",
+        ),
+        (
+            "UPDATE workflow_stagetransition SET request_id = (SELECT min(id) FROM workflow_promotionrequest) "
+            "WHERE id = {retired}",
+            "retired",
+            "request",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_stage_transition_is_named(transitions, sql, key, field):
+    true = "true" if connection.vendor == "postgresql" else "1"
+    _raw(sql.format(**transitions).replace("%(true)s", true), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == ("workflow_stagetransition", str(transitions[key]), field), result.message
+    with pytest.raises(CommandError, match=f"workflow_stagetransition row {transitions[key]}, field"):
+        call_command("audit_verify", "--state", "--no-progress")
