@@ -432,3 +432,116 @@ def test_a_raw_edit_of_a_stage_transition_is_named(transitions, sql, key, field)
     assert (d.table, d.row, d.field) == ("workflow_stagetransition", str(transitions[key]), field), result.message
     with pytest.raises(CommandError, match=f"workflow_stagetransition row {transitions[key]}, field"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def oversight(developer, validator, risk_officer):
+    """A validation with three findings, made through the services: one closed after a proposed
+    remediation, one whose risk a risk officer accepted, one left open; the validation completed."""
+    import datetime as dt
+
+    from governance.oversight import services
+
+    version = model_version(user=developer)
+    validation = services.validation_start(by=as_user(validator), version=version, scope="Annual review.")
+
+    def finding(severity: str):
+        return services.finding_create(
+            by=as_user(validator),
+            validation=validation,
+            severity=severity,
+            description="Calibration drifts on thin-file applicants.",
+            owner=developer,
+            due_date=dt.date.today() + dt.timedelta(days=30),
+        )
+
+    closed, accepted, left_open = finding("high"), finding("medium"), finding("low")
+    services.finding_propose_remediation(by=as_user(developer), finding=closed, remediation="Recalibrate.")
+    services.finding_close(by=as_user(validator), finding=closed, note="Recalibration verified.")
+    services.finding_accept_risk(
+        by=as_user(risk_officer),
+        finding=accepted,
+        justification="Low exposure.",
+        expires_on=dt.date.today() + dt.timedelta(days=90),
+    )
+    services.validation_complete(
+        by=as_user(validator), validation=validation, conclusion="fit with conditions", summary="Three findings."
+    )
+    return {"validation": validation.pk, "closed": closed.pk, "accepted": accepted.pk, "open": left_open.pk}
+
+
+def test_validations_and_findings_replay_clean(oversight):
+    result = verify_state()
+    assert result.ok, result.message
+    assert "oversight" in result.replayers
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE oversight_validation SET conclusion = 'fit for use' WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "conclusion",
+        ),
+        (
+            "UPDATE oversight_validation SET summary = 'No findings.' WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "summary",
+        ),
+        (
+            "UPDATE oversight_validation SET started_on = '2001-01-01' WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "started_on",
+        ),
+        (
+            "UPDATE oversight_validation SET validator_id = (SELECT min(id) FROM accounts_user) "
+            "WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "validator",
+        ),
+        (
+            "UPDATE oversight_finding SET severity = 'low' WHERE id = {closed}",
+            "oversight_finding",
+            "closed",
+            "severity",
+        ),
+        ("UPDATE oversight_finding SET status = 'closed' WHERE id = {open}", "oversight_finding", "open", "status"),
+        (
+            "UPDATE oversight_finding SET due_date = '2099-01-01' WHERE id = {open}",
+            "oversight_finding",
+            "open",
+            "due_date",
+        ),
+        (
+            "UPDATE oversight_finding SET closure_note = 'Fine.' WHERE id = {closed}",
+            "oversight_finding",
+            "closed",
+            "closure_note",
+        ),
+        (
+            "UPDATE oversight_finding SET risk_accepted_until = '2099-01-01' WHERE id = {accepted}",
+            "oversight_finding",
+            "accepted",
+            "risk_accepted_until",
+        ),
+        (
+            "UPDATE oversight_finding SET risk_acceptance_justification = 'Board said so.' WHERE id = {accepted}",
+            "oversight_finding",
+            "accepted",
+            "risk_acceptance_justification",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_validation_or_finding_is_named(oversight, sql, table, key, field):
+    _raw(sql.format(**oversight), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(oversight[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {oversight[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
