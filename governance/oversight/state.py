@@ -1,16 +1,29 @@
-"""Replays oversight events to rebuild validations and their findings (audit.state,
-``audit_verify --state``). The other oversight tables (revalidation intervals and flags, serious
-incidents and their reports, monitoring schedules, missed checks, post-market plans) have no
-replayer yet."""
+"""Replays oversight events to rebuild validations and their findings, revalidation intervals and
+flags, serious incidents and their reports (audit.state, ``audit_verify --state``). Monitoring
+schedules, missed checks and post-market plans have no replayer yet."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from audit.state import Divergence, as_recorded, compare_rows
-from governance.oversight.models import Finding, Validation
+from governance.oversight.models import (
+    Finding,
+    IncidentReport,
+    RevalidationFlag,
+    RevalidationInterval,
+    SeriousIncident,
+    Validation,
+)
 
 
 def _user(actor: dict) -> str | None:
     return actor.get("username") if actor.get("type") == "user" else None
+
+
+def _instant(text: str | None) -> object:
+    """An ISO 8601 instant from an event, as the log records a stored datetime (``as_recorded``)."""
+    return as_recorded(dt.datetime.fromisoformat(text)) if text else None
 
 
 class OversightReplayer:
@@ -22,11 +35,20 @@ class OversightReplayer:
         "finding.propose_remediation",
         "finding.close",
         "finding.accept_risk",
+        "revalidation_interval.set",
+        "revalidation_flag.raise",
+        "revalidation_flag.resolve",
+        "serious_incident.create",
+        "serious_incident.report",
     )
 
     def __init__(self) -> None:
         self.validations: dict[str, dict] = {}
         self.findings: dict[str, dict] = {}
+        self.intervals: dict[str, dict] = {}  # by model id (one interval per model; no row id in the event)
+        self.flags: dict[str, dict] = {}
+        self.incidents: dict[str, dict] = {}
+        self.reports: dict[str, dict] = {}
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
@@ -48,6 +70,39 @@ class OversightReplayer:
             self.validations.setdefault(key, {}).update(
                 {"completed_on": data.get("completed_on"), "conclusion": data.get("conclusion"), "summary": reason}
             )
+        elif action == "revalidation_interval.set":
+            self.intervals[key] = {
+                "months": (data.get("months") or {}).get("after"),
+                "reason": reason,
+                "set_by": _user(record["actor"]),
+            }
+        elif action == "revalidation_flag.raise":
+            self.flags[key] = {
+                "model_version": str(target.get("model_version")),
+                "due_on": data.get("due_on"),
+                "resolved": False,
+                "resolution": "",
+            }
+        elif action == "revalidation_flag.resolve":
+            self.flags.setdefault(key, {}).update({"resolved": True, "resolution": reason})
+        elif action == "serious_incident.create":
+            self.incidents[key] = {
+                "model_version": str(target.get("model_version")),
+                "category": data.get("category"),
+                "aware_at": _instant(data.get("aware_at")),
+                "reporting_deadline": _instant(data.get("reporting_deadline")),
+                "deadline_rule": data.get("deadline_rule"),
+                "recorded_by": _user(record["actor"]),
+            }
+        elif action == "serious_incident.report":
+            self.reports[str(data.get("report"))] = {
+                "incident": key,
+                "kind": data.get("kind"),
+                "submitted_at": _instant(data.get("submitted_at")),
+                "authority": data.get("authority"),
+                "reference": data.get("reference"),
+                "recorded_by": _user(record["actor"]),
+            }
         elif action == "finding.create":
             self.findings[key] = {
                 "validation": str(target.get("validation")),
@@ -142,4 +197,71 @@ class OversightReplayer:
                 "risk_accepted_until",
             )
         }
-        return compare_rows("oversight_finding", findings, self.findings)
+        divergence = compare_rows("oversight_finding", findings, self.findings)
+        if divergence:
+            return divergence
+        return self._compare_revalidation() or self._compare_incidents()
+
+    def _compare_revalidation(self) -> Divergence | None:
+        table = "oversight_revalidationinterval"
+        rows = {
+            str(i["model_id"]): i
+            for i in RevalidationInterval.objects.values("pk", "model_id", "months", "reason", "set_by__username")
+        }
+        stored = {
+            model: {"months": i["months"], "reason": i["reason"], "set_by": i["set_by__username"]}
+            for model, i in rows.items()
+        }
+        divergence = compare_rows(table, stored, self.intervals)
+        if divergence:  # rows are keyed by model in the replay: name the interval's own row
+            row = rows.get(divergence.row)
+            name = str(row["pk"]) if row else f"of model {divergence.row}"
+            return Divergence(table, name, divergence.field, divergence.stored, divergence.expected)
+        flags = {
+            str(f["pk"]): {
+                "model_version": str(f["model_version_id"]),
+                "due_on": as_recorded(f["due_on"]),
+                "resolved": f["resolved_at"] is not None,
+                "resolution": f["resolution"],
+            }
+            for f in RevalidationFlag.objects.values("pk", "model_version_id", "due_on", "resolved_at", "resolution")
+        }
+        return compare_rows("oversight_revalidationflag", flags, self.flags)
+
+    def _compare_incidents(self) -> Divergence | None:
+        incidents = {
+            str(i["pk"]): {
+                "model_version": str(i["model_version_id"]),
+                "category": i["category"],
+                "aware_at": as_recorded(i["aware_at"]),
+                "reporting_deadline": as_recorded(i["reporting_deadline"]),
+                "deadline_rule": i["deadline_rule"],
+                "recorded_by": i["recorded_by__username"],
+            }
+            for i in SeriousIncident.objects.values(
+                "pk",
+                "model_version_id",
+                "category",
+                "aware_at",
+                "reporting_deadline",
+                "deadline_rule",
+                "recorded_by__username",
+            )
+        }
+        divergence = compare_rows("oversight_seriousincident", incidents, self.incidents)
+        if divergence:
+            return divergence
+        reports = {
+            str(r["pk"]): {
+                "incident": str(r["incident_id"]),
+                "kind": r["kind"],
+                "submitted_at": as_recorded(r["submitted_at"]),
+                "authority": r["authority"],
+                "reference": r["reference"],
+                "recorded_by": r["recorded_by__username"],
+            }
+            for r in IncidentReport.objects.values(
+                "pk", "incident_id", "kind", "submitted_at", "authority", "reference", "recorded_by__username"
+            )
+        }
+        return compare_rows("oversight_incidentreport", reports, self.reports)

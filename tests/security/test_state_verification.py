@@ -545,3 +545,125 @@ def test_a_raw_edit_of_a_validation_or_finding_is_named(oversight, sql, table, k
     assert (d.table, d.row, d.field) == (table, str(oversight[key]), field), result.message
     with pytest.raises(CommandError, match=f"{table} row {oversight[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def incidents(developer, validator, risk_officer):
+    """A tier 1 version in production with its revalidation interval set twice, an overdue
+    revalidation flag (raised on a later day) resolved by a completed validation, and a serious
+    incident with its initial report and a follow-up, all through the services."""
+    import datetime as dt
+
+    from governance.oversight import services
+    from governance.oversight.models import RevalidationInterval
+
+    version = model_version(user=developer)
+    workflow.good_evidence(version)
+    workflow.approve(workflow.request(version, developer), validator)
+    version.refresh_from_db()
+    req = workflow.request(version, developer, "production")
+    workflow.approve(req, risk_officer)
+    workflow.approve(req, validator)
+    for months, reason in ((6, "Volatile market."), (9, "Calmer.")):
+        services.revalidation_interval_set(by=as_user(risk_officer), model=version.model, months=months, reason=reason)
+    (flag,) = services.revalidation_flags_raise(
+        by=as_user(risk_officer), today=dt.date.today() + dt.timedelta(days=800)
+    )
+    validation = services.validation_start(by=as_user(validator), version=version, scope="Overdue revalidation.")
+    services.validation_complete(by=as_user(validator), validation=validation, conclusion="fit for use")
+    aware = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=5)
+    incident = services.serious_incident_record(
+        by=as_user(risk_officer),
+        version=version,
+        description="Applicants in one region were refused credit for a week.",
+        aware_at=aware,
+        affected_persons="About 400 applicants in region North.",
+        causal_link="The model's score drove the refusals; the region feature drifted.",
+    )
+    reports = [
+        services.serious_incident_report(
+            by=as_user(risk_officer),
+            incident=incident,
+            kind=kind,
+            submitted_at=aware + dt.timedelta(days=days),
+            authority="Market surveillance authority (DE)",
+            summary="Report.",
+        )
+        for kind, days in (("initial", 1), ("follow_up", 2))
+    ]
+    return {
+        "interval": RevalidationInterval.objects.get(model=version.model).pk,
+        "flag": flag.pk,
+        "incident": incident.pk,
+        "initial": reports[0].pk,
+        "follow_up": reports[1].pk,
+    }
+
+
+def test_revalidation_and_incidents_replay_clean(incidents):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE oversight_revalidationinterval SET months = 36 WHERE id = {interval}",
+            "oversight_revalidationinterval",
+            "interval",
+            "months",
+        ),
+        (
+            "UPDATE oversight_revalidationinterval SET reason = 'Stable.' WHERE id = {interval}",
+            "oversight_revalidationinterval",
+            "interval",
+            "reason",
+        ),
+        (
+            "UPDATE oversight_revalidationflag SET resolved_at = NULL WHERE id = {flag}",
+            "oversight_revalidationflag",
+            "flag",
+            "resolved",
+        ),
+        (
+            "UPDATE oversight_revalidationflag SET due_on = '2099-01-01' WHERE id = {flag}",
+            "oversight_revalidationflag",
+            "flag",
+            "due_on",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET category = 'death' WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "category",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET reporting_deadline = aware_at WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "reporting_deadline",
+        ),
+        (
+            "UPDATE oversight_incidentreport SET submitted_at = "
+            "(SELECT submitted_at FROM oversight_incidentreport WHERE id = {follow_up}) WHERE id = {initial}",
+            "oversight_incidentreport",
+            "initial",
+            "submitted_at",
+        ),
+        (
+            "UPDATE oversight_incidentreport SET authority = 'Nobody' WHERE id = {follow_up}",
+            "oversight_incidentreport",
+            "follow_up",
+            "authority",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_revalidation_or_incident_row_is_named(incidents, sql, table, key, field):
+    _raw(sql.format(**incidents), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(incidents[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {incidents[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
