@@ -1,15 +1,20 @@
 """Replays oversight events to rebuild validations and their findings, revalidation intervals and
-flags, serious incidents and their reports (audit.state, ``audit_verify --state``). Monitoring
-schedules, missed checks and post-market plans have no replayer yet."""
+flags, serious incidents and their reports, monitoring schedules and missed checks, and post-market
+plans (audit.state, ``audit_verify --state``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from audit.state import Divergence, as_recorded, compare_rows
 from governance.oversight.models import (
+    PLAN_FIELDS,
     Finding,
     IncidentReport,
+    MissedCheck,
+    MonitoringSchedule,
+    PostMarketPlan,
     RevalidationFlag,
     RevalidationInterval,
     SeriousIncident,
@@ -26,6 +31,15 @@ def _instant(text: str | None) -> object:
     return as_recorded(dt.datetime.fromisoformat(text)) if text else None
 
 
+def _by_model(table: str, rows: Mapping[str, Mapping], divergence: Divergence | None) -> Divergence | None:
+    """A divergence of a one-per-model table replayed by model id, named by the table's own row."""
+    if divergence is None:
+        return None
+    row = rows.get(divergence.row)
+    name = str(row["pk"]) if row else f"of model {divergence.row}"
+    return Divergence(table, name, divergence.field, divergence.stored, divergence.expected)
+
+
 class OversightReplayer:
     name = "oversight"
     actions = (
@@ -40,6 +54,11 @@ class OversightReplayer:
         "revalidation_flag.resolve",
         "serious_incident.create",
         "serious_incident.report",
+        "monitoring_schedule.create",
+        "monitoring_schedule.end",
+        "monitoring_check.missed",
+        "monitoring_check.resolve",
+        "post_market_plan.set",
     )
 
     def __init__(self) -> None:
@@ -49,6 +68,9 @@ class OversightReplayer:
         self.flags: dict[str, dict] = {}
         self.incidents: dict[str, dict] = {}
         self.reports: dict[str, dict] = {}
+        self.schedules: dict[str, dict] = {}
+        self.missed: dict[str, dict] = {}
+        self.plans: dict[str, dict] = {}  # by model id (one plan per model; no row id in the event)
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
@@ -103,6 +125,40 @@ class OversightReplayer:
                 "reference": data.get("reference"),
                 "recorded_by": _user(record["actor"]),
             }
+        elif action == "monitoring_schedule.create":
+            self.schedules[key] = {
+                "model": target.get("model"),
+                "version": target.get("version"),
+                "kind": target.get("kind"),
+                "cadence_days": data.get("cadence_days"),
+                "grace_hours": data.get("grace_hours"),
+                "starts_at": _instant(data.get("starts_at")),
+                "responsible": data.get("responsible"),
+                "description": data.get("description"),
+                "is_active": True,
+                "end_reason": "",
+                "created_by": _user(record["actor"]),
+            }
+        elif action == "monitoring_schedule.end":
+            self.schedules.setdefault(key, {}).update({"is_active": False, "end_reason": reason})
+        elif action == "monitoring_check.missed":
+            self.missed[key] = {
+                "schedule": str(target.get("schedule")),
+                "due_at": _instant(data.get("due_at")),
+                "grace_until": _instant(data.get("grace_until")),
+                "resolved": False,
+                "resolved_by": None,
+                "resolution": "",
+            }
+        elif action == "monitoring_check.resolve":
+            self.missed.setdefault(key, {}).update(
+                {"resolved": True, "resolved_by": _user(record["actor"]), "resolution": reason}
+            )
+        elif action == "post_market_plan.set":
+            plan = self.plans.setdefault(key, {"created_by": _user(record["actor"])})
+            plan.update(
+                {**(data.get("after") or {}), "revision": data.get("revision"), "updated_by": _user(record["actor"])}
+            )
         elif action == "finding.create":
             self.findings[key] = {
                 "validation": str(target.get("validation")),
@@ -200,7 +256,74 @@ class OversightReplayer:
         divergence = compare_rows("oversight_finding", findings, self.findings)
         if divergence:
             return divergence
-        return self._compare_revalidation() or self._compare_incidents()
+        return self._compare_revalidation() or self._compare_incidents() or self._compare_monitoring()
+
+    def _compare_monitoring(self) -> Divergence | None:
+        schedules = {
+            str(m["pk"]): {
+                "model": m["model_version__model__name"],
+                "version": m["model_version__version"],
+                "kind": m["kind"],
+                "cadence_days": m["cadence_days"],
+                "grace_hours": m["grace_hours"],
+                "starts_at": as_recorded(m["starts_at"]),
+                "responsible": m["responsible__username"],
+                "description": m["description"],
+                "is_active": m["is_active"],
+                "end_reason": m["end_reason"],
+                "created_by": m["created_by__username"],
+            }
+            for m in MonitoringSchedule.objects.values(
+                "pk",
+                "model_version__model__name",
+                "model_version__version",
+                "kind",
+                "cadence_days",
+                "grace_hours",
+                "starts_at",
+                "responsible__username",
+                "description",
+                "is_active",
+                "end_reason",
+                "created_by__username",
+            )
+        }
+        divergence = compare_rows("oversight_monitoringschedule", schedules, self.schedules)
+        if divergence:
+            return divergence
+        missed = {
+            str(c["pk"]): {
+                "schedule": str(c["schedule_id"]),
+                "due_at": as_recorded(c["due_at"]),
+                "grace_until": as_recorded(c["grace_until"]),
+                "resolved": c["resolved_at"] is not None,
+                "resolved_by": c["resolved_by__username"],
+                "resolution": c["resolution"],
+            }
+            for c in MissedCheck.objects.values(
+                "pk", "schedule_id", "due_at", "grace_until", "resolved_at", "resolved_by__username", "resolution"
+            )
+        }
+        divergence = compare_rows("oversight_missedcheck", missed, self.missed)
+        if divergence:
+            return divergence
+        table = "oversight_postmarketplan"
+        rows = {
+            str(p["model_id"]): p
+            for p in PostMarketPlan.objects.values(
+                "pk", "model_id", *PLAN_FIELDS, "revision", "created_by__username", "updated_by__username"
+            )
+        }
+        stored = {
+            model: {
+                **{name: p[name] for name in PLAN_FIELDS},
+                "revision": p["revision"],
+                "created_by": p["created_by__username"],
+                "updated_by": p["updated_by__username"],
+            }
+            for model, p in rows.items()
+        }
+        return _by_model(table, rows, compare_rows(table, stored, self.plans))
 
     def _compare_revalidation(self) -> Divergence | None:
         table = "oversight_revalidationinterval"
@@ -212,11 +335,9 @@ class OversightReplayer:
             model: {"months": i["months"], "reason": i["reason"], "set_by": i["set_by__username"]}
             for model, i in rows.items()
         }
-        divergence = compare_rows(table, stored, self.intervals)
-        if divergence:  # rows are keyed by model in the replay: name the interval's own row
-            row = rows.get(divergence.row)
-            name = str(row["pk"]) if row else f"of model {divergence.row}"
-            return Divergence(table, name, divergence.field, divergence.stored, divergence.expected)
+        divergence = _by_model(table, rows, compare_rows(table, stored, self.intervals))
+        if divergence:
+            return divergence
         flags = {
             str(f["pk"]): {
                 "model_version": str(f["model_version_id"]),

@@ -667,3 +667,121 @@ def test_a_raw_edit_of_a_revalidation_or_incident_row_is_named(incidents, sql, t
     assert (d.table, d.row, d.field) == (table, str(incidents[key]), field), result.message
     with pytest.raises(CommandError, match=f"{table} row {incidents[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def monitoring(developer, validator, risk_officer):
+    """A production version (of an EU high-risk model) with a weekly performance schedule that started
+    a month ago (its missed checks flagged, one resolved), an ended drift-free second schedule, and a
+    post-market plan written and revised, all through the services."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from governance.oversight import services
+    from governance.oversight.models import MissedCheck, PostMarketPlan
+
+    version = model_version(user=developer)
+    workflow.good_evidence(version)
+    workflow.approve(workflow.request(version, developer), validator)
+    version.refresh_from_db()
+    req = workflow.request(version, developer, "production")
+    workflow.approve(req, risk_officer)
+    workflow.approve(req, validator)
+    version.refresh_from_db()
+    ended = services.monitoring_schedule_create(
+        by=as_user(risk_officer), version=version, kind="performance", cadence_days=30, description="Monthly AUC."
+    )
+    services.monitoring_schedule_end(by=as_user(risk_officer), schedule=ended, reason="Replaced by a weekly check.")
+    weekly = services.monitoring_schedule_create(
+        by=as_user(risk_officer),
+        version=version,
+        kind="performance",
+        cadence_days=7,
+        grace_hours=24,
+        starts_at=timezone.now() - dt.timedelta(days=30),
+        description="Weekly AUC on the labelled applications of the week.",
+        responsible=developer,
+    )
+    flagged = services.missed_checks_flag(by=as_user(risk_officer))
+    assert len(flagged) >= 2
+    services.missed_check_resolve(by=as_user(risk_officer), missed=flagged[0], resolution="Labels arrived late.")
+    narrative = {
+        "monitored": "Score drift of application data; AUC once defaults are known.",
+        "data_collection": "Weekly extract of scored applications.",
+        "responsibilities": "The owner runs the pipelines; risk officers act.",
+        "thresholds": "AUC below 0.70 raises a review.",
+    }
+    services.post_market_plan_set(by=as_user(risk_officer), model=version.model, **narrative)
+    services.post_market_plan_set(
+        by=as_user(risk_officer), model=version.model, thresholds="AUC below 0.72 raises a review.", reason="Tighter."
+    )
+    return {
+        "ended": ended.pk,
+        "weekly": weekly.pk,
+        "resolved": flagged[0].pk,
+        "unresolved": MissedCheck.objects.filter(resolved_at__isnull=True).first().pk,
+        "plan": PostMarketPlan.objects.get(model=version.model).pk,
+    }
+
+
+def test_monitoring_and_plans_replay_clean(monitoring):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE oversight_monitoringschedule SET cadence_days = 90 WHERE id = {weekly}",
+            "oversight_monitoringschedule",
+            "weekly",
+            "cadence_days",
+        ),
+        (
+            "UPDATE oversight_monitoringschedule SET responsible_id = NULL WHERE id = {weekly}",
+            "oversight_monitoringschedule",
+            "weekly",
+            "responsible",
+        ),
+        (
+            "UPDATE oversight_monitoringschedule SET end_reason = 'Nobody looked.' WHERE id = {ended}",
+            "oversight_monitoringschedule",
+            "ended",
+            "end_reason",
+        ),
+        (
+            "UPDATE oversight_missedcheck SET resolution = 'Fine.' WHERE id = {resolved}",
+            "oversight_missedcheck",
+            "resolved",
+            "resolution",
+        ),
+        (
+            "UPDATE oversight_missedcheck SET resolved_at = due_at WHERE id = {unresolved}",
+            "oversight_missedcheck",
+            "unresolved",
+            "resolved",
+        ),
+        (
+            "UPDATE oversight_postmarketplan SET thresholds = 'None.' WHERE id = {plan}",
+            "oversight_postmarketplan",
+            "plan",
+            "thresholds",
+        ),
+        (
+            "UPDATE oversight_postmarketplan SET revision = 1 WHERE id = {plan}",
+            "oversight_postmarketplan",
+            "plan",
+            "revision",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_schedule_missed_check_or_plan_is_named(monitoring, sql, table, key, field):
+    _raw(sql.format(**monitoring), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(monitoring[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {monitoring[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
