@@ -32,6 +32,11 @@ class OversightConfig(AppConfig):
 
         register_event_types(self.label, *EVENT_TYPES)
 
+        from audit.state import register_replayer
+        from governance.oversight.state import OversightReplayer
+
+        register_replayer(OversightReplayer)
+
         from governance.oversight import handlers
 
         handlers.connect()

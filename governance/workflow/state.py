@@ -1,10 +1,20 @@
 """Replays workflow events to rebuild policies, promotion requests, approvals (with their
-overrides), recusals and review flags (audit.state, ``audit_verify --state``)."""
+overrides), recusals, review flags, committees and their seats, and stage transitions
+(audit.state, ``audit_verify --state``)."""
 
 from __future__ import annotations
 
-from audit.state import as_recorded
-from governance.workflow.models import Approval, Policy, PromotionRequest, Recusal, ReviewFlag
+from audit.state import Divergence, as_recorded
+from governance.workflow.models import (
+    Approval,
+    Committee,
+    CommitteeMember,
+    Policy,
+    PromotionRequest,
+    Recusal,
+    ReviewFlag,
+    StageTransition,
+)
 
 # The policy fields every ``policy.create`` / ``policy.revise`` event carries (services.POLICY_FIELDS).
 POLICY_FIELDS = (
@@ -40,6 +50,8 @@ class WorkflowReplayer:
         "policy.revise",
         "model_version.review_flag",
         "review_flag.resolve",
+        "committee.create",
+        "committee.revise",
     )
 
     def __init__(self):
@@ -48,11 +60,18 @@ class WorkflowReplayer:
         self.policies: dict[str, dict] = {}
         self.flags: dict[str, dict] = {}
         self.recusals: dict[str, dict] = {}
+        self.committees: dict[str, dict] = {}
+        # (request id, model name, version) -> the stage transition a promotion recorded
+        self.transitions: dict[tuple, dict] = {}
+        # committee id -> its seats in the order the service made them: [user id, role, active]
+        self.seats: dict[str, list[list]] = {}
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
         key = str(target["id"])
-        if action in ("policy.create", "policy.revise"):
+        if action in ("committee.create", "committee.revise"):
+            self._apply_committee(record, key)
+        elif action in ("policy.create", "policy.revise"):
             snapshot = data if action == "policy.create" else data.get("policy") or {}
             self.policies[key] = {
                 "scope": target.get("scope"),
@@ -114,8 +133,214 @@ class WorkflowReplayer:
             }
         elif action == "promotion_request.promote":
             self.requests.setdefault(key, {})["status"] = "promoted"
+            self._apply_transitions(record, key)
         elif action in STATUS_ACTIONS:
             self.requests.setdefault(key, {})["status"] = data.get("to")
+
+    def _apply_transitions(self, record: dict, key: str) -> None:
+        """A promotion records one stage transition for its version and, when it replaced the
+        production version, one for the retired version. Transitions carry no id in the event: they
+        are keyed by (request, model, version)."""
+        target, data = record["object"], record["data"]
+        model = target.get("model")
+        common = {"model": model, "request": key, "is_rollback": data.get("is_rollback")}
+        self.transitions[(key, model, target.get("version"))] = {
+            **common,
+            "version": target.get("version"),
+            "from_stage": data.get("from"),
+            "to_stage": data.get("to"),
+            "approvers": data.get("approvals") or [],
+            "evaluation_ids": data.get("evaluation_ids") or [],
+            "reason": self.requests.get(key, {}).get("reason", ""),
+        }
+        retired = data.get("retired")
+        if retired is not None:
+            self.transitions[(key, model, retired)] = {
+                **common,
+                "version": retired,
+                "from_stage": "production",
+                "to_stage": "retired",
+                "approvers": data.get("approvals") or [],
+                "evaluation_ids": [],
+                "reason": f"replaced in production by {target.get('version')}",
+            }
+
+    def _compare_transitions(self) -> Divergence | None:
+        table = "workflow_stagetransition"
+        stored: dict[tuple, list[tuple[str, dict]]] = {}
+        for t in StageTransition.objects.order_by("pk").values(
+            "pk",
+            "request_id",
+            "model__name",
+            "model_version__model__name",
+            "model_version__version",
+            "from_stage",
+            "to_stage",
+            "approvers",
+            "evaluation_ids",
+            "is_rollback",
+            "reason",
+        ):
+            natural = (str(t["request_id"]), t["model_version__model__name"], t["model_version__version"])
+            stored.setdefault(natural, []).append(
+                (
+                    str(t["pk"]),
+                    {
+                        "model": t["model__name"],
+                        "request": str(t["request_id"]),
+                        "is_rollback": t["is_rollback"],
+                        "version": t["model_version__version"],
+                        "from_stage": t["from_stage"],
+                        "to_stage": t["to_stage"],
+                        "approvers": as_recorded(t["approvers"]),
+                        "evaluation_ids": as_recorded(t["evaluation_ids"]),
+                        "reason": t["reason"],
+                    },
+                )
+            )
+        # Pair each replayed transition with the stored row of the same key that differs least
+        # (a raw edit of a row's request can give two rows one key); the rows left over are named.
+        pairs: dict[tuple, tuple[str, dict]] = {}
+        leftovers: list[tuple[str, dict]] = []
+        for natural, rows in stored.items():
+            expected = self.transitions.get(natural)
+            if expected is None:
+                leftovers.extend(rows)
+                continue
+            rows = sorted(rows, key=lambda r: sum(r[1].get(k) != v for k, v in expected.items()))
+            pairs[natural] = rows[0]
+            leftovers.extend(rows[1:])
+        for pk, row in sorted(leftovers, key=lambda r: int(r[0])):
+            lost = next(
+                (
+                    key
+                    for key, value in self.transitions.items()
+                    if key not in pairs and (value["model"], value["version"]) == (row["model"], row["version"])
+                ),
+                None,
+            )
+            if lost is not None:
+                return Divergence(table, pk, "request", row["request"], lost[0])
+            return Divergence(
+                table, pk, "(row)", "present", "no such transition (it was never recorded by a promotion)"
+            )
+        for natural, (pk, row) in sorted(pairs.items(), key=lambda p: int(p[1][0])):
+            for name, value in self.transitions[natural].items():
+                if row.get(name) != value:
+                    return Divergence(table, pk, name, row.get(name), value)
+        for natural in self.transitions:
+            if natural not in pairs:
+                request, model, version = natural
+                return Divergence(
+                    table,
+                    f"request {request} version {model} {version}",
+                    "(row)",
+                    "missing",
+                    "a transition recorded by a promotion",
+                )
+        return None
+
+    def _apply_committee(self, record: dict, key: str) -> None:
+        """``committee.create`` carries the committee and its seats; ``committee.revise`` the seats,
+        quorum, minimums and activity before and after (the service ends the seats no longer wanted
+        and opens one for each new (member, role))."""
+        target, data = record["object"], record["data"]
+        if record["action"] == "committee.create":
+            actor = record["actor"]
+            self.committees[key] = {
+                "name": target.get("name"),
+                "scope": target.get("scope"),
+                "model": target.get("model"),
+                "target_stage": target.get("target_stage"),
+                "quorum": data.get("quorum"),
+                "role_minimums": data.get("role_minimums"),
+                "is_active": True,
+                "created_by": actor.get("username") if actor.get("type") == "user" else None,
+            }
+            self.seats[key] = [[str(m["user_id"]), m["role"], True] for m in data.get("members") or []]
+            return
+        after = data.get("after") or {}
+        committee = self.committees.setdefault(key, {})
+        for name in ("quorum", "role_minimums", "is_active"):
+            if name in after:
+                committee[name] = after[name]
+        wanted = {(str(m["user_id"]), m["role"]) for m in after.get("members") or []}
+        seats = self.seats.setdefault(key, [])
+        kept = set()
+        for seat in seats:
+            if seat[2]:
+                if (seat[0], seat[1]) in wanted:
+                    kept.add((seat[0], seat[1]))
+                else:
+                    seat[2] = False
+        for m in after.get("members") or []:
+            if (str(m["user_id"]), m["role"]) not in kept:
+                seats.append([str(m["user_id"]), m["role"], True])
+
+    def _compare_committees(self) -> Divergence | None:
+        from audit.state import compare_rows
+
+        committees = {
+            str(c["pk"]): {
+                "name": c["name"],
+                "scope": c["scope"] or None,
+                "model": c["model__name"],
+                "target_stage": c["target_stage"],
+                "quorum": c["quorum"],
+                "role_minimums": as_recorded(c["role_minimums"]),
+                "is_active": c["is_active"],
+                "created_by": c["created_by__username"],
+            }
+            for c in Committee.objects.values(
+                "pk",
+                "name",
+                "scope",
+                "model__name",
+                "target_stage",
+                "quorum",
+                "role_minimums",
+                "is_active",
+                "created_by__username",
+            )
+        }
+        divergence = compare_rows("workflow_committee", committees, self.committees)
+        if divergence:
+            return divergence
+        # Seats carry no id in the events: each stored seat is matched to a replayed seat of the same
+        # committee, member, role and activity; a seat left over on either side is the divergence.
+        table = "workflow_committeemember"
+        expected = {key: [list(seat) for seat in seats] for key, seats in self.seats.items()}
+        rows = CommitteeMember.objects.order_by("pk").values_list("pk", "committee_id", "user_id", "role", "removed_at")
+        unmatched: list[tuple] = []
+        for pk, committee_id, user_id, role, removed_at in rows:
+            seat = [str(user_id), role, removed_at is None]
+            candidates = expected.get(str(committee_id), [])
+            if seat in candidates:
+                candidates.remove(seat)
+            else:
+                unmatched.append((str(pk), str(committee_id), seat))
+        for pk, committee_id, seat in unmatched:
+            left = expected.get(committee_id, [])
+            # The field that differs: the one where a replayed seat agrees on the other two.
+            for index, name in ((2, "removed_at"), (1, "role"), (0, "user")):
+                others = [k for k in range(3) if k != index]
+                match = next((e for e in left if all(e[k] == seat[k] for k in others)), None)
+                if match is not None:
+                    if name == "removed_at":
+                        return Divergence(table, pk, name, None if seat[2] else "set", None if match[2] else "set")
+                    return Divergence(table, pk, name, seat[index], match[index])
+            return Divergence(table, pk, "(row)", "present", f"no such seat on committee {committee_id} in the log")
+        for committee_id, left in sorted(expected.items()):
+            if left:
+                user, role, active = left[0]
+                return Divergence(
+                    table,
+                    f"committee {committee_id} seat of user {user} as {role}",
+                    "(row)",
+                    "missing",
+                    "a seat " + ("held" if active else "ended") + " through a service",
+                )
+        return None
 
     def compare(self):
         from audit.state import compare_rows
@@ -214,4 +439,10 @@ class WorkflowReplayer:
             }
             for r in Recusal.objects.values("pk", "request_id", "member__username", "role", "reason")
         }
-        return compare_rows("workflow_recusal", recusals, self.recusals)
+        divergence = compare_rows("workflow_recusal", recusals, self.recusals)
+        if divergence:
+            return divergence
+        divergence = self._compare_committees()
+        if divergence:
+            return divergence
+        return self._compare_transitions()

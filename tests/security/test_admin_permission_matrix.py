@@ -30,12 +30,12 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "axes.accessattempt.cleanup_expired_attempts": ("403", "403", "403", "403", "login", "login"),
     "axes.accessfailurelog.delete_selected": ("403", "403", "403", "403", "login", "login"),
     "axes.accesslog.delete_selected": ("403", "403", "403", "403", "login", "login"),
-    # Retrying a queued alias write carries out a write the workflow already decided: any staff role
-    # that sees the queue may retry it (the service checks nothing more).
-    "mlflow_bridge.mlflowaliaswrite.retry_now": ("done", "done", "done", "done", "login", "login"),
+    # Retrying a queued alias write, and syncing a link: the model's owner or a risk officer, as for
+    # the link itself (issue 10); anyone else is refused and the refusal audited.
+    "mlflow_bridge.mlflowaliaswrite.retry_now": ("refused", "refused", "done", "refused", "login", "login"),
     "mlflow_bridge.mlflowflag.resolve": ("refused", "refused", "done", "refused", "login", "login"),
-    # The link points at a closed port: every staff role reaches the sync and sees MLflow's error.
-    "mlflow_bridge.mlflowlink.sync_now": ("error", "error", "error", "error", "login", "login"),
+    # The link points at a closed port: a risk officer reaches the sync and sees MLflow's error.
+    "mlflow_bridge.mlflowlink.sync_now": ("refused", "refused", "error", "refused", "login", "login"),
     "webhooks.webhookdelivery.redeliver_selected": ("403", "403", "done", "403", "login", "login"),
     "webhooks.webhooksubscription.disable_selected": ("403", "403", "done", "403", "login", "login"),
     "webhooks.webhooksubscription.enable_selected": ("403", "403", "done", "403", "login", "login"),

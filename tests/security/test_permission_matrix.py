@@ -107,7 +107,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/api/v1/mlflow/flags/{id}/resolve/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/mlflow/links/"): (400, 400, 400, 400, 400),
     # Every role reaches MLflow (a closed port here: 503) before any refusal: the sync has no role rule.
-    ("POST", "/api/v1/mlflow/links/{id}/sync/"): (503, 503, 503, 503, 503),
+    ("POST", "/api/v1/mlflow/links/{id}/sync/"): (403, 403, 503, 403, 403),
     ("POST", "/api/v1/mlflow/webhook/"): (503, 503, 503, 503, 503),
     ("POST", "/api/v1/revalidation/intervals/"): (400, 400, 400, 400, 400),
     ("POST", "/api/v1/validations/"): (400, 400, 400, 400, 400),

@@ -242,3 +242,546 @@ def test_a_raw_edit_of_a_policy_evaluation_override_or_flag_is_named(governed, s
     assert (d.table, d.row, d.field) == (table, str(governed[key]), field), result.message
     with pytest.raises(CommandError, match=f"{table} row {governed[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def committee(risk_officer, validator):
+    """A committee made and revised through the services: v3 leaves, a new validator joins, the
+    quorum drops to 2 (one seat ended, one opened)."""
+    from governance.workflow import committees
+    from governance.workflow.models import CommitteeMember
+
+    v2, v3, v4 = person("validator"), person("validator"), person("validator")
+    made = committees.committee_create(
+        by=as_user(risk_officer),
+        name="Model risk committee",
+        scope="high",
+        target_stage="staging",
+        quorum=3,
+        role_minimums={"validator": 2, "risk_officer": 1},
+        members=[
+            {"user": validator, "role": "validator"},
+            {"user": v2, "role": "validator"},
+            {"user": v3, "role": "validator"},
+            {"user": risk_officer, "role": "risk_officer"},
+        ],
+    )
+    committees.committee_revise(
+        by=as_user(risk_officer),
+        committee=made,
+        reason="v3 leaves; v4 joins",
+        quorum=2,
+        role_minimums={"validator": 1, "risk_officer": 1},
+        members=[
+            {"user": validator, "role": "validator"},
+            {"user": v2, "role": "validator"},
+            {"user": v4, "role": "validator"},
+            {"user": risk_officer, "role": "risk_officer"},
+        ],
+    )
+    seats = CommitteeMember.objects.filter(committee=made)
+    return {
+        "committee": made.pk,
+        "ended": seats.get(user=v3).pk,
+        "joined": seats.get(user=v4).pk,
+        "risk": seats.get(user=risk_officer).pk,
+        "v4": v4.pk,
+        "v3": v3.pk,
+    }
+
+
+def test_committees_and_their_seats_replay_clean(committee):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE workflow_committee SET quorum = 1 WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "quorum",
+        ),
+        (
+            "UPDATE workflow_committee SET role_minimums = '{{}}' WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "role_minimums",
+        ),
+        (
+            "UPDATE workflow_committee SET is_active = %(false)s WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "is_active",
+        ),
+        (
+            "UPDATE workflow_committee SET scope = 'tier_3' WHERE id = {committee}",
+            "workflow_committee",
+            "committee",
+            "scope",
+        ),
+        (
+            "UPDATE workflow_committeemember SET role = 'validator' WHERE id = {risk}",
+            "workflow_committeemember",
+            "risk",
+            "role",
+        ),
+        (
+            "UPDATE workflow_committeemember SET removed_at = NULL WHERE id = {ended}",
+            "workflow_committeemember",
+            "ended",
+            "removed_at",
+        ),
+        (
+            "UPDATE workflow_committeemember SET user_id = {v3} WHERE id = {joined}",
+            "workflow_committeemember",
+            "joined",
+            "user",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_committee_or_seat_is_named(committee, sql, table, key, field):
+    false = "false" if connection.vendor == "postgresql" else "0"
+    _raw(sql.format(**committee).replace("%(false)s", false), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(committee[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {committee[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+def test_a_seat_added_behind_the_services_is_named(committee):
+    from governance.workflow.models import CommitteeMember
+
+    _raw(
+        "INSERT INTO workflow_committeemember (committee_id, user_id, role, added_at) "
+        "SELECT committee_id, user_id, 'risk_officer', added_at FROM workflow_committeemember WHERE id = %s",
+        [committee["ended"]],
+    )
+    extra = CommitteeMember.objects.order_by("-pk").first()
+    result = verify_state()
+    assert not result.ok
+    assert (result.divergence.table, result.divergence.row, result.divergence.field) == (
+        "workflow_committeemember",
+        str(extra.pk),
+        "(row)",
+    ), result.message
+
+
+@pytest.fixture
+def transitions(developer, validator, risk_officer):
+    """Two versions promoted to production through the services: the second retires the first, so
+    a promotion records a transition for its version and one for the version it replaced."""
+    from governance.workflow.models import StageTransition
+
+    first = model_version(user=developer)
+    for version in (first, model_version(model=first.model, user=developer)):
+        workflow.good_evidence(version)
+        workflow.approve(workflow.request(version, developer), validator)
+        version.refresh_from_db()
+        req = workflow.request(version, developer, "production", reason="Champion for Q4.")
+        workflow.approve(req, risk_officer)
+        workflow.approve(req, validator)
+    rows = StageTransition.objects.filter(model=first.model)
+    return {
+        "staging": rows.filter(to_stage="staging").first().pk,
+        "production": rows.filter(to_stage="production").last().pk,
+        "retired": rows.get(to_stage="retired").pk,
+    }
+
+
+def test_stage_transitions_replay_clean(transitions):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, key, field",
+    [
+        ("UPDATE workflow_stagetransition SET to_stage = 'production' WHERE id = {staging}", "staging", "to_stage"),
+        ("UPDATE workflow_stagetransition SET from_stage = 'staging' WHERE id = {retired}", "retired", "from_stage"),
+        (
+            "UPDATE workflow_stagetransition SET reason = 'Board decision.' WHERE id = {production}",
+            "production",
+            "reason",
+        ),
+        ("UPDATE workflow_stagetransition SET approvers = '[]' WHERE id = {production}", "production", "approvers"),
+        ("UPDATE workflow_stagetransition SET evaluation_ids = '[]' WHERE id = {staging}", "staging", "evaluation_ids"),
+        (
+            "UPDATE workflow_stagetransition SET is_rollback = %(true)s WHERE id = {production}",
+            "production",
+            "is_rollback",
+        ),
+        (
+            "UPDATE workflow_stagetransition SET request_id = (SELECT min(id) FROM workflow_promotionrequest) "
+            "WHERE id = {retired}",
+            "retired",
+            "request",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_stage_transition_is_named(transitions, sql, key, field):
+    true = "true" if connection.vendor == "postgresql" else "1"
+    _raw(sql.format(**transitions).replace("%(true)s", true), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == ("workflow_stagetransition", str(transitions[key]), field), result.message
+    with pytest.raises(CommandError, match=f"workflow_stagetransition row {transitions[key]}, field"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def oversight(developer, validator, risk_officer):
+    """A validation with three findings, made through the services: one closed after a proposed
+    remediation, one whose risk a risk officer accepted, one left open; the validation completed."""
+    import datetime as dt
+
+    from governance.oversight import services
+
+    version = model_version(user=developer)
+    validation = services.validation_start(by=as_user(validator), version=version, scope="Annual review.")
+
+    def finding(severity: str):
+        return services.finding_create(
+            by=as_user(validator),
+            validation=validation,
+            severity=severity,
+            description="Calibration drifts on thin-file applicants.",
+            owner=developer,
+            due_date=dt.date.today() + dt.timedelta(days=30),
+        )
+
+    closed, accepted, left_open = finding("high"), finding("medium"), finding("low")
+    services.finding_propose_remediation(by=as_user(developer), finding=closed, remediation="Recalibrate.")
+    services.finding_close(by=as_user(validator), finding=closed, note="Recalibration verified.")
+    services.finding_accept_risk(
+        by=as_user(risk_officer),
+        finding=accepted,
+        justification="Low exposure.",
+        expires_on=dt.date.today() + dt.timedelta(days=90),
+    )
+    services.validation_complete(
+        by=as_user(validator), validation=validation, conclusion="fit with conditions", summary="Three findings."
+    )
+    return {"validation": validation.pk, "closed": closed.pk, "accepted": accepted.pk, "open": left_open.pk}
+
+
+def test_validations_and_findings_replay_clean(oversight):
+    result = verify_state()
+    assert result.ok, result.message
+    assert "oversight" in result.replayers
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE oversight_validation SET conclusion = 'fit for use' WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "conclusion",
+        ),
+        (
+            "UPDATE oversight_validation SET summary = 'No findings.' WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "summary",
+        ),
+        (
+            "UPDATE oversight_validation SET started_on = '2001-01-01' WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "started_on",
+        ),
+        (
+            "UPDATE oversight_validation SET validator_id = (SELECT min(id) FROM accounts_user) "
+            "WHERE id = {validation}",
+            "oversight_validation",
+            "validation",
+            "validator",
+        ),
+        (
+            "UPDATE oversight_finding SET severity = 'low' WHERE id = {closed}",
+            "oversight_finding",
+            "closed",
+            "severity",
+        ),
+        ("UPDATE oversight_finding SET status = 'closed' WHERE id = {open}", "oversight_finding", "open", "status"),
+        (
+            "UPDATE oversight_finding SET due_date = '2099-01-01' WHERE id = {open}",
+            "oversight_finding",
+            "open",
+            "due_date",
+        ),
+        (
+            "UPDATE oversight_finding SET closure_note = 'Fine.' WHERE id = {closed}",
+            "oversight_finding",
+            "closed",
+            "closure_note",
+        ),
+        (
+            "UPDATE oversight_finding SET risk_accepted_until = '2099-01-01' WHERE id = {accepted}",
+            "oversight_finding",
+            "accepted",
+            "risk_accepted_until",
+        ),
+        (
+            "UPDATE oversight_finding SET risk_acceptance_justification = 'Board said so.' WHERE id = {accepted}",
+            "oversight_finding",
+            "accepted",
+            "risk_acceptance_justification",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_validation_or_finding_is_named(oversight, sql, table, key, field):
+    _raw(sql.format(**oversight), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(oversight[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {oversight[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def incidents(developer, validator, risk_officer):
+    """A tier 1 version in production with its revalidation interval set twice, an overdue
+    revalidation flag (raised on a later day) resolved by a completed validation, and a serious
+    incident with its initial report and a follow-up, all through the services."""
+    import datetime as dt
+
+    from governance.oversight import services
+    from governance.oversight.models import RevalidationInterval
+
+    version = model_version(user=developer)
+    workflow.good_evidence(version)
+    workflow.approve(workflow.request(version, developer), validator)
+    version.refresh_from_db()
+    req = workflow.request(version, developer, "production")
+    workflow.approve(req, risk_officer)
+    workflow.approve(req, validator)
+    for months, reason in ((6, "Volatile market."), (9, "Calmer.")):
+        services.revalidation_interval_set(by=as_user(risk_officer), model=version.model, months=months, reason=reason)
+    (flag,) = services.revalidation_flags_raise(
+        by=as_user(risk_officer), today=dt.date.today() + dt.timedelta(days=800)
+    )
+    validation = services.validation_start(by=as_user(validator), version=version, scope="Overdue revalidation.")
+    services.validation_complete(by=as_user(validator), validation=validation, conclusion="fit for use")
+    aware = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=5)
+    incident = services.serious_incident_record(
+        by=as_user(risk_officer),
+        version=version,
+        description="Applicants in one region were refused credit for a week.",
+        aware_at=aware,
+        affected_persons="About 400 applicants in region North.",
+        causal_link="The model's score drove the refusals; the region feature drifted.",
+    )
+    reports = [
+        services.serious_incident_report(
+            by=as_user(risk_officer),
+            incident=incident,
+            kind=kind,
+            submitted_at=aware + dt.timedelta(days=days),
+            authority="Market surveillance authority (DE)",
+            summary="Report.",
+        )
+        for kind, days in (("initial", 1), ("follow_up", 2))
+    ]
+    return {
+        "interval": RevalidationInterval.objects.get(model=version.model).pk,
+        "flag": flag.pk,
+        "incident": incident.pk,
+        "initial": reports[0].pk,
+        "follow_up": reports[1].pk,
+    }
+
+
+def test_revalidation_and_incidents_replay_clean(incidents):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE oversight_revalidationinterval SET months = 36 WHERE id = {interval}",
+            "oversight_revalidationinterval",
+            "interval",
+            "months",
+        ),
+        (
+            "UPDATE oversight_revalidationinterval SET reason = 'Stable.' WHERE id = {interval}",
+            "oversight_revalidationinterval",
+            "interval",
+            "reason",
+        ),
+        (
+            "UPDATE oversight_revalidationflag SET resolved_at = NULL WHERE id = {flag}",
+            "oversight_revalidationflag",
+            "flag",
+            "resolved",
+        ),
+        (
+            "UPDATE oversight_revalidationflag SET due_on = '2099-01-01' WHERE id = {flag}",
+            "oversight_revalidationflag",
+            "flag",
+            "due_on",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET category = 'death' WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "category",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET reporting_deadline = aware_at WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "reporting_deadline",
+        ),
+        (
+            "UPDATE oversight_incidentreport SET submitted_at = "
+            "(SELECT submitted_at FROM oversight_incidentreport WHERE id = {follow_up}) WHERE id = {initial}",
+            "oversight_incidentreport",
+            "initial",
+            "submitted_at",
+        ),
+        (
+            "UPDATE oversight_incidentreport SET authority = 'Nobody' WHERE id = {follow_up}",
+            "oversight_incidentreport",
+            "follow_up",
+            "authority",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_revalidation_or_incident_row_is_named(incidents, sql, table, key, field):
+    _raw(sql.format(**incidents), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(incidents[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {incidents[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def monitoring(developer, validator, risk_officer):
+    """A production version (of an EU high-risk model) with a weekly performance schedule that started
+    a month ago (its missed checks flagged, one resolved), an ended drift-free second schedule, and a
+    post-market plan written and revised, all through the services."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from governance.oversight import services
+    from governance.oversight.models import MissedCheck, PostMarketPlan
+
+    version = model_version(user=developer)
+    workflow.good_evidence(version)
+    workflow.approve(workflow.request(version, developer), validator)
+    version.refresh_from_db()
+    req = workflow.request(version, developer, "production")
+    workflow.approve(req, risk_officer)
+    workflow.approve(req, validator)
+    version.refresh_from_db()
+    ended = services.monitoring_schedule_create(
+        by=as_user(risk_officer), version=version, kind="performance", cadence_days=30, description="Monthly AUC."
+    )
+    services.monitoring_schedule_end(by=as_user(risk_officer), schedule=ended, reason="Replaced by a weekly check.")
+    weekly = services.monitoring_schedule_create(
+        by=as_user(risk_officer),
+        version=version,
+        kind="performance",
+        cadence_days=7,
+        grace_hours=24,
+        starts_at=timezone.now() - dt.timedelta(days=30),
+        description="Weekly AUC on the labelled applications of the week.",
+        responsible=developer,
+    )
+    flagged = services.missed_checks_flag(by=as_user(risk_officer))
+    assert len(flagged) >= 2
+    services.missed_check_resolve(by=as_user(risk_officer), missed=flagged[0], resolution="Labels arrived late.")
+    narrative = {
+        "monitored": "Score drift of application data; AUC once defaults are known.",
+        "data_collection": "Weekly extract of scored applications.",
+        "responsibilities": "The owner runs the pipelines; risk officers act.",
+        "thresholds": "AUC below 0.70 raises a review.",
+    }
+    services.post_market_plan_set(by=as_user(risk_officer), model=version.model, **narrative)
+    services.post_market_plan_set(
+        by=as_user(risk_officer), model=version.model, thresholds="AUC below 0.72 raises a review.", reason="Tighter."
+    )
+    return {
+        "ended": ended.pk,
+        "weekly": weekly.pk,
+        "resolved": flagged[0].pk,
+        "unresolved": MissedCheck.objects.filter(resolved_at__isnull=True).first().pk,
+        "plan": PostMarketPlan.objects.get(model=version.model).pk,
+    }
+
+
+def test_monitoring_and_plans_replay_clean(monitoring):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+@pytest.mark.parametrize(
+    "sql, table, key, field",
+    [
+        (
+            "UPDATE oversight_monitoringschedule SET cadence_days = 90 WHERE id = {weekly}",
+            "oversight_monitoringschedule",
+            "weekly",
+            "cadence_days",
+        ),
+        (
+            "UPDATE oversight_monitoringschedule SET responsible_id = NULL WHERE id = {weekly}",
+            "oversight_monitoringschedule",
+            "weekly",
+            "responsible",
+        ),
+        (
+            "UPDATE oversight_monitoringschedule SET end_reason = 'Nobody looked.' WHERE id = {ended}",
+            "oversight_monitoringschedule",
+            "ended",
+            "end_reason",
+        ),
+        (
+            "UPDATE oversight_missedcheck SET resolution = 'Fine.' WHERE id = {resolved}",
+            "oversight_missedcheck",
+            "resolved",
+            "resolution",
+        ),
+        (
+            "UPDATE oversight_missedcheck SET resolved_at = due_at WHERE id = {unresolved}",
+            "oversight_missedcheck",
+            "unresolved",
+            "resolved",
+        ),
+        (
+            "UPDATE oversight_postmarketplan SET thresholds = 'None.' WHERE id = {plan}",
+            "oversight_postmarketplan",
+            "plan",
+            "thresholds",
+        ),
+        (
+            "UPDATE oversight_postmarketplan SET revision = 1 WHERE id = {plan}",
+            "oversight_postmarketplan",
+            "plan",
+            "revision",
+        ),
+    ],
+)
+def test_a_raw_edit_of_a_schedule_missed_check_or_plan_is_named(monitoring, sql, table, key, field):
+    _raw(sql.format(**monitoring), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(monitoring[key]), field), result.message
+    with pytest.raises(CommandError, match=f"{table} row {monitoring[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")

@@ -39,7 +39,7 @@ class MlflowLinkAdmin(ReadOnlyAdmin):
     search_fields = ("model__name", "mlflow_name", "tracking_uri")
     actions = ["sync_now"]
 
-    @admin.action(description="Sync with MLflow now")
+    @admin.action(description="Sync with MLflow now (owner, risk officers)")
     def sync_now(self, request, queryset):
         for link in queryset:
             try:
@@ -114,10 +114,14 @@ class MlflowAliasWriteAdmin(ReadOnlyAdmin):
     list_filter = ("status", "alias")
     actions = ["retry_now"]
 
-    @admin.action(description="Retry the selected alias writes now")
+    @admin.action(description="Retry the selected alias writes now (owner, risk officers)")
     def retry_now(self, request, queryset):
         for write in queryset:
-            write = services.mlflow_alias_write_attempt(write=write, by=Principal.for_request(request))
+            try:
+                write = services.mlflow_alias_write_attempt(write=write, by=Principal.for_request(request))
+            except DomainError as exc:
+                self.message_user(request, f"{write}: {exc.message}", messages.ERROR)
+                continue
             level = messages.INFO if write.status == "done" else messages.WARNING
             self.message_user(request, f"{write}: {write.last_error or 'done'}", level)
 

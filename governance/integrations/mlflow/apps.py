@@ -27,6 +27,9 @@ class MlflowBridgeConfig(AppConfig):
             "mlflow.alias_out_of_band",
             "mlflow.sync_failed",
             "mlflow.sync_recovered",
+            # Only refused (``.denied``): who may sync a link or retry its alias writes.
+            "mlflow.sync",
+            "mlflow.alias_write_retry",
         )
 
         # Promotions, rollbacks and retirements here move the governed aliases in MLflow.

@@ -657,12 +657,16 @@ def remote_versions(link: MlflowLink, client) -> list:
 def mlflow_link_sync(
     *, by: Principal, link: MlflowLink, verify: bool | None = None, progress: Callable[[dict], None] | None = None
 ) -> dict:
-    """Reconcile one link with MLflow. Raises ``Unavailable`` (after recording it on the link) when
-    MLflow fails; what was imported before the failure stays, and the next sync resumes."""
+    """Reconcile one link with MLflow (the model's owner, a risk officer, or a system job; anyone else
+    is refused, audited as ``mlflow.sync.denied``). Raises ``Unavailable`` (after recording it on the
+    link) when MLflow fails; what was imported before the failure stays, and the next sync resumes."""
+    link = MlflowLink.objects.select_related("model").get(pk=link.pk)
+    with refusals(by, "mlflow.sync", link_target(link)):
+        if not _may_govern(by, link.model):
+            raise PermissionRefused("only the model's owner or a risk officer syncs its MLflow link")
     verify = settings.MLFLOW_VERIFY_ARTIFACTS if verify is None else verify
     progress = progress or (lambda event: None)
     summary = {"link": link.pk, "imported": [], "unchanged": 0, "changed": [], "refused": {}, "pending": []}
-    link = MlflowLink.objects.select_related("model").get(pk=link.pk)
     try:
         client = mlflow_client(link.tracking_uri)
         versions = remote_versions(link, client)
@@ -970,9 +974,16 @@ def _backoff(attempts: int) -> dt.timedelta:
 
 
 def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None = None) -> MlflowAliasWrite:
-    """Try one alias write against MLflow; audited with MLflow's response, or rescheduled with backoff."""
+    """Try one alias write against MLflow; audited with MLflow's response, or rescheduled with backoff.
+
+    Without ``by`` the bridge's own writer retries (Celery, the flush of a sync). A person retrying
+    (the admin's "retry now") must be the model's owner or a risk officer, as for the link itself;
+    anyone else is refused, audited as ``mlflow.alias_write_retry.denied``."""
     by = by or ALIAS_WRITER
     write = MlflowAliasWrite.objects.select_related("link__model", "model_version").get(pk=write.pk)
+    with refusals(by, "mlflow.alias_write_retry", link_target(write.link), details={"write": write.pk}):
+        if not _may_govern(by, write.link.model):
+            raise PermissionRefused("only the model's owner or a risk officer retries its MLflow alias writes")
     if write.status not in (AliasWriteStatus.PENDING, AliasWriteStatus.RETRYING):
         return write
     link = write.link

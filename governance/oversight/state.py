@@ -1,0 +1,388 @@
+"""Replays oversight events to rebuild validations and their findings, revalidation intervals and
+flags, serious incidents and their reports, monitoring schedules and missed checks, and post-market
+plans (audit.state, ``audit_verify --state``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from audit.state import Divergence, as_recorded, compare_rows
+from governance.oversight.models import (
+    PLAN_FIELDS,
+    Finding,
+    IncidentReport,
+    MissedCheck,
+    MonitoringSchedule,
+    PostMarketPlan,
+    RevalidationFlag,
+    RevalidationInterval,
+    SeriousIncident,
+    Validation,
+)
+
+
+def _user(actor: dict) -> str | None:
+    return actor.get("username") if actor.get("type") == "user" else None
+
+
+def _instant(text: str | None) -> object:
+    """An ISO 8601 instant from an event, as the log records a stored datetime (``as_recorded``)."""
+    return as_recorded(dt.datetime.fromisoformat(text)) if text else None
+
+
+def _by_model(table: str, rows: Mapping[str, Mapping], divergence: Divergence | None) -> Divergence | None:
+    """A divergence of a one-per-model table replayed by model id, named by the table's own row."""
+    if divergence is None:
+        return None
+    row = rows.get(divergence.row)
+    name = str(row["pk"]) if row else f"of model {divergence.row}"
+    return Divergence(table, name, divergence.field, divergence.stored, divergence.expected)
+
+
+class OversightReplayer:
+    name = "oversight"
+    actions = (
+        "validation.start",
+        "validation.complete",
+        "finding.create",
+        "finding.propose_remediation",
+        "finding.close",
+        "finding.accept_risk",
+        "revalidation_interval.set",
+        "revalidation_flag.raise",
+        "revalidation_flag.resolve",
+        "serious_incident.create",
+        "serious_incident.report",
+        "monitoring_schedule.create",
+        "monitoring_schedule.end",
+        "monitoring_check.missed",
+        "monitoring_check.resolve",
+        "post_market_plan.set",
+    )
+
+    def __init__(self) -> None:
+        self.validations: dict[str, dict] = {}
+        self.findings: dict[str, dict] = {}
+        self.intervals: dict[str, dict] = {}  # by model id (one interval per model; no row id in the event)
+        self.flags: dict[str, dict] = {}
+        self.incidents: dict[str, dict] = {}
+        self.reports: dict[str, dict] = {}
+        self.schedules: dict[str, dict] = {}
+        self.missed: dict[str, dict] = {}
+        self.plans: dict[str, dict] = {}  # by model id (one plan per model; no row id in the event)
+
+    def apply(self, record: dict) -> None:
+        action, target, data = record["action"], record["object"], record["data"]
+        key = str(target["id"])
+        reason = record.get("reason") or ""
+        if action == "validation.start":
+            self.validations[key] = {
+                "model": target.get("model"),
+                "version": target.get("version"),
+                "validator": data.get("validator"),
+                "scope": data.get("scope"),
+                "started_on": data.get("started_on"),
+                "completed_on": None,
+                "conclusion": "",
+                "summary": "",
+                "created_by": _user(record["actor"]) or data.get("validator"),
+            }
+        elif action == "validation.complete":
+            self.validations.setdefault(key, {}).update(
+                {"completed_on": data.get("completed_on"), "conclusion": data.get("conclusion"), "summary": reason}
+            )
+        elif action == "revalidation_interval.set":
+            self.intervals[key] = {
+                "months": (data.get("months") or {}).get("after"),
+                "reason": reason,
+                "set_by": _user(record["actor"]),
+            }
+        elif action == "revalidation_flag.raise":
+            self.flags[key] = {
+                "model_version": str(target.get("model_version")),
+                "due_on": data.get("due_on"),
+                "resolved": False,
+                "resolution": "",
+            }
+        elif action == "revalidation_flag.resolve":
+            self.flags.setdefault(key, {}).update({"resolved": True, "resolution": reason})
+        elif action == "serious_incident.create":
+            self.incidents[key] = {
+                "model_version": str(target.get("model_version")),
+                "category": data.get("category"),
+                "aware_at": _instant(data.get("aware_at")),
+                "reporting_deadline": _instant(data.get("reporting_deadline")),
+                "deadline_rule": data.get("deadline_rule"),
+                "recorded_by": _user(record["actor"]),
+            }
+        elif action == "serious_incident.report":
+            self.reports[str(data.get("report"))] = {
+                "incident": key,
+                "kind": data.get("kind"),
+                "submitted_at": _instant(data.get("submitted_at")),
+                "authority": data.get("authority"),
+                "reference": data.get("reference"),
+                "recorded_by": _user(record["actor"]),
+            }
+        elif action == "monitoring_schedule.create":
+            self.schedules[key] = {
+                "model": target.get("model"),
+                "version": target.get("version"),
+                "kind": target.get("kind"),
+                "cadence_days": data.get("cadence_days"),
+                "grace_hours": data.get("grace_hours"),
+                "starts_at": _instant(data.get("starts_at")),
+                "responsible": data.get("responsible"),
+                "description": data.get("description"),
+                "is_active": True,
+                "end_reason": "",
+                "created_by": _user(record["actor"]),
+            }
+        elif action == "monitoring_schedule.end":
+            self.schedules.setdefault(key, {}).update({"is_active": False, "end_reason": reason})
+        elif action == "monitoring_check.missed":
+            self.missed[key] = {
+                "schedule": str(target.get("schedule")),
+                "due_at": _instant(data.get("due_at")),
+                "grace_until": _instant(data.get("grace_until")),
+                "resolved": False,
+                "resolved_by": None,
+                "resolution": "",
+            }
+        elif action == "monitoring_check.resolve":
+            self.missed.setdefault(key, {}).update(
+                {"resolved": True, "resolved_by": _user(record["actor"]), "resolution": reason}
+            )
+        elif action == "post_market_plan.set":
+            plan = self.plans.setdefault(key, {"created_by": _user(record["actor"])})
+            plan.update(
+                {**(data.get("after") or {}), "revision": data.get("revision"), "updated_by": _user(record["actor"])}
+            )
+        elif action == "finding.create":
+            self.findings[key] = {
+                "validation": str(target.get("validation")),
+                "severity": data.get("severity"),
+                "owner": data.get("owner"),
+                "due_date": data.get("due_date"),
+                "evidence_evaluations": data.get("evidence_evaluations") or [],
+                "evidence_audit_seqs": data.get("evidence_audit_seqs") or [],
+                "status": "open",
+                "remediation": "",
+                "closed_by": None,
+                "closure_note": "",
+                "risk_accepted_by": None,
+                "risk_acceptance_justification": "",
+                "risk_accepted_until": None,
+            }
+        else:
+            finding = self.findings.setdefault(key, {})
+            finding["status"] = data.get("to")
+            if action == "finding.propose_remediation":
+                finding["remediation"] = reason
+            elif action == "finding.close":
+                finding.update({"closed_by": _user(record["actor"]), "closure_note": reason})
+            elif action == "finding.accept_risk":
+                finding.update(
+                    {
+                        "risk_accepted_by": _user(record["actor"]),
+                        "risk_acceptance_justification": reason,
+                        "risk_accepted_until": data.get("expires_on"),
+                    }
+                )
+
+    def compare(self) -> Divergence | None:
+        validations = {
+            str(v["pk"]): {
+                "model": v["model_version__model__name"],
+                "version": v["model_version__version"],
+                "validator": v["validator__username"],
+                "scope": v["scope"],
+                "started_on": as_recorded(v["started_on"]),
+                "completed_on": as_recorded(v["completed_on"]),
+                "conclusion": v["conclusion"],
+                "summary": v["summary"],
+                "created_by": v["created_by__username"],
+            }
+            for v in Validation.objects.values(
+                "pk",
+                "model_version__model__name",
+                "model_version__version",
+                "validator__username",
+                "scope",
+                "started_on",
+                "completed_on",
+                "conclusion",
+                "summary",
+                "created_by__username",
+            )
+        }
+        divergence = compare_rows("oversight_validation", validations, self.validations)
+        if divergence:
+            return divergence
+        findings = {
+            str(f["pk"]): {
+                "validation": str(f["validation_id"]),
+                "severity": f["severity"],
+                "owner": f["owner__username"],
+                "due_date": as_recorded(f["due_date"]),
+                "evidence_evaluations": as_recorded(f["evidence_evaluations"]),
+                "evidence_audit_seqs": as_recorded(f["evidence_audit_seqs"]),
+                "status": f["status"],
+                "remediation": f["remediation"],
+                "closed_by": f["closed_by__username"],
+                "closure_note": f["closure_note"],
+                "risk_accepted_by": f["risk_accepted_by__username"],
+                "risk_acceptance_justification": f["risk_acceptance_justification"],
+                "risk_accepted_until": as_recorded(f["risk_accepted_until"]),
+            }
+            for f in Finding.objects.values(
+                "pk",
+                "validation_id",
+                "severity",
+                "owner__username",
+                "due_date",
+                "evidence_evaluations",
+                "evidence_audit_seqs",
+                "status",
+                "remediation",
+                "closed_by__username",
+                "closure_note",
+                "risk_accepted_by__username",
+                "risk_acceptance_justification",
+                "risk_accepted_until",
+            )
+        }
+        divergence = compare_rows("oversight_finding", findings, self.findings)
+        if divergence:
+            return divergence
+        return self._compare_revalidation() or self._compare_incidents() or self._compare_monitoring()
+
+    def _compare_monitoring(self) -> Divergence | None:
+        schedules = {
+            str(m["pk"]): {
+                "model": m["model_version__model__name"],
+                "version": m["model_version__version"],
+                "kind": m["kind"],
+                "cadence_days": m["cadence_days"],
+                "grace_hours": m["grace_hours"],
+                "starts_at": as_recorded(m["starts_at"]),
+                "responsible": m["responsible__username"],
+                "description": m["description"],
+                "is_active": m["is_active"],
+                "end_reason": m["end_reason"],
+                "created_by": m["created_by__username"],
+            }
+            for m in MonitoringSchedule.objects.values(
+                "pk",
+                "model_version__model__name",
+                "model_version__version",
+                "kind",
+                "cadence_days",
+                "grace_hours",
+                "starts_at",
+                "responsible__username",
+                "description",
+                "is_active",
+                "end_reason",
+                "created_by__username",
+            )
+        }
+        divergence = compare_rows("oversight_monitoringschedule", schedules, self.schedules)
+        if divergence:
+            return divergence
+        missed = {
+            str(c["pk"]): {
+                "schedule": str(c["schedule_id"]),
+                "due_at": as_recorded(c["due_at"]),
+                "grace_until": as_recorded(c["grace_until"]),
+                "resolved": c["resolved_at"] is not None,
+                "resolved_by": c["resolved_by__username"],
+                "resolution": c["resolution"],
+            }
+            for c in MissedCheck.objects.values(
+                "pk", "schedule_id", "due_at", "grace_until", "resolved_at", "resolved_by__username", "resolution"
+            )
+        }
+        divergence = compare_rows("oversight_missedcheck", missed, self.missed)
+        if divergence:
+            return divergence
+        table = "oversight_postmarketplan"
+        rows = {
+            str(p["model_id"]): p
+            for p in PostMarketPlan.objects.values(
+                "pk", "model_id", *PLAN_FIELDS, "revision", "created_by__username", "updated_by__username"
+            )
+        }
+        stored = {
+            model: {
+                **{name: p[name] for name in PLAN_FIELDS},
+                "revision": p["revision"],
+                "created_by": p["created_by__username"],
+                "updated_by": p["updated_by__username"],
+            }
+            for model, p in rows.items()
+        }
+        return _by_model(table, rows, compare_rows(table, stored, self.plans))
+
+    def _compare_revalidation(self) -> Divergence | None:
+        table = "oversight_revalidationinterval"
+        rows = {
+            str(i["model_id"]): i
+            for i in RevalidationInterval.objects.values("pk", "model_id", "months", "reason", "set_by__username")
+        }
+        stored = {
+            model: {"months": i["months"], "reason": i["reason"], "set_by": i["set_by__username"]}
+            for model, i in rows.items()
+        }
+        divergence = _by_model(table, rows, compare_rows(table, stored, self.intervals))
+        if divergence:
+            return divergence
+        flags = {
+            str(f["pk"]): {
+                "model_version": str(f["model_version_id"]),
+                "due_on": as_recorded(f["due_on"]),
+                "resolved": f["resolved_at"] is not None,
+                "resolution": f["resolution"],
+            }
+            for f in RevalidationFlag.objects.values("pk", "model_version_id", "due_on", "resolved_at", "resolution")
+        }
+        return compare_rows("oversight_revalidationflag", flags, self.flags)
+
+    def _compare_incidents(self) -> Divergence | None:
+        incidents = {
+            str(i["pk"]): {
+                "model_version": str(i["model_version_id"]),
+                "category": i["category"],
+                "aware_at": as_recorded(i["aware_at"]),
+                "reporting_deadline": as_recorded(i["reporting_deadline"]),
+                "deadline_rule": i["deadline_rule"],
+                "recorded_by": i["recorded_by__username"],
+            }
+            for i in SeriousIncident.objects.values(
+                "pk",
+                "model_version_id",
+                "category",
+                "aware_at",
+                "reporting_deadline",
+                "deadline_rule",
+                "recorded_by__username",
+            )
+        }
+        divergence = compare_rows("oversight_seriousincident", incidents, self.incidents)
+        if divergence:
+            return divergence
+        reports = {
+            str(r["pk"]): {
+                "incident": str(r["incident_id"]),
+                "kind": r["kind"],
+                "submitted_at": as_recorded(r["submitted_at"]),
+                "authority": r["authority"],
+                "reference": r["reference"],
+                "recorded_by": r["recorded_by__username"],
+            }
+            for r in IncidentReport.objects.values(
+                "pk", "incident_id", "kind", "submitted_at", "authority", "reference", "recorded_by__username"
+            )
+        }
+        return compare_rows("oversight_incidentreport", reports, self.reports)
