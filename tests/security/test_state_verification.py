@@ -785,3 +785,53 @@ def test_a_raw_edit_of_a_schedule_missed_check_or_plan_is_named(monitoring, sql,
     assert (d.table, d.row, d.field) == (table, str(monitoring[key]), field), result.message
     with pytest.raises(CommandError, match=f"{table} row {monitoring[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def narratives(developer):
+    """Narratives written through the service: a model-wide one revised, a version's one, one longer
+    than the 2,000 characters an event carries as its reason."""
+    from governance.reports.services import narrative_set
+
+    version = model_version(user=developer)
+    model = version.model
+
+    def write(key: str, text: str, on=None):
+        return narrative_set(by=as_user(developer), model=model, key=key, text=text, version=on).pk
+
+    return {
+        "first": write("intended_purpose", "Ranks retail credit applications."),
+        "revised": write("intended_purpose", "Ranks retail credit applications for manual review."),
+        "version": write("major_limitations", "Thin-file applicants are scored less reliably.", on=version),
+        "long": write("key_assumptions", "The economy is stable. " * 120, on=version),
+    }
+
+
+def test_narratives_replay_clean(narratives):
+    result = verify_state()
+    assert result.ok, result.message
+    assert "reports" in result.replayers
+
+
+@pytest.mark.parametrize(
+    "sql, key, field",
+    [
+        (
+            "UPDATE reports_narrativeentry SET text = 'Approves every applicant.' WHERE id = {revised}",
+            "revised",
+            "text",
+        ),
+        ("UPDATE reports_narrativeentry SET text = text || ' Unless rich.' WHERE id = {long}", "long", "chars"),
+        ("UPDATE reports_narrativeentry SET key = 'tradeoffs' WHERE id = {version}", "version", "key"),
+        ("UPDATE reports_narrativeentry SET author_role = 'risk_officer' WHERE id = {first}", "first", "author_role"),
+        ("UPDATE reports_narrativeentry SET model_version_id = NULL WHERE id = {version}", "version", "model_version"),
+    ],
+)
+def test_a_raw_edit_of_a_narrative_is_named(narratives, sql, key, field):
+    _raw(sql.format(**narratives), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == ("reports_narrativeentry", str(narratives[key]), field), result.message
+    with pytest.raises(CommandError, match=f"reports_narrativeentry row {narratives[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
