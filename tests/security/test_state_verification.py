@@ -835,3 +835,62 @@ def test_a_raw_edit_of_a_narrative_is_named(narratives, sql, key, field):
     assert (d.table, d.row, d.field) == ("reports_narrativeentry", str(narratives[key]), field), result.message
     with pytest.raises(CommandError, match=f"reports_narrativeentry row {narratives[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def subscriptions(settings, risk_officer, developer):
+    """Webhook subscriptions made through the services: one updated, disabled and enabled again, one
+    disabled."""
+    from governance.integrations.webhooks import services
+
+    settings.WEBHOOKS_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    by = as_user(risk_officer)
+    first, _ = services.subscription_create(
+        by=by, url="http://127.0.0.1:9/hooks?token=abc", events=["promotion_request.created"], description="CI"
+    )
+    services.subscription_update(
+        by=by, subscription=first, data={"events": ["promotion_request.created", "promotion_request.decided"]}
+    )
+    services.subscription_disable(by=by, subscription=first, reason="Receiver moved.")
+    services.subscription_enable(by=by, subscription=first)
+    second, _ = services.subscription_create(
+        by=by, url="http://127.0.0.1:9/other", events=["promotion_request.created"]
+    )
+    services.subscription_disable(by=by, subscription=second, reason="Not needed.")
+    return {"first": first.pk, "second": second.pk, "developer": developer.pk}
+
+
+def test_webhook_subscriptions_replay_clean(subscriptions):
+    result = verify_state()
+    assert result.ok, result.message
+    assert "webhooks" in result.replayers
+
+
+@pytest.mark.parametrize(
+    "sql, key, field",
+    [
+        (
+            "UPDATE webhooks_webhooksubscription SET url = 'http://attacker.example/x' WHERE id = {first}",
+            "first",
+            "url",
+        ),
+        ("UPDATE webhooks_webhooksubscription SET events = '[]' WHERE id = {first}", "first", "events"),
+        ("UPDATE webhooks_webhooksubscription SET is_active = %(true)s WHERE id = {second}", "second", "is_active"),
+        (
+            "UPDATE webhooks_webhooksubscription SET owner_id = {developer} WHERE id = {second}",
+            "second",
+            "owner",
+        ),
+        ("UPDATE webhooks_webhooksubscription SET description = 'Prod' WHERE id = {first}", "first", "description"),
+    ],
+)
+def test_a_raw_edit_of_a_webhook_subscription_is_named(subscriptions, sql, key, field):
+    true = "true" if connection.vendor == "postgresql" else "1"
+    _raw(sql.format(**subscriptions).replace("%(true)s", true), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == ("webhooks_webhooksubscription", str(subscriptions[key]), field), result.message
+    with pytest.raises(CommandError, match=f"webhooks_webhooksubscription row {subscriptions[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
