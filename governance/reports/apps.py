@@ -18,6 +18,11 @@ class ReportsConfig(AppConfig):
             "inventory_report.generate",
         )
 
+        from audit.state import register_replayer
+        from governance.reports.state import ReportsReplayer
+
+        register_replayer(ReportsReplayer)
+
         from governance.common.jobs import register_reaper, register_redispatcher
         from governance.reports import handlers
         from governance.reports.jobs import reap_stale_packs, redispatch_queued_packs

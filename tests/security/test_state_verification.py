@@ -785,3 +785,112 @@ def test_a_raw_edit_of_a_schedule_missed_check_or_plan_is_named(monitoring, sql,
     assert (d.table, d.row, d.field) == (table, str(monitoring[key]), field), result.message
     with pytest.raises(CommandError, match=f"{table} row {monitoring[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def narratives(developer):
+    """Narratives written through the service: a model-wide one revised, a version's one, one longer
+    than the 2,000 characters an event carries as its reason."""
+    from governance.reports.services import narrative_set
+
+    version = model_version(user=developer)
+    model = version.model
+
+    def write(key: str, text: str, on=None):
+        return narrative_set(by=as_user(developer), model=model, key=key, text=text, version=on).pk
+
+    return {
+        "first": write("intended_purpose", "Ranks retail credit applications."),
+        "revised": write("intended_purpose", "Ranks retail credit applications for manual review."),
+        "version": write("major_limitations", "Thin-file applicants are scored less reliably.", on=version),
+        "long": write("key_assumptions", "The economy is stable. " * 120, on=version),
+    }
+
+
+def test_narratives_replay_clean(narratives):
+    result = verify_state()
+    assert result.ok, result.message
+    assert "reports" in result.replayers
+
+
+@pytest.mark.parametrize(
+    "sql, key, field",
+    [
+        (
+            "UPDATE reports_narrativeentry SET text = 'Approves every applicant.' WHERE id = {revised}",
+            "revised",
+            "text",
+        ),
+        ("UPDATE reports_narrativeentry SET text = text || ' Unless rich.' WHERE id = {long}", "long", "chars"),
+        ("UPDATE reports_narrativeentry SET key = 'tradeoffs' WHERE id = {version}", "version", "key"),
+        ("UPDATE reports_narrativeentry SET author_role = 'risk_officer' WHERE id = {first}", "first", "author_role"),
+        ("UPDATE reports_narrativeentry SET model_version_id = NULL WHERE id = {version}", "version", "model_version"),
+    ],
+)
+def test_a_raw_edit_of_a_narrative_is_named(narratives, sql, key, field):
+    _raw(sql.format(**narratives), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == ("reports_narrativeentry", str(narratives[key]), field), result.message
+    with pytest.raises(CommandError, match=f"reports_narrativeentry row {narratives[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.fixture
+def subscriptions(settings, risk_officer, developer):
+    """Webhook subscriptions made through the services: one updated, disabled and enabled again, one
+    disabled."""
+    from governance.integrations.webhooks import services
+
+    settings.WEBHOOKS_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    by = as_user(risk_officer)
+    first, _ = services.subscription_create(
+        by=by, url="http://127.0.0.1:9/hooks?token=abc", events=["promotion_request.created"], description="CI"
+    )
+    services.subscription_update(
+        by=by, subscription=first, data={"events": ["promotion_request.created", "promotion_request.decided"]}
+    )
+    services.subscription_disable(by=by, subscription=first, reason="Receiver moved.")
+    services.subscription_enable(by=by, subscription=first)
+    second, _ = services.subscription_create(
+        by=by, url="http://127.0.0.1:9/other", events=["promotion_request.created"]
+    )
+    services.subscription_disable(by=by, subscription=second, reason="Not needed.")
+    return {"first": first.pk, "second": second.pk, "developer": developer.pk}
+
+
+def test_webhook_subscriptions_replay_clean(subscriptions):
+    result = verify_state()
+    assert result.ok, result.message
+    assert "webhooks" in result.replayers
+
+
+@pytest.mark.parametrize(
+    "sql, key, field",
+    [
+        (
+            "UPDATE webhooks_webhooksubscription SET url = 'http://attacker.example/x' WHERE id = {first}",
+            "first",
+            "url",
+        ),
+        ("UPDATE webhooks_webhooksubscription SET events = '[]' WHERE id = {first}", "first", "events"),
+        ("UPDATE webhooks_webhooksubscription SET is_active = %(true)s WHERE id = {second}", "second", "is_active"),
+        (
+            "UPDATE webhooks_webhooksubscription SET owner_id = {developer} WHERE id = {second}",
+            "second",
+            "owner",
+        ),
+        ("UPDATE webhooks_webhooksubscription SET description = 'Prod' WHERE id = {first}", "first", "description"),
+    ],
+)
+def test_a_raw_edit_of_a_webhook_subscription_is_named(subscriptions, sql, key, field):
+    true = "true" if connection.vendor == "postgresql" else "1"
+    _raw(sql.format(**subscriptions).replace("%(true)s", true), [])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == ("webhooks_webhooksubscription", str(subscriptions[key]), field), result.message
+    with pytest.raises(CommandError, match=f"webhooks_webhooksubscription row {subscriptions[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")

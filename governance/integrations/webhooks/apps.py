@@ -10,9 +10,12 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         from audit import signals as audit_signals
         from audit.registry import register_event_types
+        from audit.state import register_replayer
         from governance.common.events import subscribe
         from governance.integrations.webhooks import handlers
+        from governance.integrations.webhooks.state import WebhooksReplayer
 
+        register_replayer(WebhooksReplayer)
         register_event_types(
             self.label,
             "webhook_subscription.create",
