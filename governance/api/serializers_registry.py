@@ -27,6 +27,17 @@ def check_recordable_keys(value, path: str = "") -> None:
             check_recordable_keys(item, f"{path}[{index}]")
 
 
+class LookupField(serializers.SlugRelatedField):
+    """A related object named by a text field; a name holding NUL (U+0000, which PostgreSQL cannot
+    compare) is refused as invalid instead of reaching the query (multipart bodies are not checked by
+    the JSON parser)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            raise serializers.ValidationError("text contains a NUL character (U+0000)")
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, naming them, instead of silently ignoring them."""
 
@@ -101,9 +112,7 @@ class RegisteredModelCreateSerializer(StrictSerializer):
         max_length=16,
         help_text="Outline ids (sr11-7, eu-ai-act, pra-ss1-23); empty or absent: DEFAULT_GOVERNING_REGIMES.",
     )
-    owner = serializers.SlugRelatedField(
-        slug_field="username", queryset=User.objects.filter(is_active=True), required=False
-    )
+    owner = LookupField(slug_field="username", queryset=User.objects.filter(is_active=True), required=False)
 
 
 class RegisteredModelUpdateSerializer(StrictSerializer):
@@ -122,9 +131,7 @@ class RegisteredModelUpdateSerializer(StrictSerializer):
         help_text="Outline ids; [] returns the model to DEFAULT_GOVERNING_REGIMES. Risk officers only.",
     )
     status = serializers.ChoiceField(choices=ModelStatus.choices, required=False)
-    owner = serializers.SlugRelatedField(
-        slug_field="username", queryset=User.objects.filter(is_active=True), required=False
-    )
+    owner = LookupField(slug_field="username", queryset=User.objects.filter(is_active=True), required=False)
 
 
 SHA256_FIELD = {
@@ -161,7 +168,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionCreateSerializer(StrictSerializer):
-    model = serializers.SlugRelatedField(
+    model = LookupField(
         slug_field="name",
         queryset=RegisteredModel.objects.all(),
         error_messages={"does_not_exist": "no registered model named {value}"},

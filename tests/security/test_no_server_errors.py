@@ -145,6 +145,16 @@ def test_nul_in_a_multipart_field(pipeline, version, api_for):
     assert "dataset" in response.json()["error"]["fields"]
 
 
+def test_nul_in_a_multipart_lookup_field(developer, risk_officer, model, api_for):
+    """Schemathesis found it on PostgreSQL: a model or owner name holding NUL reached the query (500)."""
+    response = api_for(developer).post("/api/v1/versions/", {"model": "a\x00b", "version": "1.0.0"}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert "model" in response.json()["error"]["fields"], response.json()
+    response = api_for(risk_officer).patch(f"/api/v1/models/{model.pk}/", {"owner": "x\x00y"}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert "owner" in response.json()["error"]["fields"], response.json()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_promotion_request_without_broker_or_mail_server_answers_201(developer, settings, api_for):
     """Production without a reachable broker or mail server: the request commits, so the answer
