@@ -31,11 +31,12 @@ def test_the_statement_has_five_principles_and_their_sub_principles():
     assert sum(len(p["sub"]) for p in SS.values()) == 23
 
 
-@pytest.mark.parametrize("section", OUTLINE["sections"], ids=[s["id"] for s in OUTLINE["sections"]])
+CITING = [s for s in OUTLINE["sections"] if "SS1/23" in s["citation"]]
+
+
+@pytest.mark.parametrize("section", CITING, ids=[s["id"] for s in CITING])
 def test_each_reference_names_the_principle_by_its_title(section):
     citation = section["citation"]
-    if "SS1/23" not in citation:
-        pytest.skip("cites no SS1/23 principle")
     refs = REF.findall(citation)
     assert refs, citation
     for number, title in refs:
