@@ -15,11 +15,13 @@ A replayer is any object with:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 _FACTORIES: list[Callable[[], object]] = []
+TEXT_CHARS = 2000  # the characters of an unbounded text that an event carries (``carried_text``)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,15 @@ def as_recorded(value: object) -> object:
         return intake_value(value, path="state")
     except AuditInputError:
         return repr(value)
+
+
+def carried_text(name: str, value: str) -> dict[str, str]:
+    """An unbounded text as an event carries it, so that a replay sees an edit anywhere in it: its first
+    2,000 characters under ``name`` and the SHA-256 (hex) of the whole text under ``<name>_sha256``, both
+    of the text as the log records it (NFC, UTF-8). A service puts this in its event's details; a replayer
+    computes it again from the stored value and compares."""
+    text = str(as_recorded(value))
+    return {name: text[:TEXT_CHARS], f"{name}_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def compare_rows(table: str, stored: dict[str, dict], expected: dict[str, dict]) -> Divergence | None:
