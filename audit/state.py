@@ -7,7 +7,7 @@ in memory, then compares them with its tables and names the first table, row and
 differs from what the log says (a raw edit behind the services, on SQLite always, on PostgreSQL
 by a database owner; issue 10, defect 2).
 
-A replayer is any object with:
+A replayer is any object with (``Replayer`` below, structural: replayers need not subclass it):
 - ``name`` (str) and ``actions`` (the action names it consumes, without ``.denied``);
 - ``apply(record: dict) -> None``: one event's parsed record (seq order, ``.denied`` skipped);
 - ``compare() -> Divergence | None``: the first difference between its tables and the replay.
@@ -17,10 +17,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-_FACTORIES: list[Callable[[], object]] = []
+if TYPE_CHECKING:
+    from audit.models import AuditVerification
+
+
+class Replayer(Protocol):
+    """What ``verify_state`` needs of a replayer (see the module docstring)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def actions(self) -> Collection[str]: ...
+
+    def apply(self, record: dict[str, Any]) -> None: ...
+
+    def compare(self) -> Divergence | None: ...
+
+
+_FACTORIES: list[Callable[[], Replayer]] = []
 TEXT_CHARS = 2000  # the characters of an unbounded text that an event carries (``carried_text``)
 
 
@@ -53,7 +72,7 @@ class StateResult:
         return f"FAIL: {self.divergence}"
 
 
-def register_replayer(factory: Callable[[], object]) -> None:
+def register_replayer(factory: Callable[[], Replayer]) -> None:
     """Register a callable that returns a fresh replayer (called once per verification)."""
     if factory not in _FACTORIES:
         _FACTORIES.append(factory)
@@ -80,10 +99,12 @@ def carried_text(name: str, value: str) -> dict[str, str]:
     return {name: text[:TEXT_CHARS], f"{name}_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
-def compare_rows(table: str, stored: dict[str, dict], expected: dict[str, dict]) -> Divergence | None:
+def compare_rows(
+    table: str, stored: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]
+) -> Divergence | None:
     """The first difference between rows by id (``{id: {field: value}}``), in id order."""
 
-    def order(key: str):
+    def order(key: str) -> tuple[int, int | str]:
         return (0, int(key)) if key.isdigit() else (1, key)
 
     for row in sorted(set(stored) | set(expected), key=order):
@@ -102,7 +123,7 @@ def verify_state(*, chunk_size: int = 5000, progress: Callable[[int], object] | 
     from audit.models import AuditEvent, AuditHead
 
     replayers = [factory() for factory in _FACTORIES]
-    by_action: dict[str, list] = {}
+    by_action: dict[str, list[Replayer]] = {}
     for replayer in replayers:
         for action in replayer.actions:
             by_action.setdefault(action, []).append(replayer)
@@ -127,7 +148,7 @@ def verify_state(*, chunk_size: int = 5000, progress: Callable[[int], object] | 
     return StateResult(ok=True, events=size, replayers=names)
 
 
-def record_state_verification(*, trigger: str):
+def record_state_verification(*, trigger: str) -> AuditVerification:
     """Run ``verify_state``, store it as an ``AuditVerification`` (trigger ``<trigger>-state``), and
     alert on a divergence the way a failed log verification alerts."""
     import logging
