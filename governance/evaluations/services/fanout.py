@@ -163,7 +163,7 @@ def evaluation_chunk(
                 memory_limit=settings.EVALUATION_OUT_OF_CORE_MEMORY,
                 threads=settings.EVALUATION_OUT_OF_CORE_THREADS,
                 progress=lambda stage, fraction, done: progress(
-                    f"part {index + 1} of {count}: {stage}", fraction, start + done
+                    f"part {index + 1} of {count}: {stage}", fraction, start + (done or 0)
                 ),
             )
             prefix = f"{PARTIALS_DIR}/{evaluation_id}/{index:05d}-{uuid.uuid4().hex}"
