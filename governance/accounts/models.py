@@ -13,7 +13,29 @@ USER_BOOKKEEPING_FIELDS = ("last_login", "password")
 
 
 class GovernedUserManager(UserManager.from_queryset(governed_queryset(*USER_BOOKKEEPING_FIELDS))):
-    pass
+    """Django's ``create_user`` and ``create_superuser`` (``manage.py createsuperuser``) create the
+    account through the audited service (``services.user_create``), as a named command."""
+
+    def create_user(self, username, email=None, password=None, **extra_fields):
+        return self._create_audited("create_user", username, email, password, extra_fields)
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields = {"is_staff": True, "is_superuser": True, **extra_fields}
+        if extra_fields["is_staff"] is not True or extra_fields["is_superuser"] is not True:
+            raise ValueError("a superuser must have is_staff=True and is_superuser=True")
+        return self._create_audited("createsuperuser", username, email, password, extra_fields)
+
+    def _create_audited(self, command, username, email, password, extra_fields):
+        from governance.accounts.principal import Principal
+        from governance.accounts.services import user_create
+
+        return user_create(
+            by=Principal.for_command(command),
+            username=username,
+            password=password,
+            email=self.normalize_email(email) or "",
+            **extra_fields,
+        )
 
 
 class User(AbstractUser):
