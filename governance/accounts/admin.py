@@ -45,7 +45,7 @@ class PasswordOnlyChangeForm(AdminPasswordChangeForm):
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "get_full_name", "email", "roles", "is_service_account", "is_staff", "is_active")
     list_filter = ("groups", "is_service_account", "is_staff", "is_active")
-    fieldsets = DjangoUserAdmin.fieldsets + (("Governance", {"fields": ("is_service_account",)}),)
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Governance", {"fields": ("is_service_account",)}))
     # Records, not settings: the form held them to the second, so every save rewrote them.
     readonly_fields = ("last_login", "date_joined")
     change_password_form = PasswordOnlyChangeForm

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
 
-from audit.guard import governed_queryset
+from audit.guard import GovernedQuerySet, governed_queryset
 from governance.accounts import roles as role_rule
 
 # Columns that change without an audit event: login bookkeeping and password hashes (password
@@ -12,20 +14,32 @@ from governance.accounts import roles as role_rule
 USER_BOOKKEEPING_FIELDS = ("last_login", "password")
 
 
-class GovernedUserManager(UserManager.from_queryset(governed_queryset(*USER_BOOKKEEPING_FIELDS))):
+class GovernedUserQuerySet(GovernedQuerySet):
+    unaudited_fields = frozenset(USER_BOOKKEEPING_FIELDS)
+
+
+_UserManagerBase = UserManager.from_queryset(GovernedUserQuerySet)
+
+
+class GovernedUserManager(_UserManagerBase):
     """Django's ``create_user`` and ``create_superuser`` (``manage.py createsuperuser``) create the
     account through the audited service (``services.user_create``), as a named command."""
 
-    def create_user(self, username, email=None, password=None, **extra_fields):
+    # Return types as UserManager declares them (its generic user type); both return a User.
+    def create_user(self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any):
         return self._create_audited("create_user", username, email, password, extra_fields)
 
-    def create_superuser(self, username, email=None, password=None, **extra_fields):
+    def create_superuser(
+        self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ):
         extra_fields = {"is_staff": True, "is_superuser": True, **extra_fields}
         if extra_fields["is_staff"] is not True or extra_fields["is_superuser"] is not True:
             raise ValueError("a superuser must have is_staff=True and is_superuser=True")
         return self._create_audited("createsuperuser", username, email, password, extra_fields)
 
-    def _create_audited(self, command, username, email, password, extra_fields):
+    def _create_audited(
+        self, command: str, username: str, email: str | None, password: str | None, extra_fields: dict[str, Any]
+    ) -> User:
         from governance.accounts.principal import Principal
         from governance.accounts.services import user_create
 
@@ -45,7 +59,7 @@ class User(AbstractUser):
         default=False, help_text="Pipelines authenticate with API tokens and can never approve anything."
     )
 
-    objects = GovernedUserManager()
+    objects: ClassVar[GovernedUserManager] = GovernedUserManager()
 
     def has_role(self, *roles: str, superusers: bool = True) -> bool:
         """The one role rule (``governance.accounts.roles.has_role``): active users holding one of
