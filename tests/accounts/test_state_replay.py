@@ -139,6 +139,20 @@ def test_accounts_made_through_every_path_replay_clean(accounts):
     call_command("audit_verify", "--state", "--no-progress")
 
 
+def test_the_demo_people_replay_clean(settings, tmp_path):
+    """seed_demo's people (one per role, a superuser) and its pipeline account with its token."""
+    from django.core.management.base import BaseCommand
+
+    from governance.accounts.principal import Principal
+    from governance.api.management.commands import seed_demo
+
+    settings.VAR_DIR = tmp_path
+    seed_demo.seed_people(BaseCommand(), Principal.for_command("seed_demo"))
+    assert User.objects.count() == 7 and ApiToken.objects.count() == 1
+    result = verify_state()
+    assert result.ok, result.message
+
+
 def test_the_events_carry_what_the_replay_checks(accounts):
     """The fields a replay needs are in the events the services already append (no secret: only
     the SHA-256 of a token's 256-bit random key, never a password hash)."""
