@@ -1313,7 +1313,7 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
         return CsvSplit(reason=options)
     targets = [size * i // parts for i in range(1, parts)]
     boundaries: list[tuple[int, int, int]] = []  # (byte offset of a record start, lines before, rows before)
-    quotes = 0  # '"' read so far
+    quoted = False  # inside a quoted field after the bytes read so far
     lines = blanks = 0  # records ended (the header's included), blank ones among them
     last_nl = -1  # the last newline outside quotes
     prev_byte = -1
@@ -1324,24 +1324,31 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
         while block:
             ahead = handle.read(CSV_SPLIT_BLOCK)
             a = np.frombuffer(block, dtype=np.uint8)
-            q = np.flatnonzero(a == _QUOTE)
-            if len(q):
-                opening = ((quotes + np.arange(len(q))) & 1) == 0
-                around = np.empty(len(a) + 2, dtype=np.int16)  # the block with the bytes either side (-1: none)
-                around[0], around[1:-1], around[-1] = prev_byte, a, ahead[0] if ahead else -1
-                before, nxt = around[q], around[q + 2]
-                stray_open = opening & ~np.isin(before, (_COMMA, _LF, _QUOTE, -1))
-                stray_close = ~opening & ~np.isin(nxt, (_COMMA, _CR, _LF, _QUOTE, -1))
-                stray = stray_open | stray_close
+            is_quote = a == _QUOTE
+            nl = np.flatnonzero(a == _LF)
+            if quoted or is_quote.any():
+                # inside[i]: byte i is followed by the inside of a quoted field (the parity of the quotes so far)
+                inside = np.bitwise_xor.accumulate(is_quote.view(np.uint8))
+                if quoted:
+                    inside ^= 1
+                q = np.flatnonzero(is_quote)
+                opening = inside[q] == 1
+                before = a[np.maximum(q - 1, 0)].astype(np.int16)
+                nxt = a[np.minimum(q + 1, len(a) - 1)].astype(np.int16)
+                if len(q) and q[0] == 0:
+                    before[0] = prev_byte
+                if len(q) and q[-1] == len(a) - 1:
+                    nxt[-1] = ahead[0] if ahead else -1
+                fits_open = (before == _COMMA) | (before == _LF) | (before == _QUOTE) | (before == -1)
+                fits_close = (nxt == _COMMA) | (nxt == _CR) | (nxt == _LF) | (nxt == _QUOTE) | (nxt == -1)
+                stray = np.where(opening, ~fits_open, ~fits_close)
                 if stray.any():
                     at = offset + int(q[int(np.argmax(stray))])
                     return CsvSplit(
                         reason=f"a quote at byte {at} is not at the start or end of a field (read as a character)"
                     )
-            nl = np.flatnonzero(a == _LF)
-            if len(q) and len(nl):
-                nl = nl[((quotes + np.searchsorted(q, nl)) & 1) == 0]
-            quotes += len(q)
+                nl = nl[inside[nl] == 0]
+                quoted = bool(inside[-1])
             if len(nl):
                 g = nl.astype(np.int64) + offset
                 prev = np.empty_like(g)
@@ -1368,7 +1375,7 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
             prev_byte = int(a[-1])
             offset += len(a)
             block = ahead
-    if quotes & 1:
+    if quoted:
         return CsvSplit(reason="the CSV ends inside a quoted field")
     if lines == 0:
         return CsvSplit(reason="the CSV has no line after its header")
