@@ -263,7 +263,7 @@ def _load_csv(
     for a gzip CSV the share of the ``size`` decompressed bytes handed to DuckDB. Both are exact to a
     buffer of DuckDB's (megabytes, ahead of the parse) and free: no extra pass over the file and
     nothing per row; the report is made by the caller's thread, which owns the database connection the
-    recorder writes through. A figure is reported only when it grows."""
+    recorder writes through. The figure reported never goes down."""
     feed = _GunzipFeed(path, workdir) if codec == "gzip" else None
     source = str(feed.pipe) if feed else path
     sql = (
@@ -300,10 +300,10 @@ def _watch_load(con: DuckDBPyConnection, sql: str, percent: Callable[[], float],
                     job.result(timeout=CSV_PROGRESS_POLL_SECONDS)
                     break
                 except StillRunning:
-                    figure = percent()  # DuckDB's is -1 while it has none
-                    if figure > done:
-                        done = min(figure, 100.0)
-                        progress("loading the CSV", CSV_MEASURED + (CSV_LOADED - CSV_MEASURED) * done / 100, None)
+                    done = min(max(done, percent()), 100.0)  # DuckDB's is -1 while it has none
+                    # reported at every poll (the recorder writes at most once a second): also a heartbeat
+                    # for the reaper while a buffer takes long
+                    progress("loading the CSV", CSV_MEASURED + (CSV_LOADED - CSV_MEASURED) * done / 100, None)
         except BaseException:
             con.interrupt()  # a failed report or a time limit stops the load (the pool waits for it)
             raise
