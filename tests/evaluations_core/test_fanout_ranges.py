@@ -213,3 +213,24 @@ def test_a_csv_without_a_final_newline_keeps_its_last_row(tmp_path):
         handle.truncate(handle.seek(0, 2) - 1)  # no newline after the last row
     split = outofcore.csv_split(path, 3)
     assert split.rows == 1_000 and sum(r["rows"] for r in split.ranges) == 1_000
+
+
+def test_csv_drift_with_many_ecdf_crossings_reads_the_crossing_gaps_through_the_csv(tmp_path, monkeypatch):
+    """No drift: the merged counts leave many gaps where the eCDFs cross, whose values the merge reads
+    in one more scan of the whole CSV (streamed with the split's options)."""
+    from tests.evaluations_core.test_outofcore import _same_distribution_tables
+
+    monkeypatch.setattr(outofcore, "CROSSING_VALUES_MAX", 50)  # in several scans
+    ref_t, cur_t = _same_distribution_tables(15_000, 60_000)
+    pq.write_table(ref_t, tmp_path / "ref.parquet")
+    columns = {"features": ["a", "b", "c"]}
+    ref = parse_table("drift", str(tmp_path / "ref.parquet"), file_format="parquet", columns=columns, role="reference")
+    path = write(cur_t, tmp_path, "csv")
+    scans = []
+    real_scan = outofcore.crossing_scan
+    monkeypatch.setattr(outofcore, "crossing_scan", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    out, rows, n = fanned_out("drift", path, tmp_path, parts=3, columns=columns, params={}, reference=ref)
+    assert (rows, n) == (60_000, 3) and len(scans) > 1
+    monkeypatch.setattr(outofcore, "crossing_scan", real_scan)
+    whole, _rows = single("drift", path, "csv", columns, {}, ref)
+    same(whole, out)
