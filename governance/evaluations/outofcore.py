@@ -1211,6 +1211,21 @@ def _csv_read_sql(path: str, options: dict[str, Any]) -> str:
     )
 
 
+def csv_first_look(path: Any) -> tuple[int, str]:
+    """(about how many data rows the CSV has, from the lines of its first ``CSV_SPLIT_BLOCK`` bytes; why
+    it cannot be split, when its first bytes tell): lets a small or compressed file skip the splitting
+    pass. The estimate is not exact (quoted newlines and blank lines count as lines)."""
+    if not isinstance(path, (str, Path)):
+        return 0, "the input is not a file the workers can read by path"
+    with _open_binary(str(path)) as raw:
+        head = raw.read(CSV_SPLIT_BLOCK)
+        size = raw.seek(0, 2)
+    if csv_compression(head[:8]) != "none":
+        return 0, "a compressed CSV has no byte offsets to split at (decompressed as one stream)"
+    lines = head.count(b"\n") + int(bool(head) and not head.endswith(b"\n") and len(head) == size)
+    return max(int(lines * size / max(len(head), 1)) - 1, 0), ""
+
+
 def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: str | None = None) -> CsvSplit:
     """Split the CSV at ``path`` into at most ``parts`` row ranges of about equal bytes (see above), or
     say why it is not split. Raises only for a file over ``max_bytes`` (as ``open_table`` would)."""

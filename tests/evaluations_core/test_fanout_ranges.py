@@ -206,6 +206,17 @@ def test_csvs_that_cannot_be_split_say_why(tmp_path):
     assert "not a file" in outofcore.csv_split(content, 2).reason
 
 
+def test_the_first_look_at_a_csv_estimates_its_rows_and_spots_compression(tmp_path):
+    path = write(fairness_table(5_000), tmp_path, "csv")
+    assert outofcore.csv_first_look(path) == (5_000, "")  # all of it read: the lines less the header
+    with open(path, "rb+") as handle:
+        handle.truncate(handle.seek(0, 2) - 1)  # no newline after the last row
+    assert outofcore.csv_first_look(path) == (5_000, "")
+    gz = tmp_path / "table.csv.gz"
+    gz.write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    assert "compressed" in outofcore.csv_first_look(str(gz))[1]
+
+
 def test_a_csv_without_a_final_newline_keeps_its_last_row(tmp_path):
     table = pa.table({"label": [1, 0] * 500, "pred": [1, 1] * 500, "region": ["a", "b"] * 500})
     path = write(table, tmp_path, "csv")
