@@ -1226,9 +1226,10 @@ def csv_first_look(path: Any) -> tuple[int, str]:
     return max(int(lines * size / max(len(head), 1)) - 1, 0), ""
 
 
-def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: str | None = None) -> CsvSplit:
+def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, progress: Progress | None = None) -> CsvSplit:
     """Split the CSV at ``path`` into at most ``parts`` row ranges of about equal bytes (see above), or
-    say why it is not split. Raises only for a file over ``max_bytes`` (as ``open_table`` would)."""
+    say why it is not split (``progress``: the share of its bytes read). Raises only for a file over
+    ``max_bytes`` (as ``open_table`` would)."""
     if not isinstance(path, (str, Path)):
         return CsvSplit(reason="the input is not a file the workers can read by path")
     path = str(path)
@@ -1311,6 +1312,8 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
             prev_byte = int(a[-1])
             offset += len(a)
             block = ahead
+            if progress:
+                progress("finding the row ranges", offset / max(size, 1), None)
     if quoted:
         return CsvSplit(reason="the CSV ends inside a quoted field")
     if lines == 0:

@@ -245,3 +245,21 @@ def test_csv_drift_with_many_ecdf_crossings_reads_the_crossing_gaps_through_the_
     monkeypatch.setattr(outofcore, "crossing_scan", real_scan)
     whole, _rows = single("drift", path, "csv", columns, {}, ref)
     same(whole, out)
+
+
+@pytest.mark.parametrize("block", [1, 7, 4099])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_the_split_does_not_depend_on_the_blocks_it_reads(tmp_path, monkeypatch, block, crlf):
+    """Quotes, CRLF pairs, blank lines and record starts that straddle two blocks: the same ranges as in
+    one block, and the progress of the pass reaches 100%."""
+    path = tmp_path / "awkward.csv"
+    path.write_bytes(awkward_csv(3_000 if block == 1 else 20_000, crlf=crlf))
+    whole = outofcore.csv_split(str(path), 5)
+    monkeypatch.setattr(outofcore, "CSV_SPLIT_BLOCK", block)
+    seen = []
+    split = outofcore.csv_split(str(path), 5, progress=lambda stage, fraction, rows: seen.append(fraction))
+    assert not split.reason and split.as_dict() == whole.as_dict()
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    stray = tmp_path / "stray.csv"
+    stray.write_bytes(path.read_bytes().replace(b",east,", b',ea"st,', 1))
+    assert "is not at the start or end of a field" in outofcore.csv_split(str(stray), 5).reason

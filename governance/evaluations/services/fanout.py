@@ -130,7 +130,9 @@ def evaluation_fanout_start(*, by: Principal, evaluation_id: int) -> FanoutPlan 
             rows = evaluation.input_rows or 0
             return FanoutPlan(evaluation, digest, rows, ranges=_row_ranges(rows, chunks))
         progress("finding the row ranges", 0.0, 0)
-        split = outofcore.csv_split(source, chunks, max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES)
+        split = outofcore.csv_split(
+            source, chunks, max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES, progress=progress
+        )
     except DomainError as exc:
         evaluation_fail(by=by, evaluation_id=evaluation_id, reason=exc.message)
         return None
