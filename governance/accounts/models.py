@@ -18,11 +18,13 @@ class GovernedUserQuerySet(GovernedQuerySet):
     unaudited_fields = frozenset(USER_BOOKKEEPING_FIELDS)
 
 
-_UserManagerBase = UserManager.from_queryset(GovernedUserQuerySet)
+class GovernedUserManager(UserManager["User"]):
+    """``UserManager`` over ``GovernedUserQuerySet`` (its querysets, and so its bulk writes, are
+    governed). What ``UserManager.from_queryset(GovernedUserQuerySet)`` would build, since
+    GovernedQuerySet adds no public method to copy; declared so because mypy's django plugin
+    resolves a ``from_queryset`` base class only in some import orders."""
 
-
-class GovernedUserManager(_UserManagerBase):
-    pass
+    _queryset_class = GovernedUserQuerySet
 
 
 class User(AbstractUser):
