@@ -169,10 +169,10 @@ def _read_failed(exc: Exception, file_format: str, lines_before: int = 0) -> NoR
     _fail("file", f"could not read {file_format.upper()}: {msg.splitlines()[0]}")
 
 
-def _measure_csv(path: str, max_bytes: int | None, progress: Progress | None) -> str:
-    """DuckDB's codec for the CSV at ``path``, after reading it once through the byte budget (which
-    refuses other compressions and more than ``max_bytes`` decompressed). Progress: the share of the
-    file's bytes read so far (of its compressed bytes for a gzip file), from the file position."""
+def _measure_csv(path: str, max_bytes: int | None, progress: Progress | None) -> tuple[str, int]:
+    """(DuckDB's codec, decompressed bytes) of the CSV at ``path``, after reading it once through the
+    byte budget (which refuses other compressions and more than ``max_bytes`` decompressed). Progress:
+    the share of the file's bytes read so far (of its compressed bytes for a gzip file)."""
     with _open_binary(path) as raw:
         compression = csv_compression(raw.read(8))
         size = max(raw.seek(0, 2), 1)
@@ -184,21 +184,107 @@ def _measure_csv(path: str, max_bytes: int | None, progress: Progress | None) ->
                     progress("measuring the CSV", CSV_MEASURED * min(raw.tell() / size, 1.0), None)
         except InputTooLarge as exc:
             _too_large(f"the CSV decompresses to more than {exc.budget} bytes", "EVALUATION_OUT_OF_CORE_MAX_BYTES")
-    return "gzip" if compression == "gzip" else "none"
+    return ("gzip" if compression == "gzip" else "none"), reader.count
 
 
-def _load_csv(con: DuckDBPyConnection, sql: str, progress: Progress | None) -> None:
-    """Run the CSV load ``sql``. With ``progress``, the load runs in a helper thread while this thread
-    reads DuckDB's ``query_progress()`` every ``CSV_PROGRESS_POLL_SECONDS`` and reports it as the stage
-    "loading the CSV" (rows read: not known until the load ends). For a plain CSV that figure is the
-    share of the file's bytes DuckDB's CSV scanner has taken (to its buffer, about a megabyte per
-    thread): exact enough to show and free, no extra pass over the file and nothing per row, and the
-    report is made by the caller's thread, which owns the database connection the recorder writes
-    through. For a gzip CSV DuckDB counts compressed bytes read ahead of the parse, so its figure runs
-    early (about 100% a third into the load). The figure is reported only as it grows."""
-    if progress is None:
-        con.execute(sql)
-        return
+class _GunzipFeed:
+    """A gzip CSV decompressed by a thread into a named pipe in the work directory, which DuckDB reads
+    as a plain CSV: the thread counts the bytes it has handed over (DuckDB's own progress for a gzip
+    file counts compressed bytes read far ahead of its parse: 100% a third into a measured load). As
+    fast as DuckDB's own gzip reader (measured), and a pipe holds no file: nothing more on disk than
+    DuckDB's table."""
+
+    def __init__(self, path: str, workdir: str) -> None:
+        import os
+        import threading
+
+        self.path = path
+        self.pipe = Path(workdir) / "input.csv"
+        os.mkfifo(self.pipe, 0o600)
+        self.fed = 0
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._feed, name="mlgov-csv-gunzip", daemon=True)
+        self.thread.start()
+
+    def _feed(self) -> None:
+        import gzip
+
+        try:
+            with open(self.path, "rb") as raw, gzip.GzipFile(fileobj=raw) as stream, open(self.pipe, "wb") as out:
+                while not self.stopping and (chunk := stream.read(1 << 20)):
+                    out.write(chunk)
+                    self.fed += len(chunk)
+        except BrokenPipeError:
+            pass  # DuckDB stopped reading: a bad row (its error is the one reported) or an interrupt
+        except Exception as exc:  # handed to the caller (``finish``)
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it, reading (and dropping) what it still writes: it may be
+        waiting for a reader to open the pipe, or for room in it."""
+        import os
+        import time
+
+        self.stopping = True
+        if not self.thread.is_alive():
+            return
+        fd = os.open(self.pipe, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            while self.thread.is_alive():
+                try:
+                    if not os.read(fd, 1 << 20):
+                        time.sleep(0.01)
+                except BlockingIOError:
+                    time.sleep(0.01)
+        finally:
+            os.close(fd)
+            self.thread.join()
+
+    def finish(self, expected: int) -> None:
+        """After a load that succeeded: DuckDB read every decompressed byte the measuring pass counted."""
+        self.stop()
+        if self.error is not None:
+            _fail("file", f"could not decompress the gzip CSV: {self.error}")
+        if self.fed != expected:
+            _fail("file", f"the CSV changed while it was read ({self.fed} bytes decompressed, {expected} measured)")
+
+
+def _load_csv(
+    con: DuckDBPyConnection, path: str, codec: str, size: int, workdir: str, progress: Progress | None
+) -> None:
+    """Load the CSV at ``path`` into the table ``src``, in the dialect of the in-memory reader
+    (pyarrow's defaults), given rather than sniffed: a sniffer that meets a malformed row in its sample
+    cannot say which row it was. A gzip CSV is read through a ``_GunzipFeed``.
+
+    With ``progress``, the load runs in a helper thread while this thread reports the stage "loading
+    the CSV" every ``CSV_PROGRESS_POLL_SECONDS`` (rows read: not known until the load ends): for a
+    plain CSV DuckDB's ``query_progress()``, the share of the file's bytes its CSV scanner has taken;
+    for a gzip CSV the share of the ``size`` decompressed bytes handed to DuckDB. Both are exact to a
+    buffer of DuckDB's (megabytes, ahead of the parse) and free: no extra pass over the file and
+    nothing per row; the report is made by the caller's thread, which owns the database connection the
+    recorder writes through. A figure is reported only when it grows."""
+    feed = _GunzipFeed(path, workdir) if codec == "gzip" else None
+    source = str(feed.pipe) if feed else path
+    sql = (
+        f"CREATE TABLE src AS SELECT * FROM read_csv({_lit(source)}, header = true, compression = 'none', "
+        "delim = ',', quote = '\"', escape = '\"')"
+    )
+    loaded = False
+    try:
+        if progress is None:
+            con.execute(sql)
+        else:
+            _watch_load(con, sql, (lambda: 100.0 * feed.fed / max(size, 1)) if feed else con.query_progress, progress)
+        loaded = True
+    finally:
+        if feed and not loaded:
+            feed.stop()
+    if feed:
+        feed.finish(size)
+
+
+def _watch_load(con: DuckDBPyConnection, sql: str, percent: Callable[[], float], progress: Progress) -> None:
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures import TimeoutError as StillRunning
 
@@ -214,9 +300,9 @@ def _load_csv(con: DuckDBPyConnection, sql: str, progress: Progress | None) -> N
                     job.result(timeout=CSV_PROGRESS_POLL_SECONDS)
                     break
                 except StillRunning:
-                    percent = con.query_progress()  # -1 while it has no figure
-                    if percent > done:
-                        done = min(percent, 100.0)
+                    figure = percent()  # DuckDB's is -1 while it has none
+                    if figure > done:
+                        done = min(figure, 100.0)
                         progress("loading the CSV", CSV_MEASURED + (CSV_LOADED - CSV_MEASURED) * done / 100, None)
         except BaseException:
             con.interrupt()  # a failed report or a time limit stops the load (the pool waits for it)
@@ -265,15 +351,8 @@ def open_table(
         elif file_format == "parquet":
             con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({_lit(path)})")
         elif file_format == "csv":
-            codec = _measure_csv(path, max_bytes, progress)
-            # the dialect of the in-memory reader (pyarrow's defaults), given rather than sniffed: a sniffer
-            # that meets a malformed row in its sample cannot say which row it was
-            _load_csv(
-                con,
-                f"CREATE TABLE src AS SELECT * FROM read_csv({_lit(path)}, header = true, compression = '{codec}', "
-                "delim = ',', quote = '\"', escape = '\"')",
-                progress,
-            )
+            codec, size = _measure_csv(path, max_bytes, progress)
+            _load_csv(con, path, codec, size, workdir, progress)
         else:
             _fail("file_format", "must be 'csv' or 'parquet'")
     except duckdb.Error as exc:
@@ -1234,7 +1313,7 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
         return CsvSplit(reason=options)
     targets = [size * i // parts for i in range(1, parts)]
     boundaries: list[tuple[int, int, int]] = []  # (byte offset of a record start, lines before, rows before)
-    quotes = 0  # '"' read so far
+    quoted = False  # inside a quoted field after the bytes read so far
     lines = blanks = 0  # records ended (the header's included), blank ones among them
     last_nl = -1  # the last newline outside quotes
     prev_byte = -1
@@ -1245,24 +1324,31 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
         while block:
             ahead = handle.read(CSV_SPLIT_BLOCK)
             a = np.frombuffer(block, dtype=np.uint8)
-            q = np.flatnonzero(a == _QUOTE)
-            if len(q):
-                opening = ((quotes + np.arange(len(q))) & 1) == 0
-                around = np.empty(len(a) + 2, dtype=np.int16)  # the block with the bytes either side (-1: none)
-                around[0], around[1:-1], around[-1] = prev_byte, a, ahead[0] if ahead else -1
-                before, nxt = around[q], around[q + 2]
-                stray_open = opening & ~np.isin(before, (_COMMA, _LF, _QUOTE, -1))
-                stray_close = ~opening & ~np.isin(nxt, (_COMMA, _CR, _LF, _QUOTE, -1))
-                stray = stray_open | stray_close
+            is_quote = a == _QUOTE
+            nl = np.flatnonzero(a == _LF)
+            if quoted or is_quote.any():
+                # inside[i]: byte i is followed by the inside of a quoted field (the parity of the quotes so far)
+                inside = np.bitwise_xor.accumulate(is_quote.view(np.uint8))
+                if quoted:
+                    inside ^= 1
+                q = np.flatnonzero(is_quote)
+                opening = inside[q] == 1
+                before = a[np.maximum(q - 1, 0)].astype(np.int16)
+                nxt = a[np.minimum(q + 1, len(a) - 1)].astype(np.int16)
+                if len(q) and q[0] == 0:
+                    before[0] = prev_byte
+                if len(q) and q[-1] == len(a) - 1:
+                    nxt[-1] = ahead[0] if ahead else -1
+                fits_open = (before == _COMMA) | (before == _LF) | (before == _QUOTE) | (before == -1)
+                fits_close = (nxt == _COMMA) | (nxt == _CR) | (nxt == _LF) | (nxt == _QUOTE) | (nxt == -1)
+                stray = np.where(opening, ~fits_open, ~fits_close)
                 if stray.any():
                     at = offset + int(q[int(np.argmax(stray))])
                     return CsvSplit(
                         reason=f"a quote at byte {at} is not at the start or end of a field (read as a character)"
                     )
-            nl = np.flatnonzero(a == _LF)
-            if len(q) and len(nl):
-                nl = nl[((quotes + np.searchsorted(q, nl)) & 1) == 0]
-            quotes += len(q)
+                nl = nl[inside[nl] == 0]
+                quoted = bool(inside[-1])
             if len(nl):
                 g = nl.astype(np.int64) + offset
                 prev = np.empty_like(g)
@@ -1289,7 +1375,7 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
             prev_byte = int(a[-1])
             offset += len(a)
             block = ahead
-    if quotes & 1:
+    if quoted:
         return CsvSplit(reason="the CSV ends inside a quoted field")
     if lines == 0:
         return CsvSplit(reason="the CSV has no line after its header")

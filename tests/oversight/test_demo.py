@@ -52,6 +52,7 @@ def test_demo_seeds_a_monitoring_schedule_with_one_missed_check_and_the_plan(set
     assert seed_demo.DEMO_STEPS.index(seed_demo.seed_oversight) < seed_demo.DEMO_STEPS.index(seed_demo.seed_packs)
 
 
+@pytest.mark.django_db(transaction=True)  # the raw edit lifts the guard triggers (ALTER TABLE on PostgreSQL)
 def test_demo_oversight_records_replay_clean_from_the_log(settings, tmp_path):
     """The demo's validation, findings, incident, schedule, missed check and plan are what the log says,
     instants and texts included (issue 10), and a raw edit of the incident's description is named."""
