@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.files import File
 from django.utils import timezone
 
-from audit.services import audit_unit
+from audit.services import EXCERPT_CHARS, audit_unit, format_ts, text_sha256
 from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
 from governance.common.errors import Conflict, PermissionRefused, ValidationFailed
@@ -68,22 +68,22 @@ def narrative_set(
         role = spec.role if spec.role in by.roles else "administrator"
         text = unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
         with audit_unit(by.actor) as audit:
+            now = timezone.now()
             entry = NarrativeEntry.objects.create(
-                model=model, model_version=version, key=key, text=text, author=by.user, author_role=role
+                model=model, model_version=version, key=key, text=text, author=by.user, author_role=role, created_at=now
             )
-            audit.add(
-                "narrative.set",
-                target,
-                details={
-                    "key": key,
-                    "label": spec.label,
-                    "role": role,
-                    "chars": len(text),
-                    "withdrawn": not text,
-                    "entry": entry.pk,
-                },
-                reason=text[:2000] or None,
-            )
+            details = {
+                "key": key,
+                "label": spec.label,
+                "role": role,
+                "chars": len(text),
+                "withdrawn": not text,
+                "entry": entry.pk,
+                "at": format_ts(now),  # the entry's created_at
+            }
+            if len(text) > EXCERPT_CHARS:  # the reason holds the first 2,000 characters
+                details["text_sha256"] = text_sha256(text)
+            audit.add("narrative.set", target, details=details, reason=text[:EXCERPT_CHARS] or None)
     return entry
 
 

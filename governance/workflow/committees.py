@@ -15,7 +15,7 @@ from collections import Counter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import audit_unit
+from audit.services import EXCERPT_CHARS, audit_unit, format_ts, text_sha256
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, has_role
@@ -162,15 +162,18 @@ def committee_create(
                     "revise it instead",
                     field="model" if model else "scope",
                 )
+            now = timezone.now()
+            description = (description or "").strip()
             committee = Committee(
                 name=name,
-                description=(description or "").strip(),
+                description=description,
                 scope=scope,
                 model=model,
                 target_stage=target_stage,
                 quorum=quorum,
                 role_minimums=minimums,
                 created_by=by.user,
+                created_at=now,
             )
             try:
                 with transaction.atomic():
@@ -178,13 +181,18 @@ def committee_create(
             except IntegrityError as exc:
                 raise Conflict(f"name: a committee named {name!r} exists", field="name") from exc
             for user, role in cleaned:
-                CommitteeMember.objects.create(committee=committee, user=user, role=role)
+                CommitteeMember.objects.create(committee=committee, user=user, role=role, added_at=now)
             target.update(committee_target(committee))
-            audit.add(
-                "committee.create",
-                committee_target(committee),
-                details={"quorum": quorum, "role_minimums": minimums, "members": _members_detail(cleaned)},
-            )
+            details = {
+                "quorum": quorum,
+                "role_minimums": minimums,
+                "members": _members_detail(cleaned),
+                "description": description[:EXCERPT_CHARS],
+                "at": format_ts(now),  # the committee's created_at and its seats' added_at
+            }
+            if len(description) > EXCERPT_CHARS:
+                details["description_sha256"] = text_sha256(description)
+            audit.add("committee.create", committee_target(committee), details=details)
     return committee
 
 
@@ -244,7 +252,11 @@ def committee_revise(
             if after == before:
                 return current
             audit.add(
-                "committee.revise", committee_target(current), details={"before": before, "after": after}, reason=reason
+                "committee.revise",
+                committee_target(current),
+                # "at": the removed_at of the seats it ended and the added_at of those it opened
+                details={"before": before, "after": after, "at": format_ts(now)},
+                reason=reason,
             )
     return current
 

@@ -4,6 +4,7 @@ overrides), recusals, review flags, committees and their seats, and stage transi
 
 from __future__ import annotations
 
+from audit.services import EXCERPT_CHARS, text_sha256
 from audit.state import Divergence, as_recorded
 from governance.workflow.models import (
     Approval,
@@ -144,6 +145,8 @@ class WorkflowReplayer:
         target, data = record["object"], record["data"]
         model = target.get("model")
         common = {"model": model, "request": key, "is_rollback": data.get("is_rollback")}
+        if "at" in data:  # events written before the instant was carried are not checked for it
+            common["at"] = data["at"]
         self.transitions[(key, model, target.get("version"))] = {
             **common,
             "version": target.get("version"),
@@ -180,6 +183,7 @@ class WorkflowReplayer:
             "evaluation_ids",
             "is_rollback",
             "reason",
+            "at",
         ):
             natural = (str(t["request_id"]), t["model_version__model__name"], t["model_version__version"])
             stored.setdefault(natural, []).append(
@@ -195,6 +199,7 @@ class WorkflowReplayer:
                         "approvers": as_recorded(t["approvers"]),
                         "evaluation_ids": as_recorded(t["evaluation_ids"]),
                         "reason": t["reason"],
+                        "at": as_recorded(t["at"]),
                     },
                 )
             )
@@ -257,7 +262,15 @@ class WorkflowReplayer:
                 "is_active": True,
                 "created_by": actor.get("username") if actor.get("type") == "user" else None,
             }
-            self.seats[key] = [[str(m["user_id"]), m["role"], True] for m in data.get("members") or []]
+            # Events written before these were carried are not checked for them.
+            for name in ("description", "description_sha256"):
+                if name in data:
+                    self.committees[key][name] = data[name]
+            if "at" in data:
+                self.committees[key]["created_at"] = data["at"]
+            self.seats[key] = [
+                [str(m["user_id"]), m["role"], True, data.get("at"), None] for m in data.get("members") or []
+            ]
             return
         after = data.get("after") or {}
         committee = self.committees.setdefault(key, {})
@@ -272,16 +285,19 @@ class WorkflowReplayer:
                 if (seat[0], seat[1]) in wanted:
                     kept.add((seat[0], seat[1]))
                 else:
-                    seat[2] = False
+                    seat[2], seat[4] = False, data.get("at")
         for m in after.get("members") or []:
             if (str(m["user_id"]), m["role"]) not in kept:
-                seats.append([str(m["user_id"]), m["role"], True])
+                seats.append([str(m["user_id"]), m["role"], True, data.get("at"), None])
 
     def _compare_committees(self) -> Divergence | None:
         from audit.state import compare_rows
 
         committees = {
             str(c["pk"]): {
+                "description": as_recorded(c["description"][:EXCERPT_CHARS]),
+                "description_sha256": text_sha256(c["description"]),
+                "created_at": as_recorded(c["created_at"]),
                 "name": c["name"],
                 "scope": c["scope"] or None,
                 "model": c["model__name"],
@@ -293,6 +309,8 @@ class WorkflowReplayer:
             }
             for c in Committee.objects.values(
                 "pk",
+                "description",
+                "created_at",
                 "name",
                 "scope",
                 "model__name",
@@ -307,16 +325,24 @@ class WorkflowReplayer:
         if divergence:
             return divergence
         # Seats carry no id in the events: each stored seat is matched to a replayed seat of the same
-        # committee, member, role and activity; a seat left over on either side is the divergence.
+        # committee, member, role and activity (the first such, in the order both were made); a seat
+        # left over on either side is the divergence; then the matched seats' instants are compared.
         table = "workflow_committeemember"
-        expected = {key: [list(seat) for seat in seats] for key, seats in self.seats.items()}
-        rows = CommitteeMember.objects.order_by("pk").values_list("pk", "committee_id", "user_id", "role", "removed_at")
+        expected = {key: [list(seat[:3]) for seat in seats] for key, seats in self.seats.items()}
+        instants = {key: [seat[3:] for seat in seats] for key, seats in self.seats.items()}
+        rows = CommitteeMember.objects.order_by("pk").values_list(
+            "pk", "committee_id", "user_id", "role", "added_at", "removed_at"
+        )
         unmatched: list[tuple] = []
-        for pk, committee_id, user_id, role, removed_at in rows:
+        matched: list[tuple[str, list, list]] = []
+        for pk, committee_id, user_id, role, added_at, removed_at in rows:
             seat = [str(user_id), role, removed_at is None]
             candidates = expected.get(str(committee_id), [])
             if seat in candidates:
-                candidates.remove(seat)
+                index = candidates.index(seat)
+                del candidates[index]
+                replayed = instants[str(committee_id)].pop(index)
+                matched.append((str(pk), [as_recorded(added_at), as_recorded(removed_at)], replayed))
             else:
                 unmatched.append((str(pk), str(committee_id), seat))
         for pk, committee_id, seat in unmatched:
@@ -340,6 +366,10 @@ class WorkflowReplayer:
                     "missing",
                     "a seat " + ("held" if active else "ended") + " through a service",
                 )
+        for pk, stored, replayed in matched:
+            for name, value, instant in zip(("added_at", "removed_at"), stored, replayed, strict=True):
+                if instant is not None and value != instant:  # None: an event that did not carry it
+                    return Divergence(table, pk, name, value, instant)
         return None
 
     def compare(self):
