@@ -933,6 +933,42 @@ def test_webhook_subscriptions_replay_clean(subscriptions):
             "owner",
         ),
         ("UPDATE webhooks_webhooksubscription SET description = 'Prod' WHERE id = {first}", "first", "description"),
+        (  # the query string, which the log records as ?…, seen through the URL's keyed digest
+            "UPDATE webhooks_webhooksubscription SET url = 'http://127.0.0.1:9/hooks?token=forged' WHERE id = {first}",
+            "first",
+            "url",
+        ),
+        (
+            "UPDATE webhooks_webhooksubscription SET created_at = '2001-01-01 00:00:00' WHERE id = {first}",
+            "first",
+            "created_at",
+        ),
+        (
+            "UPDATE webhooks_webhooksubscription SET updated_at = '2001-01-01 00:00:00' WHERE id = {first}",
+            "first",
+            "updated_at",
+        ),
+        (
+            "UPDATE webhooks_webhooksubscription SET disabled_at = '2001-01-01 00:00:00' WHERE id = {second}",
+            "second",
+            "disabled_at",
+        ),
+        (  # a valid token of the server's key, but another subscription's secret
+            "UPDATE webhooks_webhooksubscription SET secret_encrypted = "
+            "(SELECT secret_encrypted FROM webhooks_webhooksubscription WHERE id = {second}) WHERE id = {first}",
+            "first",
+            "secret_encrypted",
+        ),
+        (
+            "UPDATE webhooks_webhooksubscription SET secret_encrypted = 'x' WHERE id = {second}",
+            "second",
+            "secret_encrypted",
+        ),
+        (
+            "UPDATE webhooks_webhooksubscription SET secret_hint = 'whsec_AAAA…' WHERE id = {first}",
+            "first",
+            "secret_hint",
+        ),
     ],
 )
 def test_a_raw_edit_of_a_webhook_subscription_is_named(subscriptions, sql, key, field):
@@ -944,6 +980,49 @@ def test_a_raw_edit_of_a_webhook_subscription_is_named(subscriptions, sql, key, 
     assert (d.table, d.row, d.field) == ("webhooks_webhooksubscription", str(subscriptions[key]), field), result.message
     with pytest.raises(CommandError, match=f"webhooks_webhooksubscription row {subscriptions[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+def test_the_log_never_holds_the_secret_or_the_query_string(subscriptions):
+    """What the log carries instead are keyed digests: nothing of either can be read from it."""
+    from audit.models import AuditEvent
+    from governance.integrations.webhooks import signing
+    from governance.integrations.webhooks.models import WebhookSubscription
+
+    first = WebhookSubscription.objects.get(pk=subscriptions["first"])
+    secret = signing.decrypt(first.secret_encrypted)
+    records = [
+        bytes(raw).decode() if not isinstance(raw, str) else raw
+        for raw in AuditEvent.objects.filter(action__startswith="webhook_subscription.").values_list(
+            "record", flat=True
+        )
+    ]
+    assert records and any("url_digest" in r and "secret_digest" in r for r in records)
+    for record in records:
+        assert "token=abc" not in record and secret not in record and secret[6:30] not in record
+        assert first.secret_hint.rstrip("…") not in record
+
+
+def test_after_a_change_of_key_the_digests_are_checked_again_once_the_secrets_are_rotated(settings, subscriptions):
+    """A digest names its key: under a new key it cannot be checked, which is reported (the stored
+    secrets cannot be decrypted either) until each secret is rotated, recording fresh digests."""
+    from cryptography.fernet import Fernet
+
+    from governance.integrations.webhooks import services
+    from governance.integrations.webhooks.models import WebhookSubscription
+
+    settings.WEBHOOKS_SECRET_KEY = Fernet.generate_key().decode()
+    result = verify_state()
+    assert not result.ok
+    assert (result.divergence.table, result.divergence.row, result.divergence.field) == (
+        "webhooks_webhooksubscription",
+        str(subscriptions["first"]),
+        "url",
+    ), result.message
+    by = as_user(WebhookSubscription.objects.get(pk=subscriptions["first"]).owner)
+    for sub in WebhookSubscription.objects.order_by("pk"):
+        services.subscription_rotate_secret(by=by, subscription=sub)
+    result = verify_state()
+    assert result.ok, result.message
 
 
 def _replayed_without(replayer, keys: set[str]):
@@ -986,6 +1065,14 @@ def _replayed_without(replayer, keys: set[str]):
             "UPDATE workflow_committeemember SET removed_at = '2001-01-01 00:00:00', "
             "added_at = '2001-01-01 00:00:00' WHERE id = {ended}",
             {"at"},
+        ),
+        (
+            "subscriptions",
+            "governance.integrations.webhooks.state.WebhooksReplayer",
+            "UPDATE webhooks_webhooksubscription SET url = 'http://127.0.0.1:9/hooks?token=forged', "
+            "created_at = '2001-01-01 00:00:00', updated_at = '2001-01-01 00:00:00', secret_hint = 'whsec_AAAA…' "
+            "WHERE id = {first}",
+            {"at", "url_digest", "secret_digest"},
         ),
     ],
 )
