@@ -7,7 +7,7 @@ in memory, then compares them with its tables and names the first table, row and
 differs from what the log says (a raw edit behind the services, on SQLite always, on PostgreSQL
 by a database owner; issue 10, defect 2).
 
-A replayer is any object with:
+A replayer is any object with (``Replayer`` below, structural: replayers need not subclass it):
 - ``name`` (str) and ``actions`` (the action names it consumes, without ``.denied``);
 - ``apply(record: dict) -> None``: one event's parsed record (seq order, ``.denied`` skipped);
 - ``compare() -> Divergence | None``: the first difference between its tables and the replay.
@@ -16,10 +16,29 @@ A replayer is any object with:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-_FACTORIES: list[Callable[[], object]] = []
+if TYPE_CHECKING:
+    from audit.models import AuditVerification
+
+
+class Replayer(Protocol):
+    """What ``verify_state`` needs of a replayer (see the module docstring)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def actions(self) -> Collection[str]: ...
+
+    def apply(self, record: dict[str, Any]) -> None: ...
+
+    def compare(self) -> Divergence | None: ...
+
+
+_FACTORIES: list[Callable[[], Replayer]] = []
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,7 @@ class StateResult:
         return f"FAIL: {self.divergence}"
 
 
-def register_replayer(factory: Callable[[], object]) -> None:
+def register_replayer(factory: Callable[[], Replayer]) -> None:
     """Register a callable that returns a fresh replayer (called once per verification)."""
     if factory not in _FACTORIES:
         _FACTORIES.append(factory)
@@ -69,10 +88,12 @@ def as_recorded(value: object) -> object:
         return repr(value)
 
 
-def compare_rows(table: str, stored: dict[str, dict], expected: dict[str, dict]) -> Divergence | None:
+def compare_rows(
+    table: str, stored: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]
+) -> Divergence | None:
     """The first difference between rows by id (``{id: {field: value}}``), in id order."""
 
-    def order(key: str):
+    def order(key: str) -> tuple[int, int | str]:
         return (0, int(key)) if key.isdigit() else (1, key)
 
     for row in sorted(set(stored) | set(expected), key=order):
@@ -91,7 +112,7 @@ def verify_state(*, chunk_size: int = 5000, progress: Callable[[int], object] | 
     from audit.models import AuditEvent, AuditHead
 
     replayers = [factory() for factory in _FACTORIES]
-    by_action: dict[str, list] = {}
+    by_action: dict[str, list[Replayer]] = {}
     for replayer in replayers:
         for action in replayer.actions:
             by_action.setdefault(action, []).append(replayer)
@@ -116,7 +137,7 @@ def verify_state(*, chunk_size: int = 5000, progress: Callable[[int], object] | 
     return StateResult(ok=True, events=size, replayers=names)
 
 
-def record_state_verification(*, trigger: str):
+def record_state_verification(*, trigger: str) -> AuditVerification:
     """Run ``verify_state``, store it as an ``AuditVerification`` (trigger ``<trigger>-state``), and
     alert on a divergence the way a failed log verification alerts."""
     import logging

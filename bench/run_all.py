@@ -4,7 +4,8 @@
     .venv/bin/python bench/run_all.py [--quick] [NAME ...]
 
 NAME selects a subset: ``audit``, ``offline_verifier``, ``fairness``, ``drift``, ``pack``,
-``dashboard``, ``log_scale``, ``load`` (or the script file name). Each script runs as a subprocess with this
+``dashboard``, ``log_scale``, ``load``, ``outofcore``, ``bad_row``, ... (the keys of SCRIPTS,
+or the script file name). Each script runs as a subprocess with this
 interpreter and its output is
 streamed as it comes. ``--quick`` is passed through to the scripts that accept it (scripts without it get small
 sizes through their own options, see QUICK_FALLBACK). A script that
@@ -30,6 +31,7 @@ SCRIPTS = {
     "evaluations_api": "bench_evaluations_api.py",
     "performance": "bench_performance.py",
     "outofcore": "bench_outofcore.py",
+    "bad_row": "bench_bad_row.py",
     "verify_incremental": "bench_verify_incremental.py",
     "log_scale": "bench_log_scale.py",
     "pack": "bench_pack.py",
@@ -46,6 +48,7 @@ QUICK_FALLBACK = {
     "drift": ["--rows", "100000", "--reps", "1"],
     "pack": ["--events", "1000", "--evaluations", "20"],
     "load": ["--clients", "10", "--duration", "30"],
+    "bad_row": ["--rows", "2000000", "--bad-row", "1500001"],
 }
 
 

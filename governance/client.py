@@ -163,7 +163,7 @@ class Client:
         ``columns`` mapping. Returns the evaluation (``status`` done, or queued for large inputs)."""
         if (data is None) == (file is None):
             raise ValueError("give either data (inline) or file (a CSV or Parquet path)")
-        if data is not None:
+        if file is None:  # then data is given (checked above)
             body = {"model_version": model_version, "kind": kind, "dataset": dataset, "data": data}
             if thresholds is not None:
                 body["thresholds"] = list(thresholds)

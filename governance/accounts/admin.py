@@ -29,7 +29,7 @@ TRACKED_USER_FIELDS = (
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "get_full_name", "email", "roles", "is_service_account", "is_staff", "is_active")
     list_filter = ("groups", "is_service_account", "is_staff", "is_active")
-    fieldsets = DjangoUserAdmin.fieldsets + (("Governance", {"fields": ("is_service_account",)}),)
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Governance", {"fields": ("is_service_account",)}))
     actions = None
 
     @admin.display(description="roles")

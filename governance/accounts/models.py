@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
 
-from audit.guard import governed_queryset
+from audit.guard import GovernedQuerySet, governed_queryset
 from governance.accounts import roles as role_rule
 
 # Columns that change without an audit event: login bookkeeping and password hashes (password
@@ -12,7 +14,14 @@ from governance.accounts import roles as role_rule
 USER_BOOKKEEPING_FIELDS = ("last_login", "password")
 
 
-class GovernedUserManager(UserManager.from_queryset(governed_queryset(*USER_BOOKKEEPING_FIELDS))):
+class GovernedUserQuerySet(GovernedQuerySet):
+    unaudited_fields = frozenset(USER_BOOKKEEPING_FIELDS)
+
+
+_UserManagerBase = UserManager.from_queryset(GovernedUserQuerySet)
+
+
+class GovernedUserManager(_UserManagerBase):
     pass
 
 
@@ -23,7 +32,7 @@ class User(AbstractUser):
         default=False, help_text="Pipelines authenticate with API tokens and can never approve anything."
     )
 
-    objects = GovernedUserManager()
+    objects: ClassVar[GovernedUserManager] = GovernedUserManager()
 
     def has_role(self, *roles: str, superusers: bool = True) -> bool:
         """The one role rule (``governance.accounts.roles.has_role``): active users holding one of

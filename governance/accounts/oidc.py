@@ -374,8 +374,8 @@ class GovernanceOIDCBackend(OIDCAuthenticationBackend):
     def verify_token(self, token, **kwargs):
         return verify_id_token(token, nonce=kwargs.get("nonce"))
 
-    def exchange_code(self, request, *, code: str, code_verifier: str | None, redirect_uri: str) -> tuple[dict, dict]:
-        """(token response, verified ID-token claims merged with userinfo) for an authorization code."""
+    def exchange_code(self, request, *, code: str, code_verifier: str | None, redirect_uri: str) -> dict:
+        """The provider's token response (``id_token``, ``access_token``) for an authorization code."""
         payload = {
             "client_id": self.OIDC_RP_CLIENT_ID,
             "client_secret": self.OIDC_RP_CLIENT_SECRET,

@@ -172,6 +172,7 @@ def api_token_authenticate(key: str, *, ip: str | None = None) -> tuple[User, Ap
         subject = f"api_token:{token.pk}" if token else (parts[1][:12] if len(parts) == 3 else "?")
         refusal_note("token", f"ip:{ip or 'unknown'}", reason=reason, subject=subject)
         raise TokenRejected(reason)
+    assert token is not None  # every path that leaves no token sets a reason
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         # Bookkeeping, not governance state: not audited, and at most once a minute per token.

@@ -57,7 +57,7 @@ def locked_until(kind: str, source: str, now: dt.datetime | None = None) -> dt.d
     recent = CredentialRefusalWindow.objects.filter(kind=kind, source=source, window_start__gte=since)
     if (recent.aggregate(n=Sum("count"))["n"] or 0) < limit_for(kind):
         return None
-    oldest = recent.order_by("window_start").values_list("window_start", flat=True).first()
+    oldest = recent.order_by("window_start").values_list("window_start", flat=True)[0]
     return oldest + dt.timedelta(seconds=settings.REFUSAL_LOCKOUT_SECONDS + settings.REFUSAL_WINDOW_SECONDS)
 
 
@@ -125,7 +125,7 @@ def refusals_record(*, now: dt.datetime | None = None, limit: int = RECORD_BATCH
 _AUTH = {"token": "token", "login": "session", "signing": "session"}
 
 
-def signing_password_refusal(user, password: str) -> str | None:
+def signing_password_refusal(user, password: str | None) -> str | None:
     """Why a signing password is refused, or None when it is the signer's own.
 
     Wrong passwords are counted per account (``user:<id>``) and per client address; once either

@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from governance.accounts.models import User
 from governance.api.errors import flatten_errors
 from governance.common.errors import ValidationFailed
 from governance.evaluations import checks as checks_core
@@ -88,7 +89,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model_version.model.name", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
     model_version = serializers.IntegerField(source="model_version_id", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     passed = serializers.BooleanField(read_only=True, allow_null=True)
     roc_curve = serializers.SerializerMethodField(
         help_text="Performance evaluations only: the ROC curve computed by the service, at most 201 points "
@@ -154,7 +155,8 @@ class ModelVersionField(serializers.Field):
 
     def to_internal_value(self, data) -> ModelVersion:
         version = resolve_model_version(data)
-        self.parent.version = version  # the refusal's target names the version even when another field is bad
+        if isinstance(self.parent, EvaluationCreateSerializer):
+            self.parent.version = version  # the refusal's target names the version even when another field is bad
         return version
 
     def to_representation(self, value):
@@ -267,7 +269,8 @@ class EvaluationCreateSerializer(RequestSerializer):
         allow_null=True,
         help_text="Kind parameters (threshold, min_group_size, categorical, n_boot, ...); JSON-encoded in multipart.",
     )
-    data = JSONValue(
+    # Named like Serializer.data (typed on the class by the stubs; DRF's metaclass moves fields off it).
+    data = JSONValue(  # type: ignore[assignment]
         required=False,
         allow_null=True,
         help_text="Inline data (see docs/api-guide.md); for reported: {metric: number}.",
@@ -460,7 +463,7 @@ class EvaluationCreateSerializer(RequestSerializer):
 
 class ReferenceSampleSerializer(serializers.ModelSerializer):
     model_version = serializers.IntegerField(source="model_version_id", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = ReferenceSample

@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import Any
+
 from rest_framework import serializers
 
 from governance.accounts.models import User
@@ -51,8 +55,8 @@ class StrictSerializer(serializers.Serializer):
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     versions_url = serializers.SerializerMethodField()
     production_version = serializers.SerializerMethodField()
     regimes_in_effect = serializers.SerializerMethodField(
@@ -134,16 +138,20 @@ class RegisteredModelUpdateSerializer(StrictSerializer):
     owner = LookupField(slug_field="username", queryset=User.objects.filter(is_active=True), required=False)
 
 
-SHA256_FIELD = {
+SHA256_FIELD: dict[str, Any] = {  # RegexField keyword arguments
     "regex": r"^[0-9a-f]{64}$",
     "error_messages": {"invalid": "must be 64 lowercase hexadecimal characters (a SHA-256 digest)"},
 }
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    model: serializers.SlugRelatedField[RegisteredModel] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
     model_id = serializers.IntegerField(read_only=True)
-    registered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    registered_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = ModelVersion

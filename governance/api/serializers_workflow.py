@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -25,7 +27,8 @@ class GateResultSerializer(serializers.Serializer):
     value = serializers.CharField(allow_null=True, help_text="The metric's value as a decimal string.")
     evaluation_id = serializers.IntegerField(allow_null=True)
     dataset = serializers.CharField(allow_null=True)
-    source = serializers.CharField(allow_null=True, help_text="computed or reported")
+    # Named like Field.source (typed on the class by the stubs; DRF's metaclass moves fields off it).
+    source = serializers.CharField(allow_null=True, help_text="computed or reported")  # type: ignore[assignment]
     evaluated_at = serializers.DateTimeField(allow_null=True)
     outcome = serializers.ChoiceField(choices=["pass", "fail", "missing", "stale", "not_computed"])
     # kind "agreement" (a policy with require_agreement): value is |computed - reported|, threshold the tolerance
@@ -64,7 +67,7 @@ class PolicySummarySerializer(serializers.ModelSerializer):
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
-    approver = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approver: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     decision = serializers.CharField(read_only=True, help_text="approve or reject")
     is_override = serializers.BooleanField(read_only=True)
 
@@ -114,7 +117,8 @@ class OutstandingSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Roles below their minimum (required roles, committee minimums)."
     )
     given = serializers.IntegerField(help_text="Valid approvals that count (not past the approval window).")
-    required = serializers.IntegerField()
+    # Named like Field.required (typed on the class by the stubs; DRF's metaclass moves fields off it).
+    required = serializers.IntegerField()  # type: ignore[assignment]
     stale = StaleApprovalSerializer(
         many=True, required=False, help_text="Signatures older than the policy's approval window: renew them."
     )
@@ -122,7 +126,7 @@ class OutstandingSerializer(serializers.Serializer):
 
 
 class RecusalSerializer(serializers.ModelSerializer):
-    member = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    member: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Recusal
@@ -134,7 +138,9 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model_version.model.name", read_only=True)
     model_id = serializers.IntegerField(source="model_version.model_id", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     policy = PolicySummarySerializer(read_only=True)
     gate_results = GateResultSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
@@ -238,7 +244,7 @@ class HistoryEvaluationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     dataset = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # named like Field.source (see GateResultSerializer)
     finished_at = serializers.DateTimeField()
     metrics = serializers.DictField()
 
@@ -293,7 +299,7 @@ class RecuseSerializer(StrictSerializer):
 
 
 class CommitteeMemberSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = CommitteeMember
@@ -302,10 +308,12 @@ class CommitteeMemberSerializer(serializers.ModelSerializer):
 
 
 class CommitteeSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    model: serializers.SlugRelatedField[RegisteredModel] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
     scope = serializers.CharField(read_only=True, help_text="A risk tier or EU AI Act category; empty for a model's")
     target_stage = serializers.CharField(read_only=True, help_text="staging or production")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     members = serializers.SerializerMethodField()
 
     class Meta:
@@ -328,7 +336,9 @@ class CommitteeSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(CommitteeMemberSerializer(many=True))
     def get_members(self, obj) -> list:
-        return CommitteeMemberSerializer([m for m in obj.members.all() if m.removed_at is None], many=True).data
+        members = [m for m in obj.members.all() if m.removed_at is None]
+        # many=True makes a ListSerializer, whose data is a list; the stubs type it as one object's ReturnDict
+        return CommitteeMemberSerializer(members, many=True).data  # type: ignore[return-value]
 
 
 class CommitteeSeatInputSerializer(StrictSerializer):

@@ -44,10 +44,11 @@ class IsPipeline(permissions.BasePermission):
         )
 
 
-def _int_param(request, name: str, *, required: bool = True, default: int | None = None) -> int:
+def _int_param(request, name: str, *, default: int | None = None) -> int:
+    """A non-negative integer query parameter; required unless a ``default`` is given."""
     value = request.query_params.get(name)
     if value in (None, ""):
-        if required:
+        if default is None:
             raise ValidationFailed(f"{name} is required", field=name)
         return default
     try:
@@ -169,7 +170,7 @@ class AuditLogViewSet(GovernanceViewSet):
         per call: page through the log with ``next`` (a seq range is an index probe, never a count, so
         the cost does not depend on the log's size)."""
         start = _int_param(request, "start")
-        end = _int_param(request, "end", required=False, default=start + 100)
+        end = _int_param(request, "end", default=start + 100)
         if end <= start or end - start > MAX_ENTRIES_PER_CALL:
             raise ValidationFailed(
                 f"end must be greater than start and at most start + {MAX_ENTRIES_PER_CALL}", field="end"

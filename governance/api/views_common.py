@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import cached_property
+
 from rest_framework import permissions, viewsets
 
 from governance.accounts.principal import Principal
@@ -44,11 +46,8 @@ class GovernanceViewSet(viewsets.GenericViewSet):
             self._idempotency_record = None
         return response
 
-    @property
+    @cached_property
     def principal(self) -> Principal:
-        """The caller, built once per request; every service call of the view passes it as ``by``."""
-        principal = getattr(self.request, "_mlgov_principal", None)
-        if principal is None:
-            principal = Principal.for_request(self.request)
-            self.request._mlgov_principal = principal
-        return principal
+        """The caller, built once per request (a view instance serves one request); every service
+        call of the view passes it as ``by``."""
+        return Principal.for_request(self.request)

@@ -21,9 +21,10 @@ class EvaluationsConfig(AppConfig):
             "reference_sample.create",
         )
         from audit.state import register_replayer
-        from governance.evaluations.state import EvaluationReplayer
+        from governance.evaluations.state import EvaluationReplayer, ReferenceSampleReplayer
 
         register_replayer(EvaluationReplayer)
+        register_replayer(ReferenceSampleReplayer)
         # eager mode (no broker): the first request of a restarted process fails orphaned computations
         request_started.connect(reap_orphans_once, dispatch_uid="evaluations.reap_orphans_once")
 

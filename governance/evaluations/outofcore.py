@@ -55,7 +55,15 @@ _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 
-Progress = Callable[[str, float, int], None]  # (stage, fraction done, rows read)
+Progress = Callable[[str, float, int | None], None]  # (stage, fraction done, rows read or None: not known yet)
+
+# Reading a CSV input is the first part of its evaluation's progress: measuring its decompressed size
+# up to CSV_MEASURED, DuckDB's load (the parse, where every row is read) up to CSV_LOADED; the
+# computation over the loaded table takes the rest. CSV_PROGRESS_POLL_SECONDS: how often the load's
+# progress is read (the recorder given as ``progress`` decides how often it is written).
+CSV_MEASURED = 0.05
+CSV_LOADED = 0.5
+CSV_PROGRESS_POLL_SECONDS = 0.5
 
 
 def _fail(field_name: str, message: str) -> NoReturn:
@@ -134,6 +142,71 @@ class Table:
                 return
 
 
+def _measure_csv(path: str, max_bytes: int | None, progress: Progress | None) -> str:
+    """DuckDB's codec for the CSV at ``path``, after reading it once through the byte budget (which
+    refuses other compressions and more than ``max_bytes`` decompressed). Progress: the share of the
+    file's bytes read so far (of its compressed bytes for a gzip file), from the file position."""
+    with _open_binary(path) as raw:
+        compression = csv_compression(raw.read(8))
+        size = max(raw.seek(0, 2), 1)
+        raw.seek(0)
+        reader = _BudgetReader(raw, max_bytes)  # refuses other compressions, counts decompressed bytes
+        try:
+            while reader.read(1 << 22):
+                if progress:
+                    progress("measuring the CSV", CSV_MEASURED * min(raw.tell() / size, 1.0), None)
+        except InputTooLarge as exc:
+            _too_large(f"the CSV decompresses to more than {exc.budget} bytes", "EVALUATION_OUT_OF_CORE_MAX_BYTES")
+    return "gzip" if compression == "gzip" else "none"
+
+
+def _load_csv(con: DuckDBPyConnection, sql: str, progress: Progress | None) -> None:
+    """Run the CSV load ``sql``. With ``progress``, the load runs in a helper thread while this thread
+    reads DuckDB's ``query_progress()`` every ``CSV_PROGRESS_POLL_SECONDS`` and reports it as the stage
+    "loading the CSV" (rows read: not known until the load ends). For a plain CSV that figure is the
+    share of the file's bytes DuckDB's CSV scanner has taken (to its buffer, about a megabyte per
+    thread): exact enough to show and free, no extra pass over the file and nothing per row, and the
+    report is made by the caller's thread, which owns the database connection the recorder writes
+    through. For a gzip CSV DuckDB counts compressed bytes read ahead of the parse, so its figure runs
+    early (about 100% a third into the load). The figure is reported only as it grows."""
+    if progress is None:
+        con.execute(sql)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as StillRunning
+
+    con.execute("SET enable_progress_bar = true")  # DuckDB tracks progress only with it (printing stays off)
+    con.execute("SET enable_progress_bar_print = false")
+    progress("loading the CSV", CSV_MEASURED, None)
+    done = 0.0
+    with ThreadPoolExecutor(1, thread_name_prefix="mlgov-csv-load") as pool:
+        job = pool.submit(con.execute, sql)
+        try:
+            while True:
+                try:
+                    job.result(timeout=CSV_PROGRESS_POLL_SECONDS)
+                    break
+                except StillRunning:
+                    percent = con.query_progress()  # -1 while it has no figure
+                    if percent > done:
+                        done = min(percent, 100.0)
+                        progress("loading the CSV", CSV_MEASURED + (CSV_LOADED - CSV_MEASURED) * done / 100, None)
+        except BaseException:
+            con.interrupt()  # a failed report or a time limit stops the load (the pool waits for it)
+            raise
+    con.execute("SET enable_progress_bar = false")
+
+
+def _after_csv_load(progress: Progress, rows: int) -> Progress:
+    """The progress of the computation over a loaded CSV: its fractions scaled into what is left after
+    the load, its rows read the file's (the load read every row)."""
+
+    def report(stage: str, fraction: float, _rows: int | None) -> None:
+        progress(stage, CSV_LOADED + (1.0 - CSV_LOADED) * fraction, rows)
+
+    return report
+
+
 def open_table(
     path: str,
     file_format: str,
@@ -143,11 +216,13 @@ def open_table(
     threads: int = 2,
     max_bytes: int | None = None,
     row_range: tuple[int, int] | None = None,
+    progress: Progress | None = None,
 ) -> Table:
     """Open ``path`` in a DuckDB database under ``workdir`` (its spill files go there too). A CSV is
     loaded once into a table (one parse; DuckDB compresses it on disk), after its decompressed size was
-    measured through a byte budget of ``max_bytes``; a Parquet file is scanned in place (only the rows
-    of ``row_range`` [start, stop) when given: the reader skips the other row groups)."""
+    measured through a byte budget of ``max_bytes`` (both reported to ``progress``, see ``_load_csv``);
+    a Parquet file is scanned in place (only the rows of ``row_range`` [start, stop) when given: the
+    reader skips the other row groups)."""
     import duckdb
 
     con = duckdb.connect(str(Path(workdir) / "evaluation.duckdb"))
@@ -168,23 +243,14 @@ def open_table(
         elif file_format == "parquet":
             con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({_lit(path)})")
         elif file_format == "csv":
-            with _open_binary(path) as raw:
-                compression = csv_compression(raw.read(8))
-                raw.seek(0)
-                reader = _BudgetReader(raw, max_bytes)  # refuses other compressions, counts decompressed bytes
-                try:
-                    while reader.read(1 << 22):
-                        pass
-                except InputTooLarge as exc:
-                    _too_large(
-                        f"the CSV decompresses to more than {exc.budget} bytes", "EVALUATION_OUT_OF_CORE_MAX_BYTES"
-                    )
-            codec = "gzip" if compression == "gzip" else "none"
+            codec = _measure_csv(path, max_bytes, progress)
             # the dialect of the in-memory reader (pyarrow's defaults), given rather than sniffed: a sniffer
             # that meets a malformed row in its sample cannot say which row it was
-            con.execute(
+            _load_csv(
+                con,
                 f"CREATE TABLE src AS SELECT * FROM read_csv({_lit(path)}, header = true, compression = '{codec}', "
-                "delim = ',', quote = '\"', escape = '\"')"
+                "delim = ',', quote = '\"', escape = '\"')",
+                progress,
             )
         else:
             _fail("file_format", "must be 'csv' or 'parquet'")
@@ -1188,9 +1254,17 @@ def compute(
         _fail("kind", f"{kind} evaluations are not computed out of core (only {', '.join(KINDS)})")
     with tempfile.TemporaryDirectory(prefix="mlgov-ooc-") as workdir:
         t = open_table(
-            path, file_format, workdir=workdir, memory_limit=memory_limit, threads=threads, max_bytes=max_bytes
+            path,
+            file_format,
+            workdir=workdir,
+            memory_limit=memory_limit,
+            threads=threads,
+            max_bytes=max_bytes,
+            progress=progress,
         )
         try:
+            if progress and file_format == "csv":
+                progress = _after_csv_load(progress, t.rows)
             if progress:
                 progress("opened", 0.0, 0)
             if kind == "fairness":

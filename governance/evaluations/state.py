@@ -1,4 +1,5 @@
-"""Replays evaluation events to rebuild evaluations' stored results (audit.state, ``audit_verify --state``).
+"""Replays evaluation events to rebuild evaluations' stored results, and ``reference_sample.create`` to
+rebuild the registered reference samples (audit.state, ``audit_verify --state``).
 
 Every evaluation event (``create``, ``start``, ``requeue``, ``complete``, ``fail``) carries the
 evaluation's snapshot (``services._details``): what was measured, from which input, with which
@@ -13,7 +14,7 @@ import hashlib
 import json
 
 from audit.state import Divergence, as_recorded, compare_rows
-from governance.evaluations.models import Evaluation
+from governance.evaluations.models import Evaluation, ReferenceSample
 
 ACTIONS = ("evaluation.create", "evaluation.start", "evaluation.requeue", "evaluation.complete", "evaluation.fail")
 # Fields of the record's snapshot that are stored as they are on the row.
@@ -83,3 +84,47 @@ class EvaluationReplayer:
             row["warnings"] = len(ev.warnings or [])
             stored[key] = row
         return compare_rows("evaluations_evaluation", stored, self.rows)
+
+
+def _username(actor: dict) -> str | None:
+    """The user an actor stands for (a person or a service account; a system job is no user)."""
+    return actor.get("username") if actor.get("type") in ("user", "service") else None
+
+
+# What ``reference_sample.create`` carries of a sample: every column. ``file``, ``columns`` and
+# ``created_at`` were added to the event later: a sample whose event lacks them is not checked on them.
+REFERENCE_FIELDS = ("model_version", "file", "file_format", "sha256", "columns", "rows", "created_by", "created_at")
+
+
+class ReferenceSampleReplayer:
+    name = "reference_samples"
+    actions = ("reference_sample.create",)
+
+    def __init__(self) -> None:
+        self.samples: dict[str, dict] = {}
+
+    def apply(self, record: dict) -> None:
+        target, data = record["object"], record["data"]
+        row = {
+            "model_version": str(target.get("model_version")),
+            "created_by": _username(record["actor"]),
+            **{name: data[name] for name in REFERENCE_FIELDS if name in data},
+        }
+        self.samples[str(target["id"])] = row
+
+    def compare(self) -> Divergence | None:
+        stored = {}
+        for s in ReferenceSample.objects.values(
+            "pk",
+            "model_version_id",
+            "file",
+            "file_format",
+            "sha256",
+            "columns",
+            "rows",
+            "created_by__username",
+            "created_at",
+        ):
+            row = {**s, "model_version": str(s["model_version_id"]), "created_by": s["created_by__username"]}
+            stored[str(s["pk"])] = {name: as_recorded(row[name]) for name in REFERENCE_FIELDS}
+        return compare_rows("evaluations_referencesample", stored, self.samples)

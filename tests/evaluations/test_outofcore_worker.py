@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from audit.models import AuditEvent
 from governance.evaluations.models import Evaluation
 from tests.evaluations.test_bombs import FAIR_COLUMNS
 from tests.evaluations_core.test_outofcore import assert_same
@@ -110,3 +111,34 @@ def test_a_malformed_row_fails_the_evaluation_with_its_row_number(
     assert ev.status == "failed"
     assert ev.failure_reason.startswith("file: row 3001 is malformed: expected 3 fields, found 4"), ev.failure_reason
     assert ev.metrics == {} and ev.checks == [] and ev.input_sha256 == ""
+
+
+def test_a_malformed_row_deep_in_a_csv_parsed_in_parallel_is_named_and_nothing_else_is_stored(
+    version, pipeline, api_for, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """The small-scale twin of bench/bench_bad_row.py: a 12 MB CSV referenced by path, parsed by two
+    DuckDB threads, its data row 280,001 (file line 280,002) one field short."""
+    settings.EVALUATION_INPUT_ROOTS = [str(tmp_path)]
+    settings.EVALUATION_OUT_OF_CORE_THREADS = 2
+    lines = ["y,s,note"] + [f"{i % 2},0.{i % 997:03d},holdout row {i:012d}" for i in range(300_000)]
+    lines[280_001] = "1,0.5"
+    path = tmp_path / "scores.csv"
+    path.write_text("\n".join(lines) + "\n")
+    body = {
+        "model_version": version.pk,
+        "kind": "performance",
+        "dataset": "monthly",
+        "input_uri": path.as_uri(),
+        "columns": {"y_true": "y", "y_score": "s"},
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = api_for(pipeline).post("/api/v1/evaluations/", body, format="json")
+    assert resp.status_code == 202, resp.json()
+    ev = Evaluation.objects.get(pk=resp.json()["id"])
+    assert ev.status == "failed"
+    assert ev.failure_reason == "file: row 280001 is malformed: expected 3 fields, found 2 ('1,0.5')"
+    assert ev.progress["stage"] == "loading the CSV"  # the out-of-core path, stopped by DuckDB's parse
+    assert ev.metrics == {} and ev.checks == [] and ev.warnings == [] and ev.input_sha256 == ""
+    assert "metrics" not in ev.result and "computed_out_of_core" not in ev.result
+    trail = AuditEvent.objects.filter(object_type="evaluation", object_id=str(ev.pk)).order_by("seq")
+    assert list(trail.values_list("action", flat=True)) == ["evaluation.create", "evaluation.start", "evaluation.fail"]

@@ -105,7 +105,7 @@ def evaluation_chunk(*, evaluation_id: int, start: int, stop: int, index: int, c
             memory_limit=settings.EVALUATION_OUT_OF_CORE_MEMORY,
             threads=settings.EVALUATION_OUT_OF_CORE_THREADS,
             progress=lambda stage, fraction, rows: progress(
-                f"part {index + 1} of {count}: {stage}", fraction, start + rows
+                f"part {index + 1} of {count}: {stage}", fraction, start + (rows or 0)
             ),
         )
     except DomainError as exc:

@@ -92,6 +92,10 @@ def reference_sample_register(
                 "file_format": fmt,
                 "features": sorted(parsed.feature_types),
                 "categorical": sorted(n for n, t in parsed.feature_types.items() if t == inputs_core.CATEGORICAL),
+                # the rest of the row, so that state verification can check every governed column
+                "file": sample.file.name,
+                "columns": sample.columns,
+                "created_at": sample.created_at,
             },
         )
     return sample

@@ -59,20 +59,21 @@ class _ProgressRecorder:
         self.last = 0.0
         self.stage = ""
 
-    def __call__(self, stage: str, fraction: float, rows: int = 0) -> None:
+    def __call__(self, stage: str, fraction: float, rows: int | None = 0) -> None:
         now = time.monotonic()
         if stage == self.stage and now - self.last < PROGRESS_INTERVAL_SECONDS:
             return
         self.stage, self.last = stage, now
         progress = {
             "stage": stage,
-            "rows_read": int(rows),
+            "rows_read": None if rows is None else int(rows),  # None: not known yet (a CSV being loaded)
             "rows_total": self.rows_total,
             "percent": round(100.0 * min(max(fraction, 0.0), 1.0), 1),
             "updated_at": timezone.now().isoformat(),
         }
         Evaluation.objects.filter(pk=self.evaluation_id, status=EvaluationStatus.RUNNING).update(progress=progress)
-        logger.info("evaluation %s: %s (%.1f%%, %s rows read)", self.evaluation_id, stage, progress["percent"], rows)
+        read = "rows read not known yet" if rows is None else f"{int(rows)} rows read"
+        logger.info("evaluation %s: %s (%.1f%%, %s)", self.evaluation_id, stage, progress["percent"], read)
 
 
 def out_of_core(evaluation: Evaluation, spec: dict) -> bool:
