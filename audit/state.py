@@ -15,6 +15,7 @@ A replayer is any object with (``Replayer`` below, structural: replayers need no
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Replayer(Protocol):
 
 
 _FACTORIES: list[Callable[[], Replayer]] = []
+TEXT_CHARS = 2000  # the characters of an unbounded text that an event carries (``carried_text``)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,15 @@ def as_recorded(value: object) -> object:
         return intake_value(value, path="state")
     except AuditInputError:
         return repr(value)
+
+
+def carried_text(name: str, value: str) -> dict[str, str]:
+    """An unbounded text as an event carries it, so that a replay sees an edit anywhere in it: its first
+    2,000 characters under ``name`` and the SHA-256 (hex) of the whole text under ``<name>_sha256``, both
+    of the text as the log records it (NFC, UTF-8). A service puts this in its event's details; a replayer
+    computes it again from the stored value and compares."""
+    text = str(as_recorded(value))
+    return {name: text[:TEXT_CHARS], f"{name}_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def compare_rows(

@@ -32,6 +32,7 @@ SCRIPTS = {
     "performance": "bench_performance.py",
     "outofcore": "bench_outofcore.py",
     "bad_row": "bench_bad_row.py",
+    "fanout": "bench_fanout.py",
     "verify_incremental": "bench_verify_incremental.py",
     "log_scale": "bench_log_scale.py",
     "pack": "bench_pack.py",

@@ -2,7 +2,11 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.models import Group
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -10,6 +14,7 @@ from django.urls import path
 from audit.services import audit_unit
 from governance.accounts.models import ApiToken, User
 from governance.accounts.principal import Principal
+from governance.accounts.roles import ALL_ROLES
 from governance.accounts.services import api_token_issue, api_token_revoke, service_account_create
 from governance.common.errors import DomainError
 
@@ -22,7 +27,18 @@ TRACKED_USER_FIELDS = (
     "is_staff",
     "is_superuser",
     "is_service_account",
+    "date_joined",
 )
+
+
+class PasswordOnlyChangeForm(AdminPasswordChangeForm):
+    """Saves the password column alone: a full save would rewrite the guarded columns too."""
+
+    def save(self, commit=True):
+        user = self.set_password_and_save(self.user, commit=False)
+        if commit:
+            user.save(update_fields=["password"])
+        return user
 
 
 @admin.register(User)
@@ -30,6 +46,9 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "get_full_name", "email", "roles", "is_service_account", "is_staff", "is_active")
     list_filter = ("groups", "is_service_account", "is_staff", "is_active")
     fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Governance", {"fields": ("is_service_account",)}))
+    # Records, not settings: the form held them to the second, so every save rewrote them.
+    readonly_fields = ("last_login", "date_joined")
+    change_password_form = PasswordOnlyChangeForm
     actions = None
 
     @admin.display(description="roles")
@@ -44,16 +63,33 @@ class UserAdmin(DjangoUserAdmin):
         if change:
             stored = User.objects.get(pk=obj.pk)
             before = {name: getattr(stored, name) for name in TRACKED_USER_FIELDS}
+        after = {name: getattr(obj, name) for name in TRACKED_USER_FIELDS}
+        diff = {k: {"before": before.get(k), "after": v} for k, v in after.items() if before.get(k) != v}
+        if change and not diff and "password" not in form.changed_data:
+            return  # nothing to write (a save would rewrite guarded columns with no event to show for it)
         with audit_unit(Principal.for_request(request).actor) as audit:
             super().save_model(request, obj, form, change)
-            after = {name: getattr(obj, name) for name in TRACKED_USER_FIELDS}
-            diff = {k: {"before": before.get(k), "after": v} for k, v in after.items() if before.get(k) != v}
             if diff or "password" in form.changed_data:
                 audit.add(
                     "user.update" if change else "user.create",
                     {"type": "user", "id": str(obj.pk), "username": obj.username},
                     details={"changes": diff, "password_changed": "password" in form.changed_data},
                 )
+
+    def user_change_password(self, request, id, form_url=""):
+        """The password page writes the password column only (bookkeeping, not replayed) and records
+        that it changed, as the change form does (``password_changed``)."""
+        user = self.get_object(request, unquote(id))
+        stored = user.password if user is not None else None
+        with audit_unit(Principal.for_request(request).actor) as audit:
+            response = super().user_change_password(request, id, form_url)
+            if user is not None and User.objects.filter(pk=user.pk).values_list("password", flat=True).get() != stored:
+                audit.add(
+                    "user.update",
+                    {"type": "user", "id": str(user.pk), "username": user.username},
+                    details={"changes": {}, "password_changed": True},
+                )
+        return response
 
     def save_related(self, request, form, formsets, change):
         user = form.instance
@@ -74,6 +110,26 @@ class UserAdmin(DjangoUserAdmin):
                     {"type": "user", "id": str(user.pk), "username": user.username},
                     details={"before": before, "after": after},
                 )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Groups are roles. A role's group, or a group with members, is neither deleted nor renamed
+    here: that would change its members' roles (``accounts_user_groups``) without an audit event.
+    Members change on the user's page, which is audited."""
+
+    @staticmethod
+    def _held(obj) -> bool:
+        return obj is not None and (obj.name in ALL_ROLES or obj.user_set.exists())
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._held(obj) and super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("name",) if self._held(obj) else ()
 
 
 class TokenIssueForm(forms.Form):

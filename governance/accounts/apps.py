@@ -23,6 +23,10 @@ class AccountsConfig(AppConfig):
             "sso.identity.link",
             "sso.login",
         )
+        from audit.state import register_replayer
+        from governance.accounts.state import AccountsReplayer
+
+        register_replayer(AccountsReplayer)
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_login_failed
 

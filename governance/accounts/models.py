@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -22,7 +22,34 @@ _UserManagerBase = UserManager.from_queryset(GovernedUserQuerySet)
 
 
 class GovernedUserManager(_UserManagerBase):
-    pass
+    """Django's ``create_user`` and ``create_superuser`` (``manage.py createsuperuser``) create the
+    account through the audited service (``services.user_create``), as a named command."""
+
+    # Return types as UserManager declares them (its generic user type); both return a User.
+    def create_user(self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any):
+        return self._create_audited("create_user", username, email, password, extra_fields)
+
+    def create_superuser(
+        self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ):
+        extra_fields = {"is_staff": True, "is_superuser": True, **extra_fields}
+        if extra_fields["is_staff"] is not True or extra_fields["is_superuser"] is not True:
+            raise ValueError("a superuser must have is_staff=True and is_superuser=True")
+        return self._create_audited("createsuperuser", username, email, password, extra_fields)
+
+    def _create_audited(
+        self, command: str, username: str, email: str | None, password: str | None, extra_fields: dict[str, Any]
+    ) -> User:
+        from governance.accounts.principal import Principal
+        from governance.accounts.services import user_create
+
+        return user_create(
+            by=Principal.for_command(command),
+            username=username,
+            password=password,
+            email=self.normalize_email(email) or "",
+            **extra_fields,
+        )
 
 
 class User(AbstractUser):

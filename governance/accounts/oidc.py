@@ -290,11 +290,17 @@ def _sso_login(*, issuer: str, claims: dict) -> SsoLogin:
                     last_name=str(claims.get("family_name") or claims.get("name") or "")[:150],
                     is_staff=True,
                 )
-                OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+                linked = OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
                 audit.add(
                     "sso.identity.link",
                     _target(issuer, subject, user),
-                    details={"roles": roles, **group_details, "just_in_time": True},
+                    details={
+                        "roles": roles,
+                        **group_details,
+                        "just_in_time": True,
+                        "identity": linked.pk,
+                        "created_at": linked.created_at,
+                    },
                     actor=sso_actor(user),
                 )
             return SsoLogin(user=user, created=True, roles_before=[], roles_after=roles)

@@ -73,6 +73,11 @@ def user_create(
                     "is_staff": is_staff,
                     "is_superuser": is_superuser,
                     "is_service_account": is_service_account,
+                    "is_active": user.is_active,
+                    "email": email,
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "date_joined": user.date_joined,
                 },
             )
     return user
@@ -115,7 +120,15 @@ def api_token_issue(
             audit.add(
                 "api_token.issue",
                 {"type": "api_token", "id": str(token.pk), "prefix": prefix},
-                details={"user": user.username, "name": name, "expires_at": token.expires_at},
+                details={
+                    "user": user.username,
+                    "name": name,
+                    "created_at": token.created_at,
+                    "expires_at": token.expires_at,
+                    # The digest of a 256-bit random key: it cannot be turned back into the key, and it lets
+                    # state verification check the stored digest (audit.state).
+                    "key_sha256": token.key_sha256,
+                },
             )
     return token, key
 
@@ -128,7 +141,7 @@ def api_token_revoke(*, by: Principal, token: ApiToken) -> ApiToken:
             raise Conflict("token is already revoked", field="token")
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.add("api_token.revoke", target, details={"user": token.user.username})
+        audit.add("api_token.revoke", target, details={"user": token.user.username, "revoked_at": token.revoked_at})
     return token
 
 

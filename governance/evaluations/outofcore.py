@@ -142,10 +142,37 @@ class Table:
                 return
 
 
-def _measure_csv(path: str, max_bytes: int | None, progress: Progress | None) -> str:
-    """DuckDB's codec for the CSV at ``path``, after reading it once through the byte budget (which
-    refuses other compressions and more than ``max_bytes`` decompressed). Progress: the share of the
-    file's bytes read so far (of its compressed bytes for a gzip file), from the file position."""
+def _connect(workdir: str, memory_limit: str, threads: int) -> DuckDBPyConnection:
+    """A DuckDB database under ``workdir`` (its spill files go there too), rows kept in file order."""
+    import duckdb
+
+    con = duckdb.connect(str(Path(workdir) / "evaluation.duckdb"))
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute(f"SET temp_directory = '{Path(workdir) / 'spill'}'")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _read_failed(exc: Exception, file_format: str, lines_before: int = 0) -> NoReturn:
+    """The engine's read error as the user's: a CSV line is named as its data row (the header is line 1;
+    ``lines_before``: the file's lines before a row range read on its own, so the row is the file's)."""
+    msg = str(exc)
+    line = _CSV_LINE.search(msg)
+    if line:
+        original = re.search(r"Original Line: (.*)", msg)
+        shown = f" ({original.group(1)[:200]!r})" if original else ""
+        expected = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg)
+        why = f": expected {expected.group(1)} fields, found {expected.group(2)}" if expected else ""
+        _fail("file", f"row {int(line.group(1)) - 1 + lines_before} is malformed{why}{shown}")
+    _fail("file", f"could not read {file_format.upper()}: {msg.splitlines()[0]}")
+
+
+def _measure_csv(path: str, max_bytes: int | None, progress: Progress | None) -> tuple[str, int]:
+    """(DuckDB's codec, decompressed bytes) of the CSV at ``path``, after reading it once through the
+    byte budget (which refuses other compressions and more than ``max_bytes`` decompressed). Progress:
+    the share of the file's bytes read so far (of its compressed bytes for a gzip file)."""
     with _open_binary(path) as raw:
         compression = csv_compression(raw.read(8))
         size = max(raw.seek(0, 2), 1)
@@ -157,21 +184,107 @@ def _measure_csv(path: str, max_bytes: int | None, progress: Progress | None) ->
                     progress("measuring the CSV", CSV_MEASURED * min(raw.tell() / size, 1.0), None)
         except InputTooLarge as exc:
             _too_large(f"the CSV decompresses to more than {exc.budget} bytes", "EVALUATION_OUT_OF_CORE_MAX_BYTES")
-    return "gzip" if compression == "gzip" else "none"
+    return ("gzip" if compression == "gzip" else "none"), reader.count
 
 
-def _load_csv(con: DuckDBPyConnection, sql: str, progress: Progress | None) -> None:
-    """Run the CSV load ``sql``. With ``progress``, the load runs in a helper thread while this thread
-    reads DuckDB's ``query_progress()`` every ``CSV_PROGRESS_POLL_SECONDS`` and reports it as the stage
-    "loading the CSV" (rows read: not known until the load ends). For a plain CSV that figure is the
-    share of the file's bytes DuckDB's CSV scanner has taken (to its buffer, about a megabyte per
-    thread): exact enough to show and free, no extra pass over the file and nothing per row, and the
-    report is made by the caller's thread, which owns the database connection the recorder writes
-    through. For a gzip CSV DuckDB counts compressed bytes read ahead of the parse, so its figure runs
-    early (about 100% a third into the load). The figure is reported only as it grows."""
-    if progress is None:
-        con.execute(sql)
-        return
+class _GunzipFeed:
+    """A gzip CSV decompressed by a thread into a named pipe in the work directory, which DuckDB reads
+    as a plain CSV: the thread counts the bytes it has handed over (DuckDB's own progress for a gzip
+    file counts compressed bytes read far ahead of its parse: 100% a third into a measured load). As
+    fast as DuckDB's own gzip reader (measured), and a pipe holds no file: nothing more on disk than
+    DuckDB's table."""
+
+    def __init__(self, path: str, workdir: str) -> None:
+        import os
+        import threading
+
+        self.path = path
+        self.pipe = Path(workdir) / "input.csv"
+        os.mkfifo(self.pipe, 0o600)
+        self.fed = 0
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._feed, name="mlgov-csv-gunzip", daemon=True)
+        self.thread.start()
+
+    def _feed(self) -> None:
+        import gzip
+
+        try:
+            with open(self.path, "rb") as raw, gzip.GzipFile(fileobj=raw) as stream, open(self.pipe, "wb") as out:
+                while not self.stopping and (chunk := stream.read(1 << 20)):
+                    out.write(chunk)
+                    self.fed += len(chunk)
+        except BrokenPipeError:
+            pass  # DuckDB stopped reading: a bad row (its error is the one reported) or an interrupt
+        except Exception as exc:  # handed to the caller (``finish``)
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it, reading (and dropping) what it still writes: it may be
+        waiting for a reader to open the pipe, or for room in it."""
+        import os
+        import time
+
+        self.stopping = True
+        if not self.thread.is_alive():
+            return
+        fd = os.open(self.pipe, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            while self.thread.is_alive():
+                try:
+                    if not os.read(fd, 1 << 20):
+                        time.sleep(0.01)
+                except BlockingIOError:
+                    time.sleep(0.01)
+        finally:
+            os.close(fd)
+            self.thread.join()
+
+    def finish(self, expected: int) -> None:
+        """After a load that succeeded: DuckDB read every decompressed byte the measuring pass counted."""
+        self.stop()
+        if self.error is not None:
+            _fail("file", f"could not decompress the gzip CSV: {self.error}")
+        if self.fed != expected:
+            _fail("file", f"the CSV changed while it was read ({self.fed} bytes decompressed, {expected} measured)")
+
+
+def _load_csv(
+    con: DuckDBPyConnection, path: str, codec: str, size: int, workdir: str, progress: Progress | None
+) -> None:
+    """Load the CSV at ``path`` into the table ``src``, in the dialect of the in-memory reader
+    (pyarrow's defaults), given rather than sniffed: a sniffer that meets a malformed row in its sample
+    cannot say which row it was. A gzip CSV is read through a ``_GunzipFeed``.
+
+    With ``progress``, the load runs in a helper thread while this thread reports the stage "loading
+    the CSV" every ``CSV_PROGRESS_POLL_SECONDS`` (rows read: not known until the load ends): for a
+    plain CSV DuckDB's ``query_progress()``, the share of the file's bytes its CSV scanner has taken;
+    for a gzip CSV the share of the ``size`` decompressed bytes handed to DuckDB. Both are exact to a
+    buffer of DuckDB's (megabytes, ahead of the parse) and free: no extra pass over the file and
+    nothing per row; the report is made by the caller's thread, which owns the database connection the
+    recorder writes through. A figure is reported only when it grows."""
+    feed = _GunzipFeed(path, workdir) if codec == "gzip" else None
+    source = str(feed.pipe) if feed else path
+    sql = (
+        f"CREATE TABLE src AS SELECT * FROM read_csv({_lit(source)}, header = true, compression = 'none', "
+        "delim = ',', quote = '\"', escape = '\"')"
+    )
+    loaded = False
+    try:
+        if progress is None:
+            con.execute(sql)
+        else:
+            _watch_load(con, sql, (lambda: 100.0 * feed.fed / max(size, 1)) if feed else con.query_progress, progress)
+        loaded = True
+    finally:
+        if feed and not loaded:
+            feed.stop()
+    if feed:
+        feed.finish(size)
+
+
+def _watch_load(con: DuckDBPyConnection, sql: str, percent: Callable[[], float], progress: Progress) -> None:
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures import TimeoutError as StillRunning
 
@@ -187,9 +300,9 @@ def _load_csv(con: DuckDBPyConnection, sql: str, progress: Progress | None) -> N
                     job.result(timeout=CSV_PROGRESS_POLL_SECONDS)
                     break
                 except StillRunning:
-                    percent = con.query_progress()  # -1 while it has no figure
-                    if percent > done:
-                        done = min(percent, 100.0)
+                    figure = percent()  # DuckDB's is -1 while it has none
+                    if figure > done:
+                        done = min(figure, 100.0)
                         progress("loading the CSV", CSV_MEASURED + (CSV_LOADED - CSV_MEASURED) * done / 100, None)
         except BaseException:
             con.interrupt()  # a failed report or a time limit stops the load (the pool waits for it)
@@ -225,12 +338,7 @@ def open_table(
     reader skips the other row groups)."""
     import duckdb
 
-    con = duckdb.connect(str(Path(workdir) / "evaluation.duckdb"))
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET threads = {int(threads)}")
-    con.execute(f"SET temp_directory = '{Path(workdir) / 'spill'}'")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")
+    con = _connect(workdir, memory_limit, threads)
     try:
         if file_format == "parquet" and row_range is not None:
             start, stop = int(row_range[0]), int(row_range[1])
@@ -243,28 +351,13 @@ def open_table(
         elif file_format == "parquet":
             con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({_lit(path)})")
         elif file_format == "csv":
-            codec = _measure_csv(path, max_bytes, progress)
-            # the dialect of the in-memory reader (pyarrow's defaults), given rather than sniffed: a sniffer
-            # that meets a malformed row in its sample cannot say which row it was
-            _load_csv(
-                con,
-                f"CREATE TABLE src AS SELECT * FROM read_csv({_lit(path)}, header = true, compression = '{codec}', "
-                "delim = ',', quote = '\"', escape = '\"')",
-                progress,
-            )
+            codec, size = _measure_csv(path, max_bytes, progress)
+            _load_csv(con, path, codec, size, workdir, progress)
         else:
             _fail("file_format", "must be 'csv' or 'parquet'")
     except duckdb.Error as exc:
         con.close()
-        msg = str(exc)
-        line = _CSV_LINE.search(msg)
-        if line:
-            original = re.search(r"Original Line: (.*)", msg)
-            shown = f" ({original.group(1)[:200]!r})" if original else ""
-            expected = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg)
-            why = f": expected {expected.group(1)} fields, found {expected.group(2)}" if expected else ""
-            _fail("file", f"row {int(line.group(1)) - 1} is malformed{why}{shown}")
-        _fail("file", f"could not read {file_format.upper()}: {msg.splitlines()[0]}")
+        _read_failed(exc, file_format)
     described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
     columns = {name: (_type_kind(t) or t) for name, t, *_ in described}
     rows = int(_one_row(con, "SELECT count(*) FROM src")[0])
@@ -956,8 +1049,28 @@ def performance(
     give AUC with its DeLong variance, KS, the KS bootstrap cells, the Brier and log-loss moments and
     the calibration bins: the same summary the in-memory path computes from its sort of the rows
     (``performance.ScoreGroups``)."""
+    p, groups_sql = performance_groups(t, columns, params)
+    if progress:
+        progress("validated", 0.2, 0)
+    t.con.execute(f"CREATE TABLE score_groups AS {groups_sql} ORDER BY s")
+    if progress:
+        progress("grouped by score", 0.6, t.rows)
+    return performance_from_groups(t, p, progress=progress)
+
+
+def performance_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The performance parameters validated as the in-memory kernel does."""
     from . import performance as perf
     from .inputs import threshold_param
+
+    return perf.validate_params(
+        params, Parsed(kind="performance", arrays={}, params={"threshold": threshold_param(params)})
+    )
+
+
+def performance_groups(t: Table, columns: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the validated parameters, the SQL that counts the positives and negatives per distinct score of
+    ``src``), after checking every row. The counts of disjoint row ranges add up per score."""
 
     for key in columns:
         if key not in ("y_true", "y_score"):
@@ -970,19 +1083,19 @@ def performance(
         _no_nulls(t, columns[key], f"columns.{key}")
     yt = _label_expr(t, columns["y_true"], "columns.y_true")
     sc = _score_expr(t, columns["y_score"], "columns.y_score")
-    p = perf.validate_params(
-        params, Parsed(kind="performance", arrays={}, params={"threshold": threshold_param(params)})
+    p = performance_params(params)
+    groups_sql = (
+        "SELECT s, CAST(sum(y) AS DOUBLE) AS pos, CAST(count(*) - sum(y) AS DOUBLE) AS neg "
+        f"FROM (SELECT CASE WHEN {sc} = 0 THEN 0.0 ELSE {sc} END AS s, {yt} AS y FROM src) GROUP BY s"
     )
-    if progress:
-        progress("validated", 0.2, 0)
-    t.con.execute(
-        "CREATE TABLE score_groups AS SELECT s, CAST(sum(y) AS DOUBLE) AS pos, "
-        "CAST(count(*) - sum(y) AS DOUBLE) AS neg "
-        f"FROM (SELECT CASE WHEN {sc} = 0 THEN 0.0 ELSE {sc} END AS s, {yt} AS y FROM src) "
-        "GROUP BY s ORDER BY s"
-    )
-    if progress:
-        progress("grouped by score", 0.6, t.rows)
+    return p, groups_sql
+
+
+def performance_from_groups(t: Table, p: dict[str, Any], *, progress: Progress | None = None) -> dict[str, Any]:
+    """``compute_performance``'s result from the table ``score_groups`` (s, pos, neg) in ``t.con``, one
+    row per distinct score in ascending order (of one table, or the merged counts of its row ranges)."""
+    from . import performance as perf
+
     groups, P, N = _one_row(t.con, "SELECT count(*), sum(pos), sum(neg) FROM score_groups")
     groups, P, N = int(groups), float(P), float(N)
     n = int(P + N)
@@ -1101,10 +1214,243 @@ def performance(
 
 
 # ---------------------------------------------------------------------------------------------
+# CSV row ranges: one pass finds line starts at byte offsets; each range is read on its own
+# ---------------------------------------------------------------------------------------------
+
+# A CSV has no row groups to seek to, so a plain (uncompressed) CSV is split by bytes: one pass over the
+# file (numpy, blocks of CSV_SPLIT_BLOCK bytes) finds, after each of the target offsets size * i / parts,
+# the start of the next record, and counts the records before it. A newline ends a record only outside
+# quotes: with the reader's dialect (quote and escape '"'), a newline is inside a quoted field exactly
+# when an odd number of '"' precede it, provided every quote sits where the dialect puts one (an opening
+# quote at the start of a field, a closing quote at its end, an escaped quote doubled). The pass checks
+# that too: a file with a stray quote (`ab"c`, which the engine reads as a literal character) is not
+# split and runs on one worker with the reason recorded. Quoted newlines themselves are handled.
+# Each range knows the data rows and the lines before it (the engine skips a blank line but counts it in
+# its line numbers), so a bad row is named by its file-wide row number. The dialect and the column types
+# come from one sniff of the whole file (DuckDB's ``sniff_csv``: the same detection as the single-worker
+# read) and are given to every range, so each range parses exactly as that part of the whole file does.
+
+CSV_SPLIT_BLOCK = 1 << 24
+_QUOTE, _COMMA, _LF, _CR = 34, 44, 10, 13
+
+
+@dataclass
+class CsvSplit:
+    """How a CSV is split: ``ranges`` (byte start, byte stop, data rows before, lines before, rows) and
+    the read options every range is read with; ``reason`` says why it is not split (``ranges`` empty)."""
+
+    rows: int = 0
+    header_end: int = 0  # byte offset after the header line
+    options: dict[str, Any] = field(default_factory=dict)
+    ranges: list[dict[str, int]] = field(default_factory=list)
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "header_end": self.header_end, "options": self.options, "ranges": self.ranges}
+
+
+def _csv_options(con: DuckDBPyConnection, path: str) -> dict[str, Any] | str:
+    """The dialect and column types DuckDB detects for the whole file (what ``open_table`` reads it
+    with), as explicit ``read_csv`` options; or why they cannot be given to row ranges."""
+    import duckdb
+
+    try:
+        cursor = con.execute(
+            f"SELECT * FROM sniff_csv({_lit(path)}, header = true, delim = ',', quote = '\"', escape = '\"')"
+        )
+        names = [d[0] for d in cursor.description or []]
+        row = cursor.fetchone()
+    except duckdb.Error as exc:
+        return f"the CSV could not be sniffed ({str(exc).splitlines()[0]})"
+    assert row is not None
+    sniffed = dict(zip(names, row, strict=True))
+    if int(sniffed.get("SkipRows") or 0) != 0:
+        return "the CSV starts with lines before its header"
+    if str(sniffed.get("Comment") or "(empty)") not in ("(empty)", ""):
+        return "the CSV has comment lines"
+    new_line = str(sniffed.get("NewLineDelimiter") or "")
+    if new_line not in ("\\n", "\\r\\n"):
+        return f"the CSV's lines end with {new_line!r}, not a line feed"
+    options: dict[str, Any] = {
+        "new_line": new_line,
+        "columns": [[c["name"], c["type"]] for c in sniffed["Columns"]],
+    }
+    for key, option in (("DateFormat", "dateformat"), ("TimestampFormat", "timestampformat")):
+        if sniffed.get(key):
+            options[option] = str(sniffed[key])
+    return options
+
+
+def _csv_read_sql(path: str, options: dict[str, Any]) -> str:
+    columns = "{" + ", ".join(f"{_lit(name)}: {_lit(kind)}" for name, kind in options["columns"]) + "}"
+    extra = "".join(f", {key} = {_lit(options[key])}" for key in ("dateformat", "timestampformat") if key in options)
+    return (
+        f"read_csv({_lit(path)}, auto_detect = false, header = true, delim = ',', quote = '\"', escape = '\"', "
+        f"new_line = {_lit(options['new_line'])}, skip = 0, comment = '', columns = {columns}{extra})"
+    )
+
+
+def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: str | None = None) -> CsvSplit:
+    """Split the CSV at ``path`` into at most ``parts`` row ranges of about equal bytes (see above), or
+    say why it is not split. Raises only for a file over ``max_bytes`` (as ``open_table`` would)."""
+    if not isinstance(path, (str, Path)):
+        return CsvSplit(reason="the input is not a file the workers can read by path")
+    path = str(path)
+    with _open_binary(path) as raw:
+        if csv_compression(raw.read(8)) != "none":
+            return CsvSplit(reason="a compressed CSV has no byte offsets to split at (decompressed as one stream)")
+        size = raw.seek(0, 2)
+    if max_bytes is not None and size > max_bytes:
+        _too_large(f"the CSV decompresses to more than {max_bytes} bytes", "EVALUATION_OUT_OF_CORE_MAX_BYTES")
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        options = _csv_options(con, path)
+    finally:
+        con.close()
+    if isinstance(options, str):
+        return CsvSplit(reason=options)
+    targets = [size * i // parts for i in range(1, parts)]
+    boundaries: list[tuple[int, int, int]] = []  # (byte offset of a record start, lines before, rows before)
+    quoted = False  # inside a quoted field after the bytes read so far
+    lines = blanks = 0  # records ended (the header's included), blank ones among them
+    last_nl = -1  # the last newline outside quotes
+    prev_byte = -1
+    header_end = 0
+    with open(path, "rb") as handle:
+        offset = 0
+        block = handle.read(CSV_SPLIT_BLOCK)
+        while block:
+            ahead = handle.read(CSV_SPLIT_BLOCK)
+            a = np.frombuffer(block, dtype=np.uint8)
+            is_quote = a == _QUOTE
+            nl = np.flatnonzero(a == _LF)
+            if quoted or is_quote.any():
+                # inside[i]: byte i is followed by the inside of a quoted field (the parity of the quotes so far)
+                inside = np.bitwise_xor.accumulate(is_quote.view(np.uint8))
+                if quoted:
+                    inside ^= 1
+                q = np.flatnonzero(is_quote)
+                opening = inside[q] == 1
+                before = a[np.maximum(q - 1, 0)].astype(np.int16)
+                nxt = a[np.minimum(q + 1, len(a) - 1)].astype(np.int16)
+                if len(q) and q[0] == 0:
+                    before[0] = prev_byte
+                if len(q) and q[-1] == len(a) - 1:
+                    nxt[-1] = ahead[0] if ahead else -1
+                fits_open = (before == _COMMA) | (before == _LF) | (before == _QUOTE) | (before == -1)
+                fits_close = (nxt == _COMMA) | (nxt == _CR) | (nxt == _LF) | (nxt == _QUOTE) | (nxt == -1)
+                stray = np.where(opening, ~fits_open, ~fits_close)
+                if stray.any():
+                    at = offset + int(q[int(np.argmax(stray))])
+                    return CsvSplit(
+                        reason=f"a quote at byte {at} is not at the start or end of a field (read as a character)"
+                    )
+                nl = nl[inside[nl] == 0]
+                quoted = bool(inside[-1])
+            if len(nl):
+                g = nl.astype(np.int64) + offset
+                prev = np.empty_like(g)
+                prev[0] = last_nl
+                prev[1:] = g[:-1]
+                byte_before = a[np.maximum(nl - 1, 0)].astype(np.int16)
+                byte_before[nl == 0] = prev_byte
+                blank = (g - prev == 1) | ((g - prev == 2) & (byte_before == _CR))
+                if lines == 0:
+                    if blank[0]:
+                        return CsvSplit(reason="the CSV's first line (its header) is blank")
+                    header_end = int(g[0]) + 1
+                blank_before = np.cumsum(blank)
+                while targets and targets[0] - 1 <= g[-1]:
+                    i = int(np.searchsorted(g, targets.pop(0) - 1, side="left"))
+                    start = int(g[i]) + 1
+                    if start <= header_end or (boundaries and start <= boundaries[-1][0]) or start >= size:
+                        continue
+                    ended = lines + i + 1
+                    boundaries.append((start, ended - 1, ended - blanks - int(blank_before[i]) - 1))
+                lines += len(g)
+                blanks += int(blank_before[-1])
+                last_nl = int(g[-1])
+            prev_byte = int(a[-1])
+            offset += len(a)
+            block = ahead
+    if quoted:
+        return CsvSplit(reason="the CSV ends inside a quoted field")
+    if lines == 0:
+        return CsvSplit(reason="the CSV has no line after its header")
+    tail = size - (last_nl + 1)
+    last_record = tail > 0 and not (tail == 1 and prev_byte == _CR)  # a last line without its newline
+    rows = lines - 1 - blanks + int(last_record)  # the header is not a row, nor is a blank line
+    starts = [(header_end, 0, 0), *boundaries]
+    ranges = []
+    for i, (start, lines_before, rows_before) in enumerate(starts):
+        stop = starts[i + 1][0] if i + 1 < len(starts) else size
+        rows_after = starts[i + 1][2] if i + 1 < len(starts) else rows
+        ranges.append(
+            {"start": start, "stop": stop, "row": rows_before, "line": lines_before, "rows": rows_after - rows_before}
+        )
+    return CsvSplit(rows=rows, header_end=header_end, options=options, ranges=ranges)
+
+
+def _csv_range_file(path: str, split: dict[str, Any], rng: dict[str, int], target: Path) -> None:
+    """The header line and the bytes of one range, as a CSV of its own."""
+    with open(path, "rb") as src, open(target, "wb") as dst:
+        dst.write(src.read(split["header_end"]))
+        src.seek(rng["start"])
+        left = rng["stop"] - rng["start"]
+        while left > 0:
+            block = src.read(min(left, CSV_SPLIT_BLOCK))
+            if not block:
+                raise RuntimeError(f"the CSV ended at byte {rng['start'] + rng['stop'] - rng['start'] - left}")
+            dst.write(block)
+            left -= len(block)
+
+
+def open_csv_range(
+    path: str, split: dict[str, Any], rng: dict[str, int], *, workdir: str, memory_limit: str = "1GB", threads: int = 2
+) -> Table:
+    """One row range of a split CSV (``CsvSplit.as_dict`` and one of its ``ranges``) loaded as ``src``,
+    read with the whole file's dialect and column types; its rows are numbered as in the file."""
+    import duckdb
+
+    piece = Path(workdir) / "range.csv"
+    _csv_range_file(path, split, rng, piece)
+    con = _connect(workdir, memory_limit, threads)
+    try:
+        con.execute(f"CREATE TABLE src AS SELECT * FROM {_csv_read_sql(str(piece), split['options'])}")
+    except duckdb.Error as exc:
+        con.close()
+        _read_failed(exc, "csv", lines_before=rng["line"])
+    finally:
+        piece.unlink()
+    described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
+    rows = int(_one_row(con, "SELECT count(*) FROM src")[0])
+    if rows != rng["rows"]:
+        con.close()
+        raise RuntimeError(
+            f"the CSV range at bytes {rng['start']}-{rng['stop']} has {rows} rows, {rng['rows']} expected"
+        )
+    columns = {name: (_type_kind(t) or t) for name, t, *_ in described}
+    return Table(con=con, columns=columns, rows=rows, offset=rng["row"])
+
+
+def open_csv_view(
+    path: str, split: dict[str, Any], *, workdir: str, memory_limit: str = "1GB", threads: int = 2
+) -> Table:
+    """The whole split CSV as a view ``src`` (streamed, not loaded): the merge's crossing scan."""
+    con = _connect(workdir, memory_limit, threads)
+    con.execute(f"CREATE VIEW src AS SELECT * FROM {_csv_read_sql(path, split['options'])}")
+    described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
+    columns = {name: (_type_kind(t) or t) for name, t, *_ in described}
+    return Table(con=con, columns=columns, rows=int(split["rows"]))
+
+
+# ---------------------------------------------------------------------------------------------
 # row ranges (fan-out over several workers): partial statistics, their encoding, the merge
 # ---------------------------------------------------------------------------------------------
 
-FANOUT_KINDS = ("fairness", "drift")
+FANOUT_KINDS = ("fairness", "drift", "performance")
 
 
 def partial(
@@ -1116,21 +1462,38 @@ def partial(
     columns: dict[str, Any],
     params: dict[str, Any],
     reference: Parsed | None = None,
+    csv: dict[str, Any] | None = None,
+    out_dir: str | None = None,
     memory_limit: str = "1GB",
     threads: int = 2,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """The mergeable statistics of the Parquet rows [start, stop): fairness counts per group, or the
-    drift scan's ``DriftPartial``. Bad input fails naming its file row."""
+    """The mergeable statistics of the rows [start, stop): fairness counts per group, the drift scan's
+    ``DriftPartial``, or (performance) the positives and negatives per distinct score, written as the
+    Parquet file ``score_groups`` under ``out_dir``. A Parquet input is read for those rows only; a CSV
+    (``csv``: its ``CsvSplit.as_dict()`` with the range as ``range``) for the range's bytes only. Bad input
+    fails naming its file row."""
     if kind not in FANOUT_KINDS:
         _fail("kind", f"{kind} evaluations are not split by row ranges (only {', '.join(FANOUT_KINDS)})")
     with tempfile.TemporaryDirectory(prefix="mlgov-ooc-") as workdir:
-        t = open_table(
-            path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads, row_range=row_range
-        )
+        if csv is not None:
+            t = open_csv_range(path, csv, csv["range"], workdir=workdir, memory_limit=memory_limit, threads=threads)
+        else:
+            t = open_table(
+                path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads, row_range=row_range
+            )
         try:
             if kind == "fairness":
                 return {"kind": kind, "rows": t.rows, "fairness": fairness_counts(t, columns, params)}
+            if kind == "performance":
+                if out_dir is None:
+                    raise ValueError("a performance partial is a file: out_dir is required")
+                _params, groups_sql = performance_groups(t, columns, params)
+                target = Path(out_dir) / "score_groups.parquet"
+                t.con.execute(f"COPY ({groups_sql}) TO {_lit(str(target))} (FORMAT parquet)")
+                if progress:
+                    progress("grouped by score", 1.0, t.rows)
+                return {"kind": kind, "rows": t.rows, "score_groups": str(target)}
             if reference is None:
                 _fail("reference", "a registered reference sample is required")
             plan = drift_plan(t, columns, params, reference)
@@ -1204,20 +1567,37 @@ def finish(
     columns: dict[str, Any],
     params: dict[str, Any],
     reference: Parsed | None = None,
+    csv: dict[str, Any] | None = None,
     min_group_size: int = 30,
     memory_limit: str = "1GB",
     threads: int = 2,
 ) -> tuple[dict[str, Any], int]:
-    """(the kernel's result, rows) from the partials of row ranges covering the Parquet file: counts add
-    up; drift's crossing gaps are read by one more scan of the whole file (of their values only)."""
+    """(the kernel's result, rows) from the partials of row ranges covering the file: counts add up;
+    performance's score groups are merged by the engine (one GROUP BY over the parts, in score order);
+    drift's crossing gaps are read by one more scan of the whole file (of their values only; a CSV,
+    ``csv`` its split, is streamed with the split's dialect and types)."""
     rows = sum(p["rows"] for p in partials)
     if kind == "fairness":
         return fairness_finish([p["fairness"] for p in partials], params, min_group_size), rows
-    merged = DriftPartial()
-    for p in partials:
-        merged.merge(p["drift"])
     with tempfile.TemporaryDirectory(prefix="mlgov-ooc-") as workdir:
-        t = open_table(path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads)
+        if kind == "performance":
+            con = _connect(workdir, memory_limit, threads)
+            try:
+                files = "[" + ", ".join(_lit(p["score_groups"]) for p in partials) + "]"
+                con.execute(
+                    "CREATE TABLE score_groups AS SELECT s, sum(pos) AS pos, sum(neg) AS neg "
+                    f"FROM read_parquet({files}) GROUP BY s ORDER BY s"
+                )
+                return performance_from_groups(Table(con=con, columns={}, rows=rows), performance_params(params)), rows
+            finally:
+                con.close()
+        merged = DriftPartial()
+        for p in partials:
+            merged.merge(p["drift"])
+        if csv is not None:
+            t = open_csv_view(path, csv, workdir=workdir, memory_limit=memory_limit, threads=threads)
+        else:
+            t = open_table(path, "parquet", workdir=workdir, memory_limit=memory_limit, threads=threads)
         try:
             plan = drift_plan(t, columns, params, reference)  # type: ignore[arg-type]
             crossing: dict[str, dict[int, np.ndarray]] = {}

@@ -23,35 +23,45 @@ def evaluation_run(self, evaluation_id: int) -> str | None:
     from governance.evaluations.jobs import runner_identity
 
     principal = Principal.system(TASK_ACTOR, auth="celery")
-    ranges = fanout.evaluation_fanout_ranges(evaluation_id=evaluation_id)
-    if ranges and self.app.conf.result_backend:  # a chord needs a result backend
-        digest = fanout.evaluation_fanout_start(by=principal, evaluation_id=evaluation_id)
-        if digest is None:
+    if fanout.evaluation_fanout_wanted(evaluation_id=evaluation_id) and self.app.conf.result_backend:
+        plan = fanout.evaluation_fanout_start(by=principal, evaluation_id=evaluation_id)  # a chord needs a backend
+        if plan is None:
             return None
+        if not plan.ranges:  # a CSV that is small or cannot be split: computed here, the reason recorded
+            note = {"fanout": {"parts": 1, "not_split": plan.reason}}
+            evaluation = services.evaluation_compute(by=principal, evaluation=plan.evaluation, note=note)
+            return evaluation.status if evaluation is not None else None
         # the parts and the merge go to the queue this task came from (the workers that serve evaluations)
         queue = (self.request.delivery_info or {}).get("routing_key") or None
         options = {"queue": queue} if queue else {}
+        count = len(plan.ranges)
         header = [
-            evaluation_chunk.s(evaluation_id, start, stop, i, len(ranges)).set(**options)
-            for i, (start, stop) in enumerate(ranges)
+            evaluation_chunk.s(evaluation_id, start, stop, i, count, plan.chunk_csv(i), plan.rows).set(**options)
+            for i, (start, stop) in enumerate(plan.ranges)
         ]
-        chord(header)(evaluation_merge.s(evaluation_id, digest).set(**options))
-        return f"split into {len(ranges)} parts"
+        chord(header)(evaluation_merge.s(evaluation_id, plan.digest, plan.merge_csv()).set(**options))
+        return f"split into {count} parts"
     evaluation = services.evaluation_run(by=principal, evaluation_id=evaluation_id, runner=runner_identity())
     return evaluation.status if evaluation is not None else None
 
 
 @shared_task(base=ContextTask, name="evaluations.chunk", acks_late=True, reject_on_worker_lost=True)
-def evaluation_chunk(evaluation_id: int, start: int, stop: int, index: int, count: int) -> dict:
+def evaluation_chunk(
+    evaluation_id: int, start: int, stop: int, index: int, count: int, csv: dict | None = None, rows: int = 0
+) -> dict:
     """One row range of a fanned-out evaluation (``services.fanout``); never raises."""
-    return fanout.evaluation_chunk(evaluation_id=evaluation_id, start=start, stop=stop, index=index, count=count)
+    return fanout.evaluation_chunk(
+        evaluation_id=evaluation_id, start=start, stop=stop, index=index, count=count, csv=csv, rows=rows
+    )
 
 
 @shared_task(base=ContextTask, name="evaluations.merge", acks_late=True, reject_on_worker_lost=True)
-def evaluation_merge(chunks: list[dict], evaluation_id: int, digest: str) -> str | None:
+def evaluation_merge(chunks: list[dict], evaluation_id: int, digest: str, csv: dict | None = None) -> str | None:
     """The chord's callback: merge the parts and complete (or fail) the evaluation."""
     principal = Principal.system(TASK_ACTOR, auth="celery")
-    evaluation = fanout.evaluation_merge(by=principal, evaluation_id=evaluation_id, digest=digest, chunks=chunks)
+    evaluation = fanout.evaluation_merge(
+        by=principal, evaluation_id=evaluation_id, digest=digest, chunks=chunks, csv=csv
+    )
     return evaluation.status if evaluation is not None else None
 
 

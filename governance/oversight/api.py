@@ -48,9 +48,11 @@ from governance.registry.models import ModelVersion, RegisteredModel
 
 
 class FindingSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    risk_accepted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    closed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    risk_accepted_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     model_version = serializers.IntegerField(source="validation.model_version_id", read_only=True)
     state = serializers.SerializerMethodField()
 
@@ -86,8 +88,8 @@ class FindingSerializer(serializers.ModelSerializer):
 
 
 class ValidationSerializer(serializers.ModelSerializer):
-    validator = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    validator: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     model = serializers.CharField(source="model_version.model.name", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
     findings = FindingSerializer(many=True, read_only=True)
@@ -113,7 +115,9 @@ class ValidationSerializer(serializers.ModelSerializer):
 
 
 class IncidentReportSerializer(serializers.ModelSerializer):
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recorded_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = IncidentReport
@@ -122,7 +126,9 @@ class IncidentReportSerializer(serializers.ModelSerializer):
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recorded_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     reports = IncidentReportSerializer(many=True, read_only=True)
     deadline_status = serializers.SerializerMethodField()
 
@@ -398,7 +404,9 @@ class RevalidationIntervalView(GovernanceViewSet):
 
 
 class MissedCheckSerializer(serializers.ModelSerializer):
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     model = serializers.CharField(source="schedule.model_version.model.name", read_only=True)
     version = serializers.CharField(source="schedule.model_version.version", read_only=True)
     model_version = serializers.IntegerField(source="schedule.model_version_id", read_only=True)
@@ -424,8 +432,10 @@ class MissedCheckSerializer(serializers.ModelSerializer):
 
 
 class MonitoringScheduleSerializer(serializers.ModelSerializer):
-    responsible = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    responsible: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     model = serializers.CharField(source="model_version.model.name", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
     state = serializers.SerializerMethodField()
@@ -479,8 +489,8 @@ class ResolutionSerializer(StrictSerializer):
 
 class PostMarketPlanSerializer(serializers.ModelSerializer):
     model_name = serializers.CharField(source="model.name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = PostMarketPlan

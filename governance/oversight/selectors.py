@@ -136,7 +136,8 @@ def open_high_findings(version: ModelVersion, *, today: dt.date | None = None) -
 
 def finding_state(finding: Finding, *, today: dt.date | None = None) -> dict:
     today = today or clock.today()
-    expired = finding.status == FindingStatus.RISK_ACCEPTED and finding.risk_accepted_until < today
+    until = finding.risk_accepted_until  # set whenever the status is "risk accepted" (a DB constraint)
+    expired = finding.status == FindingStatus.RISK_ACCEPTED and until is not None and until < today
     return {
         "unresolved": finding.is_unresolved(today),
         "overdue": finding.is_unresolved(today) and finding.due_date < today,

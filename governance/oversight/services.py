@@ -11,6 +11,7 @@ from django.db import IntegrityError
 
 from audit import selectors as audit_selectors
 from audit.services import audit_unit
+from audit.state import carried_text
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, VALIDATOR, has_role
@@ -153,11 +154,17 @@ def validation_start(
                 validator=validator,
                 started_on=started,
                 created_by=by.user or validator,
+                created_at=clock.now(),
             )
             audit.add(
                 "validation.start",
                 validation_target(validation),
-                details={"validator": validator.username, "scope": scope, "started_on": started.isoformat()},
+                details={
+                    "validator": validator.username,
+                    "scope": scope,
+                    "started_on": started.isoformat(),
+                    "created_at": validation.created_at,
+                },
             )
     return validation
 
@@ -202,16 +209,17 @@ def validation_complete(
                 },
                 reason=summary or None,
             )
+            now = clock.now()
             for flag in RevalidationFlag.objects.select_for_update().filter(
                 model_version=validation.model_version, resolved_at__isnull=True
             ):
-                flag.resolved_at = clock.now()
+                flag.resolved_at = now
                 flag.resolution = f"validation {validation.pk} completed on {completed.isoformat()}"
                 flag.save(update_fields=["resolved_at", "resolution"])
                 audit.add(
                     "revalidation_flag.resolve",
                     {"type": "revalidation_flag", "id": str(flag.pk), "model_version": str(flag.model_version_id)},
-                    details={"validation": validation.pk},
+                    details={"validation": validation.pk, "resolved_at": now},
                     reason=flag.resolution,
                 )
     return validation
@@ -279,6 +287,7 @@ def finding_create(
                 due_date=due,
                 evidence_evaluations=evaluations,
                 evidence_audit_seqs=seqs,
+                created_at=clock.now(),
             )
             audit.add(
                 "finding.create",
@@ -290,6 +299,8 @@ def finding_create(
                     "evidence_evaluations": evaluations,
                     "evidence_audit_seqs": seqs,
                     "model_version": str(validation.model_version_id),
+                    **carried_text("description", description),
+                    "created_at": finding.created_at,
                 },
             )
     return finding
@@ -320,7 +331,11 @@ def finding_propose_remediation(*, by: Principal, finding: Finding, remediation:
             audit.add(
                 "finding.propose_remediation",
                 finding_target(finding),
-                details={"from": FindingStatus.OPEN, "to": finding.status},
+                details={
+                    "from": FindingStatus.OPEN,
+                    "to": finding.status,
+                    "remediation_proposed_at": finding.remediation_proposed_at,
+                },
                 reason=remediation,
             )
     return finding
@@ -350,7 +365,11 @@ def finding_close(*, by: Principal, finding: Finding, note: str) -> Finding:
             audit.add(
                 "finding.close",
                 finding_target(finding),
-                details={"from": FindingStatus.REMEDIATION_PROPOSED, "to": FindingStatus.CLOSED},
+                details={
+                    "from": FindingStatus.REMEDIATION_PROPOSED,
+                    "to": FindingStatus.CLOSED,
+                    "closed_at": finding.closed_at,
+                },
                 reason=note,
             )
     return finding
@@ -392,7 +411,12 @@ def finding_accept_risk(
             audit.add(
                 "finding.accept_risk",
                 finding_target(finding),
-                details={"from": before, "to": finding.status, "expires_on": expires.isoformat()},
+                details={
+                    "from": before,
+                    "to": finding.status,
+                    "expires_on": expires.isoformat(),
+                    "risk_accepted_at": finding.risk_accepted_at,
+                },
                 reason=justification,
             )
     return finding
@@ -428,7 +452,7 @@ def revalidation_interval_set(
             audit.add(
                 "revalidation_interval.set",
                 model_target(model),
-                details={"months": {"before": before, "after": months}},
+                details={"months": {"before": before, "after": months}, "set_at": current.set_at},
                 reason=reason,
             )
     return current
@@ -439,6 +463,7 @@ def revalidation_flags_raise(*, by: Principal, today: dt.date | None = None) -> 
     from governance.oversight.selectors import revalidation_schedule
 
     today = today or clock.today()
+    now = clock.now()
     raised = []
     for row in revalidation_schedule(today=today):
         if row["bucket"] != "overdue" or row["risk_tier"] != "tier_1":
@@ -448,9 +473,7 @@ def revalidation_flags_raise(*, by: Principal, today: dt.date | None = None) -> 
             with audit_unit(by.actor) as audit:
                 if RevalidationFlag.objects.filter(model_version=version, resolved_at__isnull=True).exists():
                     continue
-                flag = RevalidationFlag.objects.create(
-                    model_version=version, due_on=row["next_due"], raised_at=clock.now()
-                )
+                flag = RevalidationFlag.objects.create(model_version=version, due_on=row["next_due"], raised_at=now)
                 audit.add(
                     "revalidation_flag.raise",
                     {"type": "revalidation_flag", "id": str(flag.pk), "model_version": str(version.pk)},
@@ -460,6 +483,7 @@ def revalidation_flags_raise(*, by: Principal, today: dt.date | None = None) -> 
                         "risk_tier": row["risk_tier"],
                         "due_on": row["next_due"].isoformat(),
                         "last_validation": row["last_validation"].isoformat() if row["last_validation"] else None,
+                        "raised_at": now,
                     },
                 )
         except IntegrityError:  # a concurrent run raised it
@@ -521,6 +545,11 @@ def serious_incident_record(
                     "reporting_deadline": deadline.isoformat(),
                     "deadline_rule": rule["paragraph"],
                     "deadline_days": rule["days"],
+                    **carried_text("description", description),
+                    "occurred_at": occurred,
+                    **carried_text("affected_persons", affected),
+                    **carried_text("causal_link", causal),
+                    "recorded_at": now,
                 },
             )
     return incident
@@ -549,6 +578,7 @@ def serious_incident_report(
         authority = _text(authority, "authority")
         summary = _text(summary, "summary")
         reference = _text(reference, "reference", required=False)
+        now = clock.now()
         with audit_unit(by.actor) as audit:
             incident = SeriousIncident.objects.select_for_update().get(pk=incident.pk)
             initial = incident.reports.filter(kind=ReportKind.INITIAL).first()
@@ -566,7 +596,7 @@ def serious_incident_report(
                 reference=reference,
                 summary=summary,
                 recorded_by=by.user,
-                recorded_at=clock.now(),
+                recorded_at=now,
             )
             audit.add(
                 "serious_incident.report",
@@ -578,6 +608,8 @@ def serious_incident_report(
                     "authority": authority,
                     "reference": reference,
                     "on_time": submitted <= incident.reporting_deadline if kind == ReportKind.INITIAL else None,
+                    **carried_text("summary", summary),
+                    "recorded_at": now,
                 },
             )
     return report
@@ -671,6 +703,7 @@ def monitoring_schedule_create(
                     "starts_at": starts.isoformat(),
                     "responsible": responsible.username if responsible else None,
                     "description": description,
+                    "created_at": schedule.created_at,
                 },
             )
     return schedule
@@ -691,7 +724,12 @@ def monitoring_schedule_end(*, by: Principal, schedule: MonitoringSchedule, reas
                 raise IllegalTransition("the schedule has already ended", field="is_active")
             schedule.is_active, schedule.ended_at, schedule.end_reason = False, clock.now(), reason
             schedule.save(update_fields=["is_active", "ended_at", "end_reason"])
-            audit.add("monitoring_schedule.end", schedule_target(schedule), reason=reason)
+            audit.add(
+                "monitoring_schedule.end",
+                schedule_target(schedule),
+                details={"ended_at": schedule.ended_at},
+                reason=reason,
+            )
     return schedule
 
 
@@ -731,6 +769,7 @@ def missed_checks_flag(*, by: Principal, now: dt.datetime | None = None) -> list
                             "grace_until": period["grace_until"].isoformat(),
                             "cadence_days": schedule.cadence_days,
                             "grace_hours": schedule.grace_hours,
+                            "detected_at": now,
                         },
                     )
                     announce("monitoring_check.missed", missed_check_id=check.pk, version_id=schedule.model_version_id)
@@ -753,7 +792,10 @@ def missed_check_resolve(*, by: Principal, missed: MissedCheck, resolution: str)
             missed.resolved_at, missed.resolved_by, missed.resolution = clock.now(), by.user, resolution
             missed.save(update_fields=["resolved_at", "resolved_by", "resolution"])
             audit.add(
-                "monitoring_check.resolve", target, details={"due_at": missed.due_at.isoformat()}, reason=resolution
+                "monitoring_check.resolve",
+                target,
+                details={"due_at": missed.due_at.isoformat(), "resolved_at": missed.resolved_at},
+                reason=resolution,
             )
     return missed
 
@@ -801,7 +843,13 @@ def post_market_plan_set(*, by: Principal, model: RegisteredModel, reason: str =
             audit.add(
                 "post_market_plan.set",
                 {**model_target(model), "type": "post_market_plan"},
-                details={"revision": plan.revision, "before": before, "after": values},
+                details={
+                    "revision": plan.revision,
+                    "before": before,
+                    "after": values,
+                    **({"created_at": plan.created_at} if before is None else {}),
+                    "updated_at": plan.updated_at,
+                },
                 reason=reason or None,
             )
     return plan

@@ -1,13 +1,18 @@
 """Replays oversight events to rebuild validations and their findings, revalidation intervals and
 flags, serious incidents and their reports, monitoring schedules and missed checks, and post-market
-plans (audit.state, ``audit_verify --state``)."""
+plans (audit.state, ``audit_verify --state``).
+
+Each event also carries the instants its service wrote (``created_at``, ``closed_at``, ...: one ``now``
+stored in the row and the event) and the unbounded texts it wrote (``audit.state.carried_text``: the
+first 2,000 characters and the SHA-256 of the whole). Events recorded before they did (issue 10) lack
+them; a field whose latest event does not carry it is not checked."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
 
-from audit.state import Divergence, as_recorded, compare_rows
+from audit.state import Divergence, as_recorded, carried_text, compare_rows
 from governance.oversight.models import (
     PLAN_FIELDS,
     Finding,
@@ -21,6 +26,8 @@ from governance.oversight.models import (
     Validation,
 )
 
+INCIDENT_TEXTS = ("description", "affected_persons", "causal_link")
+
 
 def _user(actor: dict) -> str | None:
     return actor.get("username") if actor.get("type") == "user" else None
@@ -29,6 +36,43 @@ def _user(actor: dict) -> str | None:
 def _instant(text: str | None) -> object:
     """An ISO 8601 instant from an event, as the log records a stored datetime (``as_recorded``)."""
     return as_recorded(dt.datetime.fromisoformat(text)) if text else None
+
+
+def _instants(data: Mapping, *names: str) -> dict:
+    """The instants among ``names`` that an event carries, as the log records them."""
+    return {name: _instant(data[name]) for name in names if name in data}
+
+
+def _texts(data: Mapping, *names: str) -> dict:
+    """The unbounded texts among ``names`` that an event carries (``carried_text``: the first 2,000
+    characters under the name, the SHA-256 of the whole under ``<name>_sha256``)."""
+    return {key: data[key] for name in names if name in data for key in (name, f"{name}_sha256")}
+
+
+def _stored_texts(row: Mapping, *names: str) -> dict:
+    """A row's texts as ``carried_text`` puts them in an event, to compare with ``_texts``."""
+    out: dict = {}
+    for name in names:
+        out.update(carried_text(name, row[name]))
+    return out
+
+
+def _renew(row: dict, data: Mapping, *names: str) -> None:
+    """Set the instants ``names`` from an event that changed them; one recorded before events carried
+    them leaves those fields unknown (not checked)."""
+    for name in names:
+        row.pop(name, None)
+    row.update(_instants(data, *names))
+
+
+def _compare(table: str, stored: dict[str, dict], expected: dict[str, dict]) -> Divergence | None:
+    """``compare_rows``, naming a text whose SHA-256 differs (an edit past its first 2,000 characters)
+    by its own field."""
+    divergence = compare_rows(table, stored, expected)
+    if divergence is None or not divergence.field.endswith("_sha256"):
+        return divergence
+    held, said = (f"text with SHA-256 {digest}" for digest in (divergence.stored, divergence.expected))
+    return Divergence(table, divergence.row, divergence.field.removesuffix("_sha256"), held, said)
 
 
 def _by_model(table: str, rows: Mapping[str, Mapping], divergence: Divergence | None) -> Divergence | None:
@@ -87,6 +131,7 @@ class OversightReplayer:
                 "conclusion": "",
                 "summary": "",
                 "created_by": _user(record["actor"]) or data.get("validator"),
+                **_instants(data, "created_at"),
             }
         elif action == "validation.complete":
             self.validations.setdefault(key, {}).update(
@@ -97,16 +142,21 @@ class OversightReplayer:
                 "months": (data.get("months") or {}).get("after"),
                 "reason": reason,
                 "set_by": _user(record["actor"]),
+                **_instants(data, "set_at"),
             }
         elif action == "revalidation_flag.raise":
             self.flags[key] = {
                 "model_version": str(target.get("model_version")),
                 "due_on": data.get("due_on"),
                 "resolved": False,
+                "resolved_at": None,
                 "resolution": "",
+                **_instants(data, "raised_at"),
             }
         elif action == "revalidation_flag.resolve":
-            self.flags.setdefault(key, {}).update({"resolved": True, "resolution": reason})
+            flag = self.flags.setdefault(key, {})
+            flag.update({"resolved": True, "resolution": reason})
+            _renew(flag, data, "resolved_at")
         elif action == "serious_incident.create":
             self.incidents[key] = {
                 "model_version": str(target.get("model_version")),
@@ -115,6 +165,8 @@ class OversightReplayer:
                 "reporting_deadline": _instant(data.get("reporting_deadline")),
                 "deadline_rule": data.get("deadline_rule"),
                 "recorded_by": _user(record["actor"]),
+                **_texts(data, *INCIDENT_TEXTS),
+                **_instants(data, "occurred_at", "recorded_at"),
             }
         elif action == "serious_incident.report":
             self.reports[str(data.get("report"))] = {
@@ -124,6 +176,8 @@ class OversightReplayer:
                 "authority": data.get("authority"),
                 "reference": data.get("reference"),
                 "recorded_by": _user(record["actor"]),
+                **_texts(data, "summary"),
+                **_instants(data, "recorded_at"),
             }
         elif action == "monitoring_schedule.create":
             self.schedules[key] = {
@@ -136,29 +190,36 @@ class OversightReplayer:
                 "responsible": data.get("responsible"),
                 "description": data.get("description"),
                 "is_active": True,
+                "ended_at": None,
                 "end_reason": "",
                 "created_by": _user(record["actor"]),
+                **_instants(data, "created_at"),
             }
         elif action == "monitoring_schedule.end":
-            self.schedules.setdefault(key, {}).update({"is_active": False, "end_reason": reason})
+            schedule = self.schedules.setdefault(key, {})
+            schedule.update({"is_active": False, "end_reason": reason})
+            _renew(schedule, data, "ended_at")
         elif action == "monitoring_check.missed":
             self.missed[key] = {
                 "schedule": str(target.get("schedule")),
                 "due_at": _instant(data.get("due_at")),
                 "grace_until": _instant(data.get("grace_until")),
                 "resolved": False,
+                "resolved_at": None,
                 "resolved_by": None,
                 "resolution": "",
+                **_instants(data, "detected_at"),
             }
         elif action == "monitoring_check.resolve":
-            self.missed.setdefault(key, {}).update(
-                {"resolved": True, "resolved_by": _user(record["actor"]), "resolution": reason}
-            )
+            missed = self.missed.setdefault(key, {})
+            missed.update({"resolved": True, "resolved_by": _user(record["actor"]), "resolution": reason})
+            _renew(missed, data, "resolved_at")
         elif action == "post_market_plan.set":
-            plan = self.plans.setdefault(key, {"created_by": _user(record["actor"])})
+            plan = self.plans.setdefault(key, {"created_by": _user(record["actor"]), **_instants(data, "created_at")})
             plan.update(
                 {**(data.get("after") or {}), "revision": data.get("revision"), "updated_by": _user(record["actor"])}
             )
+            _renew(plan, data, "updated_at")
         elif action == "finding.create":
             self.findings[key] = {
                 "validation": str(target.get("validation")),
@@ -169,20 +230,28 @@ class OversightReplayer:
                 "evidence_audit_seqs": data.get("evidence_audit_seqs") or [],
                 "status": "open",
                 "remediation": "",
+                "remediation_proposed_at": None,
                 "closed_by": None,
+                "closed_at": None,
                 "closure_note": "",
                 "risk_accepted_by": None,
+                "risk_accepted_at": None,
                 "risk_acceptance_justification": "",
                 "risk_accepted_until": None,
+                **_texts(data, "description"),
+                **_instants(data, "created_at"),
             }
         else:
             finding = self.findings.setdefault(key, {})
             finding["status"] = data.get("to")
             if action == "finding.propose_remediation":
                 finding["remediation"] = reason
+                _renew(finding, data, "remediation_proposed_at")
             elif action == "finding.close":
                 finding.update({"closed_by": _user(record["actor"]), "closure_note": reason})
+                _renew(finding, data, "closed_at")
             elif action == "finding.accept_risk":
+                _renew(finding, data, "risk_accepted_at")
                 finding.update(
                     {
                         "risk_accepted_by": _user(record["actor"]),
@@ -203,6 +272,7 @@ class OversightReplayer:
                 "conclusion": v["conclusion"],
                 "summary": v["summary"],
                 "created_by": v["created_by__username"],
+                "created_at": as_recorded(v["created_at"]),
             }
             for v in Validation.objects.values(
                 "pk",
@@ -215,6 +285,7 @@ class OversightReplayer:
                 "conclusion",
                 "summary",
                 "created_by__username",
+                "created_at",
             )
         }
         divergence = compare_rows("oversight_validation", validations, self.validations)
@@ -230,11 +301,16 @@ class OversightReplayer:
                 "evidence_audit_seqs": as_recorded(f["evidence_audit_seqs"]),
                 "status": f["status"],
                 "remediation": f["remediation"],
+                "remediation_proposed_at": as_recorded(f["remediation_proposed_at"]),
                 "closed_by": f["closed_by__username"],
+                "closed_at": as_recorded(f["closed_at"]),
                 "closure_note": f["closure_note"],
                 "risk_accepted_by": f["risk_accepted_by__username"],
+                "risk_accepted_at": as_recorded(f["risk_accepted_at"]),
                 "risk_acceptance_justification": f["risk_acceptance_justification"],
                 "risk_accepted_until": as_recorded(f["risk_accepted_until"]),
+                **_stored_texts(f, "description"),
+                "created_at": as_recorded(f["created_at"]),
             }
             for f in Finding.objects.values(
                 "pk",
@@ -246,14 +322,19 @@ class OversightReplayer:
                 "evidence_audit_seqs",
                 "status",
                 "remediation",
+                "remediation_proposed_at",
                 "closed_by__username",
+                "closed_at",
                 "closure_note",
                 "risk_accepted_by__username",
+                "risk_accepted_at",
                 "risk_acceptance_justification",
                 "risk_accepted_until",
+                "description",
+                "created_at",
             )
         }
-        divergence = compare_rows("oversight_finding", findings, self.findings)
+        divergence = _compare("oversight_finding", findings, self.findings)
         if divergence:
             return divergence
         return self._compare_revalidation() or self._compare_incidents() or self._compare_monitoring()
@@ -270,8 +351,10 @@ class OversightReplayer:
                 "responsible": m["responsible__username"],
                 "description": m["description"],
                 "is_active": m["is_active"],
+                "ended_at": as_recorded(m["ended_at"]),
                 "end_reason": m["end_reason"],
                 "created_by": m["created_by__username"],
+                "created_at": as_recorded(m["created_at"]),
             }
             for m in MonitoringSchedule.objects.values(
                 "pk",
@@ -284,8 +367,10 @@ class OversightReplayer:
                 "responsible__username",
                 "description",
                 "is_active",
+                "ended_at",
                 "end_reason",
                 "created_by__username",
+                "created_at",
             )
         }
         divergence = compare_rows("oversight_monitoringschedule", schedules, self.schedules)
@@ -297,11 +382,20 @@ class OversightReplayer:
                 "due_at": as_recorded(c["due_at"]),
                 "grace_until": as_recorded(c["grace_until"]),
                 "resolved": c["resolved_at"] is not None,
+                "resolved_at": as_recorded(c["resolved_at"]),
                 "resolved_by": c["resolved_by__username"],
                 "resolution": c["resolution"],
+                "detected_at": as_recorded(c["detected_at"]),
             }
             for c in MissedCheck.objects.values(
-                "pk", "schedule_id", "due_at", "grace_until", "resolved_at", "resolved_by__username", "resolution"
+                "pk",
+                "schedule_id",
+                "due_at",
+                "grace_until",
+                "resolved_at",
+                "resolved_by__username",
+                "resolution",
+                "detected_at",
             )
         }
         divergence = compare_rows("oversight_missedcheck", missed, self.missed)
@@ -311,7 +405,14 @@ class OversightReplayer:
         rows = {
             str(p["model_id"]): p
             for p in PostMarketPlan.objects.values(
-                "pk", "model_id", *PLAN_FIELDS, "revision", "created_by__username", "updated_by__username"
+                "pk",
+                "model_id",
+                *PLAN_FIELDS,
+                "revision",
+                "created_by__username",
+                "created_at",
+                "updated_by__username",
+                "updated_at",
             )
         }
         stored = {
@@ -319,7 +420,9 @@ class OversightReplayer:
                 **{name: p[name] for name in PLAN_FIELDS},
                 "revision": p["revision"],
                 "created_by": p["created_by__username"],
+                "created_at": as_recorded(p["created_at"]),
                 "updated_by": p["updated_by__username"],
+                "updated_at": as_recorded(p["updated_at"]),
             }
             for model, p in rows.items()
         }
@@ -329,10 +432,17 @@ class OversightReplayer:
         table = "oversight_revalidationinterval"
         rows = {
             str(i["model_id"]): i
-            for i in RevalidationInterval.objects.values("pk", "model_id", "months", "reason", "set_by__username")
+            for i in RevalidationInterval.objects.values(
+                "pk", "model_id", "months", "reason", "set_by__username", "set_at"
+            )
         }
         stored = {
-            model: {"months": i["months"], "reason": i["reason"], "set_by": i["set_by__username"]}
+            model: {
+                "months": i["months"],
+                "reason": i["reason"],
+                "set_by": i["set_by__username"],
+                "set_at": as_recorded(i["set_at"]),
+            }
             for model, i in rows.items()
         }
         divergence = _by_model(table, rows, compare_rows(table, stored, self.intervals))
@@ -343,9 +453,13 @@ class OversightReplayer:
                 "model_version": str(f["model_version_id"]),
                 "due_on": as_recorded(f["due_on"]),
                 "resolved": f["resolved_at"] is not None,
+                "resolved_at": as_recorded(f["resolved_at"]),
                 "resolution": f["resolution"],
+                "raised_at": as_recorded(f["raised_at"]),
             }
-            for f in RevalidationFlag.objects.values("pk", "model_version_id", "due_on", "resolved_at", "resolution")
+            for f in RevalidationFlag.objects.values(
+                "pk", "model_version_id", "due_on", "resolved_at", "resolution", "raised_at"
+            )
         }
         return compare_rows("oversight_revalidationflag", flags, self.flags)
 
@@ -358,6 +472,9 @@ class OversightReplayer:
                 "reporting_deadline": as_recorded(i["reporting_deadline"]),
                 "deadline_rule": i["deadline_rule"],
                 "recorded_by": i["recorded_by__username"],
+                **_stored_texts(i, *INCIDENT_TEXTS),
+                "occurred_at": as_recorded(i["occurred_at"]),
+                "recorded_at": as_recorded(i["recorded_at"]),
             }
             for i in SeriousIncident.objects.values(
                 "pk",
@@ -367,9 +484,12 @@ class OversightReplayer:
                 "reporting_deadline",
                 "deadline_rule",
                 "recorded_by__username",
+                *INCIDENT_TEXTS,
+                "occurred_at",
+                "recorded_at",
             )
         }
-        divergence = compare_rows("oversight_seriousincident", incidents, self.incidents)
+        divergence = _compare("oversight_seriousincident", incidents, self.incidents)
         if divergence:
             return divergence
         reports = {
@@ -380,9 +500,19 @@ class OversightReplayer:
                 "authority": r["authority"],
                 "reference": r["reference"],
                 "recorded_by": r["recorded_by__username"],
+                **_stored_texts(r, "summary"),
+                "recorded_at": as_recorded(r["recorded_at"]),
             }
             for r in IncidentReport.objects.values(
-                "pk", "incident_id", "kind", "submitted_at", "authority", "reference", "recorded_by__username"
+                "pk",
+                "incident_id",
+                "kind",
+                "submitted_at",
+                "authority",
+                "reference",
+                "recorded_by__username",
+                "summary",
+                "recorded_at",
             )
         }
-        return compare_rows("oversight_incidentreport", reports, self.reports)
+        return _compare("oversight_incidentreport", reports, self.reports)

@@ -43,7 +43,7 @@ class NarrativeEntryAdmin(ReadOnlyAdmin):
     def edit_view(self, request, version_id: int):
         version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=version_id)
         roles = set(request.user.groups.values_list("name", flat=True))
-        current = {}
+        current: dict[str, NarrativeEntry] = {}
         for entry in (
             NarrativeEntry.objects.filter(model=version.model)
             .select_related("author")
@@ -91,7 +91,7 @@ class NarrativeEntryAdmin(ReadOnlyAdmin):
             "version": version,
             "rows": rows,
             "opts": self.model._meta,
-            "provided": sum(1 for r in rows if r["entry"] and r["entry"].text),
+            "provided": sum(1 for spec in CATALOGUE if spec.key in current and current[spec.key].text),
             "total": len(rows),
         }
         return TemplateResponse(request, "admin/reports/narratives.html", context)

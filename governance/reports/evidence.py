@@ -41,6 +41,8 @@ def reconcile(pack: dict, *, tolerance: float) -> dict:
             same = [e for e in matches if e.get("dataset") == rep.get("dataset")] or matches
             comp = sorted(same, key=lambda e: (e.get("created_at") or "", e.get("id") or ""))[-1]
             c_val = _num(comp["metrics"][metric])
+            if c_val is None:  # never: ``matches`` holds only evaluations giving a number for the metric
+                continue
             check = next((c for c in comp.get("checks") or [] if c.get("metric") == metric), None)
             used = [
                 g

@@ -38,7 +38,7 @@ class NarrativeEntry(models.Model):
         verbose_name_plural = "narrative entries"
 
     def __str__(self) -> str:
-        scope = self.model_version.version if self.model_version_id else "model"
+        scope = self.model_version.version if self.model_version is not None else "model"
         return f"{self.key} ({self.model.name} {scope})"
 
 

@@ -12,6 +12,7 @@ from django.core.files import File
 from django.utils import timezone
 
 from audit.services import EXCERPT_CHARS, audit_unit, format_ts, text_sha256
+from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
 from governance.common.errors import Conflict, PermissionRefused, ValidationFailed
@@ -61,7 +62,8 @@ def narrative_set(
             raise ValidationFailed("the version belongs to another model", field="model_version")
         if len(text) > MAX_NARRATIVE_CHARS:
             raise ValidationFailed(f"at most {MAX_NARRATIVE_CHARS} characters", field="text")
-        if by.is_service_account or not by.has_role(spec.role):
+        author = by.user
+        if author is None or by.is_service_account or not by.has_role(spec.role):
             raise PermissionRefused(
                 f"{spec.label} is written by the {spec.role.replace('_', ' ')}, and only by a person", field="key"
             )
@@ -70,7 +72,7 @@ def narrative_set(
         with audit_unit(by.actor) as audit:
             now = timezone.now()
             entry = NarrativeEntry.objects.create(
-                model=model, model_version=version, key=key, text=text, author=by.user, author_role=role, created_at=now
+                model=model, model_version=version, key=key, text=text, author=author, author_role=role, created_at=now
             )
             details = {
                 "key": key,
@@ -91,31 +93,40 @@ def _may_use_packs(by: Principal) -> bool:
     return not by.is_service_account and by.has_role(*PACK_ROLES)
 
 
+def _pack_requester(by: Principal) -> User:
+    """The person requesting packs: an auditor or a risk officer, never a service account or a job."""
+    if by.user is None or not _may_use_packs(by):
+        raise PermissionRefused("documentation packs are requested by auditors and risk officers")
+    return by.user
+
+
 def pack_request(*, by: Principal, version: ModelVersion, regime: str, as_of: int | None = None) -> DocumentationPack:
     """Queue a pack for ``version`` as of audit seq ``as_of`` (default: the latest entry)."""
     with refusals(by, "report.request", version_target(version), details={"regime": str(regime)[:64]}):
         if regime not in Regime.values:
             raise ValidationFailed(f"regime must be one of {', '.join(Regime.values)}", field="regime")
-        if not _may_use_packs(by):
-            raise PermissionRefused("documentation packs are requested by auditors and risk officers")
+        requester = _pack_requester(by)
         try:
             event = as_of_event(as_of)
         except SnapshotError as exc:
             raise ValidationFailed(str(exc), field=exc.field) from exc
         with audit_unit(by.actor) as audit:
-            pack = _queue(audit, by, version, regime, event)
+            pack = _queue(audit, by, requester, version, regime, event)
     return pack
 
 
-def _queue(audit, by: Principal, version: ModelVersion, regime: str, event, details: dict | None = None):
-    """Create one queued pack and its ``report.request`` event inside the caller's audit unit."""
+def _queue(
+    audit, by: Principal, requester: User, version: ModelVersion, regime: str, event, details: dict | None = None
+):
+    """Create one queued pack and its ``report.request`` event inside the caller's audit unit
+    (``requester`` is ``by.user``, checked by ``_pack_requester``)."""
     outline = load_outline(regime)
     pack = DocumentationPack.objects.create(
         model_version=version,
         regime=regime,
         as_of_seq=event.seq,
         as_of_ts=event.record_json["ts"],
-        requested_by=by.user,
+        requested_by=requester,
         outline_version=outline["outline_version"],
         regulatory_text=outline.get("regulatory_text", "")[:300],
     )
@@ -135,14 +146,13 @@ def packs_request_governing(
     installation's ``DEFAULT_GOVERNING_REGIMES``), all as of the same audit seq, in one transaction."""
     regimes = registry_selectors.governing_regimes(version.model)
     with refusals(by, "report.request", version_target(version), details={"regime": ",".join(regimes)[:64]}):
-        if not _may_use_packs(by):
-            raise PermissionRefused("documentation packs are requested by auditors and risk officers")
+        requester = _pack_requester(by)
         try:
             event = as_of_event(as_of)
         except SnapshotError as exc:
             raise ValidationFailed(str(exc), field=exc.field) from exc
         with audit_unit(by.actor) as audit:
-            packs = [_queue(audit, by, version, r, event, {"governing_regimes": regimes}) for r in regimes]
+            packs = [_queue(audit, by, requester, version, r, event, {"governing_regimes": regimes}) for r in regimes]
     return packs
 
 

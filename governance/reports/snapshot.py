@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -161,7 +162,7 @@ def _warnings(evaluation: Evaluation) -> list[dict]:
 
 
 #: Drift methods: (statistic key, p-value key or None, what decided).
-DRIFT_METHODS = {
+DRIFT_METHODS: dict[str, tuple[str, str | None, str]] = {
     "ks": ("ks_statistic", "ks_pvalue", "p_value"),
     "chi2": ("chi2_statistic", "chi2_pvalue", "p_value"),
     "wasserstein_normalized": ("wasserstein_normalized", None, "statistic"),
@@ -170,8 +171,9 @@ DRIFT_METHODS = {
 
 
 def _drift_feature(f: dict) -> dict:
-    method = f.get("method")
-    stat_key, p_key, decided_by = DRIFT_METHODS.get(method, (method, None, "statistic"))
+    method: str | None = f.get("method")
+    known = DRIFT_METHODS.get(method) if method is not None else None
+    stat_key, p_key, decided_by = known or (method, None, "statistic")
     return {
         "feature": f["feature"],
         "type": f.get("type"),
@@ -192,7 +194,7 @@ def _drift_feature(f: dict) -> dict:
 def _evaluation(evaluation: Evaluation) -> dict:
     result = evaluation.result or {}
     params = evaluation.params or {}
-    row = {
+    row: dict[str, Any] = {
         "id": f"EV-{evaluation.pk:04d}",
         "pk": evaluation.pk,
         "kind": evaluation.kind,
@@ -354,6 +356,8 @@ def covering_checkpoint(seq: int) -> AuditCheckpoint:
     if checkpoint is None:
         checkpoints.checkpoint_create()
         checkpoint = audit_selectors.checkpoint_covering(seq)
+    if checkpoint is None:  # only for a seq beyond the log, which as_of_event refuses
+        raise SnapshotError(f"no signed checkpoint covers audit seq {seq}", field="as_of")
     return checkpoint
 
 
@@ -479,13 +483,8 @@ def _specification(lineage: dict, evaluations: list[Evaluation]) -> dict | None:
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("coefficients"), list):
         return None
-    cut_offs = sorted(
-        {
-            (e.params or {}).get("threshold")
-            for e in evaluations
-            if isinstance((e.params or {}).get("threshold"), int | float)
-        }
-    )
+    thresholds = ((e.params or {}).get("threshold") for e in evaluations)
+    cut_offs = sorted({t for t in thresholds if isinstance(t, int | float)})
     return {
         "format": doc.get("format"),
         "target": doc.get("target"),

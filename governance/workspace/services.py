@@ -64,4 +64,5 @@ def audit_checkpoint_sign(*, by: Principal) -> AuditCheckpoint:
             created = checkpoint_create()
         except CheckpointRefused as exc:
             raise Conflict(f"checkpoint refused: {exc}; run a verification to find the damage") from exc
-    return created or audit_selectors.checkpoints().first()
+    # None: nothing was logged since the latest checkpoint, which therefore covers the request's event
+    return created or audit_selectors.checkpoints()[0]

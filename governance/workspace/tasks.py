@@ -8,16 +8,19 @@ from audit.verification import record_verification
 @shared_task(name="workspace.verify_log", ignore_result=True)
 def verify_log(trigger: str) -> None:
     """A verification asked for on the audit page; its row shows how far it got while it runs."""
-    size = audit_selectors.head().size
-    state = {"done": 0, "last": timezone.now()}
+    head = audit_selectors.head()
+    size = head.size if head is not None else 0
+    done = 0
+    last = timezone.now()
 
     def progress(count: int) -> None:
-        state["done"] += count
+        nonlocal done, last
+        done += count
         now = timezone.now()
-        if (now - state["last"]).total_seconds() >= 1:
-            state["last"] = now
+        if (now - last).total_seconds() >= 1:
+            last = now
             audit_selectors.verifications().filter(trigger=trigger, finished_at__isnull=True).update(
-                message=f"checked {state['done']} of {size} entries"
+                message=f"checked {done} of {size} entries"
             )
 
     record_verification(trigger=trigger, progress=progress)

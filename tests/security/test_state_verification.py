@@ -476,8 +476,9 @@ def test_a_raw_edit_of_a_stage_transition_is_named(transitions, sql, key, field)
 
 @pytest.fixture
 def oversight(developer, validator, risk_officer):
-    """A validation with three findings, made through the services: one closed after a proposed
-    remediation, one whose risk a risk officer accepted, one left open; the validation completed."""
+    """A validation with four findings, made through the services: one closed after a proposed
+    remediation, one whose risk a risk officer accepted, one left open, one whose description is longer
+    than the 2,000 characters an event carries; the validation completed."""
     import datetime as dt
 
     from governance.oversight import services
@@ -485,17 +486,18 @@ def oversight(developer, validator, risk_officer):
     version = model_version(user=developer)
     validation = services.validation_start(by=as_user(validator), version=version, scope="Annual review.")
 
-    def finding(severity: str):
+    def finding(severity: str, description: str = "Calibration drifts on thin-file applicants."):
         return services.finding_create(
             by=as_user(validator),
             validation=validation,
             severity=severity,
-            description="Calibration drifts on thin-file applicants.",
+            description=description,
             owner=developer,
             due_date=dt.date.today() + dt.timedelta(days=30),
         )
 
     closed, accepted, left_open = finding("high"), finding("medium"), finding("low")
+    long = finding("low", "Thin-file applicants are scored from too few bureau records. " * 40)
     services.finding_propose_remediation(by=as_user(developer), finding=closed, remediation="Recalibrate.")
     services.finding_close(by=as_user(validator), finding=closed, note="Recalibration verified.")
     services.finding_accept_risk(
@@ -507,7 +509,13 @@ def oversight(developer, validator, risk_officer):
     services.validation_complete(
         by=as_user(validator), validation=validation, conclusion="fit with conditions", summary="Three findings."
     )
-    return {"validation": validation.pk, "closed": closed.pk, "accepted": accepted.pk, "open": left_open.pk}
+    return {
+        "validation": validation.pk,
+        "closed": closed.pk,
+        "accepted": accepted.pk,
+        "open": left_open.pk,
+        "long": long.pk,
+    }
 
 
 def test_validations_and_findings_replay_clean(oversight):
@@ -574,6 +582,19 @@ def test_validations_and_findings_replay_clean(oversight):
             "oversight_finding",
             "accepted",
             "risk_acceptance_justification",
+        ),
+        (
+            "UPDATE oversight_finding SET description = 'Nothing to see.' WHERE id = {open}",
+            "oversight_finding",
+            "open",
+            "description",
+        ),
+        (  # past the 2,000 characters the event carries, same length: seen through the SHA-256
+            "UPDATE oversight_finding SET description = SUBSTR(description, 1, LENGTH(description) - 2) || 'X.' "
+            "WHERE id = {long}",
+            "oversight_finding",
+            "long",
+            "description",
         ),
     ],
 )
@@ -696,6 +717,36 @@ def test_revalidation_and_incidents_replay_clean(incidents):
             "oversight_incidentreport",
             "follow_up",
             "authority",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET description = 'A minor glitch.' WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "description",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET affected_persons = 'Nobody.' WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "affected_persons",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET causal_link = 'None.' WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "causal_link",
+        ),
+        (
+            "UPDATE oversight_seriousincident SET occurred_at = aware_at WHERE id = {incident}",
+            "oversight_seriousincident",
+            "incident",
+            "occurred_at",
+        ),
+        (
+            "UPDATE oversight_incidentreport SET summary = 'Nothing happened.' WHERE id = {initial}",
+            "oversight_incidentreport",
+            "initial",
+            "summary",
         ),
     ],
 )
@@ -825,6 +876,88 @@ def test_a_raw_edit_of_a_schedule_missed_check_or_plan_is_named(monitoring, sql,
     assert (d.table, d.row, d.field) == (table, str(monitoring[key]), field), result.message
     with pytest.raises(CommandError, match=f"{table} row {monitoring[key]}, field {field}"):
         call_command("audit_verify", "--state", "--no-progress")
+
+
+@pytest.mark.parametrize(
+    "records, table, key, field",
+    [
+        ("oversight", "oversight_validation", "validation", "created_at"),
+        ("oversight", "oversight_finding", "open", "created_at"),
+        ("oversight", "oversight_finding", "closed", "remediation_proposed_at"),
+        ("oversight", "oversight_finding", "closed", "closed_at"),
+        ("oversight", "oversight_finding", "accepted", "risk_accepted_at"),
+        ("incidents", "oversight_revalidationinterval", "interval", "set_at"),
+        ("incidents", "oversight_revalidationflag", "flag", "raised_at"),
+        ("incidents", "oversight_revalidationflag", "flag", "resolved_at"),
+        ("incidents", "oversight_seriousincident", "incident", "recorded_at"),
+        ("incidents", "oversight_incidentreport", "initial", "recorded_at"),
+        ("monitoring", "oversight_monitoringschedule", "weekly", "created_at"),
+        ("monitoring", "oversight_monitoringschedule", "ended", "ended_at"),
+        ("monitoring", "oversight_missedcheck", "unresolved", "detected_at"),
+        ("monitoring", "oversight_missedcheck", "resolved", "resolved_at"),
+        ("monitoring", "oversight_postmarketplan", "plan", "created_at"),
+        ("monitoring", "oversight_postmarketplan", "plan", "updated_at"),
+    ],
+)
+def test_an_oversight_instant_moved_by_one_microsecond_is_named(request, records, table, key, field):
+    """The service stores one instant in the row and its event; a raw edit moving it by a microsecond
+    (the precision both SQLite and PostgreSQL keep) is named."""
+    import datetime as dt
+
+    from django.apps import apps
+
+    from audit.state import as_recorded
+
+    ids = request.getfixturevalue(records)
+    model = next(m for m in apps.get_models() if m._meta.db_table == table)
+    stored = model.objects.values_list(field, flat=True).get(pk=ids[key])
+    moved = connection.ops.adapt_datetimefield_value(stored + dt.timedelta(microseconds=1))
+    _raw(f"UPDATE {table} SET {field} = %s WHERE id = %s", [moved, ids[key]])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == (table, str(ids[key]), field), result.message
+    assert d.expected == as_recorded(stored) and d.stored == as_recorded(stored + dt.timedelta(microseconds=1))
+    with pytest.raises(CommandError, match=f"{table} row {ids[key]}, field {field}"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+def test_oversight_events_recorded_before_they_carried_instants_and_texts_leave_those_unchecked(oversight):
+    """Events written before issue 10's change lack the instants and texts: a replay of them does not
+    check those fields (documented), and still names an edit of a field they did carry."""
+    import json
+
+    from audit.models import AuditEvent
+    from governance.oversight.state import OversightReplayer
+
+    added = {
+        "created_at",
+        "description",
+        "description_sha256",
+        "remediation_proposed_at",
+        "closed_at",
+        "risk_accepted_at",
+    }
+
+    def replay():
+        replayer = OversightReplayer()
+        for raw in (
+            AuditEvent.objects.filter(action__in=replayer.actions).order_by("seq").values_list("record", flat=True)
+        ):
+            record = json.loads(bytes(raw) if not isinstance(raw, str) else raw)
+            record["data"] = {k: v for k, v in record["data"].items() if k not in added}
+            replayer.apply(record)
+        return replayer.compare()
+
+    _raw(
+        "UPDATE oversight_finding SET description = 'Rewritten.', closed_at = created_at WHERE id = %s",
+        [oversight["closed"]],
+    )
+    assert replay() is None
+    assert verify_state().divergence.field == "description"  # the events of today carry both
+    _raw("UPDATE oversight_finding SET severity = 'low' WHERE id = %s", [oversight["closed"]])
+    d = replay()
+    assert (d.table, d.row, d.field) == ("oversight_finding", str(oversight["closed"]), "severity")
 
 
 @pytest.fixture

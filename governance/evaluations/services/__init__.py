@@ -38,6 +38,7 @@ from governance.evaluations.services.create import EvaluationCreated, evaluation
 from governance.evaluations.services.reference import reference_sample_register
 from governance.evaluations.services.run import (
     evaluation_complete,
+    evaluation_compute,
     evaluation_fail,
     evaluation_requeue,
     evaluation_run,
@@ -59,6 +60,7 @@ __all__ = [
     "EvaluationCreated",
     "compute",
     "evaluation_complete",
+    "evaluation_compute",
     "evaluation_create",
     "evaluation_fail",
     "evaluation_requeue",

@@ -315,14 +315,22 @@ def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = N
     evaluation = evaluation_start(by=by, evaluation_id=evaluation_id, runner=runner)
     if evaluation is None:
         return None
+    return evaluation_compute(by=by, evaluation=evaluation)
+
+
+def evaluation_compute(*, by: Principal, evaluation: Evaluation, note: dict | None = None) -> Evaluation | None:
+    """Compute a started evaluation on this worker, then complete or fail it. ``note``: keys added to
+    its result (a fan-out that kept it on one worker says why: ``fanout.not_split``)."""
+    evaluation_id = evaluation.pk
     try:
         spec = (evaluation.result or {}).get("input") or {}
         if out_of_core(evaluation, spec):
             computed = _compute_out_of_core(evaluation, spec)
-            evaluation = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
-            if evaluation is not None:
-                announce_recorded(evaluation, by)
-            return evaluation
+            computed["result"].update(note or {})
+            completed = evaluation_complete(by=by, evaluation_id=evaluation_id, computed=computed)
+            if completed is not None:
+                announce_recorded(completed, by)
+            return completed
         progress = _ProgressRecorder(evaluation_id, evaluation.input_rows)
         progress("reading the input", 0.0, 0)
         parsed = _load_parsed(evaluation)
@@ -338,6 +346,7 @@ def evaluation_run(*, by: Principal, evaluation_id: int, runner: dict | None = N
             check_feature_thresholds(evaluation.thresholds, parsed)
         computed = compute(evaluation.kind, parsed, evaluation.params, evaluation.thresholds)
         computed["input_sha256"], computed["input_rows"] = digest, input_row_count(parsed)
+        computed["result"].update(note or {})
     except DomainError as exc:
         return evaluation_fail(by=by, evaluation_id=evaluation_id, reason=exc.message)
     except Exception as exc:

@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.accounts.models import User
 from governance.api.schema import ErrorSerializer
 from governance.api.serializers_registry import StrictSerializer
 from governance.api.views_common import GovernanceViewSet
@@ -29,8 +30,10 @@ from governance.registry.models import RegisteredModel
 
 
 class MlflowLinkSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model: serializers.SlugRelatedField[RegisteredModel] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     imported_versions = serializers.SerializerMethodField()
     open_flags = serializers.SerializerMethodField()
     pending_alias_writes = serializers.SerializerMethodField()
@@ -116,8 +119,12 @@ class MlflowImportSerializer(serializers.ModelSerializer):
 
 
 class MlflowFlagSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model: serializers.SlugRelatedField[RegisteredModel] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    resolved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = MlflowFlag

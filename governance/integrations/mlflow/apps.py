@@ -36,6 +36,11 @@ class MlflowBridgeConfig(AppConfig):
         for event in ("model_version.promoted", "model_version.rolled_back", "model_version.stage_changed"):
             subscribe(event, services.on_stage_changed)
 
+        from audit.state import register_replayer
+        from governance.integrations.mlflow.state import MlflowReplayer
+
+        register_replayer(MlflowReplayer)
+
         from governance.integrations.mlflow import handlers
 
         handlers.connect()

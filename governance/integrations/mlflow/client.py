@@ -80,15 +80,11 @@ def artifact_repository(uri: str, tracking_uri: str):
 
 def translate(exc: BaseException, what: str) -> DomainError:
     """MLflow's and the network's exceptions as a refusal (4xx) or an outage (retry)."""
-    try:
-        from mlflow.exceptions import MlflowException
-    except ImportError:  # pragma: no cover
-        MlflowException = ()
     if isinstance(exc, DomainError):
         return exc
     message = str(exc).splitlines()[0][:300] if str(exc) else exc.__class__.__name__
-    if isinstance(exc, MlflowException):
-        status = exc.get_http_status_code()
+    status = _mlflow_http_status(exc)
+    if status is not None:
         if 400 <= status < 500 and status not in (408, 429) and "API request to" not in str(exc):
             return ValidationFailed(f"{what}: MLflow refused: {message}", code=REFUSED)
     return Unavailable(f"{what}: MLflow is unavailable ({message}); the work is retried", code=UNAVAILABLE)
@@ -108,3 +104,12 @@ class guarded:
         if exc is None or isinstance(exc, DomainError) or not isinstance(exc, Exception):
             return False
         raise translate(exc, self.what) from exc
+
+
+def _mlflow_http_status(exc: BaseException) -> int | None:
+    """The HTTP status an ``MlflowException`` carries; None for any other error (or without MLflow)."""
+    try:
+        from mlflow.exceptions import MlflowException
+    except ImportError:  # pragma: no cover
+        return None
+    return exc.get_http_status_code() if isinstance(exc, MlflowException) else None

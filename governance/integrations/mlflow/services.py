@@ -220,7 +220,7 @@ def mlflow_link_create(
                     f"{mlflow_name!r} at {tracking_uri} is already linked to another model", field="mlflow_name"
                 )
             link.save()
-            audit.add("mlflow.link", link_target(link), details=_link_snapshot(link))
+            audit.add("mlflow.link", link_target(link), details={**_link_snapshot(link), "created_at": link.created_at})
     return link
 
 
@@ -418,7 +418,7 @@ def _raise_flag(
         audit.add(
             "mlflow.review_flag",
             version_target(version) if version else model_target(model),
-            details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details},
+            details={"flag": flag.pk, "kind": kind, "summary": flag.summary, **details, "created_at": flag.created_at},
         )
         announce("mlflow.flag_raised", flag_id=flag.pk)  # handlers.py queues the e-mail after the commit
     return flag
@@ -436,7 +436,12 @@ def mlflow_flag_resolve(*, by: Principal, flag: MlflowFlag, resolution: str) -> 
                 raise Conflict("the flag is already resolved")
             flag.resolved_at, flag.resolved_by, flag.resolution = timezone.now(), by.user, resolution.strip()
             flag.save(update_fields=["resolved_at", "resolved_by", "resolution"])
-            audit.add("mlflow.review_flag_resolve", target, reason=flag.resolution, details={"kind": flag.kind})
+            audit.add(
+                "mlflow.review_flag_resolve",
+                target,
+                reason=flag.resolution,
+                details={"kind": flag.kind, "resolved_at": flag.resolved_at},
+            )
     return flag
 
 
@@ -544,7 +549,15 @@ def mlflow_version_import(
         audit.add(
             "mlflow.version_import",
             version_target(mv),
-            details={"link": link.pk, "mlflow_name": link.mlflow_name, "tracking_uri": link.tracking_uri, **lineage},
+            details={
+                "link": link.pk,
+                "mlflow_name": link.mlflow_name,
+                "tracking_uri": link.tracking_uri,
+                **lineage,
+                "import": imp.pk,
+                "mlflow_created_at": imp.mlflow_created_at,
+                "imported_at": imp.imported_at,
+            },
         )
         if manifest.status != HashStatus.HASHED:
             _raise_flag(
@@ -589,7 +602,11 @@ def mlflow_version_verify(*, by: Principal, imp: MlflowVersionImport) -> bool:
             "current_sha256": manifest.sha256,
             "changed_files": changes,
         }
-        audit.add("mlflow.artifact_changed", version_target(imp.model_version), details=details)
+        audit.add(
+            "mlflow.artifact_changed",
+            version_target(imp.model_version),
+            details={**details, "artifact_changed_at": imp.artifact_changed_at},
+        )
         _raise_flag(
             by=by,
             model=imp.model_version.model,
@@ -740,6 +757,12 @@ def verify_signature(secret: str, delivery_id: str, timestamp: str, body: bytes,
     return False
 
 
+def payload_sha256(payload: object) -> str:
+    """The SHA-256 of a delivery's payload as canonical JSON (sorted keys): what ``mlflow.webhook``
+    records of the whole payload, and what state verification compares the stored payload with."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | None = None) -> MlflowDelivery:
     """Verify and record one MLflow webhook delivery, then enqueue its work. Every refusal is audited."""
     now = now or timezone.now()
@@ -847,7 +870,18 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
             audit.add(
                 "mlflow.webhook",
                 {"type": "mlflow_delivery", "id": delivery_id},
-                details={"event": f"{entity}.{action}", "data": data, "links": [link.pk for link in links]},
+                details={
+                    "event": f"{entity}.{action}",
+                    "data": data,
+                    "links": [link.pk for link in links],
+                    "delivery": delivery.pk,
+                    # of the payload as the database returns it (PostgreSQL's jsonb may rewrite numbers)
+                    "payload_sha256": payload_sha256(
+                        MlflowDelivery.objects.values_list("payload", flat=True).get(pk=delivery.pk)
+                    ),
+                    "signed_at": delivery.signed_at,
+                    "received_at": delivery.received_at,
+                },
             )
             announce("mlflow.delivery_received", delivery_id=delivery.pk)
     if replay:
@@ -943,6 +977,8 @@ def _queue_alias_write(
                 "model_version": version.version if version else None,
                 "promotion_request": request_id,
                 "reason": write.reason,
+                "approvals": write.approvals,
+                "created_at": write.created_at,
             },
         )
         announce("mlflow.alias_write_queued", write_id=write.pk, retry_at=None)
@@ -1051,6 +1087,7 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
                 "promotion_request": w.promotion_request_id,
                 "attempts": attempts,
                 "mlflow_response": response,
+                "done_at": w.done_at,
             },
         )
     return w

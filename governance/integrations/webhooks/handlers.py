@@ -47,7 +47,7 @@ def on_subscription_disabled(*, subscription_id: int) -> None:
 
 
 # Services announce; these queue the tasks (services never import tasks).
-QUEUE_HANDLERS = {
+QUEUE_HANDLERS: dict[str, Callable[..., object]] = {
     "webhook_delivery.queued": on_deliveries_queued,
     "webhook_subscription.disabled": on_subscription_disabled,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
@@ -249,7 +250,7 @@ class Renderer:
     def completeness_block(self) -> list:
         rows = narr.completeness(self.pack, self.outline)
         data = [self.heads("Section", "Title", "Provided", "Missing", "Missing narratives")]
-        extra = []
+        extra: list[tuple[Any, ...]] = []  # TableStyle commands
         tot_p = tot_m = 0
         for i, r in enumerate(rows, start=1):
             n_p, n_m = len(r["provided"]), len(r["missing"])
@@ -279,7 +280,7 @@ class Renderer:
     def narrative(self, key: str) -> list:
         entry = self.narratives.get(key)
         label = narr.label(key)
-        if narr.is_provided(self.narratives, key):
+        if entry is not None and narr.is_provided(self.narratives, key):
             out = [self.p(escape(label), "h3")]
             for para in entry["text"].split("\n\n"):
                 if para.strip():
