@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import re
 import unicodedata
@@ -65,15 +64,6 @@ _Parts = tuple[bytes, bytes, bytes, bytes, bytes | None]
 
 def format_ts(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime(TS_FORMAT)
-
-
-EXCERPT_CHARS = 2000  # an event carries the first 2,000 characters of a long text ...
-
-
-def text_sha256(text: str) -> str:
-    """... and the SHA-256 (hex, of its UTF-8 bytes) of the whole text, so that the record stays
-    bounded and state verification (``audit.state``) still checks every character."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_ts(value: str) -> dt.datetime:

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.files import File
 from django.utils import timezone
 
-from audit.services import EXCERPT_CHARS, audit_unit, format_ts, text_sha256
+from audit.services import audit_unit, format_ts
+from audit.state import TEXT_CHARS, carried_text
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
@@ -81,11 +82,11 @@ def narrative_set(
                 "chars": len(text),
                 "withdrawn": not text,
                 "entry": entry.pk,
-                "at": format_ts(now),  # the entry's created_at
+                "created_at": format_ts(now),
+                # the reason holds the first 2,000 characters; this digest, the whole text
+                "text_sha256": carried_text("text", text)["text_sha256"],
             }
-            if len(text) > EXCERPT_CHARS:  # the reason holds the first 2,000 characters
-                details["text_sha256"] = text_sha256(text)
-            audit.add("narrative.set", target, details=details, reason=text[:EXCERPT_CHARS] or None)
+            audit.add("narrative.set", target, details=details, reason=text[:TEXT_CHARS] or None)
     return entry
 
 

@@ -15,7 +15,8 @@ from collections import Counter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import EXCERPT_CHARS, audit_unit, format_ts, text_sha256
+from audit.services import audit_unit, format_ts
+from audit.state import carried_text
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, has_role
@@ -187,11 +188,9 @@ def committee_create(
                 "quorum": quorum,
                 "role_minimums": minimums,
                 "members": _members_detail(cleaned),
-                "description": description[:EXCERPT_CHARS],
-                "at": format_ts(now),  # the committee's created_at and its seats' added_at
+                "created_at": format_ts(now),  # also its seats' added_at
+                **carried_text("description", description),
             }
-            if len(description) > EXCERPT_CHARS:
-                details["description_sha256"] = text_sha256(description)
             audit.add("committee.create", committee_target(committee), details=details)
     return committee
 
@@ -226,15 +225,18 @@ def committee_revise(
                 "is_active": current.is_active,
             }
             now = timezone.now()
+            instants = {}  # the removed_at of the seats it ends and the added_at of those it opens
             wanted = {(user.pk, role) for user, role in new_members}
             for seat in seats:
                 if (seat.user_id, seat.role) not in wanted:
                     seat.removed_at = now
                     seat.save(update_fields=["removed_at"])
+                    instants["removed_at"] = format_ts(now)
             kept = {(seat.user_id, seat.role) for seat in seats if (seat.user_id, seat.role) in wanted}
             for user, role in new_members:
                 if (user.pk, role) not in kept:
                     CommitteeMember.objects.create(committee=current, user=user, role=role, added_at=now)
+                    instants["added_at"] = format_ts(now)
             current.quorum, current.role_minimums = new_quorum, minimums
             if is_active is not None:
                 current.is_active = is_active
@@ -254,8 +256,7 @@ def committee_revise(
             audit.add(
                 "committee.revise",
                 committee_target(current),
-                # "at": the removed_at of the seats it ended and the added_at of those it opened
-                details={"before": before, "after": after, "at": format_ts(now)},
+                details={"before": before, "after": after, **instants},
                 reason=reason,
             )
     return current

@@ -4,8 +4,7 @@ overrides), recusals, review flags, committees and their seats, and stage transi
 
 from __future__ import annotations
 
-from audit.services import EXCERPT_CHARS, text_sha256
-from audit.state import Divergence, as_recorded
+from audit.state import Divergence, as_recorded, carried_text, named_by_text
 from governance.workflow.models import (
     Approval,
     Committee,
@@ -263,13 +262,11 @@ class WorkflowReplayer:
                 "created_by": actor.get("username") if actor.get("type") == "user" else None,
             }
             # Events written before these were carried are not checked for them.
-            for name in ("description", "description_sha256"):
+            for name in ("description", "description_sha256", "created_at"):
                 if name in data:
                     self.committees[key][name] = data[name]
-            if "at" in data:
-                self.committees[key]["created_at"] = data["at"]
             self.seats[key] = [
-                [str(m["user_id"]), m["role"], True, data.get("at"), None] for m in data.get("members") or []
+                [str(m["user_id"]), m["role"], True, data.get("created_at"), None] for m in data.get("members") or []
             ]
             return
         after = data.get("after") or {}
@@ -285,18 +282,17 @@ class WorkflowReplayer:
                 if (seat[0], seat[1]) in wanted:
                     kept.add((seat[0], seat[1]))
                 else:
-                    seat[2], seat[4] = False, data.get("at")
+                    seat[2], seat[4] = False, data.get("removed_at")
         for m in after.get("members") or []:
             if (str(m["user_id"]), m["role"]) not in kept:
-                seats.append([str(m["user_id"]), m["role"], True, data.get("at"), None])
+                seats.append([str(m["user_id"]), m["role"], True, data.get("added_at"), None])
 
     def _compare_committees(self) -> Divergence | None:
         from audit.state import compare_rows
 
         committees = {
             str(c["pk"]): {
-                "description": as_recorded(c["description"][:EXCERPT_CHARS]),
-                "description_sha256": text_sha256(c["description"]),
+                **carried_text("description", c["description"]),
                 "created_at": as_recorded(c["created_at"]),
                 "name": c["name"],
                 "scope": c["scope"] or None,
@@ -321,7 +317,7 @@ class WorkflowReplayer:
                 "created_by__username",
             )
         }
-        divergence = compare_rows("workflow_committee", committees, self.committees)
+        divergence = named_by_text(compare_rows("workflow_committee", committees, self.committees))
         if divergence:
             return divergence
         # Seats carry no id in the events: each stored seat is matched to a replayed seat of the same

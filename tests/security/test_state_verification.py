@@ -352,7 +352,7 @@ def test_committees_and_their_seats_replay_clean(committee):
             "WHERE id = {committee}",
             "workflow_committee",
             "committee",
-            "description_sha256",
+            "description",
         ),
         (
             "UPDATE workflow_committee SET created_at = '2001-01-01 00:00:00' WHERE id = {committee}",
@@ -1006,7 +1006,7 @@ def test_narratives_replay_clean(narratives):
         (  # past the 2,000 characters the event carries, the length kept: seen through the digest
             "UPDATE reports_narrativeentry SET text = substr(text, 1, length(text) - 1) || '!' WHERE id = {long}",
             "long",
-            "text_sha256",
+            "text",
         ),
     ],
 )
@@ -1178,7 +1178,7 @@ def _replayed_without(replayer, keys: set[str]):
             "narratives",
             "governance.reports.state.ReportsReplayer",
             "UPDATE reports_narrativeentry SET created_at = '2001-01-01 00:00:00' WHERE id = {first}",
-            {"at"},
+            {"created_at"},
         ),
         (
             "narratives",
@@ -1197,7 +1197,7 @@ def _replayed_without(replayer, keys: set[str]):
             "governance.workflow.state.WorkflowReplayer",
             "UPDATE workflow_committeemember SET removed_at = '2001-01-01 00:00:00', "
             "added_at = '2001-01-01 00:00:00' WHERE id = {ended}",
-            {"at"},
+            {"created_at", "added_at", "removed_at"},
         ),
         (
             "subscriptions",
@@ -1205,7 +1205,7 @@ def _replayed_without(replayer, keys: set[str]):
             "UPDATE webhooks_webhooksubscription SET url = 'http://127.0.0.1:9/hooks?token=forged', "
             "created_at = '2001-01-01 00:00:00', updated_at = '2001-01-01 00:00:00', secret_hint = 'whsec_AAAA…' "
             "WHERE id = {first}",
-            {"at", "url_digest", "secret_digest"},
+            {"created_at", "updated_at", "disabled_at", "url_digest", "secret_digest"},
         ),
     ],
 )

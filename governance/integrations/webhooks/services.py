@@ -148,7 +148,7 @@ def subscription_create(
                     "events": sub.events,
                     "description": sub.description,
                     "owner": by.user.username,
-                    "at": format_ts(now),  # created_at and updated_at
+                    "created_at": format_ts(now),  # and updated_at
                     **_digests(sub, secret=secret),
                 },
             )
@@ -179,7 +179,11 @@ def subscription_update(*, by: Principal, subscription: WebhookSubscription, dat
                 return sub
             sub.updated_at = timezone.now()
             sub.save()
-            details = {"changes": changes, "at": format_ts(sub.updated_at), **_digests(sub, url="url" in changes)}
+            details = {
+                "changes": changes,
+                "updated_at": format_ts(sub.updated_at),
+                **_digests(sub, url="url" in changes),
+            }
             audit.add(action, subscription_target(sub), details=details)
     return sub
 
@@ -197,7 +201,7 @@ def subscription_rotate_secret(*, by: Principal, subscription: WebhookSubscripti
             sub.save()
             # The URL's digest again: after a change of key (which needs this rotation) both are
             # recorded under the new key.
-            details = {"rotated": True, "at": format_ts(sub.updated_at), **_digests(sub, secret=secret)}
+            details = {"rotated": True, "updated_at": format_ts(sub.updated_at), **_digests(sub, secret=secret)}
             audit.add(action, subscription_target(sub), details=details)
     return sub, secret
 
@@ -231,7 +235,8 @@ def subscription_disable(
             audit.add(
                 action,
                 subscription_target(sub),
-                details={"automatic": automatic, "cancelled_deliveries": cancelled, "at": format_ts(now)},
+                # disabled_at, and updated_at
+                details={"automatic": automatic, "cancelled_deliveries": cancelled, "disabled_at": format_ts(now)},
                 reason=reason,
             )
             if automatic:
@@ -251,7 +256,7 @@ def subscription_enable(*, by: Principal, subscription: WebhookSubscription) -> 
             before = sub.disabled_reason
             sub.is_active, sub.disabled_at, sub.disabled_reason, sub.updated_at = True, None, "", timezone.now()
             sub.save()
-            details = {"was_disabled_because": before, "at": format_ts(sub.updated_at)}
+            details = {"was_disabled_because": before, "updated_at": format_ts(sub.updated_at)}
             audit.add(action, subscription_target(sub), details=details)
     return sub
 

@@ -3,8 +3,10 @@
 never its secret; it carries instead keyed digests of the whole URL and of the secret
 (``signing.audit_digest``), which only the server can recompute: the URL is compared as the log
 records it and through its digest, the secret (``secret_encrypted``) through its digest, and
-``secret_hint`` against the secret the digest attests. Events written before the digests and the
-instants (``at``) were carried are not checked for them."""
+``secret_hint`` against the secret the digest attests. Each event carries the instant its service
+stored under the column's name (``created_at``, ``updated_at``, ``disabled_at``; the first two, and
+the last two, are one instant in the event that sets both). Events written before the digests and the
+instants were carried are not checked for them."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class WebhooksReplayer:
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
         key = str(target["id"])
-        at = data.get("at")
+        at = data.get({"create": "created_at", "disable": "disabled_at"}.get(action.rsplit(".", 1)[1], "updated_at"))
         if action == "webhook_subscription.create":
             self.subscriptions[key] = {
                 "url": target.get("url"),
