@@ -5,6 +5,7 @@ owner who lifts the guard triggers)."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -385,6 +386,18 @@ def test_the_admin_password_page_writes_the_password_alone_and_records_it(accoun
     assert dana.check_password("a-new-long-pass-phrase")
     event = _last("user.update")
     assert event["object"]["id"] == str(dana.pk) and event["data"] == {"changes": {}, "password_changed": True}
+    result = verify_state()
+    assert result.ok, result.message
+
+
+def test_changepassword_writes_the_password_alone(accounts, monkeypatch):
+    """``manage.py changepassword`` saved the whole row: on PostgreSQL the guard refused its commit
+    (the governed columns were rewritten with no event). The password is bookkeeping, not replayed."""
+    dana = accounts["dana"]
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "a-new-long-pass-phrase-2")
+    call_command("changepassword", dana.username, stdout=io.StringIO())
+    dana.refresh_from_db()
+    assert dana.check_password("a-new-long-pass-phrase-2")
     result = verify_state()
     assert result.ok, result.message
 

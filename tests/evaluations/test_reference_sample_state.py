@@ -123,21 +123,63 @@ def test_a_raw_edit_of_a_reference_sample_is_named(samples, sql, key, field, exp
 
 
 def test_a_reference_sample_inserted_behind_the_service_is_named(samples):
-    from governance.evaluations.models import ReferenceSample
-
-    _raw(
-        "INSERT INTO evaluations_referencesample "
-        "(model_version_id, file, file_format, sha256, columns, rows, created_by_id, created_at) "
-        "SELECT model_version_id, file, file_format, sha256, columns, rows, created_by_id, created_at "
-        "FROM evaluations_referencesample WHERE id = %s",
-        [samples["csv"]],
-    )
-    forged = ReferenceSample.objects.order_by("-pk").first()
-    assert forged.pk not in samples.values()
-    _fails_on("evaluations_referencesample", forged.pk, "(row)")
+    forged = _copy_sample(samples["csv"])
+    assert forged not in samples.values()
+    _fails_on("evaluations_referencesample", forged, "(row)")
 
 
 def test_a_reference_sample_deleted_behind_the_service_is_named(samples):
     _raw("DELETE FROM evaluations_referencesample WHERE id = %s", [samples["parquet"]])
     d = _fails_on("evaluations_referencesample", samples["parquet"], "(row)")
     assert d.stored == "missing"
+
+
+def test_a_sample_whose_event_predates_the_added_fields_is_checked_on_what_its_event_carries(samples, pipeline):
+    """A sample registered before ``reference_sample.create`` carried file, columns and created_at
+    (its row and its event as the earlier service wrote them): not checked on those, checked on the rest."""
+    from django.db import transaction
+
+    from audit.services import audit_event_append
+    from governance.accounts.principal import Principal
+    from governance.evaluations.models import ReferenceSample
+
+    old = _copy_sample(samples["csv"])
+    sample = ReferenceSample.objects.select_related("model_version__model").get(pk=old)
+    with transaction.atomic():
+        audit_event_append(
+            actor=Principal.for_user(pipeline, auth="token").actor,
+            action="reference_sample.create",
+            target={
+                "type": "reference_sample",
+                "id": str(old),
+                "model": sample.model_version.model.name,
+                "version": sample.model_version.version,
+                "model_version": str(sample.model_version_id),
+            },
+            details={
+                "sha256": sample.sha256,
+                "rows": sample.rows,
+                "file_format": "csv",
+                "features": [],
+                "categorical": [],
+            },
+        )
+    assert verify_state().ok
+    _raw("UPDATE evaluations_referencesample SET columns = '{}', file = 'elsewhere.csv' WHERE id = %s", [old])
+    assert verify_state().ok, "fields its event does not carry are not checked"
+    _raw("UPDATE evaluations_referencesample SET rows = 1 WHERE id = %s", [old])
+    _fails_on("evaluations_referencesample", old, "rows")
+
+
+def _copy_sample(row: int) -> int:
+    """INSERT a copy of sample ``row`` behind the service, returning the new row's id."""
+    _raw(
+        "INSERT INTO evaluations_referencesample "
+        "(model_version_id, file, file_format, sha256, columns, rows, created_by_id, created_at) "
+        "SELECT model_version_id, file, file_format, sha256, columns, rows, created_by_id, created_at "
+        "FROM evaluations_referencesample WHERE id = %s",
+        [row],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(id) FROM evaluations_referencesample")
+        return cursor.fetchone()[0]

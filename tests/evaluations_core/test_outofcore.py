@@ -435,3 +435,20 @@ def test_a_bad_row_in_a_later_row_range_is_named_by_its_file_row(tmp_path):
     with pytest.raises(ValidationFailed) as exc:
         outofcore.partial("fairness", path, row_range=(20_000, 30_000), total_rows=30_000, columns=COLS, params={})
     assert "the first at row 25556" in exc.value.message, exc.value.message
+
+
+def test_a_gzip_load_that_fails_before_reading_leaves_no_feeding_thread(tmp_path):
+    """The engine may fail before it opens the pipe (here: the table exists): the thread decompressing
+    into it must not wait for a reader forever."""
+    import threading
+
+    import duckdb
+
+    path = tmp_path / "scores.csv.gz"
+    text = b"label,pred,region\n" + b"1,0,north\n" * 1000
+    path.write_bytes(gzip.compress(text))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE src (x INTEGER)")
+    with pytest.raises(duckdb.CatalogException):
+        outofcore._load_csv(con, str(path), "gzip", len(text), str(tmp_path), None)
+    assert not [t for t in threading.enumerate() if t.name == "mlgov-csv-gunzip"]

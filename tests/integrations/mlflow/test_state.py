@@ -381,3 +381,35 @@ def test_a_bridge_synced_against_mlflow_replays_clean_and_its_done_writes_are_ch
         [first.pk],
     )
     _fails_on("mlflow_bridge_mlflowversionimport", first.mlflow_import.pk, "artifact_changed_at")
+
+
+def test_a_delivery_whose_event_predates_the_added_fields_is_checked_on_what_its_event_carries(bridge):
+    """A delivery recorded before ``mlflow.webhook`` carried its row id, payload digest and instants
+    (its row and event as the earlier service wrote them): its payload's ``data`` is compared, the
+    rest of the payload and the instants are not, and once deleted it is named by its delivery id."""
+    from django.db import transaction
+
+    from audit.services import audit_event_append
+    from governance.integrations.mlflow.services import WEBHOOK_ACTOR
+
+    old = _copy_row("mlflow_bridge_mlflowdelivery", bridge["processed"], delivery_id="delivered-before")
+    delivery = MlflowDelivery.objects.get(pk=old)
+    with transaction.atomic():
+        audit_event_append(
+            actor=WEBHOOK_ACTOR,
+            action="mlflow.webhook",
+            target={"type": "mlflow_delivery", "id": "delivered-before"},
+            details={"event": "model_version.created", "data": delivery.payload["data"], "links": [bridge["link"]]},
+        )
+    assert verify_state().ok
+    payload = {**delivery.payload, "timestamp": "rewritten"}
+    _raw(
+        "UPDATE mlflow_bridge_mlflowdelivery SET payload = %s, signed_at = received_at WHERE id = %s",
+        [json.dumps(payload), old],
+    )
+    assert verify_state().ok, "what its event does not carry is not checked"
+    payload["data"] = {**payload["data"], "version": "2"}
+    _raw("UPDATE mlflow_bridge_mlflowdelivery SET payload = %s WHERE id = %s", [json.dumps(payload), old])
+    _fails_on("mlflow_bridge_mlflowdelivery", old, "payload.data")
+    _raw("DELETE FROM mlflow_bridge_mlflowdelivery WHERE id = %s", [old])
+    _fails_on("mlflow_bridge_mlflowdelivery", "with delivery id delivered-before", "(row)")
