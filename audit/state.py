@@ -99,6 +99,14 @@ def carried_text(name: str, value: str) -> dict[str, str]:
     return {name: text[:TEXT_CHARS], f"{name}_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
+def json_sha256(value: object) -> str:
+    """The SHA-256 (hex) of a JSON value as canonical JSON (sorted keys, no spaces), for an event to carry
+    a stored JSON value too large or too detailed for the record (a delivery's payload, an evaluation's
+    result). A service computes it over the value as the database returns it after the save (PostgreSQL's
+    jsonb may rewrite numbers); a replayer computes it again from the stored value and compares."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def compare_rows(
     table: str, stored: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]
 ) -> Divergence | None:

@@ -5,7 +5,11 @@ Every evaluation event (``create``, ``start``, ``requeue``, ``complete``, ``fail
 evaluation's snapshot (``services._details``): what was measured, from which input, with which
 parameters, and, once done, the metrics and the checks the gates read. The last event of each
 evaluation is what its row must hold. A value too large for the record is carried as its SHA-256,
-and the stored value is compared through the same digest.
+and the stored value is compared through the same digest. Each event also carries ``result_sha256``,
+the SHA-256 of the whole stored ``result`` (per-group and per-feature detail included, as canonical
+JSON, ``audit.state.json_sha256``); it is compared with the digest of the stored result, so an edit
+anywhere in it is named as field ``result``. Events written before it was added lack it: an
+evaluation whose last event lacks it is not checked on ``result`` beyond its input.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from audit.state import Divergence, as_recorded, compare_rows
+from audit.state import Divergence, as_recorded, compare_rows, json_sha256
 from governance.evaluations.models import Evaluation, ReferenceSample
 
 ACTIONS = ("evaluation.create", "evaluation.start", "evaluation.requeue", "evaluation.complete", "evaluation.fail")
@@ -64,6 +68,10 @@ class EvaluationReplayer:
             row["input"] = data["input"]
         if "warnings" in data:
             row["warnings"] = data["warnings"]
+        if "result_sha256" in data:
+            row["result"] = data["result_sha256"]
+        else:  # an event written before it carried the digest: the result is not checked
+            row.pop("result", None)
 
     def compare(self) -> Divergence | None:
         stored = {}
@@ -82,6 +90,7 @@ class EvaluationReplayer:
             inp = (ev.result or {}).get("input") or {}
             row["input"] = as_recorded({k: inp[k] for k in INPUT_KEYS if k in inp})
             row["warnings"] = len(ev.warnings or [])
+            row["result"] = json_sha256(ev.result)
             stored[key] = row
         return compare_rows("evaluations_evaluation", stored, self.rows)
 

@@ -14,6 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import AuditEvent
+from audit.state import verify_state
 from governance.evaluations import outofcore
 from governance.evaluations.models import Evaluation
 from governance.evaluations.services import run
@@ -161,6 +162,8 @@ def test_a_large_evaluation_split_over_two_workers_equals_the_single_worker_resu
         "columns.y_true: labels must be binary 0/1 (found values other than 0 and 1; the first at row 37124)"
     ), ev.failure_reason
     assert ev.metrics == {} and ev.checks == [] and ev.input_sha256 == ""
+    state = verify_state()  # the merged results, per-group detail included, are what the events say
+    assert state.ok, state.message
 
 
 @pytest.mark.broker

@@ -245,6 +245,74 @@ def test_a_raw_edit_of_a_policy_evaluation_override_or_flag_is_named(governed, s
 
 
 @pytest.fixture
+def evaluated(developer, settings):
+    """Fairness evaluations through the service: one computed in the request, one queued (a body over
+    EVALUATION_SYNC_MAX_BYTES: stored, then started and completed by the eager worker)."""
+    from tests.factories import evaluations as evaluation_factories
+
+    version = model_version(user=developer)
+    inline = evaluation_factories.evaluation(version, developer, kind="fairness")
+    settings.EVALUATION_SYNC_MAX_BYTES = 100
+    queued = evaluation_factories.evaluation(version, developer, kind="fairness")
+    queued.refresh_from_db()
+    assert (inline.status, queued.status, queued.started_at is not None) == ("done", "done", True)
+    return {"inline": inline.pk, "queued": queued.pk}
+
+
+def test_inline_and_queued_evaluations_replay_clean(evaluated):
+    result = verify_state()
+    assert result.ok, result.message
+
+
+def _edit_a_group_rate(pk: int) -> None:
+    """A raw edit of one per-group rate deep inside an evaluation's stored ``result``."""
+    import json
+
+    from governance.evaluations.models import Evaluation
+
+    result = Evaluation.objects.get(pk=pk).result
+    result["by_group"][0]["selection_rate"] = round(1 - result["by_group"][0]["selection_rate"], 3)
+    cast = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    _raw(f"UPDATE evaluations_evaluation SET result = {cast} WHERE id = %s", [json.dumps(result), pk])
+
+
+@pytest.mark.parametrize("key", ["inline", "queued"])
+def test_a_raw_edit_of_a_per_group_value_in_a_result_is_named(evaluated, key):
+    _edit_a_group_rate(evaluated[key])
+    result = verify_state()
+    assert not result.ok
+    d = result.divergence
+    assert (d.table, d.row, d.field) == ("evaluations_evaluation", str(evaluated[key]), "result"), result.message
+    with pytest.raises(CommandError, match=f"evaluations_evaluation row {evaluated[key]}, field result"):
+        call_command("audit_verify", "--state", "--no-progress")
+
+
+def test_evaluation_events_recorded_before_they_carried_the_result_digest_leave_the_result_unchecked(evaluated):
+    """Events written before the result's digest was added lack it: a replay of them does not check the
+    result (documented), and still names an edit of a field they did carry."""
+    import json
+
+    from audit.models import AuditEvent
+    from governance.evaluations.state import EvaluationReplayer
+
+    def replay():
+        replayer = EvaluationReplayer()
+        for raw in (
+            AuditEvent.objects.filter(action__in=replayer.actions).order_by("seq").values_list("record", flat=True)
+        ):
+            record = json.loads(bytes(raw) if not isinstance(raw, str) else raw)
+            record["data"].pop("result_sha256", None)
+            replayer.apply(record)
+        return replayer.compare()
+
+    _edit_a_group_rate(evaluated["inline"])
+    assert replay() is None
+    _raw("UPDATE evaluations_evaluation SET dataset = 'other' WHERE id = %s", [evaluated["inline"]])
+    d = replay()
+    assert (d.table, d.row, d.field) == ("evaluations_evaluation", str(evaluated["inline"]), "dataset")
+
+
+@pytest.fixture
 def committee(risk_officer, validator):
     """A committee made and revised through the services: v3 leaves, a new validator joins, the
     quorum drops to 2 (one seat ended, one opened)."""

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import File
 
+from audit.state import json_sha256
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER, VALIDATOR
 from governance.common.errors import DomainError, PayloadTooLarge, ValidationFailed
@@ -186,8 +187,9 @@ def load_reference(
 
 
 def audit_details(evaluation: Evaluation) -> dict:
-    """What an audit event says about an evaluation: its input digest and (when done) metrics and checks.
-    Small enough for an audit record: per-group and per-feature rows stay in the evaluation."""
+    """What an audit event says about an evaluation: its input digest, (when done) metrics and checks, and
+    the SHA-256 of its whole stored result. Small enough for an audit record: per-group and per-feature
+    rows stay in the evaluation, the digest stands for them. Called after the evaluation is saved."""
     details: dict[str, Any] = {
         "kind": evaluation.kind,
         "dataset": evaluation.dataset,
@@ -196,6 +198,9 @@ def audit_details(evaluation: Evaluation) -> dict:
         "input_sha256": evaluation.input_sha256,
         "input_rows": evaluation.input_rows,
     }
+    # Of the whole result (per-group and per-feature detail included) as the database returns it after
+    # the save: a replay compares it with the stored result (audit.state, evaluations/state.py).
+    details["result_sha256"] = json_sha256(Evaluation.objects.values_list("result", flat=True).get(pk=evaluation.pk))
     inp = (evaluation.result or {}).get("input") or {}
     details["input"] = {
         k: inp[k] for k in ("format", "file_sha256", "uri", "reference_sample", "reference_sha256") if k in inp

@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 
 from audit.services import audit_unit
+from audit.state import json_sha256
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import PIPELINE, RISK_OFFICER
@@ -767,12 +768,6 @@ def verify_signature(secret: str, delivery_id: str, timestamp: str, body: bytes,
     return False
 
 
-def payload_sha256(payload: object) -> str:
-    """The SHA-256 of a delivery's payload as canonical JSON (sorted keys): what ``mlflow.webhook``
-    records of the whole payload, and what state verification compares the stored payload with."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | None = None) -> MlflowDelivery:
     """Verify and record one MLflow webhook delivery, then enqueue its work. Every refusal is audited."""
     now = now or timezone.now()
@@ -886,7 +881,7 @@ def mlflow_webhook_receive(*, headers: dict, body: bytes, now: dt.datetime | Non
                     "links": [link.pk for link in links],
                     "delivery": delivery.pk,
                     # of the payload as the database returns it (PostgreSQL's jsonb may rewrite numbers)
-                    "payload_sha256": payload_sha256(
+                    "payload_sha256": json_sha256(
                         MlflowDelivery.objects.values_list("payload", flat=True).get(pk=delivery.pk)
                     ),
                     "signed_at": delivery.signed_at,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from audit.state import Divergence, as_recorded, compare_rows
+from audit.state import Divergence, as_recorded, compare_rows, json_sha256
 from governance.integrations.mlflow.models import (
     AliasWriteStatus,
     MlflowAliasWrite,
@@ -21,7 +21,6 @@ from governance.integrations.mlflow.models import (
     MlflowLink,
     MlflowVersionImport,
 )
-from governance.integrations.mlflow.services import payload_sha256
 
 LINK_FIELDS = ("tracking_uri", "mlflow_name", "governed_alias", "stage_aliases", "out_of_band")
 IMPORT_FIELDS = (
@@ -272,7 +271,7 @@ class MlflowReplayer:
                 "entity": d["entity"],
                 "action": d["action"],
                 "mlflow_name": d["mlflow_name"],
-                "payload": payload_sha256(d["payload"]),
+                "payload": json_sha256(d["payload"]),
                 "payload.data": (d["payload"] or {}).get("data") if isinstance(d["payload"], dict) else None,
                 "signed_at": d["signed_at"],
                 "received_at": d["received_at"],

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from audit.models import AuditEvent
-from audit.state import verify_state
+from audit.state import json_sha256, verify_state
 from governance.integrations.mlflow import services
 from governance.integrations.mlflow.devserver import free_port
 from governance.integrations.mlflow.models import (
@@ -188,7 +188,7 @@ def test_the_events_carry_what_the_rows_hold(bridge):
     data = json.loads(bytes(AuditEvent.objects.get(action="mlflow.webhook", object_id=delivery.delivery_id).record))[
         "data"
     ]
-    assert data["delivery"] == delivery.pk and data["payload_sha256"] == services.payload_sha256(delivery.payload)
+    assert data["delivery"] == delivery.pk and data["payload_sha256"] == json_sha256(delivery.payload)
     write = MlflowAliasWrite.objects.get(pk=bridge["retrying"])
     queued = [json.loads(bytes(e.record))["data"] for e in AuditEvent.objects.filter(action="mlflow.alias_queue")]
     assert [q["approvals"] for q in queued if q["write"] == write.pk] == [write.approvals]
