@@ -24,7 +24,11 @@ class AccountsConfig(AppConfig):
             "sso.login",
         )
         from audit.state import register_replayer
+        from governance.accounts.models import GovernedUserManager
+        from governance.accounts.services import user_create_by_command
         from governance.accounts.state import AccountsReplayer
+
+        GovernedUserManager.create_audited = staticmethod(user_create_by_command)
 
         register_replayer(AccountsReplayer)
         from axes.signals import user_locked_out

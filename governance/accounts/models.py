@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
 
@@ -33,12 +35,16 @@ class GovernedUserManager(UserManager["User"]):
     """``UserManager`` over ``GovernedUserQuerySet`` (its querysets, and so its bulk writes, are
     governed). Django's ``create_user`` and ``create_superuser`` (``manage.py createsuperuser``)
     create the account through the audited service (``services.user_create``), as a named command.
+    The service is handed over by ``AccountsConfig.ready()`` (``create_audited``): models may not
+    import services (the module graph stays acyclic).
 
     Declared rather than built with ``UserManager.from_queryset(GovernedUserQuerySet)`` (the same
     class, since GovernedQuerySet adds no public method to copy): mypy's django plugin resolves a
     ``from_queryset`` base class only in some import orders."""
 
     _queryset_class = GovernedUserQuerySet
+    # (command, **user fields) -> User: services.user_create_by_command, set by AccountsConfig.ready().
+    create_audited: ClassVar[Callable[..., User] | None] = None
 
     # Return types as UserManager declares them (its generic user type); both return a User.
     def create_user(self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any):
@@ -55,15 +61,11 @@ class GovernedUserManager(UserManager["User"]):
     def _create_audited(
         self, command: str, username: str, email: str | None, password: str | None, extra_fields: dict[str, Any]
     ) -> User:
-        from governance.accounts.principal import Principal
-        from governance.accounts.services import user_create
-
-        return user_create(
-            by=Principal.for_command(command),
-            username=username,
-            password=password,
-            email=self.normalize_email(email) or "",
-            **extra_fields,
+        create = type(self).create_audited
+        if create is None:
+            raise ImproperlyConfigured("the accounts app is not ready: users are created through its service")
+        return create(
+            command, username=username, password=password, email=self.normalize_email(email) or "", **extra_fields
         )
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -87,6 +88,12 @@ USERNAME_FIXED = (
     "a username cannot change once the account exists: the audit log names people by username, so a renamed "
     "account would appear in the record as someone else (create a new account instead)"
 )
+
+
+def user_create_by_command(command: str, **fields: Any) -> User:
+    """``user_create`` as the named management command ``command`` (``createsuperuser``, Django's
+    ``create_user``): what the user manager calls, handed over by ``AccountsConfig.ready()``."""
+    return user_create(by=Principal.for_command(command), **fields)
 
 
 def user_username_keep(*, by: Principal, user: User, username: str) -> None:
