@@ -774,7 +774,9 @@ class CommitteeAdmin(ServiceBackedAdmin):
         return obj.active_members().count()
 
     def get_readonly_fields(self, request, obj=None):
-        return ["name", "scope", "model", "target_stage"] if obj is not None else []
+        # A revision changes quorum, minimums, members and activity only (``committee_revise``); the
+        # description is fixed at creation, so the change form shows it read-only instead of losing an edit.
+        return ["name", "description", "scope", "model", "target_stage"] if obj is not None else []
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -413,8 +413,14 @@ def test_a_committee_is_created_and_revised_in_the_admin(risk_officer, validator
     assert response.status_code == 302, response.content.decode()[:2000]
     committee = Committee.objects.get()
     assert committee.quorum == 2 and committee.active_members().count() == 2
-    form.update({"quorum": "1", "change_reason": "One signature is enough for tier 1."})
+    # the description is fixed at creation: the change form shows it read-only rather than dropping an edit
+    change_page = client.get(f"/admin/workflow/committee/{committee.pk}/change/").content.decode()
+    assert 'name="description"' not in change_page
+    form.update(
+        {"quorum": "1", "change_reason": "One signature is enough for tier 1.", "description": "edited after creation"}
+    )
     response = client.post(f"/admin/workflow/committee/{committee.pk}/change/", form)
     assert response.status_code == 302
     committee.refresh_from_db()
     assert committee.quorum == 1 and last_event("committee.revise").record_json["reason"].startswith("One signature")
+    assert committee.description == ""
