@@ -798,7 +798,7 @@ def monitoring(developer, validator, risk_officer):
     from django.utils import timezone
 
     from governance.oversight import services
-    from governance.oversight.models import MissedCheck, PostMarketPlan
+    from governance.oversight.models import MissedCheck, PostMarketPlan, PostMarketPlanRevision
 
     version = model_version(user=developer)
     workflow.good_evidence(version)
@@ -841,6 +841,7 @@ def monitoring(developer, validator, risk_officer):
         "resolved": flagged[0].pk,
         "unresolved": MissedCheck.objects.filter(resolved_at__isnull=True).first().pk,
         "plan": PostMarketPlan.objects.get(model=version.model).pk,
+        "revision": PostMarketPlanRevision.objects.get(plan__model=version.model, revision=2).pk,
     }
 
 
@@ -887,6 +888,12 @@ def test_monitoring_and_plans_replay_clean(monitoring):
             "oversight_postmarketplan",
             "plan",
             "thresholds",
+        ),
+        (
+            "UPDATE oversight_postmarketplanrevision SET responsibilities = 'Nobody.' WHERE id = {revision}",
+            "oversight_postmarketplanrevision",
+            "revision",
+            "responsibilities",
         ),
         (
             "UPDATE oversight_postmarketplan SET revision = 1 WHERE id = {plan}",
