@@ -5,7 +5,8 @@
 options: --rows N --parts N --keep DIR
 
 Generated plain CSVs (fairness: y, p, a quoted string feature and an integer one; performance: y and a
-continuous score), written before any timing. For each kind, in one process (no broker, no workers):
+continuous score; drift: 8 numeric features with 3 decimals and 1 categorical, against a 200k-row
+reference), written before any timing. For each kind, in one process (no broker, no workers):
 
 - the splitting pass (``outofcore.csv_split``: one read of the file finding the record starts, quotes
   checked), its time and throughput;
@@ -39,6 +40,9 @@ sys.path.insert(0, str(ROOT))
 FAIR_COLUMNS = {"y_true": "y", "y_pred": "p", "sensitive_features": ["sex", "region"]}
 PERF_COLUMNS = {"y_true": "y", "y_score": "s"}
 PERF_PARAMS = {"n_boot": 200, "seed": 1}
+DRIFT_NUM = [f"x{i}" for i in range(8)]
+DRIFT_COLUMNS = {"features": [*DRIFT_NUM, "c0"]}
+REF_ROWS = 200_000
 CHUNK = 1_000_000
 
 
@@ -48,7 +52,11 @@ def write_csv(path: Path, kind: str, n: int, seed: int = 0) -> None:
         for start in range(0, n, CHUNK):
             k = min(CHUNK, n - start)
             y = (rng.random(k) < 0.3).astype(np.int8)
-            if kind == "fairness":
+            if kind == "drift":
+                cols = {name: np.round(rng.normal(i % 3, 1 + 0.1 * i, k), 3) for i, name in enumerate(DRIFT_NUM)}
+                cols["c0"] = rng.integers(0, 20, k)
+                table = pa.table(cols)
+            elif kind == "fairness":
                 table = pa.table(
                     {
                         "y": y,
@@ -91,12 +99,25 @@ def same(a, b, path="result") -> None:
 def bench(kind: str, path: Path, parts: int) -> list[tuple[str, str]]:
     from governance.evaluations import outofcore
 
-    columns, params = (FAIR_COLUMNS, {}) if kind == "fairness" else (PERF_COLUMNS, PERF_PARAMS)
+    columns, params = {"fairness": (FAIR_COLUMNS, {}), "performance": (PERF_COLUMNS, PERF_PARAMS)}.get(
+        kind, (DRIFT_COLUMNS, {})
+    )
+    reference = None
+    if kind == "drift":
+        from governance.evaluations.inputs import parse_table
+
+        ref_path = path.with_name("drift-reference.csv")
+        if not ref_path.exists():
+            write_csv(ref_path, "drift", REF_ROWS, seed=9)
+        ref_columns = {**columns, "categorical": ["c0"]}
+        reference = parse_table("drift", str(ref_path), file_format="csv", columns=ref_columns, role="reference")
     size_mb = path.stat().st_size / 1e6
     split, t_split, c_split, l_split = measured(lambda: outofcore.csv_split(str(path), parts))
     assert not split.reason, split.reason
     (whole, rows), t_one, c_one, l_one = measured(
-        lambda: outofcore.compute(kind, str(path), file_format="csv", columns=columns, params=params)
+        lambda: outofcore.compute(
+            kind, str(path), file_format="csv", columns=columns, params=params, reference=reference
+        )
     )
     partials, t_ranges = [], []
     c_parts = 0.0
@@ -112,6 +133,7 @@ def bench(kind: str, path: Path, parts: int) -> list[tuple[str, str]]:
                     total_rows=split.rows,
                     columns=columns,
                     params=params,
+                    reference=reference,
                     csv={**split.as_dict(), "range": r},
                     out_dir=str(out_dir),
                 )
@@ -120,7 +142,9 @@ def bench(kind: str, path: Path, parts: int) -> list[tuple[str, str]]:
             t_ranges.append(t)
             c_parts += c
         (merged, merged_rows), t_merge, c_merge, l_merge = measured(
-            lambda: outofcore.finish(kind, str(path), partials, columns=columns, params=params, csv=split.as_dict())
+            lambda: outofcore.finish(
+                kind, str(path), partials, columns=columns, params=params, reference=reference, csv=split.as_dict()
+            )
         )
     same(whole, merged)
     assert rows == merged_rows == split.rows
@@ -157,7 +181,7 @@ def main() -> None:
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mlgov-fanout-"))
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
-    for kind in ("fairness", "performance"):
+    for kind in ("fairness", "performance", "drift"):
         path = folder / f"{kind}-{rows}.csv"
         if not path.exists():
             write_csv(path, kind, rows)

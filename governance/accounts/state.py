@@ -21,19 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from audit.state import Divergence, as_recorded, compare_rows
-from governance.accounts.models import ApiToken, OidcIdentity, User
+from governance.accounts.models import GOVERNED_USER_FIELDS, ApiToken, OidcIdentity, User
 
-USER_FIELDS = (
-    "username",
-    "first_name",
-    "last_name",
-    "email",
-    "is_active",
-    "is_staff",
-    "is_superuser",
-    "is_service_account",
-    "date_joined",
-)
+USER_FIELDS = GOVERNED_USER_FIELDS
 TOKEN_FIELDS = ("name", "prefix", "key_sha256", "created_at", "expires_at")
 REVOKED = "set"  # an old api_token.revoke carries no instant: only whether revoked_at is set is checked
 

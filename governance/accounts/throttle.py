@@ -3,11 +3,12 @@
 A refused API token, a failed admin login or a wrong signing password is *noted* here
 (``refusal_note``): the refusal increments the count of its source (``ip:<address>``, and for
 signing also ``user:<id>``) in the current window (``REFUSAL_WINDOW_SECONDS``). When a window has
-ended, ``refusals_record`` appends **one** audit event for it, ``<action>`` with the count, the
-reasons and the first subjects tried; it runs at the next refusal anywhere and from the beat
-schedule (``accounts.refusals_record``). Anonymous clients can therefore no longer grow the
-append-only log by one permanent row per request (issue 10, defect 4), while every refusal is
-still counted in the record.
+ended, ``refusals_record`` records it as **one** ``<action>.denied`` event with the count, the
+reasons and the first subjects tried, through the windowed form of the one refusal helper
+(``governance.common.refusals.record_refusal_windows``); it runs at the next refusal anywhere and
+from the beat schedule (``accounts.refusals_record``). Anonymous clients can therefore no longer
+grow the append-only log by one permanent row per request (issue 10, defect 4), while every
+refusal is still counted in the record.
 
 ``locked_until`` throttles a source: once the refusals of the last ``REFUSAL_LOCKOUT_SECONDS``
 reach the limit of its kind, further attempts from it are refused (429 for tokens, a lockout for
@@ -26,15 +27,16 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from audit.context import Actor
-from audit.services import audit_unit
 from governance.accounts.models import CredentialRefusalWindow
+from governance.common.refusals import RefusalWindow, record_refusal_windows
 
 logger = logging.getLogger(__name__)
 
+# The refused action of each kind (recorded as ``<action>.denied``).
 ACTIONS = {
-    "token": "api_token.authenticate.denied",
-    "login": "user.login.denied",
-    "signing": "user.signing_password.denied",
+    "token": "api_token.authenticate",
+    "login": "user.login",
+    "signing": "user.signing_password",
 }
 MAX_SUBJECTS = 10
 RECORD_BATCH = 500
@@ -103,21 +105,22 @@ def refusals_record(*, now: dt.datetime | None = None, limit: int = RECORD_BATCH
         if not windows:
             return 0
         seconds = settings.REFUSAL_WINDOW_SECONDS
-        with audit_unit() as audit:
-            for w in windows:
-                audit.add(
-                    ACTIONS[w.kind],
-                    {"type": "refusal_source", "id": w.source},
+        record_refusal_windows(
+            [
+                RefusalWindow(
+                    action=ACTIONS[w.kind],
                     actor=Actor(type="system", id="unauthenticated", auth=_AUTH[w.kind]),
-                    details={
-                        "count": w.count,
-                        "reasons": [{"reason": r, "count": n} for r, n in sorted(w.reasons.items())],
-                        "subjects": w.subjects,
-                        "window_start": w.window_start,
-                        "window_end": w.window_start + dt.timedelta(seconds=seconds),
-                    },
+                    source=w.source,
+                    count=w.count,
+                    reasons=w.reasons,
+                    subjects=w.subjects,
+                    start=w.window_start,
+                    end=w.window_start + dt.timedelta(seconds=seconds),
                 )
-            CredentialRefusalWindow.objects.filter(pk__in=[w.pk for w in windows]).update(recorded=True)
+                for w in windows
+            ]
+        )
+        CredentialRefusalWindow.objects.filter(pk__in=[w.pk for w in windows]).update(recorded=True)
         done = len(windows)
     return done
 

@@ -12,18 +12,25 @@ comes from the error's type (``PermissionRefused`` 403, ``NotFound`` 404, ``Conf
 ``ValidationFailed`` 400, ...). A refusal is recorded once even when services nest.
 
 ``common`` knows no domain app: ``by`` is anything with an audit ``actor`` (a ``Principal``).
+
+Refusals counted per source and time window instead of one event each (refused credentials: an
+anonymous flood must not grow the log by one row per attempt) are the windowed form of the same
+refusal: ``record_refusal_windows`` records each finished ``RefusalWindow`` as one ``<action>.denied``
+event with its count. Nothing else appends a ``.denied`` event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+import datetime as dt
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.db import transaction
 
 from audit.context import Actor
-from audit.services import AuditInputError, audit_event_append
+from audit.services import AuditInputError, audit_event_append, audit_unit
 from governance.common.errors import DomainError
 
 MAX_REASON_CHARS = 2000
@@ -71,4 +78,43 @@ def _record(actor: Actor, action: str, target: Mapping, exc: DomainError, detail
                 action=f"{action}.denied",
                 target={"type": str(target["type"])[:64], "id": "unrecordable"},
                 details={"reason": reason, "unrecordable_input": True},
+            )
+
+
+@dataclass(frozen=True)
+class RefusalWindow:
+    """The refusals of one ``action`` from one ``source`` (``ip:<address>``, ``user:<id>``) counted
+    from ``start`` to ``end``: ``count`` in all, by ``reason``, and the first ``subjects`` tried."""
+
+    action: str  # without ".denied", as for ``refusals``
+    actor: Actor
+    source: str
+    count: int
+    reasons: Mapping[str, int]
+    subjects: Sequence[str]
+    start: dt.datetime
+    end: dt.datetime
+
+
+def record_refusal_windows(windows: Sequence[RefusalWindow]) -> None:
+    """Record each finished window as one ``<action>.denied`` event (target ``refusal_source:<source>``;
+    data ``count``, ``reasons`` as ``[{reason, count}]``, ``subjects``, ``window_start``, ``window_end``).
+
+    Unlike ``refusals`` there is no refused transaction to outlive: the events are appended
+    together (one audit unit) in the caller's transaction, so the caller marks the windows recorded
+    in that same transaction and a window is recorded exactly once.
+    """
+    with audit_unit() as audit:
+        for window in windows:
+            audit.add(
+                f"{window.action}.denied",
+                {"type": "refusal_source", "id": window.source},
+                actor=window.actor,
+                details={
+                    "count": window.count,
+                    "reasons": [{"reason": r, "count": n} for r, n in sorted(window.reasons.items())],
+                    "subjects": list(window.subjects),
+                    "window_start": window.start,
+                    "window_end": window.end,
+                },
             )

@@ -1290,9 +1290,25 @@ def _csv_read_sql(path: str, options: dict[str, Any]) -> str:
     )
 
 
-def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: str | None = None) -> CsvSplit:
+def csv_first_look(path: Any) -> tuple[int, str]:
+    """(about how many data rows the CSV has, from the lines of its first ``CSV_SPLIT_BLOCK`` bytes; why
+    it cannot be split, when its first bytes tell): lets a small or compressed file skip the splitting
+    pass. The estimate is not exact (quoted newlines and blank lines count as lines)."""
+    if not isinstance(path, (str, Path)):
+        return 0, "the input is not a file the workers can read by path"
+    with _open_binary(str(path)) as raw:
+        head = raw.read(CSV_SPLIT_BLOCK)
+        size = raw.seek(0, 2)
+    if csv_compression(head[:8]) != "none":
+        return 0, "a compressed CSV has no byte offsets to split at (decompressed as one stream)"
+    lines = head.count(b"\n") + int(bool(head) and not head.endswith(b"\n") and len(head) == size)
+    return max(int(lines * size / max(len(head), 1)) - 1, 0), ""
+
+
+def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, progress: Progress | None = None) -> CsvSplit:
     """Split the CSV at ``path`` into at most ``parts`` row ranges of about equal bytes (see above), or
-    say why it is not split. Raises only for a file over ``max_bytes`` (as ``open_table`` would)."""
+    say why it is not split (``progress``: the share of its bytes read). Raises only for a file over
+    ``max_bytes`` (as ``open_table`` would)."""
     if not isinstance(path, (str, Path)):
         return CsvSplit(reason="the input is not a file the workers can read by path")
     path = str(path)
@@ -1375,6 +1391,8 @@ def csv_split(path: Any, parts: int, *, max_bytes: int | None = None, workdir: s
             prev_byte = int(a[-1])
             offset += len(a)
             block = ahead
+            if progress:
+                progress("finding the row ranges", offset / max(size, 1), None)
     if quoted:
         return CsvSplit(reason="the CSV ends inside a quoted field")
     if lines == 0:

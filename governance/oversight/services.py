@@ -6,6 +6,7 @@ EU AI Act serious-incident register. Each service is one transaction with its au
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal, overload
 
 from django.db import IntegrityError
 
@@ -74,6 +75,19 @@ def _text(value, field: str, *, required: bool = True) -> str:
     return value
 
 
+def _require_person(by: Principal, *roles: str, reason: str) -> User:
+    """``by.require_role(*roles, reason=reason)``, returning the user who holds the role (a system
+    principal holds none), for the services that record who did it in a non-null column."""
+    by.require_role(*roles, reason=reason)
+    if by.user is None:
+        raise PermissionRefused(reason)
+    return by.user
+
+
+@overload
+def _date(value, field: str, *, required: Literal[True] = ...) -> dt.date: ...
+@overload
+def _date(value, field: str, *, required: bool) -> dt.date | None: ...
 def _date(value, field: str, *, required: bool = True) -> dt.date | None:
     if value is None or value == "":
         if required:
@@ -89,6 +103,10 @@ def _date(value, field: str, *, required: bool = True) -> dt.date | None:
         raise ValidationFailed(f"{field}: must be a date such as 2026-12-31", field=field) from exc
 
 
+@overload
+def _moment(value, field: str, *, required: Literal[True] = ...) -> dt.datetime: ...
+@overload
+def _moment(value, field: str, *, required: bool) -> dt.datetime | None: ...
 def _moment(value, field: str, *, required: bool = True) -> dt.datetime | None:
     if value is None or value == "":
         if required:
@@ -509,7 +527,7 @@ def serious_incident_record(
 ) -> SeriousIncident:
     """Record a serious incident; its reporting deadline follows from the awareness date (Art. 73)."""
     with refusals(by, "serious_incident.create", version_target(version)):
-        by.require_role(RISK_OFFICER, reason="only a risk officer records serious incidents")
+        recorder = _require_person(by, RISK_OFFICER, reason="only a risk officer records serious incidents")
         description = _text(description, "description")
         aware = _moment(aware_at, "aware_at")
         now = clock.now()
@@ -534,7 +552,7 @@ def serious_incident_record(
                 category=category,
                 reporting_deadline=deadline,
                 deadline_rule=rule["paragraph"],
-                recorded_by=by.user,
+                recorded_by=recorder,
                 recorded_at=now,
             )
             audit.add(
@@ -568,7 +586,7 @@ def serious_incident_report(
 ) -> IncidentReport:
     """Record a report sent to the market surveillance authority: one initial report, then follow-ups."""
     with refusals(by, "serious_incident.report", incident_target(incident)):
-        by.require_role(RISK_OFFICER, reason="only a risk officer records incident reports")
+        recorder = _require_person(by, RISK_OFFICER, reason="only a risk officer records incident reports")
         if kind not in ReportKind.values:
             raise ValidationFailed(f"kind: must be one of {', '.join(ReportKind.values)}", field="kind")
         submitted = _moment(submitted_at, "submitted_at")
@@ -587,7 +605,7 @@ def serious_incident_report(
                 raise Conflict("the initial report is already recorded; record a follow_up", field="kind")
             if kind == ReportKind.FOLLOW_UP and initial is None:
                 raise IllegalTransition("record the initial report first", field="kind")
-            if kind == ReportKind.FOLLOW_UP and submitted < initial.submitted_at:
+            if kind == ReportKind.FOLLOW_UP and initial is not None and submitted < initial.submitted_at:
                 raise ValidationFailed("submitted_at: a follow-up comes after the initial report", field="submitted_at")
             report = IncidentReport.objects.create(
                 incident=incident,
@@ -596,7 +614,7 @@ def serious_incident_report(
                 authority=authority,
                 reference=reference,
                 summary=summary,
-                recorded_by=by.user,
+                recorded_by=recorder,
                 recorded_at=now,
             )
             audit.add(
@@ -655,7 +673,9 @@ def monitoring_schedule_create(
     target = version_target(version)
     target["type"] = "model_version"
     with refusals(by, "monitoring_schedule.create", target):
-        by.require_role(RISK_OFFICER, VALIDATOR, reason="only risk officers and validators schedule monitoring")
+        creator = _require_person(
+            by, RISK_OFFICER, VALIDATOR, reason="only risk officers and validators schedule monitoring"
+        )
         if kind not in MonitoringKind.values:
             raise ValidationFailed(f"kind: must be one of {', '.join(MonitoringKind.values)}", field="kind")
         cadence_days = _whole(cadence_days, "cadence_days", 1, MAX_CADENCE_DAYS)
@@ -692,7 +712,7 @@ def monitoring_schedule_create(
                 starts_at=starts,
                 description=description,
                 responsible=responsible,
-                created_by=by.user,
+                created_by=creator,
                 created_at=clock.now(),
             )
             audit.add(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import datetime as dt
 import json
+import re
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -14,7 +18,7 @@ from audit.services import audit_event_append, audit_unit
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, VALIDATOR, has_role
 from governance.common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
-from governance.common.refusals import refusals
+from governance.common.refusals import RefusalWindow, record_refusal_windows, refusals
 from governance.registry import services as registry
 from governance.registry.models import RegisteredModel
 from tests.factories.accounts import ADMIN, as_user, person
@@ -151,6 +155,61 @@ def test_a_refusal_without_a_usable_target_is_still_recorded():
         raise ValidationFailed("odd target keys", field="body")
     first, second = new_events(before)
     assert first.object_id == "unknown" and second.object_id == "unrecordable"
+
+
+def test_a_window_of_counted_refusals_is_one_denied_event_with_its_count():
+    start = dt.datetime(2026, 11, 29, 17, 0, tzinfo=dt.UTC)
+    unauthenticated = Actor(type="system", id="unauthenticated", auth="token")
+    before = head()
+    with transaction.atomic():
+        record_refusal_windows(
+            [
+                RefusalWindow(
+                    action="api_token.authenticate",
+                    actor=unauthenticated,
+                    source="ip:203.0.113.7",
+                    count=3,
+                    reasons={"unknown token": 2, "throttled": 1},
+                    subjects=["made0001", "made0002"],
+                    start=start,
+                    end=start + dt.timedelta(seconds=60),
+                )
+            ]
+        )
+    (event,) = new_events(before)
+    record = json.loads(bytes(event.record))
+    assert record["action"] == "api_token.authenticate.denied" and record["actor"]["id"] == "unauthenticated"
+    assert event.object_id == "ip:203.0.113.7"
+    assert record["data"]["count"] == 3 and record["data"]["subjects"] == ["made0001", "made0002"]
+    assert record["data"]["reasons"] == [{"reason": "throttled", "count": 1}, {"reason": "unknown token", "count": 2}]
+
+
+def _denied_spellings(path: Path) -> list[int]:
+    """Lines of ``path`` that spell a refusal's action: ``"<action>.denied"`` or ``f"{...}.denied"``."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if re.fullmatch(r"[a-z_]+(\.[a-z_]+)*\.denied", node.value):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.JoinedStr) and node.values:
+            last = node.values[-1]
+            if isinstance(last, ast.Constant) and str(last.value).endswith(".denied"):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_refusal_events_are_spelled_only_by_the_refusal_helper():
+    """Exactly one way to append a refusal: no module of governance/ names a ``.denied`` action
+    but ``governance/common/refusals.py`` (windowed credential refusals included)."""
+    root = Path(__file__).resolve().parents[2]
+    helper = root / "governance" / "common" / "refusals.py"
+    assert _denied_spellings(helper), "the helper itself must be found by the scan"
+    offenders = {
+        str(path.relative_to(root)): lines
+        for path in root.joinpath("governance").rglob("*.py")
+        if "migrations" not in path.parts and path != helper and (lines := _denied_spellings(path))
+    }
+    assert offenders == {}
 
 
 # --- one append per service call ------------------------------------------------------------------------------

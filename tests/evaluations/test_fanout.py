@@ -171,8 +171,9 @@ def test_a_large_evaluation_split_over_two_workers_equals_the_single_worker_resu
 @pytest.mark.django_db(transaction=True)
 def test_csv_inputs_and_performance_split_over_two_workers_equal_the_single_worker_result(settings, g, fanout):
     """CSV fairness and drift (byte ranges at record starts), performance on Parquet and CSV (score groups
-    merged by the engine: AUC, DeLong and the seeded bootstrap intervals), a bad row in the last range of
-    a CSV named by its file-wide row, and a CSV too small to split, computed on one worker."""
+        merged by the engine: AUC, DeLong and the seeded bootstrap intervals), a bad row in the last range of
+        a CSV named by its file-wide row, and CSVs too small to split (told by their first lines, or once their
+    rows are counted), computed on one worker."""
     import hashlib
 
     cols, mapping = f.drift_table(g, slice(700, 1000))
@@ -184,7 +185,8 @@ def test_csv_inputs_and_performance_split_over_two_workers_equal_the_single_work
     perf_params = {"n_boot": 200, "seed": 7, "threshold": 0.4}
     bad = {**fair_rows, "prediction": list(fair_rows["prediction"])}
     bad["prediction"][38_500] = None  # a missing value in the last of the four ranges: data row 38,501
-    small = {name: values[:400] for name, values in fair_rows.items()}
+    small = {name: values[:400] for name, values in fair_rows.items()}  # not split by its first lines
+    medium = {name: values[:700] for name, values in fair_rows.items()}  # not split once its rows are counted
     perf_parquet = f.table_bytes(perf_rows, "parquet")
     inputs = {
         "fairness": ("fairness", f.table_bytes(fair_rows, "csv"), fair_columns, "csv"),
@@ -193,6 +195,7 @@ def test_csv_inputs_and_performance_split_over_two_workers_equal_the_single_work
         "performance.csv": ("performance", f.table_bytes(perf_rows, "csv"), perf_columns, "csv", perf_params),
         "bad": ("fairness", f.table_bytes(bad, "csv"), fair_columns, "csv"),
         "small": ("fairness", f.table_bytes(small, "csv"), fair_columns, "csv"),
+        "medium": ("fairness", f.table_bytes(medium, "csv"), fair_columns, "csv"),
     }
     done = {name: fanout.run(*args) for name, args in inputs.items()}
 
@@ -209,7 +212,13 @@ def test_csv_inputs_and_performance_split_over_two_workers_equal_the_single_work
     assert ev.failure_reason == "columns.y_pred: column 'prediction' has 1 missing values (the first at row 38501)"
     assert ev.metrics == {} and ev.checks == [] and ev.input_sha256 == ""
 
-    ev = done["small"]
-    assert ev.status == "done", ev.failure_reason
-    assert ev.result["fanout"] == {"parts": 1, "not_split": "400 rows, fewer than EVALUATION_FANOUT_MIN_ROWS (1000)"}
-    assert_same(_single_worker(ev)["by_group"], ev.result["by_group"])
+    reasons = {
+        "small": "about 400 rows (by its first lines), fewer than EVALUATION_FANOUT_MIN_ROWS (1000)",
+        "medium": "700 rows, fewer than EVALUATION_FANOUT_MIN_ROWS (1000)",
+    }
+    for name, reason in reasons.items():
+        ev = done[name]
+        assert ev.status == "done", ev.failure_reason
+        assert ev.result["fanout"] == {"parts": 1, "not_split": reason}
+        assert ev.input_sha256 == hashlib.sha256(inputs[name][1]).hexdigest()
+        assert_same(_single_worker(ev)["by_group"], ev.result["by_group"])

@@ -206,6 +206,17 @@ def test_csvs_that_cannot_be_split_say_why(tmp_path):
     assert "not a file" in outofcore.csv_split(content, 2).reason
 
 
+def test_the_first_look_at_a_csv_estimates_its_rows_and_spots_compression(tmp_path):
+    path = write(fairness_table(5_000), tmp_path, "csv")
+    assert outofcore.csv_first_look(path) == (5_000, "")  # all of it read: the lines less the header
+    with open(path, "rb+") as handle:
+        handle.truncate(handle.seek(0, 2) - 1)  # no newline after the last row
+    assert outofcore.csv_first_look(path) == (5_000, "")
+    gz = tmp_path / "table.csv.gz"
+    gz.write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    assert "compressed" in outofcore.csv_first_look(str(gz))[1]
+
+
 def test_a_csv_without_a_final_newline_keeps_its_last_row(tmp_path):
     table = pa.table({"label": [1, 0] * 500, "pred": [1, 1] * 500, "region": ["a", "b"] * 500})
     path = write(table, tmp_path, "csv")
@@ -213,3 +224,42 @@ def test_a_csv_without_a_final_newline_keeps_its_last_row(tmp_path):
         handle.truncate(handle.seek(0, 2) - 1)  # no newline after the last row
     split = outofcore.csv_split(path, 3)
     assert split.rows == 1_000 and sum(r["rows"] for r in split.ranges) == 1_000
+
+
+def test_csv_drift_with_many_ecdf_crossings_reads_the_crossing_gaps_through_the_csv(tmp_path, monkeypatch):
+    """No drift: the merged counts leave many gaps where the eCDFs cross, whose values the merge reads
+    in one more scan of the whole CSV (streamed with the split's options)."""
+    from tests.evaluations_core.test_outofcore import _same_distribution_tables
+
+    monkeypatch.setattr(outofcore, "CROSSING_VALUES_MAX", 50)  # in several scans
+    ref_t, cur_t = _same_distribution_tables(15_000, 60_000)
+    pq.write_table(ref_t, tmp_path / "ref.parquet")
+    columns = {"features": ["a", "b", "c"]}
+    ref = parse_table("drift", str(tmp_path / "ref.parquet"), file_format="parquet", columns=columns, role="reference")
+    path = write(cur_t, tmp_path, "csv")
+    scans = []
+    real_scan = outofcore.crossing_scan
+    monkeypatch.setattr(outofcore, "crossing_scan", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    out, rows, n = fanned_out("drift", path, tmp_path, parts=3, columns=columns, params={}, reference=ref)
+    assert (rows, n) == (60_000, 3) and len(scans) > 1
+    monkeypatch.setattr(outofcore, "crossing_scan", real_scan)
+    whole, _rows = single("drift", path, "csv", columns, {}, ref)
+    same(whole, out)
+
+
+@pytest.mark.parametrize("block", [1, 7, 4099])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_the_split_does_not_depend_on_the_blocks_it_reads(tmp_path, monkeypatch, block, crlf):
+    """Quotes, CRLF pairs, blank lines and record starts that straddle two blocks: the same ranges as in
+    one block, and the progress of the pass reaches 100%."""
+    path = tmp_path / "awkward.csv"
+    path.write_bytes(awkward_csv(3_000 if block == 1 else 20_000, crlf=crlf))
+    whole = outofcore.csv_split(str(path), 5)
+    monkeypatch.setattr(outofcore, "CSV_SPLIT_BLOCK", block)
+    seen = []
+    split = outofcore.csv_split(str(path), 5, progress=lambda stage, fraction, rows: seen.append(fraction))
+    assert not split.reason and split.as_dict() == whole.as_dict()
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    stray = tmp_path / "stray.csv"
+    stray.write_bytes(path.read_bytes().replace(b",east,", b',ea"st,', 1))
+    assert "is not at the start or end of a field" in outofcore.csv_split(str(stray), 5).reason

@@ -104,15 +104,25 @@ def evaluation_fanout_start(*, by: Principal, evaluation_id: int) -> FanoutPlan 
     """Start the evaluation (no runner: its chunks run anywhere; the reaper watches its progress), check
     its input once (the SHA-256 of its bytes) and split it: a Parquet file by its row count, a CSV by
     one pass that finds the record starts (``outofcore.csv_split``). A CSV that cannot be split, or has
-    fewer than ``EVALUATION_FANOUT_MIN_ROWS`` rows, gets no ranges and the reason. None when there is
-    nothing to do (already finished, or failed here with the reason)."""
+    fewer than ``EVALUATION_FANOUT_MIN_ROWS`` rows, gets no ranges and the reason (a compressed one, or
+    one whose first lines say it has fewer than half that many rows, before its digest is taken: the
+    worker that computes it takes it). None when there is nothing to do (already finished, or failed
+    here with the reason)."""
     evaluation = evaluation_start(by=by, evaluation_id=evaluation_id, runner={})
     if evaluation is None:
         return None
     spec = (evaluation.result or {}).get("input") or {}
     chunks = int(settings.EVALUATION_FANOUT_CHUNKS)
     progress = _ProgressRecorder(evaluation_id, evaluation.input_rows)
+    minimum = int(settings.EVALUATION_FANOUT_MIN_ROWS)
     try:
+        if spec.get("format") == "csv":  # a small or compressed CSV skips the digest and the splitting pass here
+            estimate, reason = outofcore.csv_first_look(input_source(evaluation, spec))
+            if not reason and estimate < minimum // 2:
+                reason = f"about {estimate} rows (by its first lines), fewer than EVALUATION_FANOUT_MIN_ROWS"
+                reason += f" ({minimum})"
+            if reason:
+                return FanoutPlan(evaluation, "", 0, reason=reason)
         progress("checking the input digest", 0.0, 0)
         source, digest = checked_input(evaluation, spec)
         input_reference(evaluation, spec)
@@ -120,13 +130,15 @@ def evaluation_fanout_start(*, by: Principal, evaluation_id: int) -> FanoutPlan 
             rows = evaluation.input_rows or 0
             return FanoutPlan(evaluation, digest, rows, ranges=_row_ranges(rows, chunks))
         progress("finding the row ranges", 0.0, 0)
-        split = outofcore.csv_split(source, chunks, max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES)
+        split = outofcore.csv_split(
+            source, chunks, max_bytes=settings.EVALUATION_OUT_OF_CORE_MAX_BYTES, progress=progress
+        )
     except DomainError as exc:
         evaluation_fail(by=by, evaluation_id=evaluation_id, reason=exc.message)
         return None
     reason = split.reason
-    if not reason and split.rows < settings.EVALUATION_FANOUT_MIN_ROWS:
-        reason = f"{split.rows} rows, fewer than EVALUATION_FANOUT_MIN_ROWS ({settings.EVALUATION_FANOUT_MIN_ROWS})"
+    if not reason and split.rows < minimum:
+        reason = f"{split.rows} rows, fewer than EVALUATION_FANOUT_MIN_ROWS ({minimum})"
     if not reason and len(split.ranges) < 2:
         reason = "the CSV has too few lines to split"
     if reason:

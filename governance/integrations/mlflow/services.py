@@ -29,8 +29,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 
 from audit.services import audit_unit
@@ -94,9 +96,10 @@ def link_target(link: MlflowLink) -> dict:
 def _may_govern(by: Principal, model: RegisteredModel) -> bool:
     """The model's owner or a risk officer (active users; superusers too), or the operator's own job
     (a management command such as the demo link, a system principal)."""
-    if by.is_system:
+    user = by.user
+    if user is None:  # a system principal
         return True
-    return by.has_role(RISK_OFFICER) or (by.user.is_active and model.owner_id == by.user_id)
+    return by.has_role(RISK_OFFICER) or (user.is_active and model.owner_id == user.pk)
 
 
 def bridge_user() -> User:
@@ -126,12 +129,12 @@ def bridge_principal() -> Principal:
 
 
 def _clean_link_options(data: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     if "governed_alias" in data:
         alias = (data["governed_alias"] or "").strip()
         try:
             alias_validator(alias)
-        except Exception as exc:
+        except DjangoValidationError as exc:
             raise ValidationFailed(f"governed_alias: {exc.messages[0]}", field="governed_alias") from exc
         out["governed_alias"] = alias
     if "stage_aliases" in data:
@@ -149,7 +152,7 @@ def _clean_link_options(data: dict) -> dict:
                 )
             try:
                 alias_validator(alias)
-            except Exception as exc:
+            except DjangoValidationError as exc:
                 raise ValidationFailed(
                     f"stage_aliases.{stage}: {exc.messages[0]}", field=f"stage_aliases.{stage}"
                 ) from exc
@@ -684,7 +687,14 @@ def mlflow_link_sync(
             raise PermissionRefused("only the model's owner or a risk officer syncs its MLflow link")
     verify = settings.MLFLOW_VERIFY_ARTIFACTS if verify is None else verify
     progress = progress or (lambda event: None)
-    summary = {"link": link.pk, "imported": [], "unchanged": 0, "changed": [], "refused": {}, "pending": []}
+    summary: dict[str, Any] = {
+        "link": link.pk,
+        "imported": [],
+        "unchanged": 0,
+        "changed": [],
+        "refused": {},
+        "pending": [],
+    }
     try:
         client = mlflow_client(link.tracking_uri)
         versions = remote_versions(link, client)
@@ -894,7 +904,7 @@ def mlflow_delivery_process(*, delivery: MlflowDelivery) -> dict:
     """The work a delivery asks for, through the same functions as the sync."""
     by = WEBHOOK
     data = delivery.payload.get("data", {})
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for link in MlflowLink.objects.filter(mlflow_name=delivery.mlflow_name).select_related("model"):
         if delivery.entity == "model_version":
             imp = mlflow_version_import(by=by, link=link, version=str(data.get("version")))
@@ -1025,7 +1035,11 @@ def mlflow_alias_write_attempt(*, write: MlflowAliasWrite, by: Principal | None 
             if write.mlflow_version:
                 client.set_registered_model_alias(link.mlflow_name, write.alias, write.mlflow_version)
                 held = client.get_model_version_by_alias(link.mlflow_name, write.alias)
-                response = {"alias": write.alias, "version": str(held.version), "aliases": list(held.aliases or [])}
+                response: dict[str, Any] = {
+                    "alias": write.alias,
+                    "version": str(held.version),
+                    "aliases": list(held.aliases or []),
+                }
             else:
                 try:
                     client.delete_registered_model_alias(link.mlflow_name, write.alias)
@@ -1166,6 +1180,8 @@ def mlflow_aliases_check(*, by: Principal, link: MlflowLink, observed: dict[str,
 def on_stage_changed(**payload) -> None:
     """Subscriber of model_version.promoted / rolled_back / stage_changed (after commit)."""
     version_id = payload.get("version_id")
+    if version_id is None:
+        return
     version = ModelVersion.objects.filter(pk=version_id).only("model_id").first()
     if version is None:
         return
