@@ -890,6 +890,38 @@ def test_monitoring_and_plans_replay_clean(monitoring):
     assert result.ok, result.message
 
 
+def test_plan_events_recorded_before_plans_kept_revisions_are_compared_on_their_whole_texts(monitoring):
+    """``post_market_plan.set`` events written before plans kept revision rows carried the whole texts and
+    no digests: a replay of them compares the plan's texts whole, and expects no revision rows."""
+    import json
+
+    from audit.models import AuditEvent
+    from governance.oversight.models import PLAN_FIELDS, PostMarketPlanRevision
+    from governance.oversight.state import OversightReplayer
+
+    whole = {r.revision: {name: getattr(r, name) for name in PLAN_FIELDS} for r in PostMarketPlanRevision.objects.all()}
+
+    def replay():
+        replayer = OversightReplayer()
+        for raw in (
+            AuditEvent.objects.filter(action__in=replayer.actions).order_by("seq").values_list("record", flat=True)
+        ):
+            record = json.loads(bytes(raw) if not isinstance(raw, str) else raw)
+            if record["action"] == "post_market_plan.set":  # as the service wrote it before
+                revision = record["data"]["revision"]
+                record["data"]["before"] = whole.get(revision - 1)
+                record["data"]["after"] = whole[revision]
+            replayer.apply(record)
+        return replayer.compare()
+
+    _raw("DELETE FROM oversight_postmarketplanrevision", [])
+    assert replay() is None
+    _raw("UPDATE oversight_postmarketplan SET monitored = 'Nothing.' WHERE id = %s", [monitoring["plan"]])
+    d = replay()
+    assert (d.table, d.row, d.field) == ("oversight_postmarketplan", str(monitoring["plan"]), "monitored")
+    assert d.expected == whole[2]["monitored"]
+
+
 @pytest.mark.parametrize(
     "sql, table, key, field",
     [
