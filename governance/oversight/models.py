@@ -313,3 +313,26 @@ class PostMarketPlan(models.Model):
 
 
 PLAN_FIELDS = ("monitored", "data_collection", "responsibilities", "thresholds", "review_cadence")
+
+
+class PostMarketPlanRevision(models.Model):
+    """The whole text of one revision of a post-market monitoring plan, written with it and never changed.
+    Its ``post_market_plan.set`` event carries each text's first 2,000 characters and SHA-256 (a plan's
+    texts are unbounded; the event must stay within the audit record's size), so a pack as of an earlier
+    seq prints the text of that revision from here, checked against the event's digests."""
+
+    plan = models.ForeignKey(PostMarketPlan, on_delete=models.PROTECT, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    monitored = models.TextField()
+    data_collection = models.TextField()
+    responsibilities = models.TextField()
+    thresholds = models.TextField()
+    review_cadence = models.TextField(blank=True)
+
+    objects = GovernedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "revision"], name="one_row_per_plan_revision")]
+
+    def __str__(self) -> str:
+        return f"revision {self.revision} of the {self.plan}"

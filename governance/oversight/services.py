@@ -31,6 +31,7 @@ from governance.oversight.models import (
     MonitoringKind,
     MonitoringSchedule,
     PostMarketPlan,
+    PostMarketPlanRevision,
     ReportKind,
     RevalidationFlag,
     RevalidationInterval,
@@ -823,10 +824,16 @@ def missed_check_resolve(*, by: Principal, missed: MissedCheck, resolution: str)
 # --- the post-market monitoring plan (issue 17.5) ------------------------------------------------------------------
 
 
+def _plan_texts(texts: dict[str, str]) -> dict[str, str]:
+    """A plan's narrative as its event carries it: each text's first 2,000 characters and SHA-256
+    (``carried_text``; the whole texts are in ``PostMarketPlanRevision``)."""
+    return {key: value for name in PLAN_FIELDS for key, value in carried_text(name, texts[name]).items()}
+
+
 def post_market_plan_set(*, by: Principal, model: RegisteredModel, reason: str = "", **narrative) -> PostMarketPlan:
     """A risk officer writes (or revises) the post-market monitoring plan of a high-risk model. Every
-    narrative field is required; a revision increments ``revision`` and the audit event keeps the text
-    before and after."""
+    narrative field is required; a revision increments ``revision``, its whole text is kept as a
+    ``PostMarketPlanRevision`` and the audit event carries the texts before and after (``_plan_texts``)."""
     with refusals(by, "post_market_plan.set", {**model_target(model), "type": "post_market_plan"}):
         by.require_role(RISK_OFFICER, reason="only a risk officer writes the post-market monitoring plan")
         unknown = sorted(set(narrative) - set(PLAN_FIELDS))
@@ -860,13 +867,14 @@ def post_market_plan_set(*, by: Principal, model: RegisteredModel, reason: str =
                 reason = _text(reason, "reason")
             plan.updated_by, plan.updated_at = by.user, now
             plan.save()
+            PostMarketPlanRevision.objects.create(plan=plan, revision=plan.revision, **values)
             audit.add(
                 "post_market_plan.set",
                 {**model_target(model), "type": "post_market_plan"},
                 details={
                     "revision": plan.revision,
-                    "before": before,
-                    "after": values,
+                    "before": _plan_texts(before) if before is not None else None,
+                    "after": _plan_texts(values),
                     **({"created_at": plan.created_at} if before is None else {}),
                     "updated_at": plan.updated_at,
                 },

@@ -1,6 +1,6 @@
 """Replays oversight events to rebuild validations and their findings, revalidation intervals and
 flags, serious incidents and their reports, monitoring schedules and missed checks, and post-market
-plans (audit.state, ``audit_verify --state``).
+plans and their revisions' whole texts (audit.state, ``audit_verify --state``).
 
 Each event also carries the instants its service wrote (``created_at``, ``closed_at``, ...: one ``now``
 stored in the row and the event) and the unbounded texts it wrote (``audit.state.carried_text``: the
@@ -20,6 +20,7 @@ from governance.oversight.models import (
     MissedCheck,
     MonitoringSchedule,
     PostMarketPlan,
+    PostMarketPlanRevision,
     RevalidationFlag,
     RevalidationInterval,
     SeriousIncident,
@@ -115,6 +116,7 @@ class OversightReplayer:
         self.schedules: dict[str, dict] = {}
         self.missed: dict[str, dict] = {}
         self.plans: dict[str, dict] = {}  # by model id (one plan per model; no row id in the event)
+        self.plan_revisions: dict[str, dict] = {}  # by "<model id>.<revision>" (no row id in the event)
 
     def apply(self, record: dict) -> None:
         action, target, data = record["action"], record["object"], record["data"]
@@ -216,10 +218,13 @@ class OversightReplayer:
             _renew(missed, data, "resolved_at")
         elif action == "post_market_plan.set":
             plan = self.plans.setdefault(key, {"created_by": _user(record["actor"]), **_instants(data, "created_at")})
-            plan.update(
-                {**(data.get("after") or {}), "revision": data.get("revision"), "updated_by": _user(record["actor"])}
-            )
+            after = data.get("after") or {}
+            for name in PLAN_FIELDS:  # an older event carried the whole texts, without digests
+                plan.pop(f"{name}_sha256", None)
+            plan.update({**after, "revision": data.get("revision"), "updated_by": _user(record["actor"])})
             _renew(plan, data, "updated_at")
+            if any(f"{name}_sha256" in after for name in PLAN_FIELDS):  # its whole texts are a revision row
+                self.plan_revisions[f"{key}.{data.get('revision')}"] = _texts(after, *PLAN_FIELDS)
         elif action == "finding.create":
             self.findings[key] = {
                 "validation": str(target.get("validation")),
@@ -417,7 +422,15 @@ class OversightReplayer:
         }
         stored = {
             model: {
-                **{name: p[name] for name in PLAN_FIELDS},
+                **{
+                    key: value
+                    for name in PLAN_FIELDS
+                    for key, value in (
+                        carried_text(name, p[name])
+                        if f"{name}_sha256" in self.plans.get(model, {})
+                        else {name: p[name]}
+                    ).items()
+                },
                 "revision": p["revision"],
                 "created_by": p["created_by__username"],
                 "created_at": as_recorded(p["created_at"]),
@@ -426,7 +439,22 @@ class OversightReplayer:
             }
             for model, p in rows.items()
         }
-        return _by_model(table, rows, compare_rows(table, stored, self.plans))
+        divergence = _by_model(table, rows, _compare(table, stored, self.plans))
+        if divergence:
+            return divergence
+        table = "oversight_postmarketplanrevision"
+        revisions = {
+            f"{r['plan__model_id']}.{r['revision']}": r
+            for r in PostMarketPlanRevision.objects.values("pk", "plan__model_id", "revision", *PLAN_FIELDS)
+        }
+        divergence = _compare(
+            table, {key: _stored_texts(r, *PLAN_FIELDS) for key, r in revisions.items()}, self.plan_revisions
+        )
+        if divergence is None:
+            return None
+        row = revisions.get(divergence.row)
+        name = str(row["pk"]) if row else f"of model {divergence.row.replace('.', ', revision ')}"
+        return Divergence(table, name, divergence.field, divergence.stored, divergence.expected)
 
     def _compare_revalidation(self) -> Divergence | None:
         table = "oversight_revalidationinterval"

@@ -23,12 +23,15 @@ from django.utils import timezone
 from audit import selectors as audit_selectors
 from audit.selectors import AuditEvent
 from audit.services import TS_FORMAT
+from audit.state import carried_text
 from governance.evaluations.models import Evaluation
 from governance.oversight import monitoring
 from governance.oversight.models import (
+    PLAN_FIELDS,
     Finding,
     MissedCheck,
     MonitoringSchedule,
+    PostMarketPlanRevision,
     RevalidationFlag,
     SeriousIncident,
     Validation,
@@ -272,8 +275,31 @@ def _plan(model_id: int, seq: int) -> tuple[dict | None, list[AuditEvent]]:
         "revision": data.get("revision"),
         "updated_at": _ts(event.ts),
         "updated_by": _actor(event),
-        "narrative": data.get("after") or {},
+        "narrative": _plan_narrative(model_id, data),
     }, [event]
+
+
+def _plan_narrative(model_id: int, data: Mapping) -> dict:
+    """A revision's whole texts. An event written before plans kept revisions carries them whole; a later
+    one carries each text's first 2,000 characters and SHA-256, and the text is its revision row's, used
+    only where it has that digest (else the carried characters are printed, saying the rest differs)."""
+    after = data.get("after") or {}
+    if not any(f"{name}_sha256" in after for name in PLAN_FIELDS):
+        return dict(after)
+    row = PostMarketPlanRevision.objects.filter(plan__model_id=model_id, revision=int(data["revision"])).first()
+    narrative = {}
+    for name in PLAN_FIELDS:
+        if name not in after:
+            continue
+        text = getattr(row, name) if row is not None else None
+        if text is not None and carried_text(name, text)[f"{name}_sha256"] == after.get(f"{name}_sha256"):
+            narrative[name] = text
+        else:
+            narrative[name] = (
+                f"{after[name]} [the text past these {len(after[name]):,} characters is not shown: the stored "
+                f"revision does not match the SHA-256 the audit log recorded, {after.get(f'{name}_sha256')}]"
+            )
+    return narrative
 
 
 def _challenges(pack: Mapping, findings: list[dict]) -> list[dict]:

@@ -145,3 +145,51 @@ def test_eu_pack_prints_the_incident_register_with_its_deadline(record, risk_off
     )
     after = text(generate(record["version"], "eu-ai-act"))
     assert "reported on time" in after and "BaFin" in after
+
+
+@pytest.mark.django_db(transaction=True)  # PostgreSQL: the guard triggers are lifted outside a transaction
+def test_a_long_plan_prints_whole_as_of_its_seq_and_regenerates_identically(record, risk_officer):
+    """A plan text past the 2,000 characters its event carries is printed whole from its revision row:
+    a pack as of the first revision keeps printing that revision after the plan is revised, byte for
+    byte; a revision row edited behind the services is not printed as if it were the recorded text."""
+    from django.db import connection
+
+    from audit.state import verify_state
+    from governance.oversight.models import PostMarketPlanRevision
+    from tests.audit.helpers import disable_triggers, reinstall_triggers
+
+    def narrative(pack) -> dict:
+        with zipfile.ZipFile(pack.bundle.path) as archive:
+            return json.loads(archive.read("pack.json"))["oversight"]["pmm_plan"]["narrative"]
+
+    model = record["version"].model
+    long = "Every week the drift of each feature is read against the reference sample. " * 60 + "First."
+    services.post_market_plan_set(by=as_user(risk_officer), model=model, monitored=long, reason="Spelt out.")
+    checkpoints.checkpoint_create()
+    first = generate(record["version"], "eu-ai-act")
+    assert len(long) > 4_000 and narrative(first)["monitored"] == long
+    services.post_market_plan_set(by=as_user(risk_officer), model=model, monitored=long + " Second.", reason="More.")
+    checkpoints.checkpoint_create()
+    again = generate(record["version"], "eu-ai-act", as_of=first.as_of_seq)
+    assert (again.pdf_sha256, again.content_sha256, again.bundle_sha256) == (
+        first.pdf_sha256,
+        first.content_sha256,
+        first.bundle_sha256,
+    )
+    assert narrative(generate(record["version"], "eu-ai-act"))["monitored"] == long + " Second."
+    assert verify_state().ok
+
+    revision = PostMarketPlanRevision.objects.get(plan__model=model, revision=2)
+    disable_triggers(governed=True)
+    try:
+        with connection.cursor() as cursor:  # a raw write as a database owner would make it
+            cursor.execute(
+                "UPDATE oversight_postmarketplanrevision SET monitored = %s WHERE id = %s",
+                [long[:-6] + "Other.", revision.pk],
+            )
+    finally:
+        reinstall_triggers()
+    d = verify_state().divergence
+    assert (d.table, d.row, d.field) == ("oversight_postmarketplanrevision", str(revision.pk), "monitored")
+    shown = narrative(generate(record["version"], "eu-ai-act", as_of=first.as_of_seq))["monitored"]
+    assert shown.startswith(long[:2000]) and "does not match the SHA-256 the audit log recorded" in shown

@@ -4,6 +4,8 @@ and in the admin, linked from the version page."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from django.test import Client
 
@@ -92,3 +94,31 @@ def test_the_plan_over_the_api_and_in_the_admin(api_for, production, risk_office
     )
     assert response.status_code == 302
     assert PostMarketPlan.objects.get().revision == 2
+
+
+def test_a_long_plan_is_written_revised_and_recorded_whole(api_for, production, risk_officer):
+    """Risk officers write long plans: 30,000 characters in each narrative field are accepted over the API
+    and revised (the event carries each text's first 2,000 characters and the SHA-256 of the whole, well
+    under the audit record's size limit), and the plan reads back whole."""
+    long = {name: f"{name}: " + "Weekly review of drift and outcomes. " * 819 + "End." for name in NARRATIVE}
+    assert all(len(text) > 30_000 for text in long.values())
+    officer = api_for(risk_officer)
+    response = officer.post("/api/v1/post-market-plans/", {"model": production.model.pk, **long}, format="json")
+    assert response.status_code == 201, response.json()
+    revised = {**long, "thresholds": long["thresholds"] + " Also a PSI above 0.25."}
+    response = officer.post(
+        "/api/v1/post-market-plans/",
+        {"model": production.model.pk, **revised, "reason": "PSI threshold added."},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    plan = PostMarketPlan.objects.get()
+    assert plan.revision == 2 and all(getattr(plan, name) == text for name, text in revised.items())
+    detail = officer.get(f"/api/v1/post-market-plans/{response.json()['id']}/").json()
+    assert detail["record"]["narrative"]["thresholds"] == revised["thresholds"]
+    data = last_event("post_market_plan.set").record_json["data"]
+    assert data["after"]["thresholds"] == revised["thresholds"][:2000]
+    assert data["after"]["thresholds_sha256"] == hashlib.sha256(revised["thresholds"].encode()).hexdigest()
+    assert data["before"]["thresholds_sha256"] == hashlib.sha256(long["thresholds"].encode()).hexdigest()
+    assert [r.revision for r in plan.revisions.order_by("revision")] == [1, 2]
+    assert plan.revisions.get(revision=1).thresholds == long["thresholds"]

@@ -838,7 +838,7 @@ def monitoring(developer, validator, risk_officer):
     from django.utils import timezone
 
     from governance.oversight import services
-    from governance.oversight.models import MissedCheck, PostMarketPlan
+    from governance.oversight.models import MissedCheck, PostMarketPlan, PostMarketPlanRevision
 
     version = model_version(user=developer)
     workflow.good_evidence(version)
@@ -881,12 +881,45 @@ def monitoring(developer, validator, risk_officer):
         "resolved": flagged[0].pk,
         "unresolved": MissedCheck.objects.filter(resolved_at__isnull=True).first().pk,
         "plan": PostMarketPlan.objects.get(model=version.model).pk,
+        "revision": PostMarketPlanRevision.objects.get(plan__model=version.model, revision=2).pk,
     }
 
 
 def test_monitoring_and_plans_replay_clean(monitoring):
     result = verify_state()
     assert result.ok, result.message
+
+
+def test_plan_events_recorded_before_plans_kept_revisions_are_compared_on_their_whole_texts(monitoring):
+    """``post_market_plan.set`` events written before plans kept revision rows carried the whole texts and
+    no digests: a replay of them compares the plan's texts whole, and expects no revision rows."""
+    import json
+
+    from audit.models import AuditEvent
+    from governance.oversight.models import PLAN_FIELDS, PostMarketPlanRevision
+    from governance.oversight.state import OversightReplayer
+
+    whole = {r.revision: {name: getattr(r, name) for name in PLAN_FIELDS} for r in PostMarketPlanRevision.objects.all()}
+
+    def replay():
+        replayer = OversightReplayer()
+        for raw in (
+            AuditEvent.objects.filter(action__in=replayer.actions).order_by("seq").values_list("record", flat=True)
+        ):
+            record = json.loads(bytes(raw) if not isinstance(raw, str) else raw)
+            if record["action"] == "post_market_plan.set":  # as the service wrote it before
+                revision = record["data"]["revision"]
+                record["data"]["before"] = whole.get(revision - 1)
+                record["data"]["after"] = whole[revision]
+            replayer.apply(record)
+        return replayer.compare()
+
+    _raw("DELETE FROM oversight_postmarketplanrevision", [])
+    assert replay() is None
+    _raw("UPDATE oversight_postmarketplan SET monitored = 'Nothing.' WHERE id = %s", [monitoring["plan"]])
+    d = replay()
+    assert (d.table, d.row, d.field) == ("oversight_postmarketplan", str(monitoring["plan"]), "monitored")
+    assert d.expected == whole[2]["monitored"]
 
 
 @pytest.mark.parametrize(
@@ -927,6 +960,12 @@ def test_monitoring_and_plans_replay_clean(monitoring):
             "oversight_postmarketplan",
             "plan",
             "thresholds",
+        ),
+        (
+            "UPDATE oversight_postmarketplanrevision SET responsibilities = 'Nobody.' WHERE id = {revision}",
+            "oversight_postmarketplanrevision",
+            "revision",
+            "responsibilities",
         ),
         (
             "UPDATE oversight_postmarketplan SET revision = 1 WHERE id = {plan}",
