@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from audit.state import Divergence, as_recorded, carried_text, compare_rows
+from audit.state import Divergence, as_recorded, carried_text, compare_rows, named_by_text
 from governance.oversight.models import (
     PLAN_FIELDS,
     Finding,
@@ -69,11 +69,7 @@ def _renew(row: dict, data: Mapping, *names: str) -> None:
 def _compare(table: str, stored: dict[str, dict], expected: dict[str, dict]) -> Divergence | None:
     """``compare_rows``, naming a text whose SHA-256 differs (an edit past its first 2,000 characters)
     by its own field."""
-    divergence = compare_rows(table, stored, expected)
-    if divergence is None or not divergence.field.endswith("_sha256"):
-        return divergence
-    held, said = (f"text with SHA-256 {digest}" for digest in (divergence.stored, divergence.expected))
-    return Divergence(table, divergence.row, divergence.field.removesuffix("_sha256"), held, said)
+    return named_by_text(compare_rows(table, stored, expected))
 
 
 def _by_model(table: str, rows: Mapping[str, Mapping], divergence: Divergence | None) -> Divergence | None:
