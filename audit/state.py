@@ -107,6 +107,15 @@ def json_sha256(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def named_by_text(divergence: Divergence | None) -> Divergence | None:
+    """A divergence on a ``carried_text`` digest (``<name>_sha256``: an edit past the first 2,000
+    characters) named by the text's own field, the two digests as its values."""
+    if divergence is None or not divergence.field.endswith("_sha256"):
+        return divergence
+    held, said = (f"text with SHA-256 {digest}" for digest in (divergence.stored, divergence.expected))
+    return Divergence(divergence.table, divergence.row, divergence.field.removesuffix("_sha256"), held, said)
+
+
 def compare_rows(
     table: str, stored: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]
 ) -> Divergence | None:

@@ -15,7 +15,12 @@ from audit.services import audit_unit
 from governance.accounts.models import ApiToken, User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import ALL_ROLES
-from governance.accounts.services import api_token_issue, api_token_revoke, service_account_create
+from governance.accounts.services import (
+    api_token_issue,
+    api_token_revoke,
+    service_account_create,
+    user_username_keep,
+)
 from governance.common.errors import DomainError
 
 TRACKED_USER_FIELDS = (
@@ -58,9 +63,15 @@ class UserAdmin(DjangoUserAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # people who signed things stay on record; deactivate instead
 
+    def get_readonly_fields(self, request, obj=None):
+        """The username is set when the account is made and never changes (``user_username_keep``)."""
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if obj is None else ("username", *readonly)
+
     def save_model(self, request, obj, form, change):
         before = {}
         if change:
+            user_username_keep(by=Principal.for_request(request), user=obj, username=obj.username)
             stored = User.objects.get(pk=obj.pk)
             before = {name: getattr(stored, name) for name in TRACKED_USER_FIELDS}
         after = {name: getattr(obj, name) for name in TRACKED_USER_FIELDS}

@@ -83,6 +83,21 @@ def user_create(
     return user
 
 
+USERNAME_FIXED = (
+    "a username cannot change once the account exists: the audit log names people by username, so a renamed "
+    "account would appear in the record as someone else (create a new account instead)"
+)
+
+
+def user_username_keep(*, by: Principal, user: User, username: str) -> None:
+    """Refuse (audited as ``user.update.denied``) a change of ``user``'s stored username to ``username``.
+    Usernames are immutable (docs/architecture.md, "Usernames are immutable")."""
+    stored = User.objects.filter(pk=user.pk).values_list("username", flat=True).first()
+    with refusals(by, "user.update", {"type": "user", "id": str(user.pk), "username": stored}):
+        if stored is not None and username != stored:
+            raise Conflict(USERNAME_FIXED, field="username", details={"requested": username[:150]})
+
+
 def user_roles_set(*, by: Principal, user: User, roles: list[str]) -> User:
     with refusals(by, "user.roles_change", _user_target(user)):
         unknown = sorted(set(roles) - set(ALL_ROLES))

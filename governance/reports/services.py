@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.files import File
 from django.utils import timezone
 
-from audit.services import audit_unit
+from audit.services import audit_unit, format_ts
+from audit.state import TEXT_CHARS, carried_text
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import AUDITOR, RISK_OFFICER
@@ -70,22 +71,22 @@ def narrative_set(
         role = spec.role if spec.role in by.roles else "administrator"
         text = unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
         with audit_unit(by.actor) as audit:
+            now = timezone.now()
             entry = NarrativeEntry.objects.create(
-                model=model, model_version=version, key=key, text=text, author=author, author_role=role
+                model=model, model_version=version, key=key, text=text, author=author, author_role=role, created_at=now
             )
-            audit.add(
-                "narrative.set",
-                target,
-                details={
-                    "key": key,
-                    "label": spec.label,
-                    "role": role,
-                    "chars": len(text),
-                    "withdrawn": not text,
-                    "entry": entry.pk,
-                },
-                reason=text[:2000] or None,
-            )
+            details = {
+                "key": key,
+                "label": spec.label,
+                "role": role,
+                "chars": len(text),
+                "withdrawn": not text,
+                "entry": entry.pk,
+                "created_at": format_ts(now),
+                # the reason holds the first 2,000 characters; this digest, the whole text
+                "text_sha256": carried_text("text", text)["text_sha256"],
+            }
+            audit.add("narrative.set", target, details=details, reason=text[:TEXT_CHARS] or None)
     return entry
 
 

@@ -15,7 +15,8 @@ from collections import Counter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import audit_unit
+from audit.services import audit_unit, format_ts
+from audit.state import carried_text
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, has_role
@@ -162,15 +163,18 @@ def committee_create(
                     "revise it instead",
                     field="model" if model else "scope",
                 )
+            now = timezone.now()
+            description = (description or "").strip()
             committee = Committee(
                 name=name,
-                description=(description or "").strip(),
+                description=description,
                 scope=scope,
                 model=model,
                 target_stage=target_stage,
                 quorum=quorum,
                 role_minimums=minimums,
                 created_by=by.user,
+                created_at=now,
             )
             try:
                 with transaction.atomic():
@@ -178,13 +182,16 @@ def committee_create(
             except IntegrityError as exc:
                 raise Conflict(f"name: a committee named {name!r} exists", field="name") from exc
             for user, role in cleaned:
-                CommitteeMember.objects.create(committee=committee, user=user, role=role)
+                CommitteeMember.objects.create(committee=committee, user=user, role=role, added_at=now)
             target.update(committee_target(committee))
-            audit.add(
-                "committee.create",
-                committee_target(committee),
-                details={"quorum": quorum, "role_minimums": minimums, "members": _members_detail(cleaned)},
-            )
+            details = {
+                "quorum": quorum,
+                "role_minimums": minimums,
+                "members": _members_detail(cleaned),
+                "created_at": format_ts(now),  # also its seats' added_at
+                **carried_text("description", description),
+            }
+            audit.add("committee.create", committee_target(committee), details=details)
     return committee
 
 
@@ -218,15 +225,18 @@ def committee_revise(
                 "is_active": current.is_active,
             }
             now = timezone.now()
+            instants = {}  # the removed_at of the seats it ends and the added_at of those it opens
             wanted = {(user.pk, role) for user, role in new_members}
             for seat in seats:
                 if (seat.user_id, seat.role) not in wanted:
                     seat.removed_at = now
                     seat.save(update_fields=["removed_at"])
+                    instants["removed_at"] = format_ts(now)
             kept = {(seat.user_id, seat.role) for seat in seats if (seat.user_id, seat.role) in wanted}
             for user, role in new_members:
                 if (user.pk, role) not in kept:
                     CommitteeMember.objects.create(committee=current, user=user, role=role, added_at=now)
+                    instants["added_at"] = format_ts(now)
             current.quorum, current.role_minimums = new_quorum, minimums
             if is_active is not None:
                 current.is_active = is_active
@@ -244,7 +254,10 @@ def committee_revise(
             if after == before:
                 return current
             audit.add(
-                "committee.revise", committee_target(current), details={"before": before, "after": after}, reason=reason
+                "committee.revise",
+                committee_target(current),
+                details={"before": before, "after": after, **instants},
+                reason=reason,
             )
     return current
 

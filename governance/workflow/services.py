@@ -25,7 +25,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from audit.services import AuditUnit, audit_unit
+from audit.services import AuditUnit, audit_unit, format_ts
 from governance.accounts.principal import Principal
 from governance.accounts.roles import DEVELOPER, PIPELINE, RISK_OFFICER
 from governance.accounts.stepup import ReauthRefused, StepUpProof, signature_reauthentication
@@ -823,6 +823,8 @@ def _promote(audit: AuditUnit, req: PromotionRequest, by: Principal, now: dt.dat
             "retired": retired,
             "superseded": superseded,
             "status_path": ["approved", "promoted"],
+            # the instant the stage changed, fixed once by the stage change: its transitions' ``at``
+            "at": format_ts(moved[-1].stage_changed_at),
         },
     )
     _closed(req)

@@ -4,7 +4,7 @@ overrides), recusals, review flags, committees and their seats, and stage transi
 
 from __future__ import annotations
 
-from audit.state import Divergence, as_recorded
+from audit.state import Divergence, as_recorded, carried_text, named_by_text
 from governance.workflow.models import (
     Approval,
     Committee,
@@ -144,6 +144,8 @@ class WorkflowReplayer:
         target, data = record["object"], record["data"]
         model = target.get("model")
         common = {"model": model, "request": key, "is_rollback": data.get("is_rollback")}
+        if "at" in data:  # events written before the instant was carried are not checked for it
+            common["at"] = data["at"]
         self.transitions[(key, model, target.get("version"))] = {
             **common,
             "version": target.get("version"),
@@ -180,6 +182,7 @@ class WorkflowReplayer:
             "evaluation_ids",
             "is_rollback",
             "reason",
+            "at",
         ):
             natural = (str(t["request_id"]), t["model_version__model__name"], t["model_version__version"])
             stored.setdefault(natural, []).append(
@@ -195,6 +198,7 @@ class WorkflowReplayer:
                         "approvers": as_recorded(t["approvers"]),
                         "evaluation_ids": as_recorded(t["evaluation_ids"]),
                         "reason": t["reason"],
+                        "at": as_recorded(t["at"]),
                     },
                 )
             )
@@ -257,7 +261,13 @@ class WorkflowReplayer:
                 "is_active": True,
                 "created_by": actor.get("username") if actor.get("type") == "user" else None,
             }
-            self.seats[key] = [[str(m["user_id"]), m["role"], True] for m in data.get("members") or []]
+            # Events written before these were carried are not checked for them.
+            for name in ("description", "description_sha256", "created_at"):
+                if name in data:
+                    self.committees[key][name] = data[name]
+            self.seats[key] = [
+                [str(m["user_id"]), m["role"], True, data.get("created_at"), None] for m in data.get("members") or []
+            ]
             return
         after = data.get("after") or {}
         committee = self.committees.setdefault(key, {})
@@ -272,16 +282,18 @@ class WorkflowReplayer:
                 if (seat[0], seat[1]) in wanted:
                     kept.add((seat[0], seat[1]))
                 else:
-                    seat[2] = False
+                    seat[2], seat[4] = False, data.get("removed_at")
         for m in after.get("members") or []:
             if (str(m["user_id"]), m["role"]) not in kept:
-                seats.append([str(m["user_id"]), m["role"], True])
+                seats.append([str(m["user_id"]), m["role"], True, data.get("added_at"), None])
 
     def _compare_committees(self) -> Divergence | None:
         from audit.state import compare_rows
 
         committees = {
             str(c["pk"]): {
+                **carried_text("description", c["description"]),
+                "created_at": as_recorded(c["created_at"]),
                 "name": c["name"],
                 "scope": c["scope"] or None,
                 "model": c["model__name"],
@@ -293,6 +305,8 @@ class WorkflowReplayer:
             }
             for c in Committee.objects.values(
                 "pk",
+                "description",
+                "created_at",
                 "name",
                 "scope",
                 "model__name",
@@ -303,20 +317,28 @@ class WorkflowReplayer:
                 "created_by__username",
             )
         }
-        divergence = compare_rows("workflow_committee", committees, self.committees)
+        divergence = named_by_text(compare_rows("workflow_committee", committees, self.committees))
         if divergence:
             return divergence
         # Seats carry no id in the events: each stored seat is matched to a replayed seat of the same
-        # committee, member, role and activity; a seat left over on either side is the divergence.
+        # committee, member, role and activity (the first such, in the order both were made); a seat
+        # left over on either side is the divergence; then the matched seats' instants are compared.
         table = "workflow_committeemember"
-        expected = {key: [list(seat) for seat in seats] for key, seats in self.seats.items()}
-        rows = CommitteeMember.objects.order_by("pk").values_list("pk", "committee_id", "user_id", "role", "removed_at")
+        expected = {key: [list(seat[:3]) for seat in seats] for key, seats in self.seats.items()}
+        instants = {key: [seat[3:] for seat in seats] for key, seats in self.seats.items()}
+        rows = CommitteeMember.objects.order_by("pk").values_list(
+            "pk", "committee_id", "user_id", "role", "added_at", "removed_at"
+        )
         unmatched: list[tuple] = []
-        for pk, committee_id, user_id, role, removed_at in rows:
+        matched: list[tuple[str, list, list]] = []
+        for pk, committee_id, user_id, role, added_at, removed_at in rows:
             seat = [str(user_id), role, removed_at is None]
             candidates = expected.get(str(committee_id), [])
             if seat in candidates:
-                candidates.remove(seat)
+                index = candidates.index(seat)
+                del candidates[index]
+                replayed = instants[str(committee_id)].pop(index)
+                matched.append((str(pk), [as_recorded(added_at), as_recorded(removed_at)], replayed))
             else:
                 unmatched.append((str(pk), str(committee_id), seat))
         for pk, committee_id, seat in unmatched:
@@ -340,6 +362,10 @@ class WorkflowReplayer:
                     "missing",
                     "a seat " + ("held" if active else "ended") + " through a service",
                 )
+        for pk, stored, replayed in matched:
+            for name, value, instant in zip(("added_at", "removed_at"), stored, replayed, strict=True):
+                if instant is not None and value != instant:  # None: an event that did not carry it
+                    return Divergence(table, pk, name, value, instant)
         return None
 
     def compare(self):

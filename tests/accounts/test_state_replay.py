@@ -339,18 +339,44 @@ def test_an_identity_deleted_behind_the_services_is_named(accounts):
     assert (d.table, d.row, d.field, d.stored) == ("accounts_oidcidentity", str(identity.pk), "(row)", "missing")
 
 
-def test_a_rename_through_the_admin_is_followed_by_the_tokens(accounts, client):
-    """A token names its user by username at issue; the replay follows a later rename."""
+def test_a_username_posted_to_the_admin_change_form_is_ignored_and_verification_stays_clean(accounts, client):
+    """Usernames are immutable: tables name people by username in their events (a model's owner, a
+    token's user), so a rename would make verification report them as diverging. The change form
+    shows the username read-only and ignores one posted anyway."""
+    from tests.factories.registry import registered_model
+
+    dana = accounts["dana"]
+    registered_model(owner=dana)
     client.force_login(accounts["admin"])
-    pipeline = accounts["pipeline"]
-    response = client.post(
-        f"/admin/accounts/user/{pipeline.pk}/change/",
-        _admin_change_data(pipeline, username="credit-pipeline-2", groups=[str(Group.objects.get(name="pipeline").pk)]),
-    )
+    page = client.get(f"/admin/accounts/user/{dana.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="username"' not in page.content and b"dana.developer" in page.content
+    updates = AuditEvent.objects.filter(action__startswith="user.update").count()
+    response = client.post(f"/admin/accounts/user/{dana.pk}/change/", _admin_change_data(dana, username="dana.d"))
     assert response.status_code == 302, response.content[:2000]
-    services.api_token_issue(by=ADMIN, user=User.objects.get(pk=pipeline.pk), name="after the rename")
+    assert User.objects.get(pk=dana.pk).username == "dana.developer"
+    assert AuditEvent.objects.filter(action__startswith="user.update").count() == updates
+    services.api_token_issue(by=ADMIN, user=dana, name="after the attempt")
     result = verify_state()
     assert result.ok, result.message
+
+
+def test_a_username_change_is_refused_and_the_refusal_recorded(accounts):
+    from audit.guard import UnauditedWriteRefused
+    from governance.common.errors import Conflict
+
+    dana = accounts["dana"]
+    services.user_username_keep(by=ADMIN, user=dana, username="dana.developer")  # unchanged: allowed
+    assert not AuditEvent.objects.filter(action="user.update.denied").exists()
+    with pytest.raises(Conflict, match="cannot change once the account exists") as refused:
+        services.user_username_keep(by=ADMIN, user=dana, username="dana.d")
+    assert refused.value.field == "username"
+    denied = _last("user.update.denied")
+    assert denied["object"]["username"] == "dana.developer" and denied["data"]["requested"] == "dana.d"
+    with pytest.raises(UnauditedWriteRefused):
+        User.objects.filter(pk=dana.pk).update(username="dana.d")
+    assert User.objects.get(pk=dana.pk).username == "dana.developer"
+    assert verify_state().ok
 
 
 # --- paths that changed a governed account table without an audit event ----------------------------------------

@@ -70,6 +70,15 @@ def subscription_target(sub: WebhookSubscription | None, *, url: str | None = No
     return {"type": "webhook_subscription", "id": str(sub.pk), "url": redacted_url(sub.url)}
 
 
+def _digests(sub: WebhookSubscription, *, url: bool = True, secret: str | None = None) -> dict:
+    """The keyed digests an event carries of what the log must not show (signing.audit_digest):
+    the whole URL (its query string may hold a token) and the secret."""
+    out = {"url_digest": signing.audit_digest(sub.pk, "url", sub.url)} if url else {}
+    if secret is not None:
+        out["secret_digest"] = signing.audit_digest(sub.pk, "secret", secret)
+    return out
+
+
 def _require_manager(by: Principal) -> None:
     by.require_role(RISK_OFFICER, reason=MANAGE_REFUSAL)
 
@@ -138,7 +147,13 @@ def subscription_create(
             audit.add(
                 action,
                 subscription_target(sub),
-                details={"events": sub.events, "description": sub.description, "owner": by.user.username},
+                details={
+                    "events": sub.events,
+                    "description": sub.description,
+                    "owner": by.user.username,
+                    "created_at": format_ts(now),  # and updated_at
+                    **_digests(sub, secret=secret),
+                },
             )
     return sub, secret
 
@@ -167,7 +182,12 @@ def subscription_update(*, by: Principal, subscription: WebhookSubscription, dat
                 return sub
             sub.updated_at = timezone.now()
             sub.save()
-            audit.add(action, subscription_target(sub), details={"changes": changes})
+            details = {
+                "changes": changes,
+                "updated_at": format_ts(sub.updated_at),
+                **_digests(sub, url="url" in changes),
+            }
+            audit.add(action, subscription_target(sub), details=details)
     return sub
 
 
@@ -182,7 +202,10 @@ def subscription_rotate_secret(*, by: Principal, subscription: WebhookSubscripti
             sub.secret_encrypted, sub.secret_hint = signing.encrypt(secret), signing.secret_hint(secret)
             sub.updated_at = timezone.now()
             sub.save()
-            audit.add(action, subscription_target(sub), details={"rotated": True})
+            # The URL's digest again: after a change of key (which needs this rotation) both are
+            # recorded under the new key.
+            details = {"rotated": True, "updated_at": format_ts(sub.updated_at), **_digests(sub, secret=secret)}
+            audit.add(action, subscription_target(sub), details=details)
     return sub, secret
 
 
@@ -215,7 +238,8 @@ def subscription_disable(
             audit.add(
                 action,
                 subscription_target(sub),
-                details={"automatic": automatic, "cancelled_deliveries": cancelled},
+                # disabled_at, and updated_at
+                details={"automatic": automatic, "cancelled_deliveries": cancelled, "disabled_at": format_ts(now)},
                 reason=reason,
             )
             if automatic:
@@ -235,7 +259,8 @@ def subscription_enable(*, by: Principal, subscription: WebhookSubscription) -> 
             before = sub.disabled_reason
             sub.is_active, sub.disabled_at, sub.disabled_reason, sub.updated_at = True, None, "", timezone.now()
             sub.save()
-            audit.add(action, subscription_target(sub), details={"was_disabled_because": before})
+            details = {"was_disabled_because": before, "updated_at": format_ts(sub.updated_at)}
+            audit.add(action, subscription_target(sub), details=details)
     return sub
 
 

@@ -5,12 +5,21 @@ receivers expect. We must sign with it, so it is stored encrypted (Fernet, AES-1
 HMAC-SHA256) under ``WEBHOOKS_SECRET_KEY`` (a Fernet key), or, when that is unset, under a key
 derived from ``SECRET_KEY`` with HKDF. It never appears in the audit log, the delivery log or the
 API after the response that created or rotated it.
+
+What the log carries instead is a keyed digest (``audit_digest``): HMAC-SHA256 under a key derived
+(HKDF) from the same key material, so that the public log reveals nothing of the secret or of a
+token in the URL's query string, while state verification on the server still detects a raw edit of
+either. The digest names its key (``kid``): changing the key makes the old digests uncheckable, which
+``audit_verify --state`` reports until the secret is rotated (that rotation, which a key change needs
+anyway, records fresh digests under the new key).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -37,6 +46,22 @@ def _fernet() -> Fernet:
         settings.SECRET_KEY.encode("utf-8")
     )
     return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def _digest_key() -> bytes:
+    material = settings.WEBHOOKS_SECRET_KEY or settings.SECRET_KEY
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"mlgov webhook audit digests").derive(
+        material.encode("utf-8")
+    )
+
+
+def audit_digest(subscription_id: int | str, field: str, value: str) -> str:
+    """``hmac-sha256:<kid>:<hex>`` of one subscription's field: bound to the subscription and the
+    field, so that a value copied from another row or field does not match; ``kid`` names the key."""
+    key = _digest_key()
+    kid = hmac.new(key, b"key id", hashlib.sha256).hexdigest()[:8]
+    message = f"{field}\x00{subscription_id}\x00{value}".encode("utf-8", "surrogatepass")
+    return f"hmac-sha256:{kid}:{hmac.new(key, message, hashlib.sha256).hexdigest()}"
 
 
 def encrypt(secret: str) -> str:
