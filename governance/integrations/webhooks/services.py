@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import uuid
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -30,7 +31,7 @@ from audit.services import audit_unit, format_ts
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import RISK_OFFICER, has_role
-from governance.common.errors import Conflict, ValidationFailed
+from governance.common.errors import Conflict, PermissionRefused, ValidationFailed
 from governance.common.events import announce
 from governance.common.refusals import refusals
 from governance.integrations.webhooks import catalogue, signing, targets
@@ -107,7 +108,7 @@ def clean_url(url) -> str:
 
 def _clean(*, url=None, events=None, description=None) -> dict:
     """The given fields, checked; a refusal names its field (audited by the caller's ``refusals``)."""
-    data = {}
+    data: dict[str, Any] = {}
     if url is not None:
         data["url"] = clean_url(url)
     if events is not None:
@@ -129,6 +130,8 @@ def subscription_create(
     action = "webhook_subscription.create"
     with refusals(by, action, subscription_target(None, url=url if isinstance(url, str) else "")):
         _require_manager(by)
+        if by.user is None:  # never: a system principal holds no role, so _require_manager refused it
+            raise PermissionRefused(MANAGE_REFUSAL)
         data = _clean(url=url, events=events, description=description or "")
         secret = signing.new_secret()
         now = timezone.now()
@@ -273,7 +276,7 @@ def deliveries_create(event: str, **payload) -> list[WebhookDelivery]:
         return []
     data, ref = catalogue.BUILDERS[event](**payload)
     now = timezone.now()
-    body = {
+    body: dict[str, Any] = {
         "type": event,
         "timestamp": format_ts(now),
         "data": data,
