@@ -18,22 +18,12 @@ from audit.state import verify_state
 from governance.accounts import services
 from governance.accounts.models import ApiToken, OidcIdentity, User
 from governance.accounts.oidc import sso_login
-from tests.audit.helpers import disable_triggers, reinstall_triggers
+from tests.audit.helpers import raw_write
 from tests.factories.accounts import ADMIN, as_user, person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ISSUER = "https://login.example.test"
-
-
-def _raw(sql: str, params: list | None = None) -> None:
-    """A raw write as a database owner would make it, with the guard triggers lifted."""
-    disable_triggers(governed=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params or [])
-    finally:
-        reinstall_triggers()
 
 
 def _last(action: str) -> dict:
@@ -263,7 +253,7 @@ def test_the_events_carry_what_the_replay_checks(accounts):
 def test_a_raw_update_of_an_account_table_is_named(accounts, sql, table, who, field, expected):
     ids = {name: obj.pk for name, obj in accounts.items()}
     true, false = ("true", "false") if connection.vendor == "postgresql" else ("1", "0")
-    _raw(sql.format(**ids, zeros="0" * 64) % {"true": true, "false": false})
+    raw_write(sql.format(**ids, zeros="0" * 64) % {"true": true, "false": false})
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -277,7 +267,7 @@ def test_a_raw_update_of_an_account_table_is_named(accounts, sql, table, who, fi
 def test_a_role_granted_behind_the_services_is_named_by_its_row(accounts):
     dana = accounts["dana"]
     risk = Group.objects.get(name="risk_officer")
-    _raw("INSERT INTO accounts_user_groups (user_id, group_id) VALUES (%s, %s)", [dana.pk, risk.pk])
+    raw_write("INSERT INTO accounts_user_groups (user_id, group_id) VALUES (%s, %s)", [dana.pk, risk.pk])
     row = User.groups.through.objects.get(user=dana, group=risk).pk
     d = verify_state().divergence
     assert (d.table, d.row, d.field) == ("accounts_user_groups", str(row), "(row)")
@@ -287,7 +277,7 @@ def test_a_role_granted_behind_the_services_is_named_by_its_row(accounts):
 
 def test_a_role_removed_behind_the_services_is_named_by_its_user(accounts):
     rita = accounts["rita"]
-    _raw("DELETE FROM accounts_user_groups WHERE user_id = %s", [rita.pk])
+    raw_write("DELETE FROM accounts_user_groups WHERE user_id = %s", [rita.pk])
     d = verify_state().divergence
     assert (d.table, d.row, d.field, d.stored) == ("accounts_user_groups", f"user {rita.pk}", "(row)", "missing")
     assert d.expected == f"user {rita.pk} holds group risk_officer"
@@ -296,7 +286,7 @@ def test_a_role_removed_behind_the_services_is_named_by_its_user(accounts):
 def test_a_permission_granted_behind_the_services_is_named(accounts):
     dana = accounts["dana"]
     permission = Permission.objects.get(codename="change_modelversion")
-    _raw(
+    raw_write(
         "INSERT INTO accounts_user_user_permissions (user_id, permission_id) VALUES (%s, %s)", [dana.pk, permission.pk]
     )
     d = verify_state().divergence
@@ -306,7 +296,7 @@ def test_a_permission_granted_behind_the_services_is_named(accounts):
 
 def test_an_account_or_token_inserted_behind_the_services_is_named(accounts):
     true, false = ("true", "false") if connection.vendor == "postgresql" else ("1", "0")
-    _raw(
+    raw_write(
         "INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, is_staff, "
         f"is_active, date_joined, is_service_account) VALUES ('!', {true}, 'mallory', '', '', '', {true}, {true}, "
         f"'2026-01-01 00:00:00+00', {false})"
@@ -318,7 +308,7 @@ def test_an_account_or_token_inserted_behind_the_services_is_named(accounts):
 
 def test_a_token_inserted_or_deleted_behind_the_services_is_named(accounts):
     dana = accounts["dana"]
-    _raw(
+    raw_write(
         "INSERT INTO accounts_apitoken (user_id, name, prefix, key_sha256, created_at) "
         "VALUES (%s, 'backdoor', 'deadbeef', %s, '2026-01-01 00:00:00+00')",
         [dana.pk, "a" * 64],
@@ -326,15 +316,15 @@ def test_a_token_inserted_or_deleted_behind_the_services_is_named(accounts):
     extra = ApiToken.objects.get(prefix="deadbeef").pk
     d = verify_state().divergence
     assert (d.table, d.row, d.field, d.stored) == ("accounts_apitoken", str(extra), "(row)", "present")
-    _raw("DELETE FROM accounts_apitoken WHERE id = %s", [extra])
-    _raw("DELETE FROM accounts_apitoken WHERE id = %s", [accounts["token"].pk])
+    raw_write("DELETE FROM accounts_apitoken WHERE id = %s", [extra])
+    raw_write("DELETE FROM accounts_apitoken WHERE id = %s", [accounts["token"].pk])
     d = verify_state().divergence
     assert (d.table, d.row, d.field, d.stored) == ("accounts_apitoken", str(accounts["token"].pk), "(row)", "missing")
 
 
 def test_an_identity_deleted_behind_the_services_is_named(accounts):
     identity = accounts["identity"]
-    _raw("DELETE FROM accounts_oidcidentity WHERE id = %s", [identity.pk])
+    raw_write("DELETE FROM accounts_oidcidentity WHERE id = %s", [identity.pk])
     d = verify_state().divergence
     assert (d.table, d.row, d.field, d.stored) == ("accounts_oidcidentity", str(identity.pk), "(row)", "missing")
 

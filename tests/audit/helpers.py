@@ -102,3 +102,13 @@ def restore_reference_data() -> None:
     for module_name, function in REFERENCE_DATA:
         with transaction.atomic():  # as in the migration: the data and its audit events commit together
             getattr(importlib.import_module(module_name), function)(global_apps, None)
+
+
+def raw_write(sql: str, params: list | None = None) -> None:
+    """A raw write to a governed table as a database owner would make it, with the guard triggers lifted."""
+    disable_triggers(governed=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params or [])
+    finally:
+        reinstall_triggers()

@@ -13,21 +13,11 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from audit.state import verify_state
-from tests.audit.helpers import disable_triggers, reinstall_triggers
+from tests.audit.helpers import raw_write
 from tests.factories import evaluations as f
 from tests.factories.registry import model_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _raw(sql: str, params: list | None = None) -> None:
-    """A raw write as a database owner would make it, with the guard triggers lifted."""
-    disable_triggers(governed=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params or [])
-    finally:
-        reinstall_triggers()
 
 
 @pytest.fixture
@@ -116,7 +106,7 @@ def test_the_event_carries_every_column_of_the_sample(samples):
     ],
 )
 def test_a_raw_edit_of_a_reference_sample_is_named(samples, sql, key, field, expected):
-    _raw(sql.format(**samples, zeros="0" * 64))
+    raw_write(sql.format(**samples, zeros="0" * 64))
     d = _fails_on("evaluations_referencesample", samples[key], field)
     if expected is not None:
         assert d.expected == expected
@@ -129,7 +119,7 @@ def test_a_reference_sample_inserted_behind_the_service_is_named(samples):
 
 
 def test_a_reference_sample_deleted_behind_the_service_is_named(samples):
-    _raw("DELETE FROM evaluations_referencesample WHERE id = %s", [samples["parquet"]])
+    raw_write("DELETE FROM evaluations_referencesample WHERE id = %s", [samples["parquet"]])
     d = _fails_on("evaluations_referencesample", samples["parquet"], "(row)")
     assert d.stored == "missing"
 
@@ -165,15 +155,15 @@ def test_a_sample_whose_event_predates_the_added_fields_is_checked_on_what_its_e
             },
         )
     assert verify_state().ok
-    _raw("UPDATE evaluations_referencesample SET columns = '{}', file = 'elsewhere.csv' WHERE id = %s", [old])
+    raw_write("UPDATE evaluations_referencesample SET columns = '{}', file = 'elsewhere.csv' WHERE id = %s", [old])
     assert verify_state().ok, "fields its event does not carry are not checked"
-    _raw("UPDATE evaluations_referencesample SET rows = 1 WHERE id = %s", [old])
+    raw_write("UPDATE evaluations_referencesample SET rows = 1 WHERE id = %s", [old])
     _fails_on("evaluations_referencesample", old, "rows")
 
 
 def _copy_sample(row: int) -> int:
     """INSERT a copy of sample ``row`` behind the service, returning the new row's id."""
-    _raw(
+    raw_write(
         "INSERT INTO evaluations_referencesample "
         "(model_version_id, file, file_format, sha256, columns, rows, created_by_id, created_at) "
         "SELECT model_version_id, file, file_format, sha256, columns, rows, created_by_id, created_at "

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from audit.state import verify_state
-from tests.audit.helpers import disable_triggers, reinstall_triggers
+from tests.audit.helpers import raw_write
 from tests.factories import workflow
 from tests.factories.accounts import as_user, person
 from tests.factories.registry import model_version
@@ -32,16 +32,6 @@ def history(developer):
     workflow.good_evidence(other)
     workflow.request(other, developer)  # left pending
     return version, other
-
-
-def _raw(sql: str, params: list) -> None:
-    """A raw write as a database owner would make it, with the guard triggers lifted."""
-    disable_triggers(governed=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    finally:
-        reinstall_triggers()
 
 
 def test_state_built_through_the_services_matches_the_log(history):
@@ -84,7 +74,7 @@ def test_a_raw_edit_is_named_by_table_row_and_field(history, sql, table, field, 
     version, other = history
     ids = {"other": other.pk, "version": version.pk, "model": version.model_id, "zeros": "0" * 64}
     row = str(other.pk if "{other}" in sql else version.pk if "{version}" in sql else version.model_id)
-    _raw(sql.format(**ids), [])
+    raw_write(sql.format(**ids), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -112,7 +102,7 @@ def test_a_raw_edit_is_named_by_table_row_and_field(history, sql, table, field, 
     ],
 )
 def test_a_raw_edit_of_a_request_or_approval_is_named(history, sql, table, field):
-    _raw(sql, [])
+    raw_write(sql, [])
     result = verify_state()
     assert not result.ok and (result.divergence.table, result.divergence.field) == (table, field), result.message
 
@@ -120,7 +110,7 @@ def test_a_raw_edit_of_a_request_or_approval_is_named(history, sql, table, field
 def test_a_row_inserted_or_deleted_behind_the_services_is_named(history):
     version, _ = history
     spare = model_version(model=version.model)
-    _raw("DELETE FROM registry_modelversion WHERE id = %s", [spare.pk])
+    raw_write("DELETE FROM registry_modelversion WHERE id = %s", [spare.pk])
     result = verify_state()
     assert not result.ok and (result.divergence.table, result.divergence.row) == (
         "registry_modelversion",
@@ -235,7 +225,7 @@ def test_policies_evaluations_overrides_and_flags_replay_clean(governed):
 )
 def test_a_raw_edit_of_a_policy_evaluation_override_or_flag_is_named(governed, sql, table, key, field):
     false = "false" if connection.vendor == "postgresql" else "0"
-    _raw(sql.format(**governed, zeros="0" * 64).replace("%(false)s", false), [])
+    raw_write(sql.format(**governed, zeros="0" * 64).replace("%(false)s", false), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -273,7 +263,7 @@ def _edit_a_group_rate(pk: int) -> None:
     result = Evaluation.objects.get(pk=pk).result
     result["by_group"][0]["selection_rate"] = round(1 - result["by_group"][0]["selection_rate"], 3)
     cast = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    _raw(f"UPDATE evaluations_evaluation SET result = {cast} WHERE id = %s", [json.dumps(result), pk])
+    raw_write(f"UPDATE evaluations_evaluation SET result = {cast} WHERE id = %s", [json.dumps(result), pk])
 
 
 @pytest.mark.parametrize("key", ["inline", "queued"])
@@ -307,7 +297,7 @@ def test_evaluation_events_recorded_before_they_carried_the_result_digest_leave_
 
     _edit_a_group_rate(evaluated["inline"])
     assert replay() is None
-    _raw("UPDATE evaluations_evaluation SET dataset = 'other' WHERE id = %s", [evaluated["inline"]])
+    raw_write("UPDATE evaluations_evaluation SET dataset = 'other' WHERE id = %s", [evaluated["inline"]])
     d = replay()
     assert (d.table, d.row, d.field) == ("evaluations_evaluation", str(evaluated["inline"]), "dataset")
 
@@ -450,7 +440,7 @@ def test_committees_and_their_seats_replay_clean(committee):
 )
 def test_a_raw_edit_of_a_committee_or_seat_is_named(committee, sql, table, key, field):
     false = "false" if connection.vendor == "postgresql" else "0"
-    _raw(sql.format(**committee).replace("%(false)s", false), [])
+    raw_write(sql.format(**committee).replace("%(false)s", false), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -462,7 +452,7 @@ def test_a_raw_edit_of_a_committee_or_seat_is_named(committee, sql, table, key, 
 def test_a_seat_added_behind_the_services_is_named(committee):
     from governance.workflow.models import CommitteeMember
 
-    _raw(
+    raw_write(
         "INSERT INTO workflow_committeemember (committee_id, user_id, role, added_at) "
         "SELECT committee_id, user_id, 'risk_officer', added_at FROM workflow_committeemember WHERE id = %s",
         [committee["ended"]],
@@ -533,7 +523,7 @@ def test_stage_transitions_replay_clean(transitions):
 )
 def test_a_raw_edit_of_a_stage_transition_is_named(transitions, sql, key, field):
     true = "true" if connection.vendor == "postgresql" else "1"
-    _raw(sql.format(**transitions).replace("%(true)s", true), [])
+    raw_write(sql.format(**transitions).replace("%(true)s", true), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -667,7 +657,7 @@ def test_validations_and_findings_replay_clean(oversight):
     ],
 )
 def test_a_raw_edit_of_a_validation_or_finding_is_named(oversight, sql, table, key, field):
-    _raw(sql.format(**oversight), [])
+    raw_write(sql.format(**oversight), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -819,7 +809,7 @@ def test_revalidation_and_incidents_replay_clean(incidents):
     ],
 )
 def test_a_raw_edit_of_a_revalidation_or_incident_row_is_named(incidents, sql, table, key, field):
-    _raw(sql.format(**incidents), [])
+    raw_write(sql.format(**incidents), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -914,9 +904,9 @@ def test_plan_events_recorded_before_plans_kept_revisions_are_compared_on_their_
             replayer.apply(record)
         return replayer.compare()
 
-    _raw("DELETE FROM oversight_postmarketplanrevision", [])
+    raw_write("DELETE FROM oversight_postmarketplanrevision", [])
     assert replay() is None
-    _raw("UPDATE oversight_postmarketplan SET monitored = 'Nothing.' WHERE id = %s", [monitoring["plan"]])
+    raw_write("UPDATE oversight_postmarketplan SET monitored = 'Nothing.' WHERE id = %s", [monitoring["plan"]])
     d = replay()
     assert (d.table, d.row, d.field) == ("oversight_postmarketplan", str(monitoring["plan"]), "monitored")
     assert d.expected == whole[2]["monitored"]
@@ -976,7 +966,7 @@ def test_plan_events_recorded_before_plans_kept_revisions_are_compared_on_their_
     ],
 )
 def test_a_raw_edit_of_a_schedule_missed_check_or_plan_is_named(monitoring, sql, table, key, field):
-    _raw(sql.format(**monitoring), [])
+    raw_write(sql.format(**monitoring), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -1019,7 +1009,7 @@ def test_an_oversight_instant_moved_by_one_microsecond_is_named(request, records
     model = next(m for m in apps.get_models() if m._meta.db_table == table)
     stored = model.objects.values_list(field, flat=True).get(pk=ids[key])
     moved = connection.ops.adapt_datetimefield_value(stored + dt.timedelta(microseconds=1))
-    _raw(f"UPDATE {table} SET {field} = %s WHERE id = %s", [moved, ids[key]])
+    raw_write(f"UPDATE {table} SET {field} = %s WHERE id = %s", [moved, ids[key]])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -1056,13 +1046,13 @@ def test_oversight_events_recorded_before_they_carried_instants_and_texts_leave_
             replayer.apply(record)
         return replayer.compare()
 
-    _raw(
+    raw_write(
         "UPDATE oversight_finding SET description = 'Rewritten.', closed_at = created_at WHERE id = %s",
         [oversight["closed"]],
     )
     assert replay() is None
     assert verify_state().divergence.field == "description"  # the events of today carry both
-    _raw("UPDATE oversight_finding SET severity = 'low' WHERE id = %s", [oversight["closed"]])
+    raw_write("UPDATE oversight_finding SET severity = 'low' WHERE id = %s", [oversight["closed"]])
     d = replay()
     assert (d.table, d.row, d.field) == ("oversight_finding", str(oversight["closed"]), "severity")
 
@@ -1118,7 +1108,7 @@ def test_narratives_replay_clean(narratives):
     ],
 )
 def test_a_raw_edit_of_a_narrative_is_named(narratives, sql, key, field):
-    _raw(sql.format(**narratives), [])
+    raw_write(sql.format(**narratives), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -1213,7 +1203,7 @@ def test_webhook_subscriptions_replay_clean(subscriptions):
 )
 def test_a_raw_edit_of_a_webhook_subscription_is_named(subscriptions, sql, key, field):
     true = "true" if connection.vendor == "postgresql" else "1"
-    _raw(sql.format(**subscriptions).replace("%(true)s", true), [])
+    raw_write(sql.format(**subscriptions).replace("%(true)s", true), [])
     result = verify_state()
     assert not result.ok
     d = result.divergence
@@ -1320,6 +1310,6 @@ def test_events_written_before_a_field_was_carried_are_not_checked_for_it(reques
     from django.utils.module_loading import import_string
 
     ids = request.getfixturevalue(fixture)
-    _raw(sql.format(**ids), [])
+    raw_write(sql.format(**ids), [])
     assert _replayed_without(import_string(replayer)(), set()) is not None  # the full events see the edit
     assert _replayed_without(import_string(replayer)(), keys) is None

@@ -28,7 +28,7 @@ from governance.integrations.mlflow.models import (
     MlflowVersionImport,
 )
 from governance.registry.models import ModelVersion
-from tests.audit.helpers import disable_triggers, reinstall_triggers
+from tests.audit.helpers import raw_write
 from tests.factories import registry as registry_factories
 from tests.factories import workflow as wf
 from tests.factories.accounts import ADMIN, as_user
@@ -40,16 +40,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 RUN = "0123456789abcdef0123456789abcdef"
 
 
-def _raw(sql: str, params: list | None = None) -> None:
-    """A raw write as a database owner would make it, with the guard triggers lifted."""
-    disable_triggers(governed=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params or [])
-    finally:
-        reinstall_triggers()
-
-
 def _copy_row(table: str, row: int, **overrides: object) -> int:
     """INSERT a copy of ``row`` (every column but the id; ``overrides`` as parameters), as a database
     owner would add a row that no service created. Returns the new row's id."""
@@ -57,7 +47,7 @@ def _copy_row(table: str, row: int, **overrides: object) -> int:
         columns = [c.name for c in connection.introspection.get_table_description(cursor, table) if c.name != "id"]
     select = ", ".join("%s" if name in overrides else name for name in columns)
     params = [overrides[name] for name in columns if name in overrides]
-    _raw(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {table} WHERE id = %s", [*params, row])
+    raw_write(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {table} WHERE id = %s", [*params, row])
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT max(id) FROM {table}")
         return cursor.fetchone()[0]
@@ -166,13 +156,13 @@ def test_the_bridge_replays_clean_and_its_bookkeeping_is_not_state(bridge):
     assert result.ok, result.message
     assert "mlflow" in result.replayers
     # Columns the guard leaves to the bridge's bookkeeping are not governed: editing them is no divergence.
-    _raw(
+    raw_write(
         "UPDATE mlflow_bridge_mlflowlink SET last_sync_status = 'error', last_sync_error = 'x', "
         "consecutive_failures = 9, last_sync_at = NULL"
     )
-    _raw("UPDATE mlflow_bridge_mlflowversionimport SET last_verified_at = NULL")
-    _raw("UPDATE mlflow_bridge_mlflowdelivery SET status = 'accepted', result = '{}'")
-    _raw("UPDATE mlflow_bridge_mlflowaliaswrite SET attempts = 0, last_error = '', next_attempt_at = created_at")
+    raw_write("UPDATE mlflow_bridge_mlflowversionimport SET last_verified_at = NULL")
+    raw_write("UPDATE mlflow_bridge_mlflowdelivery SET status = 'accepted', result = '{}'")
+    raw_write("UPDATE mlflow_bridge_mlflowaliaswrite SET attempts = 0, last_error = '', next_attempt_at = created_at")
     result = verify_state()
     assert result.ok, result.message
     call_command("audit_verify", "--state", "--no-progress")
@@ -272,7 +262,7 @@ def test_the_events_carry_what_the_rows_hold(bridge):
 )
 def test_a_raw_edit_of_a_bridge_row_is_named(bridge, sql, table, key, field):
     table = f"mlflow_bridge_{table}"
-    _raw(sql.format(t=table, zeros="0" * 64, **bridge))
+    raw_write(sql.format(t=table, zeros="0" * 64, **bridge))
     _fails_on(table, bridge[key], field)
 
 
@@ -308,7 +298,7 @@ def test_a_bridge_row_inserted_behind_the_services_is_named(bridge, developer, t
     ],
 )
 def test_a_bridge_row_deleted_behind_the_services_is_named(bridge, table, key):
-    _raw(f"DELETE FROM mlflow_bridge_{table} WHERE id = %s", [bridge[key]])
+    raw_write(f"DELETE FROM mlflow_bridge_{table} WHERE id = %s", [bridge[key]])
     d = _fails_on(f"mlflow_bridge_{table}", bridge[key], "(row)")
     assert d.stored == "missing"
 
@@ -322,7 +312,7 @@ def test_a_link_deleted_behind_the_services_is_named(bridge, developer):
         mlflow_name="spare",
         check_remote=False,
     )
-    _raw("DELETE FROM mlflow_bridge_mlflowlink WHERE id = %s", [other.pk])
+    raw_write("DELETE FROM mlflow_bridge_mlflowlink WHERE id = %s", [other.pk])
     _fails_on("mlflow_bridge_mlflowlink", other.pk, "(row)")
 
 
@@ -372,11 +362,11 @@ def test_a_bridge_synced_against_mlflow_replays_clean_and_its_done_writes_are_ch
     result = verify_state()
     assert result.ok, result.message
 
-    _raw("UPDATE mlflow_bridge_mlflowaliaswrite SET done_at = NULL WHERE id = %s", [restore.pk])
+    raw_write("UPDATE mlflow_bridge_mlflowaliaswrite SET done_at = NULL WHERE id = %s", [restore.pk])
     _fails_on("mlflow_bridge_mlflowaliaswrite", restore.pk, "done_at")
-    _raw("UPDATE mlflow_bridge_mlflowaliaswrite SET response = '{}' WHERE id = %s", [champion.pk])
+    raw_write("UPDATE mlflow_bridge_mlflowaliaswrite SET response = '{}' WHERE id = %s", [champion.pk])
     _fails_on("mlflow_bridge_mlflowaliaswrite", champion.pk, "response")
-    _raw(
+    raw_write(
         "UPDATE mlflow_bridge_mlflowversionimport SET artifact_changed_at = NULL WHERE model_version_id = %s",
         [first.pk],
     )
@@ -403,13 +393,13 @@ def test_a_delivery_whose_event_predates_the_added_fields_is_checked_on_what_its
         )
     assert verify_state().ok
     payload = {**delivery.payload, "timestamp": "rewritten"}
-    _raw(
+    raw_write(
         "UPDATE mlflow_bridge_mlflowdelivery SET payload = %s, signed_at = received_at WHERE id = %s",
         [json.dumps(payload), old],
     )
     assert verify_state().ok, "what its event does not carry is not checked"
     payload["data"] = {**payload["data"], "version": "2"}
-    _raw("UPDATE mlflow_bridge_mlflowdelivery SET payload = %s WHERE id = %s", [json.dumps(payload), old])
+    raw_write("UPDATE mlflow_bridge_mlflowdelivery SET payload = %s WHERE id = %s", [json.dumps(payload), old])
     _fails_on("mlflow_bridge_mlflowdelivery", old, "payload.data")
-    _raw("DELETE FROM mlflow_bridge_mlflowdelivery WHERE id = %s", [old])
+    raw_write("DELETE FROM mlflow_bridge_mlflowdelivery WHERE id = %s", [old])
     _fails_on("mlflow_bridge_mlflowdelivery", "with delivery id delivered-before", "(row)")
